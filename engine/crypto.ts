@@ -1,0 +1,87 @@
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto';
+import { DecryptionError, InvalidInputError } from './errors';
+
+/*
+ * Tokens at rest: AES-256-GCM with a random 96-bit IV and a 128-bit tag. The stored value is
+ *   enc:v1:<key id>:<iv>:<tag>:<ciphertext>   (base64url parts)
+ * The key id lets a store hold values written under several keys while keys rotate. The connection id
+ * and the field name are bound as additional authenticated data, so a value copied into another row
+ * or column does not decrypt.
+ */
+const PREFIX = 'enc:v1';
+const MIN_KEY_LENGTH = 16;
+const KEY_SALT = 'n8n-nodes-oauth2-token-manager/token-encryption/v1';
+
+interface DerivedKey {
+	id: string;
+	key: Buffer;
+}
+
+const derivedKeys = new Map<string, DerivedKey>();
+
+/** scrypt makes a weak passphrase costly to brute-force; derived once per key per process. */
+function deriveKey(secret: string, field: string): DerivedKey {
+	if (typeof secret !== 'string' || secret.length < MIN_KEY_LENGTH) {
+		throw new InvalidInputError(
+			field,
+			`The ${field} must be at least ${MIN_KEY_LENGTH} characters long (use e.g. \`openssl rand -base64 32\`)`,
+		);
+	}
+	let derived = derivedKeys.get(secret);
+	if (!derived) {
+		const key = scryptSync(secret, KEY_SALT, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+		const id = createHmac('sha256', key).update('key-id').digest('base64url').slice(0, 8);
+		derived = { id, key };
+		derivedKeys.set(secret, derived);
+	}
+	return derived;
+}
+
+export type TokenField = 'access_token' | 'refresh_token';
+
+export class TokenCipher {
+	private readonly current: DerivedKey;
+	private readonly byId: Map<string, DerivedKey>;
+
+	/** `currentKey` encrypts; `previousKeys` still decrypt, so values written before a rotation stay readable. */
+	constructor(currentKey: string, previousKeys: string[] = []) {
+		this.current = deriveKey(currentKey, 'Token Encryption Key');
+		this.byId = new Map([this.current, ...previousKeys.map((k) => deriveKey(k, 'Previous Token Encryption Keys'))].map((k) => [k.id, k]));
+	}
+
+	encrypt(plaintext: string, connectionId: string, field: TokenField): string {
+		const iv = randomBytes(12);
+		const cipher = createCipheriv('aes-256-gcm', this.current.key, iv);
+		cipher.setAAD(Buffer.from(`${connectionId}\u0000${field}`, 'utf8'));
+		const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+		const parts = [iv, cipher.getAuthTag(), ciphertext].map((b) => b.toString('base64url'));
+		return [PREFIX, this.current.id, ...parts].join(':');
+	}
+
+	decrypt(stored: string, connectionId: string, field: TokenField): string {
+		const parts = stored.split(':');
+		if (parts.length !== 6 || `${parts[0]}:${parts[1]}` !== PREFIX) {
+			throw new DecryptionError(`The stored ${field} of connection "${connectionId}" is not in the encrypted format`);
+		}
+		const [, , keyId, iv, tag, ciphertext] = parts;
+		const key = this.byId.get(keyId);
+		if (!key) {
+			throw new DecryptionError(
+				`The stored ${field} of connection "${connectionId}" was encrypted with a key that is not configured (key id ${keyId})`,
+			);
+		}
+		try {
+			const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'));
+			decipher.setAAD(Buffer.from(`${connectionId}\u0000${field}`, 'utf8'));
+			decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+			return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+		} catch {
+			throw new DecryptionError(`The stored ${field} of connection "${connectionId}" failed its integrity check`);
+		}
+	}
+
+	/** True when the value was written under a key other than the current one (re-encrypt on next write). */
+	isStale(stored: string): boolean {
+		return stored.split(':')[2] !== this.current.id;
+	}
+}

@@ -1,0 +1,118 @@
+/**
+ * Errors the engine raises. Messages are written for the n8n user: they name the connection, the
+ * field or the setting at fault and what to do. None ever contains a token or a client secret.
+ */
+export class TokenManagerError extends Error {
+	constructor(
+		message: string,
+		readonly code: string,
+		readonly description?: string,
+	) {
+		super(message);
+		this.name = new.target.name;
+	}
+}
+
+/** Input the caller can fix: names the field. */
+export class InvalidInputError extends TokenManagerError {
+	constructor(
+		readonly field: string,
+		message: string,
+	) {
+		super(message, 'invalid_input');
+	}
+}
+
+export class ConnectionNotFoundError extends TokenManagerError {
+	constructor(readonly connectionId: string) {
+		super(
+			`No connection "${connectionId}" is stored`,
+			'connection_not_found',
+			'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
+		);
+	}
+}
+
+export class ConnectionExistsError extends TokenManagerError {
+	constructor(readonly connectionId: string) {
+		super(`Connection "${connectionId}" already exists`, 'connection_exists');
+	}
+}
+
+export class VersionConflictError extends TokenManagerError {
+	constructor(
+		readonly connectionId: string,
+		readonly expectedVersion: number,
+	) {
+		super(
+			`Connection "${connectionId}" was changed by another writer (expected version ${expectedVersion})`,
+			'version_conflict',
+		);
+	}
+}
+
+/** The account must be authorized again: the provider rejected the refresh token, or it was revoked. */
+export class NeedsReauthorizationError extends TokenManagerError {
+	constructor(
+		readonly connectionId: string,
+		reason: string,
+		readonly reauthorizationUrl?: string,
+	) {
+		super(
+			`Connection "${connectionId}" must be re-authorized: ${reason}`,
+			'needs_reauth',
+			'Send the account owner through the authorization flow again (workflow "Connect"); until then this connection is not refreshed.',
+		);
+	}
+}
+
+export class ConnectionRevokedError extends TokenManagerError {
+	constructor(readonly connectionId: string) {
+		super(
+			`Connection "${connectionId}" was revoked`,
+			'revoked',
+			'Authorize the account again with "Exchange Authorization Code" to use it.',
+		);
+	}
+}
+
+/** The token endpoint answered with an error, an unusable body, or not at all. */
+export class TokenEndpointError extends TokenManagerError {
+	constructor(
+		message: string,
+		readonly oauthError: string | undefined,
+		readonly httpStatus: number | undefined,
+		description?: string,
+	) {
+		super(message, oauthError ?? 'token_endpoint_error', description);
+	}
+}
+
+/** Another process holds the refresh lease longer than the caller is willing to wait. */
+export class LeaseTimeoutError extends TokenManagerError {
+	constructor(connectionId: string, waitedMs: number) {
+		super(
+			`Gave up waiting ${Math.round(waitedMs / 1000)} s for another execution to refresh connection "${connectionId}"`,
+			'lease_timeout',
+			'Another execution holds the refresh lease. Check the token endpoint is reachable; the lease expires by itself if its holder died.',
+		);
+	}
+}
+
+/** The token store failed: unreachable, wrong schema, bad credentials. */
+export class StoreError extends TokenManagerError {
+	constructor(message: string, description?: string) {
+		super(message, 'store_error', description);
+	}
+}
+
+/** A stored token cannot be decrypted with the configured keys. */
+export class DecryptionError extends TokenManagerError {
+	constructor(message: string) {
+		super(
+			message,
+			'decryption_failed',
+			'Use the token encryption key the connection was stored with (add it as an old key to rotate), or authorize the connection again.',
+		);
+	}
+}

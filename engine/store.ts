@@ -1,0 +1,33 @@
+import type { ConnectionFields, NewConnection, StoredConnection } from './types';
+
+/**
+ * Persistence for connections. Every store passes the same contract suite (test/stores/contract.ts).
+ *
+ * The lease is the cross-process refresh lock: it lives in the row, is taken atomically with the
+ * database's own clock, and expires by itself when its holder dies. Writes are versioned: `update`
+ * succeeds only when the row still has the version the caller read, so a writer that lost its lease
+ * cannot overwrite a newer token.
+ */
+export interface TokenStore {
+	/** Short name for messages, e.g. "PostgreSQL table public.oauth2_tokens". Never contains a secret. */
+	readonly description: string;
+
+	get(connectionId: string): Promise<StoredConnection | null>;
+
+	/** Inserts a new row at version 1; throws ConnectionExistsError when the id is taken. */
+	insert(connection: NewConnection): Promise<StoredConnection>;
+
+	/**
+	 * Writes `fields` when the row is at `expectedVersion`, bumps the version and clears any lease
+	 * (the write is the lease's release). Throws VersionConflictError otherwise, ConnectionNotFoundError when absent.
+	 */
+	update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection>;
+
+	/** Takes the lease when it is free or expired (database time). True when `holder` now holds it. */
+	acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean>;
+
+	/** Releases the lease if `holder` still holds it. */
+	releaseLease(connectionId: string, holder: string): Promise<void>;
+
+	close(): Promise<void>;
+}

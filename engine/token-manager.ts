@@ -1,0 +1,360 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { TokenCipher, TokenField } from './crypto';
+import {
+	ConnectionExistsError,
+	ConnectionNotFoundError,
+	ConnectionRevokedError,
+	InvalidInputError,
+	LeaseTimeoutError,
+	NeedsReauthorizationError,
+	StoreError,
+	TokenEndpointError,
+	TokenManagerError,
+	VersionConflictError,
+} from './errors';
+import type { OAuthClient } from './presets';
+import type { TokenStore } from './store';
+import { requestToken, type Grant, type TokenEndpointRequest, type TokenResponse } from './token-endpoint';
+import type { Connection, ConnectionFields, StoredConnection } from './types';
+
+export interface TokenManagerOptions {
+	store: TokenStore;
+	cipher: TokenCipher;
+	client: OAuthClient;
+	/** Token endpoint timeouts and retries. */
+	endpoint?: Pick<TokenEndpointRequest, 'timeoutMs' | 'maxRetries' | 'retryBaseDelayMs' | 'maxRetryAfterMs'>;
+	/** How long a refresh lease lasts if its holder dies; must exceed a refresh's worst duration. */
+	leaseTtlMs?: number;
+	/** How long a caller waits for another process's refresh before giving up. */
+	leaseWaitMs?: number;
+	pollIntervalMs?: number;
+	/** Retries of the store write after the provider issued new tokens. */
+	saveRetries?: number;
+	/** For tests that must act between the provider's answer and the store write. */
+	hooks?: { afterTokenResponse?: (connectionId: string) => Promise<void> | void };
+}
+
+export interface TokenResult {
+	connection: Connection;
+	/** Whether a refresh happened for this call (by this caller or one it waited for). */
+	refreshed: boolean;
+}
+
+export const DEFAULT_MIN_VALIDITY_SECONDS = 300;
+const MAX_CONNECTION_ID_LENGTH = 255;
+
+/*
+ * Process-wide state, shared by every TokenManager (n8n builds one per execution): the refresh in
+ * flight per connection, and new tokens the provider issued that the store has not accepted yet.
+ * Keys are "<store description>\u0000<connection id>".
+ */
+const flights = new Map<string, Promise<TokenResult>>();
+const unsaved = new Map<string, { usedRefreshToken: string | null; fields: Partial<ConnectionFields> }>();
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function validateConnectionId(connectionId: unknown): string {
+	if (typeof connectionId !== 'string' || connectionId.trim() === '') {
+		throw new InvalidInputError('Connection ID', 'The Connection ID is empty: set one per authorized account, e.g. "pipedrive:acme"');
+	}
+	if (connectionId.length > MAX_CONNECTION_ID_LENGTH) {
+		throw new InvalidInputError('Connection ID', `The Connection ID is ${connectionId.length} characters long; the maximum is ${MAX_CONNECTION_ID_LENGTH}`);
+	}
+	if (/[\u0000-\u001f\u007f]/.test(connectionId)) {
+		throw new InvalidInputError('Connection ID', 'The Connection ID contains control characters (such as a line break): remove them');
+	}
+	return connectionId;
+}
+
+export class TokenManager {
+	private readonly store: TokenStore;
+	private readonly cipher: TokenCipher;
+	private readonly client: OAuthClient;
+	private readonly endpoint: TokenEndpointRequest;
+	private readonly leaseTtlMs: number;
+	private readonly leaseWaitMs: number;
+	private readonly pollIntervalMs: number;
+	private readonly saveRetries: number;
+	private readonly hooks: NonNullable<TokenManagerOptions['hooks']>;
+
+	constructor(options: TokenManagerOptions) {
+		this.store = options.store;
+		this.cipher = options.cipher;
+		this.client = options.client;
+		this.endpoint = {
+			tokenUrl: options.client.tokenUrl,
+			clientId: options.client.clientId,
+			clientSecret: options.client.clientSecret,
+			clientAuthentication: options.client.clientAuthentication,
+			...options.endpoint,
+		};
+		this.leaseTtlMs = options.leaseTtlMs ?? 60_000;
+		this.leaseWaitMs = options.leaseWaitMs ?? this.leaseTtlMs + 15_000;
+		this.pollIntervalMs = options.pollIntervalMs ?? 100;
+		this.saveRetries = options.saveRetries ?? 3;
+		this.hooks = options.hooks ?? {};
+	}
+
+	/** RFC 6749 §4.1.3: trades an authorization code for tokens and stores them (a re-authorization replaces them). */
+	async exchangeAuthorizationCode(
+		connectionId: string,
+		params: { code: string; redirectUri?: string; codeVerifier?: string },
+	): Promise<TokenResult> {
+		validateConnectionId(connectionId);
+		if (typeof params.code !== 'string' || params.code.trim() === '') {
+			throw new InvalidInputError('Authorization Code', 'The Authorization Code is empty: map it from the callback, e.g. {{ $json.query.code }}');
+		}
+		const redirectUri = params.redirectUri || this.client.redirectUri;
+		if (!redirectUri) {
+			throw new InvalidInputError('Redirect URI', 'The Redirect URI is empty: set it in the App credential to the exact callback URL registered with the provider');
+		}
+		this.requireTokenUrl();
+		const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
+		if (params.codeVerifier) grant.code_verifier = params.codeVerifier;
+		const response = await requestToken(this.endpoint, grant);
+		unsaved.delete(this.key(connectionId));
+		const fields: ConnectionFields = {
+			provider: this.client.id,
+			...this.tokenFields(connectionId, response, null, {}),
+			status: 'active',
+			lastRefreshedAt: null,
+			refreshCount: 0,
+			lastError: response.warning,
+		};
+		return { connection: this.decrypt(await this.upsert(connectionId, fields)), refreshed: false };
+	}
+
+	/** Returns a token valid for at least `minValiditySeconds`, refreshing first when needed. */
+	async getValidToken(connectionId: string, options: { minValiditySeconds?: number } = {}): Promise<TokenResult> {
+		validateConnectionId(connectionId);
+		const minValidityMs = this.minValidityMs(options.minValiditySeconds);
+		await this.saveUnsaved(connectionId);
+		const current = await this.readUsable(connectionId);
+		const needsRefresh = (c: Connection) => !c.accessToken || (c.expiresAt !== null && c.expiresAt.getTime() - Date.now() <= minValidityMs);
+		if (!needsRefresh(current)) return { connection: current, refreshed: false };
+		return this.refreshOnce(connectionId, needsRefresh);
+	}
+
+	/**
+	 * Refreshes the connection. With `failedAccessToken` (the token an API just refused) it refreshes only
+	 * if the stored token is still that one: a caller that lost the race gets the winner's token.
+	 * Otherwise, or with `force`, it refreshes unless another refresh completed after this call began.
+	 */
+	async refreshToken(connectionId: string, options: { failedAccessToken?: string; force?: boolean } = {}): Promise<TokenResult> {
+		validateConnectionId(connectionId);
+		await this.saveUnsaved(connectionId);
+		const current = await this.readUsable(connectionId);
+		const stale = options.failedAccessToken && !options.force ? options.failedAccessToken : undefined;
+		const needsRefresh = stale
+			? (c: Connection) => c.accessToken === stale
+			: (c: Connection) => c.refreshCount === current.refreshCount;
+		if (!needsRefresh(current)) return { connection: current, refreshed: false };
+		return this.refreshOnce(connectionId, needsRefresh);
+	}
+
+	/** Reads a connection without checking its status (for reporting). */
+	async describe(connectionId: string): Promise<Connection> {
+		validateConnectionId(connectionId);
+		const row = await this.store.get(connectionId);
+		if (!row) throw new ConnectionNotFoundError(connectionId);
+		return this.decrypt(row);
+	}
+
+	private minValidityMs(seconds: number | undefined): number {
+		const value = seconds ?? DEFAULT_MIN_VALIDITY_SECONDS;
+		if (!Number.isFinite(value) || value < 0) {
+			throw new InvalidInputError('Minimum Validity (Seconds)', 'The Minimum Validity must be a number of seconds, 0 or more');
+		}
+		return value * 1000;
+	}
+
+	private requireTokenUrl(): void {
+		if (!this.endpoint.tokenUrl) {
+			throw new InvalidInputError('Token URL', 'The Token URL is empty: set it in the App credential (needed for the Custom preset)');
+		}
+	}
+
+	private key(connectionId: string): string {
+		return `${this.store.description}\u0000${connectionId}`;
+	}
+
+	private async readUsable(connectionId: string): Promise<Connection> {
+		const row = await this.store.get(connectionId);
+		if (!row) throw new ConnectionNotFoundError(connectionId);
+		if (row.status === 'needs_reauth') {
+			throw new NeedsReauthorizationError(connectionId, row.lastError ?? 'the provider rejected its refresh token');
+		}
+		if (row.status === 'revoked') throw new ConnectionRevokedError(connectionId);
+		return this.decrypt(row);
+	}
+
+	/** One refresh at a time per connection: in this process by a shared promise, across processes by the store's lease. */
+	private refreshOnce(connectionId: string, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
+		const key = this.key(connectionId);
+		const inFlight = flights.get(key);
+		if (inFlight) return inFlight;
+		const flight = this.refreshUnderLease(connectionId, needsRefresh).finally(() => flights.delete(key));
+		flights.set(key, flight);
+		return flight;
+	}
+
+	private async refreshUnderLease(connectionId: string, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
+		this.requireTokenUrl();
+		const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
+		const deadline = Date.now() + this.leaseWaitMs;
+		const started = await this.readUsable(connectionId);
+		let current = started;
+		let delay = this.pollIntervalMs;
+		for (;;) {
+			if (!needsRefresh(current)) return { connection: current, refreshed: current.refreshCount !== started.refreshCount };
+			if (await this.store.acquireLease(connectionId, holder, this.leaseTtlMs)) {
+				try {
+					// Re-read under the lease: another process may have refreshed since our last read.
+					const leased = await this.readUsable(connectionId);
+					if (!needsRefresh(leased)) return { connection: leased, refreshed: leased.refreshCount !== started.refreshCount };
+					return { connection: await this.refreshWithProvider(leased), refreshed: true };
+				} finally {
+					await this.store.releaseLease(connectionId, holder).catch(() => undefined);
+				}
+			}
+			if (Date.now() >= deadline) throw new LeaseTimeoutError(connectionId, this.leaseWaitMs);
+			await sleep(delay * (0.5 + Math.random()));
+			delay = Math.min(delay * 1.5, 1000);
+			current = await this.readUsable(connectionId);
+		}
+	}
+
+	private async refreshWithProvider(leased: Connection): Promise<Connection> {
+		const { connectionId } = leased;
+		if (!leased.refreshToken) {
+			await this.store.update(connectionId, leased.version, {
+				status: 'needs_reauth',
+				lastError: 'No refresh token is stored for this connection',
+			});
+			throw new NeedsReauthorizationError(connectionId, 'no refresh token is stored for it');
+		}
+		let response: TokenResponse;
+		try {
+			response = await requestToken(this.endpoint, { grant_type: 'refresh_token', refresh_token: leased.refreshToken });
+		} catch (error) {
+			if (error instanceof TokenEndpointError && error.oauthError === 'invalid_grant') {
+				await this.store.update(connectionId, leased.version, { status: 'needs_reauth', lastError: error.message });
+				throw new NeedsReauthorizationError(connectionId, 'the provider rejected its refresh token (invalid_grant)');
+			}
+			const message = error instanceof TokenManagerError ? error.message : 'Unexpected error during refresh';
+			await this.store.update(connectionId, leased.version, { lastError: message }).catch(() => undefined);
+			throw error;
+		}
+		await this.hooks.afterTokenResponse?.(connectionId);
+		const fields: Partial<ConnectionFields> = {
+			...this.tokenFields(connectionId, response, leased.refreshToken, leased.metadata),
+			lastRefreshedAt: new Date(),
+			refreshCount: leased.refreshCount + 1,
+			lastError: response.warning,
+		};
+		return this.decrypt(await this.saveRefreshed(leased, fields));
+	}
+
+	/**
+	 * The provider has issued new tokens (and may have retired the old refresh token): they must reach the
+	 * store. Retries the write, never the refresh; if the store stays down they wait in memory and are
+	 * written before anything else on the next call for this connection.
+	 */
+	private async saveRefreshed(leased: Connection, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
+		const { connectionId } = leased;
+		let version = leased.version;
+		let lastError: unknown;
+		for (let attempt = 0; attempt <= this.saveRetries; attempt++) {
+			try {
+				return await this.store.update(connectionId, version, fields);
+			} catch (error) {
+				lastError = error;
+				if (error instanceof VersionConflictError) {
+					const row = await this.store.get(connectionId);
+					if (!row) throw new ConnectionNotFoundError(connectionId);
+					const rowRefreshToken = row.refreshToken && this.cipher.decrypt(row.refreshToken, connectionId, 'refresh_token');
+					if (rowRefreshToken !== leased.refreshToken) return row; // a newer grant or refresh was written meanwhile
+					version = row.version;
+					continue;
+				}
+				if (attempt < this.saveRetries) await sleep(200 * 2 ** attempt);
+			}
+		}
+		unsaved.set(this.key(connectionId), { usedRefreshToken: leased.refreshToken, fields });
+		throw new StoreError(
+			`The provider issued new tokens for connection "${connectionId}" but ${this.store.description} did not accept the write (${describeStoreError(lastError)}).`,
+			'The new tokens are kept in memory by this n8n process and written before anything else on the next call for this connection. Check the database is reachable.',
+		);
+	}
+
+	private async saveUnsaved(connectionId: string): Promise<void> {
+		const key = this.key(connectionId);
+		const pending = unsaved.get(key);
+		if (!pending) return;
+		const row = await this.store.get(connectionId);
+		const rowRefreshToken = row?.refreshToken ? this.cipher.decrypt(row.refreshToken, connectionId, 'refresh_token') : null;
+		if (row && rowRefreshToken === pending.usedRefreshToken) {
+			try {
+				await this.store.update(connectionId, row.version, pending.fields);
+			} catch (error) {
+				throw new StoreError(
+					`Tokens that the provider issued for connection "${connectionId}" are still waiting to be saved: ${this.store.description} did not accept the write (${describeStoreError(error)}).`,
+					'They stay in memory and are written on the next call. Check the database is reachable.',
+				);
+			}
+		}
+		unsaved.delete(key);
+	}
+
+	private async upsert(connectionId: string, fields: ConnectionFields): Promise<StoredConnection> {
+		for (let attempt = 0; attempt < 5; attempt++) {
+			const existing = await this.store.get(connectionId);
+			try {
+				return existing
+					? await this.store.update(connectionId, existing.version, fields)
+					: await this.store.insert({ connectionId, ...fields });
+			} catch (error) {
+				if (!(error instanceof VersionConflictError || error instanceof ConnectionExistsError)) throw error;
+			}
+		}
+		throw new StoreError(`Connection "${connectionId}" kept changing while the new tokens were saved; run the exchange again`);
+	}
+
+	private tokenFields(
+		connectionId: string,
+		response: TokenResponse,
+		previousRefreshToken: string | null,
+		previousMetadata: Record<string, string>,
+	): Pick<ConnectionFields, 'accessToken' | 'refreshToken' | 'tokenType' | 'scope' | 'expiresAt' | 'metadata'> {
+		const metadata = { ...previousMetadata };
+		for (const name of this.client.keepResponseFields) {
+			const value = response.extra[name];
+			if (typeof value === 'string' || typeof value === 'number') metadata[name] = String(value);
+		}
+		// RFC 6749 §6: a new refresh token replaces the old one; without one, the old one stays valid.
+		const refreshToken = response.refreshToken ?? previousRefreshToken;
+		return {
+			accessToken: this.encrypt(response.accessToken, connectionId, 'access_token'),
+			refreshToken: refreshToken === null ? null : this.encrypt(refreshToken, connectionId, 'refresh_token'),
+			tokenType: response.tokenType,
+			scope: response.scope,
+			expiresAt: response.expiresIn === null ? null : new Date(Date.now() + response.expiresIn * 1000),
+			metadata,
+		};
+	}
+
+	private encrypt(value: string, connectionId: string, field: TokenField): string {
+		return this.cipher.encrypt(value, connectionId, field);
+	}
+
+	private decrypt(row: StoredConnection): Connection {
+		const open = (value: string | null, field: TokenField) => (value === null ? null : this.cipher.decrypt(value, row.connectionId, field));
+		return { ...row, accessToken: open(row.accessToken, 'access_token'), refreshToken: open(row.refreshToken, 'refresh_token') };
+	}
+}
+
+function describeStoreError(error: unknown): string {
+	if (error instanceof Error) return error.message.slice(0, 200);
+	return 'unknown error';
+}

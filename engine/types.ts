@@ -1,0 +1,52 @@
+/** Lifecycle of one authorized account. */
+export type ConnectionStatus = 'active' | 'needs_reauth' | 'revoked';
+
+export const CONNECTION_STATUSES: readonly ConnectionStatus[] = ['active', 'needs_reauth', 'revoked'];
+
+/**
+ * One connection as a store holds it. Token fields are ciphertext (see crypto.ts): a store never sees a
+ * plaintext token. Times are Date objects; lease times come from the database clock.
+ */
+export interface StoredConnection {
+	connectionId: string;
+	provider: string;
+	accessToken: string | null;
+	refreshToken: string | null;
+	tokenType: string | null;
+	scope: string | null;
+	expiresAt: Date | null;
+	metadata: Record<string, string>;
+	status: ConnectionStatus;
+	version: number;
+	leaseHolder: string | null;
+	leaseUntil: Date | null;
+	lastRefreshedAt: Date | null;
+	refreshCount: number;
+	lastError: string | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+/** Columns the engine writes; the store owns version, lease, created_at and updated_at. */
+export type ConnectionFields = Pick<
+	StoredConnection,
+	| 'provider'
+	| 'accessToken'
+	| 'refreshToken'
+	| 'tokenType'
+	| 'scope'
+	| 'expiresAt'
+	| 'metadata'
+	| 'status'
+	| 'lastRefreshedAt'
+	| 'refreshCount'
+	| 'lastError'
+>;
+
+export type NewConnection = ConnectionFields & { connectionId: string };
+
+/** Decrypted view the engine hands to callers. */
+export interface Connection extends Omit<StoredConnection, 'accessToken' | 'refreshToken'> {
+	accessToken: string | null;
+	refreshToken: string | null;
+}

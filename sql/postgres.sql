@@ -1,0 +1,24 @@
+-- OAuth2 Token Manager: connection table for PostgreSQL.
+-- Token columns hold AES-256-GCM ciphertext written by the node, never plaintext.
+-- The node creates this table itself when "Create Table If Missing" is on; run this file to create it by hand.
+create table if not exists oauth2_tokens (
+  connection_id     text primary key check (char_length(connection_id) between 1 and 255),
+  provider          text not null,
+  access_token      text,
+  refresh_token     text,
+  token_type        text,
+  scope             text,
+  expires_at        timestamptz,
+  metadata          jsonb not null default '{}'::jsonb,
+  status            text not null default 'active' check (status in ('active', 'needs_reauth', 'revoked')),
+  version           integer not null default 1,
+  lease_holder      text,
+  lease_until       timestamptz,
+  last_refreshed_at timestamptz,
+  refresh_count     integer not null default 0,
+  last_error        text,
+  created_at        timestamptz not null default now(),
+  updated_at        timestamptz not null default now()
+);
+
+create index if not exists oauth2_tokens_expiry_idx on oauth2_tokens (status, expires_at);
