@@ -1,0 +1,590 @@
+'use strict';
+/*
+ * A local Pipedrive-like OAuth 2.0 provider and API, for the demo and the tests (dev tooling: not in the package).
+ * It behaves as Pipedrive documents its OAuth (../shared/reference/pipedrive-oauth.md), with short lifetimes.
+ *
+ * API (keep it small; issue 3's multi-process test and the engine tests use it too):
+ *
+ *   const { startSandbox } = require('./scripts/sandbox');
+ *   const sb = await startSandbox({
+ *     port: 0,                 // 0 = any free port
+ *     host: '127.0.0.1',
+ *     clientId, clientSecret,  // random when omitted; read them back from sb.clientId / sb.clientSecret
+ *     expiresIn: 3600,         // access token lifetime, seconds (expires_in in token responses)
+ *     codeTtl: 60,             // authorization code lifetime, seconds (codes are single use)
+ *     refreshTokenTtl: 60 * 24 * 3600, // an unused refresh token dies after this many seconds (Pipedrive: 60 days)
+ *     acceptPreviousRefreshToken: false, // true: the refresh token just rotated out is accepted once more
+ *                              // (a client that lost the response retries); otherwise it gets invalid_grant
+ *     tokenDelayMs: 0,         // latency added to every /oauth/token answer (makes races visible)
+ *     redirectUris: null,      // array of allowed redirect_uri values (exact match); null = any
+ *     scope: 'base contacts:full',
+ *     log: false,              // true or a function(line): one line per request
+ *   });
+ *   sb.url                     // 'http://127.0.0.1:<port>' — also the api_domain the token responses carry
+ *   sb.stats()                 // counters, see below; sb.reset() zeroes them (tokens and grants stay)
+ *   sb.configure({ expiresIn, tokenDelayMs, acceptPreviousRefreshToken, codeTtl })  // change at run time
+ *   sb.expireAccessTokens()    // every access token issued so far is now expired (401 from the API)
+ *   sb.grants()                // [{ grantId, userId, companyDomain, revoked, refreshes, accessTokens: n }]
+ *   await sb.close()
+ *
+ * Endpoints:
+ *   GET  /oauth/authorize?client_id&redirect_uri&state&scope[&code_challenge&code_challenge_method=S256]
+ *        consents at once: 302 to redirect_uri?code=…&state=… ; with deny=1: 302 …?error=access_denied&state=…
+ *        user=<name> picks the account that consents (each grant gets its own user otherwise)
+ *   POST /oauth/token         form: grant_type=authorization_code (code, redirect_uri[, code_verifier])
+ *                             | refresh_token (refresh_token); client auth: HTTP Basic (or client_id/client_secret
+ *                             in the body). Errors: 401 invalid_client, 400 invalid_grant / invalid_request /
+ *                             unsupported_grant_type, as JSON { error, error_description, message }.
+ *   POST /oauth/revoke        RFC 7009 (token, token_type_hint); 200 even for unknown tokens; revoking a refresh
+ *                             token ends the whole grant (Pipedrive: uninstalls the app).
+ *   GET  /api/v1/users/me, GET /api/v2/persons/search?term=…  Bearer token; 401 with Pipedrive's error body.
+ *   GET  /__sandbox/stats     the counters as JSON; POST /__sandbox/reset zeroes them;
+ *   POST /__sandbox/expire    expires every access token; POST /__sandbox/config JSON body as configure().
+ *
+ * stats(): { tokenRequests: { total, authorization_code, refresh_token, other, failed },
+ *            apiCalls, failedApiCalls, authorizations, denials, revocations,
+ *            refreshesByGrant: { [grantId]: n }, apiCallsByGrant: { [grantId]: n },
+ *            lastTokenError }
+ *
+ * CLI: node scripts/sandbox [--port 8787] [--expires-in 20] [--client-id x] [--client-secret y]
+ *      [--accept-previous-refresh-token] [--token-delay-ms 0] [--log]
+ */
+const http = require('node:http');
+const crypto = require('node:crypto');
+
+const PIPEDRIVE_INVALID_TOKEN = 'Invalid token: access token is invalid';
+
+function randomToken(prefix, bytes = 24) {
+	return `${prefix}${crypto.randomBytes(bytes).toString('base64url')}`;
+}
+
+function emptyStats() {
+	return {
+		tokenRequests: { total: 0, authorization_code: 0, refresh_token: 0, other: 0, failed: 0 },
+		apiCalls: 0,
+		failedApiCalls: 0,
+		authorizations: 0,
+		denials: 0,
+		revocations: 0,
+		refreshesByGrant: {},
+		apiCallsByGrant: {},
+		lastTokenError: null,
+	};
+}
+
+function readBody(req, limit = 1 << 20) {
+	return new Promise((resolve, reject) => {
+		const chunks = [];
+		let size = 0;
+		req.on('data', (chunk) => {
+			size += chunk.length;
+			if (size > limit) {
+				reject(new Error('body too large'));
+				req.destroy();
+				return;
+			}
+			chunks.push(chunk);
+		});
+		req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+		req.on('error', reject);
+	});
+}
+
+function parseBody(req, text) {
+	const type = String(req.headers['content-type'] || '').toLowerCase();
+	if (type.includes('application/json')) {
+		try {
+			const parsed = JSON.parse(text || '{}');
+			return parsed && typeof parsed === 'object' ? parsed : {};
+		} catch {
+			return {};
+		}
+	}
+	return Object.fromEntries(new URLSearchParams(text));
+}
+
+function sendJson(res, status, body, headers = {}) {
+	const text = JSON.stringify(body);
+	res.writeHead(status, {
+		'content-type': 'application/json; charset=utf-8',
+		'content-length': Buffer.byteLength(text),
+		'cache-control': 'no-store',
+		...headers,
+	});
+	res.end(text);
+}
+
+function sendHtml(res, status, html) {
+	res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html) });
+	res.end(html);
+}
+
+function redirect(res, location) {
+	res.writeHead(302, { location, 'content-length': 0 });
+	res.end();
+}
+
+/** RFC 6749 §2.3.1: id and secret are form-urlencoded before base64. */
+function basicCredentials(header) {
+	const match = /^Basic\s+(.+)$/i.exec(header || '');
+	if (!match) return null;
+	const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+	const colon = decoded.indexOf(':');
+	if (colon < 0) return null;
+	const unformat = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
+	try {
+		return { id: unformat(decoded.slice(0, colon)), secret: unformat(decoded.slice(colon + 1)) };
+	} catch {
+		return null;
+	}
+}
+
+function safeEqual(a, b) {
+	const x = Buffer.from(String(a));
+	const y = Buffer.from(String(b));
+	return x.length === y.length && crypto.timingSafeEqual(x, y);
+}
+
+function pipedriveError(message, info) {
+	return { success: false, error: message, error_info: info, data: null, additional_data: null };
+}
+
+async function startSandbox(options = {}) {
+	const config = {
+		host: options.host || '127.0.0.1',
+		port: options.port ?? 0,
+		clientId: options.clientId || randomToken('sandbox-client-', 6),
+		clientSecret: options.clientSecret || randomToken('', 18),
+		expiresIn: options.expiresIn ?? 3600,
+		codeTtl: options.codeTtl ?? 60,
+		refreshTokenTtl: options.refreshTokenTtl ?? 60 * 24 * 3600,
+		acceptPreviousRefreshToken: Boolean(options.acceptPreviousRefreshToken),
+		tokenDelayMs: options.tokenDelayMs ?? 0,
+		redirectUris: options.redirectUris || null,
+		scope: options.scope || 'base contacts:full',
+	};
+	const log =
+		typeof options.log === 'function'
+			? options.log
+			: options.log
+				? (line) => process.stderr.write(`[sandbox] ${line}\n`)
+				: () => {};
+
+	let stats = emptyStats();
+	const codes = new Map(); // code -> { grant data, expiresAt, used }
+	const grants = new Map(); // grantId -> grant
+	const accessTokens = new Map(); // token -> { grantId, expiresAt }
+	const refreshTokens = new Map(); // token -> { grantId, expiresAt, state: 'current' | 'previous' | 'dead' }
+	const users = new Map(); // user name -> user
+	let nextUserId = 1001;
+	let nextGrant = 1;
+	let baseUrl = '';
+
+	function userFor(name) {
+		const key = name || `user${nextUserId}`;
+		if (!users.has(key)) {
+			const id = nextUserId++;
+			users.set(key, {
+				id,
+				name: key,
+				email: `${key}@example.test`,
+				company_id: 7000 + id,
+				company_domain: `company${id}`,
+			});
+		}
+		return users.get(key);
+	}
+
+	function issueTokens(grant) {
+		const now = Date.now();
+		const access = randomToken(`${grant.user.id}:`, 24);
+		accessTokens.set(access, { grantId: grant.grantId, issuedAt: now, expiresAt: now + config.expiresIn * 1000 });
+		grant.accessTokens += 1;
+		const refresh = randomToken(`${grant.user.id}:r:`, 24);
+		// rotation: the current refresh token becomes "previous" (accepted once if configured), older ones die
+		for (const [token, entry] of refreshTokens) {
+			if (entry.grantId !== grant.grantId) continue;
+			if (entry.state === 'current') entry.state = 'previous';
+			else if (entry.state === 'previous') entry.state = 'dead';
+		}
+		refreshTokens.set(refresh, { grantId: grant.grantId, expiresAt: now + config.refreshTokenTtl * 1000, state: 'current' });
+		return {
+			access_token: access,
+			token_type: 'Bearer',
+			refresh_token: refresh,
+			scope: grant.scope,
+			expires_in: config.expiresIn,
+			api_domain: baseUrl,
+		};
+	}
+
+	function tokenError(res, status, error, description) {
+		stats.tokenRequests.failed += 1;
+		stats.lastTokenError = error;
+		log(`token error ${status} ${error}: ${description}`);
+		sendJson(res, status, { error, error_description: description, message: description }, status === 401 ? { 'www-authenticate': 'Basic realm="oauth"' } : {});
+	}
+
+	async function handleAuthorize(req, res, url) {
+		const q = url.searchParams;
+		const clientId = q.get('client_id');
+		const redirectUri = q.get('redirect_uri');
+		if (clientId !== config.clientId) {
+			sendHtml(res, 400, '<h1>Unknown client_id</h1>');
+			return;
+		}
+		if (!redirectUri || (config.redirectUris && !config.redirectUris.includes(redirectUri))) {
+			sendHtml(res, 400, '<h1>redirect_uri does not match the registered callback</h1>');
+			return;
+		}
+		let target;
+		try {
+			target = new URL(redirectUri);
+		} catch {
+			sendHtml(res, 400, '<h1>Invalid redirect_uri</h1>');
+			return;
+		}
+		const state = q.get('state');
+		if (q.get('deny') === '1' || q.get('deny') === 'true') {
+			stats.denials += 1;
+			target.searchParams.set('error', 'access_denied');
+			if (state !== null) target.searchParams.set('state', state);
+			redirect(res, target.toString());
+			return;
+		}
+		const challenge = q.get('code_challenge');
+		const method = q.get('code_challenge_method') || (challenge ? 'plain' : null);
+		if (challenge && method !== 'S256' && method !== 'plain') {
+			target.searchParams.set('error', 'invalid_request');
+			if (state !== null) target.searchParams.set('state', state);
+			redirect(res, target.toString());
+			return;
+		}
+		const code = randomToken('code-', 18);
+		codes.set(code, {
+			clientId,
+			redirectUri,
+			scope: q.get('scope') || config.scope,
+			user: userFor(q.get('user')),
+			challenge,
+			method,
+			expiresAt: Date.now() + config.codeTtl * 1000,
+			used: false,
+		});
+		stats.authorizations += 1;
+		target.searchParams.set('code', code);
+		if (state !== null) target.searchParams.set('state', state);
+		log(`authorize -> ${target.origin}${target.pathname}`);
+		redirect(res, target.toString());
+	}
+
+	function clientFrom(req, body) {
+		const basic = basicCredentials(req.headers.authorization);
+		if (basic) return basic;
+		if (body.client_id !== undefined) return { id: body.client_id, secret: body.client_secret ?? '' };
+		return null;
+	}
+
+	async function handleToken(req, res) {
+		const body = parseBody(req, await readBody(req));
+		if (config.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, config.tokenDelayMs));
+		const grantType = body.grant_type;
+		stats.tokenRequests.total += 1;
+		if (grantType === 'authorization_code' || grantType === 'refresh_token') stats.tokenRequests[grantType] += 1;
+		else stats.tokenRequests.other += 1;
+
+		const client = clientFrom(req, body);
+		if (!client || !safeEqual(client.id, config.clientId) || !safeEqual(client.secret, config.clientSecret)) {
+			tokenError(res, 401, 'invalid_client', 'Client authentication failed');
+			return;
+		}
+		if (grantType === 'authorization_code') {
+			const entry = body.code ? codes.get(body.code) : undefined;
+			if (!body.code) return tokenError(res, 400, 'invalid_request', 'Missing parameter: code');
+			if (!entry) return tokenError(res, 400, 'invalid_grant', 'Invalid authorization code');
+			if (entry.used) {
+				// RFC 6749 §4.1.2: a replayed code should revoke what it produced
+				if (entry.grantId && grants.has(entry.grantId)) grants.get(entry.grantId).revoked = true;
+				return tokenError(res, 400, 'invalid_grant', 'Authorization code already used');
+			}
+			entry.used = true;
+			if (Date.now() > entry.expiresAt) return tokenError(res, 400, 'invalid_grant', 'Authorization code expired');
+			if (entry.redirectUri !== body.redirect_uri) return tokenError(res, 400, 'invalid_grant', 'redirect_uri mismatch');
+			if (entry.challenge) {
+				const verifier = body.code_verifier || '';
+				const computed =
+					entry.method === 'S256' ? crypto.createHash('sha256').update(verifier).digest('base64url') : verifier;
+				if (!verifier || computed !== entry.challenge) return tokenError(res, 400, 'invalid_grant', 'PKCE verification failed');
+			}
+			const grant = {
+				grantId: `grant-${nextGrant++}`,
+				user: entry.user,
+				scope: entry.scope,
+				revoked: false,
+				refreshes: 0,
+				accessTokens: 0,
+			};
+			grants.set(grant.grantId, grant);
+			entry.grantId = grant.grantId;
+			stats.refreshesByGrant[grant.grantId] = 0;
+			log(`token: authorization_code -> ${grant.grantId}`);
+			sendJson(res, 200, issueTokens(grant));
+			return;
+		}
+		if (grantType === 'refresh_token') {
+			if (!body.refresh_token) return tokenError(res, 400, 'invalid_request', 'Missing parameter: refresh_token');
+			const entry = refreshTokens.get(body.refresh_token);
+			const grant = entry && grants.get(entry.grantId);
+			if (!entry || !grant || grant.revoked) return tokenError(res, 400, 'invalid_grant', 'Invalid refresh token');
+			if (Date.now() > entry.expiresAt) return tokenError(res, 400, 'invalid_grant', 'Refresh token expired');
+			if (entry.state === 'dead') return tokenError(res, 400, 'invalid_grant', 'Refresh token already used');
+			if (entry.state === 'previous') {
+				if (!config.acceptPreviousRefreshToken)
+					return tokenError(res, 400, 'invalid_grant', 'Refresh token already used');
+				entry.state = 'dead'; // accepted once
+				// the token pair issued with it is replaced: its refresh token must not stay current
+				for (const other of refreshTokens.values())
+					if (other.grantId === grant.grantId && other.state === 'current') other.state = 'dead';
+			}
+			grant.refreshes += 1;
+			stats.refreshesByGrant[grant.grantId] = (stats.refreshesByGrant[grant.grantId] || 0) + 1;
+			const answer = issueTokens(grant); // rotates: the token just used becomes "previous"
+			log(`token: refresh_token -> ${grant.grantId} (#${grant.refreshes})`);
+			sendJson(res, 200, answer);
+			return;
+		}
+		tokenError(res, 400, 'unsupported_grant_type', `Unsupported grant type: ${grantType ?? '(none)'}`);
+	}
+
+	async function handleRevoke(req, res) {
+		const body = parseBody(req, await readBody(req));
+		const client = clientFrom(req, body);
+		if (!client || !safeEqual(client.id, config.clientId) || !safeEqual(client.secret, config.clientSecret)) {
+			sendJson(res, 401, { error: 'invalid_client', error_description: 'Client authentication failed' });
+			return;
+		}
+		if (!body.token) {
+			sendJson(res, 400, { error: 'invalid_request', error_description: 'Missing parameter: token' });
+			return;
+		}
+		stats.revocations += 1;
+		const refresh = refreshTokens.get(body.token);
+		const access = accessTokens.get(body.token);
+		if (refresh && grants.has(refresh.grantId)) grants.get(refresh.grantId).revoked = true;
+		else if (access) access.expiresAt = 0;
+		res.writeHead(200, { 'content-length': 0 });
+		res.end();
+	}
+
+	function authenticateApi(req, res) {
+		stats.apiCalls += 1;
+		const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization || '');
+		const entry = match && accessTokens.get(match[1]);
+		const grant = entry && grants.get(entry.grantId);
+		if (grant) stats.apiCallsByGrant[grant.grantId] = (stats.apiCallsByGrant[grant.grantId] || 0) + 1;
+		if (!entry || !grant || grant.revoked || Date.now() >= entry.expiresAt) {
+			stats.failedApiCalls += 1;
+			log(`api 401 ${req.url}`);
+			sendJson(res, 401, pipedriveError(PIPEDRIVE_INVALID_TOKEN, 'Please check developers.pipedrive.com'), {
+				'www-authenticate': 'Bearer error="invalid_token"',
+			});
+			return null;
+		}
+		return grant;
+	}
+
+	function handleMe(req, res) {
+		const grant = authenticateApi(req, res);
+		if (!grant) return;
+		const u = grant.user;
+		sendJson(res, 200, {
+			success: true,
+			data: {
+				id: u.id,
+				name: u.name,
+				email: u.email,
+				company_id: u.company_id,
+				company_domain: u.company_domain,
+				company_name: `Company ${u.company_domain}`,
+				active_flag: true,
+			},
+		});
+	}
+
+	function handlePersonsSearch(req, res, url) {
+		const grant = authenticateApi(req, res);
+		if (!grant) return;
+		const term = url.searchParams.get('term') || '';
+		const items = term
+			? [
+					{
+						result_score: 1,
+						item: {
+							id: 1,
+							type: 'person',
+							name: term.includes('@') ? term.split('@')[0] : term,
+							emails: term.includes('@') ? [term] : [],
+							owner: { id: grant.user.id },
+						},
+					},
+				]
+			: [];
+		sendJson(res, 200, { success: true, data: { items }, additional_data: { next_cursor: null } });
+	}
+
+	const server = http.createServer((req, res) => {
+		const url = new URL(req.url, 'http://sandbox');
+		const route = `${req.method} ${url.pathname}`;
+		const done = (err) => {
+			if (!err) return;
+			log(`error ${route}: ${err.message}`);
+			if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
+			else res.destroy();
+		};
+		try {
+			switch (route) {
+				case 'GET /oauth/authorize':
+					return void handleAuthorize(req, res, url).catch(done);
+				case 'POST /oauth/token':
+					return void handleToken(req, res).catch(done);
+				case 'POST /oauth/revoke':
+					return void handleRevoke(req, res).catch(done);
+				case 'GET /api/v1/users/me':
+					return void handleMe(req, res);
+				case 'GET /api/v2/persons/search':
+					return void handlePersonsSearch(req, res, url);
+				case 'GET /__sandbox/stats':
+					return void sendJson(res, 200, api.stats());
+				case 'POST /__sandbox/reset':
+					api.reset();
+					return void sendJson(res, 200, api.stats());
+				case 'POST /__sandbox/expire':
+					api.expireAccessTokens();
+					return void sendJson(res, 200, { ok: true });
+				case 'POST /__sandbox/config':
+					return void readBody(req)
+						.then((text) => {
+							api.configure(JSON.parse(text || '{}'));
+							sendJson(res, 200, { ok: true });
+						})
+						.catch(done);
+				default:
+					if (url.pathname.startsWith('/api/')) {
+						const grant = authenticateApi(req, res);
+						if (grant) sendJson(res, 404, pipedriveError('Not found', 'Unknown endpoint in the sandbox'));
+						return;
+					}
+					sendJson(res, 404, { error: 'not_found' });
+			}
+		} catch (err) {
+			done(err);
+		}
+	});
+	server.keepAliveTimeout = 1000;
+
+	await new Promise((resolve, reject) => {
+		server.once('error', reject);
+		server.listen(config.port, config.host, () => {
+			server.off('error', reject);
+			resolve();
+		});
+	});
+	const address = server.address();
+	baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`;
+
+	const api = {
+		url: baseUrl,
+		port: address.port,
+		clientId: config.clientId,
+		clientSecret: config.clientSecret,
+		authorizationUrl: `${baseUrl}/oauth/authorize`,
+		tokenUrl: `${baseUrl}/oauth/token`,
+		revocationUrl: `${baseUrl}/oauth/revoke`,
+		stats: () => JSON.parse(JSON.stringify(stats)),
+		reset: () => {
+			stats = emptyStats();
+			for (const g of grants.values()) stats.refreshesByGrant[g.grantId] = 0;
+		},
+		configure: (changes = {}) => {
+			for (const key of ['expiresIn', 'codeTtl', 'refreshTokenTtl', 'tokenDelayMs', 'acceptPreviousRefreshToken']) {
+				if (changes[key] !== undefined) config[key] = changes[key];
+			}
+		},
+		expireAccessTokens: () => {
+			for (const entry of accessTokens.values()) entry.expiresAt = 0;
+		},
+		grants: () =>
+			[...grants.values()].map((g) => ({
+				grantId: g.grantId,
+				userId: g.user.id,
+				userName: g.user.name,
+				companyDomain: g.user.company_domain,
+				revoked: g.revoked,
+				refreshes: g.refreshes,
+				accessTokens: g.accessTokens,
+			})),
+		close: () =>
+			new Promise((resolve) => {
+				server.close(() => resolve());
+				server.closeAllConnections?.();
+			}),
+	};
+	return api;
+}
+
+function parseArgs(argv) {
+	const out = {};
+	for (let i = 0; i < argv.length; i++) {
+		const arg = argv[i];
+		const next = () => argv[++i];
+		switch (arg) {
+			case '--port': out.port = Number(next()); break;
+			case '--host': out.host = next(); break;
+			case '--expires-in': out.expiresIn = Number(next()); break;
+			case '--code-ttl': out.codeTtl = Number(next()); break;
+			case '--client-id': out.clientId = next(); break;
+			case '--client-secret': out.clientSecret = next(); break;
+			case '--token-delay-ms': out.tokenDelayMs = Number(next()); break;
+			case '--accept-previous-refresh-token': out.acceptPreviousRefreshToken = true; break;
+			case '--log': out.log = true; break;
+			case '--help':
+			case '-h':
+				out.help = true;
+				break;
+			default:
+				throw new Error(`Unknown option ${arg} (try --help)`);
+		}
+	}
+	return out;
+}
+
+module.exports = { startSandbox, PIPEDRIVE_INVALID_TOKEN };
+
+if (require.main === module) {
+	let args;
+	try {
+		args = parseArgs(process.argv.slice(2));
+	} catch (err) {
+		console.error(err.message);
+		process.exit(2);
+	}
+	if (args.help) {
+		console.log(
+			'usage: node scripts/sandbox [--port 8787] [--host 127.0.0.1] [--expires-in 3600] [--code-ttl 60]\n' +
+				'       [--client-id ID] [--client-secret SECRET] [--token-delay-ms 0] [--accept-previous-refresh-token] [--log]',
+		);
+		process.exit(0);
+	}
+	startSandbox({ port: 8787, log: true, ...args }).then((sb) => {
+		console.log(`Pipedrive-like sandbox on ${sb.url}`);
+		console.log(`  authorization URL  ${sb.authorizationUrl}`);
+		console.log(`  token URL          ${sb.tokenUrl}`);
+		console.log(`  revocation URL     ${sb.revocationUrl}`);
+		console.log(`  client id          ${sb.clientId}`);
+		console.log(`  client secret      ${sb.clientSecret}`);
+		console.log(`  counters           ${sb.url}/__sandbox/stats`);
+		const stop = () => sb.close().then(() => process.exit(0));
+		process.on('SIGINT', stop);
+		process.on('SIGTERM', stop);
+	});
+}
