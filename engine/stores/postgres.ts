@@ -1,0 +1,147 @@
+import { Pool, type PoolConfig } from 'pg';
+import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
+import type { TokenStore } from '../store';
+import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
+import { COLUMNS, fieldEntries, missingColumns, parseTableName, rowToConnection, schemaSql } from './sql-common';
+
+export interface PostgresStoreOptions {
+	pool?: PoolConfig;
+	/** "table" or "schema.table"; default oauth2_tokens. */
+	tableName?: string;
+	createTableIfMissing?: boolean;
+}
+
+const quote = (identifier: string) => `"${identifier}"`;
+
+export class PostgresStore implements TokenStore {
+	readonly description: string;
+	private readonly pool: Pool;
+	private readonly table: string;
+	private readonly tableParts: string[];
+	private ready: Promise<void> | undefined;
+
+	constructor(private readonly options: PostgresStoreOptions) {
+		this.tableParts = parseTableName(options.tableName, true);
+		this.table = this.tableParts.map(quote).join('.');
+		this.pool = new Pool({ max: 5, ...options.pool });
+		// A dropped connection must not crash n8n; the next query reports it.
+		this.pool.on('error', () => undefined);
+		const p = options.pool ?? {};
+		this.description = `PostgreSQL table ${this.tableParts.join('.')} on ${p.host ?? 'localhost'}:${p.port ?? 5432}/${p.database ?? ''}`;
+	}
+
+	/** Creates the table when allowed and missing; otherwise checks its columns. Runs once per store. */
+	private prepare(): Promise<void> {
+		this.ready ??= (async () => {
+			if (this.options.createTableIfMissing) {
+				const indexPrefix = this.tableParts[this.tableParts.length - 1];
+				await this.pool.query(schemaSql('postgres', this.table, indexPrefix));
+			}
+			await this.verifySchema();
+		})().catch((error) => {
+			this.ready = undefined;
+			throw this.wrap(error);
+		});
+		return this.ready;
+	}
+
+	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
+	async verifySchema(): Promise<void> {
+		const [schema, table] = this.tableParts.length === 2 ? this.tableParts : [null, this.tableParts[0]];
+		const { rows } = await this.pool.query<{ column_name: string }>(
+			`select column_name from information_schema.columns
+			  where table_name = $1 and table_schema = coalesce($2, current_schema())`,
+			[table, schema],
+		);
+		if (rows.length === 0) {
+			throw new StoreError(
+				`The table ${this.tableParts.join('.')} does not exist`,
+				'Turn on "Create Table If Missing" in the credential, or run sql/postgres.sql from the package.',
+			);
+		}
+		const missing = missingColumns(rows.map((r) => r.column_name));
+		if (missing.length) {
+			throw new StoreError(
+				`The table ${this.tableParts.join('.')} lacks the columns ${missing.join(', ')}`,
+				'Use a table created by sql/postgres.sql, or choose another Table Name.',
+			);
+		}
+	}
+
+	async get(connectionId: string): Promise<StoredConnection | null> {
+		const { rows } = await this.query(`select * from ${this.table} where connection_id = $1`, [connectionId]);
+		return rows[0] ? rowToConnection(rows[0]) : null;
+	}
+
+	async insert(connection: NewConnection): Promise<StoredConnection> {
+		const entries: Array<[string, unknown]> = [['connection_id', connection.connectionId], ...fieldEntries(connection)];
+		try {
+			const { rows } = await this.query(
+				`insert into ${this.table} (${entries.map(([c]) => c).join(', ')})
+				 values (${entries.map((_, i) => `$${i + 1}`).join(', ')}) returning *`,
+				entries.map(([, v]) => v),
+			);
+			return rowToConnection(rows[0]);
+		} catch (error) {
+			if ((error as { code?: string }).code === '23505') throw new ConnectionExistsError(connection.connectionId);
+			throw error;
+		}
+	}
+
+	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
+		const entries = fieldEntries(fields);
+		const assignments = entries.map(([column], i) => `${column} = $${i + 3}`);
+		const { rows } = await this.query(
+			`update ${this.table}
+			    set ${[...assignments, 'version = version + 1', 'lease_holder = null', 'lease_until = null', 'updated_at = now()'].join(', ')}
+			  where connection_id = $1 and version = $2 returning *`,
+			[connectionId, expectedVersion, ...entries.map(([, v]) => v)],
+		);
+		if (rows[0]) return rowToConnection(rows[0]);
+		if (await this.get(connectionId)) throw new VersionConflictError(connectionId, expectedVersion);
+		throw new ConnectionNotFoundError(connectionId);
+	}
+
+	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {
+		const { rowCount } = await this.query(
+			`update ${this.table}
+			    set lease_holder = $2, lease_until = clock_timestamp() + $3 * interval '1 millisecond'
+			  where connection_id = $1 and (lease_holder is null or lease_until <= clock_timestamp() or lease_holder = $2)`,
+			[connectionId, holder, Math.ceil(ttlMs)],
+		);
+		return rowCount === 1;
+	}
+
+	async releaseLease(connectionId: string, holder: string): Promise<void> {
+		await this.query(
+			`update ${this.table} set lease_holder = null, lease_until = null where connection_id = $1 and lease_holder = $2`,
+			[connectionId, holder],
+		);
+	}
+
+	/** Primary-key read without mapping: the baseline the latency report compares Get Valid Token with. */
+	async rawRead(connectionId: string): Promise<unknown> {
+		const { rows } = await this.query(`select ${COLUMNS.join(', ')} from ${this.table} where connection_id = $1`, [connectionId]);
+		return rows[0];
+	}
+
+	async close(): Promise<void> {
+		await this.pool.end();
+	}
+
+	private async query(sql: string, params: unknown[]) {
+		await this.prepare();
+		try {
+			return await this.pool.query(sql, params);
+		} catch (error) {
+			throw this.wrap(error);
+		}
+	}
+
+	private wrap(error: unknown): Error {
+		if (error instanceof StoreError || error instanceof ConnectionExistsError) return error;
+		const e = error as { message?: string; code?: string };
+		if (e.code === '23505') return error as Error;
+		return new StoreError(`${this.description}: ${e.message ?? 'query failed'}${e.code ? ` (${e.code})` : ''}`);
+	}
+}

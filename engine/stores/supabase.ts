@@ -1,0 +1,135 @@
+import { createClient, type PostgrestError, type SupabaseClient } from '@supabase/supabase-js';
+import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
+import type { TokenStore } from '../store';
+import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
+import { fieldEntries, parseTableName, rowToConnection } from './sql-common';
+
+export interface SupabaseStoreOptions {
+	/** https://<project>.supabase.co */
+	url: string;
+	serviceRoleKey: string;
+	tableName?: string;
+	schema?: string;
+	/** For tests: the fetch supabase-js uses. */
+	fetch?: typeof fetch;
+}
+
+/** Rows through PostgREST; the lease through the functions in sql/supabase.sql. */
+export class SupabaseStore implements TokenStore {
+	readonly description: string;
+	private readonly client: SupabaseClient<any, any, any>;
+	private readonly table: string;
+	private readonly schema: string;
+
+	constructor(options: SupabaseStoreOptions) {
+		[this.table] = parseTableName(options.tableName, false);
+		[this.schema] = parseTableName(options.schema || 'public', false);
+		const url = normaliseUrl(options.url);
+		this.description = `Supabase table ${this.schema}.${this.table} at ${url}`;
+		this.client = createClient(url, options.serviceRoleKey, {
+			auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+			db: { schema: this.schema },
+			global: options.fetch ? { fetch: options.fetch } : undefined,
+		});
+	}
+
+	async get(connectionId: string): Promise<StoredConnection | null> {
+		const { data, error } = await this.rows().select('*').eq('connection_id', connectionId).maybeSingle();
+		if (error) throw this.wrap(error);
+		return data ? rowToConnection(data) : null;
+	}
+
+	async insert(connection: NewConnection): Promise<StoredConnection> {
+		const row = { connection_id: connection.connectionId, ...toRow(connection) };
+		const { data, error } = await this.rows().insert(row).select('*').single();
+		if (error?.code === '23505') throw new ConnectionExistsError(connection.connectionId);
+		if (error) throw this.wrap(error);
+		return rowToConnection(data);
+	}
+
+	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
+		// "where version = expected" in the same UPDATE makes the write conditional; updated_at comes from the trigger.
+		const patch = { ...toRow(fields), version: expectedVersion + 1, lease_holder: null, lease_until: null };
+		const { data, error } = await this.rows()
+			.update(patch)
+			.eq('connection_id', connectionId)
+			.eq('version', expectedVersion)
+			.select('*');
+		if (error) throw this.wrap(error);
+		if (data && data[0]) return rowToConnection(data[0]);
+		if (await this.get(connectionId)) throw new VersionConflictError(connectionId, expectedVersion);
+		throw new ConnectionNotFoundError(connectionId);
+	}
+
+	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {
+		const { data, error } = await this.client.rpc('oauth2_token_manager_acquire_lease', {
+			p_table: `${this.schema}.${this.table}`,
+			p_connection_id: connectionId,
+			p_holder: holder,
+			p_ttl_ms: Math.ceil(ttlMs),
+		});
+		if (error) throw this.wrap(error);
+		return data === true;
+	}
+
+	async releaseLease(connectionId: string, holder: string): Promise<void> {
+		const { error } = await this.client.rpc('oauth2_token_manager_release_lease', {
+			p_table: `${this.schema}.${this.table}`,
+			p_connection_id: connectionId,
+			p_holder: holder,
+		});
+		if (error) throw this.wrap(error);
+	}
+
+	/** Checks the table and the lease functions answer; errors point at sql/supabase.sql. */
+	async verifySchema(): Promise<void> {
+		const { error } = await this.rows().select('connection_id, version, lease_until').limit(1);
+		if (error) throw this.wrap(error);
+		const lease = await this.client.rpc('oauth2_token_manager_release_lease', {
+			p_table: `${this.schema}.${this.table}`,
+			p_connection_id: '',
+			p_holder: '',
+		});
+		if (lease.error) throw this.wrap(lease.error);
+	}
+
+	async close(): Promise<void> {
+		await this.client.removeAllChannels();
+	}
+
+	private rows() {
+		return this.client.from(this.table);
+	}
+
+	private wrap(error: PostgrestError): StoreError {
+		const setup = 'Run sql/postgres.sql and then sql/supabase.sql (shipped with the package) in Supabase\'s SQL editor.';
+		// PGRST205: table not in the schema cache; PGRST202: function missing; 42P01: relation does not exist.
+		if (error.code === 'PGRST205' || error.code === '42P01') {
+			return new StoreError(`${this.description} does not exist`, setup);
+		}
+		if (error.code === 'PGRST202') {
+			return new StoreError(`The lease functions of ${this.description} are missing`, setup);
+		}
+		if (error.code === 'PGRST106') {
+			return new StoreError(`Supabase does not expose the schema "${this.schema}"`, 'Use the public schema, or add yours to the exposed schemas in Supabase\'s API settings.');
+		}
+		if (error.code === '42703') {
+			return new StoreError(`${this.description} lacks a column: ${error.message}`, setup);
+		}
+		return new StoreError(`${this.description}: ${error.message}${error.code ? ` (${error.code})` : ''}`, error.hint || undefined);
+	}
+}
+
+function toRow(fields: Partial<ConnectionFields>): Record<string, unknown> {
+	const row = Object.fromEntries(fieldEntries(fields, (metadata) => metadata));
+	for (const [key, value] of Object.entries(row)) if (value instanceof Date) row[key] = value.toISOString();
+	return row;
+}
+
+function normaliseUrl(url: string): string {
+	const trimmed = (url ?? '').trim().replace(/\/+$/, '');
+	if (!/^https?:\/\/[^/]+/.test(trimmed)) {
+		throw new StoreError(`The Supabase Host "${trimmed.slice(0, 80)}" is not a URL`, 'Use your project URL, e.g. https://<project>.supabase.co');
+	}
+	return trimmed;
+}
