@@ -1,0 +1,50 @@
+import { TokenCipher } from '../../engine/crypto';
+import { DecryptionError, InvalidInputError } from '../../engine/errors';
+
+const KEY = 'correct horse battery staple 42';
+const OLD_KEY = 'an older key that was rotated out';
+
+describe('TokenCipher', () => {
+	it('round-trips unicode and 4 KB values, with a fresh IV every time', () => {
+		const cipher = new TokenCipher(KEY);
+		const token = 'jwt.' + 'é✓'.repeat(2048);
+		const a = cipher.encrypt(token, 'pipedrive:acme', 'access_token');
+		const b = cipher.encrypt(token, 'pipedrive:acme', 'access_token');
+		expect(a).not.toEqual(b);
+		expect(a).toMatch(/^enc:v1:[\w-]{8}:/);
+		expect(a).not.toContain('é✓');
+		expect(cipher.decrypt(a, 'pipedrive:acme', 'access_token')).toBe(token);
+	});
+
+	it('binds a value to its connection and field', () => {
+		const cipher = new TokenCipher(KEY);
+		const value = cipher.encrypt('secret-token', 'pipedrive:acme', 'refresh_token');
+		expect(() => cipher.decrypt(value, 'pipedrive:other', 'refresh_token')).toThrow(DecryptionError);
+		expect(() => cipher.decrypt(value, 'pipedrive:acme', 'access_token')).toThrow(DecryptionError);
+	});
+
+	it('rejects a tampered value and a plaintext value', () => {
+		const cipher = new TokenCipher(KEY);
+		const value = cipher.encrypt('secret-token', 'c', 'access_token');
+		const parts = value.split(':');
+		parts[5] = Buffer.from('x' + Buffer.from(parts[5], 'base64url').toString('latin1').slice(1), 'latin1').toString('base64url');
+		expect(() => cipher.decrypt(parts.join(':'), 'c', 'access_token')).toThrow(/integrity check/);
+		expect(() => cipher.decrypt('plain-token', 'c', 'access_token')).toThrow(/not in the encrypted format/);
+	});
+
+	it('decrypts with previous keys, encrypts with the current one, and reports stale values', () => {
+		const old = new TokenCipher(OLD_KEY);
+		const written = old.encrypt('secret-token', 'c', 'access_token');
+		const rotated = new TokenCipher(KEY, [OLD_KEY]);
+		expect(rotated.decrypt(written, 'c', 'access_token')).toBe('secret-token');
+		expect(rotated.isStale(written)).toBe(true);
+		expect(rotated.isStale(rotated.encrypt('secret-token', 'c', 'access_token'))).toBe(false);
+		const withoutOld = new TokenCipher(KEY);
+		expect(() => withoutOld.decrypt(written, 'c', 'access_token')).toThrow(/key that is not configured/);
+	});
+
+	it('refuses a short key, naming the field', () => {
+		expect(() => new TokenCipher('short')).toThrow(InvalidInputError);
+		expect(() => new TokenCipher('short')).toThrow(/Token Encryption Key must be at least 16 characters/);
+	});
+});

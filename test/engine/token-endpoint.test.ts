@@ -1,0 +1,158 @@
+import nock from 'nock';
+import { TokenEndpointError } from '../../engine/errors';
+import { basicAuthorization, parseTokenResponse, requestToken, type TokenEndpointRequest } from '../../engine/token-endpoint';
+import { CLIENT_SECRET, PROVIDER_ORIGIN } from '../helpers/provider';
+
+const endpoint: TokenEndpointRequest = {
+	tokenUrl: `${PROVIDER_ORIGIN}/oauth/token`,
+	clientId: 'client-id',
+	clientSecret: CLIENT_SECRET,
+	clientAuthentication: 'basic',
+	retryBaseDelayMs: 1,
+	timeoutMs: 500,
+};
+const REFRESH = 'SENTINEL-refresh-token-9a2';
+const refreshGrant = { grant_type: 'refresh_token' as const, refresh_token: REFRESH };
+
+beforeAll(() => nock.disableNetConnect());
+afterEach(() => {
+	nock.abortPendingRequests();
+	nock.cleanAll();
+});
+afterAll(() => nock.enableNetConnect());
+
+function expectNoSecret(error: unknown) {
+	const text = `${(error as Error).message} ${(error as TokenEndpointError).description ?? ''}`;
+	expect(text).not.toContain(CLIENT_SECRET);
+	expect(text).not.toContain(REFRESH);
+}
+
+describe('client authentication (RFC 6749 §2.3.1)', () => {
+	it('form-urlencodes id and secret before base64 for Basic', () => {
+		const header = basicAuthorization('id:with space', 's3cr3t&=+%');
+		const decoded = Buffer.from(header.replace('Basic ', ''), 'base64').toString();
+		expect(decoded).toBe('id%3Awith+space:s3cr3t%26%3D%2B%25');
+	});
+
+	it('sends a form-encoded grant with Basic authentication', async () => {
+		let seen: { body?: string; auth?: string; type?: string } = {};
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/token')
+			.reply(function (_uri, body) {
+				seen = { body: body as string, auth: this.req.headers.authorization as string, type: this.req.headers['content-type'] as string };
+				return [200, { access_token: 'a', token_type: 'bearer', expires_in: '3600' }];
+			});
+		const response = await requestToken(endpoint, refreshGrant);
+		expect(seen.type).toContain('application/x-www-form-urlencoded');
+		expect(seen.auth).toBe(basicAuthorization('client-id', CLIENT_SECRET));
+		expect(new URLSearchParams(seen.body)).toEqual(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: REFRESH }));
+		expect(response).toMatchObject({ accessToken: 'a', tokenType: 'Bearer', expiresIn: 3600, refreshToken: null });
+	});
+
+	it('puts the client credentials in the body when the preset says so', async () => {
+		let body = '';
+		let auth: unknown;
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/token')
+			.reply(function (_uri, b) {
+				body = b as string;
+				auth = this.req.headers.authorization;
+				return [200, { access_token: 'a' }];
+			});
+		await requestToken({ ...endpoint, clientAuthentication: 'body' }, refreshGrant);
+		expect(auth).toBeUndefined();
+		expect(new URLSearchParams(body).get('client_secret')).toBe(CLIENT_SECRET);
+		expect(new URLSearchParams(body).get('client_id')).toBe('client-id');
+	});
+});
+
+describe('token response validation (RFC 6749 §5.1)', () => {
+	it('keeps extra fields such as api_domain', () => {
+		const parsed = parseTokenResponse({ access_token: 'a', token_type: 'Bearer', refresh_token: 'r', expires_in: 60, api_domain: 'https://x' });
+		expect(parsed.extra).toEqual({ api_domain: 'https://x' });
+		expect(parsed.refreshToken).toBe('r');
+	});
+
+	it.each([
+		[{ token_type: 'Bearer' }, /without an access_token/],
+		[{ access_token: '' }, /without an access_token/],
+		[{ access_token: 'a', token_type: 'mac' }, /only Bearer tokens/],
+		[[], /without a JSON object/],
+	])('refuses %j', (body, message) => {
+		expect(() => parseTokenResponse(body)).toThrow(message);
+	});
+
+	it.each([
+		[-5, null, true],
+		['soon', null, true],
+		['120', 120, false],
+		[undefined, null, false],
+	])('expires_in %j → %j (warning: %s)', (value, expected, warns) => {
+		const parsed = parseTokenResponse({ access_token: 'a', expires_in: value });
+		expect(parsed.expiresIn).toBe(expected);
+		expect(parsed.warning !== null).toBe(warns);
+	});
+});
+
+describe('errors (RFC 6749 §5.2) and retries', () => {
+	it('parses error and Pipedrive\'s message without retrying a 4xx', async () => {
+		const scope = nock(PROVIDER_ORIGIN).post('/oauth/token').once().reply(400, { error: 'invalid_grant', message: 'Invalid grant: refresh token is invalid' });
+		const error = await requestToken(endpoint, refreshGrant).catch((e) => e);
+		expect(error).toBeInstanceOf(TokenEndpointError);
+		expect(error.oauthError).toBe('invalid_grant');
+		expect(error.httpStatus).toBe(400);
+		expect(error.message).toBe('The token endpoint refused the request (HTTP 400): invalid_grant – Invalid grant: refresh token is invalid');
+		expect(scope.isDone()).toBe(true);
+	});
+
+	it('gives invalid_client a hint about the App credential and never echoes the secret', async () => {
+		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(401, { error: 'invalid_client', error_description: `bad secret ${CLIENT_SECRET}` });
+		const error = await requestToken(endpoint, refreshGrant).catch((e) => e);
+		expect(error.oauthError).toBe('invalid_client');
+		expect(error.description).toMatch(/Client ID and Client Secret/);
+		expectNoSecret(error);
+	});
+
+	it('describes an HTML error page by status and excerpt, redacting secrets', async () => {
+		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(403, `<html><body><h1>Forbidden</h1> token=${REFRESH}</body></html>`);
+		const error = await requestToken(endpoint, refreshGrant).catch((e) => e);
+		expect(error.message).toMatch(/^The token endpoint answered HTTP 403 with a non-JSON body: <html><body><h1>Forbidden<\/h1> token=\[redacted\]/);
+		expectNoSecret(error);
+	});
+
+	it('retries 5xx and network errors, then succeeds', async () => {
+		const scope = nock(PROVIDER_ORIGIN)
+			.post('/oauth/token')
+			.reply(503, 'busy')
+			.post('/oauth/token')
+			.replyWithError({ code: 'ECONNRESET', message: 'socket hang up' })
+			.post('/oauth/token')
+			.reply(200, { access_token: 'after-retries' });
+		const response = await requestToken(endpoint, refreshGrant);
+		expect(response.accessToken).toBe('after-retries');
+		expect(scope.isDone()).toBe(true);
+	});
+
+	it('gives up after the bounded retries with the last status', async () => {
+		const scope = nock(PROVIDER_ORIGIN).post('/oauth/token').times(3).reply(502, 'Bad Gateway');
+		const error = await requestToken(endpoint, refreshGrant).catch((e) => e);
+		expect(error.message).toBe('The token endpoint answered HTTP 502 with a non-JSON body: Bad Gateway');
+		expect(scope.isDone()).toBe(true);
+	});
+
+	it('honours a short Retry-After on 429 and refuses to wait for a long one', async () => {
+		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(429, { error: 'rate_limited' }, { 'Retry-After': '0' }).post('/oauth/token').reply(200, { access_token: 'ok' });
+		expect((await requestToken(endpoint, refreshGrant)).accessToken).toBe('ok');
+		const scope = nock(PROVIDER_ORIGIN).post('/oauth/token').once().reply(429, { error: 'rate_limited' }, { 'Retry-After': '3600' });
+		const error = await requestToken(endpoint, refreshGrant).catch((e) => e);
+		expect(error.httpStatus).toBe(429);
+		expect(scope.isDone()).toBe(true);
+	});
+
+	it('reports a timeout without the secret', async () => {
+		nock(PROVIDER_ORIGIN).post('/oauth/token').times(3).delay(2000).reply(200, { access_token: 'late' });
+		const error = await requestToken({ ...endpoint, timeoutMs: 50 }, refreshGrant).catch((e) => e);
+		expect(error.message).toBe('The request to the token endpoint timed out after 50 ms, 3 attempt(s)');
+		expectNoSecret(error);
+	});
+});

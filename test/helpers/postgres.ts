@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import { Client, type PoolConfig } from 'pg';
+
+export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface TemporaryDatabase {
+	name: string;
+	url: string;
+	pool: PoolConfig;
+	/** Runs SQL on the temporary database with a short-lived client. */
+	sql<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+	drop(): Promise<void>;
+}
+
+/**
+ * A fresh database on the real PostgreSQL server, dropped by `drop()`. An unreachable server fails the
+ * test: the suites never skip silently.
+ */
+export async function createTemporaryPostgresDatabase(prefix = 'oauth2tm'): Promise<TemporaryDatabase> {
+	const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+	const admin = new Client({ connectionString: TEST_POSTGRES_URL });
+	await admin.connect();
+	try {
+		await admin.query(`create database "${name}"`);
+	} finally {
+		await admin.end();
+	}
+	const url = new URL(TEST_POSTGRES_URL);
+	url.pathname = `/${name}`;
+	const pool: PoolConfig = { connectionString: url.toString() };
+	return {
+		name,
+		url: url.toString(),
+		pool,
+		async sql(text, params) {
+			const client = new Client(pool);
+			await client.connect();
+			try {
+				return (await client.query(text, params)).rows;
+			} finally {
+				await client.end();
+			}
+		},
+		async drop() {
+			const client = new Client({ connectionString: TEST_POSTGRES_URL });
+			await client.connect();
+			try {
+				await client.query(`drop database if exists "${name}" with (force)`);
+			} finally {
+				await client.end();
+			}
+		},
+	};
+}

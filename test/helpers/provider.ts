@@ -1,0 +1,69 @@
+import nock from 'nock';
+import { resolveOAuthClient, type OAuthClient } from '../../engine/presets';
+
+export const PROVIDER_ORIGIN = 'https://provider.test';
+/** Sentinels: a test fails if any of them shows up where a secret must not. */
+export const CLIENT_SECRET = 'SENTINEL-client-secret-7c1f';
+
+export function testClient(overrides: Partial<OAuthClient> = {}): OAuthClient {
+	return {
+		...resolveOAuthClient({
+			preset: 'pipedrive',
+			clientId: 'client-id',
+			clientSecret: CLIENT_SECRET,
+			redirectUri: 'https://n8n.test/webhook/oauth/callback',
+		}),
+		tokenUrl: `${PROVIDER_ORIGIN}/oauth/token`,
+		...overrides,
+	};
+}
+
+export interface TokenRequest {
+	grant_type: string;
+	code?: string;
+	refresh_token?: string;
+	redirect_uri?: string;
+	authorization?: string;
+}
+
+/**
+ * A token endpoint under nock that behaves like Pipedrive's: it issues numbered tokens, rotates
+ * refresh tokens, and answers invalid_grant for a refresh token it has retired.
+ */
+export function rotatingTokenEndpoint(options: { expiresIn?: number | string; rotate?: boolean; delayMs?: number } = {}) {
+	const requests: TokenRequest[] = [];
+	const live = new Set<string>(['SENTINEL-refresh-0']);
+	let issued = 0;
+	const scope = nock(PROVIDER_ORIGIN)
+		.persist()
+		.post('/oauth/token')
+		.delay(options.delayMs ?? 0)
+		.reply(function (_uri, body) {
+			const form = Object.fromEntries(new URLSearchParams(body as string)) as unknown as TokenRequest;
+			requests.push({ ...form, authorization: this.req.headers.authorization as string | undefined });
+			if (form.grant_type === 'refresh_token') {
+				if (!live.has(form.refresh_token!)) return [400, { error: 'invalid_grant', message: 'Invalid grant: refresh token is invalid' }];
+				if (options.rotate !== false) live.delete(form.refresh_token!);
+			}
+			issued += 1;
+			const refreshToken = options.rotate === false && form.grant_type === 'refresh_token' ? undefined : `SENTINEL-refresh-${issued}`;
+			if (refreshToken) live.add(refreshToken);
+			return [
+				200,
+				{
+					access_token: `SENTINEL-access-${issued}`,
+					token_type: 'Bearer',
+					expires_in: options.expiresIn ?? 3600,
+					...(refreshToken ? { refresh_token: refreshToken } : {}),
+					scope: 'base deals:read',
+					api_domain: 'https://acme.pipedrive.test',
+				},
+			];
+		});
+	return {
+		requests,
+		refreshRequests: () => requests.filter((r) => r.grant_type === 'refresh_token'),
+		/** Makes the next code exchange issue `SENTINEL-refresh-0`'s successors predictably. */
+		done: () => scope.persist(false),
+	};
+}
