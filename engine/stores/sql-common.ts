@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidInputError } from '../errors';
+import { InvalidInputError, StoreError } from '../errors';
 import { CONNECTION_STATUSES, type ConnectionFields, type ConnectionStatus, type StoredConnection } from '../types';
 
 /** The table every store keeps; `sql/<dialect>.sql` creates it under this name. */
@@ -120,4 +120,39 @@ export function fieldEntries(
 export function missingColumns(present: Iterable<string>): string[] {
 	const have = new Set([...present].map((c) => c.toLowerCase()));
 	return COLUMNS.filter((c) => !have.has(c));
+}
+
+/** What a store found when it inspected its table (`inspectSchema()`), for credential tests and errors. */
+export interface SchemaReport {
+	/** Table name as configured (schema-qualified when given). */
+	table: string;
+	exists: boolean;
+	/** Required columns the table lacks; every column when the table does not exist. */
+	missingColumns: string[];
+}
+
+/** `present`: the table's column names, or null when the table does not exist. */
+export function schemaReport(tableParts: string[], present: string[] | null): SchemaReport {
+	return {
+		table: tableParts.join('.'),
+		exists: present !== null,
+		missingColumns: present === null ? [...COLUMNS] : missingColumns(present),
+	};
+}
+
+/** The StoreError for a table that is absent or lacks columns (null when the table is fine); names the SQL file. */
+export function schemaError(report: SchemaReport, sqlFile: string): StoreError | null {
+	if (!report.exists) {
+		return new StoreError(
+			`The table ${report.table} does not exist`,
+			`Turn on "Create Table If Missing" in the credential, or run ${sqlFile} from the package.`,
+		);
+	}
+	if (report.missingColumns.length) {
+		return new StoreError(
+			`The table ${report.table} lacks the columns ${report.missingColumns.join(', ')}`,
+			`Use a table created by ${sqlFile}, or choose another Table Name.`,
+		);
+	}
+	return null;
 }
