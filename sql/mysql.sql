@@ -1,0 +1,29 @@
+-- OAuth2 Token Manager: connection table for MySQL 8 / MariaDB 10.5+.
+-- Token columns hold AES-256-GCM ciphertext written by the node, never plaintext (a 4 KB JWT becomes ~6 KB of text).
+-- The node creates this table itself when "Create Table If Missing" is on; run this file to create it by hand.
+-- connection_id is VARBINARY so ids compare byte for byte: "Acme" and "acme", or "a" and "a ", stay distinct
+-- (utf8mb4 collations would fold case or ignore trailing spaces). It holds UTF-8 text of 1 to 255 characters.
+-- Times are UTC (the node writes UTC_TIMESTAMP(3)); leases use the server's clock.
+create table if not exists oauth2_tokens (
+  connection_id     varbinary(1020) not null,
+  provider          varchar(255) not null,
+  access_token      mediumtext,
+  refresh_token     mediumtext,
+  token_type        varchar(64),
+  scope             text,
+  expires_at        datetime(3),
+  metadata          json not null,
+  status            varchar(16) not null default 'active',
+  version           int not null default 1,
+  lease_holder      varchar(255),
+  lease_until       datetime(3),
+  last_refreshed_at datetime(3),
+  refresh_count     int not null default 0,
+  last_error        text,
+  created_at        datetime(3) not null default current_timestamp(3),
+  updated_at        datetime(3) not null default current_timestamp(3),
+  primary key (connection_id),
+  key oauth2_tokens_expiry_idx (status, expires_at),
+  check (char_length(convert(connection_id using utf8mb4)) between 1 and 255),
+  check (status in ('active', 'needs_reauth', 'revoked'))
+) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_unicode_ci;

@@ -1,0 +1,26 @@
+-- OAuth2 Token Manager: connection table for the embedded store (SQLite, through Node's node:sqlite).
+-- Token columns hold AES-256-GCM ciphertext written by the node, never plaintext.
+-- The node creates this table itself (the embedded store always may); this file documents its shape.
+-- Times are ISO-8601 UTC text with milliseconds (YYYY-MM-DDTHH:MM:SS.SSSZ), so they sort and compare as text;
+-- leases use SQLite's clock (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')). The file runs in WAL mode.
+create table if not exists oauth2_tokens (
+  connection_id     text primary key not null check (length(connection_id) between 1 and 255),
+  provider          text not null,
+  access_token      text,
+  refresh_token     text,
+  token_type        text,
+  scope             text,
+  expires_at        text,
+  metadata          text not null default '{}' check (json_valid(metadata)),
+  status            text not null default 'active' check (status in ('active', 'needs_reauth', 'revoked')),
+  version           integer not null default 1,
+  lease_holder      text,
+  lease_until       text,
+  last_refreshed_at text,
+  refresh_count     integer not null default 0,
+  last_error        text,
+  created_at        text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  updated_at        text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+) without rowid;
+
+create index if not exists oauth2_tokens_expiry_idx on oauth2_tokens (status, expires_at);
