@@ -29,5 +29,8 @@ export interface TokenStore {
 	/** Releases the lease if `holder` still holds it. */
 	releaseLease(connectionId: string, holder: string): Promise<void>;
 
+	/** Checks the table (and whatever the lease needs) exists with every column; throws a StoreError naming what is missing. */
+	verifySchema(): Promise<void>;
+
 	close(): Promise<void>;
 }

@@ -223,7 +223,9 @@ describe('a store that fails after the provider rotated the refresh token', () =
 	it('keeps the new tokens in memory, says so without printing them, and writes them on the next call', async () => {
 		const endpoint = rotatingTokenEndpoint();
 		await authorize('store-down');
-		const breakStore = async () => db.sql(`alter table oauth2_tokens rename to oauth2_tokens_away`);
+		const breakStore = async () => {
+			await db.sql(`alter table oauth2_tokens rename to oauth2_tokens_away`);
+		};
 		const error = await manager({ saveRetries: 1, hooks: { afterTokenResponse: breakStore } })
 			.refreshToken('store-down')
 			.catch((e) => e);

@@ -1,0 +1,141 @@
+import {
+	NodeApiError,
+	NodeConnectionTypes,
+	NodeOperationError,
+	type IDataObject,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+	type INodeType,
+	type INodeTypeDescription,
+	type JsonObject,
+} from 'n8n-workflow';
+import { InvalidInputError, TokenEndpointError, TokenManagerError } from '../../engine/errors';
+import { validateConnectionId } from '../../engine/token-manager';
+import { operationProperty, operations } from './actions';
+import { storeCredentialTest, testOAuthApp } from './transport/credentialTests';
+import { tokenManagerFor } from './transport/engine';
+
+export class OAuth2TokenManager implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'OAuth2 Token Manager',
+		name: 'oAuth2TokenManager',
+		icon: 'file:oauth2TokenManager.svg',
+		group: ['transform'],
+		version: 1,
+		subtitle: '={{ $parameter["operation"] + ": " + $parameter["connectionId"] }}',
+		description: 'Keep OAuth2 access tokens valid: exchange codes, refresh once before expiry, store tokens encrypted in your database',
+		defaults: { name: 'OAuth2 Token Manager' },
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main],
+		usableAsTool: true,
+		credentials: [
+			{ name: 'oAuth2TokenManagerAppApi', required: true, testedBy: 'oAuthAppTest' },
+			{
+				name: 'oAuth2TokenManagerSupabaseApi',
+				required: true,
+				testedBy: 'supabaseStoreTest',
+				displayOptions: { show: { storage: ['supabase'] } },
+			},
+			{
+				name: 'oAuth2TokenManagerPostgresApi',
+				required: true,
+				testedBy: 'postgresStoreTest',
+				displayOptions: { show: { storage: ['postgres'] } },
+			},
+			{
+				name: 'oAuth2TokenManagerMySqlApi',
+				required: true,
+				testedBy: 'mySqlStoreTest',
+				displayOptions: { show: { storage: ['mysql'] } },
+			},
+			{
+				name: 'oAuth2TokenManagerEmbeddedApi',
+				required: true,
+				testedBy: 'embeddedStoreTest',
+				displayOptions: { show: { storage: ['embedded'] } },
+			},
+		],
+		properties: [
+			{
+				displayName: 'Storage',
+				name: 'storage',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{ name: 'Embedded (SQLite)', value: 'embedded', description: 'A file beside n8n\'s own data; nothing to set up' },
+					{ name: 'MySQL', value: 'mysql' },
+					{ name: 'PostgreSQL', value: 'postgres' },
+					{ name: 'Supabase', value: 'supabase' },
+				],
+				default: 'supabase',
+				description: 'Where the encrypted tokens are kept',
+			},
+			operationProperty,
+			{
+				displayName: 'Connection ID',
+				name: 'connectionId',
+				type: 'string',
+				default: '',
+				required: true,
+				placeholder: 'pipedrive:acme',
+				description: 'Your name for one authorized account. Each connection ID has its own tokens; use one per customer or company.',
+			},
+			...Object.values(operations).flatMap((operation) => operation.description),
+		],
+	};
+
+	methods = {
+		credentialTest: {
+			oAuthAppTest: testOAuthApp,
+			supabaseStoreTest: storeCredentialTest('supabase'),
+			postgresStoreTest: storeCredentialTest('postgres'),
+			mySqlStoreTest: storeCredentialTest('mysql'),
+			embeddedStoreTest: storeCredentialTest('embedded'),
+		},
+	};
+
+	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		const items = this.getInputData();
+		const returnData: INodeExecutionData[] = [];
+		for (let i = 0; i < items.length; i++) {
+			try {
+				const operation = this.getNodeParameter('operation', i) as string;
+				const run = operations[operation]?.execute;
+				if (!run) throw new NodeOperationError(this.getNode(), `The operation "${operation}" is not supported`, { itemIndex: i });
+				const connectionId = validateConnectionId(this.getNodeParameter('connectionId', i));
+				const manager = await tokenManagerFor(this, i);
+				const json: IDataObject = await run.call(this, manager, connectionId, i);
+				returnData.push({ json, pairedItem: { item: i } });
+			} catch (error) {
+				const nodeError = toNodeError(this, error, i);
+				if (this.continueOnFail()) {
+					returnData.push({
+						json: { error: nodeError.message, description: nodeError.description ?? null, code: (error as TokenManagerError).code ?? null },
+						pairedItem: { item: i },
+					});
+					continue;
+				}
+				throw nodeError;
+			}
+		}
+		return [returnData];
+	}
+}
+
+/** Input mistakes become NodeOperationError (naming the field); provider and store failures NodeApiError. */
+function toNodeError(ctx: IExecuteFunctions, error: unknown, itemIndex: number): NodeOperationError | NodeApiError {
+	if (error instanceof NodeOperationError || error instanceof NodeApiError) return error;
+	if (error instanceof InvalidInputError) {
+		return new NodeOperationError(ctx.getNode(), error.message, { itemIndex, description: `Check the "${error.field}" field.` });
+	}
+	if (error instanceof TokenManagerError) {
+		const httpCode = error instanceof TokenEndpointError && error.httpStatus ? String(error.httpStatus) : undefined;
+		return new NodeApiError(ctx.getNode(), { message: error.message, code: error.code } as JsonObject, {
+			message: error.message,
+			description: error.description,
+			httpCode,
+			itemIndex,
+		});
+	}
+	return new NodeOperationError(ctx.getNode(), error as Error, { itemIndex });
+}

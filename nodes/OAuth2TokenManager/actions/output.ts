@@ -1,0 +1,24 @@
+import type { IDataObject } from 'n8n-workflow';
+import type { TokenResult } from '../../../engine/token-manager';
+
+/**
+ * The item a operation returns. Never the refresh token; the access token only where the caller asked
+ * for one (Get Valid Token, Refresh Token).
+ */
+export function connectionOutput({ connection: c, refreshed }: TokenResult, includeAccessToken: boolean): IDataObject {
+	const expiresIn = c.expiresAt ? Math.max(0, Math.floor((c.expiresAt.getTime() - Date.now()) / 1000)) : null;
+	return {
+		...c.metadata,
+		connectionId: c.connectionId,
+		provider: c.provider,
+		status: c.status,
+		...(includeAccessToken ? { access_token: c.accessToken } : {}),
+		token_type: c.tokenType,
+		expires_at: c.expiresAt ? c.expiresAt.toISOString() : null,
+		expires_in: expiresIn,
+		scope: c.scope,
+		refreshed,
+		refresh_count: c.refreshCount,
+		last_refreshed_at: c.lastRefreshedAt ? c.lastRefreshedAt.toISOString() : null,
+	};
+}

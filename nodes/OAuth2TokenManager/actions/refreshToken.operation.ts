@@ -1,0 +1,32 @@
+import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
+import type { TokenManager } from '../../../engine/token-manager';
+import { connectionOutput } from './output';
+
+const show = { show: { operation: ['refreshToken'] } };
+
+export const description: INodeProperties[] = [
+	{
+		displayName: 'Failed Access Token',
+		name: 'failedAccessToken',
+		type: 'string',
+		typeOptions: { password: true },
+		default: '',
+		description:
+			'The access token an API call just refused (e.g. with 401). If the stored token is already a different one, another execution has refreshed and it is returned without calling the provider. Leave empty to always refresh.',
+		displayOptions: show,
+	},
+	{
+		displayName: 'Force',
+		name: 'force',
+		type: 'boolean',
+		default: false,
+		description: 'Whether to refresh even when the stored token differs from the failed one',
+		displayOptions: show,
+	},
+];
+
+export async function execute(this: IExecuteFunctions, manager: TokenManager, connectionId: string, i: number): Promise<IDataObject> {
+	const failedAccessToken = (this.getNodeParameter('failedAccessToken', i, '') as string) || undefined;
+	const force = this.getNodeParameter('force', i, false) as boolean;
+	return connectionOutput(await manager.refreshToken(connectionId, { failedAccessToken, force }), true);
+}

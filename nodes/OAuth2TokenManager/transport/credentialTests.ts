@@ -1,0 +1,55 @@
+import type { ICredentialsDecrypted, ICredentialTestFunctions, INodeCredentialTestResult } from 'n8n-workflow';
+import { TokenCipher } from '../../../engine/crypto';
+import { TokenEndpointError, TokenManagerError } from '../../../engine/errors';
+import { requestToken } from '../../../engine/token-endpoint';
+import { oauthClientFromCredentials, storeFromCredentials, type Storage } from './engine';
+
+const ok = (message: string): INodeCredentialTestResult => ({ status: 'OK', message });
+const failed = (error: unknown): INodeCredentialTestResult => ({
+	status: 'Error',
+	message:
+		error instanceof TokenManagerError
+			? [error.message, error.description].filter(Boolean).join('. ')
+			: `Unexpected error: ${error instanceof Error ? error.message.slice(0, 200) : 'unknown'}`,
+});
+
+/**
+ * Checks the client credentials without an authorized account: a refresh with a made-up token is
+ * refused as invalid_grant by a provider that accepted the client, and as invalid_client otherwise.
+ */
+export async function testOAuthApp(this: ICredentialTestFunctions, credential: ICredentialsDecrypted): Promise<INodeCredentialTestResult> {
+	try {
+		const client = oauthClientFromCredentials(credential.data ?? {});
+		if (!client.tokenUrl) return { status: 'Error', message: 'The Token URL is empty: enter the provider\'s token endpoint' };
+		if (!client.clientId || !client.clientSecret) return { status: 'Error', message: 'Enter the Client ID and the Client Secret' };
+		await requestToken(
+			{ tokenUrl: client.tokenUrl, clientId: client.clientId, clientSecret: client.clientSecret, clientAuthentication: client.clientAuthentication, maxRetries: 0 },
+			{ grant_type: 'refresh_token', refresh_token: 'n8n-credential-test-not-a-real-token' },
+		);
+		return ok('The token endpoint accepted the client');
+	} catch (error) {
+		if (error instanceof TokenEndpointError && error.oauthError === 'invalid_grant') {
+			return ok('The provider accepted the client credentials (it refused only the test refresh token, as expected)');
+		}
+		return failed(error);
+	}
+}
+
+/** Connects with the storage credential and checks the table (creating it where the credential allows). */
+export function storeCredentialTest(storage: Storage) {
+	return async function (this: ICredentialTestFunctions, credential: ICredentialsDecrypted): Promise<INodeCredentialTestResult> {
+		const data = credential.data ?? {};
+		let store;
+		try {
+			new TokenCipher(String(data.encryptionKey ?? ''));
+			store = storeFromCredentials(storage, data);
+			await store.get('n8n-credential-test');
+			await store.verifySchema();
+			return ok(`Connected; ${store.description} is ready`);
+		} catch (error) {
+			return failed(error);
+		} finally {
+			await store?.close().catch(() => undefined);
+		}
+	};
+}

@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import type { ICredentialDataDecryptedObject, IExecuteFunctions } from 'n8n-workflow';
+import { TokenCipher } from '../../../engine/crypto';
+import { resolveOAuthClient, type ClientAuthentication, type OAuthClient } from '../../../engine/presets';
+import type { TokenStore } from '../../../engine/store';
+import { createMySqlStore, createPostgresStore, createSqliteStore } from '../../../engine/stores';
+import { SupabaseStore } from '../../../engine/stores/supabase';
+import { TokenManager } from '../../../engine/token-manager';
+
+/** Maps the node's parameters and credentials to engine objects; everything else lives in the engine. */
+
+export type Storage = 'supabase' | 'postgres' | 'mysql' | 'embedded';
+
+export const APP_CREDENTIAL = 'oAuth2TokenManagerAppApi';
+
+export const STORAGE_CREDENTIALS: Record<Storage, string> = {
+	supabase: 'oAuth2TokenManagerSupabaseApi',
+	postgres: 'oAuth2TokenManagerPostgresApi',
+	mysql: 'oAuth2TokenManagerMySqlApi',
+	embedded: 'oAuth2TokenManagerEmbeddedApi',
+};
+
+const text = (value: unknown) => (typeof value === 'string' ? value.trim() : '');
+const list = (value: unknown, separator: RegExp) =>
+	text(value)
+		.split(separator)
+		.map((s) => s.trim())
+		.filter(Boolean);
+
+export function oauthClientFromCredentials(credentials: ICredentialDataDecryptedObject): OAuthClient {
+	return resolveOAuthClient({
+		preset: text(credentials.preset) || 'pipedrive',
+		clientId: text(credentials.clientId),
+		clientSecret: typeof credentials.clientSecret === 'string' ? credentials.clientSecret : '',
+		redirectUri: text(credentials.redirectUri),
+		scopes: list(credentials.scopes, /[\s,]+/),
+		authorizationUrl: text(credentials.authorizationUrl),
+		tokenUrl: text(credentials.tokenUrl),
+		revocationUrl: text(credentials.revocationUrl),
+		clientAuthentication: (text(credentials.clientAuthentication) || undefined) as ClientAuthentication | undefined,
+		keepResponseFields: list(credentials.keepResponseFields, /,/),
+	});
+}
+
+/** Builds a store from its credential. Pure: the caller decides about caching. */
+export function storeFromCredentials(storage: Storage, c: ICredentialDataDecryptedObject): TokenStore {
+	const ssl = c.ssl === true || c.ssl === 'require' ? { rejectUnauthorized: c.allowUnauthorizedCerts !== true } : undefined;
+	switch (storage) {
+		case 'supabase':
+			return new SupabaseStore({ url: text(c.host), serviceRoleKey: String(c.serviceRole ?? ''), tableName: text(c.tableName), schema: text(c.schema) });
+		case 'postgres':
+			return createPostgresStore({
+				pool: { host: text(c.host), port: Number(c.port) || 5432, database: text(c.database), user: text(c.user), password: String(c.password ?? ''), ssl },
+				tableName: text(c.tableName),
+				createTableIfMissing: c.createTableIfMissing === true,
+			});
+		case 'mysql':
+			return createMySqlStore({
+				host: text(c.host),
+				port: Number(c.port) || 3306,
+				database: text(c.database),
+				user: text(c.user),
+				password: String(c.password ?? ''),
+				ssl: ssl ?? false,
+				tableName: text(c.tableName),
+				createTableIfMissing: c.createTableIfMissing === true,
+			});
+		case 'embedded':
+			return createSqliteStore({ filePath: text(c.filePath) || undefined, tableName: text(c.tableName) || undefined });
+		default:
+			throw new Error(`Unknown storage "${String(storage)}"`);
+	}
+}
+
+/*
+ * Stores hold connection pools: one per distinct credential for the life of the n8n process, so Get
+ * Valid Token costs one query, not a new connection. Keyed by a hash of the settings (never kept in clear).
+ */
+const stores = new Map<string, TokenStore>();
+
+function cachedStore(storage: Storage, credentials: ICredentialDataDecryptedObject): TokenStore {
+	const { encryptionKey: _key, previousEncryptionKeys: _old, ...settings } = credentials;
+	const key = createHash('sha256').update(JSON.stringify([storage, settings])).digest('hex');
+	let store = stores.get(key);
+	if (!store) {
+		store = storeFromCredentials(storage, credentials);
+		stores.set(key, store);
+	}
+	return store;
+}
+
+export function cipherFromCredentials(credentials: ICredentialDataDecryptedObject): TokenCipher {
+	return new TokenCipher(String(credentials.encryptionKey ?? ''), list(credentials.previousEncryptionKeys, /[\s,]+/));
+}
+
+export async function tokenManagerFor(ctx: IExecuteFunctions, itemIndex: number): Promise<TokenManager> {
+	const storage = ctx.getNodeParameter('storage', itemIndex) as Storage;
+	const storeCredentials = await ctx.getCredentials(STORAGE_CREDENTIALS[storage], itemIndex);
+	const appCredentials = await ctx.getCredentials(APP_CREDENTIAL, itemIndex);
+	return new TokenManager({
+		store: cachedStore(storage, storeCredentials),
+		cipher: cipherFromCredentials(storeCredentials),
+		client: oauthClientFromCredentials(appCredentials),
+	});
+}
