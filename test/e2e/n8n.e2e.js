@@ -1,0 +1,165 @@
+'use strict';
+/*
+ * End to end: a real n8n (the pinned version, Node 24) with this package installed as a community package, the
+ * three bundled workflows published, and the Pipedrive-like sandbox as the provider. Run with `node scripts/e2e.js`
+ * (it builds, installs n8n if needed, then runs this file with jest.e2e.config.js).
+ */
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { startStack } = require('../../scripts/n8n/stack');
+
+const EXPIRES_IN = 20; // seconds an access token lives at the sandbox
+const MIN_VALIDITY = 5; // Get Valid Token refreshes when fewer seconds remain
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let stack;
+let userFolder;
+const grantOf = {}; // connection id -> sandbox grant id
+const tokenExpiry = {}; // connection id -> expires_at of the token the last call used
+
+function log(line) {
+	if (process.env.E2E_VERBOSE) process.stderr.write(`${line}\n`);
+}
+
+async function call(connectionId) {
+	const res = await stack.call(connectionId);
+	expect(res.status).toBe(200);
+	expect(res.body).toMatchObject({ connectionId, statusCode: 200 });
+	tokenExpiry[connectionId] = Date.parse(res.body.tokenExpiresAt);
+	return res.body;
+}
+
+/** Sleeps until the access token the connection last used has really expired (at the sandbox too). */
+async function untilExpired(...connectionIds) {
+	const latest = Math.max(...connectionIds.map((id) => tokenExpiry[id]));
+	const wait = latest - Date.now() + 700;
+	log(`waiting ${wait} ms for the access token to expire`);
+	if (wait > 0) await sleep(wait);
+}
+
+beforeAll(async () => {
+	userFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-e2e-'));
+	stack = await startStack({
+		userFolder,
+		expiresIn: EXPIRES_IN,
+		minValiditySeconds: MIN_VALIDITY,
+		tokenDelayMs: 150, // a slow token endpoint widens any race between executions
+		log,
+	});
+	log(`n8n ${stack.n8n.url} started in ${stack.n8n.startMs} ms`);
+}, 15 * 60 * 1000);
+
+afterAll(async () => {
+	if (stack) await stack.stop();
+	if (userFolder && !process.env.E2E_KEEP) fs.rmSync(userFolder, { recursive: true, force: true });
+}, 60 * 1000);
+
+test('workflow 1 connects two connection ids one after the other; each keeps its own account', async () => {
+	const acme = await stack.connect('pipedrive:acme', { user: 'alice' });
+	expect(acme.status).toBe(200);
+	expect(acme.html).toContain('Connected');
+	const globex = await stack.connect('pipedrive:globex', { user: 'bob' });
+	expect(globex.status).toBe(200);
+	expect(stack.sandbox.stats().tokenRequests.authorization_code).toBe(2);
+
+	const a = await call('pipedrive:acme');
+	const b = await call('pipedrive:globex');
+	expect(a.user.name).toBe('alice');
+	expect(b.user.name).toBe('bob');
+	for (const g of stack.sandbox.grants()) grantOf[g.userName === 'alice' ? 'pipedrive:acme' : 'pipedrive:globex'] = g.grantId;
+	expect(stack.sandbox.stats().failedApiCalls).toBe(0);
+});
+
+test('workflow 1 shows a clear page when the user declines consent, and stores nothing', async () => {
+	const before = stack.sandbox.stats().tokenRequests.total;
+	const declined = await stack.connect('pipedrive:declined', { deny: true });
+	expect(declined.status).toBe(400);
+	expect(declined.html).toContain('declined');
+	expect(stack.sandbox.stats().tokenRequests.total).toBe(before);
+});
+
+test('workflow 2 across 3 expiries: 0 failed API calls, one refresh per expiry crossed, both connections', async () => {
+	stack.sandbox.reset();
+	const ids = ['pipedrive:acme', 'pipedrive:globex'];
+	const expiries = 3;
+	for (let phase = 1; phase <= expiries; phase++) {
+		await untilExpired(...ids);
+		for (let i = 0; i < 3; i++) {
+			for (const id of ids) {
+				const body = await call(id);
+				expect(body.retriedAfter401).toBe(false);
+				expect(body.tokenRefreshedBeforeCall).toBe(i === 0);
+			}
+		}
+		const s = stack.sandbox.stats();
+		expect(s.refreshesByGrant[grantOf['pipedrive:acme']]).toBe(phase);
+		expect(s.refreshesByGrant[grantOf['pipedrive:globex']]).toBe(phase);
+	}
+	const s = stack.sandbox.stats();
+	expect(s.failedApiCalls).toBe(0);
+	expect(s.apiCalls).toBe(expiries * 3 * ids.length);
+	expect(s.tokenRequests).toMatchObject({ refresh_token: expiries * ids.length, authorization_code: 0, failed: 0 });
+}, 5 * 60 * 1000);
+
+test('10 parallel executions of workflow 2 just after expiry make exactly 1 token request', async () => {
+	await untilExpired('pipedrive:acme');
+	stack.sandbox.reset();
+	const results = await Promise.all(Array.from({ length: 10 }, () => stack.call('pipedrive:acme')));
+	for (const r of results) {
+		expect(r.status).toBe(200);
+		expect(r.body).toMatchObject({ connectionId: 'pipedrive:acme', statusCode: 200, retriedAfter401: false });
+		expect(r.body.user.name).toBe('alice');
+	}
+	const s = stack.sandbox.stats();
+	expect(s.tokenRequests.total).toBe(1);
+	expect(s.tokenRequests.refresh_token).toBe(1);
+	expect(s.apiCalls).toBe(10);
+	expect(s.failedApiCalls).toBe(0);
+	expect(results.filter((r) => r.body.tokenRefreshedBeforeCall).length).toBe(1);
+}, 2 * 60 * 1000);
+
+test('a token the provider refuses early: 401 → Refresh Token with the failed token → one retry, one refresh for 5 executions', async () => {
+	await call('pipedrive:acme'); // a fresh, stored token
+	stack.sandbox.expireAccessTokens(); // the provider drops it before its expiry
+	stack.sandbox.reset();
+	const results = await Promise.all(Array.from({ length: 5 }, () => stack.call('pipedrive:acme')));
+	for (const r of results) {
+		expect(r.status).toBe(200);
+		expect(r.body).toMatchObject({ statusCode: 200, retriedAfter401: true });
+	}
+	const s = stack.sandbox.stats();
+	expect(s.failedApiCalls).toBe(5); // each execution's first call, then no more
+	expect(s.tokenRequests.refresh_token).toBe(1);
+	expect(s.apiCalls).toBe(10);
+	// the connection is healthy again without a retry
+	expect((await call('pipedrive:acme')).retriedAfter401).toBe(false);
+}, 2 * 60 * 1000);
+
+test('workflow 3 refuses a request without its header auth, and answers status and expiry (never a token) with it', async () => {
+	stack.sandbox.reset();
+	const refused = await stack.refresh('pipedrive:globex', { auth: false });
+	expect([401, 403]).toContain(refused.status);
+	const wrong = await stack.client.webhook(stack.workflows.refresh.path, {
+		method: 'POST',
+		body: { connectionId: 'pipedrive:globex' },
+		headers: { [stack.headerAuth.name]: 'not-the-key' },
+	});
+	expect([401, 403]).toContain(wrong.status);
+	expect(stack.sandbox.stats().tokenRequests.total).toBe(0);
+
+	const ok = await stack.refresh('pipedrive:globex');
+	expect(ok.status).toBe(200);
+	expect(ok.body).toMatchObject({ connectionId: 'pipedrive:globex', status: 'active', refreshed: true });
+	expect(ok.body.expires_in).toBeGreaterThan(EXPIRES_IN - 5);
+	expect(Object.keys(ok.body).sort()).toEqual(['connectionId', 'expires_at', 'expires_in', 'refreshed', 'status']);
+	expect(ok.text).not.toMatch(/access_token|refresh_token/);
+	expect(stack.sandbox.stats().tokenRequests.refresh_token).toBe(1);
+
+	// "refresh if stale": a failed token that is no longer the stored one costs no token request
+	const stale = await stack.refresh('pipedrive:globex', { failedAccessToken: 'an-old-token' });
+	expect(stale.status).toBe(200);
+	expect(stale.body.refreshed).toBe(false);
+	expect(stack.sandbox.stats().tokenRequests.refresh_token).toBe(1);
+	expect((await call('pipedrive:globex')).user.name).toBe('bob');
+});
