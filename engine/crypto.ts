@@ -80,6 +80,15 @@ export class TokenCipher {
 		}
 	}
 
+	/**
+	 * 32-byte keys for another purpose (e.g. signing OAuth state), derived from the current key first,
+	 * then from each previous key, so that what was signed before a rotation still verifies.
+	 */
+	subkeys(purpose: string): Buffer[] {
+		const keys = [this.current, ...[...this.byId.values()].filter((k) => k !== this.current)];
+		return keys.map((k) => createHmac('sha256', k.key).update(`n8n-nodes-oauth2-token-manager/subkey/${purpose}`).digest());
+	}
+
 	/** True when the value was written under a key other than the current one (re-encrypt on next write). */
 	isStale(stored: string): boolean {
 		return stored.split(':')[2] !== this.current.id;

@@ -116,3 +116,34 @@ export class DecryptionError extends TokenManagerError {
 		);
 	}
 }
+
+/** Why a callback's state was refused. */
+export type InvalidStateReason = 'missing' | 'malformed' | 'tampered' | 'expired' | 'replayed' | 'other_connection';
+
+/**
+ * The callback's `state` does not prove that this n8n started the authorization (RFC 6749 §10.12):
+ * nothing is exchanged or stored.
+ */
+export class InvalidStateError extends TokenManagerError {
+	constructor(
+		readonly reason: InvalidStateReason,
+		message: string,
+		description?: string,
+	) {
+		super(message, 'invalid_state', description);
+	}
+}
+
+/** The provider redirected back with `?error=…` (e.g. the account owner declined): nothing is stored. */
+export class AuthorizationDeniedError extends TokenManagerError {
+	constructor(
+		readonly providerError: string,
+		message: string,
+	) {
+		super(
+			message,
+			providerError === 'access_denied' ? 'access_denied' : 'authorization_error',
+			'Nothing was stored. Send the account owner through the authorization again if they want to connect.',
+		);
+	}
+}

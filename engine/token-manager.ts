@@ -1,11 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import {
+	buildAuthorizationUrl,
+	consumeState,
+	DEFAULT_STATE_TTL_SECONDS,
+	providerErrorFromCallback,
+	RESERVED_PREFIX,
+	StateCodec,
+} from './authorization';
 import type { TokenCipher, TokenField } from './crypto';
 import {
 	ConnectionExistsError,
 	ConnectionNotFoundError,
 	ConnectionRevokedError,
 	InvalidInputError,
+	InvalidStateError,
 	LeaseTimeoutError,
 	NeedsReauthorizationError,
 	StoreError,
@@ -14,6 +23,7 @@ import {
 	VersionConflictError,
 } from './errors';
 import type { OAuthClient } from './presets';
+import { revokeToken, type TokenTypeHint } from './revocation';
 import type { TokenStore } from './store';
 import { requestToken, type Grant, type TokenEndpointRequest, type TokenResponse } from './token-endpoint';
 import type { Connection, ConnectionFields, StoredConnection } from './types';
@@ -31,6 +41,11 @@ export interface TokenManagerOptions {
 	pollIntervalMs?: number;
 	/** Retries of the store write after the provider issued new tokens. */
 	saveRetries?: number;
+	/**
+	 * Validity of the authorization link a NeedsReauthorizationError carries (default 24 h: it is meant to be
+	 * sent to the account owner by an Error Workflow). 0 turns the link off.
+	 */
+	reauthorizationLinkTtlSeconds?: number;
 	/** For tests that must act between the provider's answer and the store write. */
 	hooks?: { afterTokenResponse?: (connectionId: string) => Promise<void> | void };
 }
@@ -41,8 +56,38 @@ export interface TokenResult {
 	refreshed: boolean;
 }
 
+export interface AuthorizationStart {
+	connectionId: string;
+	authorizationUrl: string;
+	state: string;
+	expiresAt: Date;
+	pkce: boolean;
+}
+
+export interface ExchangeParams {
+	code: string;
+	redirectUri?: string;
+	/** The callback's `state`; required unless `allowMissingState`. */
+	state?: string;
+	/** Pipedrive Marketplace installs arrive without state: only then may this be turned on. */
+	allowMissingState?: boolean;
+	/** A verifier the caller kept itself; normally it comes from the state. */
+	codeVerifier?: string;
+	/** The callback's `error` / `error_description` (e.g. access_denied). */
+	providerError?: string;
+	providerErrorDescription?: string;
+}
+
+export interface RevokeResult {
+	connection: Connection;
+	/** Which token the provider was asked to revoke, or null when it was not asked. */
+	revokedAtProvider: TokenTypeHint | null;
+}
+
 export const DEFAULT_MIN_VALIDITY_SECONDS = 300;
+export const DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS = 86_400;
 const MAX_CONNECTION_ID_LENGTH = 255;
+const MAX_CODE_LENGTH = 8192;
 
 /*
  * Process-wide state, shared by every TokenManager (n8n builds one per execution): the refresh in
@@ -64,6 +109,9 @@ export function validateConnectionId(connectionId: unknown): string {
 	if (/[\u0000-\u001f\u007f]/.test(connectionId)) {
 		throw new InvalidInputError('Connection ID', 'The Connection ID contains control characters (such as a line break): remove them');
 	}
+	if (connectionId.startsWith(RESERVED_PREFIX)) {
+		throw new InvalidInputError('Connection ID', `Connection IDs starting with "${RESERVED_PREFIX}" are reserved for the node's own records: choose another`);
+	}
 	return connectionId;
 }
 
@@ -77,6 +125,8 @@ export class TokenManager {
 	private readonly pollIntervalMs: number;
 	private readonly saveRetries: number;
 	private readonly hooks: NonNullable<TokenManagerOptions['hooks']>;
+	private readonly states: StateCodec;
+	private readonly reauthorizationLinkTtlSeconds: number;
 
 	constructor(options: TokenManagerOptions) {
 		this.store = options.store;
@@ -94,24 +144,57 @@ export class TokenManager {
 		this.pollIntervalMs = options.pollIntervalMs ?? 100;
 		this.saveRetries = options.saveRetries ?? 3;
 		this.hooks = options.hooks ?? {};
+		this.states = new StateCodec(options.cipher);
+		this.reauthorizationLinkTtlSeconds = options.reauthorizationLinkTtlSeconds ?? DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS;
+	}
+
+	/**
+	 * RFC 6749 §4.1.1: the provider's authorize URL for this connection, with a signed, expiring, single-use
+	 * state and, where the provider supports it, PKCE S256 (the verifier travels only encrypted, inside the state).
+	 * Nothing is written: the state itself carries what the callback needs.
+	 */
+	buildAuthorizationUrl(
+		connectionId: string,
+		options: { expiresInSeconds?: number; extraParameters?: Record<string, string> } = {},
+	): AuthorizationStart {
+		validateConnectionId(connectionId);
+		const issued = this.states.issue(connectionId, { ttlSeconds: options.expiresInSeconds ?? DEFAULT_STATE_TTL_SECONDS, pkce: this.client.pkce });
+		const authorizationUrl = buildAuthorizationUrl(this.client, issued, options.extraParameters);
+		return { connectionId, authorizationUrl, state: issued.state, expiresAt: issued.expiresAt, pkce: issued.codeChallenge !== null };
 	}
 
 	/** RFC 6749 §4.1.3: trades an authorization code for tokens and stores them (a re-authorization replaces them). */
-	async exchangeAuthorizationCode(
-		connectionId: string,
-		params: { code: string; redirectUri?: string; codeVerifier?: string },
-	): Promise<TokenResult> {
+	async exchangeAuthorizationCode(connectionId: string, params: ExchangeParams): Promise<TokenResult> {
 		validateConnectionId(connectionId);
+		const denied = providerErrorFromCallback(params.providerError, params.providerErrorDescription);
+		if (denied) throw denied;
 		if (typeof params.code !== 'string' || params.code.trim() === '') {
 			throw new InvalidInputError('Authorization Code', 'The Authorization Code is empty: map it from the callback, e.g. {{ $json.query.code }}');
+		}
+		if (params.code.length > MAX_CODE_LENGTH) {
+			throw new InvalidInputError('Authorization Code', `The Authorization Code is ${params.code.length} characters long; the maximum is ${MAX_CODE_LENGTH}`);
 		}
 		const redirectUri = params.redirectUri || this.client.redirectUri;
 		if (!redirectUri) {
 			throw new InvalidInputError('Redirect URI', 'The Redirect URI is empty: set it in the App credential to the exact callback URL registered with the provider');
 		}
 		this.requireTokenUrl();
+		let codeVerifier = params.codeVerifier || null;
+		const state = typeof params.state === 'string' ? params.state.trim() : '';
+		if (state) {
+			// RFC 6749 §10.12: the state proves this n8n started the authorization, for this connection, recently, once.
+			const verified = this.states.verify(state, connectionId);
+			await consumeState(this.store, verified);
+			codeVerifier = verified.codeVerifier ?? codeVerifier;
+		} else if (!params.allowMissingState) {
+			throw new InvalidStateError(
+				'missing',
+				'The callback has no state, so it cannot be tied to an authorization this n8n started',
+				'Start the authorization with "Build Authorization URL" (it adds a signed state). Only for Pipedrive Marketplace installs, which arrive without state, turn on "Allow Missing State".',
+			);
+		}
 		const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
-		if (params.codeVerifier) grant.code_verifier = params.codeVerifier;
+		if (codeVerifier) grant.code_verifier = codeVerifier;
 		const response = await requestToken(this.endpoint, grant);
 		unsaved.delete(this.key(connectionId));
 		const fields: ConnectionFields = {
@@ -153,6 +236,51 @@ export class TokenManager {
 		return this.refreshOnce(connectionId, needsRefresh);
 	}
 
+	/**
+	 * Revoke / Disconnect: RFC 7009 revocation of the refresh token (else the access token) where the provider
+	 * has a revocation URL, then status revoked and both tokens erased. If the provider refuses or cannot be
+	 * reached, nothing is erased (the error says so). Holds the refresh lease so no refresh races it.
+	 */
+	async revoke(connectionId: string, options: { atProvider?: boolean } = {}): Promise<RevokeResult> {
+		validateConnectionId(connectionId);
+		const atProvider = options.atProvider !== false;
+		await this.saveUnsaved(connectionId);
+		const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
+		const deadline = Date.now() + this.leaseWaitMs;
+		let delay = this.pollIntervalMs;
+		for (;;) {
+			if (!(await this.store.get(connectionId))) throw new ConnectionNotFoundError(connectionId);
+			if (await this.store.acquireLease(connectionId, holder, this.leaseTtlMs)) break;
+			if (Date.now() >= deadline) throw new LeaseTimeoutError(connectionId, this.leaseWaitMs);
+			await sleep(delay * (0.5 + Math.random()));
+			delay = Math.min(delay * 1.5, 1000);
+		}
+		try {
+			let row = (await this.store.get(connectionId))!;
+			const current = this.decrypt(row);
+			let revokedAtProvider: TokenTypeHint | null = null;
+			const token = current.refreshToken ?? current.accessToken;
+			if (atProvider && this.client.revocationUrl && token) {
+				revokedAtProvider = current.refreshToken ? 'refresh_token' : 'access_token';
+				await revokeToken({ ...this.endpoint, revocationUrl: this.client.revocationUrl }, token, revokedAtProvider);
+			}
+			const fields: Partial<ConnectionFields> = { status: 'revoked', accessToken: null, refreshToken: null, expiresAt: null, lastError: null };
+			for (let attempt = 0; ; attempt++) {
+				try {
+					row = await this.store.update(connectionId, row.version, fields);
+					break;
+				} catch (error) {
+					if (!(error instanceof VersionConflictError) || attempt >= 5) throw error;
+					row = (await this.store.get(connectionId)) ?? row;
+				}
+			}
+			unsaved.delete(this.key(connectionId));
+			return { connection: this.decrypt(row), revokedAtProvider };
+		} finally {
+			await this.store.releaseLease(connectionId, holder).catch(() => undefined);
+		}
+	}
+
 	/** Reads a connection without checking its status (for reporting). */
 	async describe(connectionId: string): Promise<Connection> {
 		validateConnectionId(connectionId);
@@ -183,7 +311,7 @@ export class TokenManager {
 		const row = await this.store.get(connectionId);
 		if (!row) throw new ConnectionNotFoundError(connectionId);
 		if (row.status === 'needs_reauth') {
-			throw new NeedsReauthorizationError(connectionId, row.lastError ?? 'the provider rejected its refresh token');
+			throw this.needsReauth(connectionId, row.lastError ?? 'the provider rejected its refresh token');
 		}
 		if (row.status === 'revoked') throw new ConnectionRevokedError(connectionId);
 		return this.decrypt(row);
@@ -229,21 +357,22 @@ export class TokenManager {
 		const { connectionId } = leased;
 		if (!leased.refreshToken) {
 			await this.store.update(connectionId, leased.version, {
+				...this.reencrypted(leased),
 				status: 'needs_reauth',
 				lastError: 'No refresh token is stored for this connection',
 			});
-			throw new NeedsReauthorizationError(connectionId, 'no refresh token is stored for it');
+			throw this.needsReauth(connectionId, 'no refresh token is stored for it');
 		}
 		let response: TokenResponse;
 		try {
 			response = await requestToken(this.endpoint, { grant_type: 'refresh_token', refresh_token: leased.refreshToken });
 		} catch (error) {
 			if (error instanceof TokenEndpointError && error.oauthError === 'invalid_grant') {
-				await this.store.update(connectionId, leased.version, { status: 'needs_reauth', lastError: error.message });
-				throw new NeedsReauthorizationError(connectionId, 'the provider rejected its refresh token (invalid_grant)');
+				await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), status: 'needs_reauth', lastError: error.message });
+				throw this.needsReauth(connectionId, 'the provider rejected its refresh token (invalid_grant)');
 			}
 			const message = error instanceof TokenManagerError ? error.message : 'Unexpected error during refresh';
-			await this.store.update(connectionId, leased.version, { lastError: message }).catch(() => undefined);
+			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), lastError: message }).catch(() => undefined);
 			throw error;
 		}
 		await this.hooks.afterTokenResponse?.(connectionId);
@@ -341,6 +470,33 @@ export class TokenManager {
 			scope: response.scope,
 			expiresAt: response.expiresIn === null ? null : new Date(Date.now() + response.expiresIn * 1000),
 			metadata,
+		};
+	}
+
+	/**
+	 * The NeedsReauthorizationError, with a fresh authorization link when the App credential allows one
+	 * (authorization URL and redirect URI set), for an Error Workflow to send to the account owner.
+	 */
+	private needsReauth(connectionId: string, reason: string): NeedsReauthorizationError {
+		let url: string | undefined;
+		if (this.reauthorizationLinkTtlSeconds > 0 && this.client.authorizationUrl && this.client.redirectUri) {
+			try {
+				url = this.buildAuthorizationUrl(connectionId, { expiresInSeconds: this.reauthorizationLinkTtlSeconds }).authorizationUrl;
+			} catch {
+				url = undefined;
+			}
+		}
+		return new NeedsReauthorizationError(connectionId, reason, url);
+	}
+
+	/**
+	 * Key rotation: every write of a connection carries its tokens encrypted under the current key, so a
+	 * row read under an old key is re-encrypted by its next write, whatever that write is for.
+	 */
+	private reencrypted(c: Connection): Pick<ConnectionFields, 'accessToken' | 'refreshToken'> {
+		return {
+			accessToken: c.accessToken === null ? null : this.encrypt(c.accessToken, c.connectionId, 'access_token'),
+			refreshToken: c.refreshToken === null ? null : this.encrypt(c.refreshToken, c.connectionId, 'refresh_token'),
 		};
 	}
 

@@ -1,0 +1,272 @@
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { TokenCipher } from './crypto';
+import { AuthorizationDeniedError, ConnectionExistsError, InvalidInputError, InvalidStateError, StoreError, VersionConflictError } from './errors';
+import type { OAuthClient } from './presets';
+import type { TokenStore } from './store';
+
+/*
+ * The start of an authorization (RFC 6749 §4.1.1) and the checks on its callback.
+ *
+ * state = base64url(JSON payload) "." base64url(HMAC-SHA256(signing key, payload))
+ *   payload: { v: 1, cid: connection id, n: nonce, iat, exp (ms since epoch), pv?: PKCE verifier, AES-256-GCM encrypted }
+ *
+ * The signing and PKCE keys are derived from the store's token encryption key (TokenCipher.subkeys): every
+ * n8n process that can read the tokens can verify a state, and an old key keeps verifying during a rotation.
+ *
+ * Single use needs memory shared by every n8n process: the token store. Each connection has a marker row
+ * (id RESERVED_PREFIX + hash of the connection id, status revoked, no tokens) whose metadata records the
+ * newest state consumed for it. A state is accepted only if it is newer than that watermark, and the
+ * watermark moves with a versioned write, so two processes cannot both accept the same state. A state
+ * issued before one that was already used is refused too (superseded). This needs nothing beyond the
+ * TokenStore interface, so it works on every store without a schema change.
+ */
+
+export const STATE_VERSION = 1;
+export const DEFAULT_STATE_TTL_SECONDS = 600;
+/** Longest state accepted from a callback; anything longer is refused before it is parsed. */
+export const MAX_STATE_LENGTH = 2048;
+/** Connection ids starting with this are the engine's own rows (state markers); users cannot choose them. */
+export const RESERVED_PREFIX = '__oauth2tm_';
+const MARKER_PREFIX = `${RESERVED_PREFIX}state:`;
+const MARKER_PROVIDER = 'oauth2-token-manager:state-marker';
+
+interface StatePayload {
+	v: number;
+	cid: string;
+	n: string;
+	iat: number;
+	exp: number;
+	pv?: string;
+}
+
+export interface IssuedState {
+	state: string;
+	expiresAt: Date;
+	/** RFC 7636 S256 challenge, when PKCE is used. The verifier itself exists only encrypted inside the state. */
+	codeChallenge: string | null;
+}
+
+export interface VerifiedState {
+	connectionId: string;
+	/** The PKCE verifier to send with the code, when the authorization used PKCE. */
+	codeVerifier: string | null;
+	watermark: string;
+}
+
+const b64 = (buffer: Buffer) => buffer.toString('base64url');
+
+/** RFC 7636 §4.1/§4.2: a 43-character verifier from 32 random bytes, and its S256 challenge. */
+export function createPkcePair(): { verifier: string; challenge: string } {
+	const verifier = b64(randomBytes(32));
+	return { verifier, challenge: b64(createHash('sha256').update(verifier, 'ascii').digest()) };
+}
+
+/** The connection id a state names, unverified: lets a callback route to its connection before the check. */
+export function connectionIdFromState(state: unknown): string | null {
+	if (typeof state !== 'string' || state.length > MAX_STATE_LENGTH) return null;
+	try {
+		const payload = JSON.parse(Buffer.from(state.split('.')[0], 'base64url').toString('utf8')) as Partial<StatePayload>;
+		return typeof payload.cid === 'string' && payload.cid !== '' ? payload.cid : null;
+	} catch {
+		return null;
+	}
+}
+
+export class StateCodec {
+	private readonly signingKeys: Buffer[];
+	private readonly pkceKeys: Buffer[];
+
+	constructor(cipher: TokenCipher) {
+		this.signingKeys = cipher.subkeys('oauth-state/signing/v1');
+		this.pkceKeys = cipher.subkeys('oauth-state/pkce/v1');
+	}
+
+	issue(connectionId: string, options: { ttlSeconds?: number; pkce: boolean; now?: number }): IssuedState {
+		const ttlSeconds = options.ttlSeconds ?? DEFAULT_STATE_TTL_SECONDS;
+		if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > 30 * 86400) {
+			throw new InvalidInputError('State Validity', 'The state validity must be more than 0 seconds and at most 30 days');
+		}
+		const iat = options.now ?? Date.now();
+		const payload: StatePayload = { v: STATE_VERSION, cid: connectionId, n: b64(randomBytes(16)), iat, exp: iat + Math.round(ttlSeconds * 1000) };
+		let codeChallenge: string | null = null;
+		if (options.pkce) {
+			const { verifier, challenge } = createPkcePair();
+			payload.pv = this.seal(verifier, payload);
+			codeChallenge = challenge;
+		}
+		const body = b64(Buffer.from(JSON.stringify(payload), 'utf8'));
+		return { state: `${body}.${b64(this.sign(this.signingKeys[0], body))}`, expiresAt: new Date(payload.exp), codeChallenge };
+	}
+
+	/** Checks format, signature, connection and expiry. Single use is checked by consumeState(). */
+	verify(state: string, connectionId: string, now = Date.now()): VerifiedState {
+		if (state.length > MAX_STATE_LENGTH) {
+			throw new InvalidStateError('malformed', `The state is ${state.length} characters long; a state this node issued is far shorter`, restartHint);
+		}
+		const parts = state.split('.');
+		if (parts.length !== 2 || !/^[A-Za-z0-9_-]+$/.test(parts[0]) || !/^[A-Za-z0-9_-]+$/.test(parts[1])) {
+			throw new InvalidStateError('malformed', 'The state is not one this node issued (unknown format)', restartHint);
+		}
+		const [body, signature] = parts;
+		const given = Buffer.from(signature, 'base64url');
+		const valid = this.signingKeys.some((key) => {
+			const expected = this.sign(key, body);
+			return given.length === expected.length && timingSafeEqual(given, expected);
+		});
+		if (!valid) {
+			throw new InvalidStateError('tampered', 'The state failed its signature check: it was altered, or signed with another key', restartHint);
+		}
+		let payload: StatePayload;
+		try {
+			payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as StatePayload;
+		} catch {
+			throw new InvalidStateError('malformed', 'The state is not one this node issued (unreadable payload)', restartHint);
+		}
+		if (payload.v !== STATE_VERSION || typeof payload.cid !== 'string' || typeof payload.exp !== 'number' || typeof payload.iat !== 'number' || typeof payload.n !== 'string') {
+			throw new InvalidStateError('malformed', 'The state is not one this node issued (unknown version)', restartHint);
+		}
+		if (payload.cid !== connectionId) {
+			throw new InvalidStateError(
+				'other_connection',
+				`The state was issued for another connection, not "${connectionId}"`,
+				'Use the connection id the authorization was started for (leave Connection ID empty to take it from the state).',
+			);
+		}
+		if (now >= payload.exp) {
+			const minutes = Math.max(1, Math.round((now - payload.exp) / 60_000));
+			throw new InvalidStateError('expired', `The state expired about ${minutes} minute(s) ago`, restartHint);
+		}
+		return {
+			connectionId: payload.cid,
+			codeVerifier: payload.pv ? this.open(payload.pv, payload) : null,
+			watermark: `${String(payload.iat).padStart(15, '0')}:${payload.n}`,
+		};
+	}
+
+	private sign(key: Buffer, body: string): Buffer {
+		return createHmac('sha256', key).update(`oauth2tm-state.v1.${body}`).digest();
+	}
+
+	private seal(verifier: string, payload: StatePayload): string {
+		const iv = randomBytes(12);
+		const cipher = createCipheriv('aes-256-gcm', this.pkceKeys[0], iv);
+		cipher.setAAD(Buffer.from(`${payload.cid}\u0000${payload.n}`, 'utf8'));
+		const ciphertext = Buffer.concat([cipher.update(verifier, 'utf8'), cipher.final()]);
+		return [iv, cipher.getAuthTag(), ciphertext].map(b64).join('.');
+	}
+
+	private open(sealed: string, payload: StatePayload): string {
+		const [iv, tag, ciphertext] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'));
+		for (const key of this.pkceKeys) {
+			try {
+				const decipher = createDecipheriv('aes-256-gcm', key, iv);
+				decipher.setAAD(Buffer.from(`${payload.cid}\u0000${payload.n}`, 'utf8'));
+				decipher.setAuthTag(tag);
+				return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
+			} catch {
+				// try the next key
+			}
+		}
+		throw new InvalidStateError('tampered', 'The PKCE verifier inside the state failed its integrity check', restartHint);
+	}
+}
+
+const restartHint = 'Start the authorization again (Build Authorization URL) and complete it within its validity; each link works once.';
+
+/** The marker row that remembers which states of a connection were used. */
+export function stateMarkerId(connectionId: string): string {
+	return MARKER_PREFIX + createHash('sha256').update(connectionId, 'utf8').digest('base64url');
+}
+
+/**
+ * Marks the state used, atomically across processes (versioned write on the marker row). Throws
+ * InvalidStateError('replayed') when this state, or a newer one, was already used.
+ */
+export async function consumeState(store: TokenStore, verified: VerifiedState): Promise<void> {
+	const id = stateMarkerId(verified.connectionId);
+	for (let attempt = 0; attempt < 10; attempt++) {
+		const marker = await store.get(id);
+		const consumed = marker?.metadata?.consumed ?? '';
+		if (consumed >= verified.watermark) {
+			throw new InvalidStateError(
+				'replayed',
+				`The state was already used for connection "${verified.connectionId}" (or a newer authorization of it completed)`,
+				restartHint,
+			);
+		}
+		try {
+			if (marker) {
+				await store.update(id, marker.version, { metadata: { consumed: verified.watermark } });
+			} else {
+				await store.insert({
+					connectionId: id,
+					provider: MARKER_PROVIDER,
+					accessToken: null,
+					refreshToken: null,
+					tokenType: null,
+					scope: null,
+					expiresAt: null,
+					metadata: { consumed: verified.watermark },
+					status: 'revoked',
+					lastRefreshedAt: null,
+					refreshCount: 0,
+					lastError: null,
+				});
+			}
+			return;
+		} catch (error) {
+			if (!(error instanceof VersionConflictError || error instanceof ConnectionExistsError)) throw error;
+		}
+	}
+	throw new StoreError(`The state of connection "${verified.connectionId}" could not be marked as used: its marker row kept changing`);
+}
+
+/** The provider's authorize URL for a connection (RFC 6749 §4.1.1, RFC 7636 §4.3). */
+export function buildAuthorizationUrl(
+	client: OAuthClient,
+	issued: IssuedState,
+	extraParameters: Record<string, string> = {},
+): string {
+	if (!client.authorizationUrl) {
+		throw new InvalidInputError('Authorization URL', 'The Authorization URL is empty: set it in the App credential (needed for the Custom preset)');
+	}
+	if (!client.redirectUri) {
+		throw new InvalidInputError('Redirect URI', 'The Redirect URI is empty: set it in the App credential to the exact callback URL registered with the provider');
+	}
+	let url: URL;
+	try {
+		url = new URL(client.authorizationUrl);
+		if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
+	} catch {
+		throw new InvalidInputError('Authorization URL', 'The Authorization URL is not an absolute http(s) URL');
+	}
+	const reserved = new Set(['state', 'code_challenge', 'code_challenge_method', 'client_id', 'redirect_uri', 'response_type']);
+	for (const [name, value] of Object.entries(extraParameters)) {
+		if (reserved.has(name)) throw new InvalidInputError('Additional Parameters', `The parameter "${name}" is set by the node and cannot be overridden`);
+		url.searchParams.set(name, value);
+	}
+	url.searchParams.set('response_type', 'code');
+	url.searchParams.set('client_id', client.clientId);
+	url.searchParams.set('redirect_uri', client.redirectUri);
+	if (client.scopes.length && !('scope' in extraParameters)) url.searchParams.set('scope', client.scopes.join(client.scopeSeparator || ' '));
+	url.searchParams.set('state', issued.state);
+	if (issued.codeChallenge) {
+		url.searchParams.set('code_challenge', issued.codeChallenge);
+		url.searchParams.set('code_challenge_method', 'S256');
+	}
+	return url.toString();
+}
+
+/** The callback carried `?error=…` instead of a code (RFC 6749 §4.1.2.1). The values come from the query: cleaned and cut short. */
+export function providerErrorFromCallback(error: unknown, description?: unknown): AuthorizationDeniedError | null {
+	const clean = (value: unknown, max: number) =>
+		typeof value === 'string' ? value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, max) : '';
+	const code = clean(error, 64);
+	if (!code) return null;
+	const detail = clean(description, 200);
+	const message =
+		code === 'access_denied'
+			? `The account owner declined the authorization at the provider (access_denied)${detail ? `: ${detail}` : ''}`
+			: `The provider returned an error instead of an authorization code: ${code}${detail ? ` – ${detail}` : ''}`;
+	return new AuthorizationDeniedError(code, message);
+}
