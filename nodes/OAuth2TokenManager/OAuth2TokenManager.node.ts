@@ -9,7 +9,8 @@ import {
 	type INodeTypeDescription,
 	type JsonObject,
 } from 'n8n-workflow';
-import { InvalidInputError, TokenEndpointError, TokenManagerError } from '../../engine/errors';
+import { connectionIdFromState } from '../../engine/authorization';
+import { InvalidInputError, InvalidStateError, NeedsReauthorizationError, TokenEndpointError, TokenManagerError } from '../../engine/errors';
 import { validateConnectionId } from '../../engine/token-manager';
 import { operationProperty, operations } from './actions';
 import { storeCredentialTest, testOAuthApp } from './transport/credentialTests';
@@ -78,7 +79,8 @@ export class OAuth2TokenManager implements INodeType {
 				default: '',
 				required: true,
 				placeholder: 'pipedrive:acme',
-				description: 'Your name for one authorized account. Each connection ID has its own tokens; use one per customer or company.',
+				description:
+					'Your name for one authorized account. Each connection ID has its own tokens; use one per customer or company. In an OAuth callback (Exchange Authorization Code) map it to the state query parameter of the callback: the node reads the connection from the signed state.',
 			},
 			...Object.values(operations).flatMap((operation) => operation.description),
 		],
@@ -102,7 +104,7 @@ export class OAuth2TokenManager implements INodeType {
 				const operation = this.getNodeParameter('operation', i) as string;
 				const run = operations[operation]?.execute;
 				if (!run) throw new NodeOperationError(this.getNode(), `The operation "${operation}" is not supported`, { itemIndex: i });
-				const connectionId = validateConnectionId(this.getNodeParameter('connectionId', i));
+				const connectionId = validateConnectionId(connectionIdFor(this, operation, i));
 				const manager = await tokenManagerFor(this, i);
 				const json: IDataObject = await run.call(this, manager, connectionId, i);
 				returnData.push({ json, pairedItem: { item: i } });
@@ -110,7 +112,12 @@ export class OAuth2TokenManager implements INodeType {
 				const nodeError = toNodeError(this, error, i);
 				if (this.continueOnFail()) {
 					returnData.push({
-						json: { error: nodeError.message, description: nodeError.description ?? null, code: (error as TokenManagerError).code ?? null },
+						json: {
+							error: nodeError.message,
+							description: nodeError.description ?? null,
+							code: (error as TokenManagerError).code ?? null,
+							...(error instanceof NeedsReauthorizationError ? { reauthorizationUrl: error.reauthorizationUrl ?? null } : {}),
+						},
 						pairedItem: { item: i },
 					});
 					continue;
@@ -122,11 +129,35 @@ export class OAuth2TokenManager implements INodeType {
 	}
 }
 
+/**
+ * The callback of an authorization names its connection in the signed state: with Connection ID empty (or
+ * mapped to the raw state), Exchange Authorization Code takes it from there. The engine then verifies the state.
+ */
+function connectionIdFor(ctx: IExecuteFunctions, operation: string, itemIndex: number): unknown {
+	const given = ctx.getNodeParameter('connectionId', itemIndex, '');
+	if (operation !== 'exchangeAuthorizationCode') return given;
+	const state = ctx.getNodeParameter('state', itemIndex, '');
+	if (typeof state === 'string' && state !== '' && (given === '' || given === undefined || given === null || given === state)) {
+		return connectionIdFromState(state) ?? given;
+	}
+	return given;
+}
+
 /** Input mistakes become NodeOperationError (naming the field); provider and store failures NodeApiError. */
 function toNodeError(ctx: IExecuteFunctions, error: unknown, itemIndex: number): NodeOperationError | NodeApiError {
 	if (error instanceof NodeOperationError || error instanceof NodeApiError) return error;
 	if (error instanceof InvalidInputError) {
 		return new NodeOperationError(ctx.getNode(), error.message, { itemIndex, description: `Check the "${error.field}" field.` });
+	}
+	if (error instanceof InvalidStateError) {
+		return new NodeOperationError(ctx.getNode(), error.message, { itemIndex, description: error.description });
+	}
+	if (error instanceof NeedsReauthorizationError && error.reauthorizationUrl) {
+		return new NodeApiError(ctx.getNode(), { message: error.message, code: error.code } as JsonObject, {
+			message: error.message,
+			description: `${error.description} Re-authorization link: ${error.reauthorizationUrl}`,
+			itemIndex,
+		});
 	}
 	if (error instanceof TokenManagerError) {
 		const httpCode = error instanceof TokenEndpointError && error.httpStatus ? String(error.httpStatus) : undefined;

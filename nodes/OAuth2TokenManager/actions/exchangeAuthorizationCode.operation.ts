@@ -14,9 +14,63 @@ export const description: INodeProperties[] = [
 		description: 'The code the provider appended to the redirect URI',
 		displayOptions: show,
 	},
+	{
+		displayName: 'State',
+		name: 'state',
+		type: 'string',
+		default: '={{ $json.query.state }}',
+		description:
+			'The state the provider sent back. It must be one "Build Authorization URL" issued for this connection, unexpired and unused. Leave Connection ID empty to take the connection from it.',
+		displayOptions: show,
+	},
+	{
+		displayName: 'Provider Error',
+		name: 'providerError',
+		type: 'string',
+		default: '={{ $json.query.error }}',
+		description: 'The error the provider sent back instead of a code (e.g. access_denied when the account owner declined). When set, nothing is exchanged.',
+		displayOptions: show,
+	},
+	{
+		displayName: 'Options',
+		name: 'exchangeOptions',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		displayOptions: show,
+		options: [
+			{
+				displayName: 'Allow Missing State',
+				name: 'allowMissingState',
+				type: 'boolean',
+				default: false,
+				description:
+					'Whether to accept a callback without state. Only for Pipedrive Marketplace installs, which arrive without one; a state that is present is still checked.',
+			},
+			{
+				displayName: 'Provider Error Description',
+				name: 'providerErrorDescription',
+				type: 'string',
+				default: '={{ $json.query.error_description }}',
+				description: 'The provider\'s explanation of its error, shown in the error message',
+			},
+		],
+	},
 ];
 
+const optionalString = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value : undefined);
+
 export async function execute(this: IExecuteFunctions, manager: TokenManager, connectionId: string, i: number): Promise<IDataObject> {
-	const code = this.getNodeParameter('code', i) as string;
-	return connectionOutput(await manager.exchangeAuthorizationCode(connectionId, { code }), false);
+	const code = this.getNodeParameter('code', i, '') as string;
+	const state = optionalString(this.getNodeParameter('state', i, ''));
+	const providerError = optionalString(this.getNodeParameter('providerError', i, ''));
+	const options = this.getNodeParameter('exchangeOptions', i, {}) as IDataObject;
+	const result = await manager.exchangeAuthorizationCode(connectionId, {
+		code,
+		state,
+		providerError,
+		providerErrorDescription: optionalString(options.providerErrorDescription),
+		allowMissingState: options.allowMissingState === true,
+	});
+	return connectionOutput(result, false);
 }

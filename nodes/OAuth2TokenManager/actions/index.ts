@@ -1,16 +1,20 @@
 import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import type { TokenManager } from '../../../engine/token-manager';
+import * as buildAuthorizationUrl from './buildAuthorizationUrl.operation';
 import * as exchangeAuthorizationCode from './exchangeAuthorizationCode.operation';
 import * as getValidToken from './getValidToken.operation';
 import * as refreshToken from './refreshToken.operation';
+import * as revoke from './revoke.operation';
 
 export type OperationExecute = (this: IExecuteFunctions, manager: TokenManager, connectionId: string, itemIndex: number) => Promise<IDataObject>;
 
 /** Every operation: its parameters and what it does. The node's operation options are listed beside it. */
 export const operations: Record<string, { description: INodeProperties[]; execute: OperationExecute }> = {
+	buildAuthorizationUrl,
 	exchangeAuthorizationCode,
 	getValidToken,
 	refreshToken,
+	revoke,
 };
 
 export const operationProperty: INodeProperties = {
@@ -19,6 +23,12 @@ export const operationProperty: INodeProperties = {
 	type: 'options',
 	noDataExpression: true,
 	options: [
+		{
+			name: 'Build Authorization URL',
+			value: 'buildAuthorizationUrl',
+			description: 'Start an authorization: the provider\'s consent URL with a signed, single-use state (and PKCE where supported)',
+			action: 'Build an authorization URL',
+		},
 		{
 			name: 'Exchange Authorization Code',
 			value: 'exchangeAuthorizationCode',
@@ -36,6 +46,12 @@ export const operationProperty: INodeProperties = {
 			value: 'refreshToken',
 			description: 'Refresh the access token now, or only if a failed token is still the stored one',
 			action: 'Refresh an access token',
+		},
+		{
+			name: 'Revoke / Disconnect',
+			value: 'revoke',
+			description: 'Revoke the tokens at the provider (RFC 7009), then mark the connection revoked and erase them',
+			action: 'Revoke a connection',
 		},
 	],
 	default: 'getValidToken',

@@ -90,7 +90,8 @@ function cachedStore(storage: Storage, credentials: ICredentialDataDecryptedObje
 }
 
 export function cipherFromCredentials(credentials: ICredentialDataDecryptedObject): TokenCipher {
-	return new TokenCipher(String(credentials.encryptionKey ?? ''), list(credentials.previousEncryptionKeys, /[\s,]+/));
+	// Keys may contain spaces (passphrases): old keys are separated by commas or line breaks only.
+	return new TokenCipher(String(credentials.encryptionKey ?? ''), list(credentials.previousEncryptionKeys, /[\n,]+/));
 }
 
 export async function tokenManagerFor(ctx: IExecuteFunctions, itemIndex: number): Promise<TokenManager> {

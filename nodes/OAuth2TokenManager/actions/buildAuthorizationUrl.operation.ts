@@ -1,0 +1,65 @@
+import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
+import { DEFAULT_STATE_TTL_SECONDS } from '../../../engine/authorization';
+import { InvalidInputError } from '../../../engine/errors';
+import type { TokenManager } from '../../../engine/token-manager';
+
+const show = { show: { operation: ['buildAuthorizationUrl'] } };
+
+export const description: INodeProperties[] = [
+	{
+		displayName: 'Options',
+		name: 'authorizationOptions',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		displayOptions: show,
+		options: [
+			{
+				displayName: 'Link Validity (Minutes)',
+				name: 'expiresInMinutes',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: 43200 },
+				default: 10,
+				description: 'How long the authorization link (its state) can be completed. Each link works once.',
+			},
+			{
+				displayName: 'Additional Parameters',
+				name: 'additionalParameters',
+				type: 'string',
+				default: '',
+				placeholder: 'prompt=consent&access_type=offline',
+				description: 'Extra query parameters for the provider\'s authorize URL, as a query string',
+			},
+		],
+	},
+];
+
+function parseParameters(value: unknown): Record<string, string> {
+	if (typeof value !== 'string' || value.trim() === '') return {};
+	const params = new URLSearchParams(value.trim().replace(/^\?/, ''));
+	const out: Record<string, string> = {};
+	for (const [name, v] of params) {
+		if (!name) throw new InvalidInputError('Additional Parameters', 'The Additional Parameters contain an empty name: use name=value&name2=value2');
+		out[name] = v;
+	}
+	return out;
+}
+
+export async function execute(this: IExecuteFunctions, manager: TokenManager, connectionId: string, i: number): Promise<IDataObject> {
+	const options = this.getNodeParameter('authorizationOptions', i, {}) as IDataObject;
+	const minutes = options.expiresInMinutes === undefined ? DEFAULT_STATE_TTL_SECONDS / 60 : Number(options.expiresInMinutes);
+	if (!Number.isFinite(minutes) || minutes <= 0) {
+		throw new InvalidInputError('Link Validity (Minutes)', 'The Link Validity must be a number of minutes, more than 0');
+	}
+	const start = manager.buildAuthorizationUrl(connectionId, {
+		expiresInSeconds: minutes * 60,
+		extraParameters: parseParameters(options.additionalParameters),
+	});
+	return {
+		connectionId: start.connectionId,
+		authorizationUrl: start.authorizationUrl,
+		state: start.state,
+		expires_at: start.expiresAt.toISOString(),
+		pkce: start.pkce,
+	};
+}
