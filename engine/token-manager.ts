@@ -421,17 +421,16 @@ export class TokenManager {
 		const key = this.key(connectionId);
 		const pending = unsaved.get(key);
 		if (!pending) return;
-		const row = await this.store.get(connectionId);
-		const rowRefreshToken = row?.refreshToken ? this.cipher.decrypt(row.refreshToken, connectionId, 'refresh_token') : null;
-		if (row && rowRefreshToken === pending.usedRefreshToken) {
-			try {
-				await this.store.update(connectionId, row.version, pending.fields);
-			} catch (error) {
-				throw new StoreError(
-					`Tokens that the provider issued for connection "${connectionId}" are still waiting to be saved: ${this.store.description} did not accept the write (${describeStoreError(error)}).`,
-					'They stay in memory and are written on the next call. Check the database is reachable.',
-				);
-			}
+		let row: StoredConnection | null;
+		try {
+			row = await this.store.get(connectionId);
+			const rowRefreshToken = row?.refreshToken ? this.cipher.decrypt(row.refreshToken, connectionId, 'refresh_token') : null;
+			if (row && rowRefreshToken === pending.usedRefreshToken) await this.store.update(connectionId, row.version, pending.fields);
+		} catch (error) {
+			throw new StoreError(
+				`Tokens that the provider issued for connection "${connectionId}" are still waiting to be saved: ${this.store.description} did not accept the write (${describeStoreError(error)}).`,
+				'They stay in memory and are written on the next call. Check the database is reachable.',
+			);
 		}
 		unsaved.delete(key);
 	}
