@@ -50,7 +50,7 @@ function refreshEndpoint(delayMs = 0) {
 	return { requests };
 }
 
-const away = () => env.db.sql(`alter table oauth2_tokens rename to oauth2_tokens_away`);
+const away = async () => void (await env.db.sql(`alter table oauth2_tokens rename to oauth2_tokens_away`));
 const back = () => env.db.sql(`alter table oauth2_tokens_away rename to oauth2_tokens`);
 
 describe('fault suite: token store', () => {
