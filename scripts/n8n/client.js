@@ -111,7 +111,10 @@ class N8nClient {
 	async waitForWebhook(path, { method = 'GET', timeoutMs = 60000 } = {}) {
 		const deadline = Date.now() + timeoutMs;
 		for (;;) {
-			const res = await fetch(`${this.url}/webhook/${path}`, { method: 'OPTIONS' });
+			const res = await fetch(`${this.url}/webhook/${path}`, {
+				method: 'OPTIONS',
+				headers: { origin: this.url, 'access-control-request-method': method }, // n8n adds CORS headers only then
+			});
 			await res.arrayBuffer();
 			const allowed = (res.headers.get('access-control-allow-methods') || '').split(/\s*,\s*/);
 			if (allowed.includes(method)) return;

@@ -45,6 +45,7 @@ beforeAll(async () => {
 		expiresIn: EXPIRES_IN,
 		minValiditySeconds: MIN_VALIDITY,
 		tokenDelayMs: 150, // a slow token endpoint widens any race between executions
+		tarball: process.env.E2E_TARBALL, // a package already packed (default: npm pack of the built repo)
 		log,
 	});
 	log(`n8n ${stack.n8n.url} started in ${stack.n8n.startMs} ms`);
