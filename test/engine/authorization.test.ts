@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nock from 'nock';
+import { createPkcePair, connectionIdFromState } from '../../engine/authorization';
+import { TokenCipher } from '../../engine/crypto';
+import { InvalidInputError, InvalidStateError } from '../../engine/errors';
+import { createMySqlStore, createSqliteStore } from '../../engine/stores';
+import { PostgresStore } from '../../engine/stores/postgres';
+import type { TokenStore } from '../../engine/store';
+import { TokenManager } from '../../engine/token-manager';
+import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
+import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import { IN_CI, tcpReachable } from '../stores/servers';
+
+const KEY = 'test-token-encryption-key-0002';
+let db: TemporaryDatabase;
+let store: PostgresStore;
+
+const pipedrive = () => testClient({ authorizationUrl: 'https://oauth.pipedrive.test/oauth/authorize' });
+const custom = () =>
+	testClient({ id: 'custom', pkce: true, authorizationUrl: `${PROVIDER_ORIGIN}/authorize?tenant=t1`, scopes: ['openid', 'offline_access'], keepResponseFields: [] });
+
+function manager(client = pipedrive(), s: TokenStore = store) {
+	return new TokenManager({ store: s, cipher: new TokenCipher(KEY), client, endpoint: { retryBaseDelayMs: 1 } });
+}
+
+beforeAll(async () => {
+	nock.disableNetConnect();
+	db = await createTemporaryPostgresDatabase();
+	store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
+});
+afterEach(() => nock.cleanAll());
+afterAll(async () => {
+	nock.enableNetConnect();
+	await store?.close();
+	await db?.drop();
+});
+
+describe('Build Authorization URL', () => {
+	it('Pipedrive: client_id, redirect_uri, response_type and a signed state; no PKCE; nothing written', async () => {
+		const start = manager().buildAuthorizationUrl('pipedrive:acme');
+		const url = new URL(start.authorizationUrl);
+		expect(`${url.origin}${url.pathname}`).toBe('https://oauth.pipedrive.test/oauth/authorize');
+		expect(Object.fromEntries(url.searchParams)).toEqual({
+			response_type: 'code',
+			client_id: 'client-id',
+			redirect_uri: 'https://n8n.test/webhook/oauth/callback',
+			state: start.state,
+		});
+		expect(start.pkce).toBe(false);
+		expect(start.expiresAt.getTime() - Date.now()).toBeGreaterThan(590_000);
+		expect(start.expiresAt.getTime() - Date.now()).toBeLessThanOrEqual(600_000);
+		expect(connectionIdFromState(start.state)).toBe('pipedrive:acme');
+		expect(await store.get('pipedrive:acme')).toBeNull();
+	});
+
+	it('PKCE S256 where the provider supports it: the challenge in the URL, the verifier only at the exchange', async () => {
+		const endpoint = rotatingTokenEndpoint();
+		const start = manager(custom()).buildAuthorizationUrl('custom:one', { extraParameters: { prompt: 'consent' } });
+		const url = new URL(start.authorizationUrl);
+		expect(url.searchParams.get('tenant')).toBe('t1');
+		expect(url.searchParams.get('prompt')).toBe('consent');
+		expect(url.searchParams.get('scope')).toBe('openid offline_access');
+		expect(url.searchParams.get('code_challenge_method')).toBe('S256');
+		const challenge = url.searchParams.get('code_challenge')!;
+		expect(challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+		await manager(custom()).exchangeAuthorizationCode('custom:one', { code: 'the-code', state: url.searchParams.get('state')! });
+		const verifier = endpoint.requests[0] && (endpoint.requests[0] as unknown as { code_verifier: string }).code_verifier;
+		expect(verifier).toMatch(/^[A-Za-z0-9_-]{43,128}$/);
+		expect(createHash('sha256').update(verifier).digest('base64url')).toBe(challenge);
+		expect(start.authorizationUrl).not.toContain(verifier);
+		expect(Buffer.from(start.state.split('.')[0], 'base64url').toString()).not.toContain(verifier);
+		expect(endpoint.requests[0]).toMatchObject({ grant_type: 'authorization_code', code: 'the-code', redirect_uri: 'https://n8n.test/webhook/oauth/callback' });
+	});
+
+	it('refuses parameters the node sets itself, and a missing authorization URL, naming the field', () => {
+		expect(() => manager().buildAuthorizationUrl('x', { extraParameters: { state: 'mine' } })).toThrow(/"state" is set by the node/);
+		const error = (() => {
+			try {
+				manager(testClient({ authorizationUrl: '' })).buildAuthorizationUrl('x');
+			} catch (e) {
+				return e;
+			}
+		})();
+		expect(error).toBeInstanceOf(InvalidInputError);
+		expect(error).toMatchObject({ field: 'Authorization URL' });
+	});
+
+	it('RFC 7636 pairs: 43-character verifiers, S256 challenges', () => {
+		const { verifier, challenge } = createPkcePair();
+		expect(verifier).toMatch(/^[A-Za-z0-9_-]{43}$/);
+		expect(challenge).toBe(createHash('sha256').update(verifier).digest('base64url'));
+	});
+});
+
+describe('single use of the state on every SQL store (through the TokenStore interface only)', () => {
+	async function singleUse(s: TokenStore) {
+		rotatingTokenEndpoint();
+		const m = manager(pipedrive(), s);
+		const { state } = m.buildAuthorizationUrl('store:single-use');
+		await m.exchangeAuthorizationCode('store:single-use', { code: 'c', state });
+		await expect(m.exchangeAuthorizationCode('store:single-use', { code: 'c', state })).rejects.toThrow(InvalidStateError);
+		const second = m.buildAuthorizationUrl('store:single-use');
+		expect((await m.exchangeAuthorizationCode('store:single-use', { code: 'c', state: second.state })).connection.status).toBe('active');
+	}
+
+	it('PostgreSQL', async () => singleUse(store));
+
+	it('SQLite', async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'oauth2tm-state-'));
+		const s = createSqliteStore({ filePath: join(dir, 't.sqlite') });
+		try {
+			await singleUse(s);
+		} finally {
+			await s.close();
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
+	(IN_CI || tcpReachable(TEST_MYSQL_URL, 3306) ? it : it.skip)('MySQL/MariaDB', async () => {
+		const mdb = await createTemporaryMySqlDatabase('oauth2tm_state');
+		const s = createMySqlStore({ uri: mdb.url, createTableIfMissing: true });
+		try {
+			await singleUse(s);
+		} finally {
+			await s.close();
+			await mdb.drop();
+		}
+	});
+});

@@ -1,0 +1,165 @@
+import nock from 'nock';
+import { TokenCipher } from '../../engine/crypto';
+import { ConnectionNotFoundError, ConnectionRevokedError, DecryptionError, TokenEndpointError } from '../../engine/errors';
+import { PostgresStore } from '../../engine/stores/postgres';
+import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
+import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
+
+const KEY = 'test-token-encryption-key-0003';
+const OLD_KEY = 'test-token-encryption-key-old-1';
+let db: TemporaryDatabase;
+let store: PostgresStore;
+
+function manager(options: Partial<TokenManagerOptions> = {}) {
+	return new TokenManager({
+		store,
+		cipher: new TokenCipher(KEY),
+		client: testClient({ revocationUrl: `${PROVIDER_ORIGIN}/oauth/revoke` }),
+		endpoint: { retryBaseDelayMs: 1 },
+		pollIntervalMs: 10,
+		...options,
+	});
+}
+
+async function authorize(id: string, m = manager()) {
+	rotatingTokenEndpoint();
+	await m.exchangeAuthorizationCode(id, { code: 'c', allowMissingState: true });
+	nock.cleanAll();
+}
+
+function revocationEndpoint(status = 200) {
+	const requests: Array<Record<string, string> & { authorization?: string }> = [];
+	nock(PROVIDER_ORIGIN)
+		.persist()
+		.post('/oauth/revoke')
+		.reply(function (_uri, body) {
+			requests.push({ ...Object.fromEntries(new URLSearchParams(body as string)), authorization: this.req.headers.authorization as string });
+			return [status, status === 200 ? '' : { error: 'temporarily_unavailable' }];
+		});
+	return requests;
+}
+
+beforeAll(async () => {
+	nock.disableNetConnect();
+	db = await createTemporaryPostgresDatabase();
+	store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
+});
+afterEach(() => nock.cleanAll());
+afterAll(async () => {
+	nock.enableNetConnect();
+	await store?.close();
+	await db?.drop();
+});
+
+describe('Revoke / Disconnect', () => {
+	it('revokes the refresh token at the provider (RFC 7009, Basic auth), then marks revoked and erases both tokens', async () => {
+		await authorize('rev:ok');
+		const requests = revocationEndpoint();
+		const { connection, revokedAtProvider } = await manager().revoke('rev:ok');
+		expect(requests).toEqual([{ token: 'SENTINEL-refresh-1', token_type_hint: 'refresh_token', authorization: expect.stringMatching(/^Basic /) }]);
+		expect(revokedAtProvider).toBe('refresh_token');
+		expect(connection).toMatchObject({ status: 'revoked', accessToken: null, refreshToken: null, expiresAt: null });
+		const [raw] = await db.sql(`select access_token, refresh_token, status from oauth2_tokens where connection_id = 'rev:ok'`);
+		expect(raw).toEqual({ access_token: null, refresh_token: null, status: 'revoked' });
+		await expect(manager().getValidToken('rev:ok')).rejects.toThrow(ConnectionRevokedError);
+		// Idempotent: nothing left to revoke, no provider call.
+		const again = await manager().revoke('rev:ok');
+		expect(again.revokedAtProvider).toBeNull();
+		expect(requests).toHaveLength(1);
+		// A new authorization makes it active again.
+		await authorize('rev:ok');
+		expect((await manager().getValidToken('rev:ok')).connection.status).toBe('active');
+	});
+
+	it('when the provider cannot revoke, nothing is erased and the error says so without a secret', async () => {
+		await authorize('rev:down');
+		const requests = revocationEndpoint(503);
+		const error = await manager().revoke('rev:down').catch((e) => e);
+		expect(error).toBeInstanceOf(TokenEndpointError);
+		expect(error.message).toBe('The revocation endpoint answered HTTP 503: temporarily_unavailable');
+		expect(error.description).toMatch(/^Nothing was erased/);
+		expect(`${error.message} ${error.description}`).not.toMatch(/SENTINEL/);
+		expect(requests).toHaveLength(3);
+		const row = (await store.get('rev:down'))!;
+		expect(row.status).toBe('active');
+		expect(new TokenCipher(KEY).decrypt(row.refreshToken!, 'rev:down', 'refresh_token')).toBe('SENTINEL-refresh-1');
+		expect(row.leaseHolder).toBeNull();
+	});
+
+	it('"Revoke at Provider" off, or no revocation URL: erased here only', async () => {
+		await authorize('rev:local');
+		const requests = revocationEndpoint();
+		expect((await manager().revoke('rev:local', { atProvider: false })).revokedAtProvider).toBeNull();
+		await authorize('rev:no-url');
+		const noUrl = await manager({ client: testClient({ revocationUrl: '' }) }).revoke('rev:no-url');
+		expect(noUrl).toMatchObject({ revokedAtProvider: null, connection: { status: 'revoked', refreshToken: null } });
+		expect(requests).toHaveLength(0);
+	});
+
+	it('waits for a refresh in progress (the lease) before revoking', async () => {
+		await authorize('rev:leased');
+		const requests = revocationEndpoint();
+		expect(await store.acquireLease('rev:leased', 'refreshing-process', 300)).toBe(true);
+		const started = Date.now();
+		await manager().revoke('rev:leased');
+		expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+		expect(requests).toHaveLength(1);
+	});
+
+	it('an unknown connection: a clear error', async () => {
+		await expect(manager().revoke('rev:missing')).rejects.toThrow(ConnectionNotFoundError);
+	});
+
+	it('does not leak the client secret when the revocation endpoint echoes it', async () => {
+		await authorize('rev:echo');
+		nock(PROVIDER_ORIGIN).post('/oauth/revoke').reply(400, { error: 'invalid_request', error_description: `bad ${CLIENT_SECRET} SENTINEL-refresh-1` });
+		const error = await manager().revoke('rev:echo').catch((e) => e);
+		expect(error.message).toBe('The revocation endpoint answered HTTP 400: invalid_request – bad [redacted] [redacted]');
+	});
+});
+
+describe('key rotation', () => {
+	it('reads under an old key, and any write re-encrypts the row under the current key', async () => {
+		const oldManager = manager({ cipher: new TokenCipher(OLD_KEY) });
+		await authorize('rot:one', oldManager);
+		const keyId = async () => String((await db.sql(`select refresh_token from oauth2_tokens where connection_id = 'rot:one'`))[0].refresh_token).split(':')[2];
+		const oldId = await keyId();
+
+		const rotated = manager({ cipher: new TokenCipher(KEY, [OLD_KEY]) });
+		expect((await rotated.getValidToken('rot:one')).connection.accessToken).toBe('SENTINEL-access-1');
+		expect(await keyId()).toBe(oldId); // a read does not write
+
+		// A failed refresh only records last_error; that write re-encrypts the tokens too.
+		nock(PROVIDER_ORIGIN).persist().post('/oauth/token').reply(500, 'down');
+		await expect(rotated.refreshToken('rot:one')).rejects.toThrow(/HTTP 500/);
+		const newId = await keyId();
+		expect(newId).not.toBe(oldId);
+		nock.cleanAll();
+
+		// The old key can now be dropped for this row.
+		const newOnly = manager({ cipher: new TokenCipher(KEY) });
+		expect((await newOnly.getValidToken('rot:one')).connection).toMatchObject({ accessToken: 'SENTINEL-access-1', refreshToken: 'SENTINEL-refresh-1' });
+	});
+
+	it('a refresh writes under the current key; without the old key an old row fails clearly', async () => {
+		await authorize('rot:two', manager({ cipher: new TokenCipher(OLD_KEY) }));
+		const error = await manager().getValidToken('rot:two').catch((e) => e);
+		expect(error).toBeInstanceOf(DecryptionError);
+		expect(error.message).toMatch(/^The stored access_token of connection "rot:two" was encrypted with a key that is not configured \(key id [\w-]{8}\)$/);
+		expect(error.description).toMatch(/add it as an old key/);
+		expect(`${error.message} ${error.description}`).not.toContain(OLD_KEY);
+
+		rotatingTokenEndpoint();
+		await db.sql(`update oauth2_tokens set refresh_token = $2 where connection_id = $1`, [
+			'rot:two',
+			new TokenCipher(OLD_KEY).encrypt('SENTINEL-refresh-0', 'rot:two', 'refresh_token'),
+		]);
+		const rotated = manager({ cipher: new TokenCipher(KEY, [OLD_KEY]) });
+		await rotated.refreshToken('rot:two');
+		const [raw] = await db.sql<{ access_token: string; refresh_token: string }>(`select access_token, refresh_token from oauth2_tokens where connection_id = 'rot:two'`);
+		const current = new TokenCipher(KEY);
+		expect(current.isStale(raw.access_token)).toBe(false);
+		expect(current.isStale(raw.refresh_token)).toBe(false);
+	});
+});
