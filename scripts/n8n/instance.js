@@ -59,7 +59,9 @@ function n8nEnv({ userFolder, port, brokerPort, database, encryptionKey, extra =
 	const pg = pgConfig();
 	const base = `http://127.0.0.1:${port}/`;
 	const env = { ...process.env };
-	for (const key of Object.keys(env)) if (key.startsWith('N8N_') || key.startsWith('DB_')) delete env[key];
+	for (const key of Object.keys(env)) {
+		if (key.startsWith('N8N_') || key.startsWith('DB_') || key.startsWith('JEST_')) delete env[key];
+	}
 	return {
 		...env,
 		N8N_USER_FOLDER: userFolder,
@@ -92,6 +94,7 @@ function n8nEnv({ userFolder, port, brokerPort, database, encryptionKey, extra =
 		DB_POSTGRESDB_PASSWORD: pg.password,
 		DB_POSTGRESDB_DATABASE: database,
 		NODE_OPTIONS: '',
+		NODE_ENV: 'production', // under jest NODE_ENV=test, and n8n's CLI then exits at once without a word
 		...extra,
 	};
 }

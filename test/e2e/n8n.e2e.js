@@ -120,19 +120,23 @@ test('10 parallel executions of workflow 2 just after expiry make exactly 1 toke
 	expect(results.filter((r) => r.body.tokenRefreshedBeforeCall).length).toBe(1);
 }, 2 * 60 * 1000);
 
-test('a token the provider refuses early: 401 → Refresh Token with the failed token → one retry, one refresh for 5 executions', async () => {
+test('a token the provider drops early: 401 → Refresh Token with the failed token → one retry; 5 executions, 1 refresh', async () => {
 	await call('pipedrive:acme'); // a fresh, stored token
 	stack.sandbox.expireAccessTokens(); // the provider drops it before its expiry
 	stack.sandbox.reset();
 	const results = await Promise.all(Array.from({ length: 5 }, () => stack.call('pipedrive:acme')));
 	for (const r of results) {
 		expect(r.status).toBe(200);
-		expect(r.body).toMatchObject({ statusCode: 200, retriedAfter401: true });
+		expect(r.body).toMatchObject({ statusCode: 200 });
 	}
+	// an execution that read the token before the first refresh was stored got 401 and retried once; one that
+	// started later got the new token straight away
+	const retried = results.filter((r) => r.body.retriedAfter401).length;
+	expect(retried).toBeGreaterThanOrEqual(1);
 	const s = stack.sandbox.stats();
-	expect(s.failedApiCalls).toBe(5); // each execution's first call, then no more
-	expect(s.tokenRequests.refresh_token).toBe(1);
-	expect(s.apiCalls).toBe(10);
+	expect(s.failedApiCalls).toBe(retried); // one 401 per retried execution, never a second
+	expect(s.apiCalls).toBe(5 + retried);
+	expect(s.tokenRequests.refresh_token).toBe(1); // "refresh if stale": the other executions reuse the new token
 	// the connection is healthy again without a retry
 	expect((await call('pipedrive:acme')).retriedAfter401).toBe(false);
 }, 2 * 60 * 1000);
