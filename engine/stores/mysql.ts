@@ -203,11 +203,15 @@ export class MySqlTokenStore implements TokenStore {
 	/** Creates the table when allowed and missing; otherwise checks its columns. Runs once per store. */
 	private prepare(): Promise<void> {
 		this.ready ??= (async () => {
-			if (this.createTableIfMissing) {
+			let report = await this.inspectSchema();
+			// Only a missing table is created: a table of the wrong shape is reported, never altered.
+			if (!report.exists && this.createTableIfMissing) {
 				// Index names are per table in MySQL, so the shipped name fits every table.
 				await this.guard('create the table', () => this.pool.query(schemaSql('mysql', this.table, 'oauth2_tokens')));
+				report = await this.inspectSchema();
 			}
-			await this.verifySchema();
+			const problem = schemaError(report, SQL_FILE);
+			if (problem) throw problem;
 		})().catch((error) => {
 			this.ready = undefined;
 			throw error;

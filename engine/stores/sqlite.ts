@@ -195,8 +195,13 @@ export class SqliteTokenStore implements TokenStore {
 	private ready(): DatabaseSync {
 		const db = this.open();
 		if (!this.prepared) {
-			if (this.createTableIfMissing) db.exec(schemaSql('sqlite', this.table, this.tableParts[0]));
-			const problem = schemaError(this.inspect(db), SQL_FILE);
+			let report = this.inspect(db);
+			// Only a missing table is created: a table of the wrong shape is reported, never altered.
+			if (!report.exists && this.createTableIfMissing) {
+				db.exec(schemaSql('sqlite', this.table, this.tableParts[0]));
+				report = this.inspect(db);
+			}
+			const problem = schemaError(report, SQL_FILE);
 			if (problem) throw problem;
 			this.prepared = true;
 		}
