@@ -1,0 +1,506 @@
+/**
+ * The one contract every TokenStore passes (issue 3). Each store's test file calls
+ * `describeStoreContract(name, factory)` with a factory that opens the store on a fresh, empty database.
+ *
+ * The factory returns a harness rather than a bare store, so that stores reached through another layer (Supabase
+ * through PostgREST under nock) can take part: they provide what they can (a second instance, the database clock)
+ * and name the cases they cannot run in `options.skip`, with the reason, which the test name then shows.
+ */
+import { ConnectionExistsError, ConnectionNotFoundError, VersionConflictError } from '../../engine/errors';
+import type { TokenStore } from '../../engine/store';
+import type { ConnectionFields, NewConnection, StoredConnection } from '../../engine/types';
+
+export interface StoreHarness {
+	/** The store under test, on an empty table. Every case uses its own connection ids. */
+	store: TokenStore;
+	/** Another store on the same data, as a second n8n process would open it. */
+	openSecond?(): Promise<TokenStore>;
+	/** The database server's clock (`now()`), to show leases follow it. */
+	databaseNow?(): Promise<Date>;
+	/** Closes every store the harness opened and drops the database. */
+	teardown(): Promise<void>;
+}
+
+export type StoreHarnessFactory = () => Promise<StoreHarness>;
+
+export type ContractCase =
+	| 'absent'
+	| 'roundTrip'
+	| 'insertConflict'
+	| 'reauthorization'
+	| 'partialUpdate'
+	| 'updateAbsent'
+	| 'isolation'
+	| 'versionConflict'
+	| 'concurrentWriters'
+	| 'updateClearsLease'
+	| 'lease'
+	| 'leaseAbsent'
+	| 'leaseRace'
+	| 'leaseExpiry'
+	| 'leaseDatabaseTime'
+	| 'leaseClientClock'
+	| 'secondInstance'
+	| 'bigUnicodeTokens'
+	| 'awkwardIds'
+	| 'tooLongId';
+
+export interface StoreContractOptions {
+	/** Cases this store cannot run, each with the reason (shown in the skipped test's name). */
+	skip?: Partial<Record<ContractCase, string>>;
+	/** Lease TTL for the expiry case; long enough for two round trips to the database (default 400 ms). */
+	shortLeaseMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let sequence = 0;
+/** A connection id no other case uses. */
+export function freshId(label: string): string {
+	sequence += 1;
+	return `contract:${label}:${sequence}:${process.pid}`;
+}
+
+/** A JWT-shaped string of at least `bytes` characters, as big provider access tokens are. */
+export function bigToken(bytes = 4096, tag = 'x'): string {
+	const b64 = (text: string) => Buffer.from(text).toString('base64url');
+	const header = b64(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: tag }));
+	const payload = b64(JSON.stringify({ sub: tag, pad: 'p'.repeat(Math.max(0, Math.ceil((bytes * 3) / 4))) }));
+	return `${header}.${payload}.${b64('signature-'.repeat(26))}`;
+}
+
+export function newConnection(connectionId: string, overrides: Partial<ConnectionFields> = {}): NewConnection {
+	return {
+		connectionId,
+		provider: 'pipedrive',
+		accessToken: `ct:access:${connectionId}`,
+		refreshToken: `ct:refresh:${connectionId}`,
+		tokenType: 'Bearer',
+		scope: 'base deals:read',
+		expiresAt: new Date(Date.UTC(2031, 4, 6, 7, 8, 9, 123)),
+		metadata: { api_domain: 'https://acme.pipedrive.com' },
+		status: 'active',
+		lastRefreshedAt: null,
+		refreshCount: 0,
+		lastError: null,
+		...overrides,
+	};
+}
+
+/** The engine-written fields of a stored row, for comparing with what was written. */
+function written(row: StoredConnection): ConnectionFields & { connectionId: string } {
+	return {
+		connectionId: row.connectionId,
+		provider: row.provider,
+		accessToken: row.accessToken,
+		refreshToken: row.refreshToken,
+		tokenType: row.tokenType,
+		scope: row.scope,
+		expiresAt: row.expiresAt,
+		metadata: row.metadata,
+		status: row.status,
+		lastRefreshedAt: row.lastRefreshedAt,
+		refreshCount: row.refreshCount,
+		lastError: row.lastError,
+	};
+}
+
+/** Only Date is faked (timers stay real): the process clock says `now + offsetMs`, the database's does not. */
+function skewClientClock(offsetMs: number): void {
+	jest.useFakeTimers({
+		now: Date.now() + offsetMs,
+		doNotFake: [
+			'hrtime',
+			'nextTick',
+			'performance',
+			'queueMicrotask',
+			'requestAnimationFrame',
+			'cancelAnimationFrame',
+			'requestIdleCallback',
+			'cancelIdleCallback',
+			'setImmediate',
+			'clearImmediate',
+			'setInterval',
+			'clearInterval',
+			'setTimeout',
+			'clearTimeout',
+		],
+	});
+}
+
+export function describeStoreContract(name: string, factory: StoreHarnessFactory, options: StoreContractOptions = {}): void {
+	const shortLeaseMs = options.shortLeaseMs ?? 400;
+
+	describe(`${name}: TokenStore contract`, () => {
+		let harness: StoreHarness;
+		let store: TokenStore;
+
+		beforeAll(async () => {
+			harness = await factory();
+			store = harness.store;
+		});
+
+		afterAll(async () => {
+			jest.useRealTimers();
+			await harness?.teardown();
+		});
+
+		const contractCase = (id: ContractCase, title: string, body: () => Promise<void>, timeout?: number) => {
+			const reason = options.skip?.[id];
+			if (reason) test.skip(`${title} (not run for ${name}: ${reason})`, body);
+			else test(title, body, timeout);
+		};
+
+		contractCase('absent', 'get returns null for an id never stored', async () => {
+			expect(await store.get(freshId('absent'))).toBeNull();
+		});
+
+		contractCase('roundTrip', 'insert stores every field at version 1 and get returns it with Date fields', async () => {
+			const id = freshId('roundtrip');
+			const input = newConnection(id, {
+				lastRefreshedAt: new Date(Date.UTC(2030, 0, 2, 3, 4, 5, 678)),
+				refreshCount: 3,
+				lastError: 'previous refresh failed: timeout',
+				metadata: { api_domain: 'https://acme.pipedrive.com', company_id: '42' },
+			});
+			const inserted = await store.insert(input);
+			expect(written(inserted)).toEqual(input);
+			expect(inserted.version).toBe(1);
+			expect(inserted.leaseHolder).toBeNull();
+			expect(inserted.leaseUntil).toBeNull();
+			expect(inserted.createdAt).toBeInstanceOf(Date);
+			expect(inserted.updatedAt).toBeInstanceOf(Date);
+			expect(Math.abs(inserted.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
+
+			const read = await store.get(id);
+			expect(read).not.toBeNull();
+			expect(written(read!)).toEqual(input);
+			expect(read!.expiresAt).toBeInstanceOf(Date);
+			expect(read!.expiresAt!.getTime()).toBe(input.expiresAt!.getTime());
+			expect(read!.version).toBe(1);
+			expect(read!.createdAt.getTime()).toBe(inserted.createdAt.getTime());
+
+			const nulls = newConnection(freshId('nulls'), {
+				accessToken: null,
+				refreshToken: null,
+				tokenType: null,
+				scope: null,
+				expiresAt: null,
+				metadata: {},
+			});
+			await store.insert(nulls);
+			expect(written((await store.get(nulls.connectionId))!)).toEqual(nulls);
+		});
+
+		contractCase('insertConflict', 'insert of a taken id throws ConnectionExistsError and leaves the row alone', async () => {
+			const id = freshId('conflict');
+			await store.insert(newConnection(id));
+			const attempt = store.insert(newConnection(id, { accessToken: 'ct:other', provider: 'other' }));
+			await expect(attempt).rejects.toBeInstanceOf(ConnectionExistsError);
+			await expect(attempt).rejects.toMatchObject({ connectionId: id });
+			const row = await store.get(id);
+			expect(row!.accessToken).toBe(`ct:access:${id}`);
+			expect(row!.provider).toBe('pipedrive');
+			expect(row!.version).toBe(1);
+
+			// Racing inserts of one id: exactly one wins, the rest get ConnectionExistsError.
+			const raced = freshId('conflict-race');
+			const results = await Promise.allSettled(
+				Array.from({ length: 8 }, (_, i) => store.insert(newConnection(raced, { accessToken: `ct:race-${i}` }))),
+			);
+			expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+			for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConnectionExistsError);
+		});
+
+		contractCase('reauthorization', 're-authorization (upsert): update replaces tokens, sets active, bumps the version', async () => {
+			const id = freshId('reauth');
+			await store.insert(newConnection(id));
+			const broken = await store.update(id, 1, { status: 'needs_reauth', lastError: 'invalid_grant' });
+			expect(broken.status).toBe('needs_reauth');
+			expect(broken.version).toBe(2);
+
+			const fields: ConnectionFields = {
+				provider: 'pipedrive',
+				accessToken: 'ct:access:new',
+				refreshToken: 'ct:refresh:new',
+				tokenType: 'Bearer',
+				scope: 'base',
+				expiresAt: new Date(Date.UTC(2032, 1, 3, 4, 5, 6, 7)),
+				metadata: { api_domain: 'https://other.pipedrive.com' },
+				status: 'active',
+				lastRefreshedAt: null,
+				refreshCount: 0,
+				lastError: null,
+			};
+			const again = await store.update(id, broken.version, fields);
+			expect(written(again)).toEqual({ connectionId: id, ...fields });
+			expect(again.version).toBe(3);
+			expect(written((await store.get(id))!)).toEqual({ connectionId: id, ...fields });
+			expect(again.updatedAt.getTime()).toBeGreaterThanOrEqual(again.createdAt.getTime());
+		});
+
+		contractCase('partialUpdate', 'update writes only the given fields and keeps the rest', async () => {
+			const id = freshId('partial');
+			const input = newConnection(id);
+			await store.insert(input);
+			const updated = await store.update(id, 1, { accessToken: 'ct:access:2', refreshCount: 1 });
+			expect(written(updated)).toEqual({ ...input, accessToken: 'ct:access:2', refreshCount: 1 });
+			const cleared = await store.update(id, 2, { expiresAt: null, lastError: null, scope: null });
+			expect(cleared.expiresAt).toBeNull();
+			expect(cleared.scope).toBeNull();
+			expect(cleared.refreshToken).toBe(input.refreshToken);
+			expect(cleared.version).toBe(3);
+		});
+
+		contractCase('updateAbsent', 'update of an absent id throws ConnectionNotFoundError', async () => {
+			const id = freshId('update-absent');
+			await expect(store.update(id, 1, { accessToken: 'ct:x' })).rejects.toBeInstanceOf(ConnectionNotFoundError);
+			expect(await store.get(id)).toBeNull();
+		});
+
+		contractCase('isolation', 'two connection ids never touch each other, even when they differ only by case or a trailing space', async () => {
+			const base = freshId('iso');
+			const ids = [`${base}:acme`, `${base}:ACME`, `${base}:acme `, `${base}:acmé`, `${base}:acme2`];
+			for (const id of ids) await store.insert(newConnection(id));
+			await store.update(ids[0], 1, { accessToken: 'ct:changed', status: 'revoked' });
+			expect(await store.acquireLease(ids[0], 'holder-a', 60_000)).toBe(true);
+			for (const id of ids.slice(1)) {
+				const row = await store.get(id);
+				expect(row!.connectionId).toBe(id);
+				expect(row!.accessToken).toBe(`ct:access:${id}`);
+				expect(row!.status).toBe('active');
+				expect(row!.version).toBe(1);
+				expect(row!.leaseHolder).toBeNull();
+				// Another id's lease is free.
+				expect(await store.acquireLease(id, 'holder-b', 60_000)).toBe(true);
+			}
+			const first = await store.get(ids[0]);
+			expect(first!.accessToken).toBe('ct:changed');
+			expect(first!.leaseHolder).toBe('holder-a');
+		});
+
+		contractCase('versionConflict', 'versioned writes: a writer holding a stale version gets VersionConflictError', async () => {
+			const id = freshId('version');
+			await store.insert(newConnection(id));
+			const a = await store.get(id);
+			const b = await store.get(id);
+			const first = await store.update(id, a!.version, { accessToken: 'ct:from-a', refreshToken: 'ct:refresh-a' });
+			expect(first.version).toBe(2);
+			const stale = store.update(id, b!.version, { accessToken: 'ct:from-b', refreshToken: 'ct:refresh-b' });
+			await expect(stale).rejects.toBeInstanceOf(VersionConflictError);
+			await expect(stale).rejects.toMatchObject({ connectionId: id, expectedVersion: 1 });
+			const row = await store.get(id);
+			expect(row!.accessToken).toBe('ct:from-a');
+			expect(row!.refreshToken).toBe('ct:refresh-a');
+			expect(row!.version).toBe(2);
+			// A version from the future is as wrong as one from the past.
+			await expect(store.update(id, 7, { accessToken: 'ct:x' })).rejects.toBeInstanceOf(VersionConflictError);
+		});
+
+		contractCase('concurrentWriters', 'concurrent writers with the same version: exactly one write lands', async () => {
+			const id = freshId('writers');
+			await store.insert(newConnection(id));
+			const writers = Array.from({ length: 10 }, (_, i) => store.update(id, 1, { accessToken: `ct:writer-${i}` }));
+			const results = await Promise.allSettled(writers);
+			const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+			expect(won).toHaveLength(1);
+			for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(VersionConflictError);
+			const row = await store.get(id);
+			expect(row!.version).toBe(2);
+			expect(row!.accessToken).toBe(`ct:writer-${won[0]}`);
+		});
+
+		contractCase('updateClearsLease', 'update clears the lease: the write is the release', async () => {
+			const id = freshId('write-release');
+			await store.insert(newConnection(id));
+			expect(await store.acquireLease(id, 'holder-a', 60_000)).toBe(true);
+			const leased = await store.get(id);
+			expect(leased!.leaseHolder).toBe('holder-a');
+			expect(leased!.leaseUntil).toBeInstanceOf(Date);
+			expect(leased!.version).toBe(1);
+			const saved = await store.update(id, 1, { accessToken: 'ct:refreshed' });
+			expect(saved.leaseHolder).toBeNull();
+			expect(saved.leaseUntil).toBeNull();
+			expect(await store.acquireLease(id, 'holder-b', 60_000)).toBe(true);
+		});
+
+		contractCase('lease', 'lease: acquire, contend, renew by its holder, release by its holder only', async () => {
+			const id = freshId('lease');
+			await store.insert(newConnection(id));
+			expect(await store.acquireLease(id, 'holder-a', 60_000)).toBe(true);
+			expect(await store.acquireLease(id, 'holder-b', 60_000)).toBe(false);
+			expect(await store.acquireLease(id, 'holder-a', 60_000)).toBe(true);
+			// Releasing someone else's lease does nothing.
+			await store.releaseLease(id, 'holder-b');
+			expect((await store.get(id))!.leaseHolder).toBe('holder-a');
+			expect(await store.acquireLease(id, 'holder-b', 60_000)).toBe(false);
+			await store.releaseLease(id, 'holder-a');
+			const released = await store.get(id);
+			expect(released!.leaseHolder).toBeNull();
+			expect(released!.version).toBe(1);
+			expect(await store.acquireLease(id, 'holder-b', 60_000)).toBe(true);
+			expect((await store.get(id))!.leaseHolder).toBe('holder-b');
+			// Releasing a free lease, or on an absent id, is harmless.
+			await store.releaseLease(id, 'holder-b');
+			await store.releaseLease(id, 'holder-b');
+			await store.releaseLease(freshId('release-absent'), 'holder-b');
+		});
+
+		contractCase('leaseAbsent', 'a lease on an absent id is never granted', async () => {
+			expect(await store.acquireLease(freshId('lease-absent'), 'holder-a', 60_000)).toBe(false);
+		});
+
+		contractCase('leaseRace', 'racing acquirers (on two store instances when available): exactly one wins', async () => {
+			const id = freshId('lease-race');
+			await store.insert(newConnection(id));
+			const second = harness.openSecond ? await harness.openSecond() : store;
+			const attempts = Array.from({ length: 20 }, (_, i) => (i % 2 ? second : store).acquireLease(id, `racer-${i}`, 60_000));
+			const granted = (await Promise.all(attempts)).flatMap((ok, i) => (ok ? [`racer-${i}`] : []));
+			expect(granted).toHaveLength(1);
+			expect((await store.get(id))!.leaseHolder).toBe(granted[0]);
+		});
+
+		contractCase(
+			'leaseExpiry',
+			'a lease expires by itself after its TTL, so a dead holder does not block others',
+			async () => {
+				const id = freshId('lease-expiry');
+				await store.insert(newConnection(id));
+				expect(await store.acquireLease(id, 'dead-holder', shortLeaseMs)).toBe(true);
+				expect(await store.acquireLease(id, 'holder-b', 60_000)).toBe(false);
+				await sleep(shortLeaseMs + 400);
+				expect(await store.acquireLease(id, 'holder-b', 60_000)).toBe(true);
+				// The dead holder's late release does not free holder-b's lease.
+				await store.releaseLease(id, 'dead-holder');
+				expect((await store.get(id))!.leaseHolder).toBe('holder-b');
+				expect(await store.acquireLease(id, 'holder-c', 60_000)).toBe(false);
+			},
+			30_000,
+		);
+
+		contractCase('leaseDatabaseTime', "lease_until is the database's now() plus the TTL", async () => {
+			if (!harness.databaseNow) throw new Error(`${name}: the harness has no databaseNow(); skip this case with a reason`);
+			const id = freshId('lease-db-time');
+			await store.insert(newConnection(id));
+			const before = await harness.databaseNow();
+			expect(await store.acquireLease(id, 'holder-a', 90_000)).toBe(true);
+			const after = await harness.databaseNow();
+			const until = (await store.get(id))!.leaseUntil!;
+			expect(until).toBeInstanceOf(Date);
+			expect(until.getTime()).toBeGreaterThanOrEqual(before.getTime() + 90_000 - 5);
+			expect(until.getTime()).toBeLessThanOrEqual(after.getTime() + 90_000 + 5);
+		});
+
+		contractCase(
+			'leaseClientClock',
+			"the lease ignores the process clock: a node whose clock is an hour off neither steals nor keeps a lease",
+			async () => {
+				const id = freshId('lease-skew');
+				await store.insert(newConnection(id));
+				// A process whose clock runs an hour fast takes a short lease...
+				skewClientClock(3_600_000);
+				try {
+					expect(await store.acquireLease(id, 'fast-clock', shortLeaseMs)).toBe(true);
+				} finally {
+					jest.useRealTimers();
+				}
+				// ...which still ends after the TTL by the database's clock, not an hour later.
+				expect(await store.acquireLease(id, 'holder-b', shortLeaseMs)).toBe(false);
+				await sleep(shortLeaseMs + 400);
+				// A process whose clock runs an hour slow cannot keep seeing the expired lease as live, nor can a
+				// fast one treat a live lease as expired.
+				skewClientClock(-3_600_000);
+				try {
+					expect(await store.acquireLease(id, 'slow-clock', 60_000)).toBe(true);
+				} finally {
+					jest.useRealTimers();
+				}
+				skewClientClock(3_600_000);
+				try {
+					expect(await store.acquireLease(id, 'fast-clock-2', 60_000)).toBe(false);
+				} finally {
+					jest.useRealTimers();
+				}
+				expect((await store.get(id))!.leaseHolder).toBe('slow-clock');
+			},
+			30_000,
+		);
+
+		contractCase('secondInstance', 'a second store instance on the same data sees writes, leases and conflicts', async () => {
+			if (!harness.openSecond) throw new Error(`${name}: the harness has no openSecond(); skip this case with a reason`);
+			const other = await harness.openSecond();
+			const id = freshId('second');
+			await store.insert(newConnection(id));
+			await expect(other.insert(newConnection(id))).rejects.toBeInstanceOf(ConnectionExistsError);
+			expect(await other.acquireLease(id, 'other-process', 60_000)).toBe(true);
+			expect(await store.acquireLease(id, 'this-process', 60_000)).toBe(false);
+			const saved = await other.update(id, 1, { accessToken: 'ct:from-other' });
+			expect((await store.get(id))!.accessToken).toBe('ct:from-other');
+			await expect(store.update(id, 1, { accessToken: 'ct:stale' })).rejects.toBeInstanceOf(VersionConflictError);
+			expect(await store.acquireLease(id, 'this-process', 60_000)).toBe(true);
+			expect(saved.version).toBe(2);
+		});
+
+		contractCase('bigUnicodeTokens', '4 KB+ JWT access tokens and unicode text round-trip byte for byte', async () => {
+			const id = freshId('big');
+			const access = bigToken(4096, 'access');
+			const refresh = bigToken(6000, 'refresh');
+			expect(access.length).toBeGreaterThan(4096);
+			const unicode = {
+				scope: 'base deals:read ünïcödé 日本語 🚀',
+				metadata: { api_domain: 'https://ácme.pipedrive.com', company_name: 'Société Générale — 株式会社 🚀', quote: `it's "q"` },
+				lastError: 'Fehler: Zugriff verweigert — 失败 ❌',
+				provider: 'custom-ünï',
+			};
+			const inserted = await store.insert(newConnection(id, { accessToken: access, refreshToken: refresh, ...unicode }));
+			expect(inserted.accessToken).toBe(access);
+			const read = await store.get(id);
+			expect(read!.accessToken).toBe(access);
+			expect(read!.refreshToken).toBe(refresh);
+			expect(read!.scope).toBe(unicode.scope);
+			expect(read!.metadata).toEqual(unicode.metadata);
+			expect(read!.lastError).toBe(unicode.lastError);
+			expect(read!.provider).toBe(unicode.provider);
+			const bigger = `${bigToken(16_000, 'again')}🚀`;
+			const updated = await store.update(id, 1, { accessToken: bigger });
+			expect(updated.accessToken).toBe(bigger);
+			expect((await store.get(id))!.accessToken).toBe(bigger);
+		});
+
+		contractCase('awkwardIds', 'ids with quotes, SQL, backslashes, unicode and 255 characters work for every operation', async () => {
+			const tag = `${sequence + 1}-${process.pid}`;
+			const ids = [
+				`it's "quoted" \`back\`; drop table oauth2_tokens; -- ${tag}`,
+				`back\\slash\\' %_ ${tag}`,
+				`pipedrive:Ünïcødé-日本-🚀-${tag}`,
+				`${tag}-${'x'.repeat(255 - tag.length - 1)}`,
+				`${tag}-${'é'.repeat(255 - tag.length - 1)}`,
+			];
+			sequence += 1;
+			expect(ids[3]).toHaveLength(255);
+			expect([...ids[4]]).toHaveLength(255);
+			for (const [index, id] of ids.entries()) {
+				const inserted = await store.insert(newConnection(id));
+				expect(inserted.connectionId).toBe(id);
+				expect((await store.get(id))!.connectionId).toBe(id);
+				await expect(store.insert(newConnection(id))).rejects.toBeInstanceOf(ConnectionExistsError);
+				expect(await store.acquireLease(id, `holder:${index}`, 60_000)).toBe(true);
+				expect(await store.acquireLease(id, 'other', 60_000)).toBe(false);
+				const updated = await store.update(id, 1, { accessToken: `ct:new:${id}` });
+				expect(updated.connectionId).toBe(id);
+				expect(updated.accessToken).toBe(`ct:new:${id}`);
+				expect(await store.acquireLease(id, 'other', 60_000)).toBe(true);
+				await store.releaseLease(id, 'other');
+				expect((await store.get(id))!.leaseHolder).toBeNull();
+			}
+			// The table is still there and holds exactly these rows for these ids.
+			for (const id of ids) expect((await store.get(id))!.accessToken).toBe(`ct:new:${id}`);
+		});
+
+		contractCase('tooLongId', 'an id over 255 characters is refused, never truncated', async () => {
+			const id = `${freshId('long')}-${'y'.repeat(256)}`;
+			await expect(store.insert(newConnection(id))).rejects.toThrow();
+			expect(await store.get(id.slice(0, 255))).toBeNull();
+		});
+	});
+}

@@ -1,0 +1,125 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, homedir } from 'node:os';
+import { join } from 'node:path';
+import { StoreError } from '../../engine/errors';
+import { createSqliteStore, defaultSqlitePath, loadNodeSqlite, SqliteTokenStore } from '../../engine/stores';
+import type { TokenStore } from '../../engine/store';
+import { describeStoreContract, newConnection } from './contract';
+
+describe('SQLite (embedded) store', () => {
+	describeStoreContract('SQLite', async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'oauth2tm-sqlite-'));
+		const filePath = join(dir, 'tokens.sqlite');
+		const stores: TokenStore[] = [];
+		const open = () => {
+			const store = createSqliteStore({ filePath });
+			stores.push(store);
+			return store;
+		};
+		const { DatabaseSync } = loadNodeSqlite();
+		return {
+			store: open(),
+			openSecond: async () => open(),
+			databaseNow: async () => {
+				const db = new DatabaseSync(filePath);
+				try {
+					const row = db.prepare("select strftime('%Y-%m-%dT%H:%M:%fZ', 'now') as now").get() as { now: string };
+					return new Date(row.now);
+				} finally {
+					db.close();
+				}
+			},
+			teardown: async () => {
+				await Promise.all(stores.map((s) => s.close()));
+				rmSync(dir, { recursive: true, force: true });
+			},
+		};
+	});
+
+	describe('file, mode and schema', () => {
+		let dir: string;
+		const stores: SqliteTokenStore[] = [];
+		const open = (options: ConstructorParameters<typeof SqliteTokenStore>[0]) => {
+			const store = new SqliteTokenStore(options);
+			stores.push(store);
+			return store;
+		};
+		beforeAll(() => {
+			dir = mkdtempSync(join(tmpdir(), 'oauth2tm-sqlite-schema-'));
+		});
+		afterAll(async () => {
+			await Promise.all(stores.map((s) => s.close()));
+			rmSync(dir, { recursive: true, force: true });
+		});
+
+		test("the default file sits beside n8n's data: <N8N_USER_FOLDER or home>/.n8n/oauth2-token-manager.sqlite", () => {
+			expect(defaultSqlitePath({ N8N_USER_FOLDER: '/data/n8n' })).toBe('/data/n8n/.n8n/oauth2-token-manager.sqlite');
+			expect(defaultSqlitePath({})).toBe(join(homedir(), '.n8n', 'oauth2-token-manager.sqlite'));
+			expect(new SqliteTokenStore({ filePath: '  ' }).filePath).toBe(defaultSqlitePath());
+		});
+
+		test('the file is created (with its folder) in WAL mode with the table', async () => {
+			const filePath = join(dir, 'nested', 'folder', 'tokens.sqlite');
+			const store = open({ filePath });
+			await store.insert(newConnection('wal:1'));
+			const { DatabaseSync } = loadNodeSqlite();
+			const raw = new DatabaseSync(filePath);
+			try {
+				expect(raw.prepare('pragma journal_mode').get()).toEqual({ journal_mode: 'wal' });
+				const row = raw.prepare('select connection_id, expires_at, lease_until from oauth2_tokens').get();
+				expect(row).toEqual({ connection_id: 'wal:1', expires_at: '2031-05-06T07:08:09.123Z', lease_until: null });
+			} finally {
+				raw.close();
+			}
+		});
+
+		test('the shipped sql/sqlite.sql creates a table the store accepts', async () => {
+			const filePath = join(dir, 'shipped.sqlite');
+			const { DatabaseSync } = loadNodeSqlite();
+			const raw = new DatabaseSync(filePath);
+			raw.exec(readFileSync(join(__dirname, '../../sql/sqlite.sql'), 'utf8'));
+			raw.close();
+			const store = open({ filePath, createTableIfMissing: false });
+			expect(await store.inspectSchema()).toEqual({ table: 'oauth2_tokens', exists: true, missingColumns: [] });
+			await store.insert(newConnection('shipped:1'));
+			expect((await store.get('shipped:1'))!.version).toBe(1);
+		});
+
+		test('a missing table (creation off) and a table of the wrong shape are errors naming what is wrong', async () => {
+			const filePath = join(dir, 'shapes.sqlite');
+			const missing = open({ filePath, tableName: 'not_there', createTableIfMissing: false });
+			await expect(missing.get('x')).rejects.toThrow(/not_there does not exist/);
+			const { DatabaseSync } = loadNodeSqlite();
+			const raw = new DatabaseSync(filePath);
+			raw.exec('create table wrong_shape (connection_id text primary key, provider text, access_token text)');
+			raw.close();
+			const wrong = open({ filePath, tableName: 'wrong_shape' });
+			const failure = wrong.get('x');
+			await expect(failure).rejects.toBeInstanceOf(StoreError);
+			await expect(failure).rejects.toThrow(/lacks the columns refresh_token, token_type, scope, expires_at, metadata, status, version, lease_holder/);
+			const custom = open({ filePath, tableName: 'Custom_Tokens' });
+			await custom.insert(newConnection('custom:1'));
+			expect((await custom.get('custom:1'))!.connectionId).toBe('custom:1');
+		});
+
+		test('table names are validated identifiers, never pasted into SQL', () => {
+			for (const bad of ['x; drop table y', 'a"b', 'main.t', '1abc', 'tab le', `a${'b'.repeat(63)}`]) {
+				expect(() => new SqliteTokenStore({ filePath: join(dir, 'n.sqlite'), tableName: bad })).toThrow(/Table Name|not a plain identifier/);
+			}
+		});
+
+		test('on a Node without node:sqlite the error names the required version', () => {
+			expect(() => loadNodeSqlite('20.19.0')).toThrow(StoreError);
+			expect(() => loadNodeSqlite('22.15.1')).toThrow(/needs Node\.js 22\.16\.0 or newer; this n8n runs on Node\.js 22\.15\.1/);
+			expect(() => loadNodeSqlite('22.16.0')).not.toThrow();
+		});
+
+		test('an unwritable path is a StoreError naming the file', async () => {
+			const blocker = join(dir, 'a-file');
+			writeFileSync(blocker, 'not a folder');
+			const store = open({ filePath: join(blocker, 'sub', 'tokens.sqlite') });
+			await expect(store.get('x')).rejects.toBeInstanceOf(StoreError);
+			await expect(store.get('x')).rejects.toThrow(/a-file\/sub\/tokens\.sqlite: could not read/);
+		});
+	});
+});
