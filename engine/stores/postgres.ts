@@ -2,7 +2,7 @@ import { Pool, type PoolConfig } from 'pg';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { COLUMNS, fieldEntries, missingColumns, parseTableName, rowToConnection, schemaSql } from './sql-common';
+import { COLUMNS, fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, type SchemaReport } from './sql-common';
 
 export interface PostgresStoreOptions {
 	pool?: PoolConfig;
@@ -12,6 +12,7 @@ export interface PostgresStoreOptions {
 }
 
 const quote = (identifier: string) => `"${identifier}"`;
+const SQL_FILE = 'sql/postgres.sql';
 
 export class PostgresStore implements TokenStore {
 	readonly description: string;
@@ -33,11 +34,15 @@ export class PostgresStore implements TokenStore {
 	/** Creates the table when allowed and missing; otherwise checks its columns. Runs once per store. */
 	private prepare(): Promise<void> {
 		this.ready ??= (async () => {
-			if (this.options.createTableIfMissing) {
+			let report = await this.inspectSchema();
+			// Only a missing table is created: a table of the wrong shape is reported by its missing columns.
+			if (!report.exists && this.options.createTableIfMissing) {
 				const indexPrefix = this.tableParts[this.tableParts.length - 1];
 				await this.pool.query(schemaSql('postgres', this.table, indexPrefix));
+				report = await this.inspectSchema();
 			}
-			await this.verifySchema();
+			const problem = schemaError(report, SQL_FILE);
+			if (problem) throw problem;
 		})().catch((error) => {
 			this.ready = undefined;
 			throw this.wrap(error);
@@ -45,27 +50,25 @@ export class PostgresStore implements TokenStore {
 		return this.ready;
 	}
 
+	/** Reports whether the table exists and which required columns it lacks (for credential tests). */
+	async inspectSchema(): Promise<SchemaReport> {
+		const [schema, table] = this.tableParts.length === 2 ? this.tableParts : [null, this.tableParts[0]];
+		try {
+			const { rows } = await this.pool.query<{ column_name: string }>(
+				`select column_name from information_schema.columns
+				  where table_name = $1 and table_schema = coalesce($2, current_schema())`,
+				[table, schema],
+			);
+			return schemaReport(this.tableParts, rows.length ? rows.map((r) => r.column_name) : null);
+		} catch (error) {
+			throw this.wrap(error);
+		}
+	}
+
 	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
 	async verifySchema(): Promise<void> {
-		const [schema, table] = this.tableParts.length === 2 ? this.tableParts : [null, this.tableParts[0]];
-		const { rows } = await this.pool.query<{ column_name: string }>(
-			`select column_name from information_schema.columns
-			  where table_name = $1 and table_schema = coalesce($2, current_schema())`,
-			[table, schema],
-		);
-		if (rows.length === 0) {
-			throw new StoreError(
-				`The table ${this.tableParts.join('.')} does not exist`,
-				'Turn on "Create Table If Missing" in the credential, or run sql/postgres.sql from the package.',
-			);
-		}
-		const missing = missingColumns(rows.map((r) => r.column_name));
-		if (missing.length) {
-			throw new StoreError(
-				`The table ${this.tableParts.join('.')} lacks the columns ${missing.join(', ')}`,
-				'Use a table created by sql/postgres.sql, or choose another Table Name.',
-			);
-		}
+		const problem = schemaError(await this.inspectSchema(), SQL_FILE);
+		if (problem) throw problem;
 	}
 
 	async get(connectionId: string): Promise<StoredConnection | null> {
