@@ -38,7 +38,7 @@ function webhookPath(workflow) {
  *   minValiditySeconds  Get Valid Token's minimum validity in workflow 2 (the one value changed for short lifetimes)
  *   tokenDelayMs latency of the sandbox's token endpoint
  *   log(line)    progress
- *   tarball      an already packed package (else `npm pack` of the built repo)
+ *   tarball      an already packed package (else $OAUTH2TM_TARBALL, else `npm pack` of the built repo)
  */
 async function startStack(options) {
 	const log = options.log || (() => {});
@@ -58,7 +58,8 @@ async function startStack(options) {
 		log(`Sandbox (Pipedrive-like provider) on ${sandbox.url}, access tokens live ${options.expiresIn ?? 3600}s`);
 
 		t = Date.now();
-		const packed = options.tarball ? { tarball: options.tarball } : await packProject();
+		const tarball = options.tarball || process.env.OAUTH2TM_TARBALL;
+		const packed = tarball ? { tarball } : await packProject();
 		const installed = await installPackage(options.userFolder, packed.tarball);
 		mark('packageInstallMs', t);
 		log(`Installed ${installed.name}@${installed.version} as a community package (${(timings.packageInstallMs / 1000).toFixed(1)}s)`);

@@ -45,7 +45,6 @@ beforeAll(async () => {
 		expiresIn: EXPIRES_IN,
 		minValiditySeconds: MIN_VALIDITY,
 		tokenDelayMs: 150, // a slow token endpoint widens any race between executions
-		tarball: process.env.E2E_TARBALL, // a package already packed (default: npm pack of the built repo)
 		log,
 	});
 	log(`n8n ${stack.n8n.url} started in ${stack.n8n.startMs} ms`);
@@ -117,7 +116,6 @@ test('10 parallel executions of workflow 2 just after expiry make exactly 1 toke
 	expect(s.tokenRequests.refresh_token).toBe(1);
 	expect(s.apiCalls).toBe(10);
 	expect(s.failedApiCalls).toBe(0);
-	expect(results.filter((r) => r.body.tokenRefreshedBeforeCall).length).toBe(1);
 }, 2 * 60 * 1000);
 
 test('a token the provider drops early: 401 → Refresh Token with the failed token → one retry; 5 executions, 1 refresh', async () => {

@@ -1,0 +1,222 @@
+'use strict';
+// node scripts/screenshot.js [--out docs]
+// Pictures of the three bundled workflows as n8n's editor shows them: brings up the demo's set-up (sandbox, n8n with
+// the package, credentials, published workflows), logs in with headless Chromium from Debian's packages
+// (`apt-get install -y chromium`) and captures each workflow's canvas over the DevTools protocol, then one picture
+// of all three. Writes docs/workflow-1-connect.png, docs/workflow-2-call-api.png, docs/workflow-3-refresh.png and
+// docs/workflows.png. Needs a global WebSocket (Node >= 22): on older Node it re-runs itself on the Node 24 runtime.
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const repo = path.resolve(__dirname, '..');
+
+if (typeof WebSocket === 'undefined') {
+	const { nodeRuntime } = require('./node-runtime');
+	const res = spawnSync(nodeRuntime(), [__filename, ...process.argv.slice(2)], { stdio: 'inherit' });
+	process.exit(res.status ?? 1);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A minimal DevTools-protocol session on one page target. */
+async function openPage(wsUrl) {
+	const ws = new WebSocket(wsUrl);
+	await new Promise((resolve, reject) => {
+		ws.addEventListener('open', resolve, { once: true });
+		ws.addEventListener('error', reject, { once: true });
+	});
+	let nextId = 1;
+	const pending = new Map();
+	const listeners = [];
+	ws.addEventListener('message', (event) => {
+		const msg = JSON.parse(event.data);
+		if (msg.id && pending.has(msg.id)) {
+			const { resolve, reject } = pending.get(msg.id);
+			pending.delete(msg.id);
+			if (msg.error) reject(new Error(`${msg.error.message} (${msg.error.code})`));
+			else resolve(msg.result);
+		} else if (msg.method) {
+			for (const l of listeners) l(msg);
+		}
+	});
+	const send = (method, params = {}) =>
+		new Promise((resolve, reject) => {
+			const id = nextId++;
+			pending.set(id, { resolve, reject });
+			ws.send(JSON.stringify({ id, method, params }));
+		});
+	const evaluate = async (expression) => {
+		const r = await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true });
+		if (r.exceptionDetails) throw new Error(`page script failed: ${JSON.stringify(r.exceptionDetails).slice(0, 300)}`);
+		return r.result.value;
+	};
+	const navigate = async (url) => {
+		const loaded = new Promise((resolve) => {
+			const l = (msg) => {
+				if (msg.method === 'Page.loadEventFired') {
+					listeners.splice(listeners.indexOf(l), 1);
+					resolve();
+				}
+			};
+			listeners.push(l);
+		});
+		await send('Page.navigate', { url });
+		await Promise.race([loaded, sleep(30000)]);
+	};
+	return { send, evaluate, navigate, close: () => ws.close() };
+}
+
+async function launchChromium({ width, height }) {
+	const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-chromium-'));
+	const chromium = process.env.CHROMIUM || '/usr/bin/chromium';
+	if (!fs.existsSync(chromium)) throw new Error(`${chromium} not found: apt-get update && apt-get install -y chromium`);
+	const child = spawn(
+		chromium,
+		[
+			'--headless',
+			'--no-sandbox',
+			'--disable-gpu',
+			'--disable-quic',
+			'--disable-background-networking',
+			'--disable-component-update',
+			'--disable-sync',
+			'--no-first-run',
+			'--hide-scrollbars',
+			`--window-size=${width},${height}`,
+			`--user-data-dir=${userDataDir}`,
+			'--remote-debugging-port=0',
+			'about:blank',
+		],
+		{ stdio: ['ignore', 'ignore', 'pipe'] },
+	);
+	let stderr = '';
+	child.stderr.on('data', (d) => (stderr += d));
+	const portFile = path.join(userDataDir, 'DevToolsActivePort');
+	for (let i = 0; i < 150 && !fs.existsSync(portFile); i++) await sleep(100);
+	if (!fs.existsSync(portFile)) throw new Error(`Chromium did not start: ${stderr.slice(-500)}`);
+	const port = fs.readFileSync(portFile, 'utf8').split('\n')[0].trim();
+	let target;
+	for (let i = 0; i < 100 && !target; i++) {
+		try {
+			const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+			target = list.find((t) => t.type === 'page');
+		} catch {
+			// DevTools not answering yet
+		}
+		if (!target) await sleep(200);
+	}
+	if (!target) throw new Error('Chromium has no page to drive');
+	const page = await openPage(target.webSocketDebuggerUrl);
+	await page.send('Page.enable');
+	await page.send('Runtime.enable');
+	await page.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false });
+	return {
+		page,
+		close: async () => {
+			page.close();
+			child.kill('SIGTERM');
+			await new Promise((r) => child.once('exit', r));
+			fs.rmSync(userDataDir, { recursive: true, force: true });
+		},
+	};
+}
+
+async function capture(page, file) {
+	const { data } = await page.send('Page.captureScreenshot', { format: 'png' });
+	fs.writeFileSync(file, Buffer.from(data, 'base64'));
+}
+
+async function main() {
+	const outIndex = process.argv.indexOf('--out');
+	const outDir = path.resolve(repo, outIndex > 0 ? process.argv[outIndex + 1] : 'docs');
+	fs.mkdirSync(outDir, { recursive: true });
+	const log = (line) => console.log(`  ${line}`);
+
+	if (!fs.existsSync(path.join(repo, 'dist'))) spawnSync('npm', ['run', 'build', '--silent'], { cwd: repo, stdio: 'inherit' });
+	const { startStack } = require('./n8n/stack');
+	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-shot-'));
+	console.log('Bringing up the sandbox and n8n with the three workflows...');
+	const stack = await startStack({ userFolder, expiresIn: 3600, log });
+	const width = 1600;
+	const height = 900;
+	let browser;
+	try {
+		// some history, so the workflows have run once
+		await stack.connect('pipedrive:acme');
+		await stack.call('pipedrive:acme');
+		await stack.refresh('pipedrive:acme');
+
+		browser = await launchChromium({ width, height });
+		const { page } = browser;
+		await page.navigate(`${stack.n8n.url}/signin`);
+		const login = await page.evaluate(`(async () => {
+			const id = crypto.randomUUID();
+			localStorage.setItem('n8n-browserId', id);
+			const res = await fetch('/rest/login', {
+				method: 'POST',
+				credentials: 'include',
+				headers: { 'content-type': 'application/json', 'browser-id': id },
+				body: JSON.stringify(${JSON.stringify({ emailOrLdapLoginId: stack.owner.email, password: stack.owner.password })}),
+			});
+			return res.status;
+		})()`);
+		if (login !== 200) throw new Error(`login in the browser answered ${login}`);
+
+		const shots = [
+			['connect', 'workflow-1-connect.png'],
+			['call', 'workflow-2-call-api.png'],
+			['refresh', 'workflow-3-refresh.png'],
+		];
+		const files = [];
+		for (const [key, fileName] of shots) {
+			const wf = stack.workflows[key];
+			const expected = (await stack.client.getWorkflow(wf.id)).nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote').length;
+			await page.navigate(`${stack.n8n.url}/workflow/${wf.id}`);
+			let rendered = 0;
+			for (let i = 0; i < 100 && rendered < expected; i++) {
+				await sleep(200);
+				rendered = await page.evaluate(`document.querySelectorAll('[data-test-id="canvas-node"]').length`);
+			}
+			if (rendered < expected) throw new Error(`the editor showed ${rendered} of ${expected} nodes of "${wf.name}"`);
+			// close anything that pops up over the canvas, then let the zoom-to-fit settle
+			// n8n opens a "Production Checklist" popover over the canvas of a published workflow: Escape closes it
+			await sleep(1500);
+			for (const type of ['keyDown', 'keyUp']) {
+				await page.send('Input.dispatchKeyEvent', { type, key: 'Escape', code: 'Escape', windowsVirtualKeyCode: 27 });
+			}
+			const popoverLeft = await page.evaluate(
+				`[...document.querySelectorAll('body *')].some((e) => e.children.length === 0 && e.textContent.trim() === 'Production Checklist' && e.getBoundingClientRect().width > 0)`,
+			);
+			if (popoverLeft) log('note: the Production Checklist popover is still open');
+			await sleep(2000);
+			const file = path.join(outDir, fileName);
+			await capture(page, file);
+			files.push(file);
+			log(`${path.relative(repo, file)}: ${wf.name}`);
+		}
+
+		// one picture of the three, stacked
+		const imgs = files.map((f) => `<img src="data:image/png;base64,${fs.readFileSync(f).toString('base64')}">`).join('');
+		const html = `<!doctype html><html><body style="margin:0;background:#fff">${imgs}<style>img{display:block;width:${width}px;border-bottom:6px solid #e0e0e0}</style></body></html>`;
+		const htmlFile = path.join(userFolder, 'all.html');
+		fs.writeFileSync(htmlFile, html);
+		await page.send('Emulation.setDeviceMetricsOverride', { width, height: files.length * (height + 6), deviceScaleFactor: 1, mobile: false });
+		await page.navigate(`file://${htmlFile}`);
+		await sleep(500);
+		const all = path.join(outDir, 'workflows.png');
+		await capture(page, all);
+		log(`${path.relative(repo, all)}: the three workflows`);
+	} finally {
+		if (browser) await browser.close();
+		await stack.stop();
+		fs.rmSync(userFolder, { recursive: true, force: true });
+	}
+}
+
+main().catch((err) => {
+	console.error(`Screenshot failed: ${err.message}${err.cause ? ` (${err.cause.message || err.cause})` : ""}`);
+	if (process.env.DEBUG) console.error(err.stack);
+	process.exit(1);
+});
