@@ -1,0 +1,98 @@
+import type { ICredentialType, INodeProperties } from 'n8n-workflow';
+
+/**
+ * Where tokens are kept on a MySQL 8 or MariaDB 10.5+ server. The node creates the table when "Create Table If
+ * Missing" is on; otherwise run sql/mysql.sql. The node's credential test connects and checks the table's columns.
+ */
+export class OAuth2TokenManagerMySqlApi implements ICredentialType {
+	name = 'oAuth2TokenManagerMySqlApi';
+
+	displayName = 'OAuth2 Token Manager MySQL';
+
+	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#mysql';
+
+	properties: INodeProperties[] = [
+		{
+			displayName: 'Host',
+			name: 'host',
+			type: 'string',
+			default: 'localhost',
+			required: true,
+		},
+		{
+			displayName: 'Database',
+			name: 'database',
+			type: 'string',
+			default: 'mysql',
+			required: true,
+		},
+		{
+			displayName: 'User',
+			name: 'user',
+			type: 'string',
+			default: 'mysql',
+			required: true,
+		},
+		{
+			displayName: 'Password',
+			name: 'password',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+		},
+		{
+			displayName: 'Port',
+			name: 'port',
+			type: 'number',
+			default: 3306,
+		},
+		{
+			displayName: 'SSL',
+			name: 'ssl',
+			type: 'boolean',
+			default: false,
+			description: 'Whether to connect over TLS',
+		},
+		{
+			displayName: 'Ignore SSL Issues (Insecure)',
+			name: 'allowUnauthorizedCerts',
+			type: 'boolean',
+			default: false,
+			description: 'Whether to connect even if the server certificate cannot be verified',
+			displayOptions: { show: { ssl: [true] } },
+		},
+		{
+			displayName: 'Table Name',
+			name: 'tableName',
+			type: 'string',
+			default: 'oauth2_tokens',
+			description: 'Table holding the tokens, in the database above: letters, digits and underscores. Its shape is in sql/mysql.sql.',
+		},
+		{
+			displayName: 'Create Table If Missing',
+			name: 'createTableIfMissing',
+			type: 'boolean',
+			default: true,
+			description: 'Whether the node creates the table on first use when it does not exist (needs the CREATE privilege). A table of another shape is never changed.',
+		},
+		{
+			displayName: 'Token Encryption Key',
+			name: 'encryptionKey',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			required: true,
+			description:
+				'At least 16 characters (e.g. the output of `openssl rand -base64 32`). Tokens are stored encrypted with it; keep it safe, without it stored tokens cannot be read.',
+		},
+		{
+			displayName: 'Previous Token Encryption Keys',
+			name: 'previousEncryptionKeys',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			description:
+				'To rotate the key: put the new key above and the old one(s) here, comma-separated. Tokens written under an old key stay readable and are re-encrypted with the new key on their next write.',
+		},
+	];
+}
