@@ -91,6 +91,15 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			displayOptions: customOnly,
 		},
 		{
+			displayName: 'Use PKCE',
+			name: 'pkce',
+			type: 'boolean',
+			default: true,
+			description:
+				'Whether Build Authorization URL adds an RFC 7636 S256 code challenge (the verifier stays encrypted inside the signed state). Turn off only for a provider that rejects it.',
+			displayOptions: customOnly,
+		},
+		{
 			displayName: 'Response Fields to Keep',
 			name: 'keepResponseFields',
 			type: 'string',

@@ -155,6 +155,20 @@ describe('secret hygiene through the node', () => {
 		expect(gone).toMatchObject({ code: 'revoked' });
 	});
 
+	it('the Custom preset\'s "Use PKCE" switch turns the code challenge off', async () => {
+		const app = credentials.oAuth2TokenManagerAppApi;
+		credentials.oAuth2TokenManagerAppApi = { ...app, pkce: false };
+		try {
+			const [start] = await run({ ...base, connectionId: 'node:no-pkce', operation: 'buildAuthorizationUrl', authorizationOptions: { expiresInMinutes: 5 } });
+			recordOutput('build without pkce', start);
+			expect(start.pkce).toBe(false);
+			expect(String(start.authorizationUrl)).not.toContain('code_challenge');
+			expect(Date.parse(String(start.expires_at)) - Date.now()).toBeLessThanOrEqual(300_000);
+		} finally {
+			credentials.oAuth2TokenManagerAppApi = app;
+		}
+	});
+
 	it('bad input through the node names the field (NodeOperationError), and leaks nothing', async () => {
 		const [badId] = await run({ ...base, connectionId: '', operation: 'getValidToken' }, true);
 		recordOutput('bad id', badId);

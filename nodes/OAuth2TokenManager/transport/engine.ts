@@ -39,6 +39,8 @@ export function oauthClientFromCredentials(credentials: ICredentialDataDecrypted
 		revocationUrl: text(credentials.revocationUrl),
 		clientAuthentication: (text(credentials.clientAuthentication) || undefined) as ClientAuthentication | undefined,
 		keepResponseFields: list(credentials.keepResponseFields, /,/),
+		// Only the Custom preset shows the PKCE switch; a preset's own support applies otherwise.
+		pkce: text(credentials.preset) === 'custom' && typeof credentials.pkce === 'boolean' ? credentials.pkce : undefined,
 	});
 }
 
