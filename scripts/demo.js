@@ -83,7 +83,7 @@ async function main() {
 	try {
 		const connectionId = 'pipedrive:acme';
 		step(`Connecting "${connectionId}" through workflow 1 (authorize → redirect → n8n callback → Exchange Authorization Code)...`);
-		const connected = await stack.connect(connectionId);
+		const connected = await stack.connect(connectionId, { user: 'acme-admin' });
 		if (connected.status !== 200) throw new Error(`workflow 1 answered ${connected.status}: ${connected.html.slice(0, 300)}`);
 		info(`callback page: HTTP ${connected.status}, "${(/<h1>(.*?)<\/h1>/.exec(connected.html) || [])[1]}"`);
 		const afterConsent = stack.sandbox.stats();
@@ -134,9 +134,10 @@ async function main() {
 		row('connection', `${connectionId}, connected through workflow 1`);
 		row('workflow 2 executions', `${calls.length} in ${(runMs / 1000).toFixed(0)}s (average ${avg} ms), ${failedWebhooks} failed`);
 		row('API calls (sandbox)', `${apiCalls}, ${failedApi} failed (401)`);
-		row('token lifetime', `${opts.expiresIn}s; ${Math.floor(runMs / 1000 / opts.expiresIn)} lifetimes elapsed during the run`);
-		row('token refreshes', `${refreshes} (each when fewer than ${opts.minValidity}s remained), 0 after a 401: ${calls.some((c) => c.retried) ? 'no' : 'yes'}`);
-		row('token requests (sandbox)', `${final.tokenRequests.total}: ${final.tokenRequests.authorization_code} code exchange, ${final.tokenRequests.refresh_token} refresh, ${final.tokenRequests.failed} failed`);
+		const retried = calls.filter((c) => c.retried).length;
+		row('access tokens', `live ${opts.expiresIn}s; ${Math.floor(runMs / 1000 / opts.expiresIn)} lifetimes crossed during the run`);
+		row('token refreshes', `${refreshes}, all ahead of expiry (fewer than ${opts.minValidity}s left); ${retried} call(s) retried after a 401`);
+		row('token requests (sandbox)', `${final.tokenRequests.total}: ${final.tokenRequests.authorization_code} code exchange, ${final.tokenRequests.refresh_token} refresh (incl. workflow 3), ${final.tokenRequests.failed} failed`);
 		row('workflow 3', `HTTP ${refreshed.status}, status ${refreshed.body?.status}, expires in ${refreshed.body?.expires_in}s; without header auth: HTTP ${refused.status}`);
 		row('total time', elapsed());
 		console.log('=================================================');

@@ -46,6 +46,21 @@ async function withAdminClient(fn) {
 	}
 }
 
+const DB_PREFIX = 'n8n_oauth2tm_';
+
+/** Databases of runs that died without cleaning up (the name carries its creation time): dropped after a day. */
+async function dropStaleDatabases(maxAgeMs = 24 * 3600 * 1000) {
+	await withAdminClient(async (c) => {
+		const { rows } = await c.query('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${DB_PREFIX}%`]);
+		for (const { datname } of rows) {
+			const created = parseInt(datname.slice(DB_PREFIX.length).split('_')[0], 36);
+			if (Number.isFinite(created) && Date.now() - created > maxAgeMs) {
+				await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+			}
+		}
+	});
+}
+
 async function createDatabase(name) {
 	await withAdminClient((c) => c.query(`CREATE DATABASE "${name}"`));
 }
@@ -114,9 +129,12 @@ async function startN8n(options) {
 	const port = options.port || (await freePort());
 	let brokerPort = options.brokerPort || (await freePort());
 	while (brokerPort === port) brokerPort = await freePort();
-	const database = options.database || `n8n_e2e_${Date.now().toString(36)}_${crypto.randomBytes(3).toString('hex')}`;
+	const database = options.database || `${DB_PREFIX}${Date.now().toString(36)}_${crypto.randomBytes(3).toString('hex')}`;
 	const encryptionKey = options.encryptionKey || crypto.randomBytes(24).toString('base64url');
-	if (!options.database) await createDatabase(database);
+	if (!options.database) {
+		await dropStaleDatabases().catch(() => {});
+		await createDatabase(database);
+	}
 	const env = n8nEnv({ userFolder, port, brokerPort, database, encryptionKey, extra: options.env });
 	const logFile = options.logFile || path.join(userFolder, 'n8n.log');
 	const out = fs.openSync(logFile, 'a');
