@@ -1,0 +1,69 @@
+'use strict';
+/*
+ * One OS process of the multi-process test (test/stores/multiprocess.test.ts): opens the store, builds a
+ * TokenManager, says "ready" over IPC, and on "go" runs `calls` concurrent Get Valid Token, reporting each result.
+ * With mode "die" it stops right after the token endpoint answered (before the store write) and tells the parent,
+ * which then kills it with SIGKILL. The engine is TypeScript: it is transpiled on load with the project's compiler.
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const ts = require('typescript');
+
+require.extensions['.ts'] = function compileTypeScript(module, filename) {
+	const { outputText } = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
+		fileName: filename,
+		compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+	});
+	module._compile(outputText, filename);
+};
+
+const root = path.join(__dirname, '..', '..');
+const { TokenManager } = require(path.join(root, 'engine', 'token-manager.ts'));
+const { TokenCipher } = require(path.join(root, 'engine', 'crypto.ts'));
+const { resolveOAuthClient } = require(path.join(root, 'engine', 'presets.ts'));
+const stores = require(path.join(root, 'engine', 'stores', 'index.ts'));
+
+const config = JSON.parse(process.argv[2]);
+const factories = { postgres: stores.createPostgresStore, mysql: stores.createMySqlStore, sqlite: stores.createSqliteStore };
+
+async function main() {
+	const store = factories[config.store.kind](config.store.options);
+	const manager = new TokenManager({
+		store,
+		cipher: new TokenCipher(config.encryptionKey),
+		client: resolveOAuthClient({ preset: 'pipedrive', ...config.client }),
+		endpoint: { maxRetries: 0, timeoutMs: 10_000 },
+		leaseTtlMs: config.leaseTtlMs,
+		leaseWaitMs: config.leaseWaitMs,
+		pollIntervalMs: 50,
+		hooks:
+			config.mode === 'die'
+				? {
+						afterTokenResponse: async () => {
+							process.send({ type: 'token-received', pid: process.pid });
+							await new Promise(() => undefined); // the parent kills this process now
+						},
+					}
+				: undefined,
+	});
+	await store.get(config.connectionId); // connect and check the table before the start signal
+	process.send({ type: 'ready', pid: process.pid });
+	await new Promise((resolve) => process.once('message', (message) => message && message.type === 'go' && resolve()));
+	const started = Date.now();
+	const results = await Promise.all(
+		Array.from({ length: config.calls }, () =>
+			manager.getValidToken(config.connectionId, { minValiditySeconds: 60 }).then(
+				(result) => ({ ok: true, accessToken: result.connection.accessToken, refreshed: result.refreshed }),
+				(error) => ({ ok: false, error: `${error && error.name}: ${error && error.message}`, code: error && error.code }),
+			),
+		),
+	);
+	process.send({ type: 'done', pid: process.pid, elapsedMs: Date.now() - started, results });
+	await store.close();
+	process.disconnect();
+}
+
+main().catch((error) => {
+	process.stderr.write(`worker ${process.pid} failed: ${(error && error.stack) || error}\n`);
+	process.exit(1);
+});

@@ -1,0 +1,280 @@
+/**
+ * Exactly one refresh across OS processes (issue 3), on real PostgreSQL, MariaDB and SQLite, against a real
+ * token endpoint on 127.0.0.1 (the Pipedrive-like sandbox: it counts requests and rotates refresh tokens, so a
+ * second refresh with the same token would be refused with invalid_grant).
+ *
+ * - 4 processes × 25 concurrent Get Valid Token on one expired connection: 1 token request, 100 identical tokens,
+ *   and the stored refresh token is the rotated one (a forced refresh with it succeeds while the sandbox refuses
+ *   retired tokens).
+ * - The lease holder is SIGKILLed between the token response and the store write: once its lease expires (database
+ *   time) another process takes over; with a provider that accepts the previous refresh token once, the connection
+ *   ends usable; without it, every caller gets a clear needs-re-authorization error. Nothing hangs.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TokenCipher } from '../../engine/crypto';
+import { resolveOAuthClient } from '../../engine/presets';
+import type { TokenStore } from '../../engine/store';
+import { createMySqlStore, createPostgresStore, createSqliteStore } from '../../engine/stores';
+import { TokenManager } from '../../engine/token-manager';
+import { createTemporaryMySqlDatabase } from '../helpers/mysql';
+import { createTemporaryPostgresDatabase } from '../helpers/postgres';
+import { describeMySql, describePostgres } from './servers';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { startSandbox } = require('../../scripts/sandbox');
+
+interface Sandbox {
+	url: string;
+	clientId: string;
+	clientSecret: string;
+	stats(): { tokenRequests: { total: number; refresh_token: number; authorization_code: number; failed: number } };
+	reset(): void;
+	configure(settings: Record<string, unknown>): void;
+	close(): Promise<void>;
+}
+
+type StoreKind = 'postgres' | 'mysql' | 'sqlite';
+interface StoreSetup {
+	kind: StoreKind;
+	/** Plain options for the store factory, also sent to the workers as JSON. */
+	options: Record<string, unknown>;
+	cleanup(): Promise<void>;
+}
+
+interface WorkerResult {
+	ok: boolean;
+	accessToken?: string;
+	refreshed?: boolean;
+	error?: string;
+	code?: string;
+}
+
+const WORKER = join(__dirname, 'multiprocess-worker.js');
+const ENCRYPTION_KEY = 'multiprocess-test-key-0123456789abcdef';
+const REDIRECT_URI = 'http://127.0.0.1:9/callback';
+const LEASE_TTL_MS = 1500;
+const LEASE_WAIT_MS = 20_000;
+const PROCESSES = 4;
+const CALLS_PER_PROCESS = 25;
+
+function openStore(setup: StoreSetup): TokenStore {
+	if (setup.kind === 'postgres') return createPostgresStore(setup.options);
+	if (setup.kind === 'mysql') return createMySqlStore(setup.options);
+	return createSqliteStore(setup.options);
+}
+
+class Worker {
+	readonly child: ChildProcess;
+	readonly ready: Promise<void>;
+	readonly done: Promise<{ elapsedMs: number; results: WorkerResult[] }>;
+	readonly tokenReceived: Promise<void>;
+	private stderr = '';
+
+	constructor(config: Record<string, unknown>) {
+		this.child = fork(WORKER, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+		this.child.stderr!.on('data', (chunk) => (this.stderr += chunk));
+		const exited = new Promise<never>((_, reject) =>
+			this.child.once('exit', (code, signal) => reject(new Error(`worker ${this.child.pid} exited (${signal ?? code}) ${this.stderr}`))),
+		);
+		exited.catch(() => undefined);
+		const message = (type: string) =>
+			Promise.race([new Promise<any>((resolve) => this.child.on('message', (m: any) => m?.type === type && resolve(m))), exited]);
+		this.ready = message('ready').then(() => undefined);
+		this.done = message('done');
+		this.tokenReceived = message('token-received').then(() => undefined);
+		this.done.catch(() => undefined);
+		this.tokenReceived.catch(() => undefined);
+	}
+
+	go(): void {
+		this.child.send({ type: 'go' });
+	}
+
+	kill(): void {
+		if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+	}
+}
+
+function describeMultiprocess(label: string, describeFn: jest.Describe, createSetup: () => Promise<StoreSetup>) {
+	describeFn(`${label}: exactly one refresh across processes`, () => {
+		let sandbox: Sandbox;
+		let setup: StoreSetup;
+		let store: TokenStore;
+		let manager: TokenManager;
+		const workers: Worker[] = [];
+		const cipher = new TokenCipher(ENCRYPTION_KEY);
+
+		const workerConfig = (connectionId: string, mode: 'race' | 'die', calls = CALLS_PER_PROCESS) => ({
+			mode,
+			calls,
+			connectionId,
+			encryptionKey: ENCRYPTION_KEY,
+			leaseTtlMs: LEASE_TTL_MS,
+			leaseWaitMs: LEASE_WAIT_MS,
+			store: { kind: setup.kind, options: setup.options },
+			client: { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret, redirectUri: REDIRECT_URI, tokenUrl: `${sandbox.url}/oauth/token` },
+		});
+
+		const spawn = (config: Record<string, unknown>) => {
+			const worker = new Worker(config);
+			workers.push(worker);
+			return worker;
+		};
+
+		/** An authorized connection whose access token has expired; returns its tokens as stored. */
+		async function expiredConnection(connectionId: string) {
+			const authorize = new URL(`${sandbox.url}/oauth/authorize`);
+			authorize.search = new URLSearchParams({ client_id: sandbox.clientId, redirect_uri: REDIRECT_URI, state: 'mp' }).toString();
+			const response = await fetch(authorize, { redirect: 'manual' });
+			const code = new URL(response.headers.get('location')!).searchParams.get('code')!;
+			const { connection } = await manager.exchangeAuthorizationCode(connectionId, { code, redirectUri: REDIRECT_URI, allowMissingState: true });
+			await store.update(connectionId, connection.version, { expiresAt: new Date(Date.now() - 60_000) });
+			sandbox.reset();
+			return connection;
+		}
+
+		async function storedTokens(connectionId: string) {
+			const row = (await store.get(connectionId))!;
+			return {
+				row,
+				accessToken: row.accessToken && cipher.decrypt(row.accessToken, connectionId, 'access_token'),
+				refreshToken: row.refreshToken && cipher.decrypt(row.refreshToken, connectionId, 'refresh_token'),
+			};
+		}
+
+		beforeAll(async () => {
+			sandbox = await startSandbox({ host: '127.0.0.1', port: 0, expiresIn: 3600, tokenDelayMs: 300 });
+			setup = await createSetup();
+			store = openStore(setup);
+			manager = new TokenManager({
+				store,
+				cipher,
+				client: resolveOAuthClient({
+					preset: 'pipedrive',
+					clientId: sandbox.clientId,
+					clientSecret: sandbox.clientSecret,
+					redirectUri: REDIRECT_URI,
+					tokenUrl: `${sandbox.url}/oauth/token`,
+				}),
+				endpoint: { maxRetries: 0 },
+			});
+		});
+
+		afterEach(() => {
+			for (const worker of workers.splice(0)) worker.kill();
+		});
+
+		afterAll(async () => {
+			await store?.close();
+			await setup?.cleanup();
+			await sandbox?.close();
+		});
+
+		test(`${PROCESSES} processes × ${CALLS_PER_PROCESS} concurrent Get Valid Token on an expired token: 1 token request, 1 new token for all`, async () => {
+			const connectionId = `mp:race:${label}`;
+			const initial = await expiredConnection(connectionId);
+			const group = Array.from({ length: PROCESSES }, () => spawn(workerConfig(connectionId, 'race')));
+			await Promise.all(group.map((w) => w.ready));
+			group.forEach((w) => w.go());
+			const reports = await Promise.all(group.map((w) => w.done));
+			const results = reports.flatMap((r) => r.results);
+
+			expect(results).toHaveLength(PROCESSES * CALLS_PER_PROCESS);
+			expect(results.filter((r) => !r.ok)).toEqual([]);
+			const tokens = new Set(results.map((r) => r.accessToken));
+			expect(tokens.size).toBe(1);
+			const [token] = [...tokens];
+			expect(token).not.toBe(initial.accessToken);
+			expect(sandbox.stats().tokenRequests).toMatchObject({ total: 1, refresh_token: 1, failed: 0 });
+
+			const stored = await storedTokens(connectionId);
+			expect(stored.accessToken).toBe(token);
+			expect(stored.row.status).toBe('active');
+			expect(stored.row.refreshCount).toBe(1);
+			expect(stored.row.leaseHolder).toBeNull();
+			expect(stored.refreshToken).not.toBe(initial.refreshToken);
+			// The stored refresh token is the rotated, current one: the sandbox refuses retired ones, and this works.
+			const forced = await manager.refreshToken(connectionId, { force: true });
+			expect(forced.refreshed).toBe(true);
+			expect(sandbox.stats().tokenRequests).toMatchObject({ total: 2, refresh_token: 2, failed: 0 });
+		}, 60_000);
+
+		const killCase = (acceptPrevious: boolean) => async () => {
+			sandbox.configure({ acceptPreviousRefreshToken: acceptPrevious });
+			const connectionId = `mp:kill:${acceptPrevious ? 'accept' : 'strict'}:${label}`;
+			const initial = await expiredConnection(connectionId);
+			const victim = spawn(workerConfig(connectionId, 'die', 1));
+			const takers = [spawn(workerConfig(connectionId, 'race')), spawn(workerConfig(connectionId, 'race'))];
+			await Promise.all([victim, ...takers].map((w) => w.ready));
+
+			victim.go();
+			await victim.tokenReceived;
+			victim.kill();
+			const killedAt = Date.now();
+			// The provider has answered and rotated; the store still holds the old tokens under the dead holder's lease.
+			expect(sandbox.stats().tokenRequests.refresh_token).toBe(1);
+			const orphaned = await storedTokens(connectionId);
+			expect(orphaned.refreshToken).toBe(initial.refreshToken);
+			expect(orphaned.row.leaseHolder).toContain(`:${victim.child.pid}:`);
+
+			takers.forEach((w) => w.go());
+			const reports = await Promise.all(takers.map((w) => w.done));
+			const results = reports.flatMap((r) => r.results);
+			const waited = Date.now() - killedAt;
+			expect(results).toHaveLength(2 * CALLS_PER_PROCESS);
+			// Bounded: the takeover happens once the lease expires, well before anyone's wait limit.
+			expect(waited).toBeLessThan(LEASE_WAIT_MS);
+			expect(sandbox.stats().tokenRequests.refresh_token).toBe(2);
+			const stored = await storedTokens(connectionId);
+			expect(stored.row.leaseHolder).toBeNull();
+
+			if (acceptPrevious) {
+				expect(results.filter((r) => !r.ok)).toEqual([]);
+				const tokens = new Set(results.map((r) => r.accessToken));
+				expect(tokens.size).toBe(1);
+				expect(stored.accessToken).toBe([...tokens][0]);
+				expect(stored.row.status).toBe('active');
+				// Usable from here on: the stored refresh token is the provider's current one.
+				await manager.refreshToken(connectionId, { force: true });
+				expect(sandbox.stats().tokenRequests).toMatchObject({ refresh_token: 3 });
+				expect((await storedTokens(connectionId)).row.status).toBe('active');
+			} else {
+				// The retired refresh token is refused: every caller gets the clear re-authorization error, at once.
+				expect(results.every((r) => !r.ok && r.code === 'needs_reauth')).toBe(true);
+				expect(results[0].error).toMatch(/must be re-authorized/);
+				expect(stored.row.status).toBe('needs_reauth');
+				expect(sandbox.stats().tokenRequests.refresh_token).toBe(2);
+			}
+		};
+
+		test(
+			'the lease holder is SIGKILLed between token response and write: another process takes over after the lease expires; the connection ends usable',
+			killCase(true),
+			60_000,
+		);
+
+		test(
+			'the same with a provider that never accepts a retired refresh token: a clear needs-re-authorization error for every caller, no hang',
+			killCase(false),
+			60_000,
+		);
+	});
+}
+
+describeMultiprocess('PostgreSQL', describePostgres(), async () => {
+	const db = await createTemporaryPostgresDatabase('oauth2tm_multiprocess');
+	return { kind: 'postgres', options: { pool: { connectionString: db.url }, createTableIfMissing: true }, cleanup: () => db.drop() };
+});
+
+describeMultiprocess('MySQL', describeMySql(), async () => {
+	const db = await createTemporaryMySqlDatabase('oauth2tm_multiprocess');
+	return { kind: 'mysql', options: { uri: db.url, createTableIfMissing: true }, cleanup: () => db.drop() };
+});
+
+describeMultiprocess('SQLite', describe, async () => {
+	const dir = mkdtempSync(join(tmpdir(), 'oauth2tm-multiprocess-'));
+	return { kind: 'sqlite', options: { filePath: join(dir, 'tokens.sqlite') }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+});
