@@ -3,19 +3,11 @@
  * One OS process of the multi-process test (test/stores/multiprocess.test.ts): opens the store, builds a
  * TokenManager, says "ready" over IPC, and on "go" runs `calls` concurrent Get Valid Token, reporting each result.
  * With mode "die" it stops right after the token endpoint answered (before the store write) and tells the parent,
- * which then kills it with SIGKILL. The engine is TypeScript: it is transpiled on load with the project's compiler.
+ * which then kills it with SIGKILL. The engine is TypeScript: scripts/ts-require.js transpiles it on load.
  */
-const fs = require('node:fs');
 const path = require('node:path');
-const ts = require('typescript');
 
-require.extensions['.ts'] = function compileTypeScript(module, filename) {
-	const { outputText } = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
-		fileName: filename,
-		compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-	});
-	module._compile(outputText, filename);
-};
+require('../../scripts/ts-require');
 
 const root = path.join(__dirname, '..', '..');
 const { TokenManager } = require(path.join(root, 'engine', 'token-manager.ts'));
