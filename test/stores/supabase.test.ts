@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nock from 'nock';
+import { TokenCipher } from '../../engine/crypto';
+import { StoreError } from '../../engine/errors';
+import type { TokenStore } from '../../engine/store';
+import { SupabaseStore } from '../../engine/stores/supabase';
+import { TokenManager } from '../../engine/token-manager';
+import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { postgrestOverPostgres } from '../helpers/postgrest';
+import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import { describeStoreContract, newConnection } from './contract';
+import { describePostgres } from './servers';
+
+const ORIGIN = 'https://project.supabase.test';
+const SERVICE_ROLE_KEY = 'SENTINEL-service-role-key';
+const sqlFile = (name: string) => readFileSync(join(__dirname, '..', '..', 'sql', name), 'utf8');
+
+/** A temporary database with the shipped Supabase SQL applied, and Supabase's API roles present. */
+async function supabaseDatabase(): Promise<TemporaryDatabase> {
+	const db = await createTemporaryPostgresDatabase('oauth2tm_supabase');
+	await db.sql(`do $$ begin
+		if not exists (select from pg_roles where rolname = 'anon') then create role anon nologin; end if;
+		if not exists (select from pg_roles where rolname = 'authenticated') then create role authenticated nologin; end if;
+	end $$`);
+	await db.sql('grant usage on schema public to anon, authenticated; grant select on all tables in schema public to anon');
+	await db.sql(sqlFile('postgres.sql'));
+	await db.sql(`grant select, insert, update on oauth2_tokens to anon, authenticated`);
+	await db.sql(sqlFile('supabase.sql'));
+	return db;
+}
+
+beforeAll(() => nock.disableNetConnect());
+afterAll(() => nock.enableNetConnect());
+
+describePostgres()('Supabase store', () => {
+	describe('the shipped SQL, on a real PostgreSQL', () => {
+		let db: TemporaryDatabase;
+		beforeAll(async () => {
+			db = await supabaseDatabase();
+		});
+		afterAll(async () => db?.drop());
+
+		test('turns row level security on with no policy and leaves the API roles no privilege', async () => {
+			const [table] = await db.sql<{ rls: boolean; policies: number }>(
+				`select relrowsecurity as rls, (select count(*)::int from pg_policies where tablename = 'oauth2_tokens') as policies
+				   from pg_class where relname = 'oauth2_tokens'`,
+			);
+			expect(table).toEqual({ rls: true, policies: 0 });
+			const [privileges] = await db.sql(
+				`select has_table_privilege('anon', 'oauth2_tokens', 'select') as anon_select,
+				        has_table_privilege('authenticated', 'oauth2_tokens', 'update') as authenticated_update,
+				        has_function_privilege('anon', 'oauth2_token_manager_acquire_lease(text,text,text,integer)', 'execute') as anon_lease`,
+			);
+			expect(privileges).toEqual({ anon_select: false, authenticated_update: false, anon_lease: false });
+		});
+
+		test('the lease functions take a free or expired lease on the database clock, and only its holder releases it', async () => {
+			await db.sql(`insert into oauth2_tokens (connection_id, provider) values ('lease', 'pipedrive')`);
+			const acquire = async (holder: string, ttlMs: number) =>
+				(await db.sql<{ taken: boolean }>(`select oauth2_token_manager_acquire_lease('public.oauth2_tokens', 'lease', $1, $2) as taken`, [holder, ttlMs]))[0].taken;
+			expect(await acquire('a', 300)).toBe(true);
+			expect(await acquire('b', 300)).toBe(false);
+			expect(await acquire('a', 300)).toBe(true);
+			await db.sql(`select oauth2_token_manager_release_lease('public.oauth2_tokens', 'lease', 'b')`);
+			expect(await acquire('b', 300)).toBe(false);
+			await db.sql('select pg_sleep(0.35)');
+			expect(await acquire('b', 10_000)).toBe(true);
+			await db.sql(`select oauth2_token_manager_release_lease('public.oauth2_tokens', 'lease', 'b')`);
+			const [row] = await db.sql(`select lease_holder, lease_until from oauth2_tokens where connection_id = 'lease'`);
+			expect(row).toEqual({ lease_holder: null, lease_until: null });
+			expect(await acquire('c', 300)).toBe(true);
+		});
+
+		test('the lease functions refuse a table name that is not a table', async () => {
+			await expect(
+				db.sql(`select oauth2_token_manager_acquire_lease('oauth2_tokens; drop table oauth2_tokens', 'x', 'h', 1)`),
+			).rejects.toThrow(/does not exist|invalid name syntax/);
+			expect(await db.sql(`select 1 from oauth2_tokens limit 1`)).toBeDefined();
+		});
+
+		test('updated_at follows every update', async () => {
+			await db.sql(`insert into oauth2_tokens (connection_id, provider, created_at, updated_at) values ('touch', 'p', now() - interval '1 hour', now() - interval '1 hour')`);
+			await db.sql(`update oauth2_tokens set scope = 'x' where connection_id = 'touch'`);
+			const [row] = await db.sql<{ fresh: boolean }>(`select updated_at > created_at + interval '59 minutes' as fresh from oauth2_tokens where connection_id = 'touch'`);
+			expect(row.fresh).toBe(true);
+		});
+	});
+
+	describeStoreContract('Supabase (PostgREST under nock, SQL on real PostgreSQL)', async () => {
+		const origin = 'https://contract.supabase.test';
+		const db = await supabaseDatabase();
+		const rest = postgrestOverPostgres(origin, db, { serviceRoleKey: SERVICE_ROLE_KEY });
+		const stores: TokenStore[] = [];
+		const open = () => {
+			const store = new SupabaseStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
+			stores.push(store);
+			return store;
+		};
+		return {
+			store: open(),
+			openSecond: async () => open(),
+			databaseNow: async () => (await db.sql<{ now: Date }>('select clock_timestamp() as now'))[0].now,
+			teardown: async () => {
+				rest.stop();
+				await Promise.all(stores.map((s) => s.close()));
+				await db.drop();
+			},
+		};
+	});
+
+	describe('requests to PostgREST and engine behaviour', () => {
+		let db: TemporaryDatabase;
+		let rest: ReturnType<typeof postgrestOverPostgres>;
+		let store: SupabaseStore;
+		beforeAll(async () => {
+			db = await supabaseDatabase();
+			rest = postgrestOverPostgres(ORIGIN, db, { serviceRoleKey: SERVICE_ROLE_KEY });
+			store = new SupabaseStore({ url: `${ORIGIN}/`, serviceRoleKey: SERVICE_ROLE_KEY });
+		});
+		afterEach(() => {
+			rest.requests.length = 0;
+		});
+		afterAll(async () => {
+			rest.stop();
+			nock.cleanAll();
+			await store?.close();
+			await db?.drop();
+		});
+
+		test('sends exactly the PostgREST requests the design relies on', async () => {
+			await store.insert(newConnection('rest:1'));
+			await store.get('rest:1');
+			await store.acquireLease('rest:1', 'holder-1', 5000);
+			await store.update('rest:1', 1, { scope: 'new-scope' });
+			const summary = rest.requests.map((r) => ({ method: r.method, path: r.path, query: r.query }));
+			expect(summary).toEqual([
+				{ method: 'POST', path: '/rest/v1/oauth2_tokens', query: { select: '*' } },
+				{ method: 'GET', path: '/rest/v1/oauth2_tokens', query: { select: '*', connection_id: 'eq.rest:1' } },
+				{ method: 'POST', path: '/rest/v1/rpc/oauth2_token_manager_acquire_lease', query: {} },
+				{ method: 'PATCH', path: '/rest/v1/oauth2_tokens', query: { connection_id: 'eq.rest:1', version: 'eq.1', select: '*' } },
+			]);
+			for (const request of rest.requests) {
+				expect(request.headers.apikey).toBe(SERVICE_ROLE_KEY);
+				expect(request.headers.authorization).toBe(`Bearer ${SERVICE_ROLE_KEY}`);
+			}
+			expect(rest.requests[2].body).toEqual({ p_table: 'public.oauth2_tokens', p_connection_id: 'rest:1', p_holder: 'holder-1', p_ttl_ms: 5000 });
+			// The conditional write: the next version, the lease released, nothing else but the changed field.
+			expect(rest.requests[3].body).toEqual({ scope: 'new-scope', version: 2, lease_holder: null, lease_until: null });
+		});
+
+		test('50 concurrent Get Valid Token on an expired token: one token request; tokens encrypted in the row', async () => {
+			const endpoint = rotatingTokenEndpoint({ delayMs: 30 });
+			const manager = () => new TokenManager({ store, cipher: new TokenCipher('supabase-test-encryption-key'), client: testClient(), pollIntervalMs: 10 });
+			await manager().exchangeAuthorizationCode('rest:expired', { code: 'c', allowMissingState: true });
+			await db.sql(`update oauth2_tokens set expires_at = now() - interval '1 second' where connection_id = 'rest:expired'`);
+			const results = await Promise.all(Array.from({ length: 50 }, () => manager().getValidToken('rest:expired')));
+			expect(endpoint.refreshRequests()).toHaveLength(1);
+			expect(new Set(results.map((r) => r.connection.accessToken))).toEqual(new Set(['SENTINEL-access-2']));
+			const [raw] = await db.sql(`select * from oauth2_tokens where connection_id = 'rest:expired'`);
+			expect(JSON.stringify(raw)).not.toContain('SENTINEL');
+			expect(JSON.stringify(rest.requests)).not.toMatch(/SENTINEL-(access|refresh)/);
+		});
+
+		test('a missing table or missing lease functions point at the SQL files', async () => {
+			const missing = new SupabaseStore({ url: ORIGIN, serviceRoleKey: SERVICE_ROLE_KEY, tableName: 'not_created' });
+			const error = await missing.get('x').catch((e) => e);
+			expect(error).toBeInstanceOf(StoreError);
+			expect(error.message).toBe(`Supabase table public.not_created at ${ORIGIN} does not exist`);
+			expect(error.description).toMatch(/sql\/postgres\.sql and then sql\/supabase\.sql/);
+			await db.sql('drop function oauth2_token_manager_release_lease(text, text, text)');
+			await expect(store.verifySchema()).rejects.toThrow(/lease functions of Supabase table public\.oauth2_tokens .* are missing/);
+		});
+
+		test('a wrong service role key is a store error that does not echo the key', async () => {
+			const wrong = new SupabaseStore({ url: ORIGIN, serviceRoleKey: 'SENTINEL-wrong-key' });
+			const error = await wrong.get('x').catch((e) => e);
+			expect(error).toBeInstanceOf(StoreError);
+			expect(error.message).toMatch(/Invalid API key/);
+			expect(`${error.message} ${error.description}`).not.toContain('SENTINEL');
+		});
+	});
+});
