@@ -24,6 +24,7 @@ export interface StoreHarness {
 export type StoreHarnessFactory = () => Promise<StoreHarness>;
 
 export type ContractCase =
+	| 'verifySchema'
 	| 'absent'
 	| 'roundTrip'
 	| 'insertConflict'
@@ -150,6 +151,11 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 			if (reason) test.skip(`${title} (not run for ${name}: ${reason})`, body);
 			else test(title, body, timeout);
 		};
+
+		contractCase('verifySchema', 'verifySchema() accepts the table the store uses', async () => {
+			await store.get(freshId('prepare'));
+			await expect(store.verifySchema()).resolves.toBeUndefined();
+		});
 
 		contractCase('absent', 'get returns null for an id never stored', async () => {
 			expect(await store.get(freshId('absent'))).toBeNull();
