@@ -4,7 +4,8 @@ import { basicAuthorization, redact, type TokenEndpointRequest } from './token-e
 
 /*
  * RFC 7009 token revocation: POST token + token_type_hint with the client's authentication. The server
- * answers 200 even for a token it does not know (§2.2), so 200 is success whatever the body. Network
+ * answers 200 even for a token it does not know (§2.2), so 200 is success whatever the body; a provider that
+ * answers 400 invalid_grant / invalid_token instead says the same (the token is already dead). Network
  * errors and 5xx are retried (bounded); a 503 may carry Retry-After (§2.2.1).
  */
 
@@ -69,6 +70,8 @@ export async function revokeToken(
 		} catch {
 			detail = redact(String(response.data ?? ''), secrets).replace(/\s+/g, ' ').trim().slice(0, 200) || undefined;
 		}
+		// The token is already dead at the provider (RFC 7009 §2.2 would have answered 200): nothing left to revoke.
+		if (response.status === 400 && (error === 'invalid_grant' || error === 'invalid_token')) return;
 		throw new TokenEndpointError(
 			`The revocation endpoint answered HTTP ${response.status}${error ? `: ${error}` : ''}${detail ? ` – ${detail}` : ''}`,
 			error,

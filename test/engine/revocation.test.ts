@@ -107,6 +107,14 @@ describe('Revoke / Disconnect', () => {
 		expect(requests).toHaveLength(1);
 	});
 
+	it('a provider that answers invalid_grant for an already dead token: treated as revoked (RFC 7009 would say 200)', async () => {
+		await authorize('rev:dead');
+		nock(PROVIDER_ORIGIN).post('/oauth/revoke').reply(400, { error: 'invalid_grant', message: 'Invalid grant' });
+		const { connection, revokedAtProvider } = await manager().revoke('rev:dead');
+		expect(revokedAtProvider).toBe('refresh_token');
+		expect(connection).toMatchObject({ status: 'revoked', refreshToken: null });
+	});
+
 	it('an unknown connection: a clear error', async () => {
 		await expect(manager().revoke('rev:missing')).rejects.toThrow(ConnectionNotFoundError);
 	});
