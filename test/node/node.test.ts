@@ -1,0 +1,127 @@
+import nock from 'nock';
+import { NodeApiError, NodeOperationError, type ICredentialDataDecryptedObject } from 'n8n-workflow';
+import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
+import { executeContext } from '../helpers/node-context';
+import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
+
+const node = new OAuth2TokenManager();
+let db: TemporaryDatabase;
+let credentials: Record<string, ICredentialDataDecryptedObject>;
+
+beforeAll(async () => {
+	nock.disableNetConnect();
+	nock.enableNetConnect(/127\.0\.0\.1|localhost/);
+	db = await createTemporaryPostgresDatabase('oauth2tm_node');
+	const url = new URL(db.url);
+	credentials = {
+		oAuth2TokenManagerAppApi: {
+			preset: 'custom',
+			clientId: 'client-id',
+			clientSecret: CLIENT_SECRET,
+			redirectUri: 'https://n8n.test/webhook/oauth/callback',
+			tokenUrl: `${PROVIDER_ORIGIN}/oauth/token`,
+			keepResponseFields: 'api_domain',
+		},
+		oAuth2TokenManagerPostgresApi: {
+			host: url.hostname,
+			port: Number(url.port) || 5432,
+			database: url.pathname.slice(1),
+			user: 'postgres',
+			password: '',
+			createTableIfMissing: true,
+			encryptionKey: 'node-test-encryption-key',
+		},
+	};
+});
+afterEach(() => nock.cleanAll());
+afterAll(async () => {
+	nock.enableNetConnect();
+	await db?.drop();
+});
+
+const exchange = (connectionId: string) => ({
+	storage: 'postgres',
+	operation: 'exchangeAuthorizationCode',
+	connectionId,
+	code: `code-${connectionId}`,
+	state: '',
+	providerError: '',
+	exchangeOptions: { allowMissingState: true },
+});
+
+describe('OAuth2 Token Manager node', () => {
+	it('runs every item with its own parameters, pairs outputs with inputs, and returns the access token only where asked', async () => {
+		rotatingTokenEndpoint();
+		const ids = ['node:a', 'node:b'];
+		const [connected] = await node.execute.call(
+			executeContext({ items: ids.map((id) => ({ json: { id } })), parameters: (i) => exchange(ids[i]), credentials }),
+		);
+		expect(connected.map((item) => item.pairedItem)).toEqual([{ item: 0 }, { item: 1 }]);
+		expect(connected.map((item) => item.json.connectionId)).toEqual(ids);
+		for (const item of connected) {
+			expect(item.json).toMatchObject({ status: 'active', token_type: 'Bearer', api_domain: 'https://acme.pipedrive.test', refreshed: false });
+			expect(item.json).not.toHaveProperty('access_token');
+			expect(item.json.expires_in).toBeGreaterThan(3500);
+		}
+
+		const [valid] = await node.execute.call(
+			executeContext({
+				items: ids.map((id) => ({ json: { id } })),
+				parameters: (i) => ({ storage: 'postgres', operation: 'getValidToken', connectionId: ids[i], minValiditySeconds: 300 }),
+				credentials,
+			}),
+		);
+		expect(valid.map((item) => item.json.access_token)).toEqual(['SENTINEL-access-1', 'SENTINEL-access-2']);
+		expect(JSON.stringify(valid)).not.toContain('SENTINEL-refresh');
+	});
+
+	it('bad input is a NodeOperationError that names the parameter and the item', async () => {
+		const error = await node.execute
+			.call(executeContext({ items: [{ json: {} }, { json: {} }], parameters: (i) => ({ ...exchange(i === 0 ? 'node:a' : ''), storage: 'postgres' }), credentials }))
+			.catch((e) => e);
+		// Item 0 would have called the provider: nock refuses, so it fails first with a NodeApiError.
+		expect(error).toBeInstanceOf(NodeApiError);
+		expect(error.context.itemIndex).toBe(0);
+		const inputError = await node.execute.call(executeContext({ parameters: exchange('   '), credentials })).catch((e) => e);
+		expect(inputError).toBeInstanceOf(NodeOperationError);
+		expect(inputError.message).toMatch(/Connection ID is empty/);
+		expect(inputError.description).toBe('Check the "Connection ID" field.');
+		expect(inputError.context.itemIndex).toBe(0);
+	});
+
+	it('provider and store failures are NodeApiErrors; with Continue On Fail they become error items and the rest still run', async () => {
+		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(401, { error: 'invalid_client', error_description: `wrong secret ${CLIENT_SECRET}` });
+		const thrown = await node.execute.call(executeContext({ parameters: exchange('node:c'), credentials })).catch((e) => e);
+		expect(thrown).toBeInstanceOf(NodeApiError);
+		expect(thrown.message).toBe('The token endpoint refused the request (HTTP 401): invalid_client – wrong secret [redacted]');
+		expect(thrown.description).toMatch(/Client ID and Client Secret/);
+		expect(thrown.httpCode).toBe('401');
+
+		rotatingTokenEndpoint();
+		const [items] = await node.execute.call(
+			executeContext({
+				items: [{ json: {} }, { json: {} }],
+				parameters: (i) => (i === 0 ? { storage: 'postgres', operation: 'getValidToken', connectionId: 'node:never-connected' } : { storage: 'postgres', operation: 'getValidToken', connectionId: 'node:a' }),
+				credentials,
+				continueOnFail: true,
+			}),
+		);
+		expect(items[0]).toEqual({
+			json: {
+				error: 'No connection "node:never-connected" is stored',
+				description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
+				code: 'connection_not_found',
+			},
+			pairedItem: { item: 0 },
+		});
+		expect(items[1]).toMatchObject({ json: { connectionId: 'node:a', access_token: 'SENTINEL-access-1' }, pairedItem: { item: 1 } });
+	});
+
+	it('a missing storage credential is reported, not swallowed', async () => {
+		const error = await node.execute
+			.call(executeContext({ parameters: { storage: 'supabase', operation: 'getValidToken', connectionId: 'x' }, credentials }))
+			.catch((e) => e);
+		expect(error.message).toMatch(/oAuth2TokenManagerSupabaseApi/);
+	});
+});
