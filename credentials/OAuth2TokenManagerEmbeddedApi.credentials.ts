@@ -9,7 +9,7 @@ export class OAuth2TokenManagerEmbeddedApi implements ICredentialType {
 
 	displayName = 'OAuth2 Token Manager Embedded (SQLite)';
 
-	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#embedded-sqlite';
+	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
 
 	properties: INodeProperties[] = [
 		{

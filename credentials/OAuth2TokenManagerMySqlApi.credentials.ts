@@ -9,7 +9,7 @@ export class OAuth2TokenManagerMySqlApi implements ICredentialType {
 
 	displayName = 'OAuth2 Token Manager MySQL';
 
-	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#mysql';
+	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
 
 	properties: INodeProperties[] = [
 		{

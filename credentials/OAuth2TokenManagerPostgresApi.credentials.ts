@@ -10,7 +10,7 @@ export class OAuth2TokenManagerPostgresApi implements ICredentialType {
 
 	displayName = 'OAuth2 Token Manager PostgreSQL';
 
-	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#postgresql';
+	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
 
 	properties: INodeProperties[] = [
 		{
