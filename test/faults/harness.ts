@@ -2,7 +2,7 @@
  * Shared set-up of the fault suite: a real PostgreSQL temp database, the node's engine on it, a Pipedrive-like
  * token endpoint under nock, and the secret-hygiene recorder.
  *
- * Secret hygiene: every error message and description, node output and raw row a scenario produces is recorded;
+ * Secret hygiene: every error message and description, console line, node output and raw row a scenario produces is recorded;
  * `hygiene.assertClean()` then finds none of the sentinel secrets (tokens, client secret, encryption key) nor any
  * PKCE verifier the provider received. Get Valid Token's and Refresh Token's access_token output is the only
  * place a token may appear, and is left out by the callers.
@@ -74,6 +74,15 @@ export async function faultEnv(): Promise<FaultEnv> {
 	const store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
 	const cipher = new TokenCipher(ENCRYPTION_KEY);
 	const hygiene = new Hygiene();
+	// Log lines: anything the engine, the stores or the node print while the suite runs is scanned too.
+	const restoreConsole = (['log', 'info', 'warn', 'error', 'debug'] as const).map((level) => {
+		const original = console[level];
+		console[level] = (...args: unknown[]) => {
+			hygiene.record(`console.${level}`, args.map((a) => (a instanceof Error ? `${a.message}\n${a.stack}` : typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+			original.apply(console, args);
+		};
+		return () => (console[level] = original);
+	});
 	const stores: TokenStore[] = [store];
 	const env: FaultEnv = {
 		db,
@@ -121,6 +130,7 @@ export async function faultEnv(): Promise<FaultEnv> {
 			}
 		},
 		async teardown() {
+			restoreConsole.forEach((restore) => restore());
 			nock.cleanAll();
 			nock.enableNetConnect();
 			await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
