@@ -90,7 +90,7 @@ export function postgrestOverPostgres(origin: string, db: TemporaryDatabase, opt
 			if (this.req.headers.apikey !== options.serviceRoleKey) return [401, { message: 'Invalid API key' }];
 			try {
 				const result = await execute(this.req.method, url.pathname, query, parsedBody, String(this.req.headers.accept ?? ''));
-				return [result.status, result.body];
+				return [result.status, result.body as nock.ReplyBody];
 			} catch (error) {
 				const e = error as { code?: string; message: string; status?: number };
 				if (e.code === '42P01') return [404, { code: 'PGRST205', message: `Could not find the table in the schema cache` }];
@@ -99,12 +99,16 @@ export function postgrestOverPostgres(origin: string, db: TemporaryDatabase, opt
 				return [status, { code: e.code ?? 'PGRST100', message: e.message, details: null, hint: null }];
 			}
 	};
-	for (const method of ['GET', 'POST', 'PATCH']) scope.intercept(/^\/rest\/v1\//, method).reply(handle);
+	const interceptors = ['GET', 'POST', 'PATCH'].map((method) => {
+		const interceptor = scope.intercept(/^\/rest\/v1\//, method);
+		interceptor.reply(handle);
+		return interceptor;
+	});
 
 	return {
 		requests,
 		stop: () => {
-			for (const interceptor of scope.interceptors) nock.removeInterceptor(interceptor);
+			for (const interceptor of interceptors) nock.removeInterceptor(interceptor);
 		},
 	};
 }
