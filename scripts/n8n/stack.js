@@ -18,6 +18,7 @@ const CREDENTIAL_NAMES = {
 	app: 'Pipedrive OAuth app',
 	store: 'OAuth2 token store (embedded)',
 	headerAuth: 'Refresh webhook header auth',
+	basicAuth: 'Connect start basic auth',
 };
 const PACKAGE_NODE = 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager';
 
@@ -25,10 +26,11 @@ function readWorkflow(name) {
 	return JSON.parse(fs.readFileSync(path.join(repoDir, 'workflows', WORKFLOW_FILES[name]), 'utf8'));
 }
 
-/** The webhook path of a workflow's Webhook node. */
-function webhookPath(workflow) {
-	const hook = workflow.nodes.find((n) => n.type === 'n8n-nodes-base.webhook');
-	return { path: hook.parameters.path, method: hook.parameters.httpMethod || 'GET' };
+/** The webhooks of a workflow: [{ node, path, method }]. */
+function webhooks(workflow) {
+	return workflow.nodes
+		.filter((n) => n.type === 'n8n-nodes-base.webhook')
+		.map((n) => ({ node: n.name, path: n.parameters.path, method: n.parameters.httpMethod || 'GET' }));
 }
 
 /**
@@ -78,9 +80,13 @@ async function startStack(options) {
 		await client.createApiKey();
 		stack.owner = owner;
 
-		const callbackUrl = `${n8n.url}/webhook/${webhookPath(readWorkflow('connect')).path}`;
+		const connectHooks = webhooks(readWorkflow('connect'));
+		const callbackUrl = `${n8n.url}/webhook/${connectHooks.find((h) => h.node === 'OAuth Callback').path}`;
+		stack.startUrl = `${n8n.url}/webhook/${connectHooks.find((h) => h.node === 'Start Webhook').path}`;
 		const headerAuth = { name: 'X-Refresh-Key', value: crypto.randomBytes(18).toString('base64url') };
+		const basicAuth = { user: 'connect', password: crypto.randomBytes(18).toString('base64url') };
 		stack.headerAuth = headerAuth;
+		stack.basicAuth = basicAuth;
 		stack.callbackUrl = callbackUrl;
 		stack.storeFile = path.join(n8n.userFolder, '.n8n', 'oauth2-token-manager-demo.sqlite');
 		stack.credentials = {
@@ -106,6 +112,7 @@ async function startStack(options) {
 				data: { filePath: stack.storeFile, encryptionKey: crypto.randomBytes(32).toString('base64') },
 			}),
 			headerAuth: await client.createCredential({ name: CREDENTIAL_NAMES.headerAuth, type: 'httpHeaderAuth', data: headerAuth }),
+			basicAuth: await client.createCredential({ name: CREDENTIAL_NAMES.basicAuth, type: 'httpBasicAuth', data: basicAuth }),
 		};
 
 		stack.workflows = {};
@@ -123,10 +130,12 @@ async function startStack(options) {
 				}
 			}
 			await client.publishWorkflow(created.id);
-			const hook = webhookPath(wf);
-			stack.workflows[key] = { id: created.id, name: wf.name, ...hook };
+			const hooks = webhooks(wf);
+			stack.workflows[key] = { id: created.id, name: wf.name, hooks, path: hooks[hooks.length - 1].path };
 		}
-		for (const w of Object.values(stack.workflows)) await client.waitForWebhook(w.path, { method: w.method });
+		for (const w of Object.values(stack.workflows)) {
+			for (const h of w.hooks) await client.waitForWebhook(h.path, { method: h.method });
+		}
 		mark('setupMs', t);
 		log(`Credentials created, 3 workflows imported and published (${(timings.setupMs / 1000).toFixed(1)}s)`);
 	} catch (err) {
@@ -136,22 +145,31 @@ async function startStack(options) {
 
 	const { sandbox, client } = stack;
 
-	/** OAuth consent through workflow 1: the sandbox's authorize redirect is followed to n8n's callback. */
+	/**
+	 * OAuth consent through workflow 1: its start webhook (Basic auth) redirects to the sandbox's authorize URL
+	 * (Build Authorization URL, signed state), the sandbox consents (as `user`, or declines with deny) and
+	 * redirects to the callback webhook, which exchanges the code. Resolves the callback page { status, html }.
+	 */
 	stack.connect = async (connectionId, { user, deny = false } = {}) => {
-		const q = new URLSearchParams({
-			response_type: 'code',
-			client_id: sandbox.clientId,
-			redirect_uri: stack.callbackUrl,
-			state: connectionId,
+		const auth = `Basic ${Buffer.from(`${stack.basicAuth.user}:${stack.basicAuth.password}`).toString('base64')}`;
+		const start = await fetch(`${stack.startUrl}?${new URLSearchParams({ connectionId })}`, {
+			redirect: 'manual',
+			headers: { authorization: auth },
 		});
-		if (user) q.set('user', user);
-		if (deny) q.set('deny', '1');
-		const res = await fetch(`${sandbox.authorizationUrl}?${q}`, { redirect: 'manual' });
+		const authorizeUrl = start.headers.get('location');
+		if (start.status < 300 || start.status > 399 || !authorizeUrl) {
+			throw new Error(`the start webhook answered ${start.status}: ${(await start.text()).slice(0, 300)}`);
+		}
+		if (!authorizeUrl.startsWith(sandbox.authorizationUrl)) throw new Error(`start redirected elsewhere: ${authorizeUrl}`);
+		const url = new URL(authorizeUrl);
+		if (user) url.searchParams.set('user', user);
+		if (deny) url.searchParams.set('deny', '1');
+		const res = await fetch(url, { redirect: 'manual' });
 		const location = res.headers.get('location');
 		if (res.status !== 302 || !location) throw new Error(`authorize answered ${res.status} without a redirect`);
 		if (!location.startsWith(stack.callbackUrl)) throw new Error(`authorize redirected elsewhere: ${location}`);
 		const page = await fetch(location, { redirect: 'manual' });
-		return { status: page.status, html: await page.text() };
+		return { status: page.status, html: await page.text(), authorizeUrl, callbackUrl: location };
 	};
 
 	/** Workflow 2 over its webhook; resolves { status, body }. */

@@ -67,16 +67,37 @@ test('workflow 1 connects two connection ids one after the other; each keeps its
 	const b = await call('pipedrive:globex');
 	expect(a.user.name).toBe('alice');
 	expect(b.user.name).toBe('bob');
-	for (const g of stack.sandbox.grants()) grantOf[g.userName === 'alice' ? 'pipedrive:acme' : 'pipedrive:globex'] = g.grantId;
+	for (const g of stack.sandbox.grants()) {
+		if (g.userName === 'alice') grantOf['pipedrive:acme'] = g.grantId;
+		if (g.userName === 'bob') grantOf['pipedrive:globex'] = g.grantId;
+	}
 	expect(stack.sandbox.stats().failedApiCalls).toBe(0);
 });
 
-test('workflow 1 shows a clear page when the user declines consent, and stores nothing', async () => {
+test('workflow 1 refuses a declined consent, a replayed callback, a tampered state and a start without its auth', async () => {
 	const before = stack.sandbox.stats().tokenRequests.total;
 	const declined = await stack.connect('pipedrive:declined', { deny: true });
 	expect(declined.status).toBe(400);
 	expect(declined.html).toContain('declined');
-	expect(stack.sandbox.stats().tokenRequests.total).toBe(before);
+	expect(stack.sandbox.stats().tokenRequests.total).toBe(before); // nothing exchanged
+
+	const ok = await stack.connect('pipedrive:initech', { user: 'carol' });
+	expect(ok.status).toBe(200);
+	const replay = await fetch(ok.callbackUrl, { redirect: 'manual' });
+	expect(replay.status).toBe(400); // the state works once
+
+	const fresh = await fetch(`${stack.startUrl}?connectionId=pipedrive:initech`, {
+		redirect: 'manual',
+		headers: { authorization: `Basic ${Buffer.from(`${stack.basicAuth.user}:${stack.basicAuth.password}`).toString('base64')}` },
+	});
+	const state = new URL(fresh.headers.get('location')).searchParams.get('state');
+	const tampered = `${stack.callbackUrl}?code=anything&state=${encodeURIComponent(state.slice(0, -2) + (state.endsWith('A') ? 'BB' : 'AA'))}`;
+	const refused = await fetch(tampered, { redirect: 'manual' });
+	expect(refused.status).toBe(400);
+
+	const noAuth = await fetch(`${stack.startUrl}?connectionId=pipedrive:initech`, { redirect: 'manual' });
+	expect([401, 403]).toContain(noAuth.status);
+	expect(stack.sandbox.stats().tokenRequests.total).toBe(before + 1); // only the one good exchange
 });
 
 test('workflow 2 across 3 expiries: 0 failed API calls, one refresh per expiry crossed, both connections', async () => {
