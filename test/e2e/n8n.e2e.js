@@ -187,3 +187,59 @@ test('workflow 3 refuses a request without its header auth, and answers status a
 	expect(stack.sandbox.stats().tokenRequests.refresh_token).toBe(1);
 	expect((await call('pipedrive:globex')).user.name).toBe('bob');
 });
+
+test('workflow 3 also runs as a sub-workflow (Execute Workflow Trigger) from another workflow', async () => {
+	const caller = await stack.client.createWorkflow({
+		name: 'e2e: calls workflow 3',
+		nodes: [
+			{
+				id: '9d1c0b6e-0000-4000-8000-000000000001',
+				name: 'Webhook',
+				type: 'n8n-nodes-base.webhook',
+				typeVersion: 2.1,
+				position: [0, 0],
+				webhookId: '9d1c0b6e-0000-4000-8000-0000000000aa',
+				parameters: { path: 'e2e/sub-refresh', responseMode: 'lastNode', options: {} },
+			},
+			{
+				id: '9d1c0b6e-0000-4000-8000-000000000002',
+				name: 'Refresh via Workflow 3',
+				type: 'n8n-nodes-base.executeWorkflow',
+				typeVersion: 1.2,
+				position: [240, 0],
+				parameters: {
+					source: 'database',
+					workflowId: { __rl: true, mode: 'id', value: stack.workflows.refresh.id },
+					workflowInputs: {
+						mappingMode: 'defineBelow',
+						value: { connectionId: '={{ $json.query.connectionId }}', failedAccessToken: '' },
+						matchingColumns: [],
+						schema: ['connectionId', 'failedAccessToken'].map((id) => ({
+							id,
+							displayName: id,
+							required: false,
+							defaultMatch: false,
+							display: true,
+							canBeUsedToMatch: true,
+							type: 'string',
+						})),
+						attemptToConvertTypes: false,
+						convertFieldsToString: true,
+					},
+					options: {},
+				},
+			},
+		],
+		connections: { Webhook: { main: [[{ node: 'Refresh via Workflow 3', type: 'main', index: 0 }]] } },
+		settings: { executionOrder: 'v1' },
+	});
+	await stack.client.publishWorkflow(caller.id);
+	await stack.client.waitForWebhook('e2e/sub-refresh');
+	stack.sandbox.reset();
+	const res = await stack.client.webhook('e2e/sub-refresh', { query: { connectionId: 'pipedrive:acme' } });
+	expect(res.status).toBe(200);
+	expect(res.body).toMatchObject({ connectionId: 'pipedrive:acme', status: 'active', refreshed: true });
+	expect(res.text).not.toMatch(/access_token|refresh_token/);
+	expect(stack.sandbox.stats().tokenRequests.refresh_token).toBe(1);
+	expect((await call('pipedrive:acme')).user.name).toBe('alice');
+});
