@@ -34,9 +34,12 @@ afterEach(() => {
 	jest.restoreAllMocks();
 });
 afterAll(async () => {
-	await env.scanRawRows();
-	expect(env.hygiene.leaks()).toEqual([]);
-	await env.teardown();
+	try {
+		await env.scanRawRows();
+		expect(env.hygiene.leaks()).toEqual([]);
+	} finally {
+		await env?.teardown();
+	}
 });
 
 /** Asserts nothing was stored for `id` and the provider was not called. */

@@ -42,9 +42,12 @@ beforeAll(async () => {
 });
 afterEach(() => nock.cleanAll());
 afterAll(async () => {
-	await env.scanRawRows();
-	expect(env.hygiene.leaks()).toEqual([]);
-	await env.teardown();
+	try {
+		await env.scanRawRows();
+		expect(env.hygiene.leaks()).toEqual([]);
+	} finally {
+		await env?.teardown();
+	}
 });
 
 const node = new OAuth2TokenManager();

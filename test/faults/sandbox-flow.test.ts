@@ -22,10 +22,13 @@ beforeAll(async () => {
 	sb = await startSandbox({ port: 0, host: '127.0.0.1', redirectUris: [REDIRECT] });
 });
 afterAll(async () => {
-	await sb?.close();
-	await env.scanRawRows();
-	expect(env.hygiene.leaks()).toEqual([]);
-	await env.teardown();
+	try {
+		await sb?.close();
+		await env.scanRawRows();
+		expect(env.hygiene.leaks()).toEqual([]);
+	} finally {
+		await env?.teardown();
+	}
 });
 
 function client(pkce: boolean): OAuthClient {

@@ -20,9 +20,12 @@ afterEach(() => {
 	jest.restoreAllMocks();
 });
 afterAll(async () => {
-	await env.scanRawRows();
-	expect(env.hygiene.leaks()).toEqual([]);
-	await env.teardown();
+	try {
+		await env.scanRawRows();
+		expect(env.hygiene.leaks()).toEqual([]);
+	} finally {
+		await env?.teardown();
+	}
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
