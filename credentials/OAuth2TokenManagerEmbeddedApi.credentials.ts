@@ -1,4 +1,5 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
+import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /**
  * Tokens in a SQLite file on the n8n host, through Node's built-in node:sqlite (n8n 2.x's Node has it): nothing
@@ -28,24 +29,6 @@ export class OAuth2TokenManagerEmbeddedApi implements ICredentialType {
 			default: 'oauth2_tokens',
 			description: 'Table holding the tokens: letters, digits and underscores. Created on first use (see sql/sqlite.sql).',
 		},
-		{
-			displayName: 'Token Encryption Key',
-			name: 'encryptionKey',
-			type: 'string',
-			typeOptions: { password: true },
-			default: '',
-			required: true,
-			description:
-				'At least 16 characters (e.g. the output of `openssl rand -base64 32`). Tokens are stored encrypted with it; keep it safe, without it stored tokens cannot be read.',
-		},
-		{
-			displayName: 'Previous Token Encryption Keys',
-			name: 'previousEncryptionKeys',
-			type: 'string',
-			typeOptions: { password: true },
-			default: '',
-			description:
-				'To rotate the key: put the new key above and the old one(s) here, comma-separated. Tokens written under an old key stay readable and are re-encrypted with the new key on their next write.',
-		},
+		...tokenEncryptionFields,
 	];
 }

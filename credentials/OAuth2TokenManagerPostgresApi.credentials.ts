@@ -1,4 +1,5 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
+import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /**
  * Where tokens are kept on a PostgreSQL server (Supabase's direct connection works too). The node creates the
@@ -81,24 +82,6 @@ export class OAuth2TokenManagerPostgresApi implements ICredentialType {
 			default: true,
 			description: 'Whether the node creates the table on first use when it does not exist (needs the CREATE privilege). A table of another shape is never changed.',
 		},
-		{
-			displayName: 'Token Encryption Key',
-			name: 'encryptionKey',
-			type: 'string',
-			typeOptions: { password: true },
-			default: '',
-			required: true,
-			description:
-				'At least 16 characters (e.g. the output of `openssl rand -base64 32`). Tokens are stored encrypted with it; keep it safe, without it stored tokens cannot be read.',
-		},
-		{
-			displayName: 'Previous Token Encryption Keys',
-			name: 'previousEncryptionKeys',
-			type: 'string',
-			typeOptions: { password: true },
-			default: '',
-			description:
-				'To rotate the key: put the new key above and the old one(s) here, comma-separated. Tokens written under an old key stay readable and are re-encrypted with the new key on their next write.',
-		},
+		...tokenEncryptionFields,
 	];
 }

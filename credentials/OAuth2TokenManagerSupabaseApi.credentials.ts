@@ -1,4 +1,5 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
+import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /** Where tokens are kept on Supabase. Create the table with sql/postgres.sql and sql/supabase.sql first. */
 export class OAuth2TokenManagerSupabaseApi implements ICredentialType {
@@ -38,23 +39,6 @@ export class OAuth2TokenManagerSupabaseApi implements ICredentialType {
 			type: 'string',
 			default: 'public',
 		},
-		{
-			displayName: 'Token Encryption Key',
-			name: 'encryptionKey',
-			type: 'string',
-			typeOptions: { password: true },
-			default: '',
-			required: true,
-			description: 'At least 16 characters (e.g. the output of `openssl rand -base64 32`). Tokens are stored encrypted with it; keep it safe, without it stored tokens cannot be read.',
-		},
-		{
-			displayName: 'Previous Token Encryption Keys',
-			name: 'previousEncryptionKeys',
-			type: 'string',
-			typeOptions: { password: true },
-			default: '',
-			description:
-				'To rotate the key: put the new key above and the old one(s) here, comma-separated. Tokens written under an old key stay readable and are re-encrypted with the new key on their next write.',
-		},
+		...tokenEncryptionFields,
 	];
 }
