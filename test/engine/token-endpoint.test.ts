@@ -19,7 +19,10 @@ afterEach(() => {
 	nock.abortPendingRequests();
 	nock.cleanAll();
 });
-afterAll(() => nock.enableNetConnect());
+afterAll(() => {
+	nock.enableNetConnect();
+	nock.restore(); // later test files in this Jest worker bring their own nock
+});
 
 function expectNoSecret(error: unknown) {
 	const text = `${(error as Error).message} ${(error as TokenEndpointError).description ?? ''}`;

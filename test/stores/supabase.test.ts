@@ -31,7 +31,10 @@ async function supabaseDatabase(): Promise<TemporaryDatabase> {
 }
 
 beforeAll(() => nock.disableNetConnect());
-afterAll(() => nock.enableNetConnect());
+afterAll(() => {
+	nock.enableNetConnect();
+	nock.restore(); // later test files in this Jest worker bring their own nock
+});
 
 describePostgres()('Supabase store', () => {
 	describe('the shipped SQL, on a real PostgreSQL', () => {
