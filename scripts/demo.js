@@ -82,7 +82,7 @@ async function main() {
 
 	try {
 		const connectionId = 'pipedrive:acme';
-		step(`Connecting "${connectionId}" through workflow 1 (authorize → redirect → n8n callback → Exchange Authorization Code)...`);
+		step(`Connecting "${connectionId}" through workflow 1 (start webhook → Build Authorization URL → consent at the provider → callback → Exchange Authorization Code)...`);
 		const connected = await stack.connect(connectionId, { user: 'acme-admin' });
 		if (connected.status !== 200) throw new Error(`workflow 1 answered ${connected.status}: ${connected.html.slice(0, 300)}`);
 		info(`callback page: HTTP ${connected.status}, "${(/<h1>(.*?)<\/h1>/.exec(connected.html) || [])[1]}"`);
