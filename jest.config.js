@@ -6,5 +6,6 @@ module.exports = {
 	testMatch: ['**/*.test.ts'],
 	testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/e2e/'],
 	transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+	setupFilesAfterEnv: ['<rootDir>/test/helpers/restore-nock.ts'],
 	testTimeout: 60000,
 };

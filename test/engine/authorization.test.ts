@@ -35,7 +35,6 @@ beforeAll(async () => {
 afterEach(() => nock.cleanAll());
 afterAll(async () => {
 	nock.enableNetConnect();
-	nock.restore(); // later test files in this Jest worker bring their own nock
 	await store?.close();
 	await db?.drop();
 });

@@ -21,7 +21,6 @@ afterEach(() => {
 });
 afterAll(() => {
 	nock.enableNetConnect();
-	nock.restore(); // later test files in this Jest worker bring their own nock
 });
 
 function expectNoSecret(error: unknown) {

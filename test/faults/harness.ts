@@ -133,8 +133,6 @@ export async function faultEnv(): Promise<FaultEnv> {
 			restoreConsole.forEach((restore) => restore());
 			nock.cleanAll();
 			nock.enableNetConnect();
-			// Jest runs later test files in this worker with their own nock: take this one's interceptors away.
-			nock.restore();
 			await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
 			await db.drop();
 		},

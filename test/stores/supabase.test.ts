@@ -33,7 +33,6 @@ async function supabaseDatabase(): Promise<TemporaryDatabase> {
 beforeAll(() => nock.disableNetConnect());
 afterAll(() => {
 	nock.enableNetConnect();
-	nock.restore(); // later test files in this Jest worker bring their own nock
 });
 
 describePostgres()('Supabase store', () => {
