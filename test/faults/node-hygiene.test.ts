@@ -5,8 +5,9 @@
  * raw row is scanned: no sentinel, no PKCE verifier.
  */
 import nock from 'nock';
-import type { ICredentialDataDecryptedObject, IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type { ICredentialDataDecryptedObject, IDataObject } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
+import { executeContext } from '../helpers/node-context';
 import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 import { ENCRYPTION_KEY, Hygiene, faultEnv, type FaultEnv } from './harness';
 
@@ -53,16 +54,7 @@ afterAll(async () => {
 const node = new OAuth2TokenManager();
 
 async function run(parameters: Record<string, unknown>, continueOnFail = false): Promise<IDataObject[]> {
-	const ctx = {
-		getInputData: (): INodeExecutionData[] => [{ json: {} }],
-		getNodeParameter: (name: string, _i: number, fallback?: unknown) => (name in parameters ? parameters[name] : fallback),
-		getCredentials: async (name: string) => {
-			if (!credentials[name]) throw new Error(`no credential ${name}`);
-			return credentials[name];
-		},
-		getNode: () => ({ id: 'n', name: 'OAuth2 Token Manager', type: 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager', typeVersion: 1, position: [0, 0], parameters: {} }),
-		continueOnFail: () => continueOnFail,
-	} as unknown as IExecuteFunctions;
+	const ctx = executeContext({ parameters, credentials, continueOnFail });
 	try {
 		const [items] = await node.execute.call(ctx);
 		return items.map((item) => item.json);
