@@ -82,7 +82,8 @@ async function ensureN8n({ log = (line) => process.stderr.write(`${line}\n`) } =
 		);
 		const ticker = setInterval(() => {
 			const secs = Math.round((Date.now() - started) / 1000);
-			log(`  ... ${secs}s, ${countPackages(path.join(n8nHome, 'node_modules'))} packages unpacked so far`);
+			const unpacked = countPackages(path.join(n8nHome, 'node_modules'));
+			log(`  ... ${secs}s, ${unpacked ? `${unpacked} packages unpacked, downloading and linking the rest` : 'npm is resolving about 2,300 packages'}`);
 		}, 15000);
 		const code = await new Promise((resolve, reject) => {
 			child.on('error', reject);
