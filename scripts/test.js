@@ -24,11 +24,10 @@ function installed() {
 }
 
 async function main() {
+	// The end-to-end runner does its own set-up (it also installs n8n).
+	if (e2e) process.exit(await runWithRuntime([path.join(root, 'scripts', 'e2e.js'), ...jestArgs], { cwd: root }));
 	if (!installed()) step('Installing dependencies (npm ci)', 'npm ci --no-audit --no-fund');
 	step('Building (npm run build)', 'npm run build --silent');
-	if (e2e) {
-		process.exit(await runWithRuntime([path.join(root, 'scripts', 'e2e.js'), ...jestArgs], { cwd: root }));
-	}
 	step('Type-checking sources and tests', 'npx tsc --noEmit -p tsconfig.json');
 	const report = path.join(os.tmpdir(), `oauth2tm-jest-${process.pid}.json`);
 	const args = [path.join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--json', `--outputFile=${report}`, ...jestArgs];
