@@ -69,16 +69,14 @@ async function main() {
 		log: info,
 		keepDatabase: false,
 	});
-	let stopped = false;
-	const stop = async () => {
-		if (stopped) return;
-		stopped = true;
-		await stack.stop();
-	};
-	process.on('SIGINT', () => {
-		console.log('\nStopping n8n and the sandbox...');
+	let stopping = null;
+	const stop = () => (stopping ||= stack.stop()); // one shutdown, however often it is asked for
+	const onSignal = () => {
+		if (!stopping) console.log('\nStopping n8n and the sandbox...');
 		stop().then(() => process.exit(130));
-	});
+	};
+	process.on('SIGINT', onSignal);
+	process.on('SIGTERM', onSignal);
 
 	try {
 		const connectionId = 'pipedrive:acme';
