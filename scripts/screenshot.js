@@ -12,7 +12,7 @@ const path = require('node:path');
 
 const repo = path.resolve(__dirname, '..');
 
-if (typeof WebSocket === 'undefined') {
+if (typeof WebSocket === 'undefined' && require.main === module) {
 	const { nodeRuntime } = require('./node-runtime');
 	const res = spawnSync(nodeRuntime(), [__filename, ...process.argv.slice(2)], { stdio: 'inherit' });
 	process.exit(res.status ?? 1);
@@ -215,8 +215,12 @@ async function main() {
 	}
 }
 
-main().catch((err) => {
-	console.error(`Screenshot failed: ${err.message}${err.cause ? ` (${err.cause.message || err.cause})` : ""}`);
-	if (process.env.DEBUG) console.error(err.stack);
-	process.exit(1);
-});
+module.exports = { launchChromium, openPage, capture };
+
+if (require.main === module) {
+	main().catch((err) => {
+		console.error(`Screenshot failed: ${err.message}${err.cause ? ` (${err.cause.message || err.cause})` : ''}`);
+		if (process.env.DEBUG) console.error(err.stack);
+		process.exit(1);
+	});
+}
