@@ -89,7 +89,7 @@ async function launchChromium({ width, height }) {
 			'--remote-debugging-port=0',
 			'about:blank',
 		],
-		{ stdio: ['ignore', 'ignore', 'pipe'] },
+		{ stdio: ['ignore', 'ignore', 'pipe'], detached: true }, // its own process group: Debian's chromium is a wrapper script
 	);
 	let stderr = '';
 	child.stderr.on('data', (d) => (stderr += d));
@@ -116,8 +116,14 @@ async function launchChromium({ width, height }) {
 		page,
 		close: async () => {
 			page.close();
-			child.kill('SIGTERM');
-			await new Promise((r) => child.once('exit', r));
+			const exited = new Promise((r) => child.once('exit', r));
+			try {
+				process.kill(-child.pid, 'SIGTERM'); // the wrapper and the browser processes it started
+			} catch {
+				// gone already
+			}
+			await exited;
+			await sleep(300);
 			fs.rmSync(userDataDir, { recursive: true, force: true });
 		},
 	};
