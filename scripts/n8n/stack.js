@@ -62,7 +62,9 @@ async function startStack(options) {
 		t = Date.now();
 		const tarball = options.tarball || process.env.OAUTH2TM_TARBALL;
 		const packed = tarball ? { tarball } : await packProject();
-		const installed = await installPackage(options.userFolder, packed.tarball);
+		const installed = await installPackage(options.userFolder, packed.tarball).finally(() => {
+			if (!tarball) fs.rmSync(path.dirname(packed.tarball), { recursive: true, force: true });
+		});
 		mark('packageInstallMs', t);
 		log(`Installed ${installed.name}@${installed.version} as a community package (${(timings.packageInstallMs / 1000).toFixed(1)}s)`);
 
