@@ -118,6 +118,8 @@ export class OAuth2TokenManager implements INodeType {
 							code: (error as TokenManagerError).code ?? null,
 							...(error instanceof NeedsReauthorizationError ? { reauthorizationUrl: error.reauthorizationUrl ?? null } : {}),
 						},
+						// With "On Error: Continue (using error output)" n8n routes items that carry their error.
+						error: nodeError,
 						pairedItem: { item: i },
 					});
 					continue;

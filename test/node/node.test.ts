@@ -107,7 +107,8 @@ describe('OAuth2 Token Manager node', () => {
 				continueOnFail: true,
 			}),
 		);
-		expect(items[0]).toEqual({
+		expect(items[0].error).toBeInstanceOf(NodeApiError);
+		expect(items[0]).toMatchObject({
 			json: {
 				error: 'No connection "node:never-connected" is stored',
 				description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
