@@ -216,7 +216,7 @@ export class TokenManager {
 		const current = await this.readUsable(connectionId);
 		const needsRefresh = (c: Connection) => !c.accessToken || (c.expiresAt !== null && c.expiresAt.getTime() - Date.now() <= minValidityMs);
 		if (!needsRefresh(current)) return { connection: current, refreshed: false };
-		return this.refreshOnce(connectionId, needsRefresh);
+		return this.refreshOnce(current, needsRefresh);
 	}
 
 	/**
@@ -233,7 +233,7 @@ export class TokenManager {
 			? (c: Connection) => c.accessToken === stale
 			: (c: Connection) => c.refreshCount === current.refreshCount;
 		if (!needsRefresh(current)) return { connection: current, refreshed: false };
-		return this.refreshOnce(connectionId, needsRefresh);
+		return this.refreshOnce(current, needsRefresh);
 	}
 
 	/**
@@ -318,20 +318,21 @@ export class TokenManager {
 	}
 
 	/** One refresh at a time per connection: in this process by a shared promise, across processes by the store's lease. */
-	private refreshOnce(connectionId: string, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
-		const key = this.key(connectionId);
+	private refreshOnce(current: Connection, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
+		const key = this.key(current.connectionId);
 		const inFlight = flights.get(key);
 		if (inFlight) return inFlight;
-		const flight = this.refreshUnderLease(connectionId, needsRefresh).finally(() => flights.delete(key));
+		const flight = this.refreshUnderLease(current, needsRefresh).finally(() => flights.delete(key));
 		flights.set(key, flight);
 		return flight;
 	}
 
-	private async refreshUnderLease(connectionId: string, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
+	/** `started` is the caller's own read of the connection: the first decision needs no second read. */
+	private async refreshUnderLease(started: Connection, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
 		this.requireTokenUrl();
+		const { connectionId } = started;
 		const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
 		const deadline = Date.now() + this.leaseWaitMs;
-		const started = await this.readUsable(connectionId);
 		let current = started;
 		let delay = this.pollIntervalMs;
 		for (;;) {
