@@ -99,6 +99,9 @@ const unsaved = new Map<string, { usedRefreshToken: string | null; fields: Parti
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A lease holder id that names the host and process, for whoever inspects a stuck lease. */
+const leaseHolder = () => `${hostname()}:${process.pid}:${randomUUID()}`;
+
 export function validateConnectionId(connectionId: unknown): string {
 	if (typeof connectionId !== 'string' || connectionId.trim() === '') {
 		throw new InvalidInputError('Connection ID', 'The Connection ID is empty: set one per authorized account, e.g. "pipedrive:acme"');
@@ -245,16 +248,13 @@ export class TokenManager {
 		validateConnectionId(connectionId);
 		const atProvider = options.atProvider !== false;
 		await this.saveUnsaved(connectionId);
-		const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
-		const deadline = Date.now() + this.leaseWaitMs;
-		let delay = this.pollIntervalMs;
-		for (;;) {
+		const holder = leaseHolder();
+		const mustExist = async () => {
 			if (!(await this.store.get(connectionId))) throw new ConnectionNotFoundError(connectionId);
-			if (await this.store.acquireLease(connectionId, holder, this.leaseTtlMs)) break;
-			if (Date.now() >= deadline) throw new LeaseTimeoutError(connectionId, this.leaseWaitMs);
-			await sleep(delay * (0.5 + Math.random()));
-			delay = Math.min(delay * 1.5, 1000);
-		}
+			return undefined;
+		};
+		await mustExist();
+		await this.takeLease(connectionId, holder, mustExist);
 		try {
 			let row = (await this.store.get(connectionId))!;
 			const current = this.decrypt(row);
@@ -331,26 +331,39 @@ export class TokenManager {
 	private async refreshUnderLease(started: Connection, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
 		this.requireTokenUrl();
 		const { connectionId } = started;
-		const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
+		const result = (connection: Connection, refreshed = connection.refreshCount !== started.refreshCount) => ({ connection, refreshed });
+		if (!needsRefresh(started)) return result(started);
+		const holder = leaseHolder();
+		const doneMeanwhile = await this.takeLease(connectionId, holder, async () => {
+			const current = await this.readUsable(connectionId);
+			return needsRefresh(current) ? undefined : current;
+		});
+		if (doneMeanwhile) return result(doneMeanwhile);
+		try {
+			// Re-read under the lease: another process may have refreshed since our last read.
+			const leased = await this.readUsable(connectionId);
+			if (!needsRefresh(leased)) return result(leased);
+			return result(await this.refreshWithProvider(leased), true);
+		} finally {
+			await this.store.releaseLease(connectionId, holder).catch(() => undefined);
+		}
+	}
+
+	/**
+	 * Takes the connection's lease for `holder`, polling with growing, jittered pauses for at most
+	 * `leaseWaitMs`. Between attempts `meanwhile` re-reads: a value from it ends the wait without the lease
+	 * (e.g. another process finished the refresh). Returns undefined once the lease is held.
+	 */
+	private async takeLease<T>(connectionId: string, holder: string, meanwhile: () => Promise<T | undefined>): Promise<T | undefined> {
 		const deadline = Date.now() + this.leaseWaitMs;
-		let current = started;
 		let delay = this.pollIntervalMs;
 		for (;;) {
-			if (!needsRefresh(current)) return { connection: current, refreshed: current.refreshCount !== started.refreshCount };
-			if (await this.store.acquireLease(connectionId, holder, this.leaseTtlMs)) {
-				try {
-					// Re-read under the lease: another process may have refreshed since our last read.
-					const leased = await this.readUsable(connectionId);
-					if (!needsRefresh(leased)) return { connection: leased, refreshed: leased.refreshCount !== started.refreshCount };
-					return { connection: await this.refreshWithProvider(leased), refreshed: true };
-				} finally {
-					await this.store.releaseLease(connectionId, holder).catch(() => undefined);
-				}
-			}
+			if (await this.store.acquireLease(connectionId, holder, this.leaseTtlMs)) return undefined;
 			if (Date.now() >= deadline) throw new LeaseTimeoutError(connectionId, this.leaseWaitMs);
 			await sleep(delay * (0.5 + Math.random()));
 			delay = Math.min(delay * 1.5, 1000);
-			current = await this.readUsable(connectionId);
+			const done = await meanwhile();
+			if (done !== undefined) return done;
 		}
 	}
 
