@@ -2,21 +2,19 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import nock from 'nock';
 import { createPkcePair, connectionIdFromState } from '../../engine/authorization';
 import { TokenCipher } from '../../engine/crypto';
 import { InvalidInputError, InvalidStateError } from '../../engine/errors';
 import { createMySqlStore, createSqliteStore } from '../../engine/stores';
-import { PostgresStore } from '../../engine/stores/postgres';
+import type { PostgresStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { IN_CI, tcpReachable } from '../stores/servers';
 
 const KEY = 'test-token-encryption-key-0002';
-let db: TemporaryDatabase;
 let store: PostgresStore;
 
 const pipedrive = () => testClient({ authorizationUrl: 'https://oauth.pipedrive.test/oauth/authorize' });
@@ -27,16 +25,8 @@ function manager(client = pipedrive(), s: TokenStore = store) {
 	return new TokenManager({ store: s, cipher: new TokenCipher(KEY), client, endpoint: { retryBaseDelayMs: 1 } });
 }
 
-beforeAll(async () => {
-	nock.disableNetConnect();
-	db = await createTemporaryPostgresDatabase();
-	store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
-});
-afterEach(() => nock.cleanAll());
-afterAll(async () => {
-	nock.enableNetConnect();
-	await store?.close();
-	await db?.drop();
+usePostgresStoreWithNock((_db, s) => {
+	store = s;
 });
 
 describe('Build Authorization URL', () => {

@@ -1,9 +1,10 @@
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { ConnectionNotFoundError, ConnectionRevokedError, DecryptionError, TokenEndpointError } from '../../engine/errors';
-import { PostgresStore } from '../../engine/stores/postgres';
+import type { PostgresStore } from '../../engine/stores/postgres';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import type { TemporaryDatabase } from '../helpers/postgres';
+import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 
 const KEY = 'test-token-encryption-key-0003';
@@ -40,16 +41,9 @@ function revocationEndpoint(status = 200) {
 	return requests;
 }
 
-beforeAll(async () => {
-	nock.disableNetConnect();
-	db = await createTemporaryPostgresDatabase();
-	store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
-});
-afterEach(() => nock.cleanAll());
-afterAll(async () => {
-	nock.enableNetConnect();
-	await store?.close();
-	await db?.drop();
+usePostgresStoreWithNock((d, s) => {
+	db = d;
+	store = s;
 });
 
 describe('Revoke / Disconnect', () => {

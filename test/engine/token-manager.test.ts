@@ -1,9 +1,10 @@
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { ConnectionNotFoundError, InvalidInputError, NeedsReauthorizationError, StoreError } from '../../engine/errors';
-import { PostgresStore } from '../../engine/stores/postgres';
+import type { PostgresStore } from '../../engine/stores/postgres';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import type { TemporaryDatabase } from '../helpers/postgres';
+import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { CLIENT_SECRET, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 
 const KEY = 'test-token-encryption-key-0001';
@@ -31,16 +32,9 @@ async function expire(id: string) {
 	await db.sql(`update oauth2_tokens set expires_at = now() - interval '1 second' where connection_id = $1`, [id]);
 }
 
-beforeAll(async () => {
-	nock.disableNetConnect();
-	db = await createTemporaryPostgresDatabase();
-	store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
-});
-afterEach(() => nock.cleanAll());
-afterAll(async () => {
-	nock.enableNetConnect();
-	await store?.close();
-	await db?.drop();
+usePostgresStoreWithNock((d, s) => {
+	db = d;
+	store = s;
 });
 
 describe('Exchange Authorization Code', () => {
