@@ -151,3 +151,27 @@ export async function expectFailure(hygiene: Hygiene, where: string, fn: () => P
 	}
 	throw new Error(`${where}: expected a failure, got ${JSON.stringify(result)?.slice(0, 200)}`);
 }
+
+/**
+ * The hooks every fault file shares: one env for the file (handed to `ready`), nock and spies reset after each
+ * scenario, and at the end the hygiene scan over everything recorded plus the raw rows, which must find nothing.
+ */
+export function useFaultEnv(ready: (env: FaultEnv) => void): void {
+	let env: FaultEnv | undefined;
+	beforeAll(async () => {
+		env = await faultEnv();
+		ready(env);
+	});
+	afterEach(() => {
+		nock.cleanAll();
+		jest.restoreAllMocks();
+	});
+	afterAll(async () => {
+		try {
+			await env!.scanRawRows();
+			expect(env!.hygiene.leaks()).toEqual([]);
+		} finally {
+			await env?.teardown();
+		}
+	});
+}

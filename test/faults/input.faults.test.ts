@@ -20,26 +20,14 @@ import { createTemporaryMySqlDatabase } from '../helpers/mysql';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { IN_CI, tcpReachable } from '../stores/servers';
 import { TEST_MYSQL_URL } from '../helpers/mysql';
-import { ENCRYPTION_KEY, OLD_ENCRYPTION_KEY, expectFailure, faultEnv, type FaultEnv } from './harness';
+import { ENCRYPTION_KEY, OLD_ENCRYPTION_KEY, expectFailure, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;
 let n = 0;
 const fresh = (label: string) => `input:${label}:${++n}`;
 
-beforeAll(async () => {
-	env = await faultEnv();
-});
-afterEach(() => {
-	nock.cleanAll();
-	jest.restoreAllMocks();
-});
-afterAll(async () => {
-	try {
-		await env.scanRawRows();
-		expect(env.hygiene.leaks()).toEqual([]);
-	} finally {
-		await env?.teardown();
-	}
+useFaultEnv((e) => {
+	env = e;
 });
 
 /** Asserts nothing was stored for `id` and the provider was not called. */

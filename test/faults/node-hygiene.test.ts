@@ -9,13 +9,13 @@ import type { ICredentialDataDecryptedObject, IDataObject } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { executeContext } from '../helpers/node-context';
 import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
-import { ENCRYPTION_KEY, Hygiene, faultEnv, type FaultEnv } from './harness';
+import { ENCRYPTION_KEY, Hygiene, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;
 let credentials: Record<string, ICredentialDataDecryptedObject>;
 
-beforeAll(async () => {
-	env = await faultEnv();
+useFaultEnv((e) => {
+	env = e;
 	const url = new URL(env.db.url);
 	credentials = {
 		oAuth2TokenManagerAppApi: {
@@ -40,15 +40,6 @@ beforeAll(async () => {
 			encryptionKey: ENCRYPTION_KEY,
 		},
 	};
-});
-afterEach(() => nock.cleanAll());
-afterAll(async () => {
-	try {
-		await env.scanRawRows();
-		expect(env.hygiene.leaks()).toEqual([]);
-	} finally {
-		await env?.teardown();
-	}
 });
 
 const node = new OAuth2TokenManager();

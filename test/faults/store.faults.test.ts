@@ -7,25 +7,13 @@ import nock from 'nock';
 import { LeaseTimeoutError, StoreError } from '../../engine/errors';
 import { PostgresStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
-import { PROVIDER_ORIGIN, expectFailure, faultEnv, type FaultEnv } from './harness';
+import { PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;
 let n = 0;
 
-beforeAll(async () => {
-	env = await faultEnv();
-});
-afterEach(() => {
-	nock.cleanAll();
-	jest.restoreAllMocks();
-});
-afterAll(async () => {
-	try {
-		await env.scanRawRows();
-		expect(env.hygiene.leaks()).toEqual([]);
-	} finally {
-		await env?.teardown();
-	}
+useFaultEnv((e) => {
+	env = e;
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -7,22 +7,13 @@ import { createServer, type AddressInfo } from 'node:net';
 import nock from 'nock';
 import { NeedsReauthorizationError, TokenEndpointError } from '../../engine/errors';
 import { testClient } from '../helpers/provider';
-import { PROVIDER_ORIGIN, expectFailure, faultEnv, type FaultEnv } from './harness';
+import { PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;
 let n = 0;
 
-beforeAll(async () => {
-	env = await faultEnv();
-});
-afterEach(() => nock.cleanAll());
-afterAll(async () => {
-	try {
-		await env.scanRawRows();
-		expect(env.hygiene.leaks()).toEqual([]);
-	} finally {
-		await env?.teardown();
-	}
+useFaultEnv((e) => {
+	env = e;
 });
 
 /** An authorized connection whose access token has expired, so the next Get Valid Token refreshes. */
