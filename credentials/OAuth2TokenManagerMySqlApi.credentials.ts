@@ -1,4 +1,5 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
+import { createTableIfMissingField, databaseServerFields } from './databaseServerFields';
 import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /**
@@ -13,40 +14,7 @@ export class OAuth2TokenManagerMySqlApi implements ICredentialType {
 	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
 
 	properties: INodeProperties[] = [
-		{
-			displayName: 'Host',
-			name: 'host',
-			type: 'string',
-			default: 'localhost',
-			required: true,
-		},
-		{
-			displayName: 'Database',
-			name: 'database',
-			type: 'string',
-			default: 'mysql',
-			required: true,
-		},
-		{
-			displayName: 'User',
-			name: 'user',
-			type: 'string',
-			default: 'mysql',
-			required: true,
-		},
-		{
-			displayName: 'Password',
-			name: 'password',
-			type: 'string',
-			typeOptions: { password: true },
-			default: '',
-		},
-		{
-			displayName: 'Port',
-			name: 'port',
-			type: 'number',
-			default: 3306,
-		},
+		...databaseServerFields({ database: 'mysql', user: 'mysql', port: 3306 }),
 		{
 			displayName: 'SSL',
 			name: 'ssl',
@@ -69,13 +37,7 @@ export class OAuth2TokenManagerMySqlApi implements ICredentialType {
 			default: 'oauth2_tokens',
 			description: 'Table holding the tokens, in the database above: letters, digits and underscores. Its shape is in sql/mysql.sql.',
 		},
-		{
-			displayName: 'Create Table If Missing',
-			name: 'createTableIfMissing',
-			type: 'boolean',
-			default: true,
-			description: 'Whether the node creates the table on first use when it does not exist (needs the CREATE privilege). A table of another shape is never changed.',
-		},
+		createTableIfMissingField,
 		...tokenEncryptionFields,
 	];
 }

@@ -1,4 +1,5 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
+import { createTableIfMissingField, databaseServerFields } from './databaseServerFields';
 import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /**
@@ -14,40 +15,7 @@ export class OAuth2TokenManagerPostgresApi implements ICredentialType {
 	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
 
 	properties: INodeProperties[] = [
-		{
-			displayName: 'Host',
-			name: 'host',
-			type: 'string',
-			default: 'localhost',
-			required: true,
-		},
-		{
-			displayName: 'Database',
-			name: 'database',
-			type: 'string',
-			default: 'postgres',
-			required: true,
-		},
-		{
-			displayName: 'User',
-			name: 'user',
-			type: 'string',
-			default: 'postgres',
-			required: true,
-		},
-		{
-			displayName: 'Password',
-			name: 'password',
-			type: 'string',
-			typeOptions: { password: true },
-			default: '',
-		},
-		{
-			displayName: 'Port',
-			name: 'port',
-			type: 'number',
-			default: 5432,
-		},
+		...databaseServerFields({ database: 'postgres', user: 'postgres', port: 5432 }),
 		{
 			displayName: 'SSL',
 			name: 'ssl',
@@ -75,13 +43,7 @@ export class OAuth2TokenManagerPostgresApi implements ICredentialType {
 			description:
 				'Table holding the tokens: letters, digits and underscores, optionally prefixed by a schema ("tokens.oauth2_tokens"). Its shape is in sql/postgres.sql.',
 		},
-		{
-			displayName: 'Create Table If Missing',
-			name: 'createTableIfMissing',
-			type: 'boolean',
-			default: true,
-			description: 'Whether the node creates the table on first use when it does not exist (needs the CREATE privilege). A table of another shape is never changed.',
-		},
+		createTableIfMissingField,
 		...tokenEncryptionFields,
 	];
 }
