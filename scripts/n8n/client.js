@@ -3,6 +3,29 @@
 // (/api/v1) for credentials, workflows and executions, and plain HTTP for webhooks.
 const crypto = require('node:crypto');
 
+/** A JSON request; a non-2xx answer throws with the status and the start of the body. */
+async function send(url, method, headers, body, label) {
+	const res = await fetch(url, {
+		method,
+		headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+		body: body === undefined ? undefined : JSON.stringify(body),
+	});
+	const text = await res.text();
+	let json;
+	try {
+		json = text ? JSON.parse(text) : null;
+	} catch {
+		json = { raw: text };
+	}
+	if (!res.ok) {
+		const err = new Error(`${label} -> ${res.status}: ${text.slice(0, 800)}`);
+		err.status = res.status;
+		err.body = json;
+		throw err;
+	}
+	return { res, json };
+}
+
 class N8nClient {
 	constructor(url) {
 		this.url = url.replace(/\/$/, '');
@@ -12,54 +35,17 @@ class N8nClient {
 	}
 
 	async rest(method, path, body) {
-		const headers = { 'browser-id': this.browserId, accept: 'application/json' };
+		const headers = { 'browser-id': this.browserId };
 		if (this.cookie) headers.cookie = this.cookie;
-		if (body !== undefined) headers['content-type'] = 'application/json';
-		const res = await fetch(`${this.url}/rest${path}`, {
-			method,
-			headers,
-			body: body === undefined ? undefined : JSON.stringify(body),
-		});
+		const { res, json } = await send(`${this.url}/rest${path}`, method, headers, body, `n8n REST ${method} ${path}`);
 		const setCookie = res.headers.getSetCookie?.() || [];
 		for (const c of setCookie) if (c.startsWith('n8n-auth=')) this.cookie = c.split(';')[0];
-		const text = await res.text();
-		let json;
-		try {
-			json = text ? JSON.parse(text) : null;
-		} catch {
-			json = { raw: text };
-		}
-		if (!res.ok) {
-			const err = new Error(`n8n REST ${method} ${path} -> ${res.status}: ${text.slice(0, 500)}`);
-			err.status = res.status;
-			err.body = json;
-			throw err;
-		}
 		return json && typeof json === 'object' && 'data' in json ? json.data : json;
 	}
 
 	async api(method, path, body) {
 		if (!this.apiKey) throw new Error('no API key yet: call createApiKey() first');
-		const headers = { 'x-n8n-api-key': this.apiKey, accept: 'application/json' };
-		if (body !== undefined) headers['content-type'] = 'application/json';
-		const res = await fetch(`${this.url}/api/v1${path}`, {
-			method,
-			headers,
-			body: body === undefined ? undefined : JSON.stringify(body),
-		});
-		const text = await res.text();
-		let json;
-		try {
-			json = text ? JSON.parse(text) : null;
-		} catch {
-			json = { raw: text };
-		}
-		if (!res.ok) {
-			const err = new Error(`n8n API ${method} ${path} -> ${res.status}: ${text.slice(0, 800)}`);
-			err.status = res.status;
-			err.body = json;
-			throw err;
-		}
+		const { json } = await send(`${this.url}/api/v1${path}`, method, { 'x-n8n-api-key': this.apiKey }, body, `n8n API ${method} ${path}`);
 		return json;
 	}
 
