@@ -128,7 +128,7 @@ export class TokenManager {
 	private readonly pollIntervalMs: number;
 	private readonly saveRetries: number;
 	private readonly hooks: NonNullable<TokenManagerOptions['hooks']>;
-	private readonly states: StateCodec;
+	private stateCodec: StateCodec | undefined;
 	private readonly reauthorizationLinkTtlSeconds: number;
 
 	constructor(options: TokenManagerOptions) {
@@ -147,8 +147,13 @@ export class TokenManager {
 		this.pollIntervalMs = options.pollIntervalMs ?? 100;
 		this.saveRetries = options.saveRetries ?? 3;
 		this.hooks = options.hooks ?? {};
-		this.states = new StateCodec(options.cipher);
 		this.reauthorizationLinkTtlSeconds = options.reauthorizationLinkTtlSeconds ?? DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS;
+	}
+
+	/** Only the authorization operations need state keys; Get Valid Token never derives them. */
+	private get states(): StateCodec {
+		this.stateCodec ??= new StateCodec(this.cipher);
+		return this.stateCodec;
 	}
 
 	/**
