@@ -10,7 +10,7 @@ import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket 
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { COLUMNS, fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, type SchemaReport } from './sql-common';
+import { COLUMNS, fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
 
 export interface MySqlStoreOptions {
 	host?: string;
@@ -144,16 +144,10 @@ export class MySqlTokenStore implements TokenStore {
 	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
 		await this.prepare();
 		const entries = fieldEntries(fields);
-		const set = [
-			...entries.map(([column]) => `${column} = ?`),
-			'version = version + 1',
-			'lease_holder = null',
-			'lease_until = null',
-			`updated_at = ${NOW}`,
-		];
+		const set = versionedUpdateSet(entries.map(([column]) => column), () => '?', NOW);
 		return this.transaction('update', async (db) => {
 			const [result] = await db.execute<ResultSetHeader>(
-				`update ${this.table} set ${set.join(', ')} where connection_id = ? and version = ?`,
+				`update ${this.table} set ${set} where connection_id = ? and version = ?`,
 				[...entries.map(([, value]) => (value ?? null) as SqlValue), connectionId, expectedVersion],
 			);
 			if (result.affectedRows === 0) {

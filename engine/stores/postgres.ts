@@ -2,7 +2,7 @@ import { Pool, type PoolConfig } from 'pg';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { COLUMNS, fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, type SchemaReport } from './sql-common';
+import { COLUMNS, fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
 
 export interface PostgresStoreOptions {
 	pool?: PoolConfig;
@@ -93,10 +93,9 @@ export class PostgresStore implements TokenStore {
 
 	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
 		const entries = fieldEntries(fields);
-		const assignments = entries.map(([column], i) => `${column} = $${i + 3}`);
+		const set = versionedUpdateSet(entries.map(([column]) => column), (i) => `$${i + 3}`, 'now()');
 		const { rows } = await this.query(
-			`update ${this.table}
-			    set ${[...assignments, 'version = version + 1', 'lease_holder = null', 'lease_until = null', 'updated_at = now()'].join(', ')}
+			`update ${this.table} set ${set}
 			  where connection_id = $1 and version = $2 returning *`,
 			[connectionId, expectedVersion, ...entries.map(([, v]) => v)],
 		);

@@ -60,7 +60,7 @@ export function parseTableName(value: string | undefined, allowSchema: boolean):
 }
 
 /** The shipped schema file for a dialect, with the table name substituted (quoted by the caller's rules). */
-export function schemaSql(dialect: 'postgres' | 'mysql' | 'sqlite' | 'supabase', quotedTable: string, indexPrefix: string): string {
+export function schemaSql(dialect: 'postgres' | 'mysql' | 'sqlite', quotedTable: string, indexPrefix: string): string {
 	const text = readFileSync(join(__dirname, '..', '..', 'sql', `${dialect}.sql`), 'utf8');
 	return text
 		.replace(/\boauth2_tokens_(\w+_idx)\b/g, `${indexPrefix}_$1`)
@@ -114,6 +114,20 @@ export function fieldEntries(
 	return (Object.keys(FIELD_COLUMNS) as Array<keyof ConnectionFields>)
 		.filter((field) => fields[field] !== undefined)
 		.map((field) => [FIELD_COLUMNS[field], field === 'metadata' ? encodeMetadata(fields.metadata!) : fields[field]]);
+}
+
+/**
+ * The SET clause of the store contract's versioned update: the given columns, the next version, the lease
+ * released (the write is the release) and updated_at on the database clock.
+ */
+export function versionedUpdateSet(columns: string[], placeholder: (index: number) => string, now: string): string {
+	return [
+		...columns.map((column, i) => `${column} = ${placeholder(i)}`),
+		'version = version + 1',
+		'lease_holder = null',
+		'lease_until = null',
+		`updated_at = ${now}`,
+	].join(', ');
 }
 
 /** Columns of COLUMNS that a table lacks, for an error that names them. */

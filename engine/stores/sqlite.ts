@@ -17,7 +17,7 @@ import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { COLUMNS, fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, type SchemaReport } from './sql-common';
+import { COLUMNS, fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
 
 export interface SqliteStoreOptions {
 	/** Database file; empty = `defaultSqlitePath()`. ":memory:" works for one process. */
@@ -141,17 +141,11 @@ export class SqliteTokenStore implements TokenStore {
 
 	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
 		const entries = fieldEntries(fields);
-		const set = [
-			...entries.map(([column]) => `${column} = ?`),
-			'version = version + 1',
-			'lease_holder = null',
-			'lease_until = null',
-			`updated_at = ${NOW}`,
-		];
+		const set = versionedUpdateSet(entries.map(([column]) => column), () => '?', NOW);
 		return this.guard('update', () => {
 			const db = this.ready();
 			const row = db
-				.prepare(`update ${this.table} set ${set.join(', ')} where connection_id = ? and version = ? returning *`)
+				.prepare(`update ${this.table} set ${set} where connection_id = ? and version = ? returning *`)
 				.get(...entries.map(([, value]) => encode(value)), connectionId, expectedVersion);
 			if (row) return rowToConnection(row);
 			if (!db.prepare(`select 1 as found from ${this.table} where connection_id = ?`).get(connectionId)) {
