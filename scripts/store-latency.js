@@ -31,7 +31,7 @@ const root = path.join(__dirname, '..');
 const { TokenManager } = require(path.join(root, 'engine', 'token-manager.ts'));
 const { TokenCipher } = require(path.join(root, 'engine', 'crypto.ts'));
 const { resolveOAuthClient } = require(path.join(root, 'engine', 'presets.ts'));
-const { createPostgresStore, createMySqlStore, createSqliteStore } = require(path.join(root, 'engine', 'stores', 'index.ts'));
+const { PostgresStore, MySqlTokenStore, SqliteTokenStore } = require(path.join(root, 'engine', 'stores', 'index.ts'));
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -56,7 +56,7 @@ async function postgresSetup() {
 	const url = new URL(POSTGRES_URL);
 	url.pathname = `/${name}`;
 	return {
-		store: createPostgresStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true }),
+		store: new PostgresStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true }),
 		async drop() {
 			const client = new Client({ connectionString: POSTGRES_URL });
 			await client.connect();
@@ -75,7 +75,7 @@ async function mysqlSetup() {
 	const url = new URL(MYSQL_URL);
 	url.pathname = `/${name}`;
 	return {
-		store: createMySqlStore({ uri: url.toString(), createTableIfMissing: true }),
+		store: new MySqlTokenStore({ uri: url.toString(), createTableIfMissing: true }),
 		async drop() {
 			const db = await mysql.createConnection({ uri: MYSQL_URL });
 			await db.query(`drop database if exists \`${name}\``);
@@ -87,7 +87,7 @@ async function mysqlSetup() {
 async function sqliteSetup() {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-latency-'));
 	return {
-		store: createSqliteStore({ filePath: path.join(dir, 'tokens.sqlite') }),
+		store: new SqliteTokenStore({ filePath: path.join(dir, 'tokens.sqlite') }),
 		async drop() {
 			fs.rmSync(dir, { recursive: true, force: true });
 		},

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createPkcePair, connectionIdFromState } from '../../engine/authorization';
 import { TokenCipher } from '../../engine/crypto';
 import { InvalidInputError, InvalidStateError } from '../../engine/errors';
-import { createMySqlStore, createSqliteStore } from '../../engine/stores';
+import { MySqlTokenStore, SqliteTokenStore } from '../../engine/stores';
 import type { PostgresStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager } from '../../engine/token-manager';
@@ -102,7 +102,7 @@ describe('single use of the state on every SQL store (through the TokenStore int
 
 	it('SQLite', async () => {
 		const dir = mkdtempSync(join(tmpdir(), 'oauth2tm-state-'));
-		const s = createSqliteStore({ filePath: join(dir, 't.sqlite') });
+		const s = new SqliteTokenStore({ filePath: join(dir, 't.sqlite') });
 		try {
 			await singleUse(s);
 		} finally {
@@ -113,7 +113,7 @@ describe('single use of the state on every SQL store (through the TokenStore int
 
 	(IN_CI || tcpReachable(TEST_MYSQL_URL, 3306) ? it : it.skip)('MySQL/MariaDB', async () => {
 		const mdb = await createTemporaryMySqlDatabase('oauth2tm_state');
-		const s = createMySqlStore({ uri: mdb.url, createTableIfMissing: true });
+		const s = new MySqlTokenStore({ uri: mdb.url, createTableIfMissing: true });
 		try {
 			await singleUse(s);
 		} finally {

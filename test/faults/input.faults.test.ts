@@ -11,7 +11,7 @@ import nock from 'nock';
 import { StateCodec, stateMarkerId } from '../../engine/authorization';
 import { TokenCipher } from '../../engine/crypto';
 import { AuthorizationDeniedError, InvalidInputError, InvalidStateError } from '../../engine/errors';
-import { createMySqlStore, createSqliteStore } from '../../engine/stores';
+import { MySqlTokenStore, SqliteTokenStore } from '../../engine/stores';
 import { PostgresStore } from '../../engine/stores/postgres';
 import { SupabaseStore } from '../../engine/stores/supabase';
 import type { TokenStore } from '../../engine/store';
@@ -237,7 +237,7 @@ describe('fault suite: SQL injection and oversize values', () => {
 
 	it('SQLite: the same', async () => {
 		const dir = mkdtempSync(join(tmpdir(), 'oauth2tm-faults-'));
-		const store = createSqliteStore({ filePath: join(dir, 't.sqlite') });
+		const store = new SqliteTokenStore({ filePath: join(dir, 't.sqlite') });
 		try {
 			let rows = 0;
 			const countingStore = new Proxy(store, {
@@ -257,7 +257,7 @@ describe('fault suite: SQL injection and oversize values', () => {
 
 	(IN_CI || tcpReachable(TEST_MYSQL_URL, 3306) ? it : it.skip)('MySQL/MariaDB: the same', async () => {
 		const db = await createTemporaryMySqlDatabase('oauth2tm_faults');
-		const store = createMySqlStore({ uri: db.url, createTableIfMissing: true });
+		const store = new MySqlTokenStore({ uri: db.url, createTableIfMissing: true });
 		try {
 			await injectionRoundTrip(store, async () => Number((await db.sql<{ n: number }>('select count(*) as n from oauth2_tokens'))[0].n));
 		} finally {
@@ -271,8 +271,8 @@ describe('fault suite: SQL injection and oversize values', () => {
 		for (const tableName of hostile) {
 			const attempts: Array<() => unknown> = [
 				() => new PostgresStore({ tableName, pool: { host: '127.0.0.1', port: 1 } }),
-				() => createMySqlStore({ tableName, host: '127.0.0.1', port: 1 }),
-				() => createSqliteStore({ tableName, filePath: join(tmpdir(), 'never-created.sqlite') }),
+				() => new MySqlTokenStore({ tableName, host: '127.0.0.1', port: 1 }),
+				() => new SqliteTokenStore({ tableName, filePath: join(tmpdir(), 'never-created.sqlite') }),
 				() => new SupabaseStore({ url: 'https://x.supabase.co', serviceRoleKey: 'k', tableName }),
 			];
 			for (const attempt of attempts) {

@@ -16,10 +16,10 @@ const { resolveOAuthClient } = require(path.join(root, 'engine', 'presets.ts'));
 const stores = require(path.join(root, 'engine', 'stores', 'index.ts'));
 
 const config = JSON.parse(process.argv[2]);
-const factories = { postgres: stores.createPostgresStore, mysql: stores.createMySqlStore, sqlite: stores.createSqliteStore };
+const storeClasses = { postgres: stores.PostgresStore, mysql: stores.MySqlTokenStore, sqlite: stores.SqliteTokenStore };
 
 async function main() {
-	const store = factories[config.store.kind](config.store.options);
+	const store = new storeClasses[config.store.kind](config.store.options);
 	const manager = new TokenManager({
 		store,
 		cipher: new TokenCipher(config.encryptionKey),

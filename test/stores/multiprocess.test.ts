@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { TokenCipher } from '../../engine/crypto';
 import { resolveOAuthClient } from '../../engine/presets';
 import type { TokenStore } from '../../engine/store';
-import { createMySqlStore, createPostgresStore, createSqliteStore } from '../../engine/stores';
+import { MySqlTokenStore, PostgresStore, SqliteTokenStore } from '../../engine/stores';
 import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryMySqlDatabase } from '../helpers/mysql';
 import { createTemporaryPostgresDatabase } from '../helpers/postgres';
@@ -60,11 +60,9 @@ const LEASE_WAIT_MS = 20_000;
 const PROCESSES = 4;
 const CALLS_PER_PROCESS = 25;
 
-function openStore(setup: StoreSetup): TokenStore {
-	if (setup.kind === 'postgres') return createPostgresStore(setup.options);
-	if (setup.kind === 'mysql') return createMySqlStore(setup.options);
-	return createSqliteStore(setup.options);
-}
+function openStore(setup: StoreSetup): TokenStore { if (setup.kind === 'postgres') return new PostgresStore(setup.options);
+	if (setup.kind === 'mysql') return new MySqlTokenStore(setup.options);
+	return new SqliteTokenStore(setup.options); }
 
 class Worker {
 	readonly child: ChildProcess;

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from '../../engine/errors';
 import { MySqlTokenStore } from '../../engine/stores/mysql';
-import { createMySqlStore } from '../../engine/stores';
 import type { TokenStore } from '../../engine/store';
 import { createTemporaryMySqlDatabase, type TemporaryMySqlDatabase } from '../helpers/mysql';
 import { describeStoreContract, newConnection } from './contract';
@@ -13,7 +12,7 @@ describeMySql()('MySQL store (real MariaDB/MySQL server)', () => {
 		const db = await createTemporaryMySqlDatabase('oauth2tm_contract');
 		const stores: TokenStore[] = [];
 		const open = () => {
-			const store = createMySqlStore({ uri: db.url, createTableIfMissing: true });
+			const store = new MySqlTokenStore({ uri: db.url, createTableIfMissing: true });
 			stores.push(store);
 			return store;
 		};

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import { StoreError } from '../../engine/errors';
-import { createSqliteStore, defaultSqlitePath, loadNodeSqlite, SqliteTokenStore } from '../../engine/stores';
+import { SqliteTokenStore, defaultSqlitePath, loadNodeSqlite } from '../../engine/stores';
 import type { TokenStore } from '../../engine/store';
 import { describeStoreContract, newConnection } from './contract';
 
@@ -12,7 +12,7 @@ describe('SQLite (embedded) store', () => {
 		const filePath = join(dir, 'tokens.sqlite');
 		const stores: TokenStore[] = [];
 		const open = () => {
-			const store = createSqliteStore({ filePath });
+			const store = new SqliteTokenStore({ filePath });
 			stores.push(store);
 			return store;
 		};

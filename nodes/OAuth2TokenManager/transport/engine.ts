@@ -3,7 +3,7 @@ import type { ICredentialDataDecryptedObject, IExecuteFunctions } from 'n8n-work
 import { TokenCipher } from '../../../engine/crypto';
 import { resolveOAuthClient, type ClientAuthentication, type OAuthClient } from '../../../engine/presets';
 import type { TokenStore } from '../../../engine/store';
-import { createMySqlStore, createPostgresStore, createSqliteStore } from '../../../engine/stores';
+import { MySqlTokenStore, PostgresStore, SqliteTokenStore } from '../../../engine/stores';
 import { SupabaseStore } from '../../../engine/stores/supabase';
 import { TokenManager } from '../../../engine/token-manager';
 
@@ -51,13 +51,13 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
 		case 'supabase':
 			return new SupabaseStore({ url: text(c.host), serviceRoleKey: String(c.serviceRole ?? ''), tableName: text(c.tableName), schema: text(c.schema) });
 		case 'postgres':
-			return createPostgresStore({
+			return new PostgresStore({
 				pool: { host: text(c.host), port: Number(c.port) || 5432, database: text(c.database), user: text(c.user), password: String(c.password ?? ''), ssl },
 				tableName: text(c.tableName),
 				createTableIfMissing: c.createTableIfMissing === true,
 			});
 		case 'mysql':
-			return createMySqlStore({
+			return new MySqlTokenStore({
 				host: text(c.host),
 				port: Number(c.port) || 3306,
 				database: text(c.database),
@@ -68,7 +68,7 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
 				createTableIfMissing: c.createTableIfMissing === true,
 			});
 		case 'embedded':
-			return createSqliteStore({ filePath: text(c.filePath) || undefined, tableName: text(c.tableName) || undefined });
+			return new SqliteTokenStore({ filePath: text(c.filePath) || undefined, tableName: text(c.tableName) || undefined });
 		default:
 			throw new Error(`Unknown storage "${String(storage)}"`);
 	}
