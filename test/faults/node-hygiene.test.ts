@@ -7,8 +7,8 @@
 import nock from 'nock';
 import type { ICredentialDataDecryptedObject, IDataObject } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext } from '../helpers/node-context';
-import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
+import { executeContext, nodeCredentials } from '../helpers/node-context';
+import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 import { ENCRYPTION_KEY, Hygiene, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;
@@ -16,30 +16,7 @@ let credentials: Record<string, ICredentialDataDecryptedObject>;
 
 useFaultEnv((e) => {
 	env = e;
-	const url = new URL(env.db.url);
-	credentials = {
-		oAuth2TokenManagerAppApi: {
-			preset: 'custom',
-			clientId: 'client-id',
-			clientSecret: CLIENT_SECRET,
-			redirectUri: 'https://n8n.test/webhook/oauth/callback',
-			authorizationUrl: `${PROVIDER_ORIGIN}/oauth/authorize`,
-			tokenUrl: `${PROVIDER_ORIGIN}/oauth/token`,
-			revocationUrl: `${PROVIDER_ORIGIN}/oauth/revoke`,
-			clientAuthentication: 'basic',
-			keepResponseFields: 'api_domain',
-		},
-		oAuth2TokenManagerPostgresApi: {
-			host: url.hostname,
-			port: Number(url.port) || 5432,
-			database: url.pathname.slice(1),
-			user: decodeURIComponent(url.username) || 'postgres',
-			password: '',
-			tableName: 'oauth2_tokens',
-			createTableIfMissing: true,
-			encryptionKey: ENCRYPTION_KEY,
-		},
-	};
+	credentials = nodeCredentials(env.db, ENCRYPTION_KEY);
 });
 
 const node = new OAuth2TokenManager();

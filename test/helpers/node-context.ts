@@ -1,4 +1,6 @@
 import type { ICredentialDataDecryptedObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type { TemporaryDatabase } from './postgres';
+import { CLIENT_SECRET, PROVIDER_ORIGIN } from './provider';
 
 /**
  * The slice of n8n's execution context the node reads, for running OAuth2TokenManager.execute in a test
@@ -32,4 +34,32 @@ export function executeContext(options: {
 		}),
 		continueOnFail: () => options.continueOnFail ?? false,
 	} as unknown as IExecuteFunctions;
+}
+
+/** The node's credentials for a sandbox-less run: a Custom App on the nock provider, tokens in `db`. */
+export function nodeCredentials(db: TemporaryDatabase, encryptionKey: string): Record<string, ICredentialDataDecryptedObject> {
+	const url = new URL(db.url);
+	return {
+		oAuth2TokenManagerAppApi: {
+			preset: 'custom',
+			clientId: 'client-id',
+			clientSecret: CLIENT_SECRET,
+			redirectUri: 'https://n8n.test/webhook/oauth/callback',
+			authorizationUrl: `${PROVIDER_ORIGIN}/oauth/authorize`,
+			tokenUrl: `${PROVIDER_ORIGIN}/oauth/token`,
+			revocationUrl: `${PROVIDER_ORIGIN}/oauth/revoke`,
+			clientAuthentication: 'basic',
+			keepResponseFields: 'api_domain',
+		},
+		oAuth2TokenManagerPostgresApi: {
+			host: url.hostname,
+			port: Number(url.port) || 5432,
+			database: url.pathname.slice(1),
+			user: decodeURIComponent(url.username) || 'postgres',
+			password: '',
+			tableName: 'oauth2_tokens',
+			createTableIfMissing: true,
+			encryptionKey,
+		},
+	};
 }

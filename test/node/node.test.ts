@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { NodeApiError, NodeOperationError, type ICredentialDataDecryptedObject } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext } from '../helpers/node-context';
+import { executeContext, nodeCredentials } from '../helpers/node-context';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
@@ -13,26 +13,7 @@ beforeAll(async () => {
 	nock.disableNetConnect();
 	nock.enableNetConnect(/127\.0\.0\.1|localhost/);
 	db = await createTemporaryPostgresDatabase('oauth2tm_node');
-	const url = new URL(db.url);
-	credentials = {
-		oAuth2TokenManagerAppApi: {
-			preset: 'custom',
-			clientId: 'client-id',
-			clientSecret: CLIENT_SECRET,
-			redirectUri: 'https://n8n.test/webhook/oauth/callback',
-			tokenUrl: `${PROVIDER_ORIGIN}/oauth/token`,
-			keepResponseFields: 'api_domain',
-		},
-		oAuth2TokenManagerPostgresApi: {
-			host: url.hostname,
-			port: Number(url.port) || 5432,
-			database: url.pathname.slice(1),
-			user: 'postgres',
-			password: '',
-			createTableIfMissing: true,
-			encryptionKey: 'node-test-encryption-key',
-		},
-	};
+	credentials = nodeCredentials(db, 'node-test-encryption-key');
 });
 afterEach(() => nock.cleanAll());
 afterAll(async () => {
