@@ -58,17 +58,23 @@ describe('OAuth2 Token Manager node', () => {
 	});
 
 	it('bad input is a NodeOperationError that names the parameter and the item', async () => {
+		// Item 0 is fine (a fresh stored token, no provider call); item 1 has a blank Connection ID.
 		const error = await node.execute
-			.call(executeContext({ items: [{ json: {} }, { json: {} }], parameters: (i) => ({ ...exchange(i === 0 ? 'node:a' : ''), storage: 'postgres' }), credentials }))
+			.call(
+				executeContext({
+					items: [{ json: {} }, { json: {} }],
+					parameters: (i) => ({ storage: 'postgres', operation: 'getValidToken', connectionId: i === 0 ? 'node:a' : '   ' }),
+					credentials,
+				}),
+			)
 			.catch((e) => e);
-		// Item 0 would have called the provider: nock refuses, so it fails first with a NodeApiError.
-		expect(error).toBeInstanceOf(NodeApiError);
-		expect(error.context.itemIndex).toBe(0);
-		const inputError = await node.execute.call(executeContext({ parameters: exchange('   '), credentials })).catch((e) => e);
-		expect(inputError).toBeInstanceOf(NodeOperationError);
-		expect(inputError.message).toMatch(/Connection ID is empty/);
-		expect(inputError.description).toBe('Check the "Connection ID" field.');
-		expect(inputError.context.itemIndex).toBe(0);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(/Connection ID is empty/);
+		expect(error.description).toBe('Check the "Connection ID" field.');
+		expect(error.context.itemIndex).toBe(1);
+		const badCode = await node.execute.call(executeContext({ parameters: { ...exchange('node:a'), code: '' }, credentials })).catch((e) => e);
+		expect(badCode).toBeInstanceOf(NodeOperationError);
+		expect(badCode.description).toBe('Check the "Authorization Code" field.');
 	});
 
 	it('provider and store failures are NodeApiErrors; with Continue On Fail they become error items and the rest still run', async () => {
