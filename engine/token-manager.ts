@@ -286,14 +286,6 @@ export class TokenManager {
 		}
 	}
 
-	/** Reads a connection without checking its status (for reporting). */
-	async describe(connectionId: string): Promise<Connection> {
-		validateConnectionId(connectionId);
-		const row = await this.store.get(connectionId);
-		if (!row) throw new ConnectionNotFoundError(connectionId);
-		return this.decrypt(row);
-	}
-
 	private minValidityMs(seconds: number | undefined): number {
 		const value = seconds ?? DEFAULT_MIN_VALIDITY_SECONDS;
 		if (!Number.isFinite(value) || value < 0) {

@@ -58,8 +58,8 @@ async function consent(authorizationUrl: string): Promise<URLSearchParams> {
 	return location.searchParams;
 }
 
-async function remember(id: string, m: TokenManager) {
-	const c = await m.describe(id);
+async function remember(id: string) {
+	const c = await env.stored(id);
 	for (const token of [c.accessToken, c.refreshToken]) if (token) env.hygiene.extraSecrets.add(token);
 }
 
@@ -73,7 +73,7 @@ describe('against the sandbox provider', () => {
 		expect(query.get('state')).toBe(start.state);
 		const { connection } = await m.exchangeAuthorizationCode('sandbox:pkce', { code: query.get('code')!, state: query.get('state')! });
 		expect(connection).toMatchObject({ status: 'active', metadata: { api_domain: sb.url } });
-		await remember('sandbox:pkce', m);
+		await remember('sandbox:pkce');
 		// The callback replayed (same code, same state): refused here, before the sandbox sees the code again.
 		const before = sb.stats().tokenRequests.authorization_code;
 		const replay = await expectFailure(env.hygiene, 'sandbox replay', () =>
@@ -117,8 +117,8 @@ describe('against the sandbox provider', () => {
 		const start = m.buildAuthorizationUrl('sandbox:revoke');
 		const query = await consent(start.authorizationUrl);
 		await m.exchangeAuthorizationCode('sandbox:revoke', { code: query.get('code')!, state: query.get('state')! });
-		await remember('sandbox:revoke', m);
-		const before = await m.describe('sandbox:revoke');
+		await remember('sandbox:revoke');
+		const before = await env.stored('sandbox:revoke');
 		const grantsBefore = sb.grants().filter((g) => !g.revoked).length;
 
 		const { connection, revokedAtProvider } = await m.revoke('sandbox:revoke');
@@ -140,6 +140,6 @@ describe('against the sandbox provider', () => {
 		const again = await consent(dead.reauthorizationUrl);
 		const { connection: back } = await m.exchangeAuthorizationCode('sandbox:revoke', { code: again.get('code')!, state: again.get('state')! });
 		expect(back.status).toBe('active');
-		await remember('sandbox:revoke', m);
+		await remember('sandbox:revoke');
 	});
 });
