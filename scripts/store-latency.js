@@ -32,6 +32,8 @@ const { TokenManager } = require(path.join(root, 'engine', 'token-manager.ts'));
 const { TokenCipher } = require(path.join(root, 'engine', 'crypto.ts'));
 const { resolveOAuthClient } = require(path.join(root, 'engine', 'presets.ts'));
 const { PostgresStore, MySqlTokenStore, SqliteTokenStore } = require(path.join(root, 'engine', 'stores', 'index.ts'));
+// The baseline: the same row read by primary key through the same driver, on a connection of its own.
+const COLUMN_LIST = require(path.join(root, 'engine', 'stores', 'sql-common.ts')).COLUMNS.join(', ');
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -55,9 +57,12 @@ async function postgresSetup() {
 	await admin.end();
 	const url = new URL(POSTGRES_URL);
 	url.pathname = `/${name}`;
+	const raw = new (require('pg').Pool)({ connectionString: url.toString(), max: 1 });
 	return {
 		store: new PostgresStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true }),
+		rawRead: async (id) => (await raw.query(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = $1`, [id])).rows[0],
 		async drop() {
+			await raw.end();
 			const client = new Client({ connectionString: POSTGRES_URL });
 			await client.connect();
 			await client.query(`drop database if exists "${name}" with (force)`);
@@ -74,9 +79,12 @@ async function mysqlSetup() {
 	await admin.end();
 	const url = new URL(MYSQL_URL);
 	url.pathname = `/${name}`;
+	const raw = mysql.createPool({ uri: url.toString(), connectionLimit: 1 });
 	return {
 		store: new MySqlTokenStore({ uri: url.toString(), createTableIfMissing: true }),
+		rawRead: async (id) => (await raw.execute(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = ?`, [id]))[0][0],
 		async drop() {
+			await raw.end();
 			const db = await mysql.createConnection({ uri: MYSQL_URL });
 			await db.query(`drop database if exists \`${name}\``);
 			await db.end();
@@ -86,9 +94,17 @@ async function mysqlSetup() {
 
 async function sqliteSetup() {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-latency-'));
+	const file = path.join(dir, 'tokens.sqlite');
+	let raw;
 	return {
-		store: new SqliteTokenStore({ filePath: path.join(dir, 'tokens.sqlite') }),
+		store: new SqliteTokenStore({ filePath: file }),
+		// Opened on first use: the store creates the file and table with its insert.
+		rawRead: async (id) => {
+			raw ??= new (require('node:sqlite').DatabaseSync)(file);
+			return raw.prepare(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = ?`).get(id);
+		},
 		async drop() {
+			raw?.close();
 			fs.rmSync(dir, { recursive: true, force: true });
 		},
 	};
@@ -136,7 +152,7 @@ async function measure(label, setup) {
 			cipher,
 			client: resolveOAuthClient({ preset: 'pipedrive', clientId: 'id', clientSecret: 'secret', redirectUri: 'http://127.0.0.1:9/cb', tokenUrl: 'http://127.0.0.1:9/token' }),
 		});
-		const rawRead = () => store.rawRead(connectionId);
+		const rawRead = () => context.rawRead(connectionId);
 		const getValidToken = async () => {
 			const result = await manager.getValidToken(connectionId);
 			if (result.refreshed || result.connection.accessToken !== access) throw new Error('Get Valid Token did not return the stored fresh token');

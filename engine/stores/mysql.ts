@@ -10,7 +10,7 @@ import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket 
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { COLUMNS, fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
+import { fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
 
 export interface MySqlStoreOptions {
 	host?: string;
@@ -111,15 +111,6 @@ export class MySqlTokenStore implements TokenStore {
 			const [rows] = await this.pool.execute<RowDataPacket[]>(`select * from ${this.table} where connection_id = ?`, [connectionId]);
 			return rows.length ? rowToConnection(rows[0]) : null;
 		});
-	}
-
-	/** Primary-key read without mapping: the baseline the latency report compares Get Valid Token with. */
-	async rawRead(connectionId: string): Promise<unknown> {
-		await this.prepare();
-		const [rows] = await this.pool.execute<RowDataPacket[]>(`select ${COLUMNS.join(', ')} from ${this.table} where connection_id = ?`, [
-			connectionId,
-		]);
-		return rows[0];
 	}
 
 	async insert(connection: NewConnection): Promise<StoredConnection> {

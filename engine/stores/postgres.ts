@@ -2,7 +2,7 @@ import { Pool, type PoolConfig } from 'pg';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { COLUMNS, fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
+import { fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
 
 export interface PostgresStoreOptions {
 	pool?: PoolConfig;
@@ -119,12 +119,6 @@ export class PostgresStore implements TokenStore {
 			`update ${this.table} set lease_holder = null, lease_until = null where connection_id = $1 and lease_holder = $2`,
 			[connectionId, holder],
 		);
-	}
-
-	/** Primary-key read without mapping: the baseline the latency report compares Get Valid Token with. */
-	async rawRead(connectionId: string): Promise<unknown> {
-		const { rows } = await this.query(`select ${COLUMNS.join(', ')} from ${this.table} where connection_id = $1`, [connectionId]);
-		return rows[0];
 	}
 
 	async close(): Promise<void> {

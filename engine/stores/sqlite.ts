@@ -17,7 +17,7 @@ import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { COLUMNS, fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
+import { fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
 
 export interface SqliteStoreOptions {
 	/** Database file; empty = `defaultSqlitePath()`. ":memory:" works for one process. */
@@ -115,11 +115,6 @@ export class SqliteTokenStore implements TokenStore {
 			const row = this.ready().prepare(`select * from ${this.table} where connection_id = ?`).get(connectionId);
 			return row ? rowToConnection(row) : null;
 		});
-	}
-
-	/** Primary-key read without mapping: the baseline the latency report compares Get Valid Token with. */
-	async rawRead(connectionId: string): Promise<unknown> {
-		return this.ready().prepare(`select ${COLUMNS.join(', ')} from ${this.table} where connection_id = ?`).get(connectionId);
 	}
 
 	async insert(connection: NewConnection): Promise<StoredConnection> {
