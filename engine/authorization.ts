@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { TokenCipher } from './crypto';
-import { AuthorizationDeniedError, ConnectionExistsError, InvalidInputError, InvalidStateError, StoreError, VersionConflictError } from './errors';
+import { AuthorizationDeniedError, ConnectionExistsError, ConnectionNotFoundError, InvalidInputError, InvalidStateError, StoreError, VersionConflictError } from './errors';
 import type { OAuthClient } from './presets';
 import type { TokenStore } from './store';
 
@@ -19,16 +19,27 @@ import type { TokenStore } from './store';
  * watermark moves with a versioned write, so two processes cannot both accept the same state. A state
  * issued before one that was already used is refused too (superseded). This needs nothing beyond the
  * TokenStore interface, so it works on every store without a schema change.
+ *
+ * A marker's expires_at is when every state it can refuse has expired anyway (the newest consumed state's
+ * issue time plus the longest state validity): each consume then deletes a few expired markers, and a revoke
+ * deletes its connection's marker. A state issued ahead of this host's clock (beyond MAX_STATE_CLOCK_SKEW_MS)
+ * is refused: its watermark would refuse every state issued before that future time.
  */
 
 export const STATE_VERSION = 1;
 export const DEFAULT_STATE_TTL_SECONDS = 600;
+/** Longest validity a state may be issued with. */
+export const MAX_STATE_TTL_SECONDS = 30 * 86400;
+/** How far ahead of this host's clock a state's issue time may lie (clocks of several n8n hosts differ a little). */
+export const MAX_STATE_CLOCK_SKEW_MS = 60_000;
+/** Expired state markers deleted per consumed state: enough to keep up, bounded so a callback stays quick. */
+export const STATE_MARKER_PURGE_BATCH = 20;
 /** Longest state accepted from a callback; anything longer is refused before it is parsed. */
 export const MAX_STATE_LENGTH = 2048;
 /** Connection ids starting with this are the engine's own rows (state markers); users cannot choose them. */
 export const RESERVED_PREFIX = '__oauth2tm_';
 const MARKER_PREFIX = `${RESERVED_PREFIX}state:`;
-const MARKER_PROVIDER = 'oauth2-token-manager:state-marker';
+export const MARKER_PROVIDER = 'oauth2-token-manager:state-marker';
 
 interface StatePayload {
 	v: number;
@@ -51,6 +62,8 @@ export interface VerifiedState {
 	/** The PKCE verifier to send with the code, when the authorization used PKCE. */
 	codeVerifier: string | null;
 	watermark: string;
+	/** The state's issue time (ms since epoch). */
+	issuedAt: number;
 }
 
 const b64 = (buffer: Buffer) => buffer.toString('base64url');
@@ -83,7 +96,7 @@ export class StateCodec {
 
 	issue(connectionId: string, options: { ttlSeconds?: number; pkce: boolean; now?: number }): IssuedState {
 		const ttlSeconds = options.ttlSeconds ?? DEFAULT_STATE_TTL_SECONDS;
-		if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > 30 * 86400) {
+		if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > MAX_STATE_TTL_SECONDS) {
 			throw new InvalidInputError('State Validity', 'The state validity must be more than 0 seconds and at most 30 days');
 		}
 		const iat = options.now ?? Date.now();
@@ -136,10 +149,19 @@ export class StateCodec {
 			const minutes = Math.max(1, Math.round((now - payload.exp) / 60_000));
 			throw new InvalidStateError('expired', `The state expired about ${minutes} minute(s) ago`, restartHint);
 		}
+		if (payload.iat - now > MAX_STATE_CLOCK_SKEW_MS) {
+			const seconds = Math.round((payload.iat - now) / 1000);
+			throw new InvalidStateError(
+				'issued_in_future',
+				`The state was issued ${seconds} seconds in the future by this host's clock (at most ${MAX_STATE_CLOCK_SKEW_MS / 1000} s are accepted): the clock of the n8n host that issued it runs ahead`,
+				'Synchronize the clocks of every n8n host (NTP), then start the authorization again (Build Authorization URL).',
+			);
+		}
 		return {
 			connectionId: payload.cid,
 			codeVerifier: payload.pv ? this.open(payload.pv, payload) : null,
 			watermark: `${String(payload.iat).padStart(15, '0')}:${payload.n}`,
+			issuedAt: payload.iat,
 		};
 	}
 
@@ -183,7 +205,20 @@ export function stateMarkerId(connectionId: string): string {
  * InvalidStateError('replayed') when this state, or a newer one, was already used.
  */
 export async function consumeState(store: TokenStore, verified: VerifiedState): Promise<void> {
+	await markStateUsed(store, verified);
+	// Housekeeping: the state is already marked, so a failure here must not fail the authorization.
+	await store.deleteExpired(MARKER_PROVIDER, new Date(), STATE_MARKER_PURGE_BATCH).catch(() => undefined);
+}
+
+/** Deletes the connection's state marker (on revoke). */
+export async function deleteStateMarker(store: TokenStore, connectionId: string): Promise<void> {
+	await store.delete(stateMarkerId(connectionId));
+}
+
+async function markStateUsed(store: TokenStore, verified: VerifiedState): Promise<void> {
 	const id = stateMarkerId(verified.connectionId);
+	// Every state this marker refuses was issued no later than the watermark, so it has expired by then.
+	const expiresAt = new Date(verified.issuedAt + MAX_STATE_TTL_SECONDS * 1000);
 	for (let attempt = 0; attempt < 10; attempt++) {
 		const marker = await store.get(id);
 		const consumed = marker?.metadata?.consumed ?? '';
@@ -196,7 +231,7 @@ export async function consumeState(store: TokenStore, verified: VerifiedState): 
 		}
 		try {
 			if (marker) {
-				await store.update(id, marker.version, { metadata: { consumed: verified.watermark } });
+				await store.update(id, marker.version, { metadata: { consumed: verified.watermark }, expiresAt });
 			} else {
 				await store.insert({
 					connectionId: id,
@@ -205,7 +240,7 @@ export async function consumeState(store: TokenStore, verified: VerifiedState): 
 					refreshToken: null,
 					tokenType: null,
 					scope: null,
-					expiresAt: null,
+					expiresAt,
 					metadata: { consumed: verified.watermark },
 					status: 'revoked',
 					lastRefreshedAt: null,
@@ -215,7 +250,8 @@ export async function consumeState(store: TokenStore, verified: VerifiedState): 
 			}
 			return;
 		} catch (error) {
-			if (!(error instanceof VersionConflictError || error instanceof ConnectionExistsError)) throw error;
+			// ConnectionNotFoundError: another process purged the marker after it expired; read again.
+			if (!(error instanceof VersionConflictError || error instanceof ConnectionExistsError || error instanceof ConnectionNotFoundError)) throw error;
 		}
 	}
 	throw new StoreError(`The state of connection "${verified.connectionId}" could not be marked as used: its marker row kept changing`);

@@ -29,6 +29,15 @@ export interface TokenStore {
 	/** Releases the lease if `holder` still holds it. */
 	releaseLease(connectionId: string, holder: string): Promise<void>;
 
+	/** Deletes the row of `connectionId`; true when there was one. */
+	delete(connectionId: string): Promise<boolean>;
+
+	/**
+	 * Deletes at most `limit` rows of `provider` whose expires_at lies before `before` (rows without one stay);
+	 * returns how many. The engine purges its own expired records with it, a bounded batch at a time.
+	 */
+	deleteExpired(provider: string, before: Date, limit: number): Promise<number>;
+
 	/** Checks the table (and whatever the lease needs) exists with every column; throws a StoreError naming what is missing. */
 	verifySchema(): Promise<void>;
 

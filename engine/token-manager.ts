@@ -4,6 +4,7 @@ import {
 	buildAuthorizationUrl,
 	consumeState,
 	DEFAULT_STATE_TTL_SECONDS,
+	deleteStateMarker,
 	providerErrorFromCallback,
 	RESERVED_PREFIX,
 	StateCodec,
@@ -246,8 +247,8 @@ export class TokenManager {
 
 	/**
 	 * Revoke / Disconnect: RFC 7009 revocation of the refresh token (else the access token) where the provider
-	 * has a revocation URL, then status revoked and both tokens erased. If the provider refuses or cannot be
-	 * reached, nothing is erased (the error says so). Holds the refresh lease so no refresh races it.
+	 * has a revocation URL, then status revoked, both tokens erased and its state marker deleted. If the provider
+	 * refuses or cannot be reached, nothing is erased (the error says so). Holds the refresh lease so no refresh races it.
 	 */
 	async revoke(connectionId: string, options: { atProvider?: boolean } = {}): Promise<RevokeResult> {
 		validateConnectionId(connectionId);
@@ -280,6 +281,8 @@ export class TokenManager {
 				}
 			}
 			unsaved.delete(this.key(connectionId));
+			// The connection is revoked already; a marker left behind by a failed delete is purged once it expires.
+			await deleteStateMarker(this.store, connectionId).catch(() => undefined);
 			return { connection: this.decrypt(row), revokedAtProvider };
 		} finally {
 			await this.store.releaseLease(connectionId, holder).catch(() => undefined);

@@ -175,6 +175,27 @@ export class MySqlTokenStore implements TokenStore {
 		);
 	}
 
+	async delete(connectionId: string): Promise<boolean> {
+		await this.prepare();
+		return this.guard('delete', async () => {
+			const [result] = await this.pool.execute<ResultSetHeader>(`delete from ${this.table} where connection_id = ?`, [connectionId]);
+			return result.affectedRows === 1;
+		});
+	}
+
+	async deleteExpired(provider: string, before: Date, limit: number): Promise<number> {
+		await this.prepare();
+		return this.guard('delete expired rows', async () => {
+			// query, not execute: a placeholder in LIMIT is not accepted by every server's prepared statements.
+			const [result] = await this.pool.query<ResultSetHeader>(`delete from ${this.table} where provider = ? and expires_at < ? limit ?`, [
+				provider,
+				before,
+				Math.max(0, Math.floor(limit)),
+			]);
+			return result.affectedRows;
+		});
+	}
+
 	async close(): Promise<void> {
 		await this.pool.end();
 	}

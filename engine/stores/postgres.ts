@@ -121,6 +121,22 @@ export class PostgresStore implements TokenStore {
 		);
 	}
 
+	async delete(connectionId: string): Promise<boolean> {
+		const { rowCount } = await this.query(`delete from ${this.table} where connection_id = $1`, [connectionId]);
+		return rowCount === 1;
+	}
+
+	async deleteExpired(provider: string, before: Date, limit: number): Promise<number> {
+		// The outer condition is checked again on a row a concurrent writer just changed; the subquery only bounds the batch.
+		const { rowCount } = await this.query(
+			`delete from ${this.table}
+			  where provider = $1 and expires_at < $2
+			    and connection_id in (select connection_id from ${this.table} where provider = $1 and expires_at < $2 limit $3)`,
+			[provider, before, Math.max(0, Math.floor(limit))],
+		);
+		return rowCount ?? 0;
+	}
+
 	async close(): Promise<void> {
 		await this.pool.end();
 	}

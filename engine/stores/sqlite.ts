@@ -173,6 +173,25 @@ export class SqliteTokenStore implements TokenStore {
 		);
 	}
 
+	async delete(connectionId: string): Promise<boolean> {
+		return this.guard('delete', () => {
+			const result = this.ready().prepare(`delete from ${this.table} where connection_id = ?`).run(connectionId);
+			return Number(result.changes) === 1;
+		});
+	}
+
+	async deleteExpired(provider: string, before: Date, limit: number): Promise<number> {
+		return this.guard('delete expired rows', () => {
+			const result = this.ready()
+				.prepare(
+					`delete from ${this.table}
+					  where connection_id in (select connection_id from ${this.table} where provider = ? and expires_at < ? limit ?)`,
+				)
+				.run(provider, encode(before), Math.max(0, Math.floor(limit)));
+			return Number(result.changes);
+		});
+	}
+
 	async close(): Promise<void> {
 		const db = this.db;
 		this.db = undefined;

@@ -81,6 +81,25 @@ export class SupabaseStore implements TokenStore {
 		if (error) throw this.wrap(error);
 	}
 
+	async delete(connectionId: string): Promise<boolean> {
+		const { data, error } = await this.rows().delete().eq('connection_id', connectionId).select('connection_id');
+		if (error) throw this.wrap(error);
+		return (data ?? []).length === 1;
+	}
+
+	async deleteExpired(provider: string, before: Date, limit: number): Promise<number> {
+		// PostgREST bounds a delete by `limit` with an order on a unique column.
+		const { data, error } = await this.rows()
+			.delete()
+			.eq('provider', provider)
+			.lt('expires_at', before.toISOString())
+			.order('connection_id')
+			.limit(Math.max(0, Math.floor(limit)))
+			.select('connection_id');
+		if (error) throw this.wrap(error);
+		return (data ?? []).length;
+	}
+
 	/** Checks the table and the lease functions answer; errors point at sql/supabase.sql. */
 	async verifySchema(): Promise<void> {
 		const { error } = await this.rows().select('connection_id, version, lease_until').limit(1);

@@ -2,7 +2,16 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPkcePair, connectionIdFromState } from '../../engine/authorization';
+import {
+	connectionIdFromState,
+	consumeState,
+	createPkcePair,
+	MARKER_PROVIDER,
+	MAX_STATE_CLOCK_SKEW_MS,
+	StateCodec,
+	STATE_MARKER_PURGE_BATCH,
+	stateMarkerId,
+} from '../../engine/authorization';
 import { TokenCipher } from '../../engine/crypto';
 import { InvalidInputError, InvalidStateError } from '../../engine/errors';
 import { MySqlTokenStore, SqliteTokenStore } from '../../engine/stores';
@@ -10,12 +19,15 @@ import type { PostgresStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
+import type { TemporaryDatabase } from '../helpers/postgres';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import { skewClientClock } from '../stores/contract';
 import { IN_CI, tcpReachable } from '../stores/servers';
 
 const KEY = 'test-token-encryption-key-0002';
 let store: PostgresStore;
+let db: TemporaryDatabase;
 
 const pipedrive = () => testClient({ authorizationUrl: 'https://oauth.pipedrive.test/oauth/authorize' });
 const custom = () =>
@@ -25,7 +37,8 @@ function manager(client = pipedrive(), s: TokenStore = store) {
 	return new TokenManager({ store: s, cipher: new TokenCipher(KEY), client, endpoint: { retryBaseDelayMs: 1 } });
 }
 
-usePostgresStoreWithNock((_db, s) => {
+usePostgresStoreWithNock((d, s) => {
+	db = d;
 	store = s;
 });
 
@@ -120,5 +133,82 @@ describe('single use of the state on every SQL store (through the TokenStore int
 			await s.close();
 			await mdb.drop();
 		}
+	});
+});
+
+describe('state markers: clock skew, purge of expired markers, revoke', () => {
+	const codec = () => new StateCodec(new TokenCipher(KEY));
+
+	it('a state issued ahead of the clock beyond the allowed skew is refused, and later states of the connection still work', async () => {
+		const endpoint = rotatingTokenEndpoint();
+		const m = manager();
+		const ahead = codec().issue('skew:ahead', { pkce: false, now: Date.now() + 10 * 60_000 });
+		const error = await m.exchangeAuthorizationCode('skew:ahead', { code: 'c', state: ahead.state }).catch((e) => e);
+		expect(error).toBeInstanceOf(InvalidStateError);
+		expect(error.reason).toBe('issued_in_future');
+		expect(error.message).toMatch(/^The state was issued 600 seconds in the future by this host's clock \(at most 60 s are accepted\)/);
+		expect(error.description).toMatch(/Synchronize the clocks/);
+		expect(endpoint.requests).toHaveLength(0);
+		expect(await store.get(stateMarkerId('skew:ahead'))).toBeNull();
+
+		// The next authorization, started on a host with the right time, is not blocked as "replayed".
+		const { state } = m.buildAuthorizationUrl('skew:ahead');
+		expect((await m.exchangeAuthorizationCode('skew:ahead', { code: 'c', state })).connection.status).toBe('active');
+
+		// A state from a clock ahead by less than the skew is accepted.
+		const slightly = codec().issue('skew:slightly', { pkce: false, now: Date.now() + MAX_STATE_CLOCK_SKEW_MS / 2 });
+		expect((await m.exchangeAuthorizationCode('skew:slightly', { code: 'c', state: slightly.state })).connection.status).toBe('active');
+	});
+
+	it('consuming a state deletes expired markers, a bounded batch at a time; live markers keep refusing replays', async () => {
+		rotatingTokenEndpoint();
+		const markerExists = async (connectionId: string) => (await store.get(stateMarkerId(connectionId))) !== null;
+		// 31 days ago (by the process clock only), STATE_MARKER_PURGE_BATCH + 3 connections completed an authorization.
+		const old = Array.from({ length: STATE_MARKER_PURGE_BATCH + 3 }, (_, i) => `purge:old:${i}`);
+		skewClientClock(-31 * 86_400_000);
+		try {
+			for (const id of old) {
+				const { state } = codec().issue(id, { pkce: false });
+				await consumeState(store, codec().verify(state, id));
+			}
+		} finally {
+			jest.useRealTimers();
+		}
+		for (const id of old) expect(await markerExists(id)).toBe(true);
+		const [{ expired }] = await db.sql<{ expired: number }>(
+			'select count(*)::int as expired from oauth2_tokens where provider = $1 and expires_at < now()',
+			[MARKER_PROVIDER],
+		);
+		expect(expired).toBe(old.length);
+
+		// Today's callbacks: each deletes at most a batch of the expired markers.
+		const m = manager();
+		const first = m.buildAuthorizationUrl('purge:new:1');
+		await m.exchangeAuthorizationCode('purge:new:1', { code: 'c', state: first.state });
+		const left = (await Promise.all(old.map(markerExists))).filter(Boolean).length;
+		expect(left).toBe(3);
+		const second = m.buildAuthorizationUrl('purge:new:2');
+		await m.exchangeAuthorizationCode('purge:new:2', { code: 'c', state: second.state });
+		for (const id of old) expect(await markerExists(id)).toBe(false);
+
+		// The live markers stay and still refuse their states.
+		expect(await markerExists('purge:new:1')).toBe(true);
+		expect(await markerExists('purge:new:2')).toBe(true);
+		await expect(m.exchangeAuthorizationCode('purge:new:1', { code: 'c', state: first.state })).rejects.toMatchObject({ reason: 'replayed' });
+	});
+
+	it("Revoke deletes the connection's state marker and keeps the revoked connection", async () => {
+		rotatingTokenEndpoint();
+		const m = manager();
+		const { state } = m.buildAuthorizationUrl('marker:revoked');
+		await m.exchangeAuthorizationCode('marker:revoked', { code: 'c', state });
+		const neighbour = m.buildAuthorizationUrl('marker:neighbour');
+		await m.exchangeAuthorizationCode('marker:neighbour', { code: 'c', state: neighbour.state });
+		expect(await store.get(stateMarkerId('marker:revoked'))).not.toBeNull();
+
+		await m.revoke('marker:revoked', { atProvider: false });
+		expect(await store.get(stateMarkerId('marker:revoked'))).toBeNull();
+		expect((await store.get('marker:revoked'))!.status).toBe('revoked');
+		expect(await store.get(stateMarkerId('marker:neighbour'))).not.toBeNull();
 	});
 });

@@ -5,7 +5,7 @@ import type { TemporaryDatabase } from './postgres';
  * Supabase cannot run here, so its REST layer is played by nock: each PostgREST request the
  * SupabaseStore sends is recorded and executed as the equivalent SQL on a real PostgreSQL database that
  * has sql/postgres.sql and sql/supabase.sql applied. Only the request shapes the store uses are
- * understood (eq filters, select, limit, insert, update, rpc); anything else answers 400 so a change in
+ * understood (eq and lt filters, select, order, limit, insert, update, delete, rpc); anything else answers 400 so a change in
  * the store's requests shows up as a failing test.
  */
 export interface RecordedRequest {
@@ -44,18 +44,20 @@ export function postgrestOverPostgres(origin: string, db: TemporaryDatabase, opt
 		const where: string[] = [];
 		let columns = '*';
 		let limit = '';
+		let order = '';
 		for (const [key, value] of Object.entries(query)) {
 			if (key === 'select') columns = value === '*' ? '*' : value.split(',').map(ident).join(', ');
 			else if (key === 'limit') limit = ` limit ${Number(value)}`;
-			else if (value.startsWith('eq.')) {
+			else if (key === 'order' && /^\w+\.(asc|desc)$/.test(value)) order = ` order by ${ident(value.split('.')[0])} ${value.split('.')[1]}`;
+			else if (value.startsWith('eq.') || value.startsWith('lt.')) {
 				params.push(value.slice(3));
-				where.push(`${ident(key)} = $${params.length}`);
+				where.push(`${ident(key)} ${value.startsWith('eq.') ? '=' : '<'} $${params.length}`);
 			} else throw Object.assign(new Error(`unsupported query ${key}=${value}`), { status: 400 });
 		}
 		const whereSql = where.length ? ` where ${where.join(' and ')}` : '';
 		let rows: unknown[];
 		if (method === 'GET') {
-			rows = await db.sql(`select ${columns} from public.${ident(table[1])}${whereSql}${limit}`, params);
+			rows = await db.sql(`select ${columns} from public.${ident(table[1])}${whereSql}${order}${limit}`, params);
 		} else if (method === 'POST') {
 			const entries = Object.entries(body as Record<string, unknown>);
 			rows = await db.sql(
@@ -70,6 +72,14 @@ export function postgrestOverPostgres(origin: string, db: TemporaryDatabase, opt
 				`update public.${ident(table[1])} set ${entries.map(([c], i) => `${ident(c)} = $${i + 1}`).join(', ')}
 				 ${shifted.length ? `where ${shifted.join(' and ')}` : ''} returning ${columns}`,
 				[...entries.map(([, v]) => sqlValue(v)), ...params],
+			);
+		} else if (method === 'DELETE') {
+			// PostgREST bounds a delete by limit only together with an order, as here.
+			if (limit && !order) throw Object.assign(new Error('a limited delete needs an order'), { status: 400 });
+			rows = await db.sql(
+				`delete from public.${ident(table[1])}
+				  where ctid in (select ctid from public.${ident(table[1])}${whereSql}${order}${limit}) returning ${columns}`,
+				params,
 			);
 		} else {
 			return { status: 405, body: { message: `method ${method}` } };
@@ -99,7 +109,7 @@ export function postgrestOverPostgres(origin: string, db: TemporaryDatabase, opt
 				return [status, { code: e.code ?? 'PGRST100', message: e.message, details: null, hint: null }];
 			}
 	};
-	const interceptors = ['GET', 'POST', 'PATCH'].map((method) => {
+	const interceptors = ['GET', 'POST', 'PATCH', 'DELETE'].map((method) => {
 		const interceptor = scope.intercept(/^\/rest\/v1\//, method);
 		interceptor.reply(handle);
 		return interceptor;

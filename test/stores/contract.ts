@@ -44,7 +44,9 @@ export type ContractCase =
 	| 'secondInstance'
 	| 'bigUnicodeTokens'
 	| 'awkwardIds'
-	| 'tooLongId';
+	| 'tooLongId'
+	| 'delete'
+	| 'deleteExpired';
 
 export interface StoreContractOptions {
 	/** Cases this store cannot run, each with the reason (shown in the skipped test's name). */
@@ -107,7 +109,7 @@ function written(row: StoredConnection): ConnectionFields & { connectionId: stri
 }
 
 /** Only Date is faked (timers stay real): the process clock says `now + offsetMs`, the database's does not. */
-function skewClientClock(offsetMs: number): void {
+export function skewClientClock(offsetMs: number): void {
 	jest.useFakeTimers({
 		now: Date.now() + offsetMs,
 		doNotFake: [
@@ -507,6 +509,44 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 			const id = `${freshId('long')}-${'y'.repeat(256)}`;
 			await expect(store.insert(newConnection(id))).rejects.toThrow();
 			expect(await store.get(id.slice(0, 255))).toBeNull();
+		});
+
+		contractCase('delete', 'delete removes one row, says whether there was one, and frees the id', async () => {
+			const id = freshId('delete');
+			const neighbour = `${id}:neighbour`;
+			await store.insert(newConnection(id));
+			await store.insert(newConnection(neighbour));
+			expect(await store.acquireLease(id, 'holder-a', 60_000)).toBe(true);
+			expect(await store.delete(id)).toBe(true);
+			expect(await store.get(id)).toBeNull();
+			expect(await store.delete(id)).toBe(false);
+			expect(await store.delete(freshId('delete-absent'))).toBe(false);
+			expect((await store.get(neighbour))!.accessToken).toBe(`ct:access:${neighbour}`);
+			const again = await store.insert(newConnection(id, { accessToken: 'ct:again' }));
+			expect(again.version).toBe(1);
+			expect(again.leaseHolder).toBeNull();
+		});
+
+		contractCase('deleteExpired', "deleteExpired removes only the given provider's rows that expired, at most `limit` at a time", async () => {
+			const provider = `contract-purge:${freshId('provider')}`;
+			const now = Date.now();
+			const ids = (label: string, count: number) => Array.from({ length: count }, () => freshId(`purge-${label}`));
+			const expired = ids('expired', 5);
+			const live = ids('live', 2);
+			const noExpiry = freshId('purge-no-expiry');
+			const otherProvider = freshId('purge-other');
+			for (const [index, id] of expired.entries()) {
+				await store.insert(newConnection(id, { provider, expiresAt: new Date(now - 1000 - index * 60_000) }));
+			}
+			for (const id of live) await store.insert(newConnection(id, { provider, expiresAt: new Date(now + 3_600_000) }));
+			await store.insert(newConnection(noExpiry, { provider, expiresAt: null }));
+			await store.insert(newConnection(otherProvider, { expiresAt: new Date(now - 3_600_000) }));
+
+			expect(await store.deleteExpired(provider, new Date(now), 3)).toBe(3);
+			expect(await store.deleteExpired(provider, new Date(now), 3)).toBe(2);
+			expect(await store.deleteExpired(provider, new Date(now), 3)).toBe(0);
+			for (const id of expired) expect(await store.get(id)).toBeNull();
+			for (const id of [...live, noExpiry, otherProvider]) expect(await store.get(id)).not.toBeNull();
 		});
 	});
 }
