@@ -39,7 +39,7 @@ export const MAX_STATE_LENGTH = 2048;
 /** Connection ids starting with this are the engine's own rows (state markers); users cannot choose them. */
 export const RESERVED_PREFIX = '__oauth2tm_';
 const MARKER_PREFIX = `${RESERVED_PREFIX}state:`;
-export const MARKER_PROVIDER = 'oauth2-token-manager:state-marker';
+const MARKER_PROVIDER = 'oauth2-token-manager:state-marker';
 
 interface StatePayload {
 	v: number;
