@@ -12,7 +12,8 @@ import {
 import { connectionIdFromState } from '../../engine/authorization';
 import { InvalidInputError, InvalidStateError, NeedsReauthorizationError, TokenEndpointError, TokenManagerError } from '../../engine/errors';
 import { validateConnectionId } from '../../engine/token-manager';
-import { operationProperty, operations } from './actions';
+import { AGENT_TOOL_OPERATIONS, operationProperty, operations, runsAsAgentTool } from './actions';
+import { agentToolOutput } from './actions/output';
 import { storeCredentialTest, testOAuthApp } from './transport/credentialTests';
 import { tokenManagerFor } from './transport/engine';
 
@@ -99,24 +100,33 @@ export class OAuth2TokenManager implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const items = this.getInputData();
 		const returnData: INodeExecutionData[] = [];
+		const asAgentTool = runsAsAgentTool(this);
 		for (let i = 0; i < items.length; i++) {
 			try {
 				const operation = this.getNodeParameter('operation', i) as string;
 				const run = operations[operation]?.execute;
 				if (!run) throw new NodeOperationError(this.getNode(), `The operation "${operation}" is not supported`, { itemIndex: i });
+				if (asAgentTool && !AGENT_TOOL_OPERATIONS.includes(operation)) {
+					throw new NodeOperationError(this.getNode(), `The operation "${operation}" is not available to an AI agent`, {
+						itemIndex: i,
+						description: 'As an agent\'s tool this node runs Get Valid Token and Refresh Token and answers with status and expiry, never a token. Run the other operations in a workflow without an agent.',
+					});
+				}
 				const connectionId = validateConnectionId(connectionIdFor(this, operation, i));
 				const manager = await tokenManagerFor(this, i);
 				const json: IDataObject = await run.call(this, manager, connectionId, i);
-				returnData.push({ json, pairedItem: { item: i } });
+				returnData.push({ json: asAgentTool ? agentToolOutput(json) : json, pairedItem: { item: i } });
 			} catch (error) {
-				const nodeError = toNodeError(this, error, i);
+				// The re-authorization link carries a signed state that can bind an account: never handed to an agent.
+				const withLink = error instanceof NeedsReauthorizationError && !asAgentTool;
+				const nodeError = toNodeError(this, error, i, withLink);
 				if (this.continueOnFail()) {
 					returnData.push({
 						json: {
 							error: nodeError.message,
 							description: nodeError.description ?? null,
 							code: (error as TokenManagerError).code ?? null,
-							...(error instanceof NeedsReauthorizationError ? { reauthorizationUrl: error.reauthorizationUrl ?? null } : {}),
+							...(withLink ? { reauthorizationUrl: error.reauthorizationUrl ?? null } : {}),
 						},
 						// With "On Error: Continue (using error output)" n8n routes items that carry their error.
 						error: nodeError,
@@ -146,7 +156,7 @@ function connectionIdFor(ctx: IExecuteFunctions, operation: string, itemIndex: n
 }
 
 /** Input mistakes become NodeOperationError (naming the field); provider and store failures NodeApiError. */
-function toNodeError(ctx: IExecuteFunctions, error: unknown, itemIndex: number): NodeOperationError | NodeApiError {
+function toNodeError(ctx: IExecuteFunctions, error: unknown, itemIndex: number, withReauthorizationLink: boolean): NodeOperationError | NodeApiError {
 	if (error instanceof NodeOperationError || error instanceof NodeApiError) return error;
 	if (error instanceof InvalidInputError) {
 		return new NodeOperationError(ctx.getNode(), error.message, { itemIndex, description: `Check the "${error.field}" field.` });
@@ -154,7 +164,7 @@ function toNodeError(ctx: IExecuteFunctions, error: unknown, itemIndex: number):
 	if (error instanceof InvalidStateError) {
 		return new NodeOperationError(ctx.getNode(), error.message, { itemIndex, description: error.description });
 	}
-	if (error instanceof NeedsReauthorizationError && error.reauthorizationUrl) {
+	if (withReauthorizationLink && error instanceof NeedsReauthorizationError && error.reauthorizationUrl) {
 		return new NodeApiError(ctx.getNode(), { message: error.message, code: error.code } as JsonObject, {
 			message: error.message,
 			description: `${error.description} Re-authorization link: ${error.reauthorizationUrl}`,

@@ -11,6 +11,8 @@ export function executeContext(options: {
 	parameters: Record<string, unknown> | ((itemIndex: number) => Record<string, unknown>);
 	credentials: Record<string, ICredentialDataDecryptedObject>;
 	continueOnFail?: boolean;
+	/** n8n runs the node as an AI agent's tool under its type name with a "Tool" suffix. */
+	asAgentTool?: boolean;
 }): IExecuteFunctions {
 	const parametersFor = (i: number) => (typeof options.parameters === 'function' ? options.parameters(i) : options.parameters);
 	return {
@@ -27,7 +29,7 @@ export function executeContext(options: {
 		getNode: () => ({
 			id: 'node-under-test',
 			name: 'OAuth2 Token Manager',
-			type: 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager',
+			type: `n8n-nodes-oauth2-token-manager.oAuth2TokenManager${options.asAgentTool ? 'Tool' : ''}`,
 			typeVersion: 1,
 			position: [0, 0],
 			parameters: {},

@@ -1,5 +1,5 @@
 import nock from 'nock';
-import { NodeApiError, NodeOperationError, type ICredentialDataDecryptedObject } from 'n8n-workflow';
+import { NodeApiError, NodeHelpers, NodeOperationError, type ICredentialDataDecryptedObject, type INodeTypeDescription } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { executeContext, nodeCredentials } from '../helpers/node-context';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
@@ -111,5 +111,76 @@ describe('OAuth2 Token Manager node', () => {
 			.call(executeContext({ parameters: { storage: 'supabase', operation: 'getValidToken', connectionId: 'x' }, credentials }))
 			.catch((e) => e);
 		expect(error.message).toMatch(/oAuth2TokenManagerSupabaseApi/);
+	});
+});
+
+describe('as an AI agent\'s tool', () => {
+	// n8n hands the agent's arguments to the tool as its one input item and runs execute under the "…Tool" type.
+	const asTool = (parameters: Record<string, unknown>, continueOnFail = false) =>
+		node.execute.call(
+			executeContext({ items: [{ json: { query: 'is the Pipedrive connection of acme healthy?' } }], parameters, credentials, continueOnFail, asAgentTool: true }),
+		);
+
+	it('Get Valid Token and Refresh Token answer with status and expiry only, never a token', async () => {
+		const endpoint = rotatingTokenEndpoint();
+		await node.execute.call(executeContext({ parameters: exchange('tool:acme'), credentials }));
+		const [[valid]] = await asTool({ storage: 'postgres', operation: 'getValidToken', connectionId: 'tool:acme', minValiditySeconds: 300 });
+		expect(Object.keys(valid.json).sort()).toEqual(['connectionId', 'expires_at', 'expires_in', 'refreshed', 'status']);
+		expect(valid.json).toMatchObject({ connectionId: 'tool:acme', status: 'active', refreshed: false });
+		expect(valid.json.expires_in).toBeGreaterThan(3500);
+
+		const [[refreshed]] = await asTool({ storage: 'postgres', operation: 'refreshToken', connectionId: 'tool:acme', failedAccessToken: '', force: true });
+		expect(refreshed.json).toMatchObject({ connectionId: 'tool:acme', status: 'active', refreshed: true });
+		expect(endpoint.requests.map((r) => r.grant_type)).toEqual(['authorization_code', 'refresh_token']);
+		expect(JSON.stringify([valid, refreshed])).not.toMatch(/SENTINEL|access_token|refresh_token|token_type/);
+	});
+
+	it('Revoke and the authorization steps are refused before anything runs; the connection stays active', async () => {
+		rotatingTokenEndpoint();
+		await node.execute.call(executeContext({ parameters: exchange('tool:keep'), credentials }));
+		const revocations = nock(PROVIDER_ORIGIN).post('/oauth/revoke').reply(200);
+		const refused = [
+			{ storage: 'postgres', operation: 'revoke', connectionId: 'tool:keep', revokeAtProvider: true },
+			{ storage: 'postgres', operation: 'buildAuthorizationUrl', connectionId: 'tool:keep' },
+			exchange('tool:keep'),
+		];
+		for (const parameters of refused) {
+			const error = await asTool(parameters).catch((e) => e);
+			expect(error).toBeInstanceOf(NodeOperationError);
+			expect(error.message).toBe(`The operation "${parameters.operation}" is not available to an AI agent`);
+			expect(error.description).toMatch(/status and expiry, never a token/);
+		}
+		expect(revocations.isDone()).toBe(false);
+		const [[stillThere]] = await node.execute.call(
+			executeContext({ parameters: { storage: 'postgres', operation: 'getValidToken', connectionId: 'tool:keep' }, credentials }),
+		);
+		expect(stillThere.json).toMatchObject({ status: 'active', access_token: 'SENTINEL-access-1' }); // the refused exchange issued nothing
+	});
+
+	it('an error the agent sees carries no re-authorization link (its signed state could bind another account)', async () => {
+		rotatingTokenEndpoint();
+		await node.execute.call(executeContext({ parameters: exchange('tool:dead'), credentials }));
+		nock.cleanAll();
+		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(400, { error: 'invalid_grant' });
+		const parameters = { storage: 'postgres', operation: 'refreshToken', connectionId: 'tool:dead', force: true };
+		const thrown = await asTool(parameters).catch((e) => e);
+		expect(thrown.message).toMatch(/must be re-authorized/);
+		const [[item]] = await asTool(parameters, true);
+		expect(item.json).toMatchObject({ code: 'needs_reauth' });
+		expect(JSON.stringify([item.json, thrown.message, thrown.description])).not.toMatch(/state=|https:\/\/provider\.test\/oauth\/authorize/);
+		// Outside an agent the link is still given, for an Error Workflow to send to the account owner.
+		const [[plain]] = await node.execute.call(executeContext({ parameters, credentials, continueOnFail: true }));
+		expect(String(plain.json.reauthorizationUrl)).toMatch(/^https:\/\/provider\.test\/oauth\/authorize\?.*state=/);
+	});
+
+	it("n8n's tool variant of the node (type name + \"Tool\") offers Get Valid Token and Refresh Token only", () => {
+		const operationsShown = (description: INodeTypeDescription) =>
+			description.properties
+				.filter((p) => p.name === 'operation' && NodeHelpers.displayParameter({}, p, { typeVersion: 1 }, description))
+				.flatMap((p) => (p.options ?? []).filter((o) => NodeHelpers.displayParameter({}, o, { typeVersion: 1 }, description)))
+				.map((o) => (o as { value: string }).value);
+		const tool = { ...node.description, name: `${node.description.name}Tool` };
+		expect(operationsShown(tool)).toEqual(['getValidToken', 'refreshToken']);
+		expect(operationsShown(node.description)).toEqual(['buildAuthorizationUrl', 'exchangeAuthorizationCode', 'getValidToken', 'refreshToken', 'revoke']);
 	});
 });

@@ -17,6 +17,18 @@ export const operations: Record<string, { description: INodeProperties[]; execut
 	revoke,
 };
 
+/**
+ * What an AI agent may run when the node is its tool: a bearer token handed to an agent goes to the model's
+ * vendor, so as a tool the node reports status and expiry only, and offers neither the authorization steps
+ * nor Revoke. n8n runs a tool under the node type name with a "Tool" suffix.
+ */
+export const AGENT_TOOL_OPERATIONS = ['getValidToken', 'refreshToken'];
+const notForAgents = { hide: { '@tool': [true] } };
+
+export function runsAsAgentTool(ctx: IExecuteFunctions): boolean {
+	return ctx.getNode().type.endsWith('Tool');
+}
+
 export const operationProperty: INodeProperties = {
 	displayName: 'Operation',
 	name: 'operation',
@@ -28,12 +40,14 @@ export const operationProperty: INodeProperties = {
 			value: 'buildAuthorizationUrl',
 			description: 'Start an authorization: the provider\'s consent URL with a signed, single-use state (and PKCE where supported)',
 			action: 'Build an authorization URL',
+			displayOptions: notForAgents,
 		},
 		{
 			name: 'Exchange Authorization Code',
 			value: 'exchangeAuthorizationCode',
 			description: 'Trade the code from the OAuth callback for tokens and store them',
 			action: 'Exchange an authorization code',
+			displayOptions: notForAgents,
 		},
 		{
 			name: 'Get Valid Token',
@@ -52,6 +66,7 @@ export const operationProperty: INodeProperties = {
 			value: 'revoke',
 			description: 'Revoke the tokens at the provider (RFC 7009), then mark the connection revoked and erase them',
 			action: 'Revoke a connection',
+			displayOptions: notForAgents,
 		},
 	],
 	default: 'getValidToken',

@@ -22,3 +22,10 @@ export function connectionOutput({ connection: c, refreshed }: TokenResult, incl
 		last_refreshed_at: c.lastRefreshedAt ? c.lastRefreshedAt.toISOString() : null,
 	};
 }
+
+/** The fields an AI agent's tool call answers with: status and expiry, never a token. */
+const AGENT_TOOL_FIELDS = ['connectionId', 'status', 'expires_at', 'expires_in', 'refreshed'];
+
+export function agentToolOutput(json: IDataObject): IDataObject {
+	return Object.fromEntries(AGENT_TOOL_FIELDS.filter((field) => field in json).map((field) => [field, json[field]]));
+}
