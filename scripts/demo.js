@@ -112,6 +112,8 @@ async function main() {
 		}
 		const runMs = Date.now() - runStart;
 		const afterRun = stack.sandbox.stats();
+		const callRefused = await stack.call(connectionId, { auth: false });
+		info(`workflow 2 without its header auth: HTTP ${callRefused.status}`);
 
 		step('Calling workflow 3 (refresh on request, header authentication)...');
 		const refreshed = await stack.refresh(connectionId);
@@ -130,7 +132,7 @@ async function main() {
 		row('n8n', `${n8nInstall.version} on ${stack.n8n.url} (started in ${(stack.n8n.startMs / 1000).toFixed(1)}s)`);
 		row('package', 'n8n-nodes-oauth2-token-manager (packed, installed as a community package)');
 		row('connection', `${connectionId}, connected through workflow 1`);
-		row('workflow 2 executions', `${calls.length} in ${(runMs / 1000).toFixed(0)}s (average ${avg} ms), ${failedWebhooks} failed`);
+		row('workflow 2 executions', `${calls.length} in ${(runMs / 1000).toFixed(0)}s (average ${avg} ms), ${failedWebhooks} failed; without header auth: HTTP ${callRefused.status}`);
 		row('API calls (sandbox)', `${apiCalls}, ${failedApi} failed (401)`);
 		const retried = calls.filter((c) => c.retried).length;
 		row('access tokens', `live ${opts.expiresIn}s; ${Math.floor(runMs / 1000 / opts.expiresIn)} lifetimes crossed during the run`);
@@ -139,7 +141,7 @@ async function main() {
 		row('workflow 3', `HTTP ${refreshed.status}, status ${refreshed.body?.status}, expires in ${refreshed.body?.expires_in}s; without header auth: HTTP ${refused.status}`);
 		row('total time', elapsed());
 		console.log('=================================================');
-		const ok = failedWebhooks === 0 && failedApi === 0 && refreshes >= opts.expiries && refreshed.status === 200 && refused.status >= 400;
+		const ok = failedWebhooks === 0 && failedApi === 0 && refreshes >= opts.expiries && refreshed.status === 200 && refused.status >= 400 && callRefused.status >= 400;
 		if (!ok) process.exitCode = 1;
 
 		if (opts.keep) {

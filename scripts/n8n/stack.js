@@ -18,6 +18,7 @@ const CREDENTIAL_NAMES = {
 	app: 'Pipedrive OAuth app',
 	store: 'OAuth2 token store (embedded)',
 	headerAuth: 'Refresh webhook header auth',
+	callAuth: 'Call webhook header auth',
 	basicAuth: 'Connect start basic auth',
 };
 const PACKAGE_NODE = 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager';
@@ -86,8 +87,10 @@ async function startStack(options) {
 		const callbackUrl = `${n8n.url}/webhook/${connectHooks.find((h) => h.node === 'OAuth Callback').path}`;
 		stack.startUrl = `${n8n.url}/webhook/${connectHooks.find((h) => h.node === 'Start Webhook').path}`;
 		const headerAuth = { name: 'X-Refresh-Key', value: crypto.randomBytes(18).toString('base64url') };
+		const callAuth = { name: 'X-Call-Key', value: crypto.randomBytes(18).toString('base64url') };
 		const basicAuth = { user: 'connect', password: crypto.randomBytes(18).toString('base64url') };
 		stack.headerAuth = headerAuth;
+		stack.callAuth = callAuth;
 		stack.basicAuth = basicAuth;
 		stack.callbackUrl = callbackUrl;
 		stack.storeFile = path.join(n8n.userFolder, '.n8n', 'oauth2-token-manager-demo.sqlite');
@@ -114,6 +117,7 @@ async function startStack(options) {
 				data: { filePath: stack.storeFile, encryptionKey: crypto.randomBytes(32).toString('base64') },
 			}),
 			headerAuth: await client.createCredential({ name: CREDENTIAL_NAMES.headerAuth, type: 'httpHeaderAuth', data: headerAuth }),
+			callAuth: await client.createCredential({ name: CREDENTIAL_NAMES.callAuth, type: 'httpHeaderAuth', data: callAuth }),
 			basicAuth: await client.createCredential({ name: CREDENTIAL_NAMES.basicAuth, type: 'httpBasicAuth', data: basicAuth }),
 		};
 
@@ -174,9 +178,12 @@ async function startStack(options) {
 		return { status: page.status, html: await page.text(), authorizeUrl, callbackUrl: location };
 	};
 
-	/** Workflow 2 over its webhook; resolves { status, body }. */
-	stack.call = (connectionId) =>
-		client.webhook(stack.workflows.call.path, { query: { connectionId } });
+	/** Workflow 2 over its webhook; header auth unless { auth: false }; resolves { status, body }. */
+	stack.call = (connectionId, { auth = true } = {}) =>
+		client.webhook(stack.workflows.call.path, {
+			query: { connectionId },
+			headers: auth ? { [stack.callAuth.name]: stack.callAuth.value } : {},
+		});
 
 	/** Workflow 3 over its webhook; header auth unless { auth: false }. */
 	stack.refresh = (connectionId, { auth = true, failedAccessToken } = {}) =>

@@ -100,6 +100,28 @@ test('workflow 1 refuses a declined consent, a replayed callback, a tampered sta
 	expect(stack.sandbox.stats().tokenRequests.total).toBe(before + 1); // only the one good exchange
 });
 
+test('workflow 2 refuses a call without its header auth or with a wrong one: no token, no API call, no profile', async () => {
+	stack.sandbox.reset();
+	const refused = await stack.call('pipedrive:acme', { auth: false });
+	expect([401, 403]).toContain(refused.status);
+	const wrong = await stack.client.webhook(stack.workflows.call.path, {
+		query: { connectionId: 'pipedrive:acme' },
+		headers: { [stack.callAuth.name]: 'not-the-key' },
+	});
+	expect([401, 403]).toContain(wrong.status);
+	// Workflow 3's key does not open workflow 2: each webhook has its own credential.
+	const otherKey = await stack.client.webhook(stack.workflows.call.path, {
+		query: { connectionId: 'pipedrive:acme' },
+		headers: { [stack.callAuth.name]: stack.headerAuth.value, [stack.headerAuth.name]: stack.headerAuth.value },
+	});
+	expect([401, 403]).toContain(otherKey.status);
+	for (const res of [refused, wrong, otherKey]) expect(res.text).not.toMatch(/alice|access_token|connectionId/);
+	const s = stack.sandbox.stats();
+	expect(s.apiCalls).toBe(0);
+	expect(s.tokenRequests.total).toBe(0);
+	expect((await call('pipedrive:acme')).user.name).toBe('alice');
+});
+
 test('workflow 2 across 3 expiries: 0 failed API calls, one refresh per expiry crossed, both connections', async () => {
 	stack.sandbox.reset();
 	const ids = ['pipedrive:acme', 'pipedrive:globex'];
