@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { TokenCipher } from './crypto';
+import { GCM_TAG_LENGTH, type TokenCipher } from './crypto';
 import { AuthorizationDeniedError, ConnectionExistsError, InvalidInputError, InvalidStateError, StoreError, VersionConflictError } from './errors';
 import type { OAuthClient } from './presets';
 import type { TokenStore } from './store';
@@ -157,9 +157,16 @@ export class StateCodec {
 
 	private open(sealed: string, payload: StatePayload): string {
 		const [iv, tag, ciphertext] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'));
+		if (tag?.length !== GCM_TAG_LENGTH) {
+			throw new InvalidStateError(
+				'tampered',
+				`The PKCE verifier inside the state failed its integrity check: its authentication tag is ${tag?.length ?? 0} bytes, not ${GCM_TAG_LENGTH}`,
+				restartHint,
+			);
+		}
 		for (const key of this.pkceKeys) {
 			try {
-				const decipher = createDecipheriv('aes-256-gcm', key, iv);
+				const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: GCM_TAG_LENGTH });
 				decipher.setAAD(Buffer.from(`${payload.cid}\u0000${payload.n}`, 'utf8'));
 				decipher.setAuthTag(tag);
 				return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
