@@ -3,6 +3,7 @@ import { GCM_TAG_LENGTH, type TokenCipher } from './crypto';
 import { AuthorizationDeniedError, ConnectionExistsError, InvalidInputError, InvalidStateError, StoreError, VersionConflictError } from './errors';
 import type { OAuthClient } from './presets';
 import type { TokenStore } from './store';
+import { requireSecureUrl } from './urls';
 
 /*
  * The start of an authorization (RFC 6749 §4.1.1) and the checks on its callback.
@@ -240,13 +241,7 @@ export function buildAuthorizationUrl(
 	if (!client.redirectUri) {
 		throw new InvalidInputError('Redirect URI', 'The Redirect URI is empty: set it in the App credential to the exact callback URL registered with the provider');
 	}
-	let url: URL;
-	try {
-		url = new URL(client.authorizationUrl);
-		if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
-	} catch {
-		throw new InvalidInputError('Authorization URL', 'The Authorization URL is not an absolute http(s) URL');
-	}
+	const url = requireSecureUrl('Authorization URL', client.authorizationUrl);
 	const reserved = new Set(['state', 'code_challenge', 'code_challenge_method', 'client_id', 'redirect_uri', 'response_type']);
 	for (const [name, value] of Object.entries(extraParameters)) {
 		if (reserved.has(name)) throw new InvalidInputError('Additional Parameters', `The parameter "${name}" is set by the node and cannot be overridden`);

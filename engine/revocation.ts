@@ -1,6 +1,7 @@
 import axios, { type AxiosResponse } from 'axios';
 import { TokenEndpointError } from './errors';
 import { basicAuthorization, redact, type TokenEndpointRequest } from './token-endpoint';
+import { requireSecureUrl } from './urls';
 
 /*
  * RFC 7009 token revocation: POST token + token_type_hint with the client's authentication. The server
@@ -18,6 +19,7 @@ export async function revokeToken(
 	token: string,
 	hint: TokenTypeHint,
 ): Promise<void> {
+	requireSecureUrl('Revocation URL', endpoint.revocationUrl);
 	const maxRetries = endpoint.maxRetries ?? 2;
 	const baseDelay = endpoint.retryBaseDelayMs ?? 250;
 	const timeout = endpoint.timeoutMs ?? 10_000;

@@ -1,6 +1,7 @@
 import axios, { type AxiosResponse } from 'axios';
 import { TokenEndpointError } from './errors';
 import type { ClientAuthentication } from './presets';
+import { requireSecureUrl } from './urls';
 
 /** RFC 6749 §5.1 access token response, normalised. */
 export interface TokenResponse {
@@ -149,6 +150,7 @@ function hintFor(error: string): string | undefined {
 
 /** POSTs a grant to the token endpoint (RFC 6749 §4.1.3, §6), with bounded retries on transient failures. */
 export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant): Promise<TokenResponse> {
+	requireSecureUrl('Token URL', endpoint.tokenUrl);
 	const options = { ...DEFAULTS, ...stripUndefined(endpoint) };
 	const form = new URLSearchParams(grant as Record<string, string>);
 	const headers: Record<string, string> = {

@@ -27,6 +27,7 @@ import { revokeToken, type TokenTypeHint } from './revocation';
 import type { TokenStore } from './store';
 import { requestToken, type Grant, type TokenEndpointRequest, type TokenResponse } from './token-endpoint';
 import type { Connection, ConnectionFields, StoredConnection } from './types';
+import { requireSecureUrl } from './urls';
 
 export interface TokenManagerOptions {
 	store: TokenStore;
@@ -298,6 +299,7 @@ export class TokenManager {
 		if (!this.endpoint.tokenUrl) {
 			throw new InvalidInputError('Token URL', 'The Token URL is empty: set it in the App credential (needed for the Custom preset)');
 		}
+		requireSecureUrl('Token URL', this.endpoint.tokenUrl);
 	}
 
 	private key(connectionId: string): string {
