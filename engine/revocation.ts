@@ -1,6 +1,6 @@
 import axios, { type AxiosResponse } from 'axios';
 import { TokenEndpointError } from './errors';
-import { basicAuthorization, redact, type TokenEndpointRequest } from './token-endpoint';
+import { basicAuthorization, redact, requestSecrets, responseTooLarge, SIZE_LIMITS, type TokenEndpointRequest } from './token-endpoint';
 import { requireSecureUrl } from './urls';
 
 /*
@@ -11,6 +11,8 @@ import { requireSecureUrl } from './urls';
  */
 
 export type TokenTypeHint = 'refresh_token' | 'access_token';
+
+const NOTHING_ERASED = 'Nothing was erased: the tokens are still stored. Retry, or turn off "Revoke at Provider" to only erase them here.';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -31,7 +33,7 @@ export async function revokeToken(
 		form.set('client_id', endpoint.clientId);
 		form.set('client_secret', endpoint.clientSecret);
 	}
-	const secrets = [token, endpoint.clientSecret];
+	const secrets = requestSecrets(endpoint.clientId, endpoint.clientSecret, [token]);
 	for (let attempt = 0; ; attempt++) {
 		let response: AxiosResponse<string>;
 		try {
@@ -42,8 +44,11 @@ export async function revokeToken(
 				transformResponse: (data: string) => data,
 				validateStatus: () => true,
 				maxRedirects: 0,
+				...SIZE_LIMITS,
 			});
 		} catch (error) {
+			const tooLarge = responseTooLarge(error, 'revocation endpoint', NOTHING_ERASED);
+			if (tooLarge) throw tooLarge;
 			if (attempt < maxRetries) {
 				await sleep(baseDelay * 2 ** attempt);
 				continue;
@@ -53,7 +58,7 @@ export async function revokeToken(
 				`The request to the revocation endpoint ${code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? `timed out after ${timeout} ms` : `failed (${code ?? 'network error'})`}, ${attempt + 1} attempt(s)`,
 				undefined,
 				undefined,
-				'Nothing was erased: the tokens are still stored. Retry, or turn off "Revoke at Provider" to only erase them here.',
+				NOTHING_ERASED,
 			);
 		}
 		if (response.status >= 200 && response.status < 300) return;
@@ -78,7 +83,7 @@ export async function revokeToken(
 			`The revocation endpoint answered HTTP ${response.status}${error ? `: ${error}` : ''}${detail ? ` – ${detail}` : ''}`,
 			error,
 			response.status,
-			'Nothing was erased: the tokens are still stored. Retry, or turn off "Revoke at Provider" to only erase them here.',
+			NOTHING_ERASED,
 		);
 	}
 }

@@ -3,7 +3,7 @@
  * token endpoint under nock, and the secret-hygiene recorder.
  *
  * Secret hygiene: every error message and description, console line, node output and raw row a scenario produces is recorded;
- * `hygiene.assertClean()` then finds none of the sentinel secrets (tokens, client secret, encryption key) nor any
+ * `hygiene.assertClean()` then finds none of the sentinel secrets (tokens, client secret raw or encoded, encryption key) nor any
  * PKCE verifier the provider received. Get Valid Token's and Refresh Token's access_token output is the only
  * place a token may appear, and is left out by the callers.
  */
@@ -20,6 +20,19 @@ export const OLD_ENCRYPTION_KEY = 'SENTINEL-old-encryption-key-81b3';
 export { CLIENT_SECRET, PROVIDER_ORIGIN };
 
 const SENTINEL = /SENTINEL-(access|refresh|client-secret|encryption-key|old-encryption-key)/;
+
+/**
+ * The client secret as it travels, which the sentinel pattern alone would miss once encoded: the Basic header's
+ * base64 value (RFC 6749 §2.3.1 form-encodes id and secret first; also without that step), and the secret
+ * form- and percent-encoded as in a request body.
+ */
+const formEncoded = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
+export const CLIENT_SECRET_FORMS = [
+	Buffer.from(`client-id:${formEncoded(CLIENT_SECRET)}`).toString('base64'),
+	Buffer.from(`client-id:${CLIENT_SECRET}`).toString('base64'),
+	formEncoded(CLIENT_SECRET),
+	encodeURIComponent(CLIENT_SECRET),
+];
 
 export class Hygiene {
 	private readonly texts: Array<{ where: string; text: string }> = [];
@@ -42,6 +55,7 @@ export class Hygiene {
 			const m = SENTINEL.exec(text);
 			if (m) hits.push(`${where}: …${text.slice(Math.max(0, m.index - 40), m.index + 40)}…`);
 			for (const secret of this.extraSecrets) if (text.includes(secret)) hits.push(`${where}: contains a PKCE verifier`);
+			for (const form of CLIENT_SECRET_FORMS) if (text.includes(form)) hits.push(`${where}: contains the client secret, encoded (${form.slice(0, 12)}…)`);
 		}
 		return hits;
 	}

@@ -2,8 +2,11 @@ import nock from 'nock';
 import { resolveOAuthClient, type OAuthClient } from '../../engine/presets';
 
 export const PROVIDER_ORIGIN = 'https://provider.test';
-/** Sentinels: a test fails if any of them shows up where a secret must not. */
-export const CLIENT_SECRET = 'SENTINEL-client-secret-7c1f';
+/**
+ * Sentinels: a test fails if any of them shows up where a secret must not. The client secret holds characters
+ * that form-, percent- and JSON-encoding change, so each of its encoded forms differs from it.
+ */
+export const CLIENT_SECRET = 'SENTINEL-client-secret-7c1f:+/ &=%"';
 
 export function testClient(overrides: Partial<OAuthClient> = {}): OAuthClient {
 	return {
