@@ -114,25 +114,44 @@ function describeValue(value: unknown): string {
 /** PostgreSQL refuses NUL in text and JSON: a value the provider sent must not make the write after a refresh fail. */
 const withoutNul = (value: string) => value.replace(/\u0000/g, '');
 
+/**
+ * A refresh token that came in a 2xx answer refused for another reason: the provider may already have retired the
+ * old one, so it must be kept. Held beside the error, never on it, so that no serialised error carries it.
+ */
+const refreshTokensOfRefusedAnswers = new WeakMap<TokenEndpointError, string>();
+
+export function refreshTokenOfRefusedAnswer(error: unknown): string | null {
+	return error instanceof TokenEndpointError ? (refreshTokensOfRefusedAnswers.get(error) ?? null) : null;
+}
+
 /** RFC 6749 §5.1: validates and normalises a 2xx token response body. */
 export function parseTokenResponse(body: unknown): TokenResponse {
 	if (!body || typeof body !== 'object' || Array.isArray(body)) {
 		throw new TokenEndpointError('The token endpoint answered 2xx without a JSON object', undefined, undefined);
 	}
 	const { access_token, token_type, expires_in, refresh_token, scope, ...extra } = body as Record<string, unknown>;
+	const refreshToken = typeof refresh_token === 'string' && refresh_token !== '' ? refresh_token : null;
+	const refused = (error: TokenEndpointError) => {
+		if (refreshToken !== null) refreshTokensOfRefusedAnswers.set(error, refreshToken);
+		return error;
+	};
 	if (typeof access_token !== 'string' || access_token === '') {
-		throw new TokenEndpointError(
-			'The token endpoint answered without an access_token',
-			undefined,
-			undefined,
-			`Fields received: ${Object.keys(body).join(', ') || 'none'}`,
+		throw refused(
+			new TokenEndpointError(
+				'The token endpoint answered without an access_token',
+				undefined,
+				undefined,
+				`Fields received: ${Object.keys(body).join(', ') || 'none'}`,
+			),
 		);
 	}
 	if (token_type !== undefined && (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer')) {
-		throw new TokenEndpointError(
-			`The token endpoint issued a token of type ${describeValue(token_type)}; only Bearer tokens are supported`,
-			undefined,
-			undefined,
+		throw refused(
+			new TokenEndpointError(
+				`The token endpoint issued a token of type ${describeValue(token_type)}; only Bearer tokens are supported`,
+				undefined,
+				undefined,
+			),
 		);
 	}
 	const { expiresIn, warning } = parseExpiresIn(expires_in);
@@ -140,7 +159,7 @@ export function parseTokenResponse(body: unknown): TokenResponse {
 		accessToken: access_token,
 		tokenType: 'Bearer',
 		expiresIn,
-		refreshToken: typeof refresh_token === 'string' && refresh_token !== '' ? refresh_token : null,
+		refreshToken,
 		scope: typeof scope === 'string' ? withoutNul(scope) : Array.isArray(scope) ? withoutNul(scope.join(' ')) : null,
 		extra: Object.fromEntries(Object.entries(extra).map(([name, value]) => [name, typeof value === 'string' ? withoutNul(value) : value])),
 		warning,

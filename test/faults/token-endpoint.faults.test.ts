@@ -188,11 +188,22 @@ describe('fault suite: token endpoint', () => {
 
 	it('200 without access_token: a clear error listing the fields received (not their values); tokens kept', async () => {
 		const id = await expiredConnection('no-access-token');
-		endpoint((i) => i.reply(200, { token_type: 'Bearer', refresh_token: 'SENTINEL-refresh-broken', expires_in: 3600 }));
+		endpoint((i) => i.reply(200, { token_type: 'Bearer', expires_in: 3600 }));
 		const error = await expectFailure(env.hygiene, 'no access_token', () => env.manager().getValidToken(id));
 		expect(error.message).toBe('The token endpoint answered without an access_token');
-		expect(error.description).toBe('Fields received: token_type, refresh_token, expires_in');
+		expect(error.description).toBe('Fields received: token_type, expires_in');
 		await expectTokensKept(id);
+	});
+
+	it.each([
+		['without access_token', { token_type: 'Bearer', refresh_token: 'SENTINEL-refresh-rotated', expires_in: 3600 }, 'The token endpoint answered without an access_token'],
+		['with token_type "mac"', { access_token: 'SENTINEL-access-mac', token_type: 'mac', refresh_token: 'SENTINEL-refresh-rotated' }, 'The token endpoint issued a token of type "mac"; only Bearer tokens are supported'],
+	])('200 %s but with a new refresh token: a clear error, and the rotated refresh token is stored (the old one may be spent)', async (label, body, message) => {
+		const id = await expiredConnection(`refused-rotated-${label.split(' ')[0]}`);
+		endpoint((i) => i.reply(200, body));
+		const error = await expectFailure(env.hygiene, `refused ${label}`, () => env.manager().getValidToken(id));
+		expect(error.message).toBe(message);
+		expect(await env.stored(id)).toMatchObject({ accessToken: 'SENTINEL-access-1', refreshToken: 'SENTINEL-refresh-rotated', status: 'active', lastError: message });
 	});
 
 	it('expires_in missing: the token is stored with an unknown expiry, and not refreshed again until asked', async () => {
