@@ -40,6 +40,8 @@ const EXCERPT_LENGTH = 200;
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 /** Longest expires_in taken as given (10 years); a longer one is treated as unknown. */
 export const MAX_EXPIRES_IN_SECONDS = 10 * 365 * 86_400;
+/** Longest scope stored: MySQL's TEXT column holds 65,535 bytes, 16,383 four-byte characters. */
+export const MAX_SCOPE_LENGTH = 16_000;
 
 /** axios options that stop reading a response (and sending a body) beyond the cap, while it streams. */
 export const SIZE_LIMITS = { maxContentLength: MAX_RESPONSE_BYTES, maxBodyLength: MAX_RESPONSE_BYTES };
@@ -55,12 +57,12 @@ export function responseTooLarge(error: unknown, endpointName: string, descripti
 	);
 }
 
+const formEncode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
+
 /** RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined and base64-encoded. */
 export function basicAuthorization(clientId: string, clientSecret: string): string {
 	return 'Basic ' + Buffer.from(`${formEncode(clientId)}:${formEncode(clientSecret)}`).toString('base64');
 }
-
-const formEncode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
 
 /**
  * Every form in which the request's secrets travel, to redact from what the provider sends back: each value raw,
@@ -114,6 +116,15 @@ function describeValue(value: unknown): string {
 /** PostgreSQL refuses NUL in text and JSON: a value the provider sent must not make the write after a refresh fail. */
 const withoutNul = (value: string) => value.replace(/\u0000/g, '');
 
+function parseScope(value: unknown): { scope: string | null; warning: string | null } {
+	const scope = typeof value === 'string' ? withoutNul(value) : Array.isArray(value) ? withoutNul(value.join(' ')) : null;
+	if (scope === null || scope.length <= MAX_SCOPE_LENGTH) return { scope, warning: null };
+	return {
+		scope: null,
+		warning: `The token endpoint sent a scope of ${scope.length} characters, more than the ${MAX_SCOPE_LENGTH} that are stored; the scope is unknown until the next refresh`,
+	};
+}
+
 /**
  * A refresh token that came in a 2xx answer refused for another reason: the provider may already have retired the
  * old one, so it must be kept. Held beside the error, never on it, so that no serialised error carries it.
@@ -154,15 +165,17 @@ export function parseTokenResponse(body: unknown): TokenResponse {
 			),
 		);
 	}
-	const { expiresIn, warning } = parseExpiresIn(expires_in);
+	const expiry = parseExpiresIn(expires_in);
+	const scopes = parseScope(scope);
+	const warnings = [expiry.warning, scopes.warning].filter((w): w is string => w !== null);
 	return {
 		accessToken: access_token,
 		tokenType: 'Bearer',
-		expiresIn,
+		expiresIn: expiry.expiresIn,
 		refreshToken,
-		scope: typeof scope === 'string' ? withoutNul(scope) : Array.isArray(scope) ? withoutNul(scope.join(' ')) : null,
+		scope: scopes.scope,
 		extra: Object.fromEntries(Object.entries(extra).map(([name, value]) => [name, typeof value === 'string' ? withoutNul(value) : value])),
-		warning,
+		warning: warnings.length ? warnings.join('. ') : null,
 	};
 }
 

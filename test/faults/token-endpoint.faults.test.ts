@@ -8,7 +8,10 @@ import { createServer, type AddressInfo } from 'node:net';
 import nock from 'nock';
 import { NeedsReauthorizationError, TokenEndpointError } from '../../engine/errors';
 import type { OAuthClient } from '../../engine/presets';
-import { testClient } from '../helpers/provider';
+import { MySqlTokenStore } from '../../engine/stores';
+import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
+import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import { IN_CI, tcpReachable } from '../stores/servers';
 import { CLIENT_SECRET, CLIENT_SECRET_FORMS, PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;
@@ -249,6 +252,29 @@ describe('fault suite: token endpoint', () => {
 		expect(connection).toMatchObject({ refreshToken: 'SENTINEL-refresh-new', scope: 'basedeals:read', metadata: { api_domain: 'https://acme.pipedrive.test' } });
 		expect(await env.stored(id)).toMatchObject({ refreshToken: 'SENTINEL-refresh-new', status: 'active' });
 	});
+
+	(IN_CI || tcpReachable(TEST_MYSQL_URL, 3306) ? it : it.skip)(
+		'a 77,000-character scope (more than a MariaDB TEXT column holds): not stored, a warning; the write after the refresh succeeds',
+		async () => {
+			const mdb = await createTemporaryMySqlDatabase('oauth2tm_faults');
+			const store = new MySqlTokenStore({ uri: mdb.url, createTableIfMissing: true });
+			try {
+				const m = () => env.manager({ store });
+				rotatingTokenEndpoint();
+				await m().exchangeAuthorizationCode('fault:long-scope', { code: 'c', allowMissingState: true });
+				nock.cleanAll();
+				endpoint((i) => i.reply(200, success({ scope: 'deals:read '.repeat(7000) })));
+				const warning = 'The token endpoint sent a scope of 77000 characters, more than the 16000 that are stored; the scope is unknown until the next refresh';
+				const { connection } = await m().refreshToken('fault:long-scope', { force: true });
+				expect(connection).toMatchObject({ accessToken: 'SENTINEL-access-new', refreshToken: 'SENTINEL-refresh-new', scope: null, lastError: warning });
+				const [row] = await mdb.sql<{ scope: string | null; last_error: string }>('select scope, last_error from oauth2_tokens');
+				expect(row).toEqual({ scope: null, last_error: warning });
+			} finally {
+				await store.close();
+				await mdb.drop();
+			}
+		},
+	);
 
 	it('expires_in as a string: understood as seconds', async () => {
 		const id = await expiredConnection('expires-string');
