@@ -13,26 +13,13 @@ import { PostgresStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
-import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import { CLIENT_SECRET, CLIENT_SECRET_FORMS, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 
 export const ENCRYPTION_KEY = 'SENTINEL-encryption-key-4d2a9e';
 export const OLD_ENCRYPTION_KEY = 'SENTINEL-old-encryption-key-81b3';
-export { CLIENT_SECRET, PROVIDER_ORIGIN };
+export { CLIENT_SECRET, CLIENT_SECRET_FORMS, PROVIDER_ORIGIN };
 
 const SENTINEL = /SENTINEL-(access|refresh|client-secret|encryption-key|old-encryption-key)/;
-
-/**
- * The client secret as it travels, which the sentinel pattern alone would miss once encoded: the Basic header's
- * base64 value (RFC 6749 §2.3.1 form-encodes id and secret first; also without that step), and the secret
- * form- and percent-encoded as in a request body.
- */
-const formEncoded = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
-export const CLIENT_SECRET_FORMS = [
-	Buffer.from(`client-id:${formEncoded(CLIENT_SECRET)}`).toString('base64'),
-	Buffer.from(`client-id:${CLIENT_SECRET}`).toString('base64'),
-	formEncoded(CLIENT_SECRET),
-	encodeURIComponent(CLIENT_SECRET),
-];
 
 export class Hygiene {
 	private readonly texts: Array<{ where: string; text: string }> = [];
