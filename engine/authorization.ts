@@ -1,8 +1,9 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { TokenCipher } from './crypto';
+import { GCM_TAG_LENGTH, type TokenCipher } from './crypto';
 import { AuthorizationDeniedError, ConnectionExistsError, ConnectionNotFoundError, InvalidInputError, InvalidStateError, StoreError, VersionConflictError } from './errors';
 import type { OAuthClient } from './presets';
 import type { TokenStore } from './store';
+import { requireSecureUrl } from './urls';
 
 /*
  * The start of an authorization (RFC 6749 §4.1.1) and the checks on its callback.
@@ -179,9 +180,16 @@ export class StateCodec {
 
 	private open(sealed: string, payload: StatePayload): string {
 		const [iv, tag, ciphertext] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'));
+		if (tag?.length !== GCM_TAG_LENGTH) {
+			throw new InvalidStateError(
+				'tampered',
+				`The PKCE verifier inside the state failed its integrity check: its authentication tag is ${tag?.length ?? 0} bytes, not ${GCM_TAG_LENGTH}`,
+				restartHint,
+			);
+		}
 		for (const key of this.pkceKeys) {
 			try {
-				const decipher = createDecipheriv('aes-256-gcm', key, iv);
+				const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: GCM_TAG_LENGTH });
 				decipher.setAAD(Buffer.from(`${payload.cid}\u0000${payload.n}`, 'utf8'));
 				decipher.setAuthTag(tag);
 				return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
@@ -269,13 +277,7 @@ export function buildAuthorizationUrl(
 	if (!client.redirectUri) {
 		throw new InvalidInputError('Redirect URI', 'The Redirect URI is empty: set it in the App credential to the exact callback URL registered with the provider');
 	}
-	let url: URL;
-	try {
-		url = new URL(client.authorizationUrl);
-		if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
-	} catch {
-		throw new InvalidInputError('Authorization URL', 'The Authorization URL is not an absolute http(s) URL');
-	}
+	const url = requireSecureUrl('Authorization URL', client.authorizationUrl);
 	const reserved = new Set(['state', 'code_challenge', 'code_challenge_method', 'client_id', 'redirect_uri', 'response_type']);
 	for (const [name, value] of Object.entries(extraParameters)) {
 		if (reserved.has(name)) throw new InvalidInputError('Additional Parameters', `The parameter "${name}" is set by the node and cannot be overridden`);

@@ -11,6 +11,8 @@ import { DecryptionError, InvalidInputError } from './errors';
 const PREFIX = 'enc:v1';
 const MIN_KEY_LENGTH = 16;
 const KEY_SALT = 'n8n-nodes-oauth2-token-manager/token-encryption/v1';
+/** GCM accepts tags as short as 4 bytes unless told otherwise; only the full 16-byte tag is ever written. */
+export const GCM_TAG_LENGTH = 16;
 
 interface DerivedKey {
 	id: string;
@@ -64,6 +66,12 @@ export class TokenCipher {
 			throw new DecryptionError(`The stored ${field} of connection "${connectionId}" is not in the encrypted format`);
 		}
 		const [, , keyId, iv, tag, ciphertext] = parts;
+		const tagBytes = Buffer.from(tag, 'base64url');
+		if (tagBytes.length !== GCM_TAG_LENGTH) {
+			throw new DecryptionError(
+				`The stored ${field} of connection "${connectionId}" failed its integrity check: its authentication tag is ${tagBytes.length} bytes, not ${GCM_TAG_LENGTH}`,
+			);
+		}
 		const key = this.byId.get(keyId);
 		if (!key) {
 			throw new DecryptionError(
@@ -71,9 +79,9 @@ export class TokenCipher {
 			);
 		}
 		try {
-			const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'));
+			const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'), { authTagLength: GCM_TAG_LENGTH });
 			decipher.setAAD(Buffer.from(`${connectionId}\u0000${field}`, 'utf8'));
-			decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+			decipher.setAuthTag(tagBytes);
 			return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
 		} catch {
 			throw new DecryptionError(`The stored ${field} of connection "${connectionId}" failed its integrity check`);

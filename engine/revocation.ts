@@ -1,6 +1,7 @@
 import axios, { type AxiosResponse } from 'axios';
 import { TokenEndpointError } from './errors';
-import { basicAuthorization, redact, type TokenEndpointRequest } from './token-endpoint';
+import { basicAuthorization, redact, requestSecrets, responseTooLarge, SIZE_LIMITS, type TokenEndpointRequest } from './token-endpoint';
+import { requireSecureUrl } from './urls';
 
 /*
  * RFC 7009 token revocation: POST token + token_type_hint with the client's authentication. The server
@@ -11,6 +12,8 @@ import { basicAuthorization, redact, type TokenEndpointRequest } from './token-e
 
 export type TokenTypeHint = 'refresh_token' | 'access_token';
 
+const NOTHING_ERASED = 'Nothing was erased: the tokens are still stored. Retry, or turn off "Revoke at Provider" to only erase them here.';
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function revokeToken(
@@ -18,6 +21,7 @@ export async function revokeToken(
 	token: string,
 	hint: TokenTypeHint,
 ): Promise<void> {
+	requireSecureUrl('Revocation URL', endpoint.revocationUrl);
 	const maxRetries = endpoint.maxRetries ?? 2;
 	const baseDelay = endpoint.retryBaseDelayMs ?? 250;
 	const timeout = endpoint.timeoutMs ?? 10_000;
@@ -29,7 +33,7 @@ export async function revokeToken(
 		form.set('client_id', endpoint.clientId);
 		form.set('client_secret', endpoint.clientSecret);
 	}
-	const secrets = [token, endpoint.clientSecret];
+	const secrets = requestSecrets(endpoint.clientId, endpoint.clientSecret, [token]);
 	for (let attempt = 0; ; attempt++) {
 		let response: AxiosResponse<string>;
 		try {
@@ -40,8 +44,11 @@ export async function revokeToken(
 				transformResponse: (data: string) => data,
 				validateStatus: () => true,
 				maxRedirects: 0,
+				...SIZE_LIMITS,
 			});
 		} catch (error) {
+			const tooLarge = responseTooLarge(error, 'revocation endpoint', NOTHING_ERASED);
+			if (tooLarge) throw tooLarge;
 			if (attempt < maxRetries) {
 				await sleep(baseDelay * 2 ** attempt);
 				continue;
@@ -51,7 +58,7 @@ export async function revokeToken(
 				`The request to the revocation endpoint ${code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? `timed out after ${timeout} ms` : `failed (${code ?? 'network error'})`}, ${attempt + 1} attempt(s)`,
 				undefined,
 				undefined,
-				'Nothing was erased: the tokens are still stored. Retry, or turn off "Revoke at Provider" to only erase them here.',
+				NOTHING_ERASED,
 			);
 		}
 		if (response.status >= 200 && response.status < 300) return;
@@ -76,7 +83,7 @@ export async function revokeToken(
 			`The revocation endpoint answered HTTP ${response.status}${error ? `: ${error}` : ''}${detail ? ` – ${detail}` : ''}`,
 			error,
 			response.status,
-			'Nothing was erased: the tokens are still stored. Retry, or turn off "Revoke at Provider" to only erase them here.',
+			NOTHING_ERASED,
 		);
 	}
 }

@@ -26,8 +26,9 @@ import {
 import type { OAuthClient } from './presets';
 import { revokeToken, type TokenTypeHint } from './revocation';
 import type { TokenStore } from './store';
-import { requestToken, type Grant, type TokenEndpointRequest, type TokenResponse } from './token-endpoint';
+import { refreshTokenOfRefusedAnswer, requestToken, type Grant, type TokenEndpointRequest, type TokenResponse } from './token-endpoint';
 import type { Connection, ConnectionFields, StoredConnection } from './types';
+import { requireSecureUrl } from './urls';
 
 export interface TokenManagerOptions {
 	store: TokenStore;
@@ -301,6 +302,7 @@ export class TokenManager {
 		if (!this.endpoint.tokenUrl) {
 			throw new InvalidInputError('Token URL', 'The Token URL is empty: set it in the App credential (needed for the Custom preset)');
 		}
+		requireSecureUrl('Token URL', this.endpoint.tokenUrl);
 	}
 
 	private key(connectionId: string): string {
@@ -386,6 +388,12 @@ export class TokenManager {
 				throw this.needsReauth(connectionId, 'the provider rejected its refresh token (invalid_grant)');
 			}
 			const message = error instanceof TokenManagerError ? error.message : 'Unexpected error during refresh';
+			const rotated = refreshTokenOfRefusedAnswer(error);
+			if (rotated !== null) {
+				// The answer was refused, but the provider may have retired the old refresh token: the new one must be kept.
+				await this.saveRefreshed(leased, { ...this.reencrypted({ ...leased, refreshToken: rotated }), lastError: message });
+				throw error;
+			}
 			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), lastError: message }).catch(() => undefined);
 			throw error;
 		}

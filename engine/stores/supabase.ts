@@ -1,6 +1,7 @@
 import { createClient, type PostgrestError, type SupabaseClient } from '@supabase/supabase-js';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
+import { requireSecureUrl } from '../urls';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
 import { fieldEntries, parseTableName, rowToConnection } from './sql-common';
 
@@ -150,5 +151,6 @@ function normaliseUrl(url: string): string {
 	if (!/^https?:\/\/[^/]+/.test(trimmed)) {
 		throw new StoreError(`The Supabase Host "${trimmed.slice(0, 80)}" is not a URL`, 'Use your project URL, e.g. https://<project>.supabase.co');
 	}
+	requireSecureUrl('Supabase Host', trimmed);
 	return trimmed;
 }

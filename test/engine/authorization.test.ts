@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +87,22 @@ describe('Build Authorization URL', () => {
 		})();
 		expect(error).toBeInstanceOf(InvalidInputError);
 		expect(error).toMatchObject({ field: 'Authorization URL' });
+	});
+
+	it('refuses a state whose sealed PKCE verifier carries a GCM tag shorter than 16 bytes, even correctly signed', () => {
+		const cipher = new TokenCipher(KEY);
+		const codec = new StateCodec(cipher);
+		const { state } = codec.issue('custom:short-tag', { pkce: true });
+		const payload = JSON.parse(Buffer.from(state.split('.')[0], 'base64url').toString());
+		const [iv, tag, ciphertext] = payload.pv.split('.');
+		payload.pv = [iv, Buffer.from(tag, 'base64url').subarray(0, 4).toString('base64url'), ciphertext].join('.');
+		// Re-signed with the real signing key: only the tag length can refuse it.
+		const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
+		const signature = createHmac('sha256', cipher.subkeys('oauth-state/signing/v1')[0]).update(`oauth2tm-state.v1.${body}`).digest('base64url');
+		expect(codec.verify(state, 'custom:short-tag').codeVerifier).toMatch(/^[A-Za-z0-9_-]{43}$/);
+		expect(() => codec.verify(`${body}.${signature}`, 'custom:short-tag')).toThrow(
+			new InvalidStateError('tampered', 'The PKCE verifier inside the state failed its integrity check: its authentication tag is 4 bytes, not 16'),
+		);
 	});
 
 	it('RFC 7636 pairs: 43-character verifiers, S256 challenges', () => {

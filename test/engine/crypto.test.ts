@@ -32,6 +32,21 @@ describe('TokenCipher', () => {
 		expect(() => cipher.decrypt('plain-token', 'c', 'access_token')).toThrow(/not in the encrypted format/);
 	});
 
+	it('refuses an authentication tag cut or padded to anything but 16 bytes (GCM would check only what is given)', () => {
+		const cipher = new TokenCipher(KEY);
+		const value = cipher.encrypt('secret-token', 'c', 'refresh_token');
+		const parts = value.split(':');
+		const tag = Buffer.from(parts[4], 'base64url');
+		expect(tag).toHaveLength(16);
+		for (const forged of [tag.subarray(0, 4), tag.subarray(0, 12), Buffer.concat([tag, Buffer.from([0])])]) {
+			const stored = [...parts.slice(0, 4), forged.toString('base64url'), parts[5]].join(':');
+			expect(() => cipher.decrypt(stored, 'c', 'refresh_token')).toThrow(
+				new DecryptionError(`The stored refresh_token of connection "c" failed its integrity check: its authentication tag is ${forged.length} bytes, not 16`),
+			);
+		}
+		expect(cipher.decrypt(value, 'c', 'refresh_token')).toBe('secret-token');
+	});
+
 	it('decrypts with previous keys, encrypts with the current one, and reports stale values', () => {
 		const old = new TokenCipher(OLD_KEY);
 		const written = old.encrypt('secret-token', 'c', 'access_token');

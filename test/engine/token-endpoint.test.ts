@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { TokenEndpointError } from '../../engine/errors';
 import { basicAuthorization, parseTokenResponse, requestToken, type TokenEndpointRequest } from '../../engine/token-endpoint';
-import { CLIENT_SECRET, PROVIDER_ORIGIN } from '../helpers/provider';
+import { CLIENT_SECRET, CLIENT_SECRET_FORMS, PROVIDER_ORIGIN } from '../helpers/provider';
 
 const endpoint: TokenEndpointRequest = {
 	tokenUrl: `${PROVIDER_ORIGIN}/oauth/token`,
@@ -25,8 +25,7 @@ afterAll(() => {
 
 function expectNoSecret(error: unknown) {
 	const text = `${(error as Error).message} ${(error as TokenEndpointError).description ?? ''}`;
-	expect(text).not.toContain(CLIENT_SECRET);
-	expect(text).not.toContain(REFRESH);
+	for (const secret of [CLIENT_SECRET, ...CLIENT_SECRET_FORMS, REFRESH]) expect(text).not.toContain(secret);
 }
 
 describe('client authentication (RFC 6749 §2.3.1)', () => {
@@ -113,6 +112,17 @@ describe('errors (RFC 6749 §5.2) and retries', () => {
 		expect(error.oauthError).toBe('invalid_client');
 		expect(error.description).toMatch(/Client ID and Client Secret/);
 		expectNoSecret(error);
+	});
+
+	it('redacts the code, the PKCE verifier and the URL-encoded client secret from an echoed code exchange, and nothing else', async () => {
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/token')
+			.reply((_uri, body) => [400, { error: 'invalid_request', error_description: `got ${body}` }]);
+		const grant = { grant_type: 'authorization_code' as const, code: 'SENTINEL-code-5e1', redirect_uri: 'https://n8n.test/cb', code_verifier: 'SENTINEL-verifier-77d' };
+		const error = await requestToken({ ...endpoint, clientAuthentication: 'body' }, grant).catch((e) => e);
+		expect(error.message).toBe(
+			'The token endpoint refused the request (HTTP 400): invalid_request – got grant_type=authorization_code&code=[redacted]&redirect_uri=https%3A%2F%2Fn8n.test%2Fcb&code_verifier=[redacted]&client_id=client-id&client_secret=[redacted]',
+		);
 	});
 
 	it('describes an HTML error page by status and excerpt, redacting secrets', async () => {

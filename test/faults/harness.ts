@@ -3,7 +3,7 @@
  * token endpoint under nock, and the secret-hygiene recorder.
  *
  * Secret hygiene: every error message and description, console line, node output and raw row a scenario produces is recorded;
- * `hygiene.assertClean()` then finds none of the sentinel secrets (tokens, client secret, encryption key) nor any
+ * `hygiene.assertClean()` then finds none of the sentinel secrets (tokens, client secret raw or encoded, encryption key) nor any
  * PKCE verifier the provider received. Get Valid Token's and Refresh Token's access_token output is the only
  * place a token may appear, and is left out by the callers.
  */
@@ -13,11 +13,11 @@ import { PostgresStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
-import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import { CLIENT_SECRET, CLIENT_SECRET_FORMS, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 
 export const ENCRYPTION_KEY = 'SENTINEL-encryption-key-4d2a9e';
 export const OLD_ENCRYPTION_KEY = 'SENTINEL-old-encryption-key-81b3';
-export { CLIENT_SECRET, PROVIDER_ORIGIN };
+export { CLIENT_SECRET, CLIENT_SECRET_FORMS, PROVIDER_ORIGIN };
 
 const SENTINEL = /SENTINEL-(access|refresh|client-secret|encryption-key|old-encryption-key)/;
 
@@ -42,6 +42,7 @@ export class Hygiene {
 			const m = SENTINEL.exec(text);
 			if (m) hits.push(`${where}: …${text.slice(Math.max(0, m.index - 40), m.index + 40)}…`);
 			for (const secret of this.extraSecrets) if (text.includes(secret)) hits.push(`${where}: contains a PKCE verifier`);
+			for (const form of CLIENT_SECRET_FORMS) if (text.includes(form)) hits.push(`${where}: contains the client secret, encoded (${form.slice(0, 12)}…)`);
 		}
 		return hits;
 	}

@@ -6,9 +6,10 @@
  */
 import nock from 'nock';
 import type { ICredentialDataDecryptedObject, IDataObject } from 'n8n-workflow';
+import { basicAuthorization } from '../../engine/token-endpoint';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { executeContext, nodeCredentials } from '../helpers/node-context';
-import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
+import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 import { ENCRYPTION_KEY, Hygiene, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;
@@ -57,6 +58,13 @@ describe('secret hygiene through the node', () => {
 		h.record('verifier', 'code_verifier=verifier-abc-123');
 		h.record('clean', { access: 'enc:v1:abc' });
 		expect(h.leaks()).toHaveLength(4);
+	});
+
+	it('the scanner also finds the client secret as it travels: in a Basic header and form-encoded in a body', () => {
+		const h = new Hygiene();
+		h.record('header', `echo: ${basicAuthorization('client-id', CLIENT_SECRET)}`);
+		h.record('body', `echo: ${new URLSearchParams({ client_id: 'client-id', client_secret: CLIENT_SECRET })}`);
+		expect(h.leaks()).toEqual([expect.stringMatching(/^header: contains the client secret, encoded/), expect.stringMatching(/^body: /), expect.stringMatching(/^body: contains the client secret, encoded/)]);
 	});
 
 	it('a whole life: build URL, callback, get, refresh, failures, needs_reauth, revoke', async () => {

@@ -3,11 +3,16 @@
  * (or a correct success), that no token was lost (the stored refresh token is still the one that works), and
  * that no plaintext reached the table; the hygiene scan at the end finds no secret anywhere.
  */
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import nock from 'nock';
 import { NeedsReauthorizationError, TokenEndpointError } from '../../engine/errors';
-import { testClient } from '../helpers/provider';
-import { PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';
+import type { OAuthClient } from '../../engine/presets';
+import { MySqlTokenStore } from '../../engine/stores';
+import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
+import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import { IN_CI, tcpReachable } from '../stores/servers';
+import { CLIENT_SECRET, CLIENT_SECRET_FORMS, PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;
 let n = 0;
@@ -42,6 +47,44 @@ async function expectTokensKept(id: string, status = 'active') {
 	const stored = await env.stored(id);
 	expect(stored).toMatchObject({ accessToken: 'SENTINEL-access-1', refreshToken: 'SENTINEL-refresh-1', status });
 	return stored;
+}
+
+/** The fault env's client (Basic authentication) with `overrides`. */
+const client = (overrides: Partial<OAuthClient> = {}) =>
+	testClient({ authorizationUrl: `${PROVIDER_ORIGIN}/oauth/authorize`, revocationUrl: `${PROVIDER_ORIGIN}/oauth/revoke`, ...overrides });
+
+/**
+ * A real HTTP server whose every answer is a 64 MB JSON object (valid, with an access token), streamed in 64 KB
+ * chunks as fast as the client reads; counts the requests and the bytes it managed to hand to the socket.
+ */
+async function hugeResponseServer(): Promise<{ origin: string; requests: () => number; sentBytes: () => number; close: () => void }> {
+	let requests = 0;
+	let sent = 0;
+	const chunk = 'x'.repeat(64 * 1024);
+	const server = createHttpServer(async (req, res) => {
+		requests += 1;
+		req.resume();
+		let closed = false;
+		res.on('close', () => (closed = true));
+		res.writeHead(200, { 'Content-Type': 'application/json' });
+		res.write('{"access_token":"SENTINEL-access-huge","token_type":"Bearer","refresh_token":"SENTINEL-refresh-huge","padding":"');
+		for (let i = 0; i < 1024 && !closed; i++) {
+			sent += chunk.length;
+			if (!res.write(chunk)) await new Promise((resolve) => (res.once('drain', resolve), res.once('close', resolve)));
+		}
+		if (!closed) res.end('"}');
+	});
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	const { port } = server.address() as AddressInfo;
+	return {
+		origin: `http://127.0.0.1:${port}`,
+		requests: () => requests,
+		sentBytes: () => sent,
+		close: () => {
+			server.closeAllConnections();
+			server.close();
+		},
+	};
 }
 
 const success = (extra: Record<string, unknown> = {}) => ({
@@ -101,26 +144,69 @@ describe('fault suite: token endpoint', () => {
 		await expectTokensKept(id);
 	});
 
-	it('HTML error page (HTTP 200 and 404): the status and a short excerpt, never the page whole; tokens kept', async () => {
+	it('HTML error page: with HTTP 404 the status and a short excerpt, never the page whole; with HTTP 200 no excerpt at all; tokens kept', async () => {
 		const page = `<html><head><title>Maintenance</title></head><body>${'<p>We are down for maintenance</p>'.repeat(50)}</body></html>`;
-		for (const status of [200, 404]) {
-			const id = await expiredConnection(`html-${status}`);
-			endpoint((i) => i.reply(status, page, { 'Content-Type': 'text/html' }));
-			const error = await expectFailure(env.hygiene, `html ${status}`, () => env.manager().getValidToken(id));
-			expect(error.message).toMatch(new RegExp(`^The token endpoint answered HTTP ${status} with a non-JSON body: <html><head><title>Maintenance`));
-			expect(error.message.length).toBeLessThan(300);
-			await expectTokensKept(id);
-			nock.cleanAll();
-		}
+		const id404 = await expiredConnection('html-404');
+		endpoint((i) => i.reply(404, page, { 'Content-Type': 'text/html' }));
+		const error404 = await expectFailure(env.hygiene, 'html 404', () => env.manager().getValidToken(id404));
+		expect(error404.message).toMatch(/^The token endpoint answered HTTP 404 with a non-JSON body: <html><head><title>Maintenance/);
+		expect(error404.message.length).toBeLessThan(300);
+		await expectTokensKept(id404);
+		nock.cleanAll();
+		const id200 = await expiredConnection('html-200');
+		endpoint((i) => i.reply(200, page, { 'Content-Type': 'text/html; charset=utf-8' }));
+		const error200 = await expectFailure(env.hygiene, 'html 200', () => env.manager().getValidToken(id200));
+		expect(error200.message).toBe(
+			`The token endpoint answered HTTP 200 with a body that is neither JSON nor form-encoded (Content-Type text/html, ${page.length} bytes); it is not shown, as a successful answer may carry tokens`,
+		);
+		await expectTokensKept(id200);
+	});
+
+	it('HTTP 200 form-encoded, as some providers answer: parsed, and the new tokens (the rotated refresh token too) are stored', async () => {
+		const id = await expiredConnection('form-200');
+		const calls = endpoint((i) =>
+			i.reply(200, 'access_token=SENTINEL-access-form&token_type=bearer&refresh_token=SENTINEL-refresh-form&expires_in=3600&scope=base+deals%3Aread', {
+				'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
+			}),
+		);
+		const before = Date.now();
+		const { connection } = await env.manager().getValidToken(id);
+		expect(connection).toMatchObject({ accessToken: 'SENTINEL-access-form', scope: 'base deals:read', status: 'active', lastError: null });
+		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3599_000);
+		expect(await env.stored(id)).toMatchObject({ accessToken: 'SENTINEL-access-form', refreshToken: 'SENTINEL-refresh-form', lastError: null });
+		await env.manager().getValidToken(id);
+		expect(calls.count()).toBe(1);
+	});
+
+	it('HTTP 200 that is neither JSON nor form-encoded but carries tokens: the error and last_error never quote it; tokens kept', async () => {
+		const id = await expiredConnection('text-200');
+		const body = 'access_token: SENTINEL-access-text\nrefresh_token: SENTINEL-refresh-text\n';
+		endpoint((i) => i.reply(200, body, { 'Content-Type': 'text/plain' }));
+		const error = await expectFailure(env.hygiene, 'text 200', () => env.manager().getValidToken(id));
+		expect(error.message).toBe(
+			`The token endpoint answered HTTP 200 with a body that is neither JSON nor form-encoded (Content-Type text/plain, ${body.length} bytes); it is not shown, as a successful answer may carry tokens`,
+		);
+		expect((await expectTokensKept(id)).lastError).toBe(error.message);
 	});
 
 	it('200 without access_token: a clear error listing the fields received (not their values); tokens kept', async () => {
 		const id = await expiredConnection('no-access-token');
-		endpoint((i) => i.reply(200, { token_type: 'Bearer', refresh_token: 'SENTINEL-refresh-broken', expires_in: 3600 }));
+		endpoint((i) => i.reply(200, { token_type: 'Bearer', expires_in: 3600 }));
 		const error = await expectFailure(env.hygiene, 'no access_token', () => env.manager().getValidToken(id));
 		expect(error.message).toBe('The token endpoint answered without an access_token');
-		expect(error.description).toBe('Fields received: token_type, refresh_token, expires_in');
+		expect(error.description).toBe('Fields received: token_type, expires_in');
 		await expectTokensKept(id);
+	});
+
+	it.each([
+		['without access_token', { token_type: 'Bearer', refresh_token: 'SENTINEL-refresh-rotated', expires_in: 3600 }, 'The token endpoint answered without an access_token'],
+		['with token_type "mac"', { access_token: 'SENTINEL-access-mac', token_type: 'mac', refresh_token: 'SENTINEL-refresh-rotated' }, 'The token endpoint issued a token of type "mac"; only Bearer tokens are supported'],
+	])('200 %s but with a new refresh token: a clear error, and the rotated refresh token is stored (the old one may be spent)', async (label, body, message) => {
+		const id = await expiredConnection(`refused-rotated-${label.split(' ')[0]}`);
+		endpoint((i) => i.reply(200, body));
+		const error = await expectFailure(env.hygiene, `refused ${label}`, () => env.manager().getValidToken(id));
+		expect(error.message).toBe(message);
+		expect(await env.stored(id)).toMatchObject({ accessToken: 'SENTINEL-access-1', refreshToken: 'SENTINEL-refresh-rotated', status: 'active', lastError: message });
 	});
 
 	it('expires_in missing: the token is stored with an unknown expiry, and not refreshed again until asked', async () => {
@@ -131,6 +217,64 @@ describe('fault suite: token endpoint', () => {
 		await env.manager().getValidToken(id);
 		expect(calls.count()).toBe(1);
 	});
+
+	it.each([
+		['1e13', '10000000000000', 'an expires_in of 10000000000000 s, more than the maximum of 315360000 s (10 years)'],
+		['1e400 (not finite once parsed)', '1e400', 'an unusable expires_in (Infinity)'],
+		['10 years and 1 s', '315360001', 'an expires_in of 315360001 s, more than the maximum of 315360000 s (10 years)'],
+	])('expires_in %s: the new tokens, the rotated refresh token too, are stored with an unknown expiry and a warning', async (_label, raw, what) => {
+		const id = await expiredConnection(`expires-absurd-${raw}`);
+		const calls = endpoint((i) =>
+			i.reply(200, `{"access_token":"SENTINEL-access-new","token_type":"Bearer","refresh_token":"SENTINEL-refresh-new","expires_in":${raw}}`, {
+				'Content-Type': 'application/json',
+			}),
+		);
+		const warning = `The token endpoint sent ${what}; the expiry is unknown until the next refresh`;
+		const { connection } = await env.manager().getValidToken(id);
+		expect(connection).toMatchObject({ accessToken: 'SENTINEL-access-new', refreshToken: 'SENTINEL-refresh-new', expiresAt: null, status: 'active', lastError: warning });
+		expect(await env.stored(id)).toMatchObject({ accessToken: 'SENTINEL-access-new', refreshToken: 'SENTINEL-refresh-new', lastError: warning });
+		expect(calls.count()).toBe(1);
+	});
+
+	it('expires_in of exactly 10 years is taken as given', async () => {
+		const id = await expiredConnection('expires-10y');
+		endpoint((i) => i.reply(200, success({ expires_in: 315_360_000 })));
+		const before = Date.now();
+		const { connection } = await env.manager().getValidToken(id);
+		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 315_360_000_000);
+		expect(connection.lastError).toBeNull();
+	});
+
+	it('NUL characters in scope and in a kept field (which PostgreSQL refuses): dropped, so the write after the refresh succeeds', async () => {
+		const id = await expiredConnection('nul');
+		endpoint((i) => i.reply(200, success({ scope: 'base\u0000deals:read', api_domain: 'https://acme\u0000.pipedrive.test' })));
+		const { connection } = await env.manager().getValidToken(id);
+		expect(connection).toMatchObject({ refreshToken: 'SENTINEL-refresh-new', scope: 'basedeals:read', metadata: { api_domain: 'https://acme.pipedrive.test' } });
+		expect(await env.stored(id)).toMatchObject({ refreshToken: 'SENTINEL-refresh-new', status: 'active' });
+	});
+
+	(IN_CI || tcpReachable(TEST_MYSQL_URL, 3306) ? it : it.skip)(
+		'a 77,000-character scope (more than a MariaDB TEXT column holds): not stored, a warning; the write after the refresh succeeds',
+		async () => {
+			const mdb = await createTemporaryMySqlDatabase('oauth2tm_faults');
+			const store = new MySqlTokenStore({ uri: mdb.url, createTableIfMissing: true });
+			try {
+				const m = () => env.manager({ store });
+				rotatingTokenEndpoint();
+				await m().exchangeAuthorizationCode('fault:long-scope', { code: 'c', allowMissingState: true });
+				nock.cleanAll();
+				endpoint((i) => i.reply(200, success({ scope: 'deals:read '.repeat(7000) })));
+				const warning = 'The token endpoint sent a scope of 77000 characters, more than the 16000 that are stored; the scope is unknown until the next refresh';
+				const { connection } = await m().refreshToken('fault:long-scope', { force: true });
+				expect(connection).toMatchObject({ accessToken: 'SENTINEL-access-new', refreshToken: 'SENTINEL-refresh-new', scope: null, lastError: warning });
+				const [row] = await mdb.sql<{ scope: string | null; last_error: string }>('select scope, last_error from oauth2_tokens');
+				expect(row).toEqual({ scope: null, last_error: warning });
+			} finally {
+				await store.close();
+				await mdb.drop();
+			}
+		},
+	);
 
 	it('expires_in as a string: understood as seconds', async () => {
 		const id = await expiredConnection('expires-string');
@@ -217,10 +361,94 @@ describe('fault suite: token endpoint', () => {
 		await expectTokensKept(id);
 	});
 
+	it('an error body that echoes the Authorization header (base64 of id and secret): redacted, in JSON and in plain text', async () => {
+		const echo = (req: { headers: Record<string, unknown> }) => `rejected Authorization: ${String(req.headers.authorization)}`;
+		const id = await expiredConnection('echo-basic-json');
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/token')
+			.reply(function () {
+				return [401, { error: 'invalid_client', error_description: echo(this.req) }];
+			});
+		const json = await expectFailure(env.hygiene, 'echo basic json', () => env.manager().getValidToken(id));
+		expect(json.message).toBe('The token endpoint refused the request (HTTP 401): invalid_client – rejected Authorization: Basic [redacted]');
+		expect((await expectTokensKept(id)).lastError).toBe(json.message);
+
+		const id2 = await expiredConnection('echo-basic-text');
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/token')
+			.reply(function () {
+				return [401, echo(this.req), { 'Content-Type': 'text/plain' }];
+			});
+		const text = await expectFailure(env.hygiene, 'echo basic text', () => env.manager().getValidToken(id2));
+		expect(text.message).toBe('The token endpoint answered HTTP 401 with a non-JSON body: rejected Authorization: Basic [redacted]');
+		expect((await expectTokensKept(id2)).lastError).toBe(text.message);
+	});
+
+	it('an error body that echoes the form body (client secret URL-encoded in it): redacted', async () => {
+		const id = await expiredConnection('echo-form');
+		let sent = '';
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/token')
+			.reply((_uri, body) => {
+				sent = body as string;
+				return [400, { error: 'invalid_request', error_description: `cannot parse ${sent}` }];
+			});
+		const error = await expectFailure(env.hygiene, 'echo form', () => env.manager({ client: client({ clientAuthentication: 'body' }) }).getValidToken(id));
+		expect(sent).toContain(`client_secret=${CLIENT_SECRET_FORMS[2]}`);
+		expect(error.message).toBe(
+			'The token endpoint refused the request (HTTP 400): invalid_request – cannot parse grant_type=refresh_token&refresh_token=[redacted]&client_id=client-id&client_secret=[redacted]',
+		);
+		expect((await expectTokensKept(id)).lastError).toBe(error.message);
+	});
+
+	it('revocation: an error body that echoes the Authorization header or the form body: redacted; nothing erased', async () => {
+		for (const clientAuthentication of ['basic', 'body'] as const) {
+			const id = await expiredConnection(`echo-revoke-${clientAuthentication}`);
+			nock(PROVIDER_ORIGIN)
+				.post('/oauth/revoke')
+				.reply(function (_uri, body) {
+					return [400, `bad request: ${String(this.req.headers.authorization ?? 'no header')} ${String(body)}`, { 'Content-Type': 'text/plain' }];
+				});
+			const error = await expectFailure(env.hygiene, `echo revoke ${clientAuthentication}`, () =>
+				env.manager({ client: client({ clientAuthentication }) }).revoke(id),
+			);
+			expect(error.message).toBe(
+				clientAuthentication === 'basic'
+					? 'The revocation endpoint answered HTTP 400 – bad request: Basic [redacted] token=[redacted]&token_type_hint=refresh_token'
+					: 'The revocation endpoint answered HTTP 400 – bad request: no header token=[redacted]&token_type_hint=refresh_token&client_id=client-id&client_secret=[redacted]',
+			);
+			await expectTokensKept(id);
+		}
+	});
+
+	it('a 64 MB answer from a real server: reading stops at 1 MB with a clear error, not retried; tokens kept', async () => {
+		const server = await hugeResponseServer();
+		try {
+			const id = await expiredConnection('huge');
+			const m = env.manager({ client: client({ tokenUrl: `${server.origin}/oauth/token` }) });
+			const error = await expectFailure(env.hygiene, 'huge', () => m.getValidToken(id));
+			expect(error).toBeInstanceOf(TokenEndpointError);
+			expect(error.message).toBe('The token endpoint sent a response larger than 1 MB; it was not read further');
+			expect(server.requests()).toBe(1);
+			expect(server.sentBytes()).toBeLessThan(16 * 1024 * 1024);
+			expect((await expectTokensKept(id)).lastError).toBe(error.message);
+
+			const revoked = await expectFailure(env.hygiene, 'huge revoke', () =>
+				env.manager({ client: client({ revocationUrl: `${server.origin}/oauth/revoke` }) }).revoke(id),
+			);
+			expect(revoked.message).toBe('The revocation endpoint sent a response larger than 1 MB; it was not read further');
+			expect(revoked.description).toMatch(/^Nothing was erased/);
+			expect(server.requests()).toBe(2);
+			await expectTokensKept(id);
+		} finally {
+			server.close();
+		}
+	});
+
 	it('an error body that echoes the refresh token and the client secret: both redacted', async () => {
 		const id = await expiredConnection('echo');
 		endpoint((i) =>
-			i.reply(400, { error: 'invalid_request', error_description: 'bad token SENTINEL-refresh-1 for secret SENTINEL-client-secret-7c1f' }),
+			i.reply(400, { error: 'invalid_request', error_description: `bad token SENTINEL-refresh-1 for secret ${CLIENT_SECRET}` }),
 		);
 		const error = await expectFailure(env.hygiene, 'echo', () => env.manager().getValidToken(id));
 		expect(error.message).toBe('The token endpoint refused the request (HTTP 400): invalid_request – bad token [redacted] for secret [redacted]');

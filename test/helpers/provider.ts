@@ -2,8 +2,24 @@ import nock from 'nock';
 import { resolveOAuthClient, type OAuthClient } from '../../engine/presets';
 
 export const PROVIDER_ORIGIN = 'https://provider.test';
-/** Sentinels: a test fails if any of them shows up where a secret must not. */
-export const CLIENT_SECRET = 'SENTINEL-client-secret-7c1f';
+/**
+ * Sentinels: a test fails if any of them shows up where a secret must not. The client secret holds characters
+ * that form-, percent- and JSON-encoding change, so each of its encoded forms differs from it.
+ */
+export const CLIENT_SECRET = 'SENTINEL-client-secret-7c1f:+/ &=%"';
+
+/**
+ * The client secret of testClient() as it travels, which the sentinel pattern alone would miss once encoded: the
+ * Basic header's base64 value (RFC 6749 §2.3.1 form-encodes id and secret first; also without that step), and the
+ * secret form- and percent-encoded as in a request body.
+ */
+const formEncoded = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
+export const CLIENT_SECRET_FORMS = [
+	Buffer.from(`client-id:${formEncoded(CLIENT_SECRET)}`).toString('base64'),
+	Buffer.from(`client-id:${CLIENT_SECRET}`).toString('base64'),
+	formEncoded(CLIENT_SECRET),
+	encodeURIComponent(CLIENT_SECRET),
+];
 
 export function testClient(overrides: Partial<OAuthClient> = {}): OAuthClient {
 	return {
