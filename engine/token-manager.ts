@@ -22,7 +22,7 @@ import {
 	TokenManagerError,
 	VersionConflictError,
 } from './errors';
-import type { OAuthClient } from './presets';
+import { appFingerprint, type OAuthClient } from './presets';
 import { revokeToken, type TokenTypeHint } from './revocation';
 import type { TokenStore } from './store';
 import { requestToken, type Grant, type TokenEndpointRequest, type TokenResponse } from './token-endpoint';
@@ -203,6 +203,7 @@ export class TokenManager {
 		}
 		const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
 		if (codeVerifier) grant.code_verifier = codeVerifier;
+		const requestedAt = new Date();
 		const response = await requestToken(this.endpoint, grant);
 		unsaved.delete(this.key(connectionId));
 		const fields: ConnectionFields = {
@@ -212,6 +213,8 @@ export class TokenManager {
 			lastRefreshedAt: null,
 			refreshCount: 0,
 			lastError: response.warning,
+			appFingerprint: appFingerprint(this.client),
+			tokenIssuedAt: requestedAt,
 		};
 		return { connection: this.decrypt(await this.upsert(connectionId, fields)), refreshed: false };
 	}
@@ -375,6 +378,7 @@ export class TokenManager {
 			throw this.needsReauth(connectionId, 'no refresh token is stored for it');
 		}
 		let response: TokenResponse;
+		const requestedAt = new Date();
 		try {
 			response = await requestToken(this.endpoint, { grant_type: 'refresh_token', refresh_token: leased.refreshToken });
 		} catch (error) {
@@ -392,6 +396,7 @@ export class TokenManager {
 			lastRefreshedAt: new Date(),
 			refreshCount: leased.refreshCount + 1,
 			lastError: response.warning,
+			tokenIssuedAt: requestedAt,
 		};
 		return this.decrypt(await this.saveRefreshed(leased, fields));
 	}
