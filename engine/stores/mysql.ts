@@ -8,7 +8,7 @@ import { createPool } from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
-import type { TokenStore } from '../store';
+import { storeIdentity, type TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
 import {
 	addColumnsSql,
@@ -61,6 +61,7 @@ export class MySqlTokenStore implements TokenStore {
 	private readonly table: string;
 	private readonly createTableIfMissing: boolean;
 	private ready: Promise<void> | undefined;
+	private readonly location: Record<string, string | number | undefined>;
 
 	constructor(options: MySqlStoreOptions) {
 		this.tableParts = parseTableName(options.tableName, false);
@@ -98,6 +99,12 @@ export class MySqlTokenStore implements TokenStore {
 		// An idle connection the server dropped must not crash n8n; the next query gets a fresh one.
 		this.pool.on('connection', (connection) => connection.on('error', () => undefined));
 		this.description = `MySQL table ${this.tableParts[0]} on ${config.host}:${config.port}/${config.database ?? ''}`;
+		this.location = { host: config.host, port: config.port, database: config.database, user: config.user, table: this.tableParts[0] };
+	}
+
+	/** Server, database, user and table: in MySQL a table name is unique within its database. */
+	async identity(): Promise<string> {
+		return storeIdentity('mysql', this.location);
 	}
 
 	/** Reports whether the table exists and which required columns it lacks. */

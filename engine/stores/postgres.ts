@@ -1,6 +1,6 @@
 import { Pool, type PoolConfig } from 'pg';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
-import type { TokenStore } from '../store';
+import { storeIdentity, type TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
 import {
 	addColumnsSql,
@@ -31,6 +31,7 @@ export class PostgresStore implements TokenStore {
 	private readonly table: string;
 	private readonly tableParts: string[];
 	private ready: Promise<void> | undefined;
+	private resolvedIdentity: Promise<string> | undefined;
 
 	constructor(private readonly options: PostgresStoreOptions) {
 		this.tableParts = parseTableName(options.tableName, true);
@@ -71,6 +72,36 @@ export class PostgresStore implements TokenStore {
 			throw this.wrap(error);
 		});
 		return this.ready;
+	}
+
+	/**
+	 * Server, database and user as the connection sees them, and the schema the table name resolves to through the
+	 * user's search_path: two users of one database whose unqualified table name lands in different schemas
+	 * have different identities.
+	 */
+	identity(): Promise<string> {
+		this.resolvedIdentity ??= (async () => {
+			await this.prepare();
+			const client = await this.pool.connect();
+			try {
+				const { rows } = await client.query<{ database: string; user: string; schema: string; table: string }>(
+					`select current_database() as database, current_user as user, n.nspname as schema, c.relname as table
+					   from pg_class c join pg_namespace n on n.oid = c.relnamespace
+					  where c.oid = to_regclass($1)`,
+					[this.table],
+				);
+				if (!rows[0]) throw new StoreError(`${this.description} does not exist`);
+				// A pooled client is a pg Client: host and port as connected (from the options or the connection string).
+				const { host, port } = client as unknown as { host?: string; port?: number };
+				return storeIdentity('postgres', { host, port, ...rows[0] });
+			} finally {
+				client.release();
+			}
+		})().catch((error) => {
+			this.resolvedIdentity = undefined;
+			throw this.wrap(error);
+		});
+		return this.resolvedIdentity;
 	}
 
 	/** Reports whether the table exists and which required columns it lacks (for credential tests). */

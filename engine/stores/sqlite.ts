@@ -9,13 +9,14 @@
  * node:sqlite is synchronous; statements here are single-row primary-key operations, so they take microseconds,
  * and a writer waits for another process's lock at most `busyTimeoutMs`.
  */
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
-import type { TokenStore } from '../store';
+import { storeIdentity, type TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
 import {
 	addColumnsSql,
@@ -100,6 +101,7 @@ export class SqliteTokenStore implements TokenStore {
 	private readonly busyTimeoutMs: number;
 	private db: DatabaseSync | undefined;
 	private prepared = false;
+	private resolvedIdentity: string | undefined;
 
 	constructor(options: SqliteStoreOptions = {}) {
 		this.tableParts = parseTableName(options.tableName, false);
@@ -108,6 +110,16 @@ export class SqliteTokenStore implements TokenStore {
 		this.busyTimeoutMs = options.busyTimeoutMs ?? 5000;
 		this.filePath = options.filePath?.trim() || defaultSqlitePath();
 		this.description = `SQLite table ${this.tableParts[0]} in ${this.filePath}`;
+	}
+
+	/** The file's real path (links and relative paths resolved) and the table; every in-memory database is its own. */
+	async identity(): Promise<string> {
+		this.resolvedIdentity ??= this.guard('locate the file', () => {
+			this.open();
+			const file = this.filePath === ':memory:' ? `:memory:${randomUUID()}` : fs.realpathSync.native(this.filePath);
+			return storeIdentity('sqlite', { file, table: this.tableParts[0] });
+		});
+		return this.resolvedIdentity;
 	}
 
 	/** Reports whether the table exists and which required columns it lacks. */

@@ -1,6 +1,6 @@
 import { createClient, type PostgrestError, type SupabaseClient } from '@supabase/supabase-js';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
-import type { TokenStore } from '../store';
+import { storeIdentity, type TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
 import { ADDED_COLUMNS, addColumnsSql, fieldEntries, parseTableName, rowToConnection } from './sql-common';
 
@@ -20,17 +20,24 @@ export class SupabaseStore implements TokenStore {
 	private readonly client: SupabaseClient<any, any, any>;
 	private readonly table: string;
 	private readonly schema: string;
+	private readonly location: Record<string, string>;
 
 	constructor(options: SupabaseStoreOptions) {
 		[this.table] = parseTableName(options.tableName, false);
 		[this.schema] = parseTableName(options.schema || 'public', false);
 		const url = normaliseUrl(options.url);
 		this.description = `Supabase table ${this.schema}.${this.table} at ${url}`;
+		this.location = { url: new URL(url).href, schema: this.schema, table: this.table };
 		this.client = createClient(url, options.serviceRoleKey, {
 			auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
 			db: { schema: this.schema },
 			global: options.fetch ? { fetch: options.fetch } : undefined,
 		});
+	}
+
+	/** The project URL, schema and table. */
+	async identity(): Promise<string> {
+		return storeIdentity('supabase', this.location);
 	}
 
 	async get(connectionId: string): Promise<StoredConnection | null> {

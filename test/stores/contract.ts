@@ -44,7 +44,8 @@ export type ContractCase =
 	| 'secondInstance'
 	| 'bigUnicodeTokens'
 	| 'awkwardIds'
-	| 'tooLongId';
+	| 'tooLongId'
+	| 'identity';
 
 export interface StoreContractOptions {
 	/** Cases this store cannot run, each with the reason (shown in the skipped test's name). */
@@ -527,6 +528,15 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 			}
 			// The table is still there and holds exactly these rows for these ids.
 			for (const id of ids) expect((await store.get(id))!.accessToken).toBe(`ct:new:${id}`);
+		});
+
+		contractCase('identity', 'identity(): stable, shared by a second instance on the same table, different from its description', async () => {
+			const identity = await store.identity();
+			expect(typeof identity).toBe('string');
+			expect(identity.length).toBeGreaterThan(0);
+			expect(await store.identity()).toBe(identity);
+			expect(identity).not.toBe(store.description);
+			if (harness.openSecond) expect(await (await harness.openSecond()).identity()).toBe(identity);
 		});
 
 		contractCase('tooLongId', 'an id over 255 characters is refused, never truncated', async () => {
