@@ -254,6 +254,8 @@ async function markStateUsed(store: TokenStore, verified: VerifiedState): Promis
 					lastRefreshedAt: null,
 					refreshCount: 0,
 					lastError: null,
+					appFingerprint: null,
+					tokenIssuedAt: null,
 				});
 			}
 			return;

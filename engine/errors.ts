@@ -66,6 +66,25 @@ export class NeedsReauthorizationError extends TokenManagerError {
 	}
 }
 
+/**
+ * The connection was authorized through another OAuth app than the App credential in use. Its refresh token only
+ * works with the client it was issued to (RFC 6749 §6), and its access token was granted to that app: nothing is
+ * sent to any provider and the connection is left as it is.
+ */
+export class AppMismatchError extends TokenManagerError {
+	constructor(
+		readonly connectionId: string,
+		authorizedApp: string,
+		configuredApp: string,
+	) {
+		super(
+			`Connection "${connectionId}" was authorized through ${authorizedApp}, but this App credential is ${configuredApp}. Nothing was sent to any provider and the connection is unchanged.`,
+			'app_mismatch',
+			'Use the App credential the connection was authorized with; or, to move it to this app, authorize it again with this App credential (Build Authorization URL, then Exchange Authorization Code); or give connections of this app their own Connection IDs.',
+		);
+	}
+}
+
 export class ConnectionRevokedError extends TokenManagerError {
 	constructor(readonly connectionId: string) {
 		super(

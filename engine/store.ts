@@ -12,6 +12,13 @@ export interface TokenStore {
 	/** Short name for messages, e.g. "PostgreSQL table public.oauth2_tokens". Never contains a secret. */
 	readonly description: string;
 
+	/**
+	 * What makes the table this store reads and writes unique (see storeIdentity), resolved once: the engine keys
+	 * its process memory (the refresh in flight, tokens waiting to be saved) by it, so two credentials share those
+	 * only when they reach the same table. Never shown; contains no secret.
+	 */
+	identity(): Promise<string>;
+
 	get(connectionId: string): Promise<StoredConnection | null>;
 
 	/** Inserts a new row at version 1; throws ConnectionExistsError when the id is taken. */
@@ -42,4 +49,12 @@ export interface TokenStore {
 	verifySchema(): Promise<void>;
 
 	close(): Promise<void>;
+}
+
+/**
+ * A store identity from its kind and the values that locate its table (server, database, user, resolved schema
+ * and table; a file's real path), in a form no two different locations share.
+ */
+export function storeIdentity(kind: string, location: Record<string, string | number | null | undefined>): string {
+	return JSON.stringify([kind, ...Object.keys(location).sort().map((name) => [name, location[name] ?? null])]);
 }

@@ -11,9 +11,11 @@ import {
 } from './authorization';
 import type { TokenCipher, TokenField } from './crypto';
 import {
+	AppMismatchError,
 	ConnectionExistsError,
 	ConnectionNotFoundError,
 	ConnectionRevokedError,
+	DecryptionError,
 	InvalidInputError,
 	InvalidStateError,
 	LeaseTimeoutError,
@@ -23,7 +25,7 @@ import {
 	TokenManagerError,
 	VersionConflictError,
 } from './errors';
-import type { OAuthClient } from './presets';
+import { appFingerprint, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
 import { revokeToken, type TokenTypeHint } from './revocation';
 import type { TokenStore } from './store';
 import { refreshTokenOfRefusedAnswer, requestToken, type Grant, type TokenEndpointRequest, type TokenResponse } from './token-endpoint';
@@ -94,7 +96,8 @@ const MAX_CODE_LENGTH = 8192;
 /*
  * Process-wide state, shared by every TokenManager (n8n builds one per execution): the refresh in
  * flight per connection, and new tokens the provider issued that the store has not accepted yet.
- * Keys are "<store description>\u0000<connection id>".
+ * Keys name the table (the store's identity), the app (its fingerprint) and the connection id: two
+ * credentials share an entry only when they reach the same table through the same app.
  */
 const flights = new Map<string, Promise<TokenResult>>();
 const unsaved = new Map<string, { usedRefreshToken: string | null; fields: Partial<ConnectionFields> }>();
@@ -124,6 +127,8 @@ export class TokenManager {
 	private readonly store: TokenStore;
 	private readonly cipher: TokenCipher;
 	private readonly client: OAuthClient;
+	/** Which app this manager's client is (appFingerprint): written with every token it obtains, checked before use. */
+	private readonly fingerprint: string;
 	private readonly endpoint: TokenEndpointRequest;
 	private readonly leaseTtlMs: number;
 	private readonly leaseWaitMs: number;
@@ -137,6 +142,7 @@ export class TokenManager {
 		this.store = options.store;
 		this.cipher = options.cipher;
 		this.client = options.client;
+		this.fingerprint = appFingerprint(options.client);
 		this.endpoint = {
 			tokenUrl: options.client.tokenUrl,
 			clientId: options.client.clientId,
@@ -205,15 +211,23 @@ export class TokenManager {
 		}
 		const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
 		if (codeVerifier) grant.code_verifier = codeVerifier;
+		const requestedAt = new Date();
 		const response = await requestToken(this.endpoint, grant);
-		unsaved.delete(this.key(connectionId));
-		const fields: ConnectionFields = {
-			provider: this.client.id,
-			...this.tokenFields(connectionId, response, null, {}),
-			status: 'active',
-			lastRefreshedAt: null,
-			refreshCount: 0,
-			lastError: response.warning,
+		unsaved.delete(await this.key(connectionId));
+		const fields = (existing: StoredConnection | null): ConnectionFields => {
+			// RFC 6749 §5.1 makes refresh_token optional in a code response: on a re-authorization through the same
+			// app, the stored refresh token stays valid, and so do kept fields the response leaves out.
+			const previous = existing && (!existing.appFingerprint || sameApp(existing.appFingerprint, this.fingerprint)) ? existing : null;
+			return {
+				provider: this.client.id,
+				...this.tokenFields(connectionId, response, previous && this.readableRefreshToken(previous), previous?.metadata ?? {}),
+				status: 'active',
+				lastRefreshedAt: null,
+				refreshCount: 0,
+				lastError: response.warning,
+				appFingerprint: this.fingerprint,
+				tokenIssuedAt: requestedAt,
+			};
 		};
 		return { connection: this.decrypt(await this.upsert(connectionId, fields)), refreshed: false };
 	}
@@ -255,15 +269,20 @@ export class TokenManager {
 		validateConnectionId(connectionId);
 		const atProvider = options.atProvider !== false;
 		await this.saveUnsaved(connectionId);
+		// Revoking at the provider sends the connection's token with this app's client credentials.
+		const callsProvider = atProvider && Boolean(this.client.revocationUrl);
 		const holder = leaseHolder();
 		const mustExist = async () => {
-			if (!(await this.store.get(connectionId))) throw new ConnectionNotFoundError(connectionId);
+			const row = await this.store.get(connectionId);
+			if (!row) throw new ConnectionNotFoundError(connectionId);
+			if (callsProvider) this.requireSameApp(row);
 			return undefined;
 		};
 		await mustExist();
 		await this.takeLease(connectionId, holder, mustExist);
 		try {
 			let row = (await this.store.get(connectionId))!;
+			if (callsProvider) this.requireSameApp(row);
 			const current = this.decrypt(row);
 			let revokedAtProvider: TokenTypeHint | null = null;
 			const token = current.refreshToken ?? current.accessToken;
@@ -281,7 +300,7 @@ export class TokenManager {
 					row = (await this.store.get(connectionId)) ?? row;
 				}
 			}
-			unsaved.delete(this.key(connectionId));
+			unsaved.delete(await this.key(connectionId));
 			// The connection is revoked already; a marker left behind by a failed delete is purged once it expires.
 			await deleteStateMarker(this.store, connectionId).catch(() => undefined);
 			return { connection: this.decrypt(row), revokedAtProvider };
@@ -305,13 +324,25 @@ export class TokenManager {
 		requireSecureUrl('Token URL', this.endpoint.tokenUrl);
 	}
 
-	private key(connectionId: string): string {
-		return `${this.store.description}\u0000${connectionId}`;
+	private async key(connectionId: string): Promise<string> {
+		return JSON.stringify([await this.store.identity(), this.fingerprint, connectionId]);
+	}
+
+	/**
+	 * A connection is used only through the app that authorized it: its refresh token works only with that client
+	 * and its access token was granted to that app. Rows from before fingerprints existed adopt the first app that
+	 * refreshes them.
+	 */
+	private requireSameApp(row: Pick<StoredConnection, 'connectionId' | 'appFingerprint'>): void {
+		if (row.appFingerprint && !sameApp(row.appFingerprint, this.fingerprint)) {
+			throw new AppMismatchError(row.connectionId, describeStoredApp(row.appFingerprint), describeClientApp(this.client));
+		}
 	}
 
 	private async readUsable(connectionId: string): Promise<Connection> {
 		const row = await this.store.get(connectionId);
 		if (!row) throw new ConnectionNotFoundError(connectionId);
+		this.requireSameApp(row);
 		if (row.status === 'needs_reauth') {
 			throw this.needsReauth(connectionId, row.lastError ?? 'the provider rejected its refresh token');
 		}
@@ -320,8 +351,8 @@ export class TokenManager {
 	}
 
 	/** One refresh at a time per connection: in this process by a shared promise, across processes by the store's lease. */
-	private refreshOnce(current: Connection, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
-		const key = this.key(current.connectionId);
+	private async refreshOnce(current: Connection, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
+		const key = await this.key(current.connectionId);
 		const inFlight = flights.get(key);
 		if (inFlight) return inFlight;
 		const flight = this.refreshUnderLease(current, needsRefresh).finally(() => flights.delete(key));
@@ -380,6 +411,7 @@ export class TokenManager {
 			throw this.needsReauth(connectionId, 'no refresh token is stored for it');
 		}
 		let response: TokenResponse;
+		const requestedAt = new Date();
 		try {
 			response = await requestToken(this.endpoint, { grant_type: 'refresh_token', refresh_token: leased.refreshToken });
 		} catch (error) {
@@ -403,8 +435,13 @@ export class TokenManager {
 			lastRefreshedAt: new Date(),
 			refreshCount: leased.refreshCount + 1,
 			lastError: response.warning,
+			appFingerprint: this.fingerprint,
+			tokenIssuedAt: requestedAt,
 		};
-		return this.decrypt(await this.saveRefreshed(leased, fields));
+		const saved = await this.saveRefreshed(leased, fields);
+		// A write that lost to a newer grant returns that grant's row, which may come from another app.
+		this.requireSameApp(saved);
+		return this.decrypt(saved);
 	}
 
 	/**
@@ -432,7 +469,7 @@ export class TokenManager {
 				if (attempt < this.saveRetries) await sleep(200 * 2 ** attempt);
 			}
 		}
-		unsaved.set(this.key(connectionId), { usedRefreshToken: leased.refreshToken, fields });
+		unsaved.set(await this.key(connectionId), { usedRefreshToken: leased.refreshToken, fields });
 		throw new StoreError(
 			`The provider issued new tokens for connection "${connectionId}" but ${this.store.description} did not accept the write (${describeStoreError(lastError)}).`,
 			'The new tokens are kept in memory by this n8n process and written before anything else on the next call for this connection. Check the database is reachable.',
@@ -440,7 +477,7 @@ export class TokenManager {
 	}
 
 	private async saveUnsaved(connectionId: string): Promise<void> {
-		const key = this.key(connectionId);
+		const key = await this.key(connectionId);
 		const pending = unsaved.get(key);
 		if (!pending) return;
 		let row: StoredConnection | null;
@@ -457,13 +494,14 @@ export class TokenManager {
 		unsaved.delete(key);
 	}
 
-	private async upsert(connectionId: string, fields: ConnectionFields): Promise<StoredConnection> {
+	/** Inserts or replaces the connection with the fields computed from the row as it is when written. */
+	private async upsert(connectionId: string, fields: (existing: StoredConnection | null) => ConnectionFields): Promise<StoredConnection> {
 		for (let attempt = 0; attempt < 5; attempt++) {
 			const existing = await this.store.get(connectionId);
 			try {
 				return existing
-					? await this.store.update(connectionId, existing.version, fields)
-					: await this.store.insert({ connectionId, ...fields });
+					? await this.store.update(connectionId, existing.version, fields(existing))
+					: await this.store.insert({ connectionId, ...fields(null) });
 			} catch (error) {
 				if (!(error instanceof VersionConflictError || error instanceof ConnectionExistsError)) throw error;
 			}
@@ -519,6 +557,16 @@ export class TokenManager {
 			accessToken: c.accessToken === null ? null : this.encrypt(c.accessToken, c.connectionId, 'access_token'),
 			refreshToken: c.refreshToken === null ? null : this.encrypt(c.refreshToken, c.connectionId, 'refresh_token'),
 		};
+	}
+
+	/** The row's refresh token, or null when there is none or it cannot be decrypted with the configured keys. */
+	private readableRefreshToken(row: StoredConnection): string | null {
+		try {
+			return row.refreshToken === null ? null : this.cipher.decrypt(row.refreshToken, row.connectionId, 'refresh_token');
+		} catch (error) {
+			if (error instanceof DecryptionError) return null;
+			throw error;
+		}
 	}
 
 	private encrypt(value: string, connectionId: string, field: TokenField): string {

@@ -8,9 +8,21 @@ import { createPool } from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
-import type { TokenStore } from '../store';
+import { storeIdentity, type TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
+import {
+	addColumnsSql,
+	fieldEntries,
+	parseTableName,
+	rowToConnection,
+	schemaError,
+	schemaReport,
+	schemaSql,
+	upgradable,
+	upgradeError,
+	versionedUpdateSet,
+	type SchemaReport,
+} from './sql-common';
 
 export interface MySqlStoreOptions {
 	host?: string;
@@ -30,11 +42,11 @@ export interface MySqlStoreOptions {
 	connectTimeoutMs?: number;
 }
 
-const SQL_FILE = 'sql/mysql.sql';
 type SqlValue = string | number | boolean | Date | null;
 const NOW = 'utc_timestamp(3)';
-/** MySQL error numbers: duplicate key. */
+/** MySQL error numbers: duplicate key; duplicate column name. */
 const ER_DUP_ENTRY = 1062;
+const ER_DUP_FIELDNAME = 1060;
 
 /** Driver text without credentials a URL might carry. */
 function driverMessage(error: unknown): string {
@@ -49,6 +61,7 @@ export class MySqlTokenStore implements TokenStore {
 	private readonly table: string;
 	private readonly createTableIfMissing: boolean;
 	private ready: Promise<void> | undefined;
+	private readonly location: Record<string, string | number | undefined>;
 
 	constructor(options: MySqlStoreOptions) {
 		this.tableParts = parseTableName(options.tableName, false);
@@ -86,6 +99,12 @@ export class MySqlTokenStore implements TokenStore {
 		// An idle connection the server dropped must not crash n8n; the next query gets a fresh one.
 		this.pool.on('connection', (connection) => connection.on('error', () => undefined));
 		this.description = `MySQL table ${this.tableParts[0]} on ${config.host}:${config.port}/${config.database ?? ''}`;
+		this.location = { host: config.host, port: config.port, database: config.database, user: config.user, table: this.tableParts[0] };
+	}
+
+	/** Server, database, user and table: in MySQL a table name is unique within its database. */
+	async identity(): Promise<string> {
+		return storeIdentity('mysql', this.location);
 	}
 
 	/** Reports whether the table exists and which required columns it lacks. */
@@ -101,7 +120,7 @@ export class MySqlTokenStore implements TokenStore {
 
 	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
 	async verifySchema(): Promise<void> {
-		const problem = schemaError(await this.inspectSchema(), SQL_FILE);
+		const problem = schemaError(await this.inspectSchema(), 'mysql', this.table);
 		if (problem) throw problem;
 	}
 
@@ -206,7 +225,10 @@ export class MySqlTokenStore implements TokenStore {
 		return rowToConnection(rows[0]);
 	}
 
-	/** Creates the table when allowed and missing; otherwise checks its columns. Runs once per store. */
+	/**
+	 * Creates the table when allowed and missing, or adds the columns added since an existing table was created;
+	 * otherwise checks its columns. Runs once per store.
+	 */
 	private prepare(): Promise<void> {
 		this.ready ??= (async () => {
 			let report = await this.inspectSchema();
@@ -215,8 +237,20 @@ export class MySqlTokenStore implements TokenStore {
 				// Index names are per table in MySQL, so the shipped name fits every table.
 				await this.guard('create the table', () => this.pool.query(schemaSql('mysql', this.table, 'oauth2_tokens')));
 				report = await this.inspectSchema();
+			} else if (upgradable(report) && this.createTableIfMissing) {
+				for (const statement of addColumnsSql('mysql', this.table, report.missingColumns)) {
+					try {
+						await this.pool.query(statement);
+					} catch (error) {
+						// Another process added it first.
+						if ((error as { errno?: number }).errno === ER_DUP_FIELDNAME) continue;
+						const code = (error as { code?: string }).code;
+						throw upgradeError(report, 'mysql', this.table, `${driverMessage(error)}${code ? ` (${code})` : ''}`);
+					}
+				}
+				report = await this.inspectSchema();
 			}
-			const problem = schemaError(report, SQL_FILE);
+			const problem = schemaError(report, 'mysql', this.table);
 			if (problem) throw problem;
 		})().catch((error) => {
 			this.ready = undefined;

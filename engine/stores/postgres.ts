@@ -1,8 +1,20 @@
 import { Pool, type PoolConfig } from 'pg';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
-import type { TokenStore } from '../store';
+import { storeIdentity, type TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
+import {
+	addColumnsSql,
+	fieldEntries,
+	parseTableName,
+	rowToConnection,
+	schemaError,
+	schemaReport,
+	schemaSql,
+	upgradable,
+	upgradeError,
+	versionedUpdateSet,
+	type SchemaReport,
+} from './sql-common';
 
 export interface PostgresStoreOptions {
 	pool?: PoolConfig;
@@ -12,7 +24,6 @@ export interface PostgresStoreOptions {
 }
 
 const quote = (identifier: string) => `"${identifier}"`;
-const SQL_FILE = 'sql/postgres.sql';
 
 export class PostgresStore implements TokenStore {
 	readonly description: string;
@@ -20,6 +31,7 @@ export class PostgresStore implements TokenStore {
 	private readonly table: string;
 	private readonly tableParts: string[];
 	private ready: Promise<void> | undefined;
+	private resolvedIdentity: Promise<string> | undefined;
 
 	constructor(private readonly options: PostgresStoreOptions) {
 		this.tableParts = parseTableName(options.tableName, true);
@@ -31,7 +43,10 @@ export class PostgresStore implements TokenStore {
 		this.description = `PostgreSQL table ${this.tableParts.join('.')} on ${p.host ?? 'localhost'}:${p.port ?? 5432}/${p.database ?? ''}`;
 	}
 
-	/** Creates the table when allowed and missing; otherwise checks its columns. Runs once per store. */
+	/**
+	 * Creates the table when allowed and missing, or adds the columns added since an existing table was created;
+	 * otherwise checks its columns. Runs once per store.
+	 */
 	private prepare(): Promise<void> {
 		this.ready ??= (async () => {
 			let report = await this.inspectSchema();
@@ -40,14 +55,53 @@ export class PostgresStore implements TokenStore {
 				const indexPrefix = this.tableParts[this.tableParts.length - 1];
 				await this.pool.query(schemaSql('postgres', this.table, indexPrefix));
 				report = await this.inspectSchema();
+			} else if (upgradable(report) && this.options.createTableIfMissing) {
+				// "add column if not exists": idempotent, so processes upgrading at once do not trip over each other.
+				try {
+					for (const statement of addColumnsSql('postgres', this.table, report.missingColumns)) await this.pool.query(statement);
+				} catch (error) {
+					const e = error as { message?: string; code?: string };
+					throw upgradeError(report, 'postgres', this.table, `${e.message ?? 'query failed'}${e.code ? ` (${e.code})` : ''}`);
+				}
+				report = await this.inspectSchema();
 			}
-			const problem = schemaError(report, SQL_FILE);
+			const problem = schemaError(report, 'postgres', this.table);
 			if (problem) throw problem;
 		})().catch((error) => {
 			this.ready = undefined;
 			throw this.wrap(error);
 		});
 		return this.ready;
+	}
+
+	/**
+	 * Server, database and user as the connection sees them, and the schema the table name resolves to through the
+	 * user's search_path: two users of one database whose unqualified table name lands in different schemas
+	 * have different identities.
+	 */
+	identity(): Promise<string> {
+		this.resolvedIdentity ??= (async () => {
+			await this.prepare();
+			const client = await this.pool.connect();
+			try {
+				const { rows } = await client.query<{ database: string; user: string; schema: string; table: string }>(
+					`select current_database() as database, current_user as user, n.nspname as schema, c.relname as table
+					   from pg_class c join pg_namespace n on n.oid = c.relnamespace
+					  where c.oid = to_regclass($1)`,
+					[this.table],
+				);
+				if (!rows[0]) throw new StoreError(`${this.description} does not exist`);
+				// A pooled client is a pg Client: host and port as connected (from the options or the connection string).
+				const { host, port } = client as unknown as { host?: string; port?: number };
+				return storeIdentity('postgres', { host, port, ...rows[0] });
+			} finally {
+				client.release();
+			}
+		})().catch((error) => {
+			this.resolvedIdentity = undefined;
+			throw this.wrap(error);
+		});
+		return this.resolvedIdentity;
 	}
 
 	/** Reports whether the table exists and which required columns it lacks (for credential tests). */
@@ -67,7 +121,7 @@ export class PostgresStore implements TokenStore {
 
 	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
 	async verifySchema(): Promise<void> {
-		const problem = schemaError(await this.inspectSchema(), SQL_FILE);
+		const problem = schemaError(await this.inspectSchema(), 'postgres', this.table);
 		if (problem) throw problem;
 	}
 

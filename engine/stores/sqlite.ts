@@ -9,15 +9,28 @@
  * node:sqlite is synchronous; statements here are single-row primary-key operations, so they take microseconds,
  * and a writer waits for another process's lock at most `busyTimeoutMs`.
  */
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
-import type { TokenStore } from '../store';
+import { storeIdentity, type TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
+import {
+	addColumnsSql,
+	fieldEntries,
+	parseTableName,
+	rowToConnection,
+	schemaError,
+	schemaReport,
+	schemaSql,
+	upgradable,
+	upgradeError,
+	versionedUpdateSet,
+	type SchemaReport,
+} from './sql-common';
 
 export interface SqliteStoreOptions {
 	/** Database file; empty = `defaultSqlitePath()`. ":memory:" works for one process. */
@@ -31,7 +44,6 @@ export interface SqliteStoreOptions {
 }
 
 export const SQLITE_MIN_NODE = '22.16.0';
-const SQL_FILE = 'sql/sqlite.sql';
 /** Database time as ISO-8601 UTC with milliseconds: the format every time column holds, so text order = time order. */
 const NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
@@ -89,6 +101,7 @@ export class SqliteTokenStore implements TokenStore {
 	private readonly busyTimeoutMs: number;
 	private db: DatabaseSync | undefined;
 	private prepared = false;
+	private resolvedIdentity: string | undefined;
 
 	constructor(options: SqliteStoreOptions = {}) {
 		this.tableParts = parseTableName(options.tableName, false);
@@ -99,6 +112,16 @@ export class SqliteTokenStore implements TokenStore {
 		this.description = `SQLite table ${this.tableParts[0]} in ${this.filePath}`;
 	}
 
+	/** The file's real path (links and relative paths resolved) and the table; every in-memory database is its own. */
+	async identity(): Promise<string> {
+		this.resolvedIdentity ??= this.guard('locate the file', () => {
+			this.open();
+			const file = this.filePath === ':memory:' ? `:memory:${randomUUID()}` : fs.realpathSync.native(this.filePath);
+			return storeIdentity('sqlite', { file, table: this.tableParts[0] });
+		});
+		return this.resolvedIdentity;
+	}
+
 	/** Reports whether the table exists and which required columns it lacks. */
 	async inspectSchema(): Promise<SchemaReport> {
 		return this.guard('inspect the table', () => this.inspect(this.open()));
@@ -106,7 +129,7 @@ export class SqliteTokenStore implements TokenStore {
 
 	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
 	async verifySchema(): Promise<void> {
-		const problem = schemaError(await this.inspectSchema(), SQL_FILE);
+		const problem = schemaError(await this.inspectSchema(), 'sqlite', this.table);
 		if (problem) throw problem;
 	}
 
@@ -208,8 +231,18 @@ export class SqliteTokenStore implements TokenStore {
 			if (!report.exists && this.createTableIfMissing) {
 				db.exec(schemaSql('sqlite', this.table, this.tableParts[0]));
 				report = this.inspect(db);
+			} else if (upgradable(report) && this.createTableIfMissing) {
+				// Columns added since the table was created; another process may add them at the same moment.
+				for (const statement of addColumnsSql('sqlite', this.table, report.missingColumns)) {
+					try {
+						db.exec(statement);
+					} catch (error) {
+						if (!/duplicate column name/i.test(driverMessage(error))) throw upgradeError(report, 'sqlite', this.table, driverMessage(error));
+					}
+				}
+				report = this.inspect(db);
 			}
-			const problem = schemaError(report, SQL_FILE);
+			const problem = schemaError(report, 'sqlite', this.table);
 			if (problem) throw problem;
 			this.prepared = true;
 		}

@@ -10,7 +10,7 @@ import {
 	type JsonObject,
 } from 'n8n-workflow';
 import { connectionIdFromState } from '../../engine/authorization';
-import { InvalidInputError, InvalidStateError, NeedsReauthorizationError, TokenEndpointError, TokenManagerError } from '../../engine/errors';
+import { AppMismatchError, InvalidInputError, InvalidStateError, NeedsReauthorizationError, TokenEndpointError, TokenManagerError } from '../../engine/errors';
 import { validateConnectionId } from '../../engine/token-manager';
 import { AGENT_TOOL_OPERATIONS, operationProperty, operations, runsAsAgentTool } from './actions';
 import { agentToolOutput } from './actions/output';
@@ -161,7 +161,8 @@ function toNodeError(ctx: IExecuteFunctions, error: unknown, itemIndex: number, 
 	if (error instanceof InvalidInputError) {
 		return new NodeOperationError(ctx.getNode(), error.message, { itemIndex, description: `Check the "${error.field}" field.` });
 	}
-	if (error instanceof InvalidStateError) {
+	// Both are settings to fix in the workflow or its credentials, not failures of a provider or a store.
+	if (error instanceof InvalidStateError || error instanceof AppMismatchError) {
 		return new NodeOperationError(ctx.getNode(), error.message, { itemIndex, description: error.description });
 	}
 	if (withReauthorizationLink && error instanceof NeedsReauthorizationError && error.reauthorizationUrl) {

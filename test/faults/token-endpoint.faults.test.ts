@@ -125,6 +125,8 @@ describe('fault suite: token endpoint', () => {
 
 	it('connection reset (a real TCP server that resets every connection): a clear error naming ECONNRESET; tokens kept', async () => {
 		const id = await expiredConnection('reset');
+		// Authorized through provider.test, refreshed here through a local server: a row from before app fingerprints.
+		await env.db.sql('update oauth2_tokens set app_fingerprint = null where connection_id = $1', [id]);
 		let accepted = 0;
 		const server = createServer((socket) => {
 			accepted += 1;

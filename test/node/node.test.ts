@@ -77,6 +77,19 @@ describe('OAuth2 Token Manager node', () => {
 		expect(badCode.description).toBe('Check the "Authorization Code" field.');
 	});
 
+	it('a connection used through another App credential is a NodeOperationError saying what to do; no provider call', async () => {
+		const endpoint = rotatingTokenEndpoint();
+		await node.execute.call(executeContext({ parameters: exchange('node:app'), credentials }));
+		const otherApp = { ...credentials, oAuth2TokenManagerAppApi: { ...credentials.oAuth2TokenManagerAppApi, clientId: 'client-id-of-another-app' } };
+		const error = await node.execute
+			.call(executeContext({ parameters: { storage: 'postgres', operation: 'getValidToken', connectionId: 'node:app' }, credentials: otherApp }))
+			.catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(/^Connection "node:app" was authorized through the app with token URL host provider\.test .* client ID "client-id-of-another-app"/);
+		expect(error.description).toMatch(/^Use the App credential the connection was authorized with/);
+		expect(endpoint.requests).toHaveLength(1);
+	});
+
 	it('provider and store failures are NodeApiErrors; with Continue On Fail they become error items and the rest still run', async () => {
 		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(401, { error: 'invalid_client', error_description: `wrong secret ${CLIENT_SECRET}` });
 		const thrown = await node.execute.call(executeContext({ parameters: exchange('node:c'), credentials })).catch((e) => e);
