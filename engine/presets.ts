@@ -92,7 +92,7 @@ export function resolveOAuthClient(settings: OAuthClientSettings): OAuthClient {
 
 /*
  * App fingerprints tie a connection to the OAuth app that issued its tokens (a refresh token only works with the
- * client it was issued to, RFC 6749 §6). Stored as "v1:<hash> <token URL host> <client id hint>": the hash (SHA-256
+ * client it was issued to, RFC 6749 §6). Stored as "v1:<hash> <token URL> <client id hint>": the hash (SHA-256
  * of the normalised token URL and the client id, 128 bits) is what is compared; the rest only lets an error name
  * the app. The client id itself is not stored: only its last 4 characters, when it has at least 8.
  */
@@ -108,11 +108,13 @@ function normalisedTokenUrl(tokenUrl: string): string {
 	}
 }
 
-function tokenUrlHost(tokenUrl: string): string {
+/** Origin and path only: enough to tell two apps apart (even http:// from https://), never a query string. */
+function displayedTokenUrl(tokenUrl: string): string {
 	try {
-		return new URL(tokenUrl.trim()).host || 'unknown host';
+		const url = new URL(tokenUrl.trim());
+		return url.host ? `${url.origin}${url.pathname}` : 'unknown';
 	} catch {
-		return 'unknown host';
+		return 'unknown';
 	}
 }
 
@@ -124,7 +126,7 @@ export function appFingerprint(client: Pick<OAuthClient, 'tokenUrl' | 'clientId'
 		.slice(0, 32);
 	const tail = client.clientId.slice(-4);
 	const hint = client.clientId.length >= 8 && !/\s/.test(tail) ? ` …${tail}` : '';
-	return `${FINGERPRINT_VERSION}:${hash} ${tokenUrlHost(client.tokenUrl).slice(0, 200)}${hint}`;
+	return `${FINGERPRINT_VERSION}:${hash} ${displayedTokenUrl(client.tokenUrl).slice(0, 200)}${hint}`;
 }
 
 /** Whether two fingerprints name the same app (only their hashes are compared). */
@@ -132,14 +134,14 @@ export function sameApp(a: string, b: string): boolean {
 	return a.split(' ')[0] === b.split(' ')[0];
 }
 
-/** A stored fingerprint in words, e.g. 'the app with token URL host oauth.example.com and client ID ending "c0ff"'. */
+/** A stored fingerprint in words, e.g. 'the app with token URL https://oauth.example.com/token and a client ID ending "c0ff"'. */
 export function describeStoredApp(fingerprint: string): string {
-	const [, host, hint] = fingerprint.split(' ');
+	const [, tokenUrl, hint] = fingerprint.split(' ');
 	const client = hint ? ` and a client ID ending "${hint.replace(/^…/, '')}"` : '';
-	return `the app with token URL host ${host ?? 'unknown host'}${client}`;
+	return `the app with token URL ${tokenUrl ?? 'unknown'}${client}`;
 }
 
-/** The configured app in words, e.g. 'the app with token URL host oauth.example.com and client ID "abc"'. */
+/** The configured app in words, e.g. 'the app with token URL https://oauth.example.com/token and client ID "abc"'. */
 export function describeClientApp(client: Pick<OAuthClient, 'tokenUrl' | 'clientId'>): string {
-	return `the app with token URL host ${tokenUrlHost(client.tokenUrl)} and client ID "${client.clientId}"`;
+	return `the app with token URL ${displayedTokenUrl(client.tokenUrl)} and client ID "${client.clientId}"`;
 }

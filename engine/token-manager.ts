@@ -250,6 +250,7 @@ export class TokenManager {
 	 */
 	async refreshToken(connectionId: string, options: { failedAccessToken?: string; force?: boolean } = {}): Promise<TokenResult> {
 		validateConnectionId(connectionId);
+		this.requireTokenUrl(); // a misconfigured App credential is named before the connection is compared with it
 		await this.saveUnsaved(connectionId);
 		const current = await this.readUsable(connectionId);
 		const stale = options.failedAccessToken && !options.force ? options.failedAccessToken : undefined;

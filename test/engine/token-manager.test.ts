@@ -87,7 +87,7 @@ describe('Exchange Authorization Code', () => {
 		expect(connection.tokenIssuedAt!.getTime()).toBeGreaterThanOrEqual(beforeExchange);
 		expect(connection.tokenIssuedAt!.getTime()).toBeLessThan(beforeExchange + 250);
 		expect(connection.appFingerprint).toBe(appFingerprint(testClient()));
-		expect(connection.appFingerprint).toMatch(/^v1:[0-9a-f]{32} provider\.test …t-id$/);
+		expect(connection.appFingerprint).toMatch(/^v1:[0-9a-f]{32} https:\/\/provider\.test\/oauth\/token …t-id$/);
 		const [raw] = await db.sql<{ app_fingerprint: string; token_issued_at: Date }>(`select app_fingerprint, token_issued_at from oauth2_tokens where connection_id = 'issued-at'`);
 		expect(raw.token_issued_at).toEqual(connection.tokenIssuedAt);
 		expect(raw.app_fingerprint).not.toContain('client-id');

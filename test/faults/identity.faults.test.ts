@@ -219,8 +219,8 @@ describe('two apps on one store, same connection id', () => {
 			expect(error).toBeInstanceOf(AppMismatchError);
 			expect(error.code).toBe('app_mismatch');
 			expect(error.message).toBe(
-				'Connection "acme" was authorized through the app with token URL host auth.app-a.test and a client ID ending "7d1e", ' +
-					'but this App credential is the app with token URL host auth.app-b.test and client ID "client-of-app-b-93c4". ' +
+				'Connection "acme" was authorized through the app with token URL https://auth.app-a.test/oauth/token and a client ID ending "7d1e", ' +
+					'but this App credential is the app with token URL https://auth.app-b.test/oauth/token and client ID "client-of-app-b-93c4". ' +
 					'Nothing was sent to any provider and the connection is unchanged.',
 			);
 			expect(error.description).toMatch(/Use the App credential the connection was authorized with; or, to move it to this app, authorize it again/);

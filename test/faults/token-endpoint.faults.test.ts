@@ -29,6 +29,16 @@ async function expiredConnection(label: string): Promise<string> {
 	return id;
 }
 
+/**
+ * For tests that refresh through a local server a connection authorized through provider.test: a row from before
+ * app fingerprints, which the first app that refreshes it adopts.
+ */
+async function expiredConnectionOfNoApp(label: string): Promise<string> {
+	const id = await expiredConnection(label);
+	await env.db.sql('update oauth2_tokens set app_fingerprint = null where connection_id = $1', [id]);
+	return id;
+}
+
 /** The token endpoint answers every request with `reply`; returns a counter of requests. */
 function endpoint(reply: (scope: nock.Interceptor) => nock.Scope): { count: () => number } {
 	let count = 0;
@@ -124,9 +134,7 @@ describe('fault suite: token endpoint', () => {
 	});
 
 	it('connection reset (a real TCP server that resets every connection): a clear error naming ECONNRESET; tokens kept', async () => {
-		const id = await expiredConnection('reset');
-		// Authorized through provider.test, refreshed here through a local server: a row from before app fingerprints.
-		await env.db.sql('update oauth2_tokens set app_fingerprint = null where connection_id = $1', [id]);
+		const id = await expiredConnectionOfNoApp('reset');
 		let accepted = 0;
 		const server = createServer((socket) => {
 			accepted += 1;
@@ -426,7 +434,7 @@ describe('fault suite: token endpoint', () => {
 	it('a 64 MB answer from a real server: reading stops at 1 MB with a clear error, not retried; tokens kept', async () => {
 		const server = await hugeResponseServer();
 		try {
-			const id = await expiredConnection('huge');
+			const id = await expiredConnectionOfNoApp('huge');
 			const m = env.manager({ client: client({ tokenUrl: `${server.origin}/oauth/token` }) });
 			const error = await expectFailure(env.hygiene, 'huge', () => m.getValidToken(id));
 			expect(error).toBeInstanceOf(TokenEndpointError);

@@ -85,7 +85,7 @@ describe('OAuth2 Token Manager node', () => {
 			.call(executeContext({ parameters: { storage: 'postgres', operation: 'getValidToken', connectionId: 'node:app' }, credentials: otherApp }))
 			.catch((e) => e);
 		expect(error).toBeInstanceOf(NodeOperationError);
-		expect(error.message).toMatch(/^Connection "node:app" was authorized through the app with token URL host provider\.test .* client ID "client-id-of-another-app"/);
+		expect(error.message).toMatch(/^Connection "node:app" was authorized through the app with token URL https:\/\/provider\.test\/oauth\/token .* client ID "client-id-of-another-app"/);
 		expect(error.description).toMatch(/^Use the App credential the connection was authorized with/);
 		expect(endpoint.requests).toHaveLength(1);
 	});
