@@ -29,6 +29,9 @@ export interface TokenEndpointRequest {
 	maxRetryAfterMs?: number;
 }
 
+/** A token response and when the request that obtained it was sent (the token's lifetime starts no earlier). */
+export type IssuedTokens = TokenResponse & { requestedAt: Date };
+
 export type Grant =
 	| { grant_type: 'authorization_code'; code: string; redirect_uri: string; code_verifier?: string }
 	| { grant_type: 'refresh_token'; refresh_token: string; scope?: string };
@@ -147,9 +150,13 @@ function hintFor(error: string): string | undefined {
 	}
 }
 
-/** POSTs a grant to the token endpoint (RFC 6749 §4.1.3, §6), with bounded retries on transient failures. */
-export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant): Promise<TokenResponse> {
+/**
+ * POSTs a grant to the token endpoint (RFC 6749 §4.1.3, §6), with bounded retries on transient failures.
+ * Each attempt is limited to `timeoutMs` and all of them to `deadline` (epoch ms), body download included.
+ */
+export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant, limits: { deadline?: number } = {}): Promise<IssuedTokens> {
 	const options = { ...DEFAULTS, ...stripUndefined(endpoint) };
+	const deadline = limits.deadline ?? Infinity;
 	const form = new URLSearchParams(grant as Record<string, string>);
 	const headers: Record<string, string> = {
 		'Content-Type': 'application/x-www-form-urlencoded',
@@ -165,23 +172,34 @@ export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant)
 
 	for (let attempt = 0; ; attempt++) {
 		const backoff = options.retryBaseDelayMs * 2 ** attempt * (0.75 + Math.random() * 0.5);
+		const requestedAt = new Date(Date.now());
+		const attemptMs = Math.min(options.timeoutMs, deadline - requestedAt.getTime());
+		const cutByDeadline = attemptMs < options.timeoutMs;
 		let response: AxiosResponse<string>;
 		try {
+			if (attemptMs <= 0) throw Object.assign(new Error('deadline reached'), { code: 'ETIMEDOUT' });
 			response = await axios.post<string>(endpoint.tokenUrl, form.toString(), {
 				headers,
-				timeout: options.timeoutMs,
+				// axios's timeout stops counting once the headers arrive; the signal also covers the body.
+				timeout: attemptMs,
+				signal: AbortSignal.timeout(attemptMs),
 				responseType: 'text',
 				transformResponse: (data: string) => data,
 				validateStatus: () => true,
 				maxRedirects: 0,
 			});
 		} catch (error) {
-			if (attempt < options.maxRetries) {
+			if (attempt < options.maxRetries && Date.now() + backoff < deadline) {
 				await sleep(backoff);
 				continue;
 			}
 			const code = (error as { code?: string }).code;
-			const reason = code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? `timed out after ${options.timeoutMs} ms` : `failed (${code ?? 'network error'})`;
+			const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED';
+			const reason = !timedOut
+				? `failed (${code ?? 'network error'})`
+				: cutByDeadline
+					? 'did not finish before the refresh deadline'
+					: `timed out after ${options.timeoutMs} ms`;
 			throw new TokenEndpointError(
 				`The request to the token endpoint ${reason}, ${attempt + 1} attempt(s)`,
 				undefined,
@@ -196,12 +214,12 @@ export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant)
 			} catch {
 				throw describeFailure(response, secrets);
 			}
-			return parseTokenResponse(body);
+			return { ...parseTokenResponse(body), requestedAt };
 		}
 		const transient = response.status >= 500 || response.status === 429;
 		if (transient && attempt < options.maxRetries) {
 			const wait = retryAfterMs(response.headers['retry-after']);
-			if (wait === null || wait <= options.maxRetryAfterMs) {
+			if ((wait === null || wait <= options.maxRetryAfterMs) && Date.now() + (wait ?? backoff) < deadline) {
 				await sleep(wait ?? backoff);
 				continue;
 			}

@@ -2,7 +2,7 @@ import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { ConnectionNotFoundError, InvalidInputError, NeedsReauthorizationError, StoreError } from '../../engine/errors';
 import type { PostgresStore } from '../../engine/stores/postgres';
-import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
+import { EXPIRY_MARGIN_MS, TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import type { TemporaryDatabase } from '../helpers/postgres';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { CLIENT_SECRET, rotatingTokenEndpoint, testClient } from '../helpers/provider';
@@ -58,7 +58,7 @@ describe('Exchange Authorization Code', () => {
 			metadata: { api_domain: 'https://acme.pipedrive.test' },
 			version: 1,
 		});
-		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3600_000);
+		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3600_000 - EXPIRY_MARGIN_MS);
 
 		const [raw] = await db.sql(`select * from oauth2_tokens where connection_id = 'pipedrive:acme'`);
 		const rawText = JSON.stringify(raw);

@@ -6,6 +6,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import nock from 'nock';
 import { NeedsReauthorizationError, TokenEndpointError } from '../../engine/errors';
+import { EXPIRY_MARGIN_MS } from '../../engine/token-manager';
 import { testClient } from '../helpers/provider';
 import { PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';
 
@@ -137,7 +138,7 @@ describe('fault suite: token endpoint', () => {
 		endpoint((i) => i.reply(200, success({ expires_in: '3600' })));
 		const before = Date.now();
 		const { connection } = await env.manager().getValidToken(id);
-		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3599_000);
+		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3600_000 - EXPIRY_MARGIN_MS);
 		expect(connection.lastError).toBeNull();
 	});
 
