@@ -34,7 +34,11 @@ async function expiredConnectionAt(label: string, options: TokenServerOptions = 
 	return { id, server, manager };
 }
 
-describe('fault suite: the refresh', () => {
+describe('fault suite: the refresh, against a real token endpoint', () => {
+	// nock replaces Node's http client with its own, whose timeouts behave differently: these cases use the real one.
+	beforeAll(() => nock.restore());
+	afterAll(() => nock.activate());
+
 	it('expires_at counts from when the request was sent, less the margin: never later than the provider\'s own expiry', async () => {
 		// The provider takes 1.5 s to answer; it counts the token's life from when it received the request,
 		// rounded down to the second (as many do).
@@ -104,6 +108,9 @@ describe('fault suite: the refresh', () => {
 		expect(server.accepts(stored.refreshToken)).toBe(true);
 		expect(server.stats().completedRefreshes).toBe(1);
 	});
+});
+
+describe('fault suite: the refresh, with the provider under nock', () => {
 
 	it('invalid_grant for a refresh token that is no longer the stored one: the connection is not marked; the stored tokens are returned', async () => {
 		const id = `refresh:reauthorized:${++n}`;
