@@ -16,5 +16,6 @@ export const createTableIfMissingField: INodeProperties = {
 	name: 'createTableIfMissing',
 	type: 'boolean',
 	default: true,
-	description: 'Whether the node creates the table on first use when it does not exist (needs the CREATE privilege). A table of another shape is never changed.',
+	description:
+		'Whether the node creates the table on first use when it does not exist (needs the CREATE privilege), and adds to a table created by an earlier version the nullable columns added since (needs the ALTER privilege). A table of another shape is never changed.',
 };

@@ -211,6 +211,8 @@ export async function consumeState(store: TokenStore, verified: VerifiedState): 
 					lastRefreshedAt: null,
 					refreshCount: 0,
 					lastError: null,
+					appFingerprint: null,
+					tokenIssuedAt: null,
 				});
 			}
 			return;

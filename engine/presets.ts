@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Provider quirks as data. A preset fills the endpoints and behaviour of the OAuth client; the
  * "custom" preset takes them all from the App credential.
@@ -86,4 +88,58 @@ export function resolveOAuthClient(settings: OAuthClientSettings): OAuthClient {
 		redirectUri: settings.redirectUri ?? '',
 		scopes: settings.scopes ?? [],
 	};
+}
+
+/*
+ * App fingerprints tie a connection to the OAuth app that issued its tokens (a refresh token only works with the
+ * client it was issued to, RFC 6749 §6). Stored as "v1:<hash> <token URL host> <client id hint>": the hash (SHA-256
+ * of the normalised token URL and the client id, 128 bits) is what is compared; the rest only lets an error name
+ * the app. The client id itself is not stored: only its last 4 characters, when it has at least 8.
+ */
+const FINGERPRINT_VERSION = 'v1';
+
+function normalisedTokenUrl(tokenUrl: string): string {
+	try {
+		const url = new URL(tokenUrl.trim());
+		url.hash = '';
+		return url.href;
+	} catch {
+		return tokenUrl.trim();
+	}
+}
+
+function tokenUrlHost(tokenUrl: string): string {
+	try {
+		return new URL(tokenUrl.trim()).host || 'unknown host';
+	} catch {
+		return 'unknown host';
+	}
+}
+
+/** The stable fingerprint of the app (token URL + client id) that a connection's tokens belong to. */
+export function appFingerprint(client: Pick<OAuthClient, 'tokenUrl' | 'clientId'>): string {
+	const hash = createHash('sha256')
+		.update(`oauth2-token-manager app ${FINGERPRINT_VERSION}\n${normalisedTokenUrl(client.tokenUrl)}\n${client.clientId}`)
+		.digest('hex')
+		.slice(0, 32);
+	const tail = client.clientId.slice(-4);
+	const hint = client.clientId.length >= 8 && !/\s/.test(tail) ? ` …${tail}` : '';
+	return `${FINGERPRINT_VERSION}:${hash} ${tokenUrlHost(client.tokenUrl).slice(0, 200)}${hint}`;
+}
+
+/** Whether two fingerprints name the same app (only their hashes are compared). */
+export function sameApp(a: string, b: string): boolean {
+	return a.split(' ')[0] === b.split(' ')[0];
+}
+
+/** A stored fingerprint in words, e.g. 'the app with token URL host oauth.example.com and client ID ending "c0ff"'. */
+export function describeStoredApp(fingerprint: string): string {
+	const [, host, hint] = fingerprint.split(' ');
+	const client = hint ? ` and a client ID ending "${hint.replace(/^…/, '')}"` : '';
+	return `the app with token URL host ${host ?? 'unknown host'}${client}`;
+}
+
+/** The configured app in words, e.g. 'the app with token URL host oauth.example.com and client ID "abc"'. */
+export function describeClientApp(client: Pick<OAuthClient, 'tokenUrl' | 'clientId'>): string {
+	return `the app with token URL host ${tokenUrlHost(client.tokenUrl)} and client ID "${client.clientId}"`;
 }

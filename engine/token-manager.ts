@@ -22,7 +22,7 @@ import {
 	TokenManagerError,
 	VersionConflictError,
 } from './errors';
-import type { OAuthClient } from './presets';
+import { appFingerprint, type OAuthClient } from './presets';
 import { revokeToken, type TokenTypeHint } from './revocation';
 import type { TokenStore } from './store';
 import { requestToken, type Grant, type IssuedTokens, type TokenEndpointRequest } from './token-endpoint';
@@ -232,6 +232,8 @@ export class TokenManager {
 			lastRefreshedAt: null,
 			refreshCount: 0,
 			lastError: response.warning,
+			appFingerprint: appFingerprint(this.client),
+			tokenIssuedAt: response.requestedAt,
 		};
 		return { connection: this.decrypt(await this.upsert(connectionId, fields)), refreshed: false };
 	}
@@ -417,6 +419,7 @@ export class TokenManager {
 			lastRefreshedAt: new Date(),
 			refreshCount: leased.refreshCount + 1,
 			lastError: response.warning,
+			tokenIssuedAt: response.requestedAt,
 		};
 		return this.decrypt(await this.saveRefreshed(leased, fields));
 	}

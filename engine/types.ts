@@ -23,6 +23,13 @@ export interface StoredConnection {
 	lastRefreshedAt: Date | null;
 	refreshCount: number;
 	lastError: string | null;
+	/**
+	 * Which OAuth app issued the tokens: a stable fingerprint of its token URL and client id (see appFingerprint in presets.ts),
+	 * null for rows written before it existed.
+	 */
+	appFingerprint: string | null;
+	/** When the current access token was requested from the token endpoint (the request's start), null if unknown. */
+	tokenIssuedAt: Date | null;
 	createdAt: Date;
 	updatedAt: Date;
 }
@@ -41,6 +48,8 @@ export type ConnectionFields = Pick<
 	| 'lastRefreshedAt'
 	| 'refreshCount'
 	| 'lastError'
+	| 'appFingerprint'
+	| 'tokenIssuedAt'
 >;
 
 export type NewConnection = ConnectionFields & { connectionId: string };

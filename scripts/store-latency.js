@@ -146,6 +146,8 @@ async function measure(label, setup) {
 			lastRefreshedAt: null,
 			refreshCount: 0,
 			lastError: null,
+			appFingerprint: null,
+			tokenIssuedAt: null,
 		});
 		const manager = new TokenManager({
 			store,

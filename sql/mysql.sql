@@ -3,6 +3,9 @@
 -- The node creates this table itself when "Create Table If Missing" is on; run this file to create it by hand.
 -- connection_id is VARBINARY so ids compare byte for byte: "Acme" and "acme", or "a" and "a ", stay distinct
 -- (utf8mb4 collations would fold case or ignore trailing spaces). It holds UTF-8 text of 1 to 255 characters.
+-- A table created before app_fingerprint and token_issued_at existed is upgraded by the node when "Create Table If
+-- Missing" is on; otherwise run, once (MySQL 8 has no "add column if not exists"):
+--   alter table oauth2_tokens add column app_fingerprint varchar(512), add column token_issued_at datetime(3);
 -- Times are UTC (the node writes UTC_TIMESTAMP(3)); leases use the server's clock.
 create table if not exists oauth2_tokens (
   connection_id     varbinary(1020) not null,
@@ -20,6 +23,8 @@ create table if not exists oauth2_tokens (
   last_refreshed_at datetime(3),
   refresh_count     int not null default 0,
   last_error        text,
+  app_fingerprint   varchar(512),
+  token_issued_at   datetime(3),
   created_at        datetime(3) not null default current_timestamp(3),
   updated_at        datetime(3) not null default current_timestamp(3),
   primary key (connection_id),

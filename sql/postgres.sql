@@ -17,8 +17,15 @@ create table if not exists oauth2_tokens (
   last_refreshed_at timestamptz,
   refresh_count     integer not null default 0,
   last_error        text,
+  app_fingerprint   text,
+  token_issued_at   timestamptz,
   created_at        timestamptz not null default now(),
   updated_at        timestamptz not null default now()
 );
+
+-- Columns added after the first release. Running this file again upgrades a table created before them
+-- (the node does it itself when "Create Table If Missing" is on).
+alter table oauth2_tokens add column if not exists app_fingerprint text;
+alter table oauth2_tokens add column if not exists token_issued_at timestamptz;
 
 create index if not exists oauth2_tokens_expiry_idx on oauth2_tokens (status, expires_at);

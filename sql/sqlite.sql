@@ -3,6 +3,9 @@
 -- The node creates this table itself (the embedded store always may); this file documents its shape.
 -- Times are ISO-8601 UTC text with milliseconds (YYYY-MM-DDTHH:MM:SS.SSSZ), so they sort and compare as text;
 -- leases use SQLite's clock (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')). The file runs in WAL mode.
+-- A table created before app_fingerprint and token_issued_at existed gets them from the node on first use (unless
+-- "Create Table If Missing" is off; then run: alter table oauth2_tokens add column app_fingerprint text; and the same
+-- for token_issued_at text).
 create table if not exists oauth2_tokens (
   connection_id     text primary key not null check (length(connection_id) between 1 and 255),
   provider          text not null,
@@ -19,6 +22,8 @@ create table if not exists oauth2_tokens (
   last_refreshed_at text,
   refresh_count     integer not null default 0,
   last_error        text,
+  app_fingerprint   text,
+  token_issued_at   text,
   created_at        text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   updated_at        text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 ) without rowid;

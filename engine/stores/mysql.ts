@@ -10,7 +10,19 @@ import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket 
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
+import {
+	addColumnsSql,
+	fieldEntries,
+	parseTableName,
+	rowToConnection,
+	schemaError,
+	schemaReport,
+	schemaSql,
+	upgradable,
+	upgradeError,
+	versionedUpdateSet,
+	type SchemaReport,
+} from './sql-common';
 
 export interface MySqlStoreOptions {
 	host?: string;
@@ -30,11 +42,11 @@ export interface MySqlStoreOptions {
 	connectTimeoutMs?: number;
 }
 
-const SQL_FILE = 'sql/mysql.sql';
 type SqlValue = string | number | boolean | Date | null;
 const NOW = 'utc_timestamp(3)';
-/** MySQL error numbers: duplicate key. */
+/** MySQL error numbers: duplicate key; duplicate column name. */
 const ER_DUP_ENTRY = 1062;
+const ER_DUP_FIELDNAME = 1060;
 
 /** Driver text without credentials a URL might carry. */
 function driverMessage(error: unknown): string {
@@ -101,7 +113,7 @@ export class MySqlTokenStore implements TokenStore {
 
 	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
 	async verifySchema(): Promise<void> {
-		const problem = schemaError(await this.inspectSchema(), SQL_FILE);
+		const problem = schemaError(await this.inspectSchema(), 'mysql', this.table);
 		if (problem) throw problem;
 	}
 
@@ -185,7 +197,10 @@ export class MySqlTokenStore implements TokenStore {
 		return rowToConnection(rows[0]);
 	}
 
-	/** Creates the table when allowed and missing; otherwise checks its columns. Runs once per store. */
+	/**
+	 * Creates the table when allowed and missing, or adds the columns added since an existing table was created;
+	 * otherwise checks its columns. Runs once per store.
+	 */
 	private prepare(): Promise<void> {
 		this.ready ??= (async () => {
 			let report = await this.inspectSchema();
@@ -194,8 +209,20 @@ export class MySqlTokenStore implements TokenStore {
 				// Index names are per table in MySQL, so the shipped name fits every table.
 				await this.guard('create the table', () => this.pool.query(schemaSql('mysql', this.table, 'oauth2_tokens')));
 				report = await this.inspectSchema();
+			} else if (upgradable(report) && this.createTableIfMissing) {
+				for (const statement of addColumnsSql('mysql', this.table, report.missingColumns)) {
+					try {
+						await this.pool.query(statement);
+					} catch (error) {
+						// Another process added it first.
+						if ((error as { errno?: number }).errno === ER_DUP_FIELDNAME) continue;
+						const code = (error as { code?: string }).code;
+						throw upgradeError(report, 'mysql', this.table, `${driverMessage(error)}${code ? ` (${code})` : ''}`);
+					}
+				}
+				report = await this.inspectSchema();
 			}
-			const problem = schemaError(report, SQL_FILE);
+			const problem = schemaError(report, 'mysql', this.table);
 			if (problem) throw problem;
 		})().catch((error) => {
 			this.ready = undefined;

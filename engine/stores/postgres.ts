@@ -2,7 +2,19 @@ import { Pool, type PoolConfig } from 'pg';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
+import {
+	addColumnsSql,
+	fieldEntries,
+	parseTableName,
+	rowToConnection,
+	schemaError,
+	schemaReport,
+	schemaSql,
+	upgradable,
+	upgradeError,
+	versionedUpdateSet,
+	type SchemaReport,
+} from './sql-common';
 
 export interface PostgresStoreOptions {
 	pool?: PoolConfig;
@@ -12,7 +24,6 @@ export interface PostgresStoreOptions {
 }
 
 const quote = (identifier: string) => `"${identifier}"`;
-const SQL_FILE = 'sql/postgres.sql';
 
 export class PostgresStore implements TokenStore {
 	readonly description: string;
@@ -31,7 +42,10 @@ export class PostgresStore implements TokenStore {
 		this.description = `PostgreSQL table ${this.tableParts.join('.')} on ${p.host ?? 'localhost'}:${p.port ?? 5432}/${p.database ?? ''}`;
 	}
 
-	/** Creates the table when allowed and missing; otherwise checks its columns. Runs once per store. */
+	/**
+	 * Creates the table when allowed and missing, or adds the columns added since an existing table was created;
+	 * otherwise checks its columns. Runs once per store.
+	 */
 	private prepare(): Promise<void> {
 		this.ready ??= (async () => {
 			let report = await this.inspectSchema();
@@ -40,8 +54,17 @@ export class PostgresStore implements TokenStore {
 				const indexPrefix = this.tableParts[this.tableParts.length - 1];
 				await this.pool.query(schemaSql('postgres', this.table, indexPrefix));
 				report = await this.inspectSchema();
+			} else if (upgradable(report) && this.options.createTableIfMissing) {
+				// "add column if not exists": idempotent, so processes upgrading at once do not trip over each other.
+				try {
+					for (const statement of addColumnsSql('postgres', this.table, report.missingColumns)) await this.pool.query(statement);
+				} catch (error) {
+					const e = error as { message?: string; code?: string };
+					throw upgradeError(report, 'postgres', this.table, `${e.message ?? 'query failed'}${e.code ? ` (${e.code})` : ''}`);
+				}
+				report = await this.inspectSchema();
 			}
-			const problem = schemaError(report, SQL_FILE);
+			const problem = schemaError(report, 'postgres', this.table);
 			if (problem) throw problem;
 		})().catch((error) => {
 			this.ready = undefined;
@@ -67,7 +90,7 @@ export class PostgresStore implements TokenStore {
 
 	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
 	async verifySchema(): Promise<void> {
-		const problem = schemaError(await this.inspectSchema(), SQL_FILE);
+		const problem = schemaError(await this.inspectSchema(), 'postgres', this.table);
 		if (problem) throw problem;
 	}
 

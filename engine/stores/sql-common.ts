@@ -22,6 +22,8 @@ export const COLUMNS = [
 	'last_refreshed_at',
 	'refresh_count',
 	'last_error',
+	'app_fingerprint',
+	'token_issued_at',
 	'created_at',
 	'updated_at',
 ] as const;
@@ -39,7 +41,18 @@ export const FIELD_COLUMNS: Record<keyof ConnectionFields, (typeof COLUMNS)[numb
 	lastRefreshedAt: 'last_refreshed_at',
 	refreshCount: 'refresh_count',
 	lastError: 'last_error',
+	appFingerprint: 'app_fingerprint',
+	tokenIssuedAt: 'token_issued_at',
 };
+
+/**
+ * Nullable columns added after the first release. A table created before them is upgraded by adding them (when
+ * "Create Table If Missing" is on) or reported with the exact SQL that adds them; any other missing column means
+ * a table of another shape, which is never changed.
+ */
+export const ADDED_COLUMNS: readonly string[] = ['app_fingerprint', 'token_issued_at'];
+
+export type Dialect = 'postgres' | 'mysql' | 'sqlite';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -59,12 +72,43 @@ export function parseTableName(value: string | undefined, allowSchema: boolean):
 	return parts;
 }
 
+function shippedSql(dialect: Dialect): string {
+	return readFileSync(join(__dirname, '..', '..', 'sql', `${dialect}.sql`), 'utf8');
+}
+
 /** The shipped schema file for a dialect, with the table name substituted (quoted by the caller's rules). */
-export function schemaSql(dialect: 'postgres' | 'mysql' | 'sqlite', quotedTable: string, indexPrefix: string): string {
-	const text = readFileSync(join(__dirname, '..', '..', 'sql', `${dialect}.sql`), 'utf8');
-	return text
+export function schemaSql(dialect: Dialect, quotedTable: string, indexPrefix: string): string {
+	return shippedSql(dialect)
 		.replace(/\boauth2_tokens_(\w+_idx)\b/g, `${indexPrefix}_$1`)
 		.replace(/\boauth2_tokens\b/g, quotedTable);
+}
+
+/**
+ * The statements that add `columns` (of ADDED_COLUMNS) to an existing table, each column defined exactly as in the
+ * shipped sql/<dialect>.sql, which stays the one source of the schema.
+ */
+export function addColumnsSql(dialect: Dialect, quotedTable: string, columns: readonly string[]): string[] {
+	const text = shippedSql(dialect);
+	return columns.map((column) => {
+		const definition = new RegExp(`^\\s*(${column}\\s+[^,\\n]+?),?\\s*$`, 'm').exec(text);
+		if (!definition) throw new StoreError(`sql/${dialect}.sql does not define the column ${column}`);
+		// PostgreSQL (9.6+) can make the statement idempotent itself; MySQL 8 and SQLite cannot (callers re-inspect).
+		return `alter table ${quotedTable} add column ${dialect === 'postgres' ? 'if not exists ' : ''}${definition[1].replace(/\s+/g, ' ')}`;
+	});
+}
+
+/** The StoreError for an upgrade (addColumnsSql) the database refused, e.g. for want of the ALTER privilege. */
+export function upgradeError(report: SchemaReport, dialect: Dialect, quotedTable: string, detail: string): StoreError {
+	const statements = addColumnsSql(dialect, quotedTable, report.missingColumns);
+	return new StoreError(
+		`The table ${report.table} lacks the columns ${report.missingColumns.join(', ')}, which this version of the node adds, and adding them failed: ${detail.slice(0, 300)}`,
+		`Have the table's owner run: ${statements.join('; ')};`,
+	);
+}
+
+/** Whether the table exists and lacks only columns that addColumnsSql can add. */
+export function upgradable(report: SchemaReport): boolean {
+	return report.exists && report.missingColumns.length > 0 && report.missingColumns.every((c) => ADDED_COLUMNS.includes(c));
 }
 
 export function toDate(value: unknown): Date | null {
@@ -101,6 +145,8 @@ export function rowToConnection(row: Record<string, unknown>): StoredConnection 
 		lastRefreshedAt: toDate(row.last_refreshed_at),
 		refreshCount: Number(row.refresh_count ?? 0),
 		lastError: (row.last_error as string | null) ?? null,
+		appFingerprint: (row.app_fingerprint as string | null) ?? null,
+		tokenIssuedAt: toDate(row.token_issued_at),
 		createdAt: toDate(row.created_at) as Date,
 		updatedAt: toDate(row.updated_at) as Date,
 	};
@@ -154,8 +200,19 @@ export function schemaReport(tableParts: string[], present: string[] | null): Sc
 	};
 }
 
-/** The StoreError for a table that is absent or lacks columns (null when the table is fine); names the SQL file. */
-export function schemaError(report: SchemaReport, sqlFile: string): StoreError | null {
+/**
+ * The StoreError for a table that is absent or lacks columns (null when the table is fine); names the SQL file,
+ * and for a table that only lacks columns added since it was created, the exact statements that add them.
+ */
+export function schemaError(report: SchemaReport, dialect: Dialect, quotedTable: string): StoreError | null {
+	const sqlFile = `sql/${dialect}.sql`;
+	if (upgradable(report)) {
+		const statements = addColumnsSql(dialect, quotedTable, report.missingColumns);
+		return new StoreError(
+			`The table ${report.table} lacks the columns ${report.missingColumns.join(', ')}, which this version of the node adds`,
+			`Turn on "Create Table If Missing" in the credential (the node then adds them; it needs the ALTER privilege), or run: ${statements.join('; ')};`,
+		);
+	}
 	if (!report.exists) {
 		return new StoreError(
 			`The table ${report.table} does not exist`,

@@ -17,7 +17,19 @@ import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { fieldEntries, parseTableName, rowToConnection, schemaError, schemaReport, schemaSql, versionedUpdateSet, type SchemaReport } from './sql-common';
+import {
+	addColumnsSql,
+	fieldEntries,
+	parseTableName,
+	rowToConnection,
+	schemaError,
+	schemaReport,
+	schemaSql,
+	upgradable,
+	upgradeError,
+	versionedUpdateSet,
+	type SchemaReport,
+} from './sql-common';
 
 export interface SqliteStoreOptions {
 	/** Database file; empty = `defaultSqlitePath()`. ":memory:" works for one process. */
@@ -31,7 +43,6 @@ export interface SqliteStoreOptions {
 }
 
 export const SQLITE_MIN_NODE = '22.16.0';
-const SQL_FILE = 'sql/sqlite.sql';
 /** Database time as ISO-8601 UTC with milliseconds: the format every time column holds, so text order = time order. */
 const NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
@@ -106,7 +117,7 @@ export class SqliteTokenStore implements TokenStore {
 
 	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
 	async verifySchema(): Promise<void> {
-		const problem = schemaError(await this.inspectSchema(), SQL_FILE);
+		const problem = schemaError(await this.inspectSchema(), 'sqlite', this.table);
 		if (problem) throw problem;
 	}
 
@@ -189,8 +200,18 @@ export class SqliteTokenStore implements TokenStore {
 			if (!report.exists && this.createTableIfMissing) {
 				db.exec(schemaSql('sqlite', this.table, this.tableParts[0]));
 				report = this.inspect(db);
+			} else if (upgradable(report) && this.createTableIfMissing) {
+				// Columns added since the table was created; another process may add them at the same moment.
+				for (const statement of addColumnsSql('sqlite', this.table, report.missingColumns)) {
+					try {
+						db.exec(statement);
+					} catch (error) {
+						if (!/duplicate column name/i.test(driverMessage(error))) throw upgradeError(report, 'sqlite', this.table, driverMessage(error));
+					}
+				}
+				report = this.inspect(db);
 			}
-			const problem = schemaError(report, SQL_FILE);
+			const problem = schemaError(report, 'sqlite', this.table);
 			if (problem) throw problem;
 			this.prepared = true;
 		}

@@ -2,7 +2,7 @@ import { createClient, type PostgrestError, type SupabaseClient } from '@supabas
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
 import type { TokenStore } from '../store';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { fieldEntries, parseTableName, rowToConnection } from './sql-common';
+import { ADDED_COLUMNS, addColumnsSql, fieldEntries, parseTableName, rowToConnection } from './sql-common';
 
 export interface SupabaseStoreOptions {
 	/** https://<project>.supabase.co */
@@ -83,7 +83,8 @@ export class SupabaseStore implements TokenStore {
 
 	/** Checks the table and the lease functions answer; errors point at sql/supabase.sql. */
 	async verifySchema(): Promise<void> {
-		const { error } = await this.rows().select('connection_id, version, lease_until').limit(1);
+		// The columns added after the first release are named, so a table created before them is reported.
+		const { error } = await this.rows().select(['connection_id', 'version', 'lease_until', ...ADDED_COLUMNS].join(',')).limit(1);
 		if (error) throw this.wrap(error);
 		const lease = await this.client.rpc('oauth2_token_manager_release_lease', {
 			p_table: `${this.schema}.${this.table}`,
@@ -113,8 +114,13 @@ export class SupabaseStore implements TokenStore {
 		if (error.code === 'PGRST106') {
 			return new StoreError(`Supabase does not expose the schema "${this.schema}"`, 'Use the public schema, or add yours to the exposed schemas in Supabase\'s API settings.');
 		}
-		if (error.code === '42703') {
-			return new StoreError(`${this.description} lacks a column: ${error.message}`, setup);
+		// 42703: undefined column (select); PGRST204: a written column is not in the schema cache.
+		if (error.code === '42703' || error.code === 'PGRST204') {
+			const upgrade = addColumnsSql('postgres', `"${this.schema}"."${this.table}"`, ADDED_COLUMNS);
+			return new StoreError(
+				`${this.description} lacks a column: ${error.message}`,
+				`If the table was created by an earlier version, add the columns added since: run sql/postgres.sql again in Supabase's SQL editor, or run ${upgrade.join('; ')}; otherwise: ${setup}`,
+			);
 		}
 		return new StoreError(`${this.description}: ${error.message}${error.code ? ` (${error.code})` : ''}`, error.hint || undefined);
 	}

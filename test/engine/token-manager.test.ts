@@ -2,6 +2,7 @@ import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { ConnectionNotFoundError, InvalidInputError, NeedsReauthorizationError, StoreError } from '../../engine/errors';
 import type { PostgresStore } from '../../engine/stores/postgres';
+import { appFingerprint } from '../../engine/presets';
 import { EXPIRY_MARGIN_MS, TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import type { TemporaryDatabase } from '../helpers/postgres';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
@@ -76,6 +77,28 @@ describe('Exchange Authorization Code', () => {
 		expect(again.connection).toMatchObject({ status: 'active', accessToken: 'SENTINEL-access-3', lastError: null, version: 3 });
 		const two = await manager().getValidToken('pipedrive:two');
 		expect(two.connection.accessToken).toBe('SENTINEL-access-2');
+	});
+
+	it('records when the tokens were requested (token_issued_at) and which app issued them (app_fingerprint), at exchange and refresh', async () => {
+		rotatingTokenEndpoint({ delayMs: 300 });
+		const beforeExchange = Date.now();
+		const { connection } = await authorize('issued-at');
+		// The moment the request was sent, not when the slow answer arrived.
+		expect(connection.tokenIssuedAt!.getTime()).toBeGreaterThanOrEqual(beforeExchange);
+		expect(connection.tokenIssuedAt!.getTime()).toBeLessThan(beforeExchange + 250);
+		expect(connection.appFingerprint).toBe(appFingerprint(testClient()));
+		expect(connection.appFingerprint).toMatch(/^v1:[0-9a-f]{32} provider\.test …t-id$/);
+		const [raw] = await db.sql<{ app_fingerprint: string; token_issued_at: Date }>(`select app_fingerprint, token_issued_at from oauth2_tokens where connection_id = 'issued-at'`);
+		expect(raw.token_issued_at).toEqual(connection.tokenIssuedAt);
+		expect(raw.app_fingerprint).not.toContain('client-id');
+
+		await expire('issued-at');
+		const beforeRefresh = Date.now();
+		const refreshed = await manager().getValidToken('issued-at');
+		expect(refreshed.refreshed).toBe(true);
+		expect(refreshed.connection.tokenIssuedAt!.getTime()).toBeGreaterThanOrEqual(beforeRefresh);
+		expect(refreshed.connection.tokenIssuedAt!.getTime()).toBeLessThan(beforeRefresh + 250);
+		expect(refreshed.connection.lastRefreshedAt!.getTime()).toBeGreaterThanOrEqual(refreshed.connection.tokenIssuedAt!.getTime() + 290);
 	});
 
 	it('names the field for bad input before calling the provider', async () => {

@@ -84,6 +84,8 @@ export function newConnection(connectionId: string, overrides: Partial<Connectio
 		lastRefreshedAt: null,
 		refreshCount: 0,
 		lastError: null,
+		appFingerprint: 'v1:0123456789abcdef0123456789abcdef oauth.pipedrive.com …c0ff',
+		tokenIssuedAt: new Date(Date.UTC(2031, 4, 6, 6, 8, 9, 456)),
 		...overrides,
 	};
 }
@@ -103,6 +105,8 @@ function written(row: StoredConnection): ConnectionFields & { connectionId: stri
 		lastRefreshedAt: row.lastRefreshedAt,
 		refreshCount: row.refreshCount,
 		lastError: row.lastError,
+		appFingerprint: row.appFingerprint,
+		tokenIssuedAt: row.tokenIssuedAt,
 	};
 }
 
@@ -183,6 +187,10 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 			expect(written(read!)).toEqual(input);
 			expect(read!.expiresAt).toBeInstanceOf(Date);
 			expect(read!.expiresAt!.getTime()).toBe(input.expiresAt!.getTime());
+			// The app fingerprint and the token's issue time (added after the first release) round-trip too.
+			expect(read!.appFingerprint).toBe(input.appFingerprint);
+			expect(read!.tokenIssuedAt).toBeInstanceOf(Date);
+			expect(read!.tokenIssuedAt!.getTime()).toBe(input.tokenIssuedAt!.getTime());
 			expect(read!.version).toBe(1);
 			expect(read!.createdAt.getTime()).toBe(inserted.createdAt.getTime());
 
@@ -193,9 +201,12 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 				scope: null,
 				expiresAt: null,
 				metadata: {},
+				appFingerprint: null,
+				tokenIssuedAt: null,
 			});
 			await store.insert(nulls);
 			expect(written((await store.get(nulls.connectionId))!)).toEqual(nulls);
+			expect((await store.get(nulls.connectionId))!.tokenIssuedAt).toBeNull();
 		});
 
 		contractCase('insertConflict', 'insert of a taken id throws ConnectionExistsError and leaves the row alone', async () => {
@@ -237,6 +248,8 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 				lastRefreshedAt: null,
 				refreshCount: 0,
 				lastError: null,
+				appFingerprint: 'v1:fedcba9876543210fedcba9876543210 oauth.example.test …wxyz',
+				tokenIssuedAt: new Date(Date.UTC(2032, 1, 3, 3, 5, 6, 8)),
 			};
 			const again = await store.update(id, broken.version, fields);
 			expect(written(again)).toEqual({ connectionId: id, ...fields });
@@ -256,6 +269,19 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 			expect(cleared.scope).toBeNull();
 			expect(cleared.refreshToken).toBe(input.refreshToken);
 			expect(cleared.version).toBe(3);
+			expect(cleared.appFingerprint).toBe(input.appFingerprint);
+			expect(cleared.tokenIssuedAt!.getTime()).toBe(input.tokenIssuedAt!.getTime());
+			// The two later columns are written alone, set and cleared, like every other field.
+			const issuedAt = new Date(Date.UTC(2033, 6, 7, 8, 9, 10, 11));
+			const stamped = await store.update(id, 3, { tokenIssuedAt: issuedAt, appFingerprint: 'v1:00000000000000000000000000000000 other.test' });
+			expect(written(stamped)).toEqual({ ...written(cleared), tokenIssuedAt: issuedAt, appFingerprint: 'v1:00000000000000000000000000000000 other.test' });
+			const read = await store.get(id);
+			expect(read!.tokenIssuedAt).toEqual(issuedAt);
+			expect(read!.appFingerprint).toBe('v1:00000000000000000000000000000000 other.test');
+			const unset = await store.update(id, 4, { tokenIssuedAt: null, appFingerprint: null });
+			expect(unset.tokenIssuedAt).toBeNull();
+			expect(unset.appFingerprint).toBeNull();
+			expect(unset.accessToken).toBe('ct:access:2');
 		});
 
 		contractCase('updateAbsent', 'update of an absent id throws ConnectionNotFoundError', async () => {

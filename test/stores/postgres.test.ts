@@ -6,6 +6,7 @@ import { PostgresStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { describeStoreContract, newConnection } from './contract';
+import { legacySchemaSql } from './legacy-schema';
 import { describePostgres } from './servers';
 
 describePostgres()('PostgreSQL store (real server)', () => {
@@ -61,7 +62,7 @@ describePostgres()('PostgreSQL store (real server)', () => {
 			await db.sql('create schema custom');
 			expect(await creating.get('x')).toBeNull();
 			const rows = await db.sql(`select count(*)::int as n from information_schema.columns where table_schema = 'custom' and table_name = 'tokens_by_option'`);
-			expect(rows[0]).toEqual({ n: 17 });
+			expect(rows[0]).toEqual({ n: 19 });
 		});
 
 		test('a table of the wrong shape is an error naming the missing columns', async () => {
@@ -70,6 +71,72 @@ describePostgres()('PostgreSQL store (real server)', () => {
 			const failure = store.get('x');
 			await expect(failure).rejects.toBeInstanceOf(StoreError);
 			await expect(failure).rejects.toThrow(/refresh_token, token_type, scope, expires_at, metadata, status, version, lease_holder/);
+		});
+
+		test('a table created before app_fingerprint and token_issued_at: reported with the exact SQL, or upgraded by the option, rows kept', async () => {
+			// Two tables an earlier version created, each holding a row.
+			await db.sql('create schema legacy');
+			for (const name of ['by_option', 'by_hand']) {
+				await db.sql(`set search_path = legacy; ${legacySchemaSql('postgres').replace(/\boauth2_tokens\b/g, name)}`);
+				await db.sql(`insert into legacy.${name} (connection_id, provider, access_token) values ('old:1', 'pipedrive', 'ct:old')`);
+			}
+			const columns = async (name: string) =>
+				(await db.sql<{ column_name: string }>(`select column_name from information_schema.columns where table_schema = 'legacy' and table_name = $1`, [name])).map((r) => r.column_name);
+			expect(await columns('by_option')).toHaveLength(17);
+
+			// Creation off: the error names the two columns and gives the exact statements, and nothing is changed.
+			const off = open({ tableName: 'legacy.by_hand' });
+			const failure = await off.get('old:1').catch((e) => e);
+			expect(failure).toBeInstanceOf(StoreError);
+			expect(failure.message).toBe('The table legacy.by_hand lacks the columns app_fingerprint, token_issued_at, which this version of the node adds');
+			const sql =
+				'alter table "legacy"."by_hand" add column if not exists app_fingerprint text; alter table "legacy"."by_hand" add column if not exists token_issued_at timestamptz;';
+			expect(failure.description).toContain(`run: ${sql}`);
+			await expect(off.verifySchema()).rejects.toThrow(/lacks the columns app_fingerprint, token_issued_at/);
+			expect(await columns('by_hand')).toHaveLength(17);
+			// The statements from the message work as given (twice: they are idempotent).
+			await db.sql(sql);
+			await db.sql(sql);
+			await expect(open({ tableName: 'legacy.by_hand' }).verifySchema()).resolves.toBeUndefined();
+
+			// Creation on: the store adds them, even with three processes doing it at once, and keeps the row.
+			const upgraders = [0, 1, 2].map(() => open({ tableName: 'legacy.by_option', createTableIfMissing: true }));
+			const rows = await Promise.all(upgraders.map((store) => store.get('old:1')));
+			expect(await columns('by_option')).toEqual(expect.arrayContaining(['app_fingerprint', 'token_issued_at']));
+			expect(await columns('by_option')).toHaveLength(19);
+			for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', appFingerprint: null, tokenIssuedAt: null, version: 1 });
+			const issuedAt = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
+			const updated = await upgraders[0].update('old:1', 1, { appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt });
+			expect(updated).toMatchObject({ accessToken: 'ct:old', appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt, version: 2 });
+
+			// Running the shipped file again upgrades a legacy table too (the Supabase route).
+			await db.sql('create schema rerun');
+			await db.sql(`set search_path = rerun; ${legacySchemaSql('postgres')}`);
+			await db.sql(`set search_path = rerun; ${readFileSync(join(__dirname, '../../sql/postgres.sql'), 'utf8')}`);
+			await expect(open({ tableName: 'rerun.oauth2_tokens' }).verifySchema()).resolves.toBeUndefined();
+		});
+
+		test('adding the columns without the privilege is an error giving the statements for the owner', async () => {
+			await db.sql('create schema owned');
+			await db.sql(`set search_path = owned; ${legacySchemaSql('postgres')}`);
+			const role = `oauth2tm_noalter_${process.pid}`;
+			await db.sql(`drop role if exists ${role}; create role ${role} login password 'pw'`);
+			try {
+				await db.sql(`grant usage on schema owned to ${role}; grant select, insert, update on owned.oauth2_tokens to ${role}`);
+				const url = new URL(db.url);
+				url.username = role;
+				url.password = 'pw';
+				const store = new PostgresStore({ pool: { connectionString: url.toString() }, tableName: 'owned.oauth2_tokens', createTableIfMissing: true });
+				stores.push(store);
+				const failure = await store.get('x').catch((e) => e);
+				expect(failure).toBeInstanceOf(StoreError);
+				expect(failure.message).toMatch(/lacks the columns app_fingerprint, token_issued_at, which this version of the node adds, and adding them failed: must be owner of table oauth2_tokens \(42501\)/);
+				expect(failure.description).toBe(
+					`Have the table's owner run: alter table "owned"."oauth2_tokens" add column if not exists app_fingerprint text; alter table "owned"."oauth2_tokens" add column if not exists token_issued_at timestamptz;`,
+				);
+			} finally {
+				await db.sql(`drop owned by ${role}; drop role ${role}`);
+			}
 		});
 
 		test('table names are validated identifiers, never pasted into SQL', async () => {

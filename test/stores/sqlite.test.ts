@@ -5,6 +5,7 @@ import { StoreError } from '../../engine/errors';
 import { SqliteTokenStore, defaultSqlitePath, loadNodeSqlite } from '../../engine/stores';
 import type { TokenStore } from '../../engine/store';
 import { describeStoreContract, newConnection } from './contract';
+import { legacySchemaSql } from './legacy-schema';
 
 describe('SQLite (embedded) store', () => {
 	describeStoreContract('SQLite', async () => {
@@ -100,6 +101,40 @@ describe('SQLite (embedded) store', () => {
 			const custom = open({ filePath, tableName: 'Custom_Tokens' });
 			await custom.insert(newConnection('custom:1'));
 			expect((await custom.get('custom:1'))!.connectionId).toBe('custom:1');
+		});
+
+		test('a table created before app_fingerprint and token_issued_at: reported with the exact SQL, or upgraded, rows kept', async () => {
+			const filePath = join(dir, 'legacy.sqlite');
+			const { DatabaseSync } = loadNodeSqlite();
+			const raw = new DatabaseSync(filePath);
+			for (const name of ['by_default', 'by_hand']) {
+				raw.exec(legacySchemaSql('sqlite').replace(/\boauth2_tokens\b/g, name));
+				raw.exec(`insert into ${name} (connection_id, provider, access_token) values ('old:1', 'pipedrive', 'ct:old')`);
+			}
+			const columns = (name: string) => raw.prepare('select name from pragma_table_info(?)').all(name).map((r) => r.name);
+			expect(columns('by_default')).toHaveLength(17);
+			try {
+				const off = open({ filePath, tableName: 'by_hand', createTableIfMissing: false });
+				const failure = await off.get('old:1').catch((e) => e);
+				expect(failure).toBeInstanceOf(StoreError);
+				expect(failure.message).toBe('The table by_hand lacks the columns app_fingerprint, token_issued_at, which this version of the node adds');
+				const sql = 'alter table "by_hand" add column app_fingerprint text; alter table "by_hand" add column token_issued_at text;';
+				expect(failure.description).toContain(`run: ${sql}`);
+				expect(columns('by_hand')).toHaveLength(17);
+				raw.exec(sql);
+				await expect(open({ filePath, tableName: 'by_hand', createTableIfMissing: false }).verifySchema()).resolves.toBeUndefined();
+
+				// The embedded store creates by default, so it upgrades by default; two instances at once.
+				const upgraders = [open({ filePath, tableName: 'by_default' }), open({ filePath, tableName: 'by_default' })];
+				const rows = await Promise.all(upgraders.map((store) => store.get('old:1')));
+				expect(columns('by_default')).toHaveLength(19);
+				for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', appFingerprint: null, tokenIssuedAt: null, version: 1 });
+				const issuedAt = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
+				const updated = await upgraders[1].update('old:1', 1, { appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt });
+				expect(updated).toMatchObject({ accessToken: 'ct:old', appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt, version: 2 });
+			} finally {
+				raw.close();
+			}
 		});
 
 		test('table names are validated identifiers, never pasted into SQL', () => {

@@ -10,6 +10,7 @@ import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../help
 import { postgrestOverPostgres } from '../helpers/postgrest';
 import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { describeStoreContract, newConnection } from './contract';
+import { legacySchemaSql } from './legacy-schema';
 import { describePostgres } from './servers';
 
 const ORIGIN = 'https://project.supabase.test';
@@ -17,14 +18,14 @@ const SERVICE_ROLE_KEY = 'SENTINEL-service-role-key';
 const sqlFile = (name: string) => readFileSync(join(__dirname, '..', '..', 'sql', name), 'utf8');
 
 /** A temporary database with the shipped Supabase SQL applied, and Supabase's API roles present. */
-async function supabaseDatabase(): Promise<TemporaryDatabase> {
+async function supabaseDatabase(postgresSql = sqlFile('postgres.sql')): Promise<TemporaryDatabase> {
 	const db = await createTemporaryPostgresDatabase('oauth2tm_supabase');
 	await db.sql(`do $$ begin
 		if not exists (select from pg_roles where rolname = 'anon') then create role anon nologin; end if;
 		if not exists (select from pg_roles where rolname = 'authenticated') then create role authenticated nologin; end if;
 	end $$`);
 	await db.sql('grant usage on schema public to anon, authenticated; grant select on all tables in schema public to anon');
-	await db.sql(sqlFile('postgres.sql'));
+	await db.sql(postgresSql);
 	await db.sql(`grant select, insert, update on oauth2_tokens to anon, authenticated`);
 	await db.sql(sqlFile('supabase.sql'));
 	return db;
@@ -86,6 +87,47 @@ describePostgres()('Supabase store', () => {
 			await db.sql(`update oauth2_tokens set scope = 'x' where connection_id = 'touch'`);
 			const [row] = await db.sql<{ fresh: boolean }>(`select updated_at > created_at + interval '59 minutes' as fresh from oauth2_tokens where connection_id = 'touch'`);
 			expect(row.fresh).toBe(true);
+		});
+	});
+
+	describe('a table created before app_fingerprint and token_issued_at', () => {
+		const origin = 'https://legacy.supabase.test';
+		let db: TemporaryDatabase;
+		let rest: ReturnType<typeof postgrestOverPostgres>;
+		beforeAll(async () => {
+			db = await supabaseDatabase(legacySchemaSql('postgres'));
+			rest = postgrestOverPostgres(origin, db, { serviceRoleKey: SERVICE_ROLE_KEY });
+		});
+		afterAll(async () => {
+			rest?.stop();
+			await db?.drop();
+		});
+
+		test('is reported with the statements that add the columns; running sql/postgres.sql again upgrades it, rows kept', async () => {
+			await db.sql(`insert into oauth2_tokens (connection_id, provider, access_token) values ('old:1', 'pipedrive', 'ct:old')`);
+			const store = new SupabaseStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
+			try {
+				const failure = await store.verifySchema().catch((e) => e);
+				expect(failure).toBeInstanceOf(StoreError);
+				expect(failure.message).toMatch(/^Supabase table public\.oauth2_tokens at https:\/\/legacy\.supabase\.test lacks a column: .*app_fingerprint/);
+				expect(failure.description).toContain('run sql/postgres.sql again');
+				expect(failure.description).toContain(
+					'alter table "public"."oauth2_tokens" add column if not exists app_fingerprint text; alter table "public"."oauth2_tokens" add column if not exists token_issued_at timestamptz;',
+				);
+				// Reading still works; a write that carries the new columns is refused with the same guidance.
+				expect(await store.get('old:1')).toMatchObject({ accessToken: 'ct:old', appFingerprint: null, tokenIssuedAt: null });
+				const write = await store.update('old:1', 1, { tokenIssuedAt: new Date() }).catch((e) => e);
+				expect(write).toBeInstanceOf(StoreError);
+				expect(write.description).toContain('run sql/postgres.sql again');
+
+				await db.sql(sqlFile('postgres.sql'));
+				await expect(store.verifySchema()).resolves.toBeUndefined();
+				const issuedAt = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
+				const updated = await store.update('old:1', 1, { appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt });
+				expect(updated).toMatchObject({ accessToken: 'ct:old', appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt, version: 2 });
+			} finally {
+				await store.close();
+			}
 		});
 	});
 
