@@ -62,6 +62,11 @@ export interface TokenResult {
 	refreshed: boolean;
 }
 
+export interface ValidTokenResult extends TokenResult {
+	/** The Minimum Validity applied to the returned token, in whole seconds, and whether it was capped below the one asked for. */
+	minValidity: { effectiveSeconds: number; capped: boolean };
+}
+
 export interface AuthorizationStart {
 	connectionId: string;
 	authorizationUrl: string;
@@ -93,6 +98,11 @@ export interface RevokeResult {
 export const DEFAULT_MIN_VALIDITY_SECONDS = 300;
 export const DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS = 86_400;
 export const DEFAULT_LEASE_TTL_MS = 30_000;
+/**
+ * Minimum Validity never exceeds this share of a token's own lifetime: a token that lives 300 s is not
+ * refreshed again at once because Minimum Validity is 300 s.
+ */
+export const MIN_VALIDITY_LIFETIME_SHARE = 0.5;
 /**
  * Taken off every expires_at, which counts from when the token request was sent: providers round their
  * issue time down to whole seconds, so a token may end up to a second before "sent + expires_in".
@@ -239,14 +249,22 @@ export class TokenManager {
 	}
 
 	/** Returns a token valid for at least `minValiditySeconds`, refreshing first when needed. */
-	async getValidToken(connectionId: string, options: { minValiditySeconds?: number } = {}): Promise<TokenResult> {
+	async getValidToken(connectionId: string, options: { minValiditySeconds?: number } = {}): Promise<ValidTokenResult> {
 		validateConnectionId(connectionId);
 		const minValidityMs = this.minValidityMs(options.minValiditySeconds);
 		await this.saveUnsaved(connectionId);
 		const current = await this.readUsable(connectionId);
-		const needsRefresh = (c: Connection) => !c.accessToken || (c.expiresAt !== null && c.expiresAt.getTime() - Date.now() <= minValidityMs);
-		if (!needsRefresh(current)) return { connection: current, refreshed: false };
-		return this.refreshOnce(current, needsRefresh);
+		const needsRefresh = (c: Connection) => {
+			if (!c.accessToken) return true;
+			if (c.expiresAt === null) return false;
+			const leftMs = c.expiresAt.getTime() - Date.now();
+			// Refreshed since this call read the row (e.g. by the process it waited for): nothing newer exists.
+			if (leftMs > 0 && c.refreshCount !== current.refreshCount) return false;
+			return leftMs <= effectiveMinValidityMs(c, minValidityMs);
+		};
+		const result = needsRefresh(current) ? await this.refreshOnce(current, needsRefresh) : { connection: current, refreshed: false };
+		const effectiveMs = effectiveMinValidityMs(result.connection, minValidityMs);
+		return { ...result, minValidity: { effectiveSeconds: Math.floor(effectiveMs / 1000), capped: effectiveMs < minValidityMs } };
 	}
 
 	/**
@@ -567,6 +585,18 @@ export class TokenManager {
 		const open = (value: string | null, field: TokenField) => (value === null ? null : this.cipher.decrypt(value, row.connectionId, field));
 		return { ...row, accessToken: open(row.accessToken, 'access_token'), refreshToken: open(row.refreshToken, 'refresh_token') };
 	}
+}
+
+/**
+ * The Minimum Validity applied to a token: at most a share of its lifetime, which runs from when it was
+ * requested (token_issued_at; for rows written before that column, last_refreshed_at, written with the tokens a
+ * moment later) to its expiry. Without either time, or without an expiry, the requested value applies.
+ */
+function effectiveMinValidityMs(c: Connection, requestedMs: number): number {
+	const issuedAt = c.tokenIssuedAt ?? c.lastRefreshedAt;
+	if (!c.expiresAt || !issuedAt) return requestedMs;
+	const lifetimeMs = c.expiresAt.getTime() - issuedAt.getTime();
+	return Math.max(0, Math.min(requestedMs, lifetimeMs * MIN_VALIDITY_LIFETIME_SHARE));
 }
 
 function describeStoreError(error: unknown): string {

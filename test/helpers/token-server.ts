@@ -18,8 +18,9 @@ export interface TokenServerOptions {
 export interface ReceivedRequest {
 	grantType: string;
 	refreshToken?: string;
-	/** When the server received the request (its own clock, ms). */
+	/** When the server received the request and when its answer was delivered or cut off (its own clock, ms). */
 	receivedAt: number;
+	closedAt?: number;
 }
 
 /**
@@ -69,7 +70,9 @@ export async function startTokenServer(options: TokenServerOptions = {}) {
 		const form = new URLSearchParams(raw);
 		const grantType = form.get('grant_type') ?? '';
 		const refreshToken = form.get('refresh_token') ?? undefined;
-		requests.push({ grantType, refreshToken, receivedAt: Date.now() });
+		const request: ReceivedRequest = { grantType, refreshToken, receivedAt: Date.now() };
+		requests.push(request);
+		res.once('close', () => (request.closedAt = Date.now()));
 		if (grantType === 'authorization_code') {
 			revoked = false;
 			const tokens = issue();
