@@ -172,12 +172,12 @@ export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant,
 
 	for (let attempt = 0; ; attempt++) {
 		const backoff = options.retryBaseDelayMs * 2 ** attempt * (0.75 + Math.random() * 0.5);
-		const requestedAt = new Date(Date.now());
-		const attemptMs = Math.min(options.timeoutMs, deadline - requestedAt.getTime());
+		const sentAt = Date.now();
+		const attemptMs = Math.min(options.timeoutMs, deadline - sentAt);
 		const cutByDeadline = attemptMs < options.timeoutMs;
+		if (attemptMs <= 0) throw unreachable(endpoint, 'did not finish before the refresh deadline', attempt);
 		let response: AxiosResponse<string>;
 		try {
-			if (attemptMs <= 0) throw Object.assign(new Error('deadline reached'), { code: 'ETIMEDOUT' });
 			response = await axios.post<string>(endpoint.tokenUrl, form.toString(), {
 				headers,
 				// axios's timeout stops counting once the headers arrive; the signal also covers the body.
@@ -200,12 +200,7 @@ export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant,
 				: cutByDeadline
 					? 'did not finish before the refresh deadline'
 					: `timed out after ${options.timeoutMs} ms`;
-			throw new TokenEndpointError(
-				`The request to the token endpoint ${reason}, ${attempt + 1} attempt(s)`,
-				undefined,
-				undefined,
-				`Check that ${safeOrigin(endpoint.tokenUrl)} is reachable from n8n.`,
-			);
+			throw unreachable(endpoint, reason, attempt + 1);
 		}
 		if (response.status >= 200 && response.status < 300) {
 			let body: unknown;
@@ -214,7 +209,7 @@ export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant,
 			} catch {
 				throw describeFailure(response, secrets);
 			}
-			return { ...parseTokenResponse(body), requestedAt };
+			return { ...parseTokenResponse(body), requestedAt: new Date(sentAt) };
 		}
 		const transient = response.status >= 500 || response.status === 429;
 		if (transient && attempt < options.maxRetries) {
@@ -226,6 +221,15 @@ export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant,
 		}
 		throw describeFailure(response, secrets);
 	}
+}
+
+function unreachable(endpoint: TokenEndpointRequest, reason: string, attempts: number): TokenEndpointError {
+	return new TokenEndpointError(
+		`The request to the token endpoint ${reason}, ${attempts} attempt(s)`,
+		undefined,
+		undefined,
+		`Check that ${safeOrigin(endpoint.tokenUrl)} is reachable from n8n.`,
+	);
 }
 
 function safeOrigin(url: string): string {
