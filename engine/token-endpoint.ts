@@ -30,6 +30,9 @@ export interface TokenEndpointRequest {
 	maxRetryAfterMs?: number;
 }
 
+/** A token response and when the request that obtained it was sent (the token's lifetime starts no earlier). */
+export type IssuedTokens = TokenResponse & { requestedAt: Date };
+
 export type Grant =
 	| { grant_type: 'authorization_code'; code: string; redirect_uri: string; code_verifier?: string }
 	| { grant_type: 'refresh_token'; refresh_token: string; scope?: string };
@@ -246,10 +249,14 @@ function hintFor(error: string): string | undefined {
 	}
 }
 
-/** POSTs a grant to the token endpoint (RFC 6749 §4.1.3, §6), with bounded retries on transient failures. */
-export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant): Promise<TokenResponse> {
+/**
+ * POSTs a grant to the token endpoint (RFC 6749 §4.1.3, §6), with bounded retries on transient failures.
+ * Each attempt is limited to `timeoutMs` and all of them to `deadline` (epoch ms), body download included.
+ */
+export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant, limits: { deadline?: number } = {}): Promise<IssuedTokens> {
 	requireSecureUrl('Token URL', endpoint.tokenUrl);
 	const options = { ...DEFAULTS, ...stripUndefined(endpoint) };
+	const deadline = limits.deadline ?? Infinity;
 	const form = new URLSearchParams(grant as Record<string, string>);
 	const headers: Record<string, string> = {
 		'Content-Type': 'application/x-www-form-urlencoded',
@@ -266,11 +273,17 @@ export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant)
 
 	for (let attempt = 0; ; attempt++) {
 		const backoff = options.retryBaseDelayMs * 2 ** attempt * (0.75 + Math.random() * 0.5);
+		const sentAt = Date.now();
+		const attemptMs = Math.min(options.timeoutMs, deadline - sentAt);
+		const cutByDeadline = attemptMs < options.timeoutMs;
+		if (attemptMs <= 0) throw unreachable(endpoint, 'did not finish before the refresh deadline', attempt);
 		let response: AxiosResponse<string>;
 		try {
 			response = await axios.post<string>(endpoint.tokenUrl, form.toString(), {
 				headers,
-				timeout: options.timeoutMs,
+				// axios's timeout stops counting once the headers arrive; the signal also covers the body.
+				timeout: attemptMs,
+				signal: AbortSignal.timeout(attemptMs),
 				responseType: 'text',
 				transformResponse: (data: string) => data,
 				validateStatus: () => true,
@@ -280,30 +293,39 @@ export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant)
 		} catch (error) {
 			const tooLarge = responseTooLarge(error, 'token endpoint', "A token response is a few kilobytes: check that the Token URL points at the provider's token endpoint.");
 			if (tooLarge) throw tooLarge;
-			if (attempt < options.maxRetries) {
+			if (attempt < options.maxRetries && Date.now() + backoff < deadline) {
 				await sleep(backoff);
 				continue;
 			}
 			const code = (error as { code?: string }).code;
-			const reason = code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? `timed out after ${options.timeoutMs} ms` : `failed (${code ?? 'network error'})`;
-			throw new TokenEndpointError(
-				`The request to the token endpoint ${reason}, ${attempt + 1} attempt(s)`,
-				undefined,
-				undefined,
-				`Check that ${safeOrigin(endpoint.tokenUrl)} is reachable from n8n.`,
-			);
+			const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED';
+			const reason = !timedOut
+				? `failed (${code ?? 'network error'})`
+				: cutByDeadline
+					? 'did not finish before the refresh deadline'
+					: `timed out after ${options.timeoutMs} ms`;
+			throw unreachable(endpoint, reason, attempt + 1);
 		}
-		if (response.status >= 200 && response.status < 300) return parseTokenResponse(successFields(response));
+		if (response.status >= 200 && response.status < 300) return { ...parseTokenResponse(successFields(response)), requestedAt: new Date(sentAt) };
 		const transient = response.status >= 500 || response.status === 429;
 		if (transient && attempt < options.maxRetries) {
 			const wait = retryAfterMs(response.headers['retry-after']);
-			if (wait === null || wait <= options.maxRetryAfterMs) {
+			if ((wait === null || wait <= options.maxRetryAfterMs) && Date.now() + (wait ?? backoff) < deadline) {
 				await sleep(wait ?? backoff);
 				continue;
 			}
 		}
 		throw describeFailure(response, secrets);
 	}
+}
+
+function unreachable(endpoint: TokenEndpointRequest, reason: string, attempts: number): TokenEndpointError {
+	return new TokenEndpointError(
+		`The request to the token endpoint ${reason}, ${attempts} attempt(s)`,
+		undefined,
+		undefined,
+		`Check that ${safeOrigin(endpoint.tokenUrl)} is reachable from n8n.`,
+	);
 }
 
 function safeOrigin(url: string): string {

@@ -28,7 +28,7 @@ import {
 import { appFingerprint, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
 import { revokeToken, type TokenTypeHint } from './revocation';
 import type { TokenStore } from './store';
-import { refreshTokenOfRefusedAnswer, requestToken, type Grant, type TokenEndpointRequest, type TokenResponse } from './token-endpoint';
+import { refreshTokenOfRefusedAnswer, requestToken, type Grant, type IssuedTokens, type TokenEndpointRequest } from './token-endpoint';
 import type { Connection, ConnectionFields, StoredConnection } from './types';
 import { requireSecureUrl } from './urls';
 
@@ -38,9 +38,15 @@ export interface TokenManagerOptions {
 	client: OAuthClient;
 	/** Token endpoint timeouts and retries. */
 	endpoint?: Pick<TokenEndpointRequest, 'timeoutMs' | 'maxRetries' | 'retryBaseDelayMs' | 'maxRetryAfterMs'>;
-	/** How long a refresh lease lasts if its holder dies; must exceed a refresh's worst duration. */
+	/** How long a refresh lease lasts if its holder dies (default 30 s). */
 	leaseTtlMs?: number;
-	/** How long a caller waits for another process's refresh before giving up. */
+	/**
+	 * Wall-clock limit of a whole refresh (every attempt and retry, response body included), counted from the
+	 * lease's start; strictly shorter than the lease, so the new tokens are written while the lease still holds.
+	 * Default two thirds of the lease.
+	 */
+	refreshDeadlineMs?: number;
+	/** How long a caller waits for another process's refresh before giving up (default: lease + refresh deadline + 5 s). */
 	leaseWaitMs?: number;
 	pollIntervalMs?: number;
 	/** Retries of the store write after the provider issued new tokens. */
@@ -58,6 +64,11 @@ export interface TokenResult {
 	connection: Connection;
 	/** Whether a refresh happened for this call (by this caller or one it waited for). */
 	refreshed: boolean;
+}
+
+export interface ValidTokenResult extends TokenResult {
+	/** The Minimum Validity applied to the returned token, in whole seconds, and whether it was capped below the one asked for. */
+	minValidity: { effectiveSeconds: number; capped: boolean };
 }
 
 export interface AuthorizationStart {
@@ -90,6 +101,20 @@ export interface RevokeResult {
 
 export const DEFAULT_MIN_VALIDITY_SECONDS = 300;
 export const DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS = 86_400;
+export const DEFAULT_LEASE_TTL_MS = 30_000;
+/**
+ * Minimum Validity never exceeds this share of a token's own lifetime: a token that lives 300 s is not
+ * refreshed again at once because Minimum Validity is 300 s.
+ */
+export const MIN_VALIDITY_LIFETIME_SHARE = 0.5;
+/**
+ * Taken off every expires_at, which counts from when the token request was sent: providers round their
+ * issue time down to whole seconds, so a token may end up to a second before "sent + expires_in".
+ */
+export const EXPIRY_MARGIN_MS = 2_000;
+/** Why a connection needs re-authorization: one text, whichever process finds out or reads it later. */
+const REFRESH_TOKEN_REJECTED = 'the provider rejected its refresh token (invalid_grant)';
+const NO_REFRESH_TOKEN = 'no refresh token is stored for it';
 const MAX_CONNECTION_ID_LENGTH = 255;
 const MAX_CODE_LENGTH = 8192;
 
@@ -131,6 +156,7 @@ export class TokenManager {
 	private readonly fingerprint: string;
 	private readonly endpoint: TokenEndpointRequest;
 	private readonly leaseTtlMs: number;
+	private readonly refreshDeadlineMs: number;
 	private readonly leaseWaitMs: number;
 	private readonly pollIntervalMs: number;
 	private readonly saveRetries: number;
@@ -150,8 +176,12 @@ export class TokenManager {
 			clientAuthentication: options.client.clientAuthentication,
 			...options.endpoint,
 		};
-		this.leaseTtlMs = options.leaseTtlMs ?? 60_000;
-		this.leaseWaitMs = options.leaseWaitMs ?? this.leaseTtlMs + 15_000;
+		this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+		this.refreshDeadlineMs = options.refreshDeadlineMs ?? Math.floor((this.leaseTtlMs * 2) / 3);
+		if (!(this.refreshDeadlineMs > 0 && this.refreshDeadlineMs < this.leaseTtlMs)) {
+			throw new RangeError(`The refresh deadline (${this.refreshDeadlineMs} ms) must be positive and shorter than the lease (${this.leaseTtlMs} ms)`);
+		}
+		this.leaseWaitMs = options.leaseWaitMs ?? this.leaseTtlMs + this.refreshDeadlineMs + 5_000;
 		this.pollIntervalMs = options.pollIntervalMs ?? 100;
 		this.saveRetries = options.saveRetries ?? 3;
 		this.hooks = options.hooks ?? {};
@@ -211,7 +241,6 @@ export class TokenManager {
 		}
 		const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
 		if (codeVerifier) grant.code_verifier = codeVerifier;
-		const requestedAt = new Date();
 		const response = await requestToken(this.endpoint, grant);
 		unsaved.delete(await this.key(connectionId));
 		const fields = (existing: StoredConnection | null): ConnectionFields => {
@@ -226,21 +255,29 @@ export class TokenManager {
 				refreshCount: 0,
 				lastError: response.warning,
 				appFingerprint: this.fingerprint,
-				tokenIssuedAt: requestedAt,
+				tokenIssuedAt: response.requestedAt,
 			};
 		};
 		return { connection: this.decrypt(await this.upsert(connectionId, fields)), refreshed: false };
 	}
 
 	/** Returns a token valid for at least `minValiditySeconds`, refreshing first when needed. */
-	async getValidToken(connectionId: string, options: { minValiditySeconds?: number } = {}): Promise<TokenResult> {
+	async getValidToken(connectionId: string, options: { minValiditySeconds?: number } = {}): Promise<ValidTokenResult> {
 		validateConnectionId(connectionId);
 		const minValidityMs = this.minValidityMs(options.minValiditySeconds);
 		await this.saveUnsaved(connectionId);
 		const current = await this.readUsable(connectionId);
-		const needsRefresh = (c: Connection) => !c.accessToken || (c.expiresAt !== null && c.expiresAt.getTime() - Date.now() <= minValidityMs);
-		if (!needsRefresh(current)) return { connection: current, refreshed: false };
-		return this.refreshOnce(current, needsRefresh);
+		const needsRefresh = (c: Connection) => {
+			if (!c.accessToken) return true;
+			if (c.expiresAt === null) return false;
+			const leftMs = c.expiresAt.getTime() - Date.now();
+			// Refreshed since this call read the row (e.g. by the process it waited for): nothing newer exists.
+			if (leftMs > 0 && c.refreshCount !== current.refreshCount) return false;
+			return leftMs <= effectiveMinValidityMs(c, minValidityMs);
+		};
+		const result = needsRefresh(current) ? await this.refreshOnce(current, needsRefresh) : { connection: current, refreshed: false };
+		const effectiveMs = effectiveMinValidityMs(result.connection, minValidityMs);
+		return { ...result, minValidity: { effectiveSeconds: Math.floor(effectiveMs / 1000), capped: effectiveMs < minValidityMs } };
 	}
 
 	/**
@@ -341,12 +378,14 @@ export class TokenManager {
 	}
 
 	private async readUsable(connectionId: string): Promise<Connection> {
-		const row = await this.store.get(connectionId);
+		return this.usable(connectionId, await this.store.get(connectionId));
+	}
+
+	private usable(connectionId: string, row: StoredConnection | null): Connection {
 		if (!row) throw new ConnectionNotFoundError(connectionId);
 		this.requireSameApp(row);
-		if (row.status === 'needs_reauth') {
-			throw this.needsReauth(connectionId, row.lastError ?? 'the provider rejected its refresh token');
-		}
+		// last_error holds the reason the process that marked the connection gave: every process says the same.
+		if (row.status === 'needs_reauth') throw this.needsReauth(connectionId, row.lastError ?? REFRESH_TOKEN_REJECTED);
 		if (row.status === 'revoked') throw new ConnectionRevokedError(connectionId);
 		return this.decrypt(row);
 	}
@@ -368,16 +407,16 @@ export class TokenManager {
 		const result = (connection: Connection, refreshed = connection.refreshCount !== started.refreshCount) => ({ connection, refreshed });
 		if (!needsRefresh(started)) return result(started);
 		const holder = leaseHolder();
-		const doneMeanwhile = await this.takeLease(connectionId, holder, async () => {
+		const lease = await this.takeLease(connectionId, holder, async () => {
 			const current = await this.readUsable(connectionId);
 			return needsRefresh(current) ? undefined : current;
 		});
-		if (doneMeanwhile) return result(doneMeanwhile);
+		if ('done' in lease) return result(lease.done);
 		try {
 			// Re-read under the lease: another process may have refreshed since our last read.
 			const leased = await this.readUsable(connectionId);
 			if (!needsRefresh(leased)) return result(leased);
-			return result(await this.refreshWithProvider(leased), true);
+			return result(await this.refreshWithProvider(leased, lease.since + this.refreshDeadlineMs), true);
 		} finally {
 			await this.store.releaseLease(connectionId, holder).catch(() => undefined);
 		}
@@ -386,39 +425,40 @@ export class TokenManager {
 	/**
 	 * Takes the connection's lease for `holder`, polling with growing, jittered pauses for at most
 	 * `leaseWaitMs`. Between attempts `meanwhile` re-reads: a value from it ends the wait without the lease
-	 * (e.g. another process finished the refresh). Returns undefined once the lease is held.
+	 * (e.g. another process finished the refresh). Once the lease is held, returns when it was asked for:
+	 * the lease cannot have started earlier.
 	 */
-	private async takeLease<T>(connectionId: string, holder: string, meanwhile: () => Promise<T | undefined>): Promise<T | undefined> {
+	private async takeLease<T>(
+		connectionId: string,
+		holder: string,
+		meanwhile: () => Promise<T | undefined>,
+	): Promise<{ done: T } | { since: number }> {
 		const deadline = Date.now() + this.leaseWaitMs;
 		let delay = this.pollIntervalMs;
 		for (;;) {
-			if (await this.store.acquireLease(connectionId, holder, this.leaseTtlMs)) return undefined;
+			const since = Date.now();
+			if (await this.store.acquireLease(connectionId, holder, this.leaseTtlMs)) return { since };
 			if (Date.now() >= deadline) throw new LeaseTimeoutError(connectionId, this.leaseWaitMs);
 			await sleep(delay * (0.5 + Math.random()));
 			delay = Math.min(delay * 1.5, 1000);
 			const done = await meanwhile();
-			if (done !== undefined) return done;
+			if (done !== undefined) return { done };
 		}
 	}
 
-	private async refreshWithProvider(leased: Connection): Promise<Connection> {
+	/** `deadline` (epoch ms) bounds the whole exchange with the provider; it falls inside the lease. */
+	private async refreshWithProvider(leased: Connection, deadline: number): Promise<Connection> {
 		const { connectionId } = leased;
 		if (!leased.refreshToken) {
-			await this.store.update(connectionId, leased.version, {
-				...this.reencrypted(leased),
-				status: 'needs_reauth',
-				lastError: 'No refresh token is stored for this connection',
-			});
-			throw this.needsReauth(connectionId, 'no refresh token is stored for it');
+			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), status: 'needs_reauth', lastError: NO_REFRESH_TOKEN });
+			throw this.needsReauth(connectionId, NO_REFRESH_TOKEN);
 		}
-		let response: TokenResponse;
-		const requestedAt = new Date();
+		let response: IssuedTokens;
 		try {
-			response = await requestToken(this.endpoint, { grant_type: 'refresh_token', refresh_token: leased.refreshToken });
+			response = await requestToken(this.endpoint, { grant_type: 'refresh_token', refresh_token: leased.refreshToken }, { deadline });
 		} catch (error) {
 			if (error instanceof TokenEndpointError && error.oauthError === 'invalid_grant') {
-				await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), status: 'needs_reauth', lastError: error.message });
-				throw this.needsReauth(connectionId, 'the provider rejected its refresh token (invalid_grant)');
+				return this.refreshTokenRejected(leased);
 			}
 			const message = error instanceof TokenManagerError ? error.message : 'Unexpected error during refresh';
 			const rotated = refreshTokenOfRefusedAnswer(error);
@@ -433,16 +473,37 @@ export class TokenManager {
 		await this.hooks.afterTokenResponse?.(connectionId);
 		const fields: Partial<ConnectionFields> = {
 			...this.tokenFields(connectionId, response, leased.refreshToken, leased.metadata),
+			status: 'active',
 			lastRefreshedAt: new Date(),
 			refreshCount: leased.refreshCount + 1,
 			lastError: response.warning,
 			appFingerprint: this.fingerprint,
-			tokenIssuedAt: requestedAt,
+			tokenIssuedAt: response.requestedAt,
 		};
 		const saved = await this.saveRefreshed(leased, fields);
 		// A write that lost to a newer grant returns that grant's row, which may come from another app.
 		this.requireSameApp(saved);
 		return this.decrypt(saved);
+	}
+
+	/**
+	 * The provider refused the refresh token we sent. It marks the connection only while that token is still
+	 * the stored one: if another process has stored a newer one meanwhile (its refresh won), that one is used.
+	 */
+	private async refreshTokenRejected(leased: Connection): Promise<Connection> {
+		const { connectionId } = leased;
+		for (let attempt = 0; ; attempt++) {
+			const row = await this.store.get(connectionId);
+			const rowRefreshToken = row?.refreshToken ? this.cipher.decrypt(row.refreshToken, connectionId, 'refresh_token') : null;
+			if (!row || rowRefreshToken !== leased.refreshToken || row.status !== 'active') return this.usable(connectionId, row);
+			try {
+				await this.store.update(connectionId, row.version, { ...this.reencrypted(this.decrypt(row)), status: 'needs_reauth', lastError: REFRESH_TOKEN_REJECTED });
+			} catch (error) {
+				if (error instanceof VersionConflictError && attempt < 5) continue;
+				throw error;
+			}
+			throw this.needsReauth(connectionId, REFRESH_TOKEN_REJECTED);
+		}
 	}
 
 	/**
@@ -512,7 +573,7 @@ export class TokenManager {
 
 	private tokenFields(
 		connectionId: string,
-		response: TokenResponse,
+		response: IssuedTokens,
 		previousRefreshToken: string | null,
 		previousMetadata: Record<string, string>,
 	): Pick<ConnectionFields, 'accessToken' | 'refreshToken' | 'tokenType' | 'scope' | 'expiresAt' | 'metadata'> {
@@ -528,7 +589,8 @@ export class TokenManager {
 			refreshToken: refreshToken === null ? null : this.encrypt(refreshToken, connectionId, 'refresh_token'),
 			tokenType: response.tokenType,
 			scope: response.scope,
-			expiresAt: response.expiresIn === null ? null : new Date(Date.now() + response.expiresIn * 1000),
+			// From when the request was sent: the token cannot have been issued earlier.
+			expiresAt: response.expiresIn === null ? null : new Date(response.requestedAt.getTime() + response.expiresIn * 1000 - EXPIRY_MARGIN_MS),
 			metadata,
 		};
 	}
@@ -578,6 +640,18 @@ export class TokenManager {
 		const open = (value: string | null, field: TokenField) => (value === null ? null : this.cipher.decrypt(value, row.connectionId, field));
 		return { ...row, accessToken: open(row.accessToken, 'access_token'), refreshToken: open(row.refreshToken, 'refresh_token') };
 	}
+}
+
+/**
+ * The Minimum Validity applied to a token: at most a share of its lifetime, which runs from when it was
+ * requested (token_issued_at; for rows written before that column, last_refreshed_at, written with the tokens a
+ * moment later) to its expiry. Without either time, or without an expiry, the requested value applies.
+ */
+function effectiveMinValidityMs(c: Connection, requestedMs: number): number {
+	const issuedAt = c.tokenIssuedAt ?? c.lastRefreshedAt;
+	if (!c.expiresAt || !issuedAt) return requestedMs;
+	const lifetimeMs = c.expiresAt.getTime() - issuedAt.getTime();
+	return Math.max(0, Math.min(requestedMs, lifetimeMs * MIN_VALIDITY_LIFETIME_SHARE));
 }
 
 function describeStoreError(error: unknown): string {

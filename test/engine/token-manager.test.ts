@@ -3,7 +3,7 @@ import { TokenCipher } from '../../engine/crypto';
 import { ConnectionNotFoundError, InvalidInputError, NeedsReauthorizationError, StoreError } from '../../engine/errors';
 import type { PostgresStore } from '../../engine/stores/postgres';
 import { appFingerprint } from '../../engine/presets';
-import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
+import { EXPIRY_MARGIN_MS, TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import type { TemporaryDatabase } from '../helpers/postgres';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { CLIENT_SECRET, rotatingTokenEndpoint, testClient } from '../helpers/provider';
@@ -59,7 +59,7 @@ describe('Exchange Authorization Code', () => {
 			metadata: { api_domain: 'https://acme.pipedrive.test' },
 			version: 1,
 		});
-		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3600_000);
+		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3600_000 - EXPIRY_MARGIN_MS);
 
 		const [raw] = await db.sql(`select * from oauth2_tokens where connection_id = 'pipedrive:acme'`);
 		const rawText = JSON.stringify(raw);
@@ -118,9 +118,34 @@ describe('Get Valid Token', () => {
 		const result = await manager().getValidToken('fresh', { minValiditySeconds: 300 });
 		expect(result).toMatchObject({ refreshed: false, connection: { accessToken: 'SENTINEL-access-1' } });
 		expect(endpoint.refreshRequests()).toHaveLength(0);
-		// A token that expires within the minimum validity is refreshed first.
-		const refreshed = await manager().getValidToken('fresh', { minValiditySeconds: 3700 });
+		// A token that expires within the minimum validity is refreshed first (here: 200 s left of 3600 s).
+		await db.sql(`update oauth2_tokens set token_issued_at = now() - interval '3400 seconds', expires_at = now() + interval '200 seconds' where connection_id = 'fresh'`);
+		const refreshed = await manager().getValidToken('fresh', { minValiditySeconds: 300 });
 		expect(refreshed).toMatchObject({ refreshed: true, connection: { accessToken: 'SENTINEL-access-2', refreshToken: 'SENTINEL-refresh-2', refreshCount: 1 } });
+		expect(refreshed.minValidity).toEqual({ effectiveSeconds: 300, capped: false });
+	});
+
+	it('caps the minimum validity to half the token\'s lifetime: a token that lives no longer than it is not refreshed again at once', async () => {
+		const endpoint = rotatingTokenEndpoint({ expiresIn: 300 });
+		await authorize('short-lived');
+		for (let call = 0; call < 3; call++) {
+			const result = await manager().getValidToken('short-lived', { minValiditySeconds: 300 });
+			expect(result).toMatchObject({ refreshed: false, connection: { accessToken: 'SENTINEL-access-1' } });
+			// 300 s from the request, less the expiry margin, halved.
+			expect(result.minValidity).toEqual({ effectiveSeconds: Math.floor((300_000 - EXPIRY_MARGIN_MS) / 2000), capped: true });
+		}
+		expect(endpoint.refreshRequests()).toHaveLength(0);
+		// Past half its lifetime, the capped minimum validity asks for a refresh.
+		await db.sql(`update oauth2_tokens set token_issued_at = now() - interval '200 seconds', expires_at = now() + interval '100 seconds' where connection_id = 'short-lived'`);
+		const refreshed = await manager().getValidToken('short-lived', { minValiditySeconds: 300 });
+		expect(refreshed).toMatchObject({ refreshed: true, connection: { accessToken: 'SENTINEL-access-2' } });
+		expect(endpoint.refreshRequests()).toHaveLength(1);
+		// Rows written before token_issued_at existed: the lifetime counts from last_refreshed_at; without it, no cap.
+		await db.sql(`update oauth2_tokens set token_issued_at = null where connection_id = 'short-lived'`);
+		expect((await manager().getValidToken('short-lived', { minValiditySeconds: 300 })).minValidity.capped).toBe(true);
+		await db.sql(`update oauth2_tokens set last_refreshed_at = null where connection_id = 'short-lived'`);
+		expect((await manager().getValidToken('short-lived', { minValiditySeconds: 300 })).refreshed).toBe(true);
+		expect(endpoint.refreshRequests()).toHaveLength(2);
 	});
 
 	it('treats a token without expires_in as valid until a refresh is asked for', async () => {

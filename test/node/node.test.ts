@@ -57,6 +57,17 @@ describe('OAuth2 Token Manager node', () => {
 		expect(JSON.stringify(valid)).not.toContain('SENTINEL-refresh');
 	});
 
+	it('Get Valid Token says which Minimum Validity it applied, and when it capped it to half the token\'s lifetime', async () => {
+		const endpoint = rotatingTokenEndpoint();
+		await node.execute.call(executeContext({ parameters: exchange('node:capped'), credentials }));
+		const get = async (minValiditySeconds: number) =>
+			(await node.execute.call(executeContext({ parameters: { storage: 'postgres', operation: 'getValidToken', connectionId: 'node:capped', minValiditySeconds }, credentials })))[0][0].json;
+		expect(await get(300)).toMatchObject({ refreshed: false, min_validity_seconds: 300, min_validity_capped: false });
+		// The token lives 3600 s (less the 2 s expiry margin): 3600 s of Minimum Validity would refresh it at once.
+		expect(await get(3600)).toMatchObject({ refreshed: false, min_validity_seconds: 1799, min_validity_capped: true });
+		expect(endpoint.refreshRequests()).toHaveLength(0);
+	});
+
 	it('bad input is a NodeOperationError that names the parameter and the item', async () => {
 		// Item 0 is fine (a fresh stored token, no provider call); item 1 has a blank Connection ID.
 		const error = await node.execute

@@ -26,6 +26,7 @@ async function main() {
 		client: resolveOAuthClient({ preset: 'pipedrive', ...config.client }),
 		endpoint: { maxRetries: 0, timeoutMs: 10_000 },
 		leaseTtlMs: config.leaseTtlMs,
+		refreshDeadlineMs: config.refreshDeadlineMs,
 		leaseWaitMs: config.leaseWaitMs,
 		pollIntervalMs: 50,
 		hooks:
@@ -44,7 +45,7 @@ async function main() {
 	const started = Date.now();
 	const results = await Promise.all(
 		Array.from({ length: config.calls }, () =>
-			manager.getValidToken(config.connectionId, { minValiditySeconds: 60 }).then(
+			manager.getValidToken(config.connectionId, { minValiditySeconds: config.minValiditySeconds ?? 60 }).then(
 				(result) => ({ ok: true, accessToken: result.connection.accessToken, refreshed: result.refreshed }),
 				(error) => ({ ok: false, error: `${error && error.name}: ${error && error.message}`, code: error && error.code }),
 			),

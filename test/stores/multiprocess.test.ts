@@ -9,6 +9,11 @@
  * - The lease holder is SIGKILLed between the token response and the store write: once its lease expires (database
  *   time) another process takes over; with a provider that accepts the previous refresh token once, the connection
  *   ends usable; without it, every caller gets a clear needs-re-authorization error. Nothing hangs.
+ * - Tokens that live no longer than Minimum Validity (300 s and 60 s, Minimum Validity 300 s): sequential calls on
+ *   a fresh token make no refresh; 4 processes × 25 callers after expiry make 1 refresh and get 1 token.
+ * - A token endpoint that sends its headers and then trickles the body past the lease (a real node:http server
+ *   with reuse detection): the holder's refresh ends at its deadline, before its lease, so no other process sends
+ *   a refresh while it is open; the next one succeeds and the connection stays active.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +26,7 @@ import { MySqlTokenStore, PostgresStore, SqliteTokenStore } from '../../engine/s
 import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryMySqlDatabase } from '../helpers/mysql';
 import { createTemporaryPostgresDatabase } from '../helpers/postgres';
+import { startTokenServer } from '../helpers/token-server';
 import { describeMySql, describePostgres } from './servers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -59,6 +65,10 @@ const LEASE_TTL_MS = 1500;
 const LEASE_WAIT_MS = 20_000;
 const PROCESSES = 4;
 const CALLS_PER_PROCESS = 25;
+/** The trickling-provider case: its lease, its refresh deadline, and how long the first answer's body takes. */
+const TRICKLE_LEASE_TTL_MS = 3000;
+const TRICKLE_DEADLINE_MS = 1500;
+const TRICKLE_BODY_MS = 6000;
 
 function openStore(setup: StoreSetup): TokenStore { if (setup.kind === 'postgres') return new PostgresStore(setup.options);
 	if (setup.kind === 'mysql') return new MySqlTokenStore(setup.options);
@@ -105,7 +115,7 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 		const workers: Worker[] = [];
 		const cipher = new TokenCipher(ENCRYPTION_KEY);
 
-		const workerConfig = (connectionId: string, mode: 'race' | 'die', calls = CALLS_PER_PROCESS) => ({
+		const workerConfig = (connectionId: string, mode: 'race' | 'die', calls = CALLS_PER_PROCESS, overrides: Record<string, unknown> = {}) => ({
 			mode,
 			calls,
 			connectionId,
@@ -114,6 +124,7 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 			leaseWaitMs: LEASE_WAIT_MS,
 			store: { kind: setup.kind, options: setup.options },
 			client: { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret, redirectUri: REDIRECT_URI, tokenUrl: `${sandbox.url}/oauth/token` },
+			...overrides,
 		});
 
 		const spawn = (config: Record<string, unknown>) => {
@@ -122,15 +133,21 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 			return worker;
 		};
 
-		/** An authorized connection whose access token has expired; returns its tokens as stored. */
-		async function expiredConnection(connectionId: string) {
+		/** A freshly authorized connection; the sandbox's counters start from zero after it. */
+		async function authorizedConnection(connectionId: string) {
 			const authorize = new URL(`${sandbox.url}/oauth/authorize`);
 			authorize.search = new URLSearchParams({ client_id: sandbox.clientId, redirect_uri: REDIRECT_URI, state: 'mp' }).toString();
 			const response = await fetch(authorize, { redirect: 'manual' });
 			const code = new URL(response.headers.get('location')!).searchParams.get('code')!;
 			const { connection } = await manager.exchangeAuthorizationCode(connectionId, { code, redirectUri: REDIRECT_URI, allowMissingState: true });
-			await store.update(connectionId, connection.version, { expiresAt: new Date(Date.now() - 60_000) });
 			sandbox.reset();
+			return connection;
+		}
+
+		/** An authorized connection whose access token has expired; returns its tokens as stored. */
+		async function expiredConnection(connectionId: string) {
+			const connection = await authorizedConnection(connectionId);
+			await store.update(connectionId, connection.version, { expiresAt: new Date(Date.now() - 60_000) });
 			return connection;
 		}
 
@@ -198,6 +215,91 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 			const forced = await manager.refreshToken(connectionId, { force: true });
 			expect(forced.refreshed).toBe(true);
 			expect(sandbox.stats().tokenRequests).toMatchObject({ total: 2, refresh_token: 2, failed: 0 });
+		}, 60_000);
+
+		/** Runs `body` with the sandbox issuing tokens that live `lifetime` seconds. */
+		async function withLifetime(lifetime: number, body: () => Promise<void>) {
+			sandbox.configure({ expiresIn: lifetime });
+			try {
+				await body();
+			} finally {
+				sandbox.configure({ expiresIn: 3600 });
+			}
+		}
+
+		test.each([300, 60])('tokens living %i s, Minimum Validity 300 s: 3 sequential Get Valid Token on a fresh token make no refresh', (lifetime) =>
+			withLifetime(lifetime, async () => {
+				const connectionId = `mp:fresh-${lifetime}:${label}`;
+				const initial = await authorizedConnection(connectionId);
+				const results = [];
+				for (let call = 0; call < 3; call++) results.push(await manager.getValidToken(connectionId, { minValiditySeconds: 300 }));
+				expect(sandbox.stats().tokenRequests.refresh_token).toBe(0);
+				expect(results.map((r) => r.connection.accessToken)).toEqual([initial.accessToken, initial.accessToken, initial.accessToken]);
+				expect(results.every((r) => !r.refreshed && r.minValidity.capped)).toBe(true);
+			}),
+		);
+
+		test.each([300, 60])(
+			'tokens living %i s, Minimum Validity 300 s: 4 processes × 25 Get Valid Token after expiry make 1 refresh and get 1 token',
+			(lifetime) =>
+				withLifetime(lifetime, async () => {
+					const connectionId = `mp:expired-${lifetime}:${label}`;
+					await expiredConnection(connectionId);
+					const group = Array.from({ length: PROCESSES }, () => spawn(workerConfig(connectionId, 'race', CALLS_PER_PROCESS, { minValiditySeconds: 300 })));
+					await Promise.all(group.map((w) => w.ready));
+					group.forEach((w) => w.go());
+					const results = (await Promise.all(group.map((w) => w.done))).flatMap((r) => r.results);
+					const outcome = { refreshes: sandbox.stats().tokenRequests.refresh_token, tokens: new Set(results.map((r) => r.accessToken)).size };
+					expect(outcome).toEqual({ refreshes: 1, tokens: 1 });
+					expect(results.filter((r) => !r.ok)).toEqual([]);
+					expect((await storedTokens(connectionId)).accessToken).toBe(results[0].accessToken);
+				}),
+			60_000,
+		);
+
+		test('a token endpoint that trickles its body past the lease: the refresh ends at its deadline, no refresh overlaps it, the connection stays active', async () => {
+			const provider = await startTokenServer({ pace: (refresh) => (refresh === 1 ? { trickleMs: TRICKLE_BODY_MS } : {}) });
+			try {
+				const connectionId = `mp:trickle:${label}`;
+				const client = { clientId: 'trickle-client', clientSecret: 'trickle-secret', redirectUri: REDIRECT_URI, tokenUrl: provider.tokenUrl };
+				const own = new TokenManager({ store, cipher, client: resolveOAuthClient({ preset: 'pipedrive', ...client }), endpoint: { maxRetries: 0 } });
+				const { connection } = await own.exchangeAuthorizationCode(connectionId, { code: 'trickle-code', allowMissingState: true });
+				await store.update(connectionId, connection.version, { expiresAt: new Date(Date.now() - 1000) });
+				const config = (calls: number) =>
+					workerConfig(connectionId, 'race', calls, { client, leaseTtlMs: TRICKLE_LEASE_TTL_MS, refreshDeadlineMs: TRICKLE_DEADLINE_MS });
+				const holder = spawn(config(1));
+				const others = [spawn(config(CALLS_PER_PROCESS)), spawn(config(CALLS_PER_PROCESS))];
+				await Promise.all([holder, ...others].map((w) => w.ready));
+
+				holder.go();
+				while (provider.stats().refreshRequests === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+				others.forEach((w) => w.go());
+				const [held, ...rest] = await Promise.all([holder, ...others].map((w) => w.done));
+
+				// One refresh cut off before delivery, then one delivered; none sent while another was open, no reuse.
+				const stored = await storedTokens(connectionId);
+				const results = rest.flatMap((r) => r.results);
+				expect({ ...provider.stats(), status: stored.row.status, failedCallers: results.filter((r) => !r.ok).length }).toEqual({
+					refreshRequests: 2,
+					cutOff: 1,
+					completedRefreshes: 1,
+					overlapping: 0,
+					reuses: 0,
+					grantsRevoked: 0,
+					status: 'active',
+					failedCallers: 0,
+				});
+				expect(new Set(results.map((r) => r.accessToken)).size).toBe(1);
+				expect(stored.accessToken).toBe(results[0].accessToken);
+				// The holder gave up at its deadline, before its lease ended: nobody else could start a refresh meanwhile.
+				expect(held.results[0]).toMatchObject({ ok: false, code: 'token_endpoint_error' });
+				expect(held.results[0].error).toMatch(/did not finish before the refresh deadline/);
+				const [cutOff] = provider.requests.filter((r) => r.grantType === 'refresh_token');
+				expect(cutOff.closedAt! - cutOff.receivedAt).toBeLessThan(TRICKLE_LEASE_TTL_MS);
+				expect(provider.accepts(stored.refreshToken)).toBe(true);
+			} finally {
+				await provider.close();
+			}
 		}, 60_000);
 
 		const killCase = (acceptPrevious: boolean) => async () => {

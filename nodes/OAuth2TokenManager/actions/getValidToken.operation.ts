@@ -9,12 +9,18 @@ export const description: INodeProperties[] = [
 		type: 'number',
 		typeOptions: { minValue: 0 },
 		default: DEFAULT_MIN_VALIDITY_SECONDS,
-		description: 'Refresh first when the stored token expires within this many seconds, so it outlives the calls that use it',
+		description:
+			'Refresh first when the stored token expires within this many seconds, so it outlives the calls that use it. Capped to half the token\'s lifetime (output: min_validity_capped), so a fresh token is never refreshed.',
 		displayOptions: { show: { operation: ['getValidToken'] } },
 	},
 ];
 
 export async function execute(this: IExecuteFunctions, manager: TokenManager, connectionId: string, i: number): Promise<IDataObject> {
 	const minValiditySeconds = this.getNodeParameter('minValiditySeconds', i, DEFAULT_MIN_VALIDITY_SECONDS) as number;
-	return connectionOutput(await manager.getValidToken(connectionId, { minValiditySeconds }), true);
+	const result = await manager.getValidToken(connectionId, { minValiditySeconds });
+	return {
+		...connectionOutput(result, true),
+		min_validity_seconds: result.minValidity.effectiveSeconds,
+		min_validity_capped: result.minValidity.capped,
+	};
 }
