@@ -4,6 +4,7 @@ import {
 	NodeOperationError,
 	type IDataObject,
 	type IExecuteFunctions,
+	type ICredentialsDisplayOptions,
 	type INodeExecutionData,
 	type INodeType,
 	type INodeTypeDescription,
@@ -15,7 +16,7 @@ import { validateConnectionId } from '../../engine/token-manager';
 import { AGENT_TOOL_OPERATIONS, operationProperty, operations, runsAsAgentTool } from './actions';
 import { agentToolOutput } from './actions/output';
 import { storeCredentialTest, testOAuthApp } from './transport/credentialTests';
-import { tokenManagerFor } from './transport/engine';
+import { STORAGE_CREDENTIALS, tokenManagerFor, type Storage } from './transport/engine';
 
 export class OAuth2TokenManager implements INodeType {
 	description: INodeTypeDescription = {
@@ -31,30 +32,34 @@ export class OAuth2TokenManager implements INodeType {
 		outputs: [NodeConnectionTypes.Main],
 		usableAsTool: true,
 		credentials: [
-			{ name: 'oAuth2TokenManagerAppApi', required: true, testedBy: 'oAuthAppTest' },
+			{ name: 'oAuth2TokenManagerAppApi', displayName: 'OAuth App', required: true, testedBy: 'oAuthAppTest' },
 			{
 				name: 'oAuth2TokenManagerSupabaseApi',
+				displayName: 'Supabase Token Storage',
 				required: true,
 				testedBy: 'supabaseStoreTest',
-				displayOptions: { show: { storage: ['supabase'] } },
+				displayOptions: shownOnlyFor('supabase'),
 			},
 			{
 				name: 'oAuth2TokenManagerPostgresApi',
+				displayName: 'PostgreSQL Token Storage',
 				required: true,
 				testedBy: 'postgresStoreTest',
-				displayOptions: { show: { storage: ['postgres'] } },
+				displayOptions: shownOnlyFor('postgres'),
 			},
 			{
 				name: 'oAuth2TokenManagerMySqlApi',
+				displayName: 'MySQL Token Storage',
 				required: true,
 				testedBy: 'mySqlStoreTest',
-				displayOptions: { show: { storage: ['mysql'] } },
+				displayOptions: shownOnlyFor('mysql'),
 			},
 			{
 				name: 'oAuth2TokenManagerEmbeddedApi',
+				displayName: 'Embedded (SQLite) Token Storage',
 				required: true,
 				testedBy: 'embeddedStoreTest',
-				displayOptions: { show: { storage: ['embedded'] } },
+				displayOptions: shownOnlyFor('embedded'),
 			},
 		],
 		properties: [
@@ -70,7 +75,7 @@ export class OAuth2TokenManager implements INodeType {
 					{ name: 'Supabase', value: 'supabase' },
 				],
 				default: 'supabase',
-				description: 'Where the encrypted tokens are kept',
+				description: 'Where the encrypted tokens are kept. Each store has its own credential: pick it in the Token Storage field above.',
 			},
 			operationProperty,
 			{
@@ -139,6 +144,15 @@ export class OAuth2TokenManager implements INodeType {
 		}
 		return [returnData];
 	}
+}
+
+/**
+ * A token storage slot is hidden for the other stores rather than shown for its own: n8n's editor takes a
+ * parameter that credentials are shown *by* for the node's authentication. It would then hide Storage from the
+ * panel, list every store's credentials in every slot (the App's too) and rewrite Storage when one is picked.
+ */
+function shownOnlyFor(storage: Storage): ICredentialsDisplayOptions {
+	return { hide: { storage: (Object.keys(STORAGE_CREDENTIALS) as Storage[]).filter((other) => other !== storage) } };
 }
 
 /**

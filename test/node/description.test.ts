@@ -1,0 +1,33 @@
+import { NodeHelpers, type INodeCredentialDescription } from 'n8n-workflow';
+import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
+import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/transport/engine';
+
+const { description } = new OAuth2TokenManager();
+const credentials = description.credentials as INodeCredentialDescription[];
+const storageProperty = description.properties.find((p) => p.name === 'storage');
+
+/** The credential slots n8n shows and requires for these parameters (n8n-workflow's own display rules). */
+function slotsFor(parameters: Record<string, string>): string[] {
+	const values = NodeHelpers.getNodeParameters(description.properties, parameters, true, false, { typeVersion: 1 }, description) ?? {};
+	return credentials.filter((c) => NodeHelpers.displayParameter(values, c, { typeVersion: 1 }, description)).map((c) => c.name);
+}
+
+describe('the node\'s credential slots', () => {
+	it('each Storage option shows the App slot and exactly its own storage slot', () => {
+		const storages = (storageProperty?.options ?? []).map((o) => (o as { value: Storage }).value);
+		expect(storages.sort()).toEqual(Object.keys(STORAGE_CREDENTIALS).sort());
+		for (const storage of storages) expect(slotsFor({ storage })).toEqual([APP_CREDENTIAL, STORAGE_CREDENTIALS[storage]]);
+		// a saved node without a storage parameter keeps the default store it always had
+		expect(storageProperty?.default).toBe('supabase');
+		expect(slotsFor({})).toEqual([APP_CREDENTIAL, STORAGE_CREDENTIALS.supabase]);
+	});
+
+	it('every slot is labelled for what it holds, and no slot is shown *by* a parameter', () => {
+		const labels = Object.fromEntries(credentials.map((c) => [c.name, c.displayName]));
+		expect(labels[APP_CREDENTIAL]).toBe('OAuth App');
+		for (const name of Object.values(STORAGE_CREDENTIALS)) expect(labels[name]).toMatch(/^.+ Token Storage$/);
+		// n8n's editor takes a parameter that credentials are shown by for the node's authentication: it then hides
+		// that parameter and mixes every store's credentials into every slot. The browser test shows the outcome.
+		expect(credentials.filter((c) => c.displayOptions?.show)).toEqual([]);
+	});
+});
