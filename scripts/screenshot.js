@@ -3,8 +3,9 @@
 // Pictures of the three bundled workflows as n8n's editor shows them: brings up the demo's set-up (sandbox, n8n with
 // the package, credentials, published workflows), logs in with headless Chromium from Debian's packages
 // (`apt-get install -y chromium`) and captures each workflow's canvas over the DevTools protocol, then one picture
-// of all three. Writes docs/workflow-1-connect.png, docs/workflow-2-call-api.png, docs/workflow-3-refresh.png and
-// docs/workflows.png. Needs a global WebSocket (Node >= 22): on older Node it re-runs itself on the Node 24 runtime.
+// of all three, then the node's panel as a new user sets it up and the App credential. Writes
+// docs/workflow-1-connect.png, docs/workflow-2-call-api.png, docs/workflow-3-refresh.png, docs/workflows.png,
+// docs/node-panel.png and docs/app-credential.png. Needs a global WebSocket (Node >= 22): on older Node it re-runs itself on the Node 24 runtime.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -19,7 +20,8 @@ if (typeof WebSocket === 'undefined' && require.main === module) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const { launchChromium, capture } = require('./chromium');
+const { capture } = require('./chromium');
+const { openEditor } = require('./n8n/editor');
 
 async function main() {
 	const outIndex = process.argv.indexOf('--out');
@@ -34,28 +36,15 @@ async function main() {
 	const stack = await startStack({ userFolder, expiresIn: 3600, log });
 	const width = 1600;
 	const height = 900;
-	let browser;
+	let editor;
 	try {
 		// some history, so the workflows have run once
 		await stack.connect('pipedrive:acme');
 		await stack.call('pipedrive:acme');
 		await stack.refresh('pipedrive:acme');
 
-		browser = await launchChromium({ width, height });
-		const { page } = browser;
-		await page.navigate(`${stack.n8n.url}/signin`);
-		const login = await page.evaluate(`(async () => {
-			const id = crypto.randomUUID();
-			localStorage.setItem('n8n-browserId', id);
-			const res = await fetch('/rest/login', {
-				method: 'POST',
-				credentials: 'include',
-				headers: { 'content-type': 'application/json', 'browser-id': id },
-				body: JSON.stringify(${JSON.stringify({ emailOrLdapLoginId: stack.owner.email, password: stack.owner.password })}),
-			});
-			return res.status;
-		})()`);
-		if (login !== 200) throw new Error(`login in the browser answered ${login}`);
+		editor = await openEditor(stack, { width, height });
+		const { page } = editor;
 
 		const shots = [
 			['connect', 'workflow-1-connect.png'],
@@ -90,6 +79,28 @@ async function main() {
 			log(`${path.relative(repo, file)}: ${wf.name}`);
 		}
 
+		// the node as a new user sets it up: its credential slots, Storage, and a run of Get Valid Token
+		const { app, store } = stack.credentialNames;
+		await editor.addNodeToNewWorkflow('OAuth2 Token Manager', 'Get a valid access token');
+		await editor.credentialChoices('OAuth App');
+		await editor.pickCredential(app);
+		await editor.chooseOption('storage', 'Embedded (SQLite)');
+		await editor.credentialChoices('Embedded (SQLite) Token Storage');
+		await editor.pickCredential(store);
+		await editor.fill('connectionId', 'pipedrive:acme');
+		await editor.executeStep();
+		await sleep(1000);
+		const panel = path.join(outDir, 'node-panel.png');
+		await capture(page, panel);
+		log(`${path.relative(repo, panel)}: the node's panel after Get Valid Token`);
+
+		await page.navigate(`${stack.n8n.url}/home/credentials/${stack.credentials.app.id}`);
+		await editor.waitFor(`!!document.querySelector('[data-test-id="credential-edit-dialog"]')`, 'the App credential');
+		await sleep(2500); // its test runs when it opens
+		const credential = path.join(outDir, 'app-credential.png');
+		await capture(page, credential);
+		log(`${path.relative(repo, credential)}: the OAuth2 Token Manager App credential`);
+
 		// one picture of the three, stacked
 		const imgs = files.map((f) => `<img src="data:image/png;base64,${fs.readFileSync(f).toString('base64')}">`).join('');
 		const html = `<!doctype html><html><body style="margin:0;background:#fff">${imgs}<style>img{display:block;width:${width}px;border-bottom:6px solid #e0e0e0}</style></body></html>`;
@@ -102,7 +113,7 @@ async function main() {
 		await capture(page, all);
 		log(`${path.relative(repo, all)}: the three workflows`);
 	} finally {
-		if (browser) await browser.close();
+		if (editor) await editor.close();
 		await stack.stop();
 		fs.rmSync(userFolder, { recursive: true, force: true });
 	}

@@ -6,6 +6,7 @@ import {
 	type IExecuteFunctions,
 	type ICredentialsDisplayOptions,
 	type INodeExecutionData,
+	type INodeProperties,
 	type INodeType,
 	type INodeTypeDescription,
 	type JsonObject,
@@ -18,6 +19,22 @@ import { agentToolOutput } from './actions/output';
 import { storeCredentialTest, testOAuthApp } from './transport/credentialTests';
 import { STORAGE_CREDENTIALS, tokenManagerFor, type Storage } from './transport/engine';
 
+/**
+ * The canvas names the operation and the connection. A mapped connection ID has no value before a run (n8n's
+ * editor then drops a subtitle that throws), so the operation's name stands alone there.
+ */
+const OPERATION_NAMES = Object.fromEntries(operationProperty.options!.map((o) => [(o as { value: string }).value, (o as { name: string }).name]));
+const SUBTITLE = `={{ (() => { const operation = ${JSON.stringify(OPERATION_NAMES)}[$parameter["operation"]]; try { return $parameter["connectionId"] ? operation + " · " + $parameter["connectionId"] : operation; } catch (error) { return operation; } })() }}`;
+
+const connectionIdProperty: INodeProperties = {
+	displayName: 'Connection ID',
+	name: 'connectionId',
+	type: 'string',
+	default: '',
+	required: true,
+	placeholder: 'pipedrive:acme',
+};
+
 export class OAuth2TokenManager implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'OAuth2 Token Manager',
@@ -25,7 +42,7 @@ export class OAuth2TokenManager implements INodeType {
 		icon: 'file:oauth2TokenManager.svg',
 		group: ['transform'],
 		version: 1,
-		subtitle: '={{ $parameter["operation"] + ": " + $parameter["connectionId"] }}',
+		subtitle: SUBTITLE,
 		description: 'Keep OAuth2 access tokens valid: exchange codes, refresh once before expiry, store tokens encrypted in your database',
 		defaults: { name: 'OAuth2 Token Manager' },
 		inputs: [NodeConnectionTypes.Main],
@@ -78,15 +95,18 @@ export class OAuth2TokenManager implements INodeType {
 				description: 'Where the encrypted tokens are kept. Each store has its own credential: pick it in the Token Storage field above.',
 			},
 			operationProperty,
+			// One parameter, two descriptions: the callback advice only where a callback is handled.
 			{
-				displayName: 'Connection ID',
-				name: 'connectionId',
-				type: 'string',
-				default: '',
-				required: true,
-				placeholder: 'pipedrive:acme',
+				...connectionIdProperty,
+				description: 'Your name for one authorized account (one per customer or company); each connection ID has its own tokens',
+				displayOptions: { hide: { operation: ['exchangeAuthorizationCode'] } },
+			},
+			{
+				...connectionIdProperty,
+				required: false,
 				description:
-					'Your name for one authorized account. Each connection ID has its own tokens; use one per customer or company. In an OAuth callback (Exchange Authorization Code) map it to the state query parameter of the callback: the node reads the connection from the signed state.',
+					'Leave empty, or map it to the state query parameter of the callback: the node then reads the connection from the signed state. A connection ID given here must be the one the state was issued for.',
+				displayOptions: { show: { operation: ['exchangeAuthorizationCode'] } },
 			},
 			...Object.values(operations).flatMap((operation) => operation.description),
 		],
