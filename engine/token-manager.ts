@@ -275,7 +275,7 @@ export class TokenManager {
 		const holder = leaseHolder();
 		const mustExist = async () => {
 			const row = await this.store.get(connectionId);
-			if (!row) throw new ConnectionNotFoundError(connectionId);
+			if (!row) throw new ConnectionNotFoundError(connectionId, this.store.description);
 			if (callsProvider) this.requireSameApp(row);
 			return undefined;
 		};
@@ -342,7 +342,7 @@ export class TokenManager {
 
 	private async readUsable(connectionId: string): Promise<Connection> {
 		const row = await this.store.get(connectionId);
-		if (!row) throw new ConnectionNotFoundError(connectionId);
+		if (!row) throw new ConnectionNotFoundError(connectionId, this.store.description);
 		this.requireSameApp(row);
 		if (row.status === 'needs_reauth') {
 			throw this.needsReauth(connectionId, row.lastError ?? 'the provider rejected its refresh token');
@@ -461,7 +461,7 @@ export class TokenManager {
 				lastError = error;
 				if (error instanceof VersionConflictError) {
 					const row = await this.store.get(connectionId);
-					if (!row) throw new ConnectionNotFoundError(connectionId);
+					if (!row) throw new ConnectionNotFoundError(connectionId, this.store.description);
 					const rowRefreshToken = row.refreshToken && this.cipher.decrypt(row.refreshToken, connectionId, 'refresh_token');
 					if (rowRefreshToken !== leased.refreshToken) return row; // a newer grant or refresh was written meanwhile
 					version = row.version;

@@ -66,7 +66,7 @@ export class SupabaseStore implements TokenStore {
 		if (error) throw this.wrap(error);
 		if (data && data[0]) return rowToConnection(data[0]);
 		if (await this.get(connectionId)) throw new VersionConflictError(connectionId, expectedVersion);
-		throw new ConnectionNotFoundError(connectionId);
+		throw new ConnectionNotFoundError(connectionId, this.description);
 	}
 
 	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {
