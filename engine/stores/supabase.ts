@@ -149,6 +149,14 @@ export class SupabaseStore implements TokenStore {
 				`If the table was created by an earlier version, add the columns added since: run sql/postgres.sql again in Supabase's SQL editor, or run ${upgrade.join('; ')}; otherwise: ${setup}`,
 			);
 		}
+		// supabase-js answers a failed fetch (refused, unknown host, TLS, timeout) with status 0 and no code.
+		if (!error.code && /^(TypeError|FetchError|AbortError)\b/.test(error.message)) {
+			const cause = /Caused by: (?:\w*Error: )?([^\n]+)/.exec(error.details ?? '')?.[1];
+			return new StoreError(
+				`${this.description} could not be reached${cause ? `: ${cause}` : ''}`,
+				error.hint || 'Check the Host (your project URL, e.g. https://<project>.supabase.co) and that n8n can reach it.',
+			);
+		}
 		return new StoreError(`${this.description}: ${error.message}${error.code ? ` (${error.code})` : ''}`, error.hint || undefined);
 	}
 }
