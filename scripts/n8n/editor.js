@@ -82,9 +82,20 @@ async function openEditor(stack, { width = 1600, height = 900 } = {}) {
 		async addNodeToNewWorkflow(nodeName, actionName) {
 			await page.navigate(`${stack.n8n.url}/workflow/new`);
 			await click(byTestId('canvas-add-button'), 'the "Add first step" button');
-			await waitFor(`!!${byTestId('node-creator-search-bar')}`, 'the node search');
-			await type(nodeName);
-			await click(byText(nodeName, '[data-test-id="node-creator-item-name"]'), `"${nodeName}" in the node search`);
+			const search = `(${byTestId('node-creator-search-bar')}?.querySelector('input') ?? ${byTestId('node-creator-search-bar')})`;
+			const result = byText(nodeName, '[data-test-id="node-creator-item-name"]');
+			// the search can open before it takes keys: type again (over what is there) until the node is listed
+			for (let attempt = 1; ; attempt++) {
+				await click(search, 'the node search');
+				await evaluate(`${search}?.select?.()`);
+				await type(nodeName);
+				const listed = await waitFor(`!!${result}`, `"${nodeName}" in the node search`, 5000).catch((err) => {
+					if (attempt === 3) throw err;
+					return false;
+				});
+				if (listed) break;
+			}
+			await click(result, `"${nodeName}" in the node search`);
 			await click(byText(actionName), `the action "${actionName}"`);
 			await waitFor(`!!${byTestId('node-parameters')}`, 'the node panel');
 			await sleep(500);

@@ -311,7 +311,9 @@ test('a new user sets the node up in the editor (headless Chromium): both creden
 		expect(me.status).toBe(200);
 		expect((await me.json()).data.name).toBe('dave');
 	} catch (err) {
-		if (process.env.E2E_KEEP) await editor.screenshot(path.join(userFolder, 'editor-failure.png'));
+		const picture = path.join(os.tmpdir(), `oauth2tm-e2e-editor-failure-${process.pid}.png`);
+		await editor.screenshot(picture).catch(() => undefined);
+		process.stderr.write(`the editor at the failure: ${picture}\n`);
 		throw err;
 	} finally {
 		await editor.close();
