@@ -42,7 +42,7 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			type: 'string',
 			default: '',
 			placeholder: 'https://n8n.example.com/webhook/pipedrive/oauth/callback',
-			description: 'The callback URL registered with the provider: the production URL of the Connect workflow\'s webhook. Must match exactly.',
+			hint: 'Paste the Production URL of the "OAuth Callback" webhook of the Connect workflow (with the bundled one: https://YOUR-N8N-HOST/webhook/pipedrive/oauth/callback) and register exactly the same URL with the provider.',
 			required: true,
 		},
 		{
@@ -60,6 +60,7 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			default: '',
 			placeholder: 'https://provider.example.com/oauth/authorize',
 			displayOptions: customOnly,
+			required: true,
 		},
 		{
 			displayName: 'Token URL',

@@ -14,7 +14,13 @@ export class OAuth2TokenManagerMySqlApi implements ICredentialType {
 	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
 
 	properties: INodeProperties[] = [
-		...databaseServerFields({ database: 'mysql', user: 'mysql', port: 3306 }),
+		// No default database: MySQL's own is "mysql", the system database, where no token table belongs.
+		...databaseServerFields({
+			database: '',
+			user: 'mysql',
+			port: 3306,
+			databaseHint: 'The database of the token table, e.g. one made for it: CREATE DATABASE n8n_tokens',
+		}),
 		{
 			displayName: 'SSL',
 			name: 'ssl',

@@ -1,10 +1,18 @@
 import type { INodeProperties } from 'n8n-workflow';
 
 /** Connection fields of a database server credential, named as in n8n's own Postgres and MySQL credentials. */
-export function databaseServerFields(defaults: { database: string; user: string; port: number }): INodeProperties[] {
+export function databaseServerFields(defaults: { database: string; user: string; port: number; databaseHint?: string }): INodeProperties[] {
 	return [
 		{ displayName: 'Host', name: 'host', type: 'string', default: 'localhost', required: true },
-		{ displayName: 'Database', name: 'database', type: 'string', default: defaults.database, required: true },
+		{
+			displayName: 'Database',
+			name: 'database',
+			type: 'string',
+			default: defaults.database,
+			required: true,
+			placeholder: 'n8n',
+			...(defaults.databaseHint ? { hint: defaults.databaseHint } : {}),
+		},
 		{ displayName: 'User', name: 'user', type: 'string', default: defaults.user, required: true },
 		{ displayName: 'Password', name: 'password', type: 'string', typeOptions: { password: true }, default: '' },
 		{ displayName: 'Port', name: 'port', type: 'number', default: defaults.port },

@@ -10,7 +10,7 @@ export const tokenEncryptionFields: INodeProperties[] = [
 		default: '',
 		required: true,
 		description:
-			'At least 16 characters (e.g. the output of `openssl rand -base64 32`). Tokens are stored encrypted with it; keep it safe, without it stored tokens cannot be read.',
+			'At least 16 characters (e.g. the output of: openssl rand -base64 32). Tokens are stored encrypted with it; keep it safe, without it stored tokens cannot be read.',
 	},
 	{
 		displayName: 'Previous Token Encryption Keys',

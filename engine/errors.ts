@@ -24,9 +24,13 @@ export class InvalidInputError extends TokenManagerError {
 }
 
 export class ConnectionNotFoundError extends TokenManagerError {
-	constructor(readonly connectionId: string) {
+	/** `store` is the store's description (TokenStore.description), so the message says where it looked. */
+	constructor(
+		readonly connectionId: string,
+		store: string,
+	) {
 		super(
-			`No connection "${connectionId}" is stored`,
+			`No connection "${connectionId}" in ${store}`,
 			'connection_not_found',
 			'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
 		);

@@ -312,7 +312,7 @@ export class TokenManager {
 		const holder = leaseHolder();
 		const mustExist = async () => {
 			const row = await this.store.get(connectionId);
-			if (!row) throw new ConnectionNotFoundError(connectionId);
+			if (!row) throw new ConnectionNotFoundError(connectionId, this.store.description);
 			if (callsProvider) this.requireSameApp(row);
 			return undefined;
 		};
@@ -382,7 +382,7 @@ export class TokenManager {
 	}
 
 	private usable(connectionId: string, row: StoredConnection | null): Connection {
-		if (!row) throw new ConnectionNotFoundError(connectionId);
+		if (!row) throw new ConnectionNotFoundError(connectionId, this.store.description);
 		this.requireSameApp(row);
 		// last_error holds the reason the process that marked the connection gave: every process says the same.
 		if (row.status === 'needs_reauth') throw this.needsReauth(connectionId, row.lastError ?? REFRESH_TOKEN_REJECTED);
@@ -522,7 +522,7 @@ export class TokenManager {
 				lastError = error;
 				if (error instanceof VersionConflictError) {
 					const row = await this.store.get(connectionId);
-					if (!row) throw new ConnectionNotFoundError(connectionId);
+					if (!row) throw new ConnectionNotFoundError(connectionId, this.store.description);
 					const rowRefreshToken = row.refreshToken && this.cipher.decrypt(row.refreshToken, connectionId, 'refresh_token');
 					if (rowRefreshToken !== leased.refreshToken) return row; // a newer grant or refresh was written meanwhile
 					version = row.version;

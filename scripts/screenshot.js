@@ -3,9 +3,10 @@
 // Pictures of the three bundled workflows as n8n's editor shows them: brings up the demo's set-up (sandbox, n8n with
 // the package, credentials, published workflows), logs in with headless Chromium from Debian's packages
 // (`apt-get install -y chromium`) and captures each workflow's canvas over the DevTools protocol, then one picture
-// of all three. Writes docs/workflow-1-connect.png, docs/workflow-2-call-api.png, docs/workflow-3-refresh.png and
-// docs/workflows.png. Needs a global WebSocket (Node >= 22): on older Node it re-runs itself on the Node 24 runtime.
-const { spawn, spawnSync } = require('node:child_process');
+// of all three, then the node's panel as a new user sets it up and the App credential. Writes
+// docs/workflow-1-connect.png, docs/workflow-2-call-api.png, docs/workflow-3-refresh.png, docs/workflows.png,
+// docs/node-panel.png and docs/app-credential.png. Needs a global WebSocket (Node >= 22): on older Node it re-runs itself on the Node 24 runtime.
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -19,120 +20,8 @@ if (typeof WebSocket === 'undefined' && require.main === module) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** A minimal DevTools-protocol session on one page target. */
-async function openPage(wsUrl) {
-	const ws = new WebSocket(wsUrl);
-	await new Promise((resolve, reject) => {
-		ws.addEventListener('open', resolve, { once: true });
-		ws.addEventListener('error', reject, { once: true });
-	});
-	let nextId = 1;
-	const pending = new Map();
-	const listeners = [];
-	ws.addEventListener('message', (event) => {
-		const msg = JSON.parse(event.data);
-		if (msg.id && pending.has(msg.id)) {
-			const { resolve, reject } = pending.get(msg.id);
-			pending.delete(msg.id);
-			if (msg.error) reject(new Error(`${msg.error.message} (${msg.error.code})`));
-			else resolve(msg.result);
-		} else if (msg.method) {
-			for (const l of listeners) l(msg);
-		}
-	});
-	const send = (method, params = {}) =>
-		new Promise((resolve, reject) => {
-			const id = nextId++;
-			pending.set(id, { resolve, reject });
-			ws.send(JSON.stringify({ id, method, params }));
-		});
-	const evaluate = async (expression) => {
-		const r = await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true });
-		if (r.exceptionDetails) throw new Error(`page script failed: ${JSON.stringify(r.exceptionDetails).slice(0, 300)}`);
-		return r.result.value;
-	};
-	const navigate = async (url) => {
-		const loaded = new Promise((resolve) => {
-			const l = (msg) => {
-				if (msg.method === 'Page.loadEventFired') {
-					listeners.splice(listeners.indexOf(l), 1);
-					resolve();
-				}
-			};
-			listeners.push(l);
-		});
-		await send('Page.navigate', { url });
-		await Promise.race([loaded, sleep(30000)]);
-	};
-	return { send, evaluate, navigate, close: () => ws.close() };
-}
-
-async function launchChromium({ width, height }) {
-	const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-chromium-'));
-	const chromium = process.env.CHROMIUM || '/usr/bin/chromium';
-	if (!fs.existsSync(chromium)) throw new Error(`${chromium} not found: apt-get update && apt-get install -y chromium`);
-	const child = spawn(
-		chromium,
-		[
-			'--headless',
-			'--no-sandbox',
-			'--disable-gpu',
-			'--disable-quic',
-			'--disable-background-networking',
-			'--disable-component-update',
-			'--disable-sync',
-			'--no-first-run',
-			'--hide-scrollbars',
-			`--window-size=${width},${height}`,
-			`--user-data-dir=${userDataDir}`,
-			'--remote-debugging-port=0',
-			'about:blank',
-		],
-		{ stdio: ['ignore', 'ignore', 'pipe'], detached: true }, // its own process group: Debian's chromium is a wrapper script
-	);
-	let stderr = '';
-	child.stderr.on('data', (d) => (stderr += d));
-	const portFile = path.join(userDataDir, 'DevToolsActivePort');
-	for (let i = 0; i < 150 && !fs.existsSync(portFile); i++) await sleep(100);
-	if (!fs.existsSync(portFile)) throw new Error(`Chromium did not start: ${stderr.slice(-500)}`);
-	const port = fs.readFileSync(portFile, 'utf8').split('\n')[0].trim();
-	let target;
-	for (let i = 0; i < 100 && !target; i++) {
-		try {
-			const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-			target = list.find((t) => t.type === 'page');
-		} catch {
-			// DevTools not answering yet
-		}
-		if (!target) await sleep(200);
-	}
-	if (!target) throw new Error('Chromium has no page to drive');
-	const page = await openPage(target.webSocketDebuggerUrl);
-	await page.send('Page.enable');
-	await page.send('Runtime.enable');
-	await page.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false });
-	return {
-		page,
-		close: async () => {
-			page.close();
-			const exited = new Promise((r) => child.once('exit', r));
-			try {
-				process.kill(-child.pid, 'SIGTERM'); // the wrapper and the browser processes it started
-			} catch {
-				// gone already
-			}
-			await exited;
-			await sleep(300);
-			fs.rmSync(userDataDir, { recursive: true, force: true });
-		},
-	};
-}
-
-async function capture(page, file) {
-	const { data } = await page.send('Page.captureScreenshot', { format: 'png' });
-	fs.writeFileSync(file, Buffer.from(data, 'base64'));
-}
+const { capture } = require('./chromium');
+const { openEditor } = require('./n8n/editor');
 
 async function main() {
 	const outIndex = process.argv.indexOf('--out');
@@ -147,28 +36,15 @@ async function main() {
 	const stack = await startStack({ userFolder, expiresIn: 3600, log });
 	const width = 1600;
 	const height = 900;
-	let browser;
+	let editor;
 	try {
 		// some history, so the workflows have run once
 		await stack.connect('pipedrive:acme');
 		await stack.call('pipedrive:acme');
 		await stack.refresh('pipedrive:acme');
 
-		browser = await launchChromium({ width, height });
-		const { page } = browser;
-		await page.navigate(`${stack.n8n.url}/signin`);
-		const login = await page.evaluate(`(async () => {
-			const id = crypto.randomUUID();
-			localStorage.setItem('n8n-browserId', id);
-			const res = await fetch('/rest/login', {
-				method: 'POST',
-				credentials: 'include',
-				headers: { 'content-type': 'application/json', 'browser-id': id },
-				body: JSON.stringify(${JSON.stringify({ emailOrLdapLoginId: stack.owner.email, password: stack.owner.password })}),
-			});
-			return res.status;
-		})()`);
-		if (login !== 200) throw new Error(`login in the browser answered ${login}`);
+		editor = await openEditor(stack, { width, height });
+		const { page } = editor;
 
 		const shots = [
 			['connect', 'workflow-1-connect.png'],
@@ -203,6 +79,28 @@ async function main() {
 			log(`${path.relative(repo, file)}: ${wf.name}`);
 		}
 
+		// the node as a new user sets it up: its credential slots, Storage, and a run of Get Valid Token
+		const { app, store } = stack.credentialNames;
+		await editor.addNodeToNewWorkflow('OAuth2 Token Manager', 'Get a valid access token');
+		await editor.credentialChoices('OAuth App');
+		await editor.pickCredential(app);
+		await editor.chooseOption('storage', 'Embedded (SQLite)');
+		await editor.credentialChoices('Embedded (SQLite) Token Storage');
+		await editor.pickCredential(store);
+		await editor.fill('connectionId', 'pipedrive:acme');
+		await editor.executeStep();
+		await sleep(1000);
+		const panel = path.join(outDir, 'node-panel.png');
+		await capture(page, panel);
+		log(`${path.relative(repo, panel)}: the node's panel after Get Valid Token`);
+
+		await page.navigate(`${stack.n8n.url}/home/credentials/${stack.credentials.app.id}`);
+		await editor.waitFor(`!!document.querySelector('[data-test-id="credential-edit-dialog"]')`, 'the App credential');
+		await sleep(2500); // its test runs when it opens
+		const credential = path.join(outDir, 'app-credential.png');
+		await capture(page, credential);
+		log(`${path.relative(repo, credential)}: the OAuth2 Token Manager App credential`);
+
 		// one picture of the three, stacked
 		const imgs = files.map((f) => `<img src="data:image/png;base64,${fs.readFileSync(f).toString('base64')}">`).join('');
 		const html = `<!doctype html><html><body style="margin:0;background:#fff">${imgs}<style>img{display:block;width:${width}px;border-bottom:6px solid #e0e0e0}</style></body></html>`;
@@ -215,13 +113,11 @@ async function main() {
 		await capture(page, all);
 		log(`${path.relative(repo, all)}: the three workflows`);
 	} finally {
-		if (browser) await browser.close();
+		if (editor) await editor.close();
 		await stack.stop();
 		fs.rmSync(userFolder, { recursive: true, force: true });
 	}
 }
-
-module.exports = { launchChromium, openPage, capture };
 
 if (require.main === module) {
 	main().catch((err) => {

@@ -162,7 +162,7 @@ export class MySqlTokenStore implements TokenStore {
 			);
 			if (result.affectedRows === 0) {
 				const [rows] = await db.execute<RowDataPacket[]>(`select version from ${this.table} where connection_id = ?`, [connectionId]);
-				if (!rows.length) throw new ConnectionNotFoundError(connectionId);
+				if (!rows.length) throw new ConnectionNotFoundError(connectionId, this.description);
 				throw new VersionConflictError(connectionId, expectedVersion);
 			}
 			return this.readIn(db, connectionId);
@@ -221,7 +221,7 @@ export class MySqlTokenStore implements TokenStore {
 
 	private async readIn(db: PoolConnection, connectionId: string): Promise<StoredConnection> {
 		const [rows] = await db.execute<RowDataPacket[]>(`select * from ${this.table} where connection_id = ?`, [connectionId]);
-		if (!rows.length) throw new ConnectionNotFoundError(connectionId);
+		if (!rows.length) throw new ConnectionNotFoundError(connectionId, this.description);
 		return rowToConnection(rows[0]);
 	}
 

@@ -155,7 +155,7 @@ export class PostgresStore implements TokenStore {
 		);
 		if (rows[0]) return rowToConnection(rows[0]);
 		if (await this.get(connectionId)) throw new VersionConflictError(connectionId, expectedVersion);
-		throw new ConnectionNotFoundError(connectionId);
+		throw new ConnectionNotFoundError(connectionId, this.description);
 	}
 
 	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {

@@ -167,7 +167,7 @@ export class SqliteTokenStore implements TokenStore {
 				.get(...entries.map(([, value]) => encode(value)), connectionId, expectedVersion);
 			if (row) return rowToConnection(row);
 			if (!db.prepare(`select 1 as found from ${this.table} where connection_id = ?`).get(connectionId)) {
-				throw new ConnectionNotFoundError(connectionId);
+				throw new ConnectionNotFoundError(connectionId, this.description);
 			}
 			throw new VersionConflictError(connectionId, expectedVersion);
 		});

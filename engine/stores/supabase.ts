@@ -66,7 +66,7 @@ export class SupabaseStore implements TokenStore {
 		if (error) throw this.wrap(error);
 		if (data && data[0]) return rowToConnection(data[0]);
 		if (await this.get(connectionId)) throw new VersionConflictError(connectionId, expectedVersion);
-		throw new ConnectionNotFoundError(connectionId);
+		throw new ConnectionNotFoundError(connectionId, this.description);
 	}
 
 	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {
@@ -147,6 +147,14 @@ export class SupabaseStore implements TokenStore {
 			return new StoreError(
 				`${this.description} lacks a column: ${error.message}`,
 				`If the table was created by an earlier version, add the columns added since: run sql/postgres.sql again in Supabase's SQL editor, or run ${upgrade.join('; ')}; otherwise: ${setup}`,
+			);
+		}
+		// supabase-js answers a failed fetch (refused, unknown host, TLS, timeout) with status 0 and no code.
+		if (!error.code && /^(TypeError|FetchError|AbortError)\b/.test(error.message)) {
+			const cause = /Caused by: (?:\w*Error: )?([^\n]+)/.exec(error.details ?? '')?.[1];
+			return new StoreError(
+				`${this.description} could not be reached${cause ? `: ${cause}` : ''}`,
+				error.hint || 'Check the Host (your project URL, e.g. https://<project>.supabase.co) and that n8n can reach it.',
 			);
 		}
 		return new StoreError(`${this.description}: ${error.message}${error.code ? ` (${error.code})` : ''}`, error.hint || undefined);

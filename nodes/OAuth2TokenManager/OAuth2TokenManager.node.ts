@@ -4,7 +4,9 @@ import {
 	NodeOperationError,
 	type IDataObject,
 	type IExecuteFunctions,
+	type ICredentialsDisplayOptions,
 	type INodeExecutionData,
+	type INodeProperties,
 	type INodeType,
 	type INodeTypeDescription,
 	type JsonObject,
@@ -15,7 +17,23 @@ import { validateConnectionId } from '../../engine/token-manager';
 import { AGENT_TOOL_OPERATIONS, operationProperty, operations, runsAsAgentTool } from './actions';
 import { agentToolOutput } from './actions/output';
 import { storeCredentialTest, testOAuthApp } from './transport/credentialTests';
-import { tokenManagerFor } from './transport/engine';
+import { STORAGE_CREDENTIALS, tokenManagerFor, type Storage } from './transport/engine';
+
+/**
+ * The canvas names the operation and the connection. A mapped connection ID has no value before a run (n8n's
+ * editor then drops a subtitle that throws), so the operation's name stands alone there.
+ */
+const OPERATION_NAMES = Object.fromEntries(operationProperty.options!.map((o) => [(o as { value: string }).value, (o as { name: string }).name]));
+const SUBTITLE = `={{ (() => { const operation = ${JSON.stringify(OPERATION_NAMES)}[$parameter["operation"]]; try { return $parameter["connectionId"] ? operation + " · " + $parameter["connectionId"] : operation; } catch (error) { return operation; } })() }}`;
+
+const connectionIdProperty: INodeProperties = {
+	displayName: 'Connection ID',
+	name: 'connectionId',
+	type: 'string',
+	default: '',
+	required: true,
+	placeholder: 'pipedrive:acme',
+};
 
 export class OAuth2TokenManager implements INodeType {
 	description: INodeTypeDescription = {
@@ -24,37 +42,41 @@ export class OAuth2TokenManager implements INodeType {
 		icon: 'file:oauth2TokenManager.svg',
 		group: ['transform'],
 		version: 1,
-		subtitle: '={{ $parameter["operation"] + ": " + $parameter["connectionId"] }}',
+		subtitle: SUBTITLE,
 		description: 'Keep OAuth2 access tokens valid: exchange codes, refresh once before expiry, store tokens encrypted in your database',
 		defaults: { name: 'OAuth2 Token Manager' },
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
 		usableAsTool: true,
 		credentials: [
-			{ name: 'oAuth2TokenManagerAppApi', required: true, testedBy: 'oAuthAppTest' },
+			{ name: 'oAuth2TokenManagerAppApi', displayName: 'OAuth App', required: true, testedBy: 'oAuthAppTest' },
 			{
 				name: 'oAuth2TokenManagerSupabaseApi',
+				displayName: 'Supabase Token Storage',
 				required: true,
 				testedBy: 'supabaseStoreTest',
-				displayOptions: { show: { storage: ['supabase'] } },
+				displayOptions: shownOnlyFor('supabase'),
 			},
 			{
 				name: 'oAuth2TokenManagerPostgresApi',
+				displayName: 'PostgreSQL Token Storage',
 				required: true,
 				testedBy: 'postgresStoreTest',
-				displayOptions: { show: { storage: ['postgres'] } },
+				displayOptions: shownOnlyFor('postgres'),
 			},
 			{
 				name: 'oAuth2TokenManagerMySqlApi',
+				displayName: 'MySQL Token Storage',
 				required: true,
 				testedBy: 'mySqlStoreTest',
-				displayOptions: { show: { storage: ['mysql'] } },
+				displayOptions: shownOnlyFor('mysql'),
 			},
 			{
 				name: 'oAuth2TokenManagerEmbeddedApi',
+				displayName: 'Embedded (SQLite) Token Storage',
 				required: true,
 				testedBy: 'embeddedStoreTest',
-				displayOptions: { show: { storage: ['embedded'] } },
+				displayOptions: shownOnlyFor('embedded'),
 			},
 		],
 		properties: [
@@ -70,18 +92,21 @@ export class OAuth2TokenManager implements INodeType {
 					{ name: 'Supabase', value: 'supabase' },
 				],
 				default: 'supabase',
-				description: 'Where the encrypted tokens are kept',
+				description: 'Where the encrypted tokens are kept. Each store has its own credential: pick it in the Token Storage field above.',
 			},
 			operationProperty,
+			// One parameter, two descriptions: the callback advice only where a callback is handled.
 			{
-				displayName: 'Connection ID',
-				name: 'connectionId',
-				type: 'string',
-				default: '',
-				required: true,
-				placeholder: 'pipedrive:acme',
+				...connectionIdProperty,
+				description: 'Your name for one authorized account (one per customer or company); each connection ID has its own tokens',
+				displayOptions: { hide: { operation: ['exchangeAuthorizationCode'] } },
+			},
+			{
+				...connectionIdProperty,
+				required: false,
 				description:
-					'Your name for one authorized account. Each connection ID has its own tokens; use one per customer or company. In an OAuth callback (Exchange Authorization Code) map it to the state query parameter of the callback: the node reads the connection from the signed state.',
+					'Leave empty, or map it to the state query parameter of the callback: the node then reads the connection from the signed state. A connection ID given here must be the one the state was issued for.',
+				displayOptions: { show: { operation: ['exchangeAuthorizationCode'] } },
 			},
 			...Object.values(operations).flatMap((operation) => operation.description),
 		],
@@ -139,6 +164,15 @@ export class OAuth2TokenManager implements INodeType {
 		}
 		return [returnData];
 	}
+}
+
+/**
+ * A token storage slot is hidden for the other stores rather than shown for its own: n8n's editor takes a
+ * parameter that credentials are shown *by* for the node's authentication. It would then hide Storage from the
+ * panel, list every store's credentials in every slot (the App's too) and rewrite Storage when one is picked.
+ */
+function shownOnlyFor(storage: Storage): ICredentialsDisplayOptions {
+	return { hide: { storage: (Object.keys(STORAGE_CREDENTIALS) as Storage[]).filter((other) => other !== storage) } };
 }
 
 /**

@@ -7,6 +7,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { openEditor } = require('../../scripts/n8n/editor');
 const { startStack } = require('../../scripts/n8n/stack');
 
 const EXPIRES_IN = 20; // seconds an access token lives at the sandbox
@@ -264,4 +265,68 @@ test('workflow 3 also runs as a sub-workflow (Execute Workflow Trigger) from ano
 	expect(res.text).not.toMatch(/access_token|refresh_token/);
 	expect(stack.sandbox.stats().tokenRequests.refresh_token).toBe(1);
 	expect((await call('pipedrive:acme')).user.name).toBe('alice');
+});
+
+test('a new user sets the node up in the editor (headless Chromium): both credential lists, Storage, Get Valid Token', async () => {
+	// a second App and a store of another kind, so each list has to offer its own kind and the right one be picked
+	await stack.client.createCredential({
+		name: 'Another OAuth app',
+		type: 'oAuth2TokenManagerAppApi',
+		data: { preset: 'pipedrive', clientId: 'another-client', clientSecret: 'another-secret', redirectUri: stack.callbackUrl },
+	});
+	await stack.client.createCredential({
+		name: 'PostgreSQL token store',
+		type: 'oAuth2TokenManagerPostgresApi',
+		data: { host: '127.0.0.1', database: 'postgres', user: 'postgres', port: 5432, encryptionKey: 'an-encryption-key-of-32-characters' },
+	});
+	const connected = await stack.connect('pipedrive:editor', { user: 'dave' });
+	expect(connected.status).toBe(200);
+	const { app, store } = stack.credentialNames;
+
+	const editor = await openEditor(stack);
+	try {
+		await editor.addNodeToNewWorkflow('OAuth2 Token Manager', 'Get a valid access token');
+		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'Supabase Token Storage']);
+		expect(await editor.parameterLabels()).toEqual(['Storage', 'Operation', 'Connection ID', 'Minimum Validity (Seconds)']);
+		expect(await editor.optionShown('storage')).toBe('Supabase'); // the default, not whatever credential n8n found
+
+		expect((await editor.credentialChoices('OAuth App')).sort()).toEqual(['Another OAuth app', app]);
+		await editor.pickCredential(app);
+		expect(await editor.selectedCredential('OAuth App')).toBe(app);
+		expect(await editor.optionShown('storage')).toBe('Supabase');
+
+		expect(await editor.chooseOption('storage', 'Embedded (SQLite)')).toEqual(['Embedded (SQLite)', 'MySQL', 'PostgreSQL', 'Supabase']);
+		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'Embedded (SQLite) Token Storage']);
+		expect(await editor.credentialChoices('Embedded (SQLite) Token Storage')).toEqual([store]);
+		await editor.pickCredential(store);
+		expect(await editor.selectedCredential('Embedded (SQLite) Token Storage')).toBe(store);
+		expect(await editor.selectedCredential('OAuth App')).toBe(app);
+		expect(await editor.optionShown('storage')).toBe('Embedded (SQLite)');
+
+		await editor.fill('connectionId', 'pipedrive:editor');
+		const output = await editor.executeStep();
+		expect(output).toMatchObject({ connectionId: 'pipedrive:editor', status: 'active', token_type: 'Bearer' });
+		// the token the editor shows is one the provider accepts, for the account connected above
+		const me = await fetch(`${stack.sandbox.url}/api/v1/users/me`, { headers: { authorization: `Bearer ${output.access_token}` } });
+		expect(me.status).toBe(200);
+		expect((await me.json()).data.name).toBe('dave');
+	} catch (err) {
+		const picture = path.join(os.tmpdir(), `oauth2tm-e2e-editor-failure-${process.pid}.png`);
+		await editor.screenshot(picture).catch(() => undefined);
+		process.stderr.write(`the editor at the failure: ${picture}\n`);
+		throw err;
+	} finally {
+		await editor.close();
+	}
+}, 3 * 60 * 1000);
+
+test('workflow 2 saves no successful production run: its data holds the access token', async () => {
+	const connected = await stack.connect('pipedrive:saved', { user: 'erin' });
+	expect(connected.status).toBe(200);
+	for (let i = 0; i < 2; i++) expect((await call('pipedrive:saved')).user.name).toBe('erin');
+	const { data } = await stack.client.listExecutions({ workflowId: stack.workflows.call.id });
+	expect(data.filter((e) => e.status === 'success')).toEqual([]);
+	// workflow 1 keeps its runs (they hold no token), so executions are being saved on this n8n
+	const connects = await stack.client.listExecutions({ workflowId: stack.workflows.connect.id });
+	expect(connects.data.filter((e) => e.status === 'success').length).toBeGreaterThan(0);
 });

@@ -202,7 +202,8 @@ describe('Get Valid Token', () => {
 
 	it('fails with a clear error when the connection does not exist', async () => {
 		await expect(manager().getValidToken('missing')).rejects.toThrow(ConnectionNotFoundError);
-		await expect(manager().getValidToken('missing')).rejects.toThrow('No connection "missing" is stored');
+		await expect(manager().getValidToken('missing')).rejects.toThrow(`No connection "missing" in ${store.description}`);
+		expect(store.description).toMatch(/^PostgreSQL table \S+ on /);
 	});
 });
 

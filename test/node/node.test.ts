@@ -121,7 +121,7 @@ describe('OAuth2 Token Manager node', () => {
 		expect(items[0].error).toBeInstanceOf(NodeApiError);
 		expect(items[0]).toMatchObject({
 			json: {
-				error: 'No connection "node:never-connected" is stored',
+				error: expect.stringMatching(/^No connection "node:never-connected" in PostgreSQL table \S+ on \S+$/),
 				description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
 				code: 'connection_not_found',
 			},

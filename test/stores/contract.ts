@@ -287,9 +287,10 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 			expect(unset.accessToken).toBe('ct:access:2');
 		});
 
-		contractCase('updateAbsent', 'update of an absent id throws ConnectionNotFoundError', async () => {
+		contractCase('updateAbsent', 'update of an absent id throws ConnectionNotFoundError naming the store', async () => {
 			const id = freshId('update-absent');
 			await expect(store.update(id, 1, { accessToken: 'ct:x' })).rejects.toBeInstanceOf(ConnectionNotFoundError);
+			await expect(store.update(id, 1, { accessToken: 'ct:x' })).rejects.toThrow(`No connection "${id}" in ${store.description}`);
 			expect(await store.get(id)).toBeNull();
 		});
 

@@ -119,6 +119,13 @@ describeMySql()('MySQL credential test', () => {
 		expect(result.message).toMatch(/Access denied|could not/);
 		expect(result.message).not.toContain(SENTINEL_PASSWORD);
 	});
+
+	test('no database by default (not the system database "mysql"): the test asks for one', async () => {
+		const field = new OAuth2TokenManagerMySqlApi().properties.find((p) => p.name === 'database');
+		expect(field?.default).toBe('');
+		const result = await runTest('mysql', { ...base(), database: '' });
+		expect(result).toEqual({ status: 'Error', message: 'The MySQL storage credential names no database: enter the database of the token table' });
+	});
 });
 
 describe('Embedded (SQLite) credential test', () => {

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
@@ -223,5 +225,27 @@ describePostgres()('Supabase store', () => {
 			expect(error.message).toMatch(/Invalid API key/);
 			expect(`${error.message} ${error.description}`).not.toContain('SENTINEL');
 		});
+	});
+});
+
+describe('Supabase store, unreachable', () => {
+	test('a host nothing answers on gives a readable store error, not "TypeError: fetch failed"', async () => {
+		// a port that was just free: connecting to it is refused
+		const server = createServer().listen(0, '127.0.0.1');
+		await once(server, 'listening');
+		const { port } = server.address() as AddressInfo;
+		server.close();
+		await once(server, 'close');
+		nock.enableNetConnect(`127.0.0.1:${port}`);
+		try {
+			const store = new SupabaseStore({ url: `http://127.0.0.1:${port}`, serviceRoleKey: SERVICE_ROLE_KEY });
+			const error = await store.get('x').catch((e) => e);
+			expect(error).toBeInstanceOf(StoreError);
+			expect(error.message).toBe(`Supabase table public.oauth2_tokens at http://127.0.0.1:${port} could not be reached: connect ECONNREFUSED 127.0.0.1:${port} (ECONNREFUSED)`);
+			expect(error.description).toMatch(/Check the Host/);
+			expect(`${error.message} ${error.description}`).not.toContain('SENTINEL');
+		} finally {
+			nock.disableNetConnect();
+		}
 	});
 });

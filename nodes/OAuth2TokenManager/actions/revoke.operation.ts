@@ -12,6 +12,14 @@ export const description: INodeProperties[] = [
 			'Whether to revoke the refresh token at the provider (RFC 7009) before erasing it here. For Pipedrive this uninstalls the app from the company. Turn off to only erase the tokens stored here.',
 		displayOptions: { show: { operation: ['revoke'] } },
 	},
+	{
+		displayName:
+			'Revoke at Provider ends the grant at the provider, not only here: the account has to be connected again (through the Connect workflow) before tokens can be had. For Pipedrive it uninstalls the app from the company.',
+		name: 'revokeAtProviderNotice',
+		type: 'notice',
+		default: '',
+		displayOptions: { show: { operation: ['revoke'], revokeAtProvider: [true] } },
+	},
 ];
 
 export async function execute(this: IExecuteFunctions, manager: TokenManager, connectionId: string, i: number): Promise<IDataObject> {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ICredentialDataDecryptedObject, IExecuteFunctions } from 'n8n-workflow';
 import { TokenCipher } from '../../../engine/crypto';
+import { InvalidInputError } from '../../../engine/errors';
 import { resolveOAuthClient, type ClientAuthentication, type OAuthClient } from '../../../engine/presets';
 import type { TokenStore } from '../../../engine/store';
 import { MySqlTokenStore, PostgresStore, SqliteTokenStore } from '../../../engine/stores';
@@ -57,6 +58,9 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
 				createTableIfMissing: c.createTableIfMissing === true,
 			});
 		case 'mysql':
+			if (!text(c.database)) {
+				throw new InvalidInputError('Database', 'The MySQL storage credential names no database: enter the database of the token table');
+			}
 			return new MySqlTokenStore({
 				host: text(c.host),
 				port: Number(c.port) || 3306,
