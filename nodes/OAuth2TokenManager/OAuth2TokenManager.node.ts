@@ -146,15 +146,17 @@ export class OAuth2TokenManager implements INodeType {
 				const withLink = error instanceof NeedsReauthorizationError && !asAgentTool;
 				const nodeError = toNodeError(this, error, i, withLink);
 				if (this.continueOnFail()) {
+					// n8n routes to the error output, and keeps intact, an item whose only fields are error, message and
+					// details; an item carrying `error` beside its json would be cut down to the message alone.
 					returnData.push({
 						json: {
 							error: nodeError.message,
-							description: nodeError.description ?? null,
-							code: (error as TokenManagerError).code ?? null,
-							...(withLink ? { reauthorizationUrl: error.reauthorizationUrl ?? null } : {}),
+							details: {
+								description: nodeError.description ?? null,
+								code: (error as TokenManagerError).code ?? null,
+								...(withLink ? { reauthorizationUrl: error.reauthorizationUrl ?? null } : {}),
+							},
 						},
-						// With "On Error: Continue (using error output)" n8n routes items that carry their error.
-						error: nodeError,
 						pairedItem: { item: i },
 					});
 					continue;

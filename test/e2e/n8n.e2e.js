@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { openEditor } = require('../../scripts/n8n/editor');
-const { startStack } = require('../../scripts/n8n/stack');
+const { readWorkflow, startStack } = require('../../scripts/n8n/stack');
 
 const EXPIRES_IN = 20; // seconds an access token lives at the sandbox
 const MIN_VALIDITY = 5; // Get Valid Token refreshes when fewer seconds remain
@@ -265,6 +265,42 @@ test('workflow 3 also runs as a sub-workflow (Execute Workflow Trigger) from ano
 	expect(res.text).not.toMatch(/access_token|refresh_token/);
 	expect(stack.sandbox.stats().tokenRequests.refresh_token).toBe(1);
 	expect((await call('pipedrive:acme')).user.name).toBe('alice');
+});
+
+test('On Error "continue (using error output)": a failed item reaches the error branch with its code and description', async () => {
+	const token = readWorkflow('call').nodes.find((n) => n.name === 'Get Valid Token');
+	const noOp = (name, x) => ({ id: `7e2f4a10-0000-4000-8000-00000000000${x}`, name, type: 'n8n-nodes-base.noOp', typeVersion: 1, position: [480, x * 100], parameters: {} });
+	const workflow = await stack.client.createWorkflow({
+		name: 'e2e: error output',
+		nodes: [
+			{
+				id: '7e2f4a10-0000-4000-8000-000000000001',
+				name: 'Webhook',
+				type: 'n8n-nodes-base.webhook',
+				typeVersion: 2.1,
+				position: [0, 0],
+				webhookId: '7e2f4a10-0000-4000-8000-0000000000aa',
+				parameters: { path: 'e2e/error-output', responseMode: 'lastNode', options: {} },
+			},
+			{ ...token, id: '7e2f4a10-0000-4000-8000-000000000002', position: [240, 0], onError: 'continueErrorOutput', parameters: { ...token.parameters, connectionId: 'pipedrive:never-connected', minValiditySeconds: 300 } },
+			noOp('Got a token', 3),
+			noOp('Failed', 4),
+		],
+		connections: {
+			Webhook: { main: [[{ node: token.name, type: 'main', index: 0 }]] },
+			[token.name]: { main: [[{ node: 'Got a token', type: 'main', index: 0 }], [{ node: 'Failed', type: 'main', index: 0 }]] },
+		},
+		settings: { executionOrder: 'v1' },
+	});
+	await stack.client.publishWorkflow(workflow.id);
+	await stack.client.waitForWebhook('e2e/error-output');
+	const res = await stack.client.webhook('e2e/error-output');
+	expect(res.status).toBe(200);
+	// n8n adds the input item's fields (the webhook request) to an item it routes to the error output.
+	expect(res.body).toMatchObject({
+		error: expect.stringMatching(/^No connection "pipedrive:never-connected" in /),
+		details: { code: 'connection_not_found', description: expect.stringMatching(/Exchange Authorization Code/) },
+	});
 });
 
 test('a new user sets the node up in the editor (headless Chromium): both credential lists, Storage, Get Valid Token', async () => {

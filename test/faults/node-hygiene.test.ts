@@ -96,7 +96,7 @@ describe('secret hygiene through the node', () => {
 		// Replay of the callback: refused, with Continue On Fail an error item.
 		const [replayed] = await run({ ...base, connectionId: state, operation: 'exchangeAuthorizationCode', code: 'the-code', state, providerError: '' }, true);
 		recordOutput('replayed', replayed);
-		expect(replayed).toMatchObject({ code: 'invalid_state', error: 'The state was already used for connection "node:acme" (or a newer authorization of it completed)' });
+		expect(replayed).toMatchObject({ details: { code: 'invalid_state' }, error: 'The state was already used for connection "node:acme" (or a newer authorization of it completed)' });
 		await expect(
 			run({ ...base, connectionId: state, operation: 'exchangeAuthorizationCode', code: 'the-code', state, providerError: '' }),
 		).rejects.toThrow(/already used/);
@@ -104,15 +104,15 @@ describe('secret hygiene through the node', () => {
 		// Declined consent.
 		const [declined] = await run({ ...base, operation: 'exchangeAuthorizationCode', code: '', state: '', providerError: 'access_denied' }, true);
 		recordOutput('declined', declined);
-		expect(declined).toMatchObject({ code: 'access_denied', error: 'The account owner declined the authorization at the provider (access_denied)' });
+		expect(declined).toMatchObject({ details: { code: 'access_denied' }, error: 'The account owner declined the authorization at the provider (access_denied)' });
 
 		// The provider forgets the grant: needs_reauth, with the link, as an item and as a thrown NodeApiError.
 		nock.cleanAll();
 		nock(PROVIDER_ORIGIN).persist().post('/oauth/token').reply(400, { error: 'invalid_grant' });
 		const [reauth] = await run({ ...base, operation: 'refreshToken', failedAccessToken: '', force: true }, true);
 		recordOutput('needs_reauth item', reauth);
-		expect(reauth).toMatchObject({ code: 'needs_reauth' });
-		expect(String(reauth.reauthorizationUrl)).toMatch(/^https:\/\/provider\.test\/oauth\/authorize\?.*state=/);
+		expect(reauth).toMatchObject({ details: { code: 'needs_reauth' } });
+		expect(String((reauth.details as IDataObject).reauthorizationUrl)).toMatch(/^https:\/\/provider\.test\/oauth\/authorize\?.*state=/);
 		const thrown = await run({ ...base, operation: 'getValidToken', minValiditySeconds: 300 }).catch((e) => e);
 		expect(thrown.description).toMatch(/Re-authorization link: https:\/\/provider\.test\/oauth\/authorize\?/);
 
@@ -123,7 +123,7 @@ describe('secret hygiene through the node', () => {
 		expect(revoked).toMatchObject({ connectionId: 'node:acme', status: 'revoked', revoked_at_provider: true, revoked_token_type: 'refresh_token' });
 		const [gone] = await run({ ...base, operation: 'getValidToken', minValiditySeconds: 300 }, true);
 		recordOutput('after revoke', gone);
-		expect(gone).toMatchObject({ code: 'revoked' });
+		expect(gone).toMatchObject({ details: { code: 'revoked' } });
 	});
 
 	it('the Custom preset\'s "Use PKCE" switch turns the code challenge off', async () => {
@@ -143,9 +143,9 @@ describe('secret hygiene through the node', () => {
 	it('bad input through the node names the field (NodeOperationError), and leaks nothing', async () => {
 		const [badId] = await run({ ...base, connectionId: '', operation: 'getValidToken' }, true);
 		recordOutput('bad id', badId);
-		expect(badId).toMatchObject({ code: 'invalid_input', description: 'Check the "Connection ID" field.' });
+		expect(badId).toMatchObject({ details: { code: 'invalid_input', description: 'Check the "Connection ID" field.' } });
 		const [badState] = await run({ ...base, operation: 'exchangeAuthorizationCode', code: 'c', state: 'x.y', providerError: '' }, true);
 		recordOutput('bad state', badState);
-		expect(badState).toMatchObject({ code: 'invalid_state' });
+		expect(badState).toMatchObject({ details: { code: 'invalid_state' } });
 	});
 });

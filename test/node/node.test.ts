@@ -118,12 +118,14 @@ describe('OAuth2 Token Manager node', () => {
 				continueOnFail: true,
 			}),
 		);
-		expect(items[0].error).toBeInstanceOf(NodeApiError);
-		expect(items[0]).toMatchObject({
+		// Only error, message and details: the shape n8n routes to the error output and keeps whole.
+		expect(items[0]).toEqual({
 			json: {
 				error: expect.stringMatching(/^No connection "node:never-connected" in PostgreSQL table \S+ on \S+$/),
-				description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
-				code: 'connection_not_found',
+				details: {
+					description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
+					code: 'connection_not_found',
+				},
 			},
 			pairedItem: { item: 0 },
 		});
@@ -190,11 +192,11 @@ describe('as an AI agent\'s tool', () => {
 		const thrown = await asTool(parameters).catch((e) => e);
 		expect(thrown.message).toMatch(/must be re-authorized/);
 		const [[item]] = await asTool(parameters, true);
-		expect(item.json).toMatchObject({ code: 'needs_reauth' });
+		expect(item.json).toMatchObject({ details: { code: 'needs_reauth' } });
 		expect(JSON.stringify([item.json, thrown.message, thrown.description])).not.toMatch(/state=|https:\/\/provider\.test\/oauth\/authorize/);
 		// Outside an agent the link is still given, for an Error Workflow to send to the account owner.
 		const [[plain]] = await node.execute.call(executeContext({ parameters, credentials, continueOnFail: true }));
-		expect(String(plain.json.reauthorizationUrl)).toMatch(/^https:\/\/provider\.test\/oauth\/authorize\?.*state=/);
+		expect(String((plain.json.details as { reauthorizationUrl?: string }).reauthorizationUrl)).toMatch(/^https:\/\/provider\.test\/oauth\/authorize\?.*state=/);
 	});
 
 	it("n8n's tool variant of the node (type name + \"Tool\") offers Get Valid Token and Refresh Token only", () => {
