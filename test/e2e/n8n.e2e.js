@@ -31,6 +31,19 @@ async function call(connectionId) {
 	return res.body;
 }
 
+/** The trigger of a workflow a test builds: a webhook (no authentication: test-only) that answers with the last node's item. */
+function testWebhook(idPrefix, webhookPath) {
+	return {
+		id: `${idPrefix}-0000-4000-8000-000000000001`,
+		name: 'Webhook',
+		type: 'n8n-nodes-base.webhook',
+		typeVersion: 2.1,
+		position: [0, 0],
+		webhookId: `${idPrefix}-0000-4000-8000-0000000000aa`,
+		parameters: { path: webhookPath, responseMode: 'lastNode', options: {} },
+	};
+}
+
 /** Sleeps until the access token the connection last used has really expired (at the sandbox too). */
 async function untilExpired(...connectionIds) {
 	const latest = Math.max(...connectionIds.map((id) => tokenExpiry[id]));
@@ -215,15 +228,7 @@ test('workflow 3 also runs as a sub-workflow (Execute Workflow Trigger) from ano
 	const caller = await stack.client.createWorkflow({
 		name: 'e2e: calls workflow 3',
 		nodes: [
-			{
-				id: '9d1c0b6e-0000-4000-8000-000000000001',
-				name: 'Webhook',
-				type: 'n8n-nodes-base.webhook',
-				typeVersion: 2.1,
-				position: [0, 0],
-				webhookId: '9d1c0b6e-0000-4000-8000-0000000000aa',
-				parameters: { path: 'e2e/sub-refresh', responseMode: 'lastNode', options: {} },
-			},
+			testWebhook('9d1c0b6e', 'e2e/sub-refresh'),
 			{
 				id: '9d1c0b6e-0000-4000-8000-000000000002',
 				name: 'Refresh via Workflow 3',
@@ -273,15 +278,7 @@ test('On Error "continue (using error output)": a failed item reaches the error 
 	const workflow = await stack.client.createWorkflow({
 		name: 'e2e: error output',
 		nodes: [
-			{
-				id: '7e2f4a10-0000-4000-8000-000000000001',
-				name: 'Webhook',
-				type: 'n8n-nodes-base.webhook',
-				typeVersion: 2.1,
-				position: [0, 0],
-				webhookId: '7e2f4a10-0000-4000-8000-0000000000aa',
-				parameters: { path: 'e2e/error-output', responseMode: 'lastNode', options: {} },
-			},
+			testWebhook('7e2f4a10', 'e2e/error-output'),
 			{ ...token, id: '7e2f4a10-0000-4000-8000-000000000002', position: [240, 0], onError: 'continueErrorOutput', parameters: { ...token.parameters, connectionId: 'pipedrive:never-connected', minValiditySeconds: 300 } },
 			noOp('Got a token', 3),
 			noOp('Failed', 4),
