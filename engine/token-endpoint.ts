@@ -213,7 +213,8 @@ function describeFailure(response: AxiosResponse<string>, secrets: string[]): To
 	} catch {
 		// not JSON: described by its excerpt below
 	}
-	const field = (name: string) => (typeof body?.[name] === 'string' ? redact(body[name] as string, secrets) : undefined);
+	// Cut to an excerpt: the message also lands in last_error, and a provider may send anything.
+	const field = (name: string) => (typeof body?.[name] === 'string' ? redact(body[name] as string, secrets).slice(0, EXCERPT_LENGTH) : undefined);
 	const error = field('error');
 	if (error) {
 		// RFC 6749 §5.2; Pipedrive puts its explanation in `message`.

@@ -106,6 +106,12 @@ describe('errors (RFC 6749 §5.2) and retries', () => {
 		expect(scope.isDone()).toBe(true);
 	});
 
+	it('cuts an oversized error_description to an excerpt, since the message is also stored as last_error', async () => {
+		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(400, { error: 'invalid_request', error_description: 'x'.repeat(100_000) });
+		const error = await requestToken(endpoint, refreshGrant).catch((e) => e);
+		expect(error.message).toBe(`The token endpoint refused the request (HTTP 400): invalid_request – ${'x'.repeat(200)}`);
+	});
+
 	it('gives invalid_client a hint about the App credential and never echoes the secret', async () => {
 		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(401, { error: 'invalid_client', error_description: `bad secret ${CLIENT_SECRET}` });
 		const error = await requestToken(endpoint, refreshGrant).catch((e) => e);
