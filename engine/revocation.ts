@@ -39,7 +39,9 @@ export async function revokeToken(
 		try {
 			response = await axios.post<string>(endpoint.revocationUrl, form.toString(), {
 				headers,
+				// axios's timeout stops counting once the headers arrive; the signal also covers the body.
 				timeout,
+				signal: AbortSignal.timeout(timeout),
 				responseType: 'text',
 				transformResponse: (data: string) => data,
 				validateStatus: () => true,
@@ -55,7 +57,7 @@ export async function revokeToken(
 			}
 			const code = (error as { code?: string }).code;
 			throw new TokenEndpointError(
-				`The request to the revocation endpoint ${code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? `timed out after ${timeout} ms` : `failed (${code ?? 'network error'})`}, ${attempt + 1} attempt(s)`,
+				`The request to the revocation endpoint ${code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED' ? `timed out after ${timeout} ms` : `failed (${code ?? 'network error'})`}, ${attempt + 1} attempt(s)`,
 				undefined,
 				undefined,
 				NOTHING_ERASED,

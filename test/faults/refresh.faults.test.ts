@@ -3,6 +3,8 @@
  * conclude. The provider is a real token endpoint on 127.0.0.1 (test/helpers/token-server.ts) or nock; the store
  * is the fault suite's real PostgreSQL database. The hygiene scan at the end finds no secret anywhere.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import nock from 'nock';
 import { NeedsReauthorizationError } from '../../engine/errors';
 import { EXPIRY_MARGIN_MS, TokenManager } from '../../engine/token-manager';
@@ -78,6 +80,39 @@ describe('fault suite: the refresh, against a real token endpoint', () => {
 		);
 		expect(error.message).toBe('The request to the token endpoint timed out after 300 ms, 1 attempt(s)');
 		expect(Date.now() - started).toBeLessThan(3000);
+	});
+
+	it('a revocation endpoint that trickles its body is cut at the per-attempt timeout: nothing erased, lease released', async () => {
+		const { id, server, manager } = await expiredConnectionAt('revoke-trickle');
+		const revocation = createServer((_request, res) => {
+			// Headers at once, then a body that takes 5 s: a client bounded by headers alone waits for all of it.
+			res.writeHead(200, { 'Content-Type': 'application/json' });
+			const drip = setInterval(() => res.write(' '), 100);
+			const end = setTimeout(() => res.end('{}'), 5000);
+			res.on('close', () => {
+				clearInterval(drip);
+				clearTimeout(end);
+			});
+		});
+		await new Promise<void>((resolve) => revocation.listen(0, '127.0.0.1', resolve));
+		try {
+			const { port } = revocation.address() as AddressInfo;
+			const before = await env.stored(id);
+			const started = Date.now();
+			const error = await expectFailure(env.hygiene, 'revoke trickle', () =>
+				manager({
+					client: testClient({ tokenUrl: server.tokenUrl, revocationUrl: `http://127.0.0.1:${port}/oauth/revoke` }),
+					endpoint: { timeoutMs: 300, maxRetries: 0 },
+				}).revoke(id),
+			);
+			expect(error.message).toBe('The request to the revocation endpoint timed out after 300 ms, 1 attempt(s)');
+			expect(Date.now() - started).toBeLessThan(3000);
+			expect(await env.stored(id)).toMatchObject({ status: 'active', accessToken: before.accessToken, refreshToken: before.refreshToken });
+			expect((await env.store.get(id))!.leaseHolder).toBeNull();
+		} finally {
+			revocation.closeAllConnections();
+			revocation.close();
+		}
 	});
 
 	it('the lease a refresh takes with the defaults ends within 30 s, and the refresh deadline must be shorter than the lease', async () => {
