@@ -16,6 +16,7 @@ import { appFingerprint, resolveOAuthClient, type OAuthClient } from '../../engi
 import { PostgresStore } from '../../engine/stores/postgres';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import { createTemporaryPostgresDatabase, TEST_POSTGRES_URL, type TemporaryDatabase } from '../helpers/postgres';
+import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { PROVIDER_ORIGIN, testClient } from '../helpers/provider';
 
 const KEY = 'identity-faults-encryption-key';
@@ -193,13 +194,9 @@ describe('two apps on one store, same connection id', () => {
 	const appA = custom('https://auth.app-a.test', 'client-of-app-a-7d1e', 'SENTINEL-secret-of-app-a');
 	const appB = custom('https://auth.app-b.test', 'client-of-app-b-93c4', 'SENTINEL-secret-of-app-b');
 
-	beforeAll(async () => {
-		db = await createTemporaryPostgresDatabase('oauth2tm_apps');
-		store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
-	});
-	afterAll(async () => {
-		await store?.close();
-		await db?.drop();
+	usePostgresStoreWithNock((database, postgres) => {
+		db = database;
+		store = postgres;
 	});
 
 	const raw = async (id: string) => (await db.sql(`select * from oauth2_tokens where connection_id = $1`, [id]))[0];
@@ -289,13 +286,9 @@ describe('two apps on one store, same connection id', () => {
 describe('re-authorization whose code response has no refresh_token (RFC 6749 §5.1)', () => {
 	let db: TemporaryDatabase;
 	let store: PostgresStore;
-	beforeAll(async () => {
-		db = await createTemporaryPostgresDatabase('oauth2tm_reauth');
-		store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
-	});
-	afterAll(async () => {
-		await store?.close();
-		await db?.drop();
+	usePostgresStoreWithNock((database, postgres) => {
+		db = database;
+		store = postgres;
 	});
 
 	test('keeps the stored refresh token and the kept fields (api_domain) the response omits; the kept token still refreshes', async () => {

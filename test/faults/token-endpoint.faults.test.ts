@@ -247,15 +247,6 @@ describe('fault suite: token endpoint', () => {
 		expect(calls.count()).toBe(1);
 	});
 
-	it('expires_in of exactly 10 years is taken as given', async () => {
-		const id = await expiredConnection('expires-10y');
-		endpoint((i) => i.reply(200, success({ expires_in: 315_360_000 })));
-		const before = Date.now();
-		const { connection } = await env.manager().getValidToken(id);
-		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 315_360_000_000 - EXPIRY_MARGIN_MS);
-		expect(connection.lastError).toBeNull();
-	});
-
 	it('NUL characters in scope and in a kept field (which PostgreSQL refuses): dropped, so the write after the refresh succeeds', async () => {
 		const id = await expiredConnection('nul');
 		endpoint((i) => i.reply(200, success({ scope: 'base\u0000deals:read', api_domain: 'https://acme\u0000.pipedrive.test' })));
@@ -287,12 +278,16 @@ describe('fault suite: token endpoint', () => {
 		},
 	);
 
-	it('expires_in as a string: understood as seconds', async () => {
-		const id = await expiredConnection('expires-string');
-		endpoint((i) => i.reply(200, success({ expires_in: '3600' })));
+	it.each([
+		['as a string: understood as seconds', '3600', 3600],
+		['of exactly 10 years: taken as given', 315_360_000, 315_360_000],
+	])('expires_in %s', async (_case, expiresIn, seconds) => {
+		const id = await expiredConnection(`expires-${seconds}`);
+		endpoint((i) => i.reply(200, success({ expires_in: expiresIn })));
 		const before = Date.now();
 		const { connection } = await env.manager().getValidToken(id);
-		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3600_000 - EXPIRY_MARGIN_MS);
+		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + seconds * 1000 - EXPIRY_MARGIN_MS);
+		expect(connection.expiresAt!.getTime()).toBeLessThanOrEqual(Date.now() + seconds * 1000);
 		expect(connection.lastError).toBeNull();
 	});
 
