@@ -8,8 +8,8 @@ import { processTokenEndpointResponse, tokenEndpointRequest, type Grant, type Is
 export type EndpointSettings = Pick<OAuthClient, 'tokenUrl' | 'revocationUrl' | 'clientId' | 'clientSecret' | 'clientAuthentication'>;
 
 /**
- * The app's client for the authorization server's endpoints: every request goes through one authenticated path
- * with one retry policy and one redaction (./http.ts); each endpoint is a request function and a function that
+ * The app's client for the authorization server's endpoints: every request goes through authenticatedRequest
+ * (one retry policy, one redaction); each endpoint is a request function and a function that
  * processes its answer, named after the spec. A new endpoint (e.g. RFC 7662 introspection) adds such a pair
  * and a method here.
  */
