@@ -99,15 +99,30 @@ export class ConnectionRevokedError extends TokenManagerError {
 	}
 }
 
-/** The token endpoint answered with an error, an unusable body, or not at all. */
+/** What an authorization server's endpoint said in an error response: RFC 6749 §5.2 fields and the HTTP status. */
+export interface EndpointErrorResponse {
+	/** The RFC 6749 §5.2 error code, e.g. invalid_grant. */
+	error?: string;
+	/** The provider's explanation (RFC 6749 §5.2, or Pipedrive's `message`), secrets redacted, cut to an excerpt. */
+	error_description?: string;
+	httpStatus?: number;
+}
+
+/**
+ * An endpoint of the authorization server (token, revocation) answered with an error, an unusable body, or not at
+ * all. The provider's fields are kept apart from the message; the code is the provider's error code when it sent
+ * one (users' workflows branch on it, e.g. invalid_client), else token_endpoint_error.
+ */
 export class TokenEndpointError extends TokenManagerError {
-	constructor(
-		message: string,
-		readonly oauthError: string | undefined,
-		readonly httpStatus: number | undefined,
-		description?: string,
-	) {
-		super(message, oauthError ?? 'token_endpoint_error', description);
+	readonly error: string | undefined;
+	readonly error_description: string | undefined;
+	readonly httpStatus: number | undefined;
+
+	constructor(message: string, response: EndpointErrorResponse = {}, description?: string) {
+		super(message, response.error ?? 'token_endpoint_error', description);
+		this.error = response.error;
+		this.error_description = response.error_description;
+		this.httpStatus = response.httpStatus;
 	}
 }
 

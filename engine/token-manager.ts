@@ -25,10 +25,9 @@ import {
 	TokenManagerError,
 	VersionConflictError,
 } from './errors';
+import { AuthorizationServerClient, refreshTokenOfRefusedAnswer, type Grant, type IssuedTokens, type RequestPolicy, type TokenTypeHint } from './oauth';
 import { appFingerprint, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
-import { revokeToken, type TokenTypeHint } from './revocation';
 import type { TokenStore } from './store';
-import { refreshTokenOfRefusedAnswer, requestToken, type Grant, type IssuedTokens, type TokenEndpointRequest } from './token-endpoint';
 import type { Connection, ConnectionFields, StoredConnection } from './types';
 import { requireSecureUrl } from './urls';
 
@@ -36,8 +35,8 @@ export interface TokenManagerOptions {
 	store: TokenStore;
 	cipher: TokenCipher;
 	client: OAuthClient;
-	/** Token endpoint timeouts and retries. */
-	endpoint?: Pick<TokenEndpointRequest, 'timeoutMs' | 'maxRetries' | 'retryBaseDelayMs' | 'maxRetryAfterMs'>;
+	/** Timeouts and retries of the requests to the provider's endpoints (token and revocation). */
+	endpoint?: Partial<RequestPolicy>;
 	/** How long a refresh lease lasts if its holder dies (default 30 s). */
 	leaseTtlMs?: number;
 	/**
@@ -154,7 +153,7 @@ export class TokenManager {
 	private readonly client: OAuthClient;
 	/** Which app this manager's client is (appFingerprint): written with every token it obtains, checked before use. */
 	private readonly fingerprint: string;
-	private readonly endpoint: TokenEndpointRequest;
+	private readonly oauth: AuthorizationServerClient;
 	private readonly leaseTtlMs: number;
 	private readonly refreshDeadlineMs: number;
 	private readonly leaseWaitMs: number;
@@ -169,13 +168,7 @@ export class TokenManager {
 		this.cipher = options.cipher;
 		this.client = options.client;
 		this.fingerprint = appFingerprint(options.client);
-		this.endpoint = {
-			tokenUrl: options.client.tokenUrl,
-			clientId: options.client.clientId,
-			clientSecret: options.client.clientSecret,
-			clientAuthentication: options.client.clientAuthentication,
-			...options.endpoint,
-		};
+		this.oauth = new AuthorizationServerClient(options.client, options.endpoint);
 		this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
 		this.refreshDeadlineMs = options.refreshDeadlineMs ?? Math.floor((this.leaseTtlMs * 2) / 3);
 		if (!(this.refreshDeadlineMs > 0 && this.refreshDeadlineMs < this.leaseTtlMs)) {
@@ -241,7 +234,7 @@ export class TokenManager {
 		}
 		const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
 		if (codeVerifier) grant.code_verifier = codeVerifier;
-		const response = await requestToken(this.endpoint, grant);
+		const response = await this.oauth.requestToken(grant);
 		unsaved.delete(await this.key(connectionId));
 		const fields = (existing: StoredConnection | null): ConnectionFields => {
 			// RFC 6749 §5.1 makes refresh_token optional in a code response: on a re-authorization through the same
@@ -326,7 +319,7 @@ export class TokenManager {
 			const token = current.refreshToken ?? current.accessToken;
 			if (atProvider && this.client.revocationUrl && token) {
 				revokedAtProvider = current.refreshToken ? 'refresh_token' : 'access_token';
-				await revokeToken({ ...this.endpoint, revocationUrl: this.client.revocationUrl }, token, revokedAtProvider);
+				await this.oauth.revokeToken(token, revokedAtProvider);
 			}
 			const fields: Partial<ConnectionFields> = { status: 'revoked', accessToken: null, refreshToken: null, expiresAt: null, lastError: null };
 			for (let attempt = 0; ; attempt++) {
@@ -356,10 +349,10 @@ export class TokenManager {
 	}
 
 	private requireTokenUrl(): void {
-		if (!this.endpoint.tokenUrl) {
+		if (!this.client.tokenUrl) {
 			throw new InvalidInputError('Token URL', 'The Token URL is empty: set it in the App credential (needed for the Custom preset)');
 		}
-		requireSecureUrl('Token URL', this.endpoint.tokenUrl);
+		requireSecureUrl('Token URL', this.client.tokenUrl);
 	}
 
 	private async key(connectionId: string): Promise<string> {
@@ -455,9 +448,9 @@ export class TokenManager {
 		}
 		let response: IssuedTokens;
 		try {
-			response = await requestToken(this.endpoint, { grant_type: 'refresh_token', refresh_token: leased.refreshToken }, { deadline });
+			response = await this.oauth.requestToken({ grant_type: 'refresh_token', refresh_token: leased.refreshToken }, { deadline });
 		} catch (error) {
-			if (error instanceof TokenEndpointError && error.oauthError === 'invalid_grant') {
+			if (error instanceof TokenEndpointError && error.error === 'invalid_grant') {
 				return this.refreshTokenRejected(leased);
 			}
 			const message = error instanceof TokenManagerError ? error.message : 'Unexpected error during refresh';

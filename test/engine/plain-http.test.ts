@@ -8,10 +8,10 @@ import { InvalidInputError } from '../../engine/errors';
 import type { OAuthClient } from '../../engine/presets';
 import type { PostgresStore } from '../../engine/stores/postgres';
 import { SupabaseStore } from '../../engine/stores/supabase';
-import { requestToken } from '../../engine/token-endpoint';
+import { AuthorizationServerClient } from '../../engine/oauth';
 import { TokenManager } from '../../engine/token-manager';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
-import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 
 const KEY = 'test-token-encryption-key-http';
 const PLAIN = 'http://provider.test';
@@ -70,10 +70,9 @@ describe('plain http:// endpoints', () => {
 		expect(new TokenCipher(KEY).decrypt(row.refreshToken!, 'http:refresh', 'refresh_token')).toBe('SENTINEL-refresh-1');
 
 		// The same rule where the engine is called without a TokenManager (the App credential's Test button).
-		const direct = await requestToken(
-			{ tokenUrl: `${PLAIN}/oauth/token`, clientId: 'client-id', clientSecret: CLIENT_SECRET, clientAuthentication: 'body', maxRetries: 0 },
-			{ grant_type: 'refresh_token', refresh_token: 'SENTINEL-refresh-test' },
-		).catch((e) => e);
+		const direct = await new AuthorizationServerClient(testClient({ tokenUrl: `${PLAIN}/oauth/token`, clientAuthentication: 'body' }), { maxRetries: 0 })
+			.requestToken({ grant_type: 'refresh_token', refresh_token: 'SENTINEL-refresh-test' })
+			.catch((e) => e);
 		expect(direct).toEqual(clearTextError('Token URL'));
 		expect(seen).toEqual([]);
 	});
@@ -110,10 +109,10 @@ describe('plain http:// endpoints', () => {
 			expect(() => manager({ authorizationUrl: `${origin}/authorize` }).buildAuthorizationUrl('http:lookalike')).toThrow(clearTextError('Authorization URL'));
 		}
 		nock('http://127.0.0.1:8443').post('/token').reply(200, { access_token: 'loopback-token' });
-		const response = await requestToken(
-			{ tokenUrl: 'http://127.0.0.1:8443/token', clientId: 'client-id', clientSecret: CLIENT_SECRET, clientAuthentication: 'basic', maxRetries: 0 },
-			{ grant_type: 'refresh_token', refresh_token: 'r' },
-		);
+		const response = await new AuthorizationServerClient(testClient({ tokenUrl: 'http://127.0.0.1:8443/token', clientAuthentication: 'basic' }), { maxRetries: 0 }).requestToken({
+			grant_type: 'refresh_token',
+			refresh_token: 'r',
+		});
 		expect(response.accessToken).toBe('loopback-token');
 	});
 });

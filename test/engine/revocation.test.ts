@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { ConnectionNotFoundError, ConnectionRevokedError, DecryptionError, TokenEndpointError } from '../../engine/errors';
@@ -71,7 +72,7 @@ describe('Revoke / Disconnect', () => {
 		const requests = revocationEndpoint(503);
 		const error = await manager().revoke('rev:down').catch((e) => e);
 		expect(error).toBeInstanceOf(TokenEndpointError);
-		expect(error.message).toBe('The revocation endpoint answered HTTP 503: temporarily_unavailable');
+		expect(error.message).toBe('The revocation endpoint refused the request (HTTP 503): temporarily_unavailable');
 		expect(error.description).toMatch(/^Nothing was erased/);
 		expect(`${error.message} ${error.description}`).not.toMatch(/SENTINEL/);
 		expect(requests).toHaveLength(3);
@@ -109,6 +110,34 @@ describe('Revoke / Disconnect', () => {
 		expect(connection).toMatchObject({ status: 'revoked', refreshToken: null });
 	});
 
+	it('invalid_client: the provider\'s fields on the error, and a hint about the App credential after "nothing was erased"', async () => {
+		await authorize('rev:client');
+		nock(PROVIDER_ORIGIN).post('/oauth/revoke').reply(401, { error: 'invalid_client', error_description: 'Client authentication failed' });
+		const error = await manager().revoke('rev:client').catch((e) => e);
+		expect(error).toMatchObject({ error: 'invalid_client', error_description: 'Client authentication failed', httpStatus: 401, code: 'invalid_client' });
+		expect(error.message).toBe('The revocation endpoint refused the request (HTTP 401): invalid_client – Client authentication failed');
+		expect(error.description).toMatch(/^Nothing was erased: .* Check the Client ID and Client Secret in the OAuth2 Token Manager App credential/);
+		expect((await store.get('rev:client'))!.status).toBe('active');
+	});
+
+	it('unreachable (a closed port on 127.0.0.1): the error names the origin to check, after "nothing was erased"', async () => {
+		await authorize('rev:unreachable');
+		const closed = createServer();
+		await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+		const { port } = closed.address() as AddressInfo;
+		await new Promise((resolve) => closed.close(resolve));
+		nock.enableNetConnect('127.0.0.1');
+		try {
+			const client = testClient({ revocationUrl: `http://127.0.0.1:${port}/oauth/revoke` });
+			const error = await manager({ client }).revoke('rev:unreachable').catch((e) => e);
+			expect(error.message).toBe('The request to the revocation endpoint failed (ECONNREFUSED), 3 attempt(s)');
+			expect(error.description).toMatch(new RegExp(`^Nothing was erased: .* Check that http://127\\.0\\.0\\.1:${port} is reachable from n8n\\.$`));
+		} finally {
+			nock.disableNetConnect();
+		}
+		expect((await store.get('rev:unreachable'))!.status).toBe('active');
+	});
+
 	it('an unknown connection: a clear error', async () => {
 		await expect(manager().revoke('rev:missing')).rejects.toThrow(ConnectionNotFoundError);
 	});
@@ -117,7 +146,7 @@ describe('Revoke / Disconnect', () => {
 		await authorize('rev:echo');
 		nock(PROVIDER_ORIGIN).post('/oauth/revoke').reply(400, { error: 'invalid_request', error_description: `bad ${CLIENT_SECRET} SENTINEL-refresh-1` });
 		const error = await manager().revoke('rev:echo').catch((e) => e);
-		expect(error.message).toBe('The revocation endpoint answered HTTP 400: invalid_request – bad [redacted] [redacted]');
+		expect(error.message).toBe('The revocation endpoint refused the request (HTTP 400): invalid_request – bad [redacted] [redacted]');
 	});
 });
 

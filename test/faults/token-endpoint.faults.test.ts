@@ -420,8 +420,8 @@ describe('fault suite: token endpoint', () => {
 			);
 			expect(error.message).toBe(
 				clientAuthentication === 'basic'
-					? 'The revocation endpoint answered HTTP 400 – bad request: Basic [redacted] token=[redacted]&token_type_hint=refresh_token'
-					: 'The revocation endpoint answered HTTP 400 – bad request: no header token=[redacted]&token_type_hint=refresh_token&client_id=client-id&client_secret=[redacted]',
+					? 'The revocation endpoint answered HTTP 400 with a non-JSON body: bad request: Basic [redacted] token=[redacted]&token_type_hint=refresh_token'
+					: 'The revocation endpoint answered HTTP 400 with a non-JSON body: bad request: no header token=[redacted]&token_type_hint=refresh_token&client_id=client-id&client_secret=[redacted]',
 			);
 			await expectTokensKept(id);
 		}

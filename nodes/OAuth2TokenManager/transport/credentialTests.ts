@@ -1,7 +1,7 @@
 import type { ICredentialsDecrypted, ICredentialTestFunctions, INodeCredentialTestResult } from 'n8n-workflow';
 import { TokenCipher } from '../../../engine/crypto';
 import { TokenEndpointError, TokenManagerError } from '../../../engine/errors';
-import { requestToken } from '../../../engine/token-endpoint';
+import { AuthorizationServerClient } from '../../../engine/oauth';
 import { oauthClientFromCredentials, storeFromCredentials, type Storage } from './engine';
 
 const ok = (message: string): INodeCredentialTestResult => ({ status: 'OK', message });
@@ -22,13 +22,10 @@ export async function testOAuthApp(this: ICredentialTestFunctions, credential: I
 		const client = oauthClientFromCredentials(credential.data ?? {});
 		if (!client.tokenUrl) return { status: 'Error', message: 'The Token URL is empty: enter the provider\'s token endpoint' };
 		if (!client.clientId || !client.clientSecret) return { status: 'Error', message: 'Enter the Client ID and the Client Secret' };
-		await requestToken(
-			{ tokenUrl: client.tokenUrl, clientId: client.clientId, clientSecret: client.clientSecret, clientAuthentication: client.clientAuthentication, maxRetries: 0 },
-			{ grant_type: 'refresh_token', refresh_token: 'n8n-credential-test-not-a-real-token' },
-		);
+		await new AuthorizationServerClient(client, { maxRetries: 0 }).requestToken({ grant_type: 'refresh_token', refresh_token: 'n8n-credential-test-not-a-real-token' });
 		return ok('The token endpoint accepted the client');
 	} catch (error) {
-		if (error instanceof TokenEndpointError && error.oauthError === 'invalid_grant') {
+		if (error instanceof TokenEndpointError && error.error === 'invalid_grant') {
 			return ok('The provider accepted the client credentials (it refused only the test refresh token, as expected)');
 		}
 		return failed(error);
