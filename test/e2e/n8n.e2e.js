@@ -430,3 +430,12 @@ test('workflow 2 answers 409 with a working re-authorization link when the provi
 	expect(callback.status).toBe(200);
 	expect((await call(connectionId)).user.name).toBe('grace');
 });
+
+test('workflow 3 saves no successful production run: its Refresh Token output holds the access token', async () => {
+	const ok = await stack.refresh('pipedrive:globex');
+	expect(ok.status).toBe(200);
+	expect(ok.body).toMatchObject({ connectionId: 'pipedrive:globex', status: 'active', refreshed: true });
+	// earlier tests ran it over HTTP and as a sub-workflow as well
+	const { data } = await stack.client.listExecutions({ workflowId: stack.workflows.refresh.id });
+	expect(data.filter((e) => e.status === 'success')).toEqual([]);
+});
