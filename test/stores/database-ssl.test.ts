@@ -23,6 +23,14 @@ function asN8nGivesIt(storage: DatabaseStorage, saved: INodeParameters): ICreden
 	return NodeHelpers.getNodeParameters(credentialTypes[storage].properties, saved, true, false, null, null) as ICredentialDataDecryptedObject;
 }
 
+/** The value the credential saves when the user picks this SSL option in the editor. */
+function sslOption(storage: DatabaseStorage, name: string): string {
+	const options = credentialTypes[storage].properties.find((p) => p.name === 'ssl')?.options ?? [];
+	const option = options.find((o) => o.name === name);
+	if (!option || !('value' in option)) throw new Error(`the ${storage} credential offers no SSL option "${name}"`);
+	return String(option.value);
+}
+
 const sslFieldsOf = (storage: DatabaseStorage) => credentialTypes[storage].properties.filter((p) => ['ssl', 'allowUnauthorizedCerts'].includes(p.name));
 
 test('PostgreSQL and MySQL credentials have the same SSL fields: Disable (the default) or Require, and Ignore SSL Issues', () => {
@@ -86,8 +94,9 @@ describePostgres()('PostgreSQL without TLS (the server here)', () => {
 	afterAll(async () => db?.drop());
 
 	test('SSL Disable connects; Require, with or without Ignore SSL Issues, is refused naming SSL', async () => {
-		expect(await credentialTest('postgres', saved({ ssl: 'disable' }))).toMatchObject({ status: 'OK' });
-		for (const ssl of [{ ssl: 'require' }, { ssl: 'require', allowUnauthorizedCerts: true }]) {
+		expect(await credentialTest('postgres', saved({ ssl: sslOption('postgres', 'Disable') }))).toMatchObject({ status: 'OK' });
+		const requireTls = sslOption('postgres', 'Require');
+		for (const ssl of [{ ssl: requireTls }, { ssl: requireTls, allowUnauthorizedCerts: true }]) {
 			const result = await credentialTest('postgres', saved(ssl));
 			expect(result.status).toBe('Error');
 			expect(result.message).toMatch(/^PostgreSQL table .*: The server does not support SSL connections/);
@@ -107,9 +116,10 @@ describeMySql()('MySQL without TLS (the server here)', () => {
 	afterAll(async () => db?.drop());
 
 	test('SSL Disable connects; Require, and the old switch turned on, are refused naming SSL', async () => {
-		expect(await credentialTest('mysql', saved({ ssl: 'disable' }))).toMatchObject({ status: 'OK' });
+		expect(await credentialTest('mysql', saved({ ssl: sslOption('mysql', 'Disable') }))).toMatchObject({ status: 'OK' });
 		expect(await credentialTest('mysql', saved({ ssl: false }))).toMatchObject({ status: 'OK' });
-		for (const ssl of [{ ssl: 'require' }, { ssl: 'require', allowUnauthorizedCerts: true }, { ssl: true }]) {
+		const requireTls = sslOption('mysql', 'Require');
+		for (const ssl of [{ ssl: requireTls }, { ssl: requireTls, allowUnauthorizedCerts: true }, { ssl: true }]) {
 			const result = await credentialTest('mysql', saved(ssl));
 			expect(result.status).toBe('Error');
 			expect(result.message).toMatch(/^MySQL table .*: Server does not support secure connection \(HANDSHAKE_NO_SSL_SUPPORT\)\. Check .*SSL/);
