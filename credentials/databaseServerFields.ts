@@ -30,8 +30,9 @@ export const createTableIfMissingField: INodeProperties = {
 };
 
 /**
- * SSL of a database server credential, the same for PostgreSQL and MySQL: field names, options and meaning as in
- * n8n's own Postgres credential (Require verifies the certificate unless Ignore SSL Issues is on).
+ * SSL of a database server credential, the same for PostgreSQL and MySQL. Field names and the Disable and Require
+ * values are those of n8n's own Postgres credential, and Require verifies the certificate as there; its "Allow" is
+ * left out (the drivers do not fall back to plain) and Ignore SSL Issues applies only under Require.
  */
 export const sslFields: INodeProperties[] = [
 	{
