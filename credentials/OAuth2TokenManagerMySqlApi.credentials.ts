@@ -1,5 +1,5 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
-import { createTableIfMissingField, databaseServerFields } from './databaseServerFields';
+import { createTableIfMissingField, databaseServerFields, sslFields } from './databaseServerFields';
 import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /**
@@ -21,21 +21,7 @@ export class OAuth2TokenManagerMySqlApi implements ICredentialType {
 			port: 3306,
 			databaseHint: 'The database of the token table, e.g. one made for it: CREATE DATABASE n8n_tokens',
 		}),
-		{
-			displayName: 'SSL',
-			name: 'ssl',
-			type: 'boolean',
-			default: false,
-			description: 'Whether to connect over TLS',
-		},
-		{
-			displayName: 'Ignore SSL Issues (Insecure)',
-			name: 'allowUnauthorizedCerts',
-			type: 'boolean',
-			default: false,
-			description: 'Whether to connect even if the server certificate cannot be verified',
-			displayOptions: { show: { ssl: [true] } },
-		},
+		...sslFields,
 		{
 			displayName: 'Table Name',
 			name: 'tableName',

@@ -1,5 +1,5 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
-import { createTableIfMissingField, databaseServerFields } from './databaseServerFields';
+import { createTableIfMissingField, databaseServerFields, sslFields } from './databaseServerFields';
 import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /**
@@ -16,25 +16,7 @@ export class OAuth2TokenManagerPostgresApi implements ICredentialType {
 
 	properties: INodeProperties[] = [
 		...databaseServerFields({ database: 'postgres', user: 'postgres', port: 5432 }),
-		{
-			displayName: 'SSL',
-			name: 'ssl',
-			type: 'options',
-			options: [
-				{ name: 'Disable', value: 'disable' },
-				{ name: 'Require', value: 'require' },
-			],
-			default: 'disable',
-			description: 'Whether to connect over TLS. Hosted databases (Supabase, RDS, Neon) usually require it.',
-		},
-		{
-			displayName: 'Ignore SSL Issues (Insecure)',
-			name: 'allowUnauthorizedCerts',
-			type: 'boolean',
-			default: false,
-			description: 'Whether to connect even if the server certificate cannot be verified',
-			displayOptions: { show: { ssl: ['require'] } },
-		},
+		...sslFields,
 		{
 			displayName: 'Table Name',
 			name: 'tableName',

@@ -1,5 +1,22 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OAuth2TokenManagerAppApi } from '../credentials/OAuth2TokenManagerAppApi.credentials';
+import { OAuth2TokenManagerEmbeddedApi } from '../credentials/OAuth2TokenManagerEmbeddedApi.credentials';
+import { OAuth2TokenManagerMySqlApi } from '../credentials/OAuth2TokenManagerMySqlApi.credentials';
+import { OAuth2TokenManagerPostgresApi } from '../credentials/OAuth2TokenManagerPostgresApi.credentials';
+import { OAuth2TokenManagerSupabaseApi } from '../credentials/OAuth2TokenManagerSupabaseApi.credentials';
+import {
+	AppMismatchError,
+	ConnectionNotFoundError,
+	ConnectionRevokedError,
+	DecryptionError,
+	InvalidInputError,
+	LeaseTimeoutError,
+	NeedsReauthorizationError,
+	StoreError,
+	TokenEndpointError,
+	VersionConflictError,
+} from '../engine/errors';
 
 /**
  * Every bundled workflow's webhooks: each is authenticated with a credential of its own, except an OAuth callback,
@@ -8,11 +25,13 @@ import { join } from 'node:path';
 interface WorkflowNode {
 	name: string;
 	type: string;
+	onError?: string;
 	parameters: Record<string, unknown>;
 	credentials?: Record<string, { id: string | null; name: string }>;
 }
 interface Workflow {
 	name: string;
+	settings: Record<string, unknown>;
 	nodes: WorkflowNode[];
 	connections: Record<string, { main?: Array<Array<{ node: string }>> }>;
 }
@@ -70,5 +89,93 @@ describe('the bundled workflows', () => {
 		expect(unauthenticated).toEqual([]);
 		expect(new Set(credentialNames).size).toBe(credentialNames.length);
 		expect(credentialNames).toHaveLength(3);
+	});
+
+	it("keep no successful production run when a node's output holds an access token (Get Valid Token, Refresh Token)", () => {
+		const carryingTokens = workflows.filter(({ workflow }) =>
+			workflow.nodes.some((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager' && ['getValidToken', 'refreshToken'].includes(n.parameters.operation as string)),
+		);
+		expect(carryingTokens.map(({ file }) => file)).toEqual(['2-call-api-with-valid-token.json', '3-refresh-on-request.json']);
+		for (const { file, workflow } of carryingTokens) expect({ file, saved: workflow.settings.saveDataSuccessExecution }).toEqual({ file, saved: 'none' });
+	});
+
+	it("name every credential their nodes use in the sticky note's checklist, with its type as n8n's editor shows it", () => {
+		const typeNames: Record<string, string> = { httpHeaderAuth: 'Header Auth', httpBasicAuth: 'Basic Auth' };
+		for (const type of [OAuth2TokenManagerAppApi, OAuth2TokenManagerSupabaseApi, OAuth2TokenManagerPostgresApi, OAuth2TokenManagerMySqlApi, OAuth2TokenManagerEmbeddedApi]) {
+			const credential = new type();
+			typeNames[credential.name] = credential.displayName;
+		}
+		for (const { file, workflow } of workflows) {
+			const note = String(workflow.nodes.find((n) => n.type === 'n8n-nodes-base.stickyNote')!.parameters.content);
+			const used = new Map(workflow.nodes.flatMap((n) => Object.entries(n.credentials ?? {}).map(([type, { name }]) => [name, type] as const)));
+			for (const [name, type] of used) expect({ file, named: note.includes(`*${name}* (${typeNames[type]}`) ? `*${name}* (${typeNames[type]}` : note }).toEqual({ file, named: `*${name}* (${typeNames[type]}` });
+		}
+	});
+});
+
+/** A node parameter's n8n expression ("={{ … }}") as a function of $json: these use plain JavaScript only. */
+function expressionOf(value: unknown): ($json: unknown) => unknown {
+	const match = /^=\{\{([\s\S]*)\}\}$/.exec(String(value));
+	if (!match) throw new Error(`not an expression: ${String(value)}`);
+	return new Function('$json', `return (${match[1]});`) as ($json: unknown) => unknown;
+}
+
+describe('workflow 2 answers its caller', () => {
+	const workflow = workflows.find(({ file }) => file === '2-call-api-with-valid-token.json')!.workflow;
+	const node = (name: string) => workflow.nodes.find((n) => n.name === name)!;
+	const next = (name: string, output: number) => (workflow.connections[name]?.main?.[output] ?? []).map((link) => link.node);
+
+	it('through Respond to Webhook nodes: the result on success, the error answer from every token and API node that fails', () => {
+		expect(node('Call Webhook').parameters.responseMode).toBe('responseNode');
+		expect(next('Result', 0)).toEqual(['Respond with Result']);
+		expect(node('Respond with Result').parameters).toEqual({ respondWith: 'firstIncomingItem', options: {} });
+		const failing = workflow.nodes.filter((n) => ['n8n-nodes-oauth2-token-manager.oAuth2TokenManager', 'n8n-nodes-base.httpRequest'].includes(n.type));
+		expect(failing.map((n) => n.name).sort()).toEqual(['Call Pipedrive API', 'Get Valid Token', 'Refresh Token (Failed Token)', 'Retry Once']);
+		for (const n of failing) expect({ node: n.name, onError: n.onError, errorOutput: next(n.name, 1) }).toEqual({ node: n.name, onError: 'continueErrorOutput', errorOutput: ['Error Answer'] });
+		expect(next('Error Answer', 0)).toEqual(['Respond with Error']);
+		expect(node('Respond with Error').parameters.respondWith).toBe('firstIncomingItem');
+	});
+
+	it("answers each of the engine's error codes with its HTTP status", () => {
+		const status = expressionOf((node('Respond with Error').parameters.options as { responseCode: string }).responseCode);
+		const statusOf = (code: string) => status({ error: { code } });
+		const cases: Array<[string, number]> = [
+			[new ConnectionNotFoundError('c', 'the store').code, 404],
+			[new NeedsReauthorizationError('c', 'refused').code, 409],
+			[new ConnectionRevokedError('c').code, 409],
+			[new InvalidInputError('Connection ID', 'bad').code, 400],
+			[new StoreError('down').code, 503],
+			[new LeaseTimeoutError('c', 1000).code, 503],
+			[new TokenEndpointError('failed', undefined, 500).code, 502],
+			[new TokenEndpointError('refused', 'invalid_client', 401).code, 502],
+			[new TokenEndpointError('busy', 'temporarily_unavailable', 503).code, 503],
+			['api_error', 502],
+			[new AppMismatchError('c', 'app A', 'app B').code, 500],
+			[new DecryptionError('wrong key').code, 500],
+			[new VersionConflictError('c', 1).code, 500],
+			['error', 500],
+		];
+		expect(cases.map(([code]) => [code, statusOf(code)])).toEqual(cases);
+	});
+
+	it('builds the error answer from the failed item without its token: a token node item, or an API call item', () => {
+		const answer = expressionOf((node('Error Answer').parameters.assignments as { assignments: Array<{ name: string; value: string }> }).assignments.find((a) => a.name === 'error')!.value);
+		const tokenNodeItem = {
+			error: 'Connection "c" must be re-authorized: refused',
+			details: { description: 'Send the account owner through the authorization flow again', code: 'needs_reauth', reauthorizationUrl: 'https://provider/authorize?state=s' },
+			connectionId: 'c',
+		};
+		expect(JSON.parse(JSON.stringify(answer(tokenNodeItem)))).toEqual({
+			code: 'needs_reauth',
+			message: tokenNodeItem.error,
+			description: tokenNodeItem.details.description,
+			reauthorizationUrl: tokenNodeItem.details.reauthorizationUrl,
+		});
+		// n8n puts the failed node's input (here Get Valid Token's output) beside the error of an HTTP Request node
+		const apiItem = {
+			error: { message: 'Request failed with status code 401', config: { headers: { Authorization: 'Bearer SENTINEL-token' } } },
+			access_token: 'SENTINEL-token',
+		};
+		expect(answer(apiItem)).toEqual({ code: 'api_error', message: 'The API call failed: Request failed with status code 401' });
 	});
 });

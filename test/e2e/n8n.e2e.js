@@ -363,3 +363,79 @@ test('workflow 2 saves no successful production run: its data holds the access t
 	const connects = await stack.client.listExecutions({ workflowId: stack.workflows.connect.id });
 	expect(connects.data.filter((e) => e.status === 'success').length).toBeGreaterThan(0);
 });
+
+/** Asserts workflow 2's error answer: JSON, the status, only the documented fields, and nothing token-shaped. */
+function expectErrorAnswer(res, status, connectionId) {
+	expect(res.status).toBe(status);
+	expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+	expect(Object.keys(res.body).sort()).toEqual(['connectionId', 'error']);
+	expect(res.body.connectionId).toBe(connectionId);
+	for (const key of Object.keys(res.body.error)) expect(['code', 'message', 'description', 'reauthorizationUrl']).toContain(key);
+	expect(res.text).not.toMatch(/access_token|refresh_token|Bearer/i);
+	// the sandbox's tokens are "<user id>:" or "<user id>:r:" and 32 base64url characters
+	expect(res.text).not.toMatch(/(^|[^0-9.])\d+:(r:)?[A-Za-z0-9_-]{32}/);
+	expect(res.text).not.toContain(stack.sandbox.clientSecret);
+	expect(res.text).not.toContain(stack.callAuth.value);
+}
+
+test('workflow 2 answers an unknown connection with 404 and a JSON error naming it, asking the provider nothing', async () => {
+	stack.sandbox.reset();
+	const res = await stack.call('pipedrive:never-connected');
+	expectErrorAnswer(res, 404, 'pipedrive:never-connected');
+	expect(res.body.error).toEqual({
+		code: 'connection_not_found',
+		message: expect.stringMatching(/^No connection "pipedrive:never-connected" in /),
+		description: expect.stringMatching(/Exchange Authorization Code/),
+	});
+	expect(stack.sandbox.stats()).toMatchObject({ apiCalls: 0, tokenRequests: { total: 0 } });
+});
+
+test('workflow 2 answers 409 with a working re-authorization link when the provider revoked the grant', async () => {
+	const connectionId = 'pipedrive:revoked';
+	const connected = await stack.connect(connectionId, { user: 'grace' });
+	expect(connected.status).toBe(200);
+	expect((await call(connectionId)).user.name).toBe('grace');
+	// The provider ends the grant: a replayed authorization code revokes what it produced (RFC 6749 §4.1.2).
+	const replay = await fetch(stack.sandbox.tokenUrl, {
+		method: 'POST',
+		headers: {
+			authorization: `Basic ${Buffer.from(`${stack.sandbox.clientId}:${stack.sandbox.clientSecret}`).toString('base64')}`,
+			'content-type': 'application/x-www-form-urlencoded',
+		},
+		body: new URLSearchParams({ grant_type: 'authorization_code', code: new URL(connected.callbackUrl).searchParams.get('code'), redirect_uri: stack.callbackUrl }),
+	});
+	expect(replay.status).toBe(400);
+	expect(stack.sandbox.grants().find((g) => g.userName === 'grace').revoked).toBe(true);
+	stack.sandbox.expireAccessTokens(); // the API now answers 401, and the refresh is refused
+	stack.sandbox.reset();
+
+	const first = await stack.call(connectionId); // 401 → Refresh Token (Failed Token) → invalid_grant
+	const again = await stack.call(connectionId); // Get Valid Token reads the stored status: no token request
+	for (const res of [first, again]) {
+		expectErrorAnswer(res, 409, connectionId);
+		expect(res.body.error).toMatchObject({
+			code: 'needs_reauth',
+			message: expect.stringMatching(/^Connection "pipedrive:revoked" must be re-authorized/),
+			reauthorizationUrl: expect.stringMatching(new RegExp(`^${stack.sandbox.authorizationUrl}\\?`)),
+		});
+	}
+	expect(stack.sandbox.stats().tokenRequests).toMatchObject({ total: 1, refresh_token: 1 });
+
+	// the link in the answer brings the account back: consent, callback (workflow 1), and calls work again
+	const link = new URL(again.body.error.reauthorizationUrl);
+	link.searchParams.set('user', 'grace');
+	const consent = await fetch(link, { redirect: 'manual' });
+	expect(consent.status).toBe(302);
+	const callback = await fetch(consent.headers.get('location'), { redirect: 'manual' });
+	expect(callback.status).toBe(200);
+	expect((await call(connectionId)).user.name).toBe('grace');
+});
+
+test('workflow 3 saves no successful production run: its Refresh Token output holds the access token', async () => {
+	const ok = await stack.refresh('pipedrive:globex');
+	expect(ok.status).toBe(200);
+	expect(ok.body).toMatchObject({ connectionId: 'pipedrive:globex', status: 'active', refreshed: true });
+	// earlier tests ran it over HTTP and as a sub-workflow as well
+	const { data } = await stack.client.listExecutions({ workflowId: stack.workflows.refresh.id });
+	expect(data.filter((e) => e.status === 'success')).toEqual([]);
+});

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ICredentialDataDecryptedObject, IExecuteFunctions } from 'n8n-workflow';
+import { tlsFromCredentials } from '../../../credentials/databaseServerFields';
 import { TokenCipher } from '../../../engine/crypto';
 import { InvalidInputError } from '../../../engine/errors';
 import { resolveOAuthClient, type ClientAuthentication, type OAuthClient } from '../../../engine/presets';
@@ -47,7 +48,7 @@ export function oauthClientFromCredentials(credentials: ICredentialDataDecrypted
 
 /** Builds a store from its credential. Pure: the caller decides about caching. */
 export function storeFromCredentials(storage: Storage, c: ICredentialDataDecryptedObject): TokenStore {
-	const ssl = c.ssl === true || c.ssl === 'require' ? { rejectUnauthorized: c.allowUnauthorizedCerts !== true } : undefined;
+	const ssl = tlsFromCredentials(c);
 	switch (storage) {
 		case 'supabase':
 			return new SupabaseStore({ url: text(c.host), serviceRoleKey: String(c.serviceRole ?? ''), tableName: text(c.tableName), schema: text(c.schema) });
