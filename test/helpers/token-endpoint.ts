@@ -1,0 +1,27 @@
+import type { OAuthClient } from '../../engine/presets';
+import { requestToken, type TokenEndpointRequest } from '../../engine/token-endpoint';
+import type { TokenEndpoint } from '../../engine/token-manager';
+
+/**
+ * The engine's own token endpoint for `client`, which runs `then` once the provider has answered a refresh and
+ * before the engine sees the answer: a test acts between the provider's answer and the store write (the
+ * provider has rotated the refresh token by then). Code exchanges pass through untouched.
+ */
+export function afterRefreshAnswer(
+	client: OAuthClient,
+	then: () => Promise<unknown> | unknown,
+	settings: Partial<TokenEndpointRequest> = { retryBaseDelayMs: 1 },
+): TokenEndpoint {
+	const endpoint: TokenEndpointRequest = {
+		tokenUrl: client.tokenUrl,
+		clientId: client.clientId,
+		clientSecret: client.clientSecret,
+		clientAuthentication: client.clientAuthentication,
+		...settings,
+	};
+	return async (grant, limits) => {
+		const issued = await requestToken(endpoint, grant, limits);
+		if (grant.grant_type === 'refresh_token') await then();
+		return issued;
+	};
+}
