@@ -77,10 +77,20 @@ describe('one refresh per connection', () => {
 	test('20 concurrent callers through two coordinators of one registry join one refresh and get its token', async () => {
 		const started = await expiredConnection();
 		const registry = new RefreshRegistry();
-		const [a, b] = [coordinator({ registry }), coordinator({ registry })];
+		let leaseAttempts = 0;
+		const counting = new Proxy(store, {
+			get(target, name, receiver) {
+				const value = Reflect.get(target, name, receiver);
+				if (name === 'acquireLease') leaseAttempts += 1;
+				return typeof value === 'function' ? value.bind(target) : value;
+			},
+		});
+		const [a, b] = [coordinator({ registry, store: counting }), coordinator({ registry, store: counting })];
 		const { deadlines, steps } = provider();
 		const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).refresh(started, steps(i % 2 ? a : b, started))));
 		expect(deadlines).toHaveLength(1);
+		// The 19 others joined the flight in this process: only one caller asked the store for the lease.
+		expect(leaseAttempts).toBe(1);
 		expect(results.map((r) => [r.connection.accessToken, r.refreshed])).toEqual(Array.from({ length: 20 }, () => ['access-1', true]));
 	});
 
@@ -92,6 +102,17 @@ describe('one refresh per connection', () => {
 		expect(deadlines).toHaveLength(1);
 		expect(new Set(results.map((r) => r.connection.accessToken))).toEqual(new Set(['access-1']));
 		expect((await store.get(started.connectionId))!).toMatchObject({ refreshToken: 'refresh-1', refreshCount: 1, leaseHolder: null });
+	});
+
+	test('lock, then re-check: a caller that read the connection before another refresh completed finds it done under the lease', async () => {
+		const started = await expiredConnection();
+		const { deadlines, steps } = provider();
+		const other = coordinator();
+		await other.refresh(started, steps(other, started));
+		// The lease is free at once; what decides is the read under it.
+		const late = coordinator();
+		expect(await late.refresh(started, steps(late, started))).toMatchObject({ refreshed: true, connection: { accessToken: 'access-1', refreshCount: 1 } });
+		expect(deadlines).toHaveLength(1);
 	});
 
 	test('the refresh deadline counts from when the lease was asked for and ends before the lease does', async () => {
