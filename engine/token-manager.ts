@@ -1,3 +1,9 @@
+/*
+ * The operations: Build Authorization URL, Exchange Authorization Code, Get Valid Token, Refresh Token, Revoke.
+ * When to refresh is decided by refresh/policy.ts; refresh/coordinator.ts makes one refresh out of many callers
+ * (single flight in this process, the store's lease across processes: refresh/lease.ts) and keeps new tokens the
+ * store refused until they are written.
+ */
 import {
 	buildAuthorizationUrl,
 	consumeState,

@@ -14,10 +14,7 @@ export const DEFAULT_LEASE_TTL_MS = 30_000;
 export interface LeaseSettings {
 	/** How long a lease lasts if its holder dies. */
 	ttlMs: number;
-	/**
-	 * Wall-clock limit of a whole refresh (every attempt and retry, response body included), counted from the
-	 * lease's start; strictly shorter than the lease, so the new tokens are written while the lease still holds.
-	 */
+	/** Limit of a whole refresh, counted from the lease's start: shorter than the lease, so the write happens under it. */
 	refreshDeadlineMs: number;
 	/** How long a caller waits for another holder before giving up. */
 	waitMs: number;
