@@ -1,5 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+/*
+ * The operations: Build Authorization URL, Exchange Authorization Code, Get Valid Token, Refresh Token, Revoke.
+ * When to refresh is decided by refresh/policy.ts; refresh/coordinator.ts makes one refresh out of many callers
+ * (single flight in this process, the store's lease across processes: refresh/lease.ts) and keeps new tokens the
+ * store refused until they are written.
+ */
 import {
 	buildAuthorizationUrl,
 	consumeState,
@@ -12,24 +16,30 @@ import {
 import type { TokenCipher, TokenField } from './crypto';
 import {
 	AppMismatchError,
-	ConnectionExistsError,
 	ConnectionNotFoundError,
 	ConnectionRevokedError,
 	DecryptionError,
 	InvalidInputError,
 	InvalidStateError,
-	LeaseTimeoutError,
 	NeedsReauthorizationError,
-	StoreError,
 	TokenEndpointError,
 	TokenManagerError,
-	VersionConflictError,
 } from './errors';
 import { AuthorizationServerClient, refreshTokenOfRefusedAnswer, type Grant, type IssuedTokens, type RequestPolicy, type TokenTypeHint } from './oauth';
 import { appFingerprint, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
+import { processRefreshRegistry, RefreshCoordinator, type RefreshRegistry } from './refresh/coordinator';
+import { leaseSettings } from './refresh/lease';
+import { effectiveMinValidityMs, shouldRefresh, type RefreshRequest } from './refresh/policy';
 import type { TokenStore } from './store';
 import type { Connection, ConnectionFields, StoredConnection } from './types';
 import { requireSecureUrl } from './urls';
+import { writeFromLatest } from './versioned-write';
+
+export { DEFAULT_LEASE_TTL_MS } from './refresh/lease';
+export { MIN_VALIDITY_LIFETIME_SHARE } from './refresh/policy';
+
+/** Sends a grant to the token endpoint; `deadline` (epoch ms) bounds every attempt and retry, response body included. */
+export type TokenEndpoint = (grant: Grant, limits: { deadline?: number }) => Promise<IssuedTokens>;
 
 export interface TokenManagerOptions {
 	store: TokenStore;
@@ -37,6 +47,10 @@ export interface TokenManagerOptions {
 	client: OAuthClient;
 	/** Timeouts and retries of the requests to the provider's endpoints (token and revocation). */
 	endpoint?: Partial<RequestPolicy>;
+	/** Where grants are sent (default: the client's token endpoint, with the `endpoint` timeouts and retries). */
+	tokenEndpoint?: TokenEndpoint;
+	/** The current time in epoch ms, for the refresh policy and the times written with new tokens (default Date.now). */
+	clock?: () => number;
 	/** How long a refresh lease lasts if its holder dies (default 30 s). */
 	leaseTtlMs?: number;
 	/**
@@ -55,8 +69,8 @@ export interface TokenManagerOptions {
 	 * sent to the account owner by an Error Workflow). 0 turns the link off.
 	 */
 	reauthorizationLinkTtlSeconds?: number;
-	/** For tests that must act between the provider's answer and the store write. */
-	hooks?: { afterTokenResponse?: (connectionId: string) => Promise<void> | void };
+	/** Where refreshes in flight and writes the store refused are shared (default: this process's registry). */
+	refreshRegistry?: RefreshRegistry;
 }
 
 export interface TokenResult {
@@ -100,12 +114,6 @@ export interface RevokeResult {
 
 export const DEFAULT_MIN_VALIDITY_SECONDS = 300;
 export const DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS = 86_400;
-export const DEFAULT_LEASE_TTL_MS = 30_000;
-/**
- * Minimum Validity never exceeds this share of a token's own lifetime: a token that lives 300 s is not
- * refreshed again at once because Minimum Validity is 300 s.
- */
-export const MIN_VALIDITY_LIFETIME_SHARE = 0.5;
 /**
  * Taken off every expires_at, which counts from when the token request was sent: providers round their
  * issue time down to whole seconds, so a token may end up to a second before "sent + expires_in".
@@ -116,20 +124,6 @@ const REFRESH_TOKEN_REJECTED = 'the provider rejected its refresh token (invalid
 const NO_REFRESH_TOKEN = 'no refresh token is stored for it';
 const MAX_CONNECTION_ID_LENGTH = 255;
 const MAX_CODE_LENGTH = 8192;
-
-/*
- * Process-wide state, shared by every TokenManager (n8n builds one per execution): the refresh in
- * flight per connection, and new tokens the provider issued that the store has not accepted yet.
- * Keys name the table (the store's identity), the app (its fingerprint) and the connection id: two
- * credentials share an entry only when they reach the same table through the same app.
- */
-const flights = new Map<string, Promise<TokenResult>>();
-const unsaved = new Map<string, { usedRefreshToken: string | null; fields: Partial<ConnectionFields> }>();
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A lease holder id that names the host and process, for whoever inspects a stuck lease. */
-const leaseHolder = () => `${hostname()}:${process.pid}:${randomUUID()}`;
 
 export function validateConnectionId(connectionId: unknown): string {
 	if (typeof connectionId !== 'string' || connectionId.trim() === '') {
@@ -154,12 +148,10 @@ export class TokenManager {
 	/** Which app this manager's client is (appFingerprint): written with every token it obtains, checked before use. */
 	private readonly fingerprint: string;
 	private readonly oauth: AuthorizationServerClient;
-	private readonly leaseTtlMs: number;
-	private readonly refreshDeadlineMs: number;
-	private readonly leaseWaitMs: number;
-	private readonly pollIntervalMs: number;
-	private readonly saveRetries: number;
-	private readonly hooks: NonNullable<TokenManagerOptions['hooks']>;
+	private readonly tokenEndpoint: TokenEndpoint;
+	private readonly clock: () => number;
+	/** Single flight, the lease, and writes the store refused. */
+	private readonly coordinator: RefreshCoordinator;
 	private stateCodec: StateCodec | undefined;
 	private readonly reauthorizationLinkTtlSeconds: number;
 
@@ -169,15 +161,21 @@ export class TokenManager {
 		this.client = options.client;
 		this.fingerprint = appFingerprint(options.client);
 		this.oauth = new AuthorizationServerClient(options.client, options.endpoint);
-		this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
-		this.refreshDeadlineMs = options.refreshDeadlineMs ?? Math.floor((this.leaseTtlMs * 2) / 3);
-		if (!(this.refreshDeadlineMs > 0 && this.refreshDeadlineMs < this.leaseTtlMs)) {
-			throw new RangeError(`The refresh deadline (${this.refreshDeadlineMs} ms) must be positive and shorter than the lease (${this.leaseTtlMs} ms)`);
-		}
-		this.leaseWaitMs = options.leaseWaitMs ?? this.leaseTtlMs + this.refreshDeadlineMs + 5_000;
-		this.pollIntervalMs = options.pollIntervalMs ?? 100;
-		this.saveRetries = options.saveRetries ?? 3;
-		this.hooks = options.hooks ?? {};
+		this.tokenEndpoint = options.tokenEndpoint ?? ((grant, limits) => this.oauth.requestToken(grant, limits));
+		this.clock = options.clock ?? Date.now;
+		this.coordinator = new RefreshCoordinator({
+			store: this.store,
+			appFingerprint: this.fingerprint,
+			registry: options.refreshRegistry ?? processRefreshRegistry,
+			lease: leaseSettings({
+				ttlMs: options.leaseTtlMs,
+				refreshDeadlineMs: options.refreshDeadlineMs,
+				waitMs: options.leaseWaitMs,
+				pollIntervalMs: options.pollIntervalMs,
+			}),
+			saveRetries: options.saveRetries ?? 3,
+			refreshTokenOf: (row) => this.refreshTokenOf(row),
+		});
 		this.reauthorizationLinkTtlSeconds = options.reauthorizationLinkTtlSeconds ?? DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS;
 	}
 
@@ -234,8 +232,8 @@ export class TokenManager {
 		}
 		const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
 		if (codeVerifier) grant.code_verifier = codeVerifier;
-		const response = await this.oauth.requestToken(grant);
-		unsaved.delete(await this.key(connectionId));
+		const response = await this.tokenEndpoint(grant, {});
+		await this.coordinator.forgetRefused(connectionId);
 		const fields = (existing: StoredConnection | null): ConnectionFields => {
 			// RFC 6749 §5.1 makes refresh_token optional in a code response: on a re-authorization through the same
 			// app, the stored refresh token stays valid, and so do kept fields the response leaves out.
@@ -251,24 +249,17 @@ export class TokenManager {
 				tokenIssuedAt: response.requestedAt,
 			};
 		};
-		return { connection: this.decrypt(await this.upsert(connectionId, fields)), refreshed: false };
+		const saved = await writeFromLatest(this.store, connectionId, (existing) =>
+			existing ? this.store.update(connectionId, existing.version, fields(existing)) : this.store.insert({ connectionId, ...fields(null) }),
+		);
+		return { connection: this.decrypt(saved), refreshed: false };
 	}
 
 	/** Returns a token valid for at least `minValiditySeconds`, refreshing first when needed. */
 	async getValidToken(connectionId: string, options: { minValiditySeconds?: number } = {}): Promise<ValidTokenResult> {
 		validateConnectionId(connectionId);
 		const minValidityMs = this.minValidityMs(options.minValiditySeconds);
-		await this.saveUnsaved(connectionId);
-		const current = await this.readUsable(connectionId);
-		const needsRefresh = (c: Connection) => {
-			if (!c.accessToken) return true;
-			if (c.expiresAt === null) return false;
-			const leftMs = c.expiresAt.getTime() - Date.now();
-			// Refreshed since this call read the row (e.g. by the process it waited for): nothing newer exists.
-			if (leftMs > 0 && c.refreshCount !== current.refreshCount) return false;
-			return leftMs <= effectiveMinValidityMs(c, minValidityMs);
-		};
-		const result = needsRefresh(current) ? await this.refreshOnce(current, needsRefresh) : { connection: current, refreshed: false };
+		const result = await this.refreshIfNeeded(connectionId, { kind: 'min-validity', minValidityMs });
 		const effectiveMs = effectiveMinValidityMs(result.connection, minValidityMs);
 		return { ...result, minValidity: { effectiveSeconds: Math.floor(effectiveMs / 1000), capped: effectiveMs < minValidityMs } };
 	}
@@ -281,14 +272,9 @@ export class TokenManager {
 	async refreshToken(connectionId: string, options: { failedAccessToken?: string; force?: boolean } = {}): Promise<TokenResult> {
 		validateConnectionId(connectionId);
 		this.requireTokenUrl(); // a misconfigured App credential is named before the connection is compared with it
-		await this.saveUnsaved(connectionId);
-		const current = await this.readUsable(connectionId);
-		const stale = options.failedAccessToken && !options.force ? options.failedAccessToken : undefined;
-		const needsRefresh = stale
-			? (c: Connection) => c.accessToken === stale
-			: (c: Connection) => c.refreshCount === current.refreshCount;
-		if (!needsRefresh(current)) return { connection: current, refreshed: false };
-		return this.refreshOnce(current, needsRefresh);
+		const request: RefreshRequest =
+			options.failedAccessToken && !options.force ? { kind: 'failed-token', failedAccessToken: options.failedAccessToken } : { kind: 'forced' };
+		return this.refreshIfNeeded(connectionId, request);
 	}
 
 	/**
@@ -299,45 +285,112 @@ export class TokenManager {
 	async revoke(connectionId: string, options: { atProvider?: boolean } = {}): Promise<RevokeResult> {
 		validateConnectionId(connectionId);
 		const atProvider = options.atProvider !== false;
-		await this.saveUnsaved(connectionId);
+		await this.coordinator.writeRefused(connectionId);
 		// Revoking at the provider sends the connection's token with this app's client credentials.
 		const callsProvider = atProvider && Boolean(this.client.revocationUrl);
-		const holder = leaseHolder();
-		const mustExist = async () => {
+		const mustExist = async (): Promise<StoredConnection> => {
 			const row = await this.store.get(connectionId);
 			if (!row) throw new ConnectionNotFoundError(connectionId, this.store.description);
 			if (callsProvider) this.requireSameApp(row);
-			return undefined;
+			return row;
 		};
 		await mustExist();
-		await this.takeLease(connectionId, holder, mustExist);
-		try {
-			let row = (await this.store.get(connectionId))!;
-			if (callsProvider) this.requireSameApp(row);
-			const current = this.decrypt(row);
-			let revokedAtProvider: TokenTypeHint | null = null;
-			const token = current.refreshToken ?? current.accessToken;
-			if (atProvider && this.client.revocationUrl && token) {
-				revokedAtProvider = current.refreshToken ? 'refresh_token' : 'access_token';
-				await this.oauth.revokeToken(token, revokedAtProvider);
-			}
-			const fields: Partial<ConnectionFields> = { status: 'revoked', accessToken: null, refreshToken: null, expiresAt: null, lastError: null };
-			for (let attempt = 0; ; attempt++) {
-				try {
-					row = await this.store.update(connectionId, row.version, fields);
-					break;
-				} catch (error) {
-					if (!(error instanceof VersionConflictError) || attempt >= 5) throw error;
-					row = (await this.store.get(connectionId)) ?? row;
+		return this.coordinator.underLease(
+			connectionId,
+			async () => void (await mustExist()),
+			async () => {
+				const row = await mustExist();
+				const current = this.decrypt(row);
+				let revokedAtProvider: TokenTypeHint | null = null;
+				const token = current.refreshToken ?? current.accessToken;
+				if (atProvider && this.client.revocationUrl && token) {
+					revokedAtProvider = current.refreshToken ? 'refresh_token' : 'access_token';
+					await this.oauth.revokeToken(token, revokedAtProvider);
 				}
-			}
-			unsaved.delete(await this.key(connectionId));
-			// The connection is revoked already; a marker left behind by a failed delete is purged once it expires.
-			await deleteStateMarker(this.store, connectionId).catch(() => undefined);
-			return { connection: this.decrypt(row), revokedAtProvider };
-		} finally {
-			await this.store.releaseLease(connectionId, holder).catch(() => undefined);
+				const fields: Partial<ConnectionFields> = { status: 'revoked', accessToken: null, refreshToken: null, expiresAt: null, lastError: null };
+				const revoked = await writeFromLatest(
+					this.store,
+					connectionId,
+					(latest) => {
+						if (!latest) throw new ConnectionNotFoundError(connectionId, this.store.description);
+						return this.store.update(connectionId, latest.version, fields);
+					},
+					row,
+				);
+				await this.coordinator.forgetRefused(connectionId);
+				// The connection is revoked already; a marker left behind by a failed delete is purged once it expires.
+				await deleteStateMarker(this.store, connectionId).catch(() => undefined);
+				return { connection: this.decrypt(revoked), revokedAtProvider };
+			},
+		);
+	}
+
+	/**
+	 * Get Valid Token and Refresh Token: the refresh policy decides on this call's first read, and again on each
+	 * later read while the coordinator waits for the lease, so that one refresh serves every caller that needed it.
+	 */
+	private async refreshIfNeeded(connectionId: string, request: RefreshRequest): Promise<TokenResult> {
+		await this.coordinator.writeRefused(connectionId);
+		const current = await this.readUsable(connectionId);
+		const stillNeeded = (c: Connection) => shouldRefresh(c, request, { now: this.clock(), seenRefreshCount: current.refreshCount }).should;
+		if (!stillNeeded(current)) return { connection: current, refreshed: false };
+		this.requireTokenUrl();
+		return this.coordinator.refresh(current, {
+			read: () => this.readUsable(connectionId),
+			stillNeeded,
+			refresh: (leased, deadline) => this.refreshWithProvider(leased, deadline),
+		});
+	}
+
+	/** Runs under the lease. `deadline` (epoch ms) bounds the whole exchange with the provider; it falls inside the lease. */
+	private async refreshWithProvider(leased: Connection, deadline: number): Promise<Connection> {
+		const { connectionId } = leased;
+		if (!leased.refreshToken) {
+			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), status: 'needs_reauth', lastError: NO_REFRESH_TOKEN });
+			throw this.needsReauth(connectionId, NO_REFRESH_TOKEN);
 		}
+		let response: IssuedTokens;
+		try {
+			response = await this.tokenEndpoint({ grant_type: 'refresh_token', refresh_token: leased.refreshToken }, { deadline });
+		} catch (error) {
+			if (error instanceof TokenEndpointError && error.error === 'invalid_grant') {
+				return this.refreshTokenRejected(leased);
+			}
+			const message = error instanceof TokenManagerError ? error.message : 'Unexpected error during refresh';
+			const rotated = refreshTokenOfRefusedAnswer(error);
+			if (rotated !== null) {
+				// The answer was refused, but the provider may have retired the old refresh token: the new one must be kept.
+				await this.coordinator.saveRefreshed(leased, { ...this.reencrypted({ ...leased, refreshToken: rotated }), lastError: message });
+				throw error;
+			}
+			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), lastError: message }).catch(() => undefined);
+			throw error;
+		}
+		const saved = await this.coordinator.saveRefreshed(leased, {
+			...this.tokenFields(connectionId, response, leased.refreshToken, leased.metadata),
+			status: 'active',
+			lastRefreshedAt: new Date(this.clock()),
+			refreshCount: leased.refreshCount + 1,
+			lastError: response.warning,
+			appFingerprint: this.fingerprint,
+			tokenIssuedAt: response.requestedAt,
+		});
+		// A write that lost to a newer grant returns that grant's row, which may come from another app.
+		this.requireSameApp(saved);
+		return this.decrypt(saved);
+	}
+
+	/**
+	 * The provider refused the refresh token we sent. It marks the connection only while that token is still
+	 * the stored one: if another process has stored a newer one meanwhile (its refresh won), that one is used.
+	 */
+	private refreshTokenRejected(leased: Connection): Promise<Connection> {
+		const { connectionId } = leased;
+		return writeFromLatest(this.store, connectionId, async (row) => {
+			if (!row || this.refreshTokenOf(row) !== leased.refreshToken || row.status !== 'active') return this.usable(connectionId, row);
+			await this.store.update(connectionId, row.version, { ...this.reencrypted(this.decrypt(row)), status: 'needs_reauth', lastError: REFRESH_TOKEN_REJECTED });
+			throw this.needsReauth(connectionId, REFRESH_TOKEN_REJECTED);
+		});
 	}
 
 	private minValidityMs(seconds: number | undefined): number {
@@ -353,10 +406,6 @@ export class TokenManager {
 			throw new InvalidInputError('Token URL', 'The Token URL is empty: set it in the App credential (needed for the Custom preset)');
 		}
 		requireSecureUrl('Token URL', this.client.tokenUrl);
-	}
-
-	private async key(connectionId: string): Promise<string> {
-		return JSON.stringify([await this.store.identity(), this.fingerprint, connectionId]);
 	}
 
 	/**
@@ -381,187 +430,6 @@ export class TokenManager {
 		if (row.status === 'needs_reauth') throw this.needsReauth(connectionId, row.lastError ?? REFRESH_TOKEN_REJECTED);
 		if (row.status === 'revoked') throw new ConnectionRevokedError(connectionId);
 		return this.decrypt(row);
-	}
-
-	/** One refresh at a time per connection: in this process by a shared promise, across processes by the store's lease. */
-	private async refreshOnce(current: Connection, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
-		const key = await this.key(current.connectionId);
-		const inFlight = flights.get(key);
-		if (inFlight) return inFlight;
-		const flight = this.refreshUnderLease(current, needsRefresh).finally(() => flights.delete(key));
-		flights.set(key, flight);
-		return flight;
-	}
-
-	/** `started` is the caller's own read of the connection: the first decision needs no second read. */
-	private async refreshUnderLease(started: Connection, needsRefresh: (c: Connection) => boolean): Promise<TokenResult> {
-		this.requireTokenUrl();
-		const { connectionId } = started;
-		const result = (connection: Connection, refreshed = connection.refreshCount !== started.refreshCount) => ({ connection, refreshed });
-		if (!needsRefresh(started)) return result(started);
-		const holder = leaseHolder();
-		const lease = await this.takeLease(connectionId, holder, async () => {
-			const current = await this.readUsable(connectionId);
-			return needsRefresh(current) ? undefined : current;
-		});
-		if ('done' in lease) return result(lease.done);
-		try {
-			// Re-read under the lease: another process may have refreshed since our last read.
-			const leased = await this.readUsable(connectionId);
-			if (!needsRefresh(leased)) return result(leased);
-			return result(await this.refreshWithProvider(leased, lease.since + this.refreshDeadlineMs), true);
-		} finally {
-			await this.store.releaseLease(connectionId, holder).catch(() => undefined);
-		}
-	}
-
-	/**
-	 * Takes the connection's lease for `holder`, polling with growing, jittered pauses for at most
-	 * `leaseWaitMs`. Between attempts `meanwhile` re-reads: a value from it ends the wait without the lease
-	 * (e.g. another process finished the refresh). Once the lease is held, returns when it was asked for:
-	 * the lease cannot have started earlier.
-	 */
-	private async takeLease<T>(
-		connectionId: string,
-		holder: string,
-		meanwhile: () => Promise<T | undefined>,
-	): Promise<{ done: T } | { since: number }> {
-		const deadline = Date.now() + this.leaseWaitMs;
-		let delay = this.pollIntervalMs;
-		for (;;) {
-			const since = Date.now();
-			if (await this.store.acquireLease(connectionId, holder, this.leaseTtlMs)) return { since };
-			if (Date.now() >= deadline) throw new LeaseTimeoutError(connectionId, this.leaseWaitMs);
-			await sleep(delay * (0.5 + Math.random()));
-			delay = Math.min(delay * 1.5, 1000);
-			const done = await meanwhile();
-			if (done !== undefined) return { done };
-		}
-	}
-
-	/** `deadline` (epoch ms) bounds the whole exchange with the provider; it falls inside the lease. */
-	private async refreshWithProvider(leased: Connection, deadline: number): Promise<Connection> {
-		const { connectionId } = leased;
-		if (!leased.refreshToken) {
-			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), status: 'needs_reauth', lastError: NO_REFRESH_TOKEN });
-			throw this.needsReauth(connectionId, NO_REFRESH_TOKEN);
-		}
-		let response: IssuedTokens;
-		try {
-			response = await this.oauth.requestToken({ grant_type: 'refresh_token', refresh_token: leased.refreshToken }, { deadline });
-		} catch (error) {
-			if (error instanceof TokenEndpointError && error.error === 'invalid_grant') {
-				return this.refreshTokenRejected(leased);
-			}
-			const message = error instanceof TokenManagerError ? error.message : 'Unexpected error during refresh';
-			const rotated = refreshTokenOfRefusedAnswer(error);
-			if (rotated !== null) {
-				// The answer was refused, but the provider may have retired the old refresh token: the new one must be kept.
-				await this.saveRefreshed(leased, { ...this.reencrypted({ ...leased, refreshToken: rotated }), lastError: message });
-				throw error;
-			}
-			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), lastError: message }).catch(() => undefined);
-			throw error;
-		}
-		await this.hooks.afterTokenResponse?.(connectionId);
-		const fields: Partial<ConnectionFields> = {
-			...this.tokenFields(connectionId, response, leased.refreshToken, leased.metadata),
-			status: 'active',
-			lastRefreshedAt: new Date(),
-			refreshCount: leased.refreshCount + 1,
-			lastError: response.warning,
-			appFingerprint: this.fingerprint,
-			tokenIssuedAt: response.requestedAt,
-		};
-		const saved = await this.saveRefreshed(leased, fields);
-		// A write that lost to a newer grant returns that grant's row, which may come from another app.
-		this.requireSameApp(saved);
-		return this.decrypt(saved);
-	}
-
-	/**
-	 * The provider refused the refresh token we sent. It marks the connection only while that token is still
-	 * the stored one: if another process has stored a newer one meanwhile (its refresh won), that one is used.
-	 */
-	private async refreshTokenRejected(leased: Connection): Promise<Connection> {
-		const { connectionId } = leased;
-		for (let attempt = 0; ; attempt++) {
-			const row = await this.store.get(connectionId);
-			const rowRefreshToken = row?.refreshToken ? this.cipher.decrypt(row.refreshToken, connectionId, 'refresh_token') : null;
-			if (!row || rowRefreshToken !== leased.refreshToken || row.status !== 'active') return this.usable(connectionId, row);
-			try {
-				await this.store.update(connectionId, row.version, { ...this.reencrypted(this.decrypt(row)), status: 'needs_reauth', lastError: REFRESH_TOKEN_REJECTED });
-			} catch (error) {
-				if (error instanceof VersionConflictError && attempt < 5) continue;
-				throw error;
-			}
-			throw this.needsReauth(connectionId, REFRESH_TOKEN_REJECTED);
-		}
-	}
-
-	/**
-	 * The provider has issued new tokens (and may have retired the old refresh token): they must reach the
-	 * store. Retries the write, never the refresh; if the store stays down they wait in memory and are
-	 * written before anything else on the next call for this connection.
-	 */
-	private async saveRefreshed(leased: Connection, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
-		const { connectionId } = leased;
-		let version = leased.version;
-		let lastError: unknown;
-		for (let attempt = 0; attempt <= this.saveRetries; attempt++) {
-			try {
-				return await this.store.update(connectionId, version, fields);
-			} catch (error) {
-				lastError = error;
-				if (error instanceof VersionConflictError) {
-					const row = await this.store.get(connectionId);
-					if (!row) throw new ConnectionNotFoundError(connectionId, this.store.description);
-					const rowRefreshToken = row.refreshToken && this.cipher.decrypt(row.refreshToken, connectionId, 'refresh_token');
-					if (rowRefreshToken !== leased.refreshToken) return row; // a newer grant or refresh was written meanwhile
-					version = row.version;
-					continue;
-				}
-				if (attempt < this.saveRetries) await sleep(200 * 2 ** attempt);
-			}
-		}
-		unsaved.set(await this.key(connectionId), { usedRefreshToken: leased.refreshToken, fields });
-		throw new StoreError(
-			`The provider issued new tokens for connection "${connectionId}" but ${this.store.description} did not accept the write (${describeStoreError(lastError)}).`,
-			'The new tokens are kept in memory by this n8n process and written before anything else on the next call for this connection. Check the database is reachable.',
-		);
-	}
-
-	private async saveUnsaved(connectionId: string): Promise<void> {
-		const key = await this.key(connectionId);
-		const pending = unsaved.get(key);
-		if (!pending) return;
-		let row: StoredConnection | null;
-		try {
-			row = await this.store.get(connectionId);
-			const rowRefreshToken = row?.refreshToken ? this.cipher.decrypt(row.refreshToken, connectionId, 'refresh_token') : null;
-			if (row && rowRefreshToken === pending.usedRefreshToken) await this.store.update(connectionId, row.version, pending.fields);
-		} catch (error) {
-			throw new StoreError(
-				`Tokens that the provider issued for connection "${connectionId}" are still waiting to be saved: ${this.store.description} did not accept the write (${describeStoreError(error)}).`,
-				'They stay in memory and are written on the next call. Check the database is reachable.',
-			);
-		}
-		unsaved.delete(key);
-	}
-
-	/** Inserts or replaces the connection with the fields computed from the row as it is when written. */
-	private async upsert(connectionId: string, fields: (existing: StoredConnection | null) => ConnectionFields): Promise<StoredConnection> {
-		for (let attempt = 0; attempt < 5; attempt++) {
-			const existing = await this.store.get(connectionId);
-			try {
-				return existing
-					? await this.store.update(connectionId, existing.version, fields(existing))
-					: await this.store.insert({ connectionId, ...fields(null) });
-			} catch (error) {
-				if (!(error instanceof VersionConflictError || error instanceof ConnectionExistsError)) throw error;
-			}
-		}
-		throw new StoreError(`Connection "${connectionId}" kept changing while the new tokens were saved; run the exchange again`);
 	}
 
 	private tokenFields(
@@ -615,10 +483,14 @@ export class TokenManager {
 		};
 	}
 
+	private refreshTokenOf(row: StoredConnection): string | null {
+		return row.refreshToken === null ? null : this.cipher.decrypt(row.refreshToken, row.connectionId, 'refresh_token');
+	}
+
 	/** The row's refresh token, or null when there is none or it cannot be decrypted with the configured keys. */
 	private readableRefreshToken(row: StoredConnection): string | null {
 		try {
-			return row.refreshToken === null ? null : this.cipher.decrypt(row.refreshToken, row.connectionId, 'refresh_token');
+			return this.refreshTokenOf(row);
 		} catch (error) {
 			if (error instanceof DecryptionError) return null;
 			throw error;
@@ -633,21 +505,4 @@ export class TokenManager {
 		const open = (value: string | null, field: TokenField) => (value === null ? null : this.cipher.decrypt(value, row.connectionId, field));
 		return { ...row, accessToken: open(row.accessToken, 'access_token'), refreshToken: open(row.refreshToken, 'refresh_token') };
 	}
-}
-
-/**
- * The Minimum Validity applied to a token: at most a share of its lifetime, which runs from when it was
- * requested (token_issued_at; for rows written before that column, last_refreshed_at, written with the tokens a
- * moment later) to its expiry. Without either time, or without an expiry, the requested value applies.
- */
-function effectiveMinValidityMs(c: Connection, requestedMs: number): number {
-	const issuedAt = c.tokenIssuedAt ?? c.lastRefreshedAt;
-	if (!c.expiresAt || !issuedAt) return requestedMs;
-	const lifetimeMs = c.expiresAt.getTime() - issuedAt.getTime();
-	return Math.max(0, Math.min(requestedMs, lifetimeMs * MIN_VALIDITY_LIFETIME_SHARE));
-}
-
-function describeStoreError(error: unknown): string {
-	if (error instanceof Error) return error.message.slice(0, 200);
-	return 'unknown error';
 }

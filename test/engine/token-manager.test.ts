@@ -7,6 +7,7 @@ import { EXPIRY_MARGIN_MS, TokenManager, type TokenManagerOptions } from '../../
 import type { TemporaryDatabase } from '../helpers/postgres';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { CLIENT_SECRET, rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import { afterRefreshAnswer } from '../helpers/token-endpoint';
 
 const KEY = 'test-token-encryption-key-0001';
 let db: TemporaryDatabase;
@@ -270,7 +271,7 @@ describe('a store that fails after the provider rotated the refresh token', () =
 		const breakStore = async () => {
 			await db.sql(`alter table oauth2_tokens rename to oauth2_tokens_away`);
 		};
-		const error = await manager({ saveRetries: 1, hooks: { afterTokenResponse: breakStore } })
+		const error = await manager({ saveRetries: 1, tokenEndpoint: afterRefreshAnswer(testClient(), breakStore) })
 			.refreshToken('store-down')
 			.catch((e) => e);
 		expect(error).toBeInstanceOf(StoreError);

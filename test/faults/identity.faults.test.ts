@@ -18,6 +18,7 @@ import { TokenManager, type TokenManagerOptions } from '../../engine/token-manag
 import { createTemporaryPostgresDatabase, TEST_POSTGRES_URL, type TemporaryDatabase } from '../helpers/postgres';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { PROVIDER_ORIGIN, testClient } from '../helpers/provider';
+import { afterRefreshAnswer } from '../helpers/token-endpoint';
 
 const KEY = 'identity-faults-encryption-key';
 const cipher = new TokenCipher(KEY);
@@ -160,7 +161,7 @@ describe('two tenants on one database: unqualified oauth2_tokens resolves to a s
 		// The provider rotates A's refresh token; then A's table refuses the write.
 		const refusing = manager(storeA, client, {
 			saveRetries: 1,
-			hooks: { afterTokenResponse: () => db.sql(`revoke update on ${tableA} from "${roles[0]}"`).then(() => undefined) },
+			tokenEndpoint: afterRefreshAnswer(client, () => db.sql(`revoke update on ${tableA} from "${roles[0]}"`)),
 		});
 		await expect(refusing.getValidToken('pending')).rejects.toThrow(StoreError);
 		await db.sql(`grant update on ${tableA} to "${roles[0]}"`);

@@ -9,6 +9,7 @@ import nock from 'nock';
 import { NeedsReauthorizationError } from '../../engine/errors';
 import { EXPIRY_MARGIN_MS, TokenManager } from '../../engine/token-manager';
 import { testClient } from '../helpers/provider';
+import { afterRefreshAnswer } from '../helpers/token-endpoint';
 import { startTokenServer, type TokenServer, type TokenServerOptions } from '../helpers/token-server';
 import { PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';
 
@@ -116,7 +117,7 @@ describe('fault suite: the refresh, against a real token endpoint', () => {
 	});
 
 	it('the lease a refresh takes with the defaults ends within 30 s, and the refresh deadline must be shorter than the lease', async () => {
-		const { id, manager } = await expiredConnectionAt('default-lease');
+		const { id, server, manager } = await expiredConnectionAt('default-lease');
 		let leaseLeft = NaN;
 		const probe = async () => {
 			const [row] = await env.db.sql<{ left_ms: number }>(
@@ -125,7 +126,7 @@ describe('fault suite: the refresh, against a real token endpoint', () => {
 			);
 			leaseLeft = Number(row.left_ms);
 		};
-		await manager({ hooks: { afterTokenResponse: probe } }).getValidToken(id);
+		await manager({ tokenEndpoint: afterRefreshAnswer(testClient({ tokenUrl: server.tokenUrl }), probe) }).getValidToken(id);
 		expect(leaseLeft).toBeGreaterThan(25_000);
 		expect(leaseLeft).toBeLessThanOrEqual(30_000);
 		expect(() => manager({ leaseTtlMs: 5000, refreshDeadlineMs: 5000 })).toThrow(/must be positive and shorter than the lease/);
@@ -138,7 +139,7 @@ describe('fault suite: the refresh, against a real token endpoint', () => {
 			const row = (await env.store.get(id))!;
 			await env.store.update(id, row.version, { status: 'needs_reauth', lastError: 'the provider rejected its refresh token (invalid_grant)' });
 		};
-		const { connection } = await manager({ hooks: { afterTokenResponse: markedElsewhere } }).getValidToken(id);
+		const { connection } = await manager({ tokenEndpoint: afterRefreshAnswer(testClient({ tokenUrl: server.tokenUrl }), markedElsewhere) }).getValidToken(id);
 		const stored = await env.stored(id);
 		expect(stored.status).toBe('active');
 		expect(stored.accessToken).toBe(connection.accessToken);

@@ -7,6 +7,8 @@ import nock from 'nock';
 import { LeaseTimeoutError, StoreError } from '../../engine/errors';
 import { PostgresStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
+import { testClient } from '../helpers/provider';
+import { afterRefreshAnswer } from '../helpers/token-endpoint';
 import { PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;
@@ -65,12 +67,10 @@ describe('fault suite: token store', () => {
 		const endpoint = refreshEndpoint();
 		const m = env.manager({
 			saveRetries: 3,
-			hooks: {
-				afterTokenResponse: async () => {
-					await away();
-					setTimeout(() => void back(), 300);
-				},
-			},
+			tokenEndpoint: afterRefreshAnswer(testClient(), async () => {
+				await away();
+				setTimeout(() => void back(), 300);
+			}),
 		});
 		const { connection } = await m.getValidToken(id);
 		expect(connection.refreshToken).toBe('SENTINEL-refresh-new-1');
@@ -82,7 +82,7 @@ describe('fault suite: token store', () => {
 		const id = await expiredConnection('write-down');
 		const endpoint = refreshEndpoint();
 		const first = await expectFailure(env.hygiene, 'write down', () =>
-			env.manager({ saveRetries: 1, hooks: { afterTokenResponse: away } }).getValidToken(id),
+			env.manager({ saveRetries: 1, tokenEndpoint: afterRefreshAnswer(testClient(), away) }).getValidToken(id),
 		);
 		expect(first).toBeInstanceOf(StoreError);
 		expect(first.message).toMatch(new RegExp(`^The provider issued new tokens for connection "${id}" but PostgreSQL table oauth2_tokens .* did not accept the write`));

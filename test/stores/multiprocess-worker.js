@@ -14,30 +14,29 @@ const { TokenManager } = require(path.join(root, 'engine', 'token-manager.ts'));
 const { TokenCipher } = require(path.join(root, 'engine', 'crypto.ts'));
 const { resolveOAuthClient } = require(path.join(root, 'engine', 'presets.ts'));
 const stores = require(path.join(root, 'engine', 'stores', 'index.ts'));
+const { afterRefreshAnswer } = require(path.join(root, 'test', 'helpers', 'token-endpoint.ts'));
 
 const config = JSON.parse(process.argv[2]);
 const storeClasses = { postgres: stores.PostgresStore, mysql: stores.MySqlTokenStore, sqlite: stores.SqliteTokenStore };
 
 async function main() {
 	const store = new storeClasses[config.store.kind](config.store.options);
+	const client = resolveOAuthClient({ preset: 'pipedrive', ...config.client });
+	const endpoint = { maxRetries: 0, timeoutMs: 10_000 };
+	const dieAfterTokenResponse = async () => {
+		process.send({ type: 'token-received', pid: process.pid });
+		await new Promise(() => undefined); // the parent kills this process now
+	};
 	const manager = new TokenManager({
 		store,
 		cipher: new TokenCipher(config.encryptionKey),
-		client: resolveOAuthClient({ preset: 'pipedrive', ...config.client }),
-		endpoint: { maxRetries: 0, timeoutMs: 10_000 },
+		client,
+		endpoint,
+		tokenEndpoint: config.mode === 'die' ? afterRefreshAnswer(client, dieAfterTokenResponse, endpoint) : undefined,
 		leaseTtlMs: config.leaseTtlMs,
 		refreshDeadlineMs: config.refreshDeadlineMs,
 		leaseWaitMs: config.leaseWaitMs,
 		pollIntervalMs: 50,
-		hooks:
-			config.mode === 'die'
-				? {
-						afterTokenResponse: async () => {
-							process.send({ type: 'token-received', pid: process.pid });
-							await new Promise(() => undefined); // the parent kills this process now
-						},
-					}
-				: undefined,
 	});
 	await store.get(config.connectionId); // connect and check the table before the start signal
 	process.send({ type: 'ready', pid: process.pid });
