@@ -78,7 +78,8 @@ export async function main(args: string[]): Promise<number | undefined> {
 	console.log('OAuth2 Token Manager — demo against a real n8n and a local Pipedrive-like provider');
 
 	run('npm', ['run', 'build', '--silent'], 'Building the package (npm run build)...');
-	info(`Node.js ${process.version} (${process.execPath})`);
+	step('Node.js runtime for n8n (Node 24, from the npm registry, cached)...');
+	info(`${process.execPath} (${process.version})`);
 
 	step('n8n (pinned, cached outside the clone)...');
 	const n8nInstall = await ensureN8n({ log: info });

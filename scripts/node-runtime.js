@@ -6,7 +6,7 @@
 // half-installed (the `node` package's npx route silently ran the system Node 20 instead, and that path was cached).
 // Every path is version-checked before it is used or remembered; concurrent first runs install into their own
 // staging folders and the first finished one is renamed into place.
-// Plain JavaScript: scripts/run.js needs it before it can load TypeScript (see there).
+// Plain JavaScript: scripts/run.js calls it before any TypeScript is loaded, and the runtime test runs it as it is.
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
