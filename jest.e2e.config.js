@@ -1,9 +1,10 @@
-/** End-to-end suite against a real n8n: run through `node scripts/e2e.js` (npm run test:e2e), never with the unit tests. */
+/** End-to-end suite against a real n8n: run through `npm run test:e2e` (it builds and installs n8n first), never with the unit tests. */
 module.exports = {
 	testEnvironment: 'node',
 	roots: ['<rootDir>/test/e2e'],
 	testMatch: ['**/*.e2e.js'],
-	transform: {},
+	// The suite is JavaScript; the n8n tooling it drives (scripts/) is TypeScript, type-checked by `npm test`.
+	transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] },
 	testTimeout: 120000,
 	maxWorkers: 1,
 };

@@ -1,7 +1,7 @@
 'use strict';
 /*
  * End to end: a real n8n (the pinned version, Node 24) with this package installed as a community package, the
- * three bundled workflows published, and the Pipedrive-like sandbox as the provider. Run with `node scripts/e2e.js`
+ * three bundled workflows published, and the Pipedrive-like sandbox as the provider. Run with `npm run test:e2e`
  * (it builds, installs n8n if needed, then runs this file with jest.e2e.config.js).
  */
 const fs = require('node:fs');

@@ -243,7 +243,7 @@ describe('fault suite: SQL injection and oversize values', () => {
 			const countingStore = new Proxy(store, {
 				get(target, name, receiver) {
 					const value = Reflect.get(target, name, receiver);
-					if (name === 'insert') return async (...a: unknown[]) => ((rows += 1), (value as Function).apply(target, a));
+					if (name === 'insert') return async (...a: unknown[]) => ((rows += 1), (value as (...args: unknown[]) => unknown).apply(target, a));
 					return typeof value === 'function' ? value.bind(target) : value;
 				},
 			}) as TokenStore;

@@ -72,6 +72,7 @@ async function hugeResponseServer(): Promise<{ origin: string; requests: () => n
 	let requests = 0;
 	let sent = 0;
 	const chunk = 'x'.repeat(64 * 1024);
+	// eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler only writes to the response: nothing rejects
 	const server = createHttpServer(async (req, res) => {
 		requests += 1;
 		req.resume();

@@ -1,5 +1,5 @@
 /**
- * The one contract every TokenStore passes (issue 3). Each store's test file calls
+ * The one contract every TokenStore passes. Each store's test file calls
  * `describeStoreContract(name, factory)` with a factory that opens the store on a fresh, empty database.
  *
  * The factory returns a harness rather than a bare store, so that stores reached through another layer (Supabase

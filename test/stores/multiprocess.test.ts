@@ -1,5 +1,5 @@
 /**
- * Exactly one refresh across OS processes (issue 3), on real PostgreSQL, MariaDB and SQLite, against a real
+ * Exactly one refresh across OS processes, on real PostgreSQL, MariaDB and SQLite, against a real
  * token endpoint on 127.0.0.1 (the Pipedrive-like sandbox: it counts requests and rotates refresh tokens, so a
  * second refresh with the same token would be refused with invalid_grant).
  *

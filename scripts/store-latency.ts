@@ -1,55 +1,54 @@
-#!/usr/bin/env node
-'use strict';
 /*
  * Get Valid Token (fresh token: no refresh) latency beside a raw primary-key read of the same row, per store, in one
  * run: PostgreSQL, MySQL/MariaDB and embedded SQLite. Each store gets a temporary database (or file) that is dropped
  * afterwards. Calls run one at a time, interleaved (raw read, Get Valid Token, raw read, ...) so both see the same
  * server conditions.
  *
- *   node scripts/store-latency.js [--iterations 2000] [--warmup 300] [--json]
+ *   npm run store-latency [-- --iterations 2000] [--warmup 300] [--json]
  *
  * Settings: TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  *           TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test). A store whose server does not answer is
- *           reported as skipped. Needs Node >= 22.16 (node:sqlite); on an older Node it re-runs itself under the
- *           project's runtime (scripts/node-runtime.js).
+ *           reported as skipped. Needs Node >= 22.16 (node:sqlite): run.js starts it on the Node 24 runtime.
  */
-const { randomBytes } = require('node:crypto');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { performance } = require('node:perf_hooks');
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { DatabaseSync } from 'node:sqlite';
+import mysql from 'mysql2/promise';
+import { Client, Pool } from 'pg';
+import { TokenCipher } from '../engine/crypto';
+import { resolveOAuthClient } from '../engine/presets';
+import { MySqlTokenStore, PostgresStore, SqliteTokenStore } from '../engine/stores';
+import { COLUMNS } from '../engine/stores/sql-common';
+import { TokenManager } from '../engine/token-manager';
+import type { TokenStore } from '../engine/store';
 
-const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 16)) {
-	const { runWithRuntime } = require('./node-runtime');
-	runWithRuntime([__filename, ...process.argv.slice(2)]).then((code) => process.exit(code));
-	return;
+// The baseline: the same row read by primary key through the same driver, on a connection of its own.
+const COLUMN_LIST = COLUMNS.join(', ');
+
+interface StoreUnderTest {
+	store: TokenStore;
+	rawRead(connectionId: string): Promise<unknown>;
+	drop(): Promise<void>;
 }
 
-require('./ts-require');
-const root = path.join(__dirname, '..');
-const { TokenManager } = require(path.join(root, 'engine', 'token-manager.ts'));
-const { TokenCipher } = require(path.join(root, 'engine', 'crypto.ts'));
-const { resolveOAuthClient } = require(path.join(root, 'engine', 'presets.ts'));
-const { PostgresStore, MySqlTokenStore, SqliteTokenStore } = require(path.join(root, 'engine', 'stores', 'index.ts'));
-// The baseline: the same row read by primary key through the same driver, on a connection of its own.
-const COLUMN_LIST = require(path.join(root, 'engine', 'stores', 'sql-common.ts')).COLUMNS.join(', ');
+interface Percentiles {
+	p50: number;
+	p95: number;
+	p99: number;
+}
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-	const index = args.indexOf(`--${name}`);
-	return index >= 0 ? Number(args[index + 1]) : fallback;
-};
-const ITERATIONS = option('iterations', 2000);
-const WARMUP = option('warmup', 300);
-const JSON_OUTPUT = args.includes('--json');
+type Measure =
+	| { store: string; skipped: string }
+	| { store: string; skipped?: undefined; description: string; iterations: number; rawRead: Percentiles; getValidToken: Percentiles };
 
 const POSTGRES_URL = process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const MYSQL_URL = process.env.TEST_MYSQL_URL || 'mysql://root@127.0.0.1:3306/test';
 const uniqueName = () => `oauth2tm_latency_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 
-async function postgresSetup() {
-	const { Client } = require('pg');
+async function postgresSetup(): Promise<StoreUnderTest> {
 	const name = uniqueName();
 	const admin = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
 	await admin.connect();
@@ -57,7 +56,7 @@ async function postgresSetup() {
 	await admin.end();
 	const url = new URL(POSTGRES_URL);
 	url.pathname = `/${name}`;
-	const raw = new (require('pg').Pool)({ connectionString: url.toString(), max: 1 });
+	const raw = new Pool({ connectionString: url.toString(), max: 1 });
 	return {
 		store: new PostgresStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true }),
 		rawRead: async (id) => (await raw.query(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = $1`, [id])).rows[0],
@@ -71,8 +70,7 @@ async function postgresSetup() {
 	};
 }
 
-async function mysqlSetup() {
-	const mysql = require('mysql2/promise');
+async function mysqlSetup(): Promise<StoreUnderTest> {
 	const name = uniqueName();
 	const admin = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 3000 });
 	await admin.query(`create database \`${name}\``);
@@ -82,7 +80,7 @@ async function mysqlSetup() {
 	const raw = mysql.createPool({ uri: url.toString(), connectionLimit: 1 });
 	return {
 		store: new MySqlTokenStore({ uri: url.toString(), createTableIfMissing: true }),
-		rawRead: async (id) => (await raw.execute(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = ?`, [id]))[0][0],
+		rawRead: async (id) => (await raw.execute<mysql.RowDataPacket[]>(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = ?`, [id]))[0][0],
 		async drop() {
 			await raw.end();
 			const db = await mysql.createConnection({ uri: MYSQL_URL });
@@ -92,15 +90,15 @@ async function mysqlSetup() {
 	};
 }
 
-async function sqliteSetup() {
+async function sqliteSetup(): Promise<StoreUnderTest> {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-latency-'));
 	const file = path.join(dir, 'tokens.sqlite');
-	let raw;
+	let raw: DatabaseSync | undefined;
 	return {
 		store: new SqliteTokenStore({ filePath: file }),
 		// Opened on first use: the store creates the file and table with its insert.
 		rawRead: async (id) => {
-			raw ??= new (require('node:sqlite').DatabaseSync)(file);
+			raw ??= new DatabaseSync(file);
 			return raw.prepare(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = ?`).get(id);
 		},
 		async drop() {
@@ -110,17 +108,17 @@ async function sqliteSetup() {
 	};
 }
 
-function percentile(sorted, p) {
+function percentile(sorted: number[], p: number) {
 	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function summary(samples) {
+function summary(samples: number[]): Percentiles {
 	const sorted = [...samples].sort((a, b) => a - b);
 	return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) };
 }
 
-async function measure(label, setup) {
-	let context;
+async function measure(label: string, setup: () => Promise<StoreUnderTest>, iterations: number, warmup: number): Promise<Measure> {
+	let context: StoreUnderTest;
 	try {
 		context = await setup();
 	} catch (error) {
@@ -159,13 +157,13 @@ async function measure(label, setup) {
 			const result = await manager.getValidToken(connectionId);
 			if (result.refreshed || result.connection.accessToken !== access) throw new Error('Get Valid Token did not return the stored fresh token');
 		};
-		for (let i = 0; i < WARMUP; i++) {
+		for (let i = 0; i < warmup; i++) {
 			await rawRead();
 			await getValidToken();
 		}
-		const raw = [];
-		const gvt = [];
-		for (let i = 0; i < ITERATIONS; i++) {
+		const raw: number[] = [];
+		const gvt: number[] = [];
+		for (let i = 0; i < iterations; i++) {
 			let t = performance.now();
 			await rawRead();
 			raw.push(performance.now() - t);
@@ -175,31 +173,37 @@ async function measure(label, setup) {
 		}
 		const rawSummary = summary(raw);
 		const gvtSummary = summary(gvt);
-		return { store: label, description: store.description, iterations: ITERATIONS, rawRead: rawSummary, getValidToken: gvtSummary };
+		return { store: label, description: store.description, iterations: iterations, rawRead: rawSummary, getValidToken: gvtSummary };
 	} finally {
 		await store.close().catch(() => undefined);
 		await context.drop().catch(() => undefined);
 	}
 }
 
-(async () => {
-	const results = [];
+export async function main(args: string[]): Promise<number> {
+	const option = (name: string, fallback: number) => {
+		const index = args.indexOf(`--${name}`);
+		return index >= 0 ? Number(args[index + 1]) : fallback;
+	};
+	const iterations = option('iterations', 2000);
+	const warmup = option('warmup', 300);
+	const results: Measure[] = [];
 	for (const [label, setup] of [
 		['PostgreSQL', postgresSetup],
 		['MySQL', mysqlSetup],
 		['SQLite', sqliteSetup],
-	]) {
-		results.push(await measure(label, setup));
+	] as const) {
+		results.push(await measure(label, setup, iterations, warmup));
 	}
-	if (JSON_OUTPUT) {
-		process.stdout.write(`${JSON.stringify({ node: process.version, iterations: ITERATIONS, results }, null, 2)}\n`);
-		return;
+	if (args.includes('--json')) {
+		process.stdout.write(`${JSON.stringify({ node: process.version, iterations, results }, null, 2)}\n`);
+		return 0;
 	}
-	const ms = (value) => `${value.toFixed(3)} ms`;
-	process.stdout.write(`Node ${process.version}, ${ITERATIONS} interleaved calls per measure after ${WARMUP} warm-up pairs, one at a time\n\n`);
+	const ms = (value: number) => `${value.toFixed(3)} ms`;
+	process.stdout.write(`Node ${process.version}, ${iterations} interleaved calls per measure after ${warmup} warm-up pairs, one at a time\n\n`);
 	process.stdout.write('store        raw PK read p50   Get Valid Token p50   overhead p50   (p95 raw / GVT)\n');
 	for (const r of results) {
-		if (r.skipped) {
+		if (r.skipped !== undefined) {
 			process.stdout.write(`${r.store.padEnd(12)} skipped: ${r.skipped}\n`);
 			continue;
 		}
@@ -208,7 +212,5 @@ async function measure(label, setup) {
 			`${r.store.padEnd(12)} ${ms(r.rawRead.p50).padStart(15)}   ${ms(r.getValidToken.p50).padStart(19)}   ${ms(overhead).padStart(12)}   (${ms(r.rawRead.p95)} / ${ms(r.getValidToken.p95)})\n`,
 		);
 	}
-})().catch((error) => {
-	process.stderr.write(`${error.stack || error}\n`);
-	process.exit(1);
-});
+	return 0;
+}

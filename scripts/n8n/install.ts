@@ -1,27 +1,35 @@
-'use strict';
 // Installs the pinned n8n once into the cache folder shared by the demo and the e2e tests (outside the clone, so a
 // CI run or a fresh clone reuses it). `npm install n8n@<pin> --ignore-scripts` (a native optional part fails to build
 // otherwise); about 6 minutes and 2.8 GB the first time. A marker file says the install completed.
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
-const path = require('node:path');
-const { cacheDir } = require('../node-runtime');
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { cacheDir } from '../node-runtime';
 
-const N8N_VERSION = '2.41.1';
-const n8nHome = path.join(cacheDir, `n8n-${N8N_VERSION}`);
+export const N8N_VERSION = '2.41.1';
+export const n8nHome = path.join(cacheDir, `n8n-${N8N_VERSION}`);
 const marker = path.join(n8nHome, '.install-complete');
-const n8nBin = path.join(n8nHome, 'node_modules', 'n8n', 'bin', 'n8n');
+export const n8nBin = path.join(n8nHome, 'node_modules', 'n8n', 'bin', 'n8n');
 
-function isInstalled() {
+export type Log = (line: string) => void;
+
+export interface N8nInstall {
+	home: string;
+	bin: string;
+	version: string;
+	installedNow: boolean;
+}
+
+export function isInstalled(): boolean {
 	return fs.existsSync(marker) && fs.existsSync(n8nBin);
 }
 
-function sleep(ms) {
-	return new Promise((r) => setTimeout(r, ms));
+function sleep(ms: number) {
+	return new Promise<void>((resolve) => setTimeout(resolve, ms));
 }
 
 /** One installer at a time across processes (the demo and the tests may start together). */
-async function withLock(fn, log) {
+async function withLock<T>(fn: () => Promise<T>, log: Log): Promise<T> {
 	const lock = path.join(cacheDir, `n8n-${N8N_VERSION}.lock`);
 	fs.mkdirSync(cacheDir, { recursive: true });
 	for (let waited = 0; ; waited += 2000) {
@@ -46,7 +54,7 @@ async function withLock(fn, log) {
 	}
 }
 
-function countPackages(dir) {
+function countPackages(dir: string) {
 	let n = 0;
 	try {
 		for (const entry of fs.readdirSync(dir)) {
@@ -64,7 +72,7 @@ function countPackages(dir) {
  * Makes sure n8n is installed in the cache; returns { home, bin, version }.
  * log(line) receives progress lines (every 15 s while npm works).
  */
-async function ensureN8n({ log = (line) => process.stderr.write(`${line}\n`) } = {}) {
+export async function ensureN8n({ log = (line) => process.stderr.write(`${line}\n`) }: { log?: Log } = {}): Promise<N8nInstall> {
 	if (isInstalled()) return { home: n8nHome, bin: n8nBin, version: N8N_VERSION, installedNow: false };
 	return withLock(async () => {
 		if (isInstalled()) return { home: n8nHome, bin: n8nBin, version: N8N_VERSION, installedNow: false };
@@ -85,7 +93,7 @@ async function ensureN8n({ log = (line) => process.stderr.write(`${line}\n`) } =
 			const unpacked = countPackages(path.join(n8nHome, 'node_modules'));
 			log(`  ... ${secs}s, ${unpacked ? `${unpacked} packages unpacked, downloading and linking the rest` : 'npm is resolving about 2,300 packages'}`);
 		}, 15000);
-		const code = await new Promise((resolve, reject) => {
+		const code = await new Promise<number | null>((resolve, reject) => {
 			child.on('error', reject);
 			child.on('exit', (c, signal) => resolve(signal ? 1 : c));
 		}).finally(() => {
@@ -99,16 +107,4 @@ async function ensureN8n({ log = (line) => process.stderr.write(`${line}\n`) } =
 		log(`n8n ${N8N_VERSION} installed in ${Math.round((Date.now() - started) / 1000)}s`);
 		return { home: n8nHome, bin: n8nBin, version: N8N_VERSION, installedNow: true };
 	}, log);
-}
-
-module.exports = { ensureN8n, isInstalled, N8N_VERSION, n8nHome, n8nBin };
-
-if (require.main === module) {
-	ensureN8n().then(
-		(r) => console.log(`n8n ${r.version} ready: ${r.bin}`),
-		(err) => {
-			console.error(err.message);
-			process.exit(1);
-		},
-	);
 }

@@ -1,32 +1,39 @@
-'use strict';
 // Starts and stops one real n8n (the cached install, on the Node 24 runtime) for the demo and the e2e tests.
 // n8n's own database is a fresh PostgreSQL database per run (the machine's local server, no native module),
 // dropped on stop unless kept. Data lives under <userFolder>/.n8n; community packages under .n8n/nodes.
-const { spawn } = require('node:child_process');
-const crypto = require('node:crypto');
-const fs = require('node:fs');
-const net = require('node:net');
-const path = require('node:path');
-const { nodeRuntime } = require('../node-runtime');
-const { ensureN8n } = require('./install');
+import { type ChildProcess, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Client } from 'pg';
+import { nodeRuntime } from '../node-runtime';
+import { ensureN8n, type Log } from './install';
 
-function freePort() {
+export function freePort(): Promise<number> {
 	return new Promise((resolve, reject) => {
 		const srv = net.createServer();
 		srv.unref();
 		srv.on('error', reject);
 		srv.listen(0, '127.0.0.1', () => {
-			const { port } = srv.address();
+			const { port } = srv.address() as net.AddressInfo;
 			srv.close(() => resolve(port));
 		});
 	});
 }
 
-function sleep(ms) {
-	return new Promise((r) => setTimeout(r, ms));
+function sleep(ms: number) {
+	return new Promise<void>((resolve) => setTimeout(resolve, ms));
 }
 
-function pgConfig() {
+export interface PgConfig {
+	host: string;
+	port: number;
+	user: string;
+	password: string;
+}
+
+export function pgConfig(): PgConfig {
 	return {
 		host: process.env.N8N_E2E_PGHOST || '127.0.0.1',
 		port: Number(process.env.N8N_E2E_PGPORT || 5432),
@@ -35,8 +42,7 @@ function pgConfig() {
 	};
 }
 
-async function withAdminClient(fn) {
-	const { Client } = require('pg');
+async function withAdminClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
 	const client = new Client({ ...pgConfig(), database: 'postgres' });
 	await client.connect();
 	try {
@@ -51,7 +57,7 @@ const DB_PREFIX = 'n8n_oauth2tm_';
 /** Databases of runs that died without cleaning up (the name carries its creation time): dropped after a day. */
 async function dropStaleDatabases(maxAgeMs = 24 * 3600 * 1000) {
 	await withAdminClient(async (c) => {
-		const { rows } = await c.query('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${DB_PREFIX}%`]);
+		const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${DB_PREFIX}%`]);
 		for (const { datname } of rows) {
 			const created = parseInt(datname.slice(DB_PREFIX.length).split('_')[0], 36);
 			if (Number.isFinite(created) && Date.now() - created > maxAgeMs) {
@@ -61,16 +67,23 @@ async function dropStaleDatabases(maxAgeMs = 24 * 3600 * 1000) {
 	});
 }
 
-async function createDatabase(name) {
+export async function createDatabase(name: string): Promise<void> {
 	await withAdminClient((c) => c.query(`CREATE DATABASE "${name}"`));
 }
 
-async function dropDatabase(name) {
+export async function dropDatabase(name: string): Promise<void> {
 	await withAdminClient((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
 }
 
 /** Environment for an n8n process: its folder, ports, database, and no calls home. */
-function n8nEnv({ userFolder, port, brokerPort, database, encryptionKey, extra = {} }) {
+function n8nEnv({ userFolder, port, brokerPort, database, encryptionKey, extra = {} }: {
+	userFolder: string;
+	port: number;
+	brokerPort: number;
+	database: string;
+	encryptionKey: string;
+	extra?: NodeJS.ProcessEnv;
+}): NodeJS.ProcessEnv {
 	const pg = pgConfig();
 	const base = `http://127.0.0.1:${port}/`;
 	const env = { ...process.env };
@@ -114,13 +127,50 @@ function n8nEnv({ userFolder, port, brokerPort, database, encryptionKey, extra =
 	};
 }
 
-/**
- * Starts n8n and resolves once it answers. Options:
- *   userFolder (required; created), port / brokerPort (free ones when omitted), log(line),
- *   env (extra environment), keepDatabase (do not drop on stop), logFile (default <userFolder>/n8n.log).
- * Returns { url, port, userFolder, database, encryptionKey, logFile, startMs, child, cli(args), stop() }.
- */
-async function startN8n(options) {
+export interface StartN8nOptions {
+	/** n8n's folder (created); its data goes to <userFolder>/.n8n */
+	userFolder: string;
+	/** free ones when omitted */
+	port?: number;
+	brokerPort?: number;
+	/** an existing database to use (kept on stop); else a fresh one, dropped on stop */
+	database?: string;
+	encryptionKey?: string;
+	log?: Log;
+	/** extra environment */
+	env?: NodeJS.ProcessEnv;
+	/** do not drop the fresh database on stop */
+	keepDatabase?: boolean;
+	/** default <userFolder>/n8n.log */
+	logFile?: string;
+	timeoutMs?: number;
+}
+
+export interface CliResult {
+	code: number | null;
+	stdout: string;
+	stderr: string;
+}
+
+export interface N8nInstance {
+	url: string;
+	port: number;
+	brokerPort: number;
+	userFolder: string;
+	database: string;
+	encryptionKey: string;
+	logFile: string;
+	startMs: number;
+	child: ChildProcess;
+	env: NodeJS.ProcessEnv;
+	/** Runs an n8n CLI command with this instance's environment. */
+	cli(args: string[]): Promise<CliResult>;
+	/** SIGTERM, wait for n8n's graceful shutdown (then SIGKILL), drop the database. */
+	stop(options?: { keepDatabase?: boolean }): Promise<void>;
+}
+
+/** Starts n8n and resolves once it answers. */
+export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 	const log = options.log || (() => {});
 	const { bin } = await ensureN8n({ log });
 	const node = nodeRuntime();
@@ -141,7 +191,7 @@ async function startN8n(options) {
 	const started = Date.now();
 	log(`Starting n8n on http://127.0.0.1:${port} (database ${database}, log ${logFile})`);
 	const child = spawn(node, [bin, 'start'], { cwd: userFolder, env, stdio: ['ignore', out, out], detached: false });
-	let exited = null;
+	let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
 	child.on('exit', (code, signal) => {
 		exited = { code, signal };
 	});
@@ -174,8 +224,8 @@ async function startN8n(options) {
 	const startMs = Date.now() - started;
 	log(`n8n answered after ${(startMs / 1000).toFixed(1)}s`);
 
-	let stopping = null;
-	const instance = {
+	let stopping: Promise<void> | null = null;
+	const instance: N8nInstance = {
 		url,
 		port,
 		brokerPort,
@@ -186,24 +236,22 @@ async function startN8n(options) {
 		startMs,
 		child,
 		env,
-		/** Runs an n8n CLI command with this instance's environment; resolves { code, stdout, stderr }. */
 		cli(args) {
 			return new Promise((resolve, reject) => {
 				const c = spawn(node, [bin, ...args], { cwd: userFolder, env, stdio: ['ignore', 'pipe', 'pipe'] });
 				let stdout = '';
 				let stderr = '';
-				c.stdout.on('data', (d) => (stdout += d));
-				c.stderr.on('data', (d) => (stderr += d));
+				c.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+				c.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
 				c.on('error', reject);
 				c.on('exit', (code) => resolve({ code, stdout, stderr }));
 			});
 		},
-		/** SIGTERM, wait for n8n's graceful shutdown (then SIGKILL), drop the database. */
 		stop({ keepDatabase = options.keepDatabase } = {}) {
 			if (stopping) return stopping;
 			stopping = (async () => {
 				if (!exited) {
-					const gone = new Promise((r) => child.once('exit', r));
+					const gone = new Promise((resolve) => child.once('exit', resolve));
 					child.kill('SIGTERM');
 					const timer = setTimeout(() => !exited && child.kill('SIGKILL'), 30000);
 					await gone;
@@ -221,5 +269,3 @@ async function startN8n(options) {
 	};
 	return instance;
 }
-
-module.exports = { startN8n, freePort, createDatabase, dropDatabase, pgConfig };

@@ -1,42 +1,34 @@
-'use strict';
-// node scripts/screenshot.js [--out docs]
+// npm run screenshots [-- --out docs]
 // Pictures of the three bundled workflows as n8n's editor shows them: brings up the demo's set-up (sandbox, n8n with
 // the package, credentials, published workflows), logs in with headless Chromium from Debian's packages
 // (`apt-get install -y chromium`) and captures each workflow's canvas over the DevTools protocol, then one picture
 // of all three, then the node's panel as a new user sets it up and the App credential. Writes
 // docs/workflow-1-connect.png, docs/workflow-2-call-api.png, docs/workflow-3-refresh.png, docs/workflows.png,
-// docs/node-panel.png and docs/app-credential.png. Needs a global WebSocket (Node >= 22): on older Node it re-runs itself on the Node 24 runtime.
-const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
+// docs/node-panel.png and docs/app-credential.png. Started by run.js on the Node 24 runtime (a global WebSocket).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { capture } from './chromium';
+import { type Editor, openEditor } from './n8n/editor';
+import { startStack, type WorkflowKey } from './n8n/stack';
 
 const repo = path.resolve(__dirname, '..');
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-if (typeof WebSocket === 'undefined' && require.main === module) {
-	const { nodeRuntime } = require('./node-runtime');
-	const res = spawnSync(nodeRuntime(), [__filename, ...process.argv.slice(2)], { stdio: 'inherit' });
-	process.exit(res.status ?? 1);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const { capture } = require('./chromium');
-const { openEditor } = require('./n8n/editor');
-
-async function main() {
-	const outIndex = process.argv.indexOf('--out');
-	const outDir = path.resolve(repo, outIndex > 0 ? process.argv[outIndex + 1] : 'docs');
+export async function main(args: string[]): Promise<number> {
+	const outIndex = args.indexOf('--out');
+	const outDir = path.resolve(repo, outIndex >= 0 ? args[outIndex + 1] : 'docs');
 	fs.mkdirSync(outDir, { recursive: true });
-	const log = (line) => console.log(`  ${line}`);
+	const log = (line: string) => console.log(`  ${line}`);
 
 	if (!fs.existsSync(path.join(repo, 'dist'))) spawnSync('npm', ['run', 'build', '--silent'], { cwd: repo, stdio: 'inherit' });
-	const { startStack } = require('./n8n/stack');
 	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-shot-'));
 	console.log('Bringing up the sandbox and n8n with the three workflows...');
 	const stack = await startStack({ userFolder, expiresIn: 3600, log });
 	const width = 1600;
 	const height = 900;
-	let editor;
+	let editor: Editor | undefined;
 	try {
 		// some history, so the workflows have run once
 		await stack.connect('pipedrive:acme');
@@ -46,7 +38,7 @@ async function main() {
 		editor = await openEditor(stack, { width, height });
 		const { page } = editor;
 
-		const shots = [
+		const shots: [WorkflowKey, string][] = [
 			['connect', 'workflow-1-connect.png'],
 			['call', 'workflow-2-call-api.png'],
 			['refresh', 'workflow-3-refresh.png'],
@@ -59,7 +51,7 @@ async function main() {
 			let rendered = 0;
 			for (let i = 0; i < 100 && rendered < expected; i++) {
 				await sleep(200);
-				rendered = await page.evaluate(`document.querySelectorAll('[data-test-id="canvas-node"]').length`);
+				rendered = await page.evaluate<number>(`document.querySelectorAll('[data-test-id="canvas-node"]').length`);
 			}
 			if (rendered < expected) throw new Error(`the editor showed ${rendered} of ${expected} nodes of "${wf.name}"`);
 			// close anything that pops up over the canvas, then let the zoom-to-fit settle
@@ -68,7 +60,7 @@ async function main() {
 			for (const type of ['keyDown', 'keyUp']) {
 				await page.send('Input.dispatchKeyEvent', { type, key: 'Escape', code: 'Escape', windowsVirtualKeyCode: 27 });
 			}
-			const popoverLeft = await page.evaluate(
+			const popoverLeft = await page.evaluate<boolean>(
 				`[...document.querySelectorAll('body *')].some((e) => e.children.length === 0 && e.textContent.trim() === 'Production Checklist' && e.getBoundingClientRect().width > 0)`,
 			);
 			if (popoverLeft) log('note: the Production Checklist popover is still open');
@@ -117,12 +109,5 @@ async function main() {
 		await stack.stop();
 		fs.rmSync(userFolder, { recursive: true, force: true });
 	}
-}
-
-if (require.main === module) {
-	main().catch((err) => {
-		console.error(`Screenshot failed: ${err.message}${err.cause ? ` (${err.cause.message || err.cause})` : ''}`);
-		if (process.env.DEBUG) console.error(err.stack);
-		process.exit(1);
-	});
+	return 0;
 }

@@ -1,43 +1,75 @@
-'use strict';
 // n8n's editor in headless Chromium, driven the way a user drives it: real mouse clicks at the element's place,
-// typed text, and what the page shows read back. Used by the end-to-end suite and by scripts/screenshot.js.
+// typed text, and what the page shows read back. Used by the end-to-end suite and by scripts/screenshot.ts.
 // Needs a global WebSocket (Node >= 22) and Debian's chromium (`apt-get install -y chromium`).
-const { launchChromium, capture } = require('../chromium');
+import { capture, launchChromium, type Page } from '../chromium';
+import type { Stack } from './stack';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const js = (value) => JSON.stringify(value);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const js = (value: unknown) => JSON.stringify(value);
 
 /** Page-side expressions that find one visible element. */
-const visible = (selector) => `[...document.querySelectorAll(${js(selector)})].filter((e) => e.getBoundingClientRect().width > 0)`;
-const byTestId = (id) => `${visible(`[data-test-id="${id}"]`)}[0]`;
+const visible = (selector: string) => `[...document.querySelectorAll(${js(selector)})].filter((e) => e.getBoundingClientRect().width > 0)`;
+const byTestId = (id: string) => `${visible(`[data-test-id="${id}"]`)}[0]`;
 /** The innermost visible element under `within` whose own text is exactly `text`. */
-const byText = (text, within = '*') =>
+const byText = (text: string, within = '*') =>
 	`${visible(`${within}, ${within} *`)}.find((e) => [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim() === ${js(text)}))`;
 /** The credential slot of the node panel whose label is `label`. */
-const credentialSlot = (label) =>
+const credentialSlot = (label: string) =>
 	`${visible('[data-test-id="node-credentials-slot"]')}.find((e) => e.querySelector('[data-test-id="credentials-label"] label')?.textContent.trim() === ${js(label)})`;
 
-/**
- * Opens the editor signed in as the stack's owner. Resolves { page, ...actions, close }.
- */
-async function openEditor(stack, { width = 1600, height = 900 } = {}) {
+/** n8n's editor as the end-to-end suite and the screenshots drive it. */
+export interface Editor {
+	page: Page;
+	/** Clicks the middle of the element `expression` finds, as a mouse would. */
+	click(expression: string, what: string): Promise<void>;
+	type(text: string): Promise<void>;
+	/** The first truthy value of a page-side expression, polled until `timeoutMs`. */
+	waitFor<T = unknown>(expression: string, what: string, timeoutMs?: number): Promise<T>;
+	/** The trimmed texts of the visible elements `selector` finds. */
+	texts(selector: string): Promise<string[]>;
+	byText: typeof byText;
+	byTestId: typeof byTestId;
+	close(): Promise<void>;
+	/** A new workflow with the node added from the node creator, its action chosen; the node panel open. */
+	addNodeToNewWorkflow(nodeName: string, actionName: string): Promise<void>;
+	/** The labels of the node panel's credential slots, top to bottom. */
+	credentialLabels(): Promise<string[]>;
+	/** The labels of the node panel's parameters, top to bottom. */
+	parameterLabels(): Promise<string[]>;
+	/** What the credential slot `label` shows as selected (its input's value, or the placeholder). */
+	selectedCredential(label: string): Promise<string | null>;
+	/** Opens the list of the credential slot `label`; resolves the names of the existing credentials it offers. */
+	credentialChoices(label: string): Promise<(string | undefined)[]>;
+	/** Picks the credential `name` in the open credential list. */
+	pickCredential(name: string): Promise<void>;
+	/** Opens the options parameter `parameter`, resolves its option names and picks `option`. */
+	chooseOption(parameter: string, option: string): Promise<string[]>;
+	/** What the options parameter `parameter` shows as chosen. */
+	optionShown(parameter: string): Promise<string | null>;
+	fill(parameter: string, text: string): Promise<void>;
+	/** Runs the open node ("Execute step") and resolves the first output item read from the output table. */
+	executeStep(): Promise<Record<string, string>>;
+	screenshot(file: string): Promise<void>;
+}
+
+/** Opens the editor signed in as the stack's owner. */
+export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 1600, height = 900 } = {}): Promise<Editor> {
 	const browser = await launchChromium({ width, height });
 	const { page } = browser;
-	const evaluate = (expression) => page.evaluate(expression);
+	const evaluate = <T>(expression: string) => page.evaluate<T>(expression);
 
-	async function waitFor(expression, what, timeoutMs = 15000) {
+	async function waitFor<T>(expression: string, what: string, timeoutMs = 15000): Promise<T> {
 		const until = Date.now() + timeoutMs;
 		for (;;) {
-			const value = await evaluate(expression);
+			const value = await evaluate<T>(expression);
 			if (value) return value;
 			if (Date.now() > until) throw new Error(`the editor did not show ${what} within ${timeoutMs} ms`);
 			await sleep(150);
 		}
 	}
 
-	/** Clicks the middle of the element `expression` finds, as a mouse would. */
-	async function click(expression, what) {
-		const at = await waitFor(
+	async function click(expression: string, what: string) {
+		const at = await waitFor<{ x: number; y: number }>(
 			`(() => { const e = ${expression}; if (!e) return null; e.scrollIntoView({ block: 'center' }); const r = e.getBoundingClientRect(); return r.width ? { x: r.x + r.width / 2, y: r.y + r.height / 2 } : null; })()`,
 			what,
 		);
@@ -47,12 +79,12 @@ async function openEditor(stack, { width = 1600, height = 900 } = {}) {
 		await sleep(250);
 	}
 
-	async function type(text) {
+	async function type(text: string) {
 		await page.send('Input.insertText', { text });
 		await sleep(250);
 	}
 
-	const texts = (selector) => evaluate(`${visible(selector)}.map((e) => e.textContent.trim())`);
+	const texts = (selector: string) => evaluate<string[]>(`${visible(selector)}.map((e) => e.textContent.trim())`);
 
 	await page.navigate(`${stack.n8n.url}/signin`);
 	const login = await evaluate(`(async () => {
@@ -68,7 +100,7 @@ async function openEditor(stack, { width = 1600, height = 900 } = {}) {
 	})()`);
 	if (login !== 200) throw new Error(`signing in from the browser answered ${login}`);
 
-	const editor = {
+	const editor: Editor = {
 		page,
 		click,
 		type,
@@ -78,7 +110,6 @@ async function openEditor(stack, { width = 1600, height = 900 } = {}) {
 		byTestId,
 		close: () => browser.close(),
 
-		/** A new workflow with the node added from the node creator, its action chosen; the node panel open. */
 		async addNodeToNewWorkflow(nodeName, actionName) {
 			await page.navigate(`${stack.n8n.url}/workflow/new`);
 			await click(byTestId('canvas-add-button'), 'the "Add first step" button');
@@ -89,7 +120,7 @@ async function openEditor(stack, { width = 1600, height = 900 } = {}) {
 				await click(search, 'the node search');
 				await evaluate(`${search}?.select?.()`);
 				await type(nodeName);
-				const listed = await waitFor(`!!${result}`, `"${nodeName}" in the node search`, 5000).catch((err) => {
+				const listed = await waitFor<boolean>(`!!${result}`, `"${nodeName}" in the node search`, 5000).catch((err) => {
 					if (attempt === 3) throw err;
 					return false;
 				});
@@ -101,22 +132,18 @@ async function openEditor(stack, { width = 1600, height = 900 } = {}) {
 			await sleep(500);
 		},
 
-		/** The labels of the node panel's credential slots, top to bottom. */
 		credentialLabels: () => texts('[data-test-id="node-credentials-slot"] [data-test-id="credentials-label"] label'),
 
-		/** The labels of the node panel's parameters, top to bottom. */
 		parameterLabels: () => texts('[data-test-id="node-parameters"] [data-test-id="parameter-item"] [data-test-id="input-label"] label [class*="_title_"]'),
 
-		/** What the credential slot `label` shows as selected (its input's value, or the placeholder). */
 		selectedCredential: (label) =>
 			evaluate(`(() => { const i = ${credentialSlot(label)}?.querySelector('input'); return i ? i.value || i.placeholder : null; })()`),
 
-		/** Opens the list of the credential slot `label`; resolves the names of the existing credentials it offers. */
 		async credentialChoices(label) {
 			const items = visible('[data-test-id^="node-credentials-select-item-"]:not([data-test-id$="-new"])');
 			for (let attempt = 0; attempt < 3; attempt++) {
 				await click(`${credentialSlot(label)}?.querySelector('input')`, `the credential slot "${label}"`);
-				const open = await waitFor(`${visible('[data-test-id="node-credentials-select-item-new"]')}.length > 0`, 'a credential list', 3000).catch(() => false);
+				const open = await waitFor<boolean>(`${visible('[data-test-id="node-credentials-select-item-new"]')}.length > 0`, 'a credential list', 3000).catch(() => false);
 				if (open) break;
 			}
 			await sleep(300);
@@ -124,19 +151,16 @@ async function openEditor(stack, { width = 1600, height = 900 } = {}) {
 			return evaluate(`${items}.map((e) => e.querySelector('[class*="optionName"]')?.textContent.trim())`);
 		},
 
-		/** Picks the credential `name` in the open credential list. */
 		pickCredential: (name) => click(byText(name, '[data-test-id^="node-credentials-select-item-"]'), `the credential "${name}" in the list`),
 
-		/** Opens the options parameter `name`, resolves its option names and picks `option`. */
 		async chooseOption(parameter, option) {
 			await click(`${byTestId(`parameter-input-${parameter}`)}?.querySelector('input')`, `the parameter "${parameter}"`);
 			await waitFor(`${visible('.el-select-dropdown__item')}.length > 0`, `the options of "${parameter}"`);
-			const names = await evaluate(`${visible('.el-select-dropdown__item .option-headline')}.map((e) => e.textContent.trim())`);
+			const names = await evaluate<string[]>(`${visible('.el-select-dropdown__item .option-headline')}.map((e) => e.textContent.trim())`);
 			await click(byText(option, '.el-select-dropdown__item .option-headline'), `the option "${option}"`);
 			return names;
 		},
 
-		/** What the options parameter `name` shows as chosen. */
 		optionShown: (parameter) => evaluate(`${byTestId(`parameter-input-${parameter}`)}?.querySelector('input')?.value ?? null`),
 
 		async fill(parameter, text) {
@@ -144,7 +168,6 @@ async function openEditor(stack, { width = 1600, height = 900 } = {}) {
 			await type(text);
 		},
 
-		/** Runs the open node ("Execute step") and resolves the first output item read from the output table. */
 		async executeStep() {
 			await click(byTestId('node-execute-button'), 'the "Execute step" button');
 			await waitFor(
@@ -152,7 +175,7 @@ async function openEditor(stack, { width = 1600, height = 900 } = {}) {
 				'a run of the node',
 				60000,
 			);
-			const error = await evaluate(`document.querySelector('[data-test-id="output-panel"] [data-test-id="node-error-message"]')?.textContent.trim() ?? null`);
+			const error = await evaluate<string | null>(`document.querySelector('[data-test-id="output-panel"] [data-test-id="node-error-message"]')?.textContent.trim() ?? null`);
 			if (error) throw new Error(`the node failed in the editor: ${error}`);
 			const table = '[data-test-id="output-panel"] table';
 			await click(`${visible('[data-test-id="output-panel"] [data-test-id="radio-button-table"]')}[0]`, 'the output\'s Table view');
@@ -168,5 +191,3 @@ async function openEditor(stack, { width = 1600, height = 900 } = {}) {
 	};
 	return editor;
 }
-
-module.exports = { openEditor };

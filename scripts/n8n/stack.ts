@@ -1,0 +1,265 @@
+// The whole set-up the demo and the e2e tests share: the Pipedrive-like sandbox, a real n8n with this package
+// installed as a community package, the credentials, and the three bundled workflows imported and published.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startSandbox } from '../sandbox';
+import { type CreatedWorkflow, N8nClient, type Owner, type WebhookResponse, type Workflow } from './client';
+import type { Log } from './install';
+import { type N8nInstance, startN8n } from './instance';
+import { installPackage, packProject, repoDir } from './package';
+
+export const WORKFLOW_FILES = {
+	connect: '1-connect-oauth-callback.json',
+	call: '2-call-api-with-valid-token.json',
+	refresh: '3-refresh-on-request.json',
+};
+export type WorkflowKey = keyof typeof WORKFLOW_FILES;
+export const CREDENTIAL_NAMES = {
+	app: 'Pipedrive OAuth app',
+	store: 'OAuth2 token store (embedded)',
+	headerAuth: 'Refresh webhook header auth',
+	callAuth: 'Call webhook header auth',
+	basicAuth: 'Connect start basic auth',
+};
+export const PACKAGE_NODE = 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager';
+
+export type Sandbox = Awaited<ReturnType<typeof startSandbox>>;
+
+export function readWorkflow(name: WorkflowKey): Workflow {
+	return JSON.parse(fs.readFileSync(path.join(repoDir, 'workflows', WORKFLOW_FILES[name]), 'utf8')) as Workflow;
+}
+
+interface Webhook {
+	node: string;
+	path: string;
+	method: string;
+}
+
+function webhooks(workflow: Workflow): Webhook[] {
+	return workflow.nodes
+		.filter((n) => n.type === 'n8n-nodes-base.webhook')
+		.map((n) => ({ node: n.name, path: String(n.parameters.path), method: String(n.parameters.httpMethod || 'GET') }));
+}
+
+export interface StackOptions {
+	/** n8n's folder; the embedded token store's file lives in it */
+	userFolder: string;
+	/** access token lifetime the sandbox gives (seconds) */
+	expiresIn?: number;
+	/** Get Valid Token's minimum validity in workflow 2 (the one value changed for short lifetimes) */
+	minValiditySeconds?: number;
+	/** latency of the sandbox's token endpoint */
+	tokenDelayMs?: number;
+	log?: Log;
+	/** the sandbox's own request log */
+	sandboxLog?: boolean | Log;
+	/** an already packed package (else $OAUTH2TM_TARBALL, else `npm pack` of the built repo) */
+	tarball?: string;
+	port?: number;
+	keepDatabase?: boolean;
+}
+
+export interface ConnectOptions {
+	/** the account that consents at the provider */
+	user?: string;
+	/** declines consent */
+	deny?: boolean;
+}
+
+export interface Stack {
+	timings: Record<string, number>;
+	credentialNames: typeof CREDENTIAL_NAMES;
+	sandbox: Sandbox;
+	n8n: N8nInstance;
+	client: N8nClient;
+	owner: Owner;
+	startUrl: string;
+	callbackUrl: string;
+	headerAuth: { name: string; value: string };
+	callAuth: { name: string; value: string };
+	basicAuth: { user: string; password: string };
+	storeFile: string;
+	credentials: Record<keyof typeof CREDENTIAL_NAMES, { id: string; name: string }>;
+	workflows: Record<WorkflowKey, { id: string; name: string; hooks: Webhook[]; path: string }>;
+	/**
+	 * OAuth consent through workflow 1: its start webhook (Basic auth) redirects to the sandbox's authorize URL
+	 * (Build Authorization URL, signed state), the sandbox consents (as `user`, or declines with deny) and
+	 * redirects to the callback webhook, which exchanges the code. Resolves the callback page.
+	 */
+	connect(connectionId: string, options?: ConnectOptions): Promise<{ status: number; html: string; authorizeUrl: string; callbackUrl: string }>;
+	/** Workflow 2 over its webhook; header auth unless { auth: false }. */
+	call(connectionId: string, options?: { auth?: boolean }): Promise<WebhookResponse>;
+	/** Workflow 3 over its webhook; header auth unless { auth: false }. */
+	refresh(connectionId: string, options?: { auth?: boolean; failedAccessToken?: string }): Promise<WebhookResponse>;
+	stop(options?: { keepDatabase?: boolean }): Promise<void>;
+}
+
+/** A header credential n8n checks on a webhook. */
+function headerCredential(name: string) {
+	return { name, value: crypto.randomBytes(18).toString('base64url') };
+}
+
+/** Brings everything up. */
+export async function startStack(options: StackOptions): Promise<Stack> {
+	const log = options.log || (() => {});
+	const timings: Record<string, number> = {};
+	const mark = (key: string, since: number) => (timings[key] = Date.now() - since);
+	const cleanups: (() => Promise<void>)[] = [];
+	try {
+		let t = Date.now();
+		const expiresIn = options.expiresIn ?? 3600;
+		const sandbox = await startSandbox({ expiresIn, tokenDelayMs: options.tokenDelayMs ?? 0, log: options.sandboxLog });
+		cleanups.push(() => sandbox.close());
+		log(`Sandbox (Pipedrive-like provider) on ${sandbox.url}, access tokens live ${expiresIn}s`);
+
+		t = Date.now();
+		const tarball = options.tarball || process.env.OAUTH2TM_TARBALL;
+		const packed = tarball ? { tarball } : await packProject();
+		const installed = await installPackage(options.userFolder, packed.tarball).finally(() => {
+			if (!tarball) fs.rmSync(path.dirname(packed.tarball), { recursive: true, force: true });
+		});
+		mark('packageInstallMs', t);
+		log(`Installed ${installed.name}@${installed.version} as a community package (${(timings.packageInstallMs / 1000).toFixed(1)}s)`);
+
+		t = Date.now();
+		const n8n = await startN8n({ userFolder: options.userFolder, log, port: options.port, keepDatabase: options.keepDatabase });
+		cleanups.push(() => n8n.stop());
+		mark('n8nStartMs', t);
+
+		t = Date.now();
+		const client = new N8nClient(n8n.url);
+		const owner = { email: 'owner@example.test', password: `Demo-${crypto.randomBytes(9).toString('base64url')}1` };
+		await client.setupOwner(owner);
+		await client.createApiKey();
+
+		const connectHooks = webhooks(readWorkflow('connect'));
+		const hookUrl = (node: string) => {
+			const hook = connectHooks.find((h) => h.node === node);
+			if (!hook) throw new Error(`workflow 1 has no webhook node "${node}"`);
+			return `${n8n.url}/webhook/${hook.path}`;
+		};
+		const callbackUrl = hookUrl('OAuth Callback');
+		const startUrl = hookUrl('Start Webhook');
+		const headerAuth = headerCredential('X-Refresh-Key');
+		const callAuth = headerCredential('X-Call-Key');
+		const basicAuth = { user: 'connect', password: crypto.randomBytes(18).toString('base64url') };
+		const storeFile = path.join(n8n.userFolder, '.n8n', 'oauth2-token-manager-demo.sqlite');
+		const credentials = {
+			app: await client.createCredential({
+				name: CREDENTIAL_NAMES.app,
+				type: 'oAuth2TokenManagerAppApi',
+				data: {
+					preset: 'custom',
+					clientId: sandbox.clientId,
+					clientSecret: sandbox.clientSecret,
+					redirectUri: callbackUrl,
+					scopes: '',
+					authorizationUrl: sandbox.authorizationUrl,
+					tokenUrl: sandbox.tokenUrl,
+					revocationUrl: sandbox.revocationUrl,
+					clientAuthentication: 'basic',
+					keepResponseFields: 'api_domain',
+				},
+			}),
+			store: await client.createCredential({
+				name: CREDENTIAL_NAMES.store,
+				type: 'oAuth2TokenManagerEmbeddedApi',
+				data: { filePath: storeFile, encryptionKey: crypto.randomBytes(32).toString('base64') },
+			}),
+			headerAuth: await client.createCredential({ name: CREDENTIAL_NAMES.headerAuth, type: 'httpHeaderAuth', data: headerAuth }),
+			callAuth: await client.createCredential({ name: CREDENTIAL_NAMES.callAuth, type: 'httpHeaderAuth', data: callAuth }),
+			basicAuth: await client.createCredential({ name: CREDENTIAL_NAMES.basicAuth, type: 'httpBasicAuth', data: basicAuth }),
+		};
+
+		const workflows = {} as Stack['workflows'];
+		for (const key of Object.keys(WORKFLOW_FILES) as WorkflowKey[]) {
+			const wf = readWorkflow(key);
+			if (key === 'call' && options.minValiditySeconds !== undefined) setMinValidity(wf, options.minValiditySeconds);
+			const created: CreatedWorkflow = await client.createWorkflow(wf);
+			for (const n of created.nodes) {
+				for (const [type, ref] of Object.entries(n.credentials || {})) {
+					if (!ref || !ref.id) throw new Error(`workflow "${wf.name}": node "${n.name}" has no ${type} credential after import`);
+				}
+			}
+			await client.publishWorkflow(created.id);
+			const hooks = webhooks(wf);
+			workflows[key] = { id: created.id, name: wf.name, hooks, path: hooks[hooks.length - 1].path };
+		}
+		for (const w of Object.values(workflows)) {
+			for (const h of w.hooks) await client.waitForWebhook(h.path, { method: h.method });
+		}
+		mark('setupMs', t);
+		log(`Credentials created, 3 workflows imported and published (${(timings.setupMs / 1000).toFixed(1)}s)`);
+
+		const stack: Stack = {
+			timings,
+			credentialNames: CREDENTIAL_NAMES,
+			sandbox,
+			n8n,
+			client,
+			owner,
+			startUrl,
+			callbackUrl,
+			headerAuth,
+			callAuth,
+			basicAuth,
+			storeFile,
+			credentials,
+			workflows,
+
+			async connect(connectionId, { user, deny = false } = {}) {
+				const auth = `Basic ${Buffer.from(`${basicAuth.user}:${basicAuth.password}`).toString('base64')}`;
+				const start = await fetch(`${startUrl}?${new URLSearchParams({ connectionId })}`, {
+					redirect: 'manual',
+					headers: { authorization: auth },
+				});
+				const authorizeUrl = start.headers.get('location');
+				if (start.status < 300 || start.status > 399 || !authorizeUrl) {
+					throw new Error(`the start webhook answered ${start.status}: ${(await start.text()).slice(0, 300)}`);
+				}
+				if (!authorizeUrl.startsWith(sandbox.authorizationUrl)) throw new Error(`start redirected elsewhere: ${authorizeUrl}`);
+				const url = new URL(authorizeUrl);
+				if (user) url.searchParams.set('user', user);
+				if (deny) url.searchParams.set('deny', '1');
+				const res = await fetch(url, { redirect: 'manual' });
+				const location = res.headers.get('location');
+				if (res.status !== 302 || !location) throw new Error(`authorize answered ${res.status} without a redirect`);
+				if (!location.startsWith(callbackUrl)) throw new Error(`authorize redirected elsewhere: ${location}`);
+				const page = await fetch(location, { redirect: 'manual' });
+				return { status: page.status, html: await page.text(), authorizeUrl, callbackUrl: location };
+			},
+
+			call: (connectionId, { auth = true } = {}) =>
+				client.webhook(workflows.call.path, {
+					query: { connectionId },
+					headers: auth ? { [callAuth.name]: callAuth.value } : {},
+				}),
+
+			refresh: (connectionId, { auth = true, failedAccessToken } = {}) =>
+				client.webhook(workflows.refresh.path, {
+					method: 'POST',
+					body: { connectionId, ...(failedAccessToken ? { failedAccessToken } : {}) },
+					headers: auth ? { [headerAuth.name]: headerAuth.value } : {},
+				}),
+
+			async stop({ keepDatabase } = {}) {
+				await n8n.stop({ keepDatabase }).catch(() => {});
+				await sandbox.close().catch(() => {});
+			},
+		};
+		return stack;
+	} catch (err) {
+		for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+		throw err;
+	}
+}
+
+/** Sets Get Valid Token's minimum validity in workflow 2's Settings node. */
+function setMinValidity(workflow: Workflow, seconds: number) {
+	const settings = workflow.nodes.find((n) => n.name === 'Settings');
+	const assignments = (settings?.parameters.assignments as { assignments?: { name: string; value: unknown }[] } | undefined)?.assignments;
+	const field = assignments?.find((a) => a.name === 'minValiditySeconds');
+	if (!field) throw new Error(`workflow "${workflow.name}" has no Settings field minValiditySeconds`);
+	field.value = seconds;
+}
