@@ -21,7 +21,7 @@ export async function revokeToken(
 	token: string,
 	hint: TokenTypeHint,
 ): Promise<void> {
-	requireSecureUrl('Revocation URL', endpoint.revocationUrl);
+	requireSecureUrl('revocationUrl', endpoint.revocationUrl);
 	const maxRetries = endpoint.maxRetries ?? 2;
 	const baseDelay = endpoint.retryBaseDelayMs ?? 250;
 	const timeout = endpoint.timeoutMs ?? 10_000;

@@ -200,7 +200,7 @@ function successFields(response: AxiosResponse<string>): unknown {
 		`The token endpoint answered HTTP ${response.status} with a body that is neither JSON nor form-encoded (Content-Type ${contentType || 'none'}, ${Buffer.byteLength(text)} bytes); it is not shown, as a successful answer may carry tokens`,
 		undefined,
 		response.status,
-		"Check that the Token URL points at the provider's token endpoint.",
+		"Check that the token URL points at the provider's token endpoint.",
 	);
 }
 
@@ -237,14 +237,14 @@ function describeFailure(response: AxiosResponse<string>, secrets: string[]): To
 function hintFor(error: string): string | undefined {
 	switch (error) {
 		case 'invalid_client':
-			return 'Check the Client ID and Client Secret in the OAuth2 Token Manager App credential, and its Client Authentication setting.';
+			return 'Check the client id and client secret, and the client authentication method (Basic or form body).';
 		case 'invalid_grant':
 			return 'The authorization code or refresh token is invalid, expired, already used or revoked.';
 		case 'unsupported_grant_type':
 		case 'unauthorized_client':
 			return 'The OAuth app is not allowed this grant type: check the app settings at the provider.';
 		case 'invalid_scope':
-			return 'Check the Scopes in the OAuth2 Token Manager App credential.';
+			return 'Check the scopes the client asks for.';
 		default:
 			return undefined;
 	}
@@ -255,7 +255,7 @@ function hintFor(error: string): string | undefined {
  * Each attempt is limited to `timeoutMs` and all of them to `deadline` (epoch ms), body download included.
  */
 export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant, limits: { deadline?: number } = {}): Promise<IssuedTokens> {
-	requireSecureUrl('Token URL', endpoint.tokenUrl);
+	requireSecureUrl('tokenUrl', endpoint.tokenUrl);
 	const options = { ...DEFAULTS, ...stripUndefined(endpoint) };
 	const deadline = limits.deadline ?? Infinity;
 	const form = new URLSearchParams(grant as Record<string, string>);
@@ -292,7 +292,7 @@ export async function requestToken(endpoint: TokenEndpointRequest, grant: Grant,
 				...SIZE_LIMITS,
 			});
 		} catch (error) {
-			const tooLarge = responseTooLarge(error, 'token endpoint', "A token response is a few kilobytes: check that the Token URL points at the provider's token endpoint.");
+			const tooLarge = responseTooLarge(error, 'token endpoint', "A token response is a few kilobytes: check that the token URL points at the provider's token endpoint.");
 			if (tooLarge) throw tooLarge;
 			if (attempt < options.maxRetries && Date.now() + backoff < deadline) {
 				await sleep(backoff);
