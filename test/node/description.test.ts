@@ -32,6 +32,13 @@ describe('the node\'s credential slots', () => {
 	});
 });
 
+describe('the node\'s versions', () => {
+	it('new nodes get version 1.1 (camelCase own output fields); saved version 1 nodes keep running as version 1', () => {
+		expect(description.version).toEqual([1, 1.1]);
+		expect(description.defaultVersion).toBe(1.1);
+	});
+});
+
 describe('the node on the canvas and in the panel', () => {
 	const nodeTypes = {
 		getByName: () => new OAuth2TokenManager(),

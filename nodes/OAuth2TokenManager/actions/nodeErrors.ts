@@ -44,6 +44,11 @@ const INPUT_FIELDS = new Map<string, { label: string; place: Place; whenEmpty?: 
 	supabaseUrl: { label: 'Supabase Host', place: 'storage credential' },
 }));
 
+/** The label of the field that holds an engine input key, if the node knows it. */
+export function inputFieldLabel(key: string): string | undefined {
+	return INPUT_FIELDS.get(key)?.label;
+}
+
 const RESTART_AUTHORIZATION = 'Start the authorization again (Build Authorization URL) and complete it within its validity; each link works once.';
 
 const INVALID_STATE_HINTS: { [R in InvalidStateReason]: string } = {

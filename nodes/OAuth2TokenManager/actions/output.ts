@@ -54,7 +54,7 @@ const VERSION_1_1: OutputRule = {
 		revokedTokenType: 'revokedTokenType',
 	},
 	providerFieldsFirst: false,
-	agentToolFields: ['connectionId', 'status', 'expires_in', 'expiresAt', 'refreshed'],
+	agentToolFields: ['connectionId', 'status', 'expiresAt', 'expires_in', 'refreshed'],
 };
 
 export function outputRuleFor(typeVersion: number): OutputRule {
