@@ -8,6 +8,7 @@ import { join } from 'node:path';
 interface WorkflowNode {
 	name: string;
 	type: string;
+	typeVersion: number;
 	parameters: Record<string, unknown>;
 	credentials?: Record<string, { id: string | null; name: string }>;
 }
@@ -70,5 +71,19 @@ describe('the bundled workflows', () => {
 		expect(unauthenticated).toEqual([]);
 		expect(new Set(credentialNames).size).toBe(credentialNames.length);
 		expect(credentialNames).toHaveLength(3);
+	});
+
+	it('run the node\'s current version and read its output by the current field names', () => {
+		const tokenManagers = workflows.flatMap(({ file, workflow }) =>
+			workflow.nodes.filter((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager').map((node) => ({ file, node })),
+		);
+		expect(tokenManagers).toHaveLength(5);
+		expect(tokenManagers.filter(({ node }) => node.typeVersion !== 1.1).map(({ file, node }) => `${file}: ${node.name}`)).toEqual([]);
+		// The node's own fields as version 1 named them; version 1.1 names them in camelCase.
+		const version1Names = /json\.(expires_at|refresh_count|last_refreshed_at|min_validity_seconds|min_validity_capped|revoked_at_provider|revoked_token_type)\b/;
+		const stale = workflows.flatMap(({ file, workflow }) =>
+			workflow.nodes.filter((n) => version1Names.test(JSON.stringify(n.parameters))).map((n) => `${file}: ${n.name}`),
+		);
+		expect(stale).toEqual([]);
 	});
 });
