@@ -1,3 +1,4 @@
+/* eslint-disable n8n-nodes-base/node-filename-against-convention -- the description lives apart from the node class, as in n8n's versioned nodes */
 import { NodeConnectionTypes, type ICredentialsDisplayOptions, type INodeProperties, type INodeTypeDescription } from 'n8n-workflow';
 import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../methods/engineFromCredentials';
 import { operationProperty, operations } from './operations';
