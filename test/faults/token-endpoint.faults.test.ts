@@ -10,6 +10,7 @@ import { NeedsReauthorizationError, TokenEndpointError } from '../../engine/erro
 import type { OAuthClient } from '../../engine/presets';
 import { MySqlTokenStore } from '../../engine/stores';
 import { EXPIRY_MARGIN_MS } from '../../engine/token-manager';
+import { describeEngineError } from '../../nodes/OAuth2TokenManager/actions/nodeErrors';
 import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
 import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { IN_CI, tcpReachable } from '../stores/servers';
@@ -336,7 +337,8 @@ describe('fault suite: token endpoint', () => {
 		const error = await expectFailure(env.hygiene, 'invalid_client', () => env.manager().getValidToken(id));
 		expect(error).toBeInstanceOf(TokenEndpointError);
 		expect(error.message).toBe('The token endpoint refused the request (HTTP 401): invalid_client – Client authentication failed');
-		expect(error.description).toMatch(/Client ID and Client Secret/);
+		expect(error.description).toMatch(/client id and client secret/);
+		expect(describeEngineError(error).description).toMatch(/Client ID and Client Secret in the OAuth2 Token Manager App credential/);
 		expect(calls.count()).toBe(1);
 		await expectTokensKept(id, 'active');
 	});

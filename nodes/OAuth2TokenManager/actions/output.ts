@@ -21,7 +21,7 @@ type OwnField =
 	| 'revokedAtProvider'
 	| 'revokedTokenType';
 
-interface OutputRule {
+export interface OutputRule {
 	names: { [F in OwnField]: string };
 	/** Version 1 put the provider's kept fields first (and let the node's fields override them). */
 	providerFieldsFirst: boolean;

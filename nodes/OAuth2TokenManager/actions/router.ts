@@ -5,20 +5,20 @@ import { tokenManagerFor } from '../methods/engineFromCredentials';
 import type { Operation } from './node.type';
 import { toNodeError } from './nodeErrors';
 import { AGENT_TOOL_OPERATIONS, isOperation, operations } from './operations';
-import { agentToolOutput, operationOutput, outputRuleFor } from './output';
+import { agentToolOutput, operationOutput, outputRuleFor, type OutputRule } from './output';
 
 /** n8n runs the node as an AI agent's tool under its type name with a "Tool" suffix. */
 function runsAsAgentTool(ctx: IExecuteFunctions): boolean {
 	return ctx.getNode().type.endsWith('Tool');
 }
 
-async function runOperation<K extends Operation>(ctx: IExecuteFunctions, operation: K, itemIndex: number): Promise<IDataObject> {
-	const { connectionId: connectionIdOf, execute } = operations[operation];
-	const given = connectionIdOf ? connectionIdOf.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '');
+/** One item: the connection id is checked before any credential is read or any store is reached. */
+async function runOperation<K extends Operation>(ctx: IExecuteFunctions, operation: K, itemIndex: number, rule: OutputRule): Promise<IDataObject> {
+	const { connectionId: readConnectionId, execute } = operations[operation];
+	const given = readConnectionId ? readConnectionId.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '');
 	const connectionId = validateConnectionId(given);
 	const manager = await tokenManagerFor(ctx, itemIndex);
-	const result = await execute.call(ctx, { manager, connectionId, itemIndex });
-	return operationOutput(outputRuleFor(ctx.getNode().typeVersion), operation, result);
+	return operationOutput(rule, operation, await execute.call(ctx, { manager, connectionId, itemIndex }));
 }
 
 /** Runs the operation of every item, pairs each output with its input, and turns failures into n8n errors. */
@@ -37,7 +37,7 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 					description: 'As an agent\'s tool this node runs Get Valid Token and Refresh Token and answers with status and expiry, never a token. Run the other operations in a workflow without an agent.',
 				});
 			}
-			const json = await runOperation(this, operation, i);
+			const json = await runOperation(this, operation, i, rule);
 			returnData.push({ json: asAgentTool ? agentToolOutput(rule, json) : json, pairedItem: { item: i } });
 		} catch (error) {
 			// The re-authorization link carries a signed state that can bind an account: never handed to an agent.
