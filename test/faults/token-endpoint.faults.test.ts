@@ -338,7 +338,7 @@ describe('fault suite: token endpoint', () => {
 		expect(error).toBeInstanceOf(TokenEndpointError);
 		expect(error.message).toBe('The token endpoint refused the request (HTTP 401): invalid_client – Client authentication failed');
 		expect(error.description).toMatch(/client id and client secret/);
-		expect(describeEngineError(error).description).toMatch(/Client ID and Client Secret in the OAuth2 Token Manager App credential/);
+		expect(describeEngineError(error as TokenEndpointError).description).toMatch(/Client ID and Client Secret in the OAuth2 Token Manager App credential/);
 		expect(calls.count()).toBe(1);
 		await expectTokensKept(id, 'active');
 	});

@@ -185,7 +185,7 @@ describe('engine errors in n8n\'s words', () => {
 				'The Token Encryption Key must be at least 16 characters long (use e.g. openssl rand -base64 32)',
 				'Check the "Token Encryption Key" field in the storage credential.',
 			],
-			[new MissingInputError('database'), 'The Database is empty: enter the database of the token table in the MySQL storage credential', 'Check the "Database" field in the storage credential.'],
+			[new MissingInputError('database'), 'The Database is empty: enter the database of the token table', 'Check the "Database" field in the MySQL storage credential.'],
 		];
 		for (const [error, message, description] of cases) {
 			const nodeError = mapped(error);

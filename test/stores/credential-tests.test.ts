@@ -124,7 +124,10 @@ describeMySql()('MySQL credential test', () => {
 		const field = new OAuth2TokenManagerMySqlApi().properties.find((p) => p.name === 'database');
 		expect(field?.default).toBe('');
 		const result = await runTest('mysql', { ...base(), database: '' });
-		expect(result).toEqual({ status: 'Error', message: 'The MySQL storage credential names no database: enter the database of the token table' });
+		expect(result).toEqual({
+			status: 'Error',
+			message: 'The Database is empty: enter the database of the token table. Check the "Database" field in the MySQL storage credential.',
+		});
 	});
 });
 

@@ -18,7 +18,7 @@ import {
  * clients, connections and states; here they become the fields, credentials and operations a user sees.
  */
 
-type Place = 'node' | 'App credential' | 'storage credential';
+type Place = 'node' | 'App credential' | 'storage credential' | 'MySQL storage credential';
 
 /** Each engine input key: the field that holds it, where, and (when it can be empty) how to fill it. */
 const INPUT_FIELDS = new Map<string, { label: string; place: Place; whenEmpty?: string }>(Object.entries({
@@ -40,7 +40,7 @@ const INPUT_FIELDS = new Map<string, { label: string; place: Place; whenEmpty?: 
 	encryptionKey: { label: 'Token Encryption Key', place: 'storage credential' },
 	previousEncryptionKeys: { label: 'Previous Token Encryption Keys', place: 'storage credential' },
 	tableName: { label: 'Table Name', place: 'storage credential' },
-	database: { label: 'Database', place: 'storage credential', whenEmpty: 'enter the database of the token table in the MySQL storage credential' },
+	database: { label: 'Database', place: 'MySQL storage credential', whenEmpty: 'enter the database of the token table' },
 	supabaseUrl: { label: 'Supabase Host', place: 'storage credential' },
 }));
 
