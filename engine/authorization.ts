@@ -115,11 +115,11 @@ export class StateCodec {
 	/** Checks format, signature, connection and expiry. Single use is checked by consumeState(). */
 	verify(state: string, connectionId: string, now = Date.now()): VerifiedState {
 		if (state.length > MAX_STATE_LENGTH) {
-			throw new InvalidStateError('malformed', `The state is ${state.length} characters long; a state this node issued is far shorter`, restartHint);
+			throw new InvalidStateError('malformed', `The state is ${state.length} characters long; a state the token manager issued is far shorter`, restartHint);
 		}
 		const parts = state.split('.');
 		if (parts.length !== 2 || !/^[A-Za-z0-9_-]+$/.test(parts[0]) || !/^[A-Za-z0-9_-]+$/.test(parts[1])) {
-			throw new InvalidStateError('malformed', 'The state is not one this node issued (unknown format)', restartHint);
+			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unknown format)', restartHint);
 		}
 		const [body, signature] = parts;
 		const given = Buffer.from(signature, 'base64url');
@@ -134,10 +134,10 @@ export class StateCodec {
 		try {
 			payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as StatePayload;
 		} catch {
-			throw new InvalidStateError('malformed', 'The state is not one this node issued (unreadable payload)', restartHint);
+			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unreadable payload)', restartHint);
 		}
 		if (payload.v !== STATE_VERSION || typeof payload.cid !== 'string' || typeof payload.exp !== 'number' || typeof payload.iat !== 'number' || typeof payload.n !== 'string') {
-			throw new InvalidStateError('malformed', 'The state is not one this node issued (unknown version)', restartHint);
+			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unknown version)', restartHint);
 		}
 		if (payload.cid !== connectionId) {
 			throw new InvalidStateError(
@@ -154,7 +154,7 @@ export class StateCodec {
 			const seconds = Math.round((payload.iat - now) / 1000);
 			throw new InvalidStateError(
 				'issued_in_future',
-				`The state was issued ${seconds} seconds in the future by this host's clock (at most ${MAX_STATE_CLOCK_SKEW_MS / 1000} s are accepted): the clock of the n8n host that issued it runs ahead`,
+				`The state was issued ${seconds} seconds in the future by this host's clock (at most ${MAX_STATE_CLOCK_SKEW_MS / 1000} s are accepted): the clock of the host that issued it runs ahead`,
 				'Synchronize the clocks of every host (NTP), then start the authorization again.',
 			);
 		}

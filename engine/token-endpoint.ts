@@ -325,7 +325,7 @@ function unreachable(endpoint: TokenEndpointRequest, reason: string, attempts: n
 		`The request to the token endpoint ${reason}, ${attempts} attempt(s)`,
 		undefined,
 		undefined,
-		`Check that ${safeOrigin(endpoint.tokenUrl)} is reachable from n8n.`,
+		`Check that ${safeOrigin(endpoint.tokenUrl)} is reachable from this host.`,
 	);
 }
 

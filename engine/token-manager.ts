@@ -236,7 +236,7 @@ export class TokenManager {
 		} else if (!params.allowMissingState) {
 			throw new InvalidStateError(
 				'missing',
-				'The callback has no state, so it cannot be tied to an authorization this n8n started',
+				'The callback has no state, so it cannot be tied to an authorization this token manager started',
 				'Start the authorization with an authorization URL the token manager built (it adds a signed state). Only for installs that arrive without state (Pipedrive Marketplace), allow a missing state.',
 			);
 		}
@@ -535,7 +535,7 @@ export class TokenManager {
 		unsaved.set(await this.key(connectionId), { usedRefreshToken: leased.refreshToken, fields });
 		throw new StoreError(
 			`The provider issued new tokens for connection "${connectionId}" but ${this.store.description} did not accept the write (${describeStoreError(lastError)}).`,
-			'The new tokens are kept in memory by this n8n process and written before anything else on the next call for this connection. Check the database is reachable.',
+			'The new tokens are kept in memory by this process and written before anything else on the next call for this connection. Check the database is reachable.',
 		);
 	}
 

@@ -163,7 +163,7 @@ describe('fault suite: callback state', () => {
 			expect(error).toBeInstanceOf(InvalidStateError);
 		}
 		const big = await expectFailure(env.hygiene, 'oversize state', () => exchange(id, 'A'.repeat(100_000)));
-		expect(big.message).toBe('The state is 100000 characters long; a state this node issued is far shorter');
+		expect(big.message).toBe('The state is 100000 characters long; a state the token manager issued is far shorter');
 		await expectNothingStored(id, endpoint);
 	});
 

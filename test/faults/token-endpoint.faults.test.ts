@@ -130,7 +130,7 @@ describe('fault suite: token endpoint', () => {
 			env.manager({ endpoint: { timeoutMs: 100, retryBaseDelayMs: 1, maxRetries: 1 } }).getValidToken(id),
 		);
 		expect(error.message).toBe('The request to the token endpoint timed out after 100 ms, 2 attempt(s)');
-		expect(error.description).toMatch(/reachable from n8n/);
+		expect(error.description).toMatch(/reachable from this host/);
 		expect(calls.count()).toBe(2);
 		await expectTokensKept(id);
 	});
@@ -148,7 +148,7 @@ describe('fault suite: token endpoint', () => {
 			const m = env.manager({ client: { ...testClient(), tokenUrl: `http://127.0.0.1:${port}/oauth/token` } });
 			const error = await expectFailure(env.hygiene, 'reset', () => m.getValidToken(id));
 			expect(error.message).toBe('The request to the token endpoint failed (ECONNRESET), 3 attempt(s)');
-			expect(error.description).toBe('Check that http://127.0.0.1:' + port + ' is reachable from n8n.');
+			expect(error.description).toBe('Check that http://127.0.0.1:' + port + ' is reachable from this host.');
 			expect(accepted).toBe(3);
 		} finally {
 			server.close();

@@ -210,7 +210,7 @@ describe('engine errors in n8n\'s words', () => {
 	});
 
 	it('the engine speaks of its own concepts only: no credential, node field, operation or expression in its messages', () => {
-		const n8nWords = /App credential|\{\{|Connection ID|Minimum Validity|Authorization Code|Build Authorization URL|Exchange Authorization Code|Allow Missing State|Token Encryption Key|workflow "Connect"/;
+		const n8nWords = /App credential|\{\{|Connection ID|Minimum Validity|Authorization Code|Build Authorization URL|Exchange Authorization Code|Allow Missing State|Token Encryption Key|workflow "Connect"|this node|this n8n|n8n host|from n8n/;
 		const engineFiles = ['authorization.ts', 'crypto.ts', 'errors.ts', 'presets.ts', 'revocation.ts', 'token-endpoint.ts', 'token-manager.ts', 'urls.ts'];
 		const offending = engineFiles.flatMap((file) =>
 			readFileSync(join(__dirname, '..', '..', 'engine', file), 'utf8')
