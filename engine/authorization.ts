@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { GCM_TAG_LENGTH, type TokenCipher } from './crypto';
-import { AuthorizationDeniedError, ConnectionExistsError, ConnectionNotFoundError, InvalidInputError, InvalidStateError, StoreError, VersionConflictError } from './errors';
+import { AuthorizationDeniedError, ConnectionExistsError, ConnectionNotFoundError, InvalidInputError, InvalidStateError, MissingInputError, StoreError, VersionConflictError } from './errors';
 import type { OAuthClient } from './presets';
 import type { TokenStore } from './store';
 import { requireSecureUrl } from './urls';
@@ -98,7 +98,7 @@ export class StateCodec {
 	issue(connectionId: string, options: { ttlSeconds?: number; pkce: boolean; now?: number }): IssuedState {
 		const ttlSeconds = options.ttlSeconds ?? DEFAULT_STATE_TTL_SECONDS;
 		if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > MAX_STATE_TTL_SECONDS) {
-			throw new InvalidInputError('State Validity', 'The state validity must be more than 0 seconds and at most 30 days');
+			throw new InvalidInputError('stateTtlSeconds', 'must be more than 0 seconds and at most 30 days');
 		}
 		const iat = options.now ?? Date.now();
 		const payload: StatePayload = { v: STATE_VERSION, cid: connectionId, n: b64(randomBytes(16)), iat, exp: iat + Math.round(ttlSeconds * 1000) };
@@ -115,11 +115,11 @@ export class StateCodec {
 	/** Checks format, signature, connection and expiry. Single use is checked by consumeState(). */
 	verify(state: string, connectionId: string, now = Date.now()): VerifiedState {
 		if (state.length > MAX_STATE_LENGTH) {
-			throw new InvalidStateError('malformed', `The state is ${state.length} characters long; a state this node issued is far shorter`, restartHint);
+			throw new InvalidStateError('malformed', `The state is ${state.length} characters long; a state the token manager issued is far shorter`, restartHint);
 		}
 		const parts = state.split('.');
 		if (parts.length !== 2 || !/^[A-Za-z0-9_-]+$/.test(parts[0]) || !/^[A-Za-z0-9_-]+$/.test(parts[1])) {
-			throw new InvalidStateError('malformed', 'The state is not one this node issued (unknown format)', restartHint);
+			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unknown format)', restartHint);
 		}
 		const [body, signature] = parts;
 		const given = Buffer.from(signature, 'base64url');
@@ -134,16 +134,16 @@ export class StateCodec {
 		try {
 			payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as StatePayload;
 		} catch {
-			throw new InvalidStateError('malformed', 'The state is not one this node issued (unreadable payload)', restartHint);
+			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unreadable payload)', restartHint);
 		}
 		if (payload.v !== STATE_VERSION || typeof payload.cid !== 'string' || typeof payload.exp !== 'number' || typeof payload.iat !== 'number' || typeof payload.n !== 'string') {
-			throw new InvalidStateError('malformed', 'The state is not one this node issued (unknown version)', restartHint);
+			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unknown version)', restartHint);
 		}
 		if (payload.cid !== connectionId) {
 			throw new InvalidStateError(
 				'other_connection',
 				`The state was issued for another connection, not "${connectionId}"`,
-				'Use the connection id the authorization was started for (leave Connection ID empty to take it from the state).',
+				'Use the connection id the authorization was started for (the state names it).',
 			);
 		}
 		if (now >= payload.exp) {
@@ -154,8 +154,8 @@ export class StateCodec {
 			const seconds = Math.round((payload.iat - now) / 1000);
 			throw new InvalidStateError(
 				'issued_in_future',
-				`The state was issued ${seconds} seconds in the future by this host's clock (at most ${MAX_STATE_CLOCK_SKEW_MS / 1000} s are accepted): the clock of the n8n host that issued it runs ahead`,
-				'Synchronize the clocks of every n8n host (NTP), then start the authorization again (Build Authorization URL).',
+				`The state was issued ${seconds} seconds in the future by this host's clock (at most ${MAX_STATE_CLOCK_SKEW_MS / 1000} s are accepted): the clock of the host that issued it runs ahead`,
+				'Synchronize the clocks of every host (NTP), then start the authorization again.',
 			);
 		}
 		return {
@@ -201,7 +201,7 @@ export class StateCodec {
 	}
 }
 
-const restartHint = 'Start the authorization again (Build Authorization URL) and complete it within its validity; each link works once.';
+const restartHint = 'Start the authorization again and complete it within its validity; each authorization URL works once.';
 
 /** The marker row that remembers which states of a connection were used. */
 export function stateMarkerId(connectionId: string): string {
@@ -274,15 +274,15 @@ export function buildAuthorizationUrl(
 	extraParameters: Record<string, string> = {},
 ): string {
 	if (!client.authorizationUrl) {
-		throw new InvalidInputError('Authorization URL', 'The Authorization URL is empty: set it in the App credential (needed for the Custom preset)');
+		throw new MissingInputError('authorizationUrl');
 	}
 	if (!client.redirectUri) {
-		throw new InvalidInputError('Redirect URI', 'The Redirect URI is empty: set it in the App credential to the exact callback URL registered with the provider');
+		throw new MissingInputError('redirectUri');
 	}
-	const url = requireSecureUrl('Authorization URL', client.authorizationUrl);
+	const url = requireSecureUrl('authorizationUrl', client.authorizationUrl);
 	const reserved = new Set(['state', 'code_challenge', 'code_challenge_method', 'client_id', 'redirect_uri', 'response_type']);
 	for (const [name, value] of Object.entries(extraParameters)) {
-		if (reserved.has(name)) throw new InvalidInputError('Additional Parameters', `The parameter "${name}" is set by the node and cannot be overridden`);
+		if (reserved.has(name)) throw new InvalidInputError('extraParameters', `cannot set "${name}": the authorization request sets it itself`);
 		url.searchParams.set(name, value);
 	}
 	url.searchParams.set('response_type', 'code');

@@ -26,7 +26,7 @@ function deriveKey(secret: string, field: string): DerivedKey {
 	if (typeof secret !== 'string' || secret.length < MIN_KEY_LENGTH) {
 		throw new InvalidInputError(
 			field,
-			`The ${field} must be at least ${MIN_KEY_LENGTH} characters long (use e.g. \`openssl rand -base64 32\`)`,
+			`must be at least ${MIN_KEY_LENGTH} characters long (use e.g. openssl rand -base64 32)`,
 		);
 	}
 	let derived = derivedKeys.get(secret);
@@ -47,8 +47,8 @@ export class TokenCipher {
 
 	/** `currentKey` encrypts; `previousKeys` still decrypt, so values written before a rotation stay readable. */
 	constructor(currentKey: string, previousKeys: string[] = []) {
-		this.current = deriveKey(currentKey, 'Token Encryption Key');
-		this.byId = new Map([this.current, ...previousKeys.map((k) => deriveKey(k, 'Previous Token Encryption Keys'))].map((k) => [k.id, k]));
+		this.current = deriveKey(currentKey, 'encryptionKey');
+		this.byId = new Map([this.current, ...previousKeys.map((k) => deriveKey(k, 'previousEncryptionKeys'))].map((k) => [k.id, k]));
 	}
 
 	encrypt(plaintext: string, connectionId: string, field: TokenField): string {

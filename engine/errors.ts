@@ -1,6 +1,7 @@
 /**
- * Errors the engine raises. Messages are written for the n8n user: they name the connection, the
- * field or the setting at fault and what to do. None ever contains a token or a client secret.
+ * Errors the engine raises. Messages speak of the engine's own concepts (connection, client, store, state) and
+ * name the setting at fault by its engine key; a caller such as the n8n node words them for its users. None ever
+ * contains a token or a client secret.
  */
 export class TokenManagerError extends Error {
 	constructor(
@@ -13,13 +14,23 @@ export class TokenManagerError extends Error {
 	}
 }
 
-/** Input the caller can fix: names the field. */
+/**
+ * Input the caller can fix. `field` is the engine's key for it (a TokenManager option, an OAuth client or store
+ * setting: `connectionId`, `code`, `tokenUrl`…), `problem` what is wrong, worded to follow the field's name.
+ */
 export class InvalidInputError extends TokenManagerError {
 	constructor(
 		readonly field: string,
-		message: string,
+		readonly problem: string,
 	) {
-		super(message, 'invalid_input');
+		super(`${field} ${problem}`, 'invalid_input');
+	}
+}
+
+/** A required input is empty. */
+export class MissingInputError extends InvalidInputError {
+	constructor(field: string) {
+		super(field, 'is empty');
 	}
 }
 
@@ -32,7 +43,7 @@ export class ConnectionNotFoundError extends TokenManagerError {
 		super(
 			`No connection "${connectionId}" in ${store}`,
 			'connection_not_found',
-			'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
+			'Exchange an authorization code for this connection id first, or check the connection id for typos.',
 		);
 	}
 }
@@ -65,26 +76,26 @@ export class NeedsReauthorizationError extends TokenManagerError {
 		super(
 			`Connection "${connectionId}" must be re-authorized: ${reason}`,
 			'needs_reauth',
-			'Send the account owner through the authorization flow again (workflow "Connect"); until then this connection is not refreshed.',
+			'Send the account owner through the authorization flow again; until then this connection is not refreshed.',
 		);
 	}
 }
 
 /**
- * The connection was authorized through another OAuth app than the App credential in use. Its refresh token only
+ * The connection was authorized through another OAuth app than the configured client. Its refresh token only
  * works with the client it was issued to (RFC 6749 §6), and its access token was granted to that app: nothing is
  * sent to any provider and the connection is left as it is.
  */
 export class AppMismatchError extends TokenManagerError {
 	constructor(
 		readonly connectionId: string,
-		authorizedApp: string,
-		configuredApp: string,
+		readonly authorizedApp: string,
+		readonly configuredApp: string,
 	) {
 		super(
-			`Connection "${connectionId}" was authorized through ${authorizedApp}, but this App credential is ${configuredApp}. Nothing was sent to any provider and the connection is unchanged.`,
+			`Connection "${connectionId}" was authorized through ${authorizedApp}, but the configured client is ${configuredApp}. Nothing was sent to any provider and the connection is unchanged.`,
 			'app_mismatch',
-			'Use the App credential the connection was authorized with; or, to move it to this app, authorize it again with this App credential (Build Authorization URL, then Exchange Authorization Code); or give connections of this app their own Connection IDs.',
+			'Use the client the connection was authorized with; or, to move it to this client, authorize it again with it; or give connections of this client their own connection ids.',
 		);
 	}
 }
@@ -94,7 +105,7 @@ export class ConnectionRevokedError extends TokenManagerError {
 		super(
 			`Connection "${connectionId}" was revoked`,
 			'revoked',
-			'Authorize the account again with "Exchange Authorization Code" to use it.',
+			'Authorize the account again (exchange a new authorization code) to use it.',
 		);
 	}
 }
@@ -118,8 +129,15 @@ export class TokenEndpointError extends TokenManagerError {
 	readonly error_description: string | undefined;
 	readonly httpStatus: number | undefined;
 
-	constructor(message: string, response: EndpointErrorResponse = {}, description?: string) {
+	/**
+	 * What the failure means for the caller apart from any hint (e.g. that nothing was erased), also the start of
+	 * `description`: whoever words its own hint keeps it.
+	 */
+	readonly consequence: string | undefined;
+
+	constructor(message: string, response: EndpointErrorResponse = {}, description?: string, consequence?: string) {
 		super(message, response.error ?? 'token_endpoint_error', description);
+		this.consequence = consequence;
 		this.error = response.error;
 		this.error_description = response.error_description;
 		this.httpStatus = response.httpStatus;
@@ -150,7 +168,7 @@ export class DecryptionError extends TokenManagerError {
 		super(
 			message,
 			'decryption_failed',
-			'Use the token encryption key the connection was stored with (add it as an old key to rotate), or authorize the connection again.',
+			'Configure the encryption key the connection was stored with (add it as a previous key to rotate), or authorize the connection again.',
 		);
 	}
 }

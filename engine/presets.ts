@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 /**
  * Provider quirks as data. A preset fills the endpoints and behaviour of the OAuth client; the
- * "custom" preset takes them all from the App credential.
+ * "custom" preset takes them all from the caller's settings.
  */
 export type ClientAuthentication = 'basic' | 'body';
 

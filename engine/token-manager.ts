@@ -21,6 +21,7 @@ import {
 	DecryptionError,
 	InvalidInputError,
 	InvalidStateError,
+	MissingInputError,
 	NeedsReauthorizationError,
 	TokenEndpointError,
 	TokenManagerError,
@@ -127,16 +128,16 @@ const MAX_CODE_LENGTH = 8192;
 
 export function validateConnectionId(connectionId: unknown): string {
 	if (typeof connectionId !== 'string' || connectionId.trim() === '') {
-		throw new InvalidInputError('Connection ID', 'The Connection ID is empty: set one per authorized account, e.g. "pipedrive:acme"');
+		throw new MissingInputError('connectionId');
 	}
 	if (connectionId.length > MAX_CONNECTION_ID_LENGTH) {
-		throw new InvalidInputError('Connection ID', `The Connection ID is ${connectionId.length} characters long; the maximum is ${MAX_CONNECTION_ID_LENGTH}`);
+		throw new InvalidInputError('connectionId', `is ${connectionId.length} characters long; the maximum is ${MAX_CONNECTION_ID_LENGTH}`);
 	}
 	if (/[\u0000-\u001f\u007f]/.test(connectionId)) {
-		throw new InvalidInputError('Connection ID', 'The Connection ID contains control characters (such as a line break): remove them');
+		throw new InvalidInputError('connectionId', 'contains control characters (such as a line break): remove them');
 	}
 	if (connectionId.startsWith(RESERVED_PREFIX)) {
-		throw new InvalidInputError('Connection ID', `Connection IDs starting with "${RESERVED_PREFIX}" are reserved for the node's own records: choose another`);
+		throw new InvalidInputError('connectionId', `starts with "${RESERVED_PREFIX}", which is reserved for the token manager's own records: choose another`);
 	}
 	return connectionId;
 }
@@ -206,14 +207,14 @@ export class TokenManager {
 		const denied = providerErrorFromCallback(params.providerError, params.providerErrorDescription);
 		if (denied) throw denied;
 		if (typeof params.code !== 'string' || params.code.trim() === '') {
-			throw new InvalidInputError('Authorization Code', 'The Authorization Code is empty: map it from the callback, e.g. {{ $json.query.code }}');
+			throw new MissingInputError('code');
 		}
 		if (params.code.length > MAX_CODE_LENGTH) {
-			throw new InvalidInputError('Authorization Code', `The Authorization Code is ${params.code.length} characters long; the maximum is ${MAX_CODE_LENGTH}`);
+			throw new InvalidInputError('code', `is ${params.code.length} characters long; the maximum is ${MAX_CODE_LENGTH}`);
 		}
 		const redirectUri = params.redirectUri || this.client.redirectUri;
 		if (!redirectUri) {
-			throw new InvalidInputError('Redirect URI', 'The Redirect URI is empty: set it in the App credential to the exact callback URL registered with the provider');
+			throw new MissingInputError('redirectUri');
 		}
 		this.requireTokenUrl();
 		let codeVerifier = params.codeVerifier || null;
@@ -226,8 +227,8 @@ export class TokenManager {
 		} else if (!params.allowMissingState) {
 			throw new InvalidStateError(
 				'missing',
-				'The callback has no state, so it cannot be tied to an authorization this n8n started',
-				'Start the authorization with "Build Authorization URL" (it adds a signed state). Only for Pipedrive Marketplace installs, which arrive without state, turn on "Allow Missing State".',
+				'The callback has no state, so it cannot be tied to an authorization this token manager started',
+				'Start the authorization with an authorization URL the token manager built (it adds a signed state). Only for installs that arrive without state (Pipedrive Marketplace), allow a missing state.',
 			);
 		}
 		const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
@@ -271,7 +272,7 @@ export class TokenManager {
 	 */
 	async refreshToken(connectionId: string, options: { failedAccessToken?: string; force?: boolean } = {}): Promise<TokenResult> {
 		validateConnectionId(connectionId);
-		this.requireTokenUrl(); // a misconfigured App credential is named before the connection is compared with it
+		this.requireTokenUrl(); // a misconfigured client is named before the connection is compared with it
 		const request: RefreshRequest =
 			options.failedAccessToken && !options.force ? { kind: 'failed-token', failedAccessToken: options.failedAccessToken } : { kind: 'forced' };
 		return this.refreshIfNeeded(connectionId, request);
@@ -396,16 +397,16 @@ export class TokenManager {
 	private minValidityMs(seconds: number | undefined): number {
 		const value = seconds ?? DEFAULT_MIN_VALIDITY_SECONDS;
 		if (!Number.isFinite(value) || value < 0) {
-			throw new InvalidInputError('Minimum Validity (Seconds)', 'The Minimum Validity must be a number of seconds, 0 or more');
+			throw new InvalidInputError('minValiditySeconds', 'must be a number of seconds, 0 or more');
 		}
 		return value * 1000;
 	}
 
 	private requireTokenUrl(): void {
 		if (!this.client.tokenUrl) {
-			throw new InvalidInputError('Token URL', 'The Token URL is empty: set it in the App credential (needed for the Custom preset)');
+			throw new MissingInputError('tokenUrl');
 		}
-		requireSecureUrl('Token URL', this.client.tokenUrl);
+		requireSecureUrl('tokenUrl', this.client.tokenUrl);
 	}
 
 	/**

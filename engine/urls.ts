@@ -8,21 +8,21 @@ function isLoopback(hostname: string): boolean {
 
 /**
  * An endpoint that receives the client secret, tokens or a service key: https, or plain http to a loopback
- * address only. `field` is the setting's name as the user sees it.
+ * address only. `field` is the engine's key for the setting (e.g. `tokenUrl`).
  */
 export function requireSecureUrl(field: string, value: string): URL {
 	let url: URL;
 	try {
 		url = new URL(value);
 	} catch {
-		throw new InvalidInputError(field, `The ${field} is not an absolute https:// URL`);
+		throw new InvalidInputError(field, 'is not an absolute https:// URL');
 	}
 	if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname))) return url;
 	if (url.protocol === 'http:') {
 		throw new InvalidInputError(
 			field,
-			`The ${field} uses plain http://, so credentials or tokens would travel in clear text: use https:// (http:// is accepted only for loopback addresses: 127.0.0.0/8, ::1, localhost)`,
+			`uses plain http://, so credentials or tokens would travel in clear text: use https:// (http:// is accepted only for loopback addresses: 127.0.0.0/8, ::1, localhost)`,
 		);
 	}
-	throw new InvalidInputError(field, `The ${field} must be an https:// URL, not ${url.protocol}`);
+	throw new InvalidInputError(field, `must be an https:// URL, not ${url.protocol}`);
 }

@@ -26,6 +26,7 @@ interface WorkflowNode {
 	name: string;
 	type: string;
 	onError?: string;
+	typeVersion: number;
 	parameters: Record<string, unknown>;
 	credentials?: Record<string, { id: string | null; name: string }>;
 }
@@ -91,6 +92,20 @@ describe('the bundled workflows', () => {
 		expect(credentialNames).toHaveLength(3);
 	});
 
+	it('run the node\'s current version and read its output by the current field names', () => {
+		const tokenManagers = workflows.flatMap(({ file, workflow }) =>
+			workflow.nodes.filter((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager').map((node) => ({ file, node })),
+		);
+		expect(tokenManagers).toHaveLength(5);
+		expect(tokenManagers.filter(({ node }) => node.typeVersion !== 1.1).map(({ file, node }) => `${file}: ${node.name}`)).toEqual([]);
+		// The node's own fields as version 1 named them; version 1.1 names them in camelCase.
+		const version1Names = /json\.(expires_at|refresh_count|last_refreshed_at|min_validity_seconds|min_validity_capped|revoked_at_provider|revoked_token_type)\b/;
+		const stale = workflows.flatMap(({ file, workflow }) =>
+			workflow.nodes.filter((n) => version1Names.test(JSON.stringify(n.parameters))).map((n) => `${file}: ${n.name}`),
+		);
+		expect(stale).toEqual([]);
+	});
+
 	it("keep no successful production run when a node's output holds an access token (Get Valid Token, Refresh Token)", () => {
 		const carryingTokens = workflows.filter(({ workflow }) =>
 			workflow.nodes.some((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager' && ['getValidToken', 'refreshToken'].includes(n.parameters.operation as string)),
@@ -143,7 +158,7 @@ describe('workflow 2 answers its caller', () => {
 			[new ConnectionNotFoundError('c', 'the store').code, 404],
 			[new NeedsReauthorizationError('c', 'refused').code, 409],
 			[new ConnectionRevokedError('c').code, 409],
-			[new InvalidInputError('Connection ID', 'bad').code, 400],
+			[new InvalidInputError('connectionId', 'bad').code, 400],
 			[new StoreError('down').code, 503],
 			[new LeaseTimeoutError('c', 1000).code, 503],
 			[new TokenEndpointError('failed', { httpStatus: 500 }).code, 502],

@@ -12,7 +12,7 @@ export type ClientAuthenticationMethod = (credentials: ClientCredentials, body: 
 
 /** What to check when the server refuses the client (invalid_client), at any endpoint. */
 export const INVALID_CLIENT_HINT =
-	'Check the Client ID and Client Secret in the OAuth2 Token Manager App credential, and its Client Authentication setting.';
+	'Check the client id and client secret, and the client authentication method (Basic or form body).';
 
 export const formEncode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
 

@@ -29,6 +29,7 @@ export function refusal(answer: EndpointAnswer, hint: (error: string) => string 
 			`The ${endpoint.name} refused the request (HTTP ${status}): ${error}${detail ? ` – ${detail}` : ''}`,
 			{ error, error_description: detail, httpStatus: status },
 			failureDescription(endpoint, hint(error)),
+			endpoint.consequence,
 		);
 	}
 	const excerpt = answer.redact(answer.body).replace(/\s+/g, ' ').trim().slice(0, EXCERPT_LENGTH);

@@ -12,8 +12,8 @@ export const MAX_RESPONSE_BYTES = 1024 * 1024;
 export interface Endpoint {
 	/** As messages name it: "The token endpoint answered …". */
 	name: string;
-	/** The setting that holds its URL, e.g. "Token URL". */
-	urlField: string;
+	/** The engine's key for the setting that holds its URL (e.g. `tokenUrl`): input errors name it. */
+	urlKey: string;
 	url: string;
 	/** What a failure of this endpoint means for the user, said before any hint (e.g. that nothing was erased). */
 	consequence?: string;
@@ -56,7 +56,7 @@ export async function authenticatedRequest(
 	secretParameters: Array<string | undefined>,
 	limits: RequestLimits = {},
 ): Promise<EndpointAnswer> {
-	requireSecureUrl(endpoint.urlField, endpoint.url);
+	requireSecureUrl(endpoint.urlKey, endpoint.url);
 	const deadline = limits.deadline ?? Infinity;
 	const body = new URLSearchParams(parameters);
 	const headers: Record<string, string> = { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' };
@@ -128,7 +128,7 @@ function responseTooLarge(endpoint: Endpoint): TokenEndpointError {
 	return new TokenEndpointError(
 		`The ${endpoint.name} sent a response larger than ${MAX_RESPONSE_BYTES / (1024 * 1024)} MB; it was not read further`,
 		{},
-		failureDescription(endpoint, `An answer of the ${endpoint.name} is a few kilobytes: check that the ${endpoint.urlField} points at the provider's ${endpoint.name}.`),
+		failureDescription(endpoint, `An answer of the ${endpoint.name} is a few kilobytes: check that the ${endpoint.name} URL points at the provider's ${endpoint.name}.`),
 	);
 }
 
@@ -136,7 +136,7 @@ function unreachable(endpoint: Endpoint, reason: string, attempts: number): Toke
 	return new TokenEndpointError(
 		`The request to the ${endpoint.name} ${reason}, ${attempts} attempt(s)`,
 		{},
-		failureDescription(endpoint, `Check that ${safeOrigin(endpoint)} is reachable from n8n.`),
+		failureDescription(endpoint, `Check that ${safeOrigin(endpoint)} is reachable from this host.`),
 	);
 }
 
@@ -144,6 +144,6 @@ function safeOrigin(endpoint: Endpoint): string {
 	try {
 		return new URL(endpoint.url).origin;
 	} catch {
-		return `the ${endpoint.urlField}`;
+		return `the ${endpoint.name} URL`;
 	}
 }

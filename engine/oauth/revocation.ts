@@ -21,7 +21,7 @@ export function revocationRequest(
 	hint: TokenTypeHint,
 	limits: RequestLimits = {},
 ): Promise<EndpointAnswer> {
-	const endpoint = { name: 'revocation endpoint', urlField: 'Revocation URL', url: credentials.revocationUrl, consequence: NOTHING_ERASED };
+	const endpoint = { name: 'revocation endpoint', urlKey: 'revocationUrl', url: credentials.revocationUrl, consequence: NOTHING_ERASED };
 	return authenticatedRequest(credentials, policy, endpoint, new URLSearchParams({ token, token_type_hint: hint }), [token], limits);
 }
 

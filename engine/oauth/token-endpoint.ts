@@ -41,7 +41,7 @@ export function tokenEndpointRequest(
 	grant: Grant,
 	limits: RequestLimits = {},
 ): Promise<EndpointAnswer> {
-	const endpoint = { name: 'token endpoint', urlField: 'Token URL', url: credentials.tokenUrl };
+	const endpoint = { name: 'token endpoint', urlKey: 'tokenUrl', url: credentials.tokenUrl };
 	const secrets = grant.grant_type === 'refresh_token' ? [grant.refresh_token] : [grant.code, grant.code_verifier];
 	return authenticatedRequest(credentials, policy, endpoint, new URLSearchParams(grant as Record<string, string>), secrets, limits);
 }
@@ -61,7 +61,7 @@ function hintFor(error: string): string | undefined {
 		case 'unauthorized_client':
 			return 'The OAuth app is not allowed this grant type: check the app settings at the provider.';
 		case 'invalid_scope':
-			return 'Check the Scopes in the OAuth2 Token Manager App credential.';
+			return 'Check the scopes the client asks for.';
 		default:
 			return undefined;
 	}
@@ -82,7 +82,7 @@ function successFields(answer: EndpointAnswer): unknown {
 	throw new TokenEndpointError(
 		`The token endpoint answered HTTP ${answer.status} with a body that is neither JSON nor form-encoded (Content-Type ${answer.contentType || 'none'}, ${Buffer.byteLength(answer.body)} bytes); it is not shown, as a successful answer may carry tokens`,
 		{ httpStatus: answer.status },
-		"Check that the Token URL points at the provider's token endpoint.",
+		"Check that the token endpoint URL points at the provider's token endpoint.",
 	);
 }
 

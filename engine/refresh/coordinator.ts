@@ -112,7 +112,7 @@ export class RefreshCoordinator {
 		shared.refusedWrites.set(connectionId, { usedRefreshToken: leased.refreshToken, fields });
 		throw new StoreError(
 			`The provider issued new tokens for connection "${connectionId}" but ${store.description} did not accept the write (${describeStoreError(lastError)}).`,
-			'The new tokens are kept in memory by this n8n process and written before anything else on the next call for this connection. Check the database is reachable.',
+			'The new tokens are kept in memory by this process and written before anything else on the next call for this connection. Check the database is reachable.',
 		);
 	}
 

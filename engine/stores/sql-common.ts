@@ -65,8 +65,8 @@ export function parseTableName(value: string | undefined, allowSchema: boolean):
 	const parts = name.split('.');
 	if (parts.length > (allowSchema ? 2 : 1) || !parts.every((p) => IDENTIFIER.test(p))) {
 		throw new InvalidInputError(
-			'Table Name',
-			`The Table Name "${name.slice(0, 80)}" is not a plain identifier: use letters, digits and underscores, starting with a letter or underscore${allowSchema ? ' (optionally "schema.table")' : ''}`,
+			'tableName',
+			`"${name.slice(0, 80)}" is not a plain identifier: use letters, digits and underscores, starting with a letter or underscore${allowSchema ? ' (optionally "schema.table")' : ''}`,
 		);
 	}
 	return parts;

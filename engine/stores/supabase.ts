@@ -172,6 +172,6 @@ function normaliseUrl(url: string): string {
 	if (!/^https?:\/\/[^/]+/.test(trimmed)) {
 		throw new StoreError(`The Supabase Host "${trimmed.slice(0, 80)}" is not a URL`, 'Use your project URL, e.g. https://<project>.supabase.co');
 	}
-	requireSecureUrl('Supabase Host', trimmed);
+	requireSecureUrl('supabaseUrl', trimmed);
 	return trimmed;
 }

@@ -339,6 +339,9 @@ test('a new user sets the node up in the editor (headless Chromium): both creden
 		await editor.fill('connectionId', 'pipedrive:editor');
 		const output = await editor.executeStep();
 		expect(output).toMatchObject({ connectionId: 'pipedrive:editor', status: 'active', token_type: 'Bearer' });
+		// a node added today runs the current version: the node's own fields in camelCase
+		expect(Object.keys(output)).toEqual(expect.arrayContaining(['expiresAt', 'refreshCount', 'minValiditySeconds']));
+		expect(Object.keys(output).filter((key) => /_at$|_count$|^min_validity/.test(key))).toEqual([]);
 		// the token the editor shows is one the provider accepts, for the account connected above
 		const me = await fetch(`${stack.sandbox.url}/api/v1/users/me`, { headers: { authorization: `Bearer ${output.access_token}` } });
 		expect(me.status).toBe(200);

@@ -77,7 +77,7 @@ describe('Build Authorization URL', () => {
 	});
 
 	it('refuses parameters the node sets itself, and a missing authorization URL, naming the field', () => {
-		expect(() => manager().buildAuthorizationUrl('x', { extraParameters: { state: 'mine' } })).toThrow(/"state" is set by the node/);
+		expect(() => manager().buildAuthorizationUrl('x', { extraParameters: { state: 'mine' } })).toThrow('extraParameters cannot set "state": the authorization request sets it itself');
 		const error = (() => {
 			try {
 				manager(testClient({ authorizationUrl: '' })).buildAuthorizationUrl('x');
@@ -86,7 +86,7 @@ describe('Build Authorization URL', () => {
 			}
 		})();
 		expect(error).toBeInstanceOf(InvalidInputError);
-		expect(error).toMatchObject({ field: 'Authorization URL' });
+		expect(error).toMatchObject({ field: 'authorizationUrl', problem: 'is empty' });
 	});
 
 	it('refuses a state whose sealed PKCE verifier carries a GCM tag shorter than 16 bytes, even correctly signed', () => {

@@ -63,6 +63,6 @@ describe('TokenCipher', () => {
 
 	it('refuses a short key, naming the field', () => {
 		expect(() => new TokenCipher('short')).toThrow(InvalidInputError);
-		expect(() => new TokenCipher('short')).toThrow(/Token Encryption Key must be at least 16 characters/);
+		expect(() => new TokenCipher('short')).toThrow(/^encryptionKey must be at least 16 characters/);
 	});
 });

@@ -178,7 +178,7 @@ describe('key rotation', () => {
 		const error = await manager().getValidToken('rot:two').catch((e) => e);
 		expect(error).toBeInstanceOf(DecryptionError);
 		expect(error.message).toMatch(/^The stored access_token of connection "rot:two" was encrypted with a key that is not configured \(key id [\w-]{8}\)$/);
-		expect(error.description).toMatch(/add it as an old key/);
+		expect(error.description).toMatch(/add it as a previous key/);
 		expect(`${error.message} ${error.description}`).not.toContain(OLD_KEY);
 
 		rotatingTokenEndpoint();

@@ -104,11 +104,11 @@ describe('Exchange Authorization Code', () => {
 
 	it('names the field for bad input before calling the provider', async () => {
 		await expect(manager().exchangeAuthorizationCode('', { code: 'x' })).rejects.toThrow(InvalidInputError);
-		await expect(manager().exchangeAuthorizationCode('id', { code: ' ' })).rejects.toThrow(/Authorization Code is empty/);
+		await expect(manager().exchangeAuthorizationCode('id', { code: ' ' })).rejects.toMatchObject({ field: 'code', problem: 'is empty' });
 		await expect(manager().exchangeAuthorizationCode('x'.repeat(256), { code: 'c' })).rejects.toThrow(/maximum is 255/);
 		await expect(
 			manager({ client: testClient({ redirectUri: '' }) }).exchangeAuthorizationCode('id', { code: 'c' }),
-		).rejects.toThrow(/Redirect URI is empty/);
+		).rejects.toMatchObject({ field: 'redirectUri', problem: 'is empty' });
 	});
 });
 

@@ -19,6 +19,7 @@ import { createTemporaryPostgresDatabase, TEST_POSTGRES_URL, type TemporaryDatab
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { PROVIDER_ORIGIN, testClient } from '../helpers/provider';
 import { afterRefreshAnswer } from '../helpers/token-endpoint';
+import { describeEngineError } from '../../nodes/OAuth2TokenManager/actions/nodeErrors';
 
 const KEY = 'identity-faults-encryption-key';
 const cipher = new TokenCipher(KEY);
@@ -218,10 +219,18 @@ describe('two apps on one store, same connection id', () => {
 			expect(error.code).toBe('app_mismatch');
 			expect(error.message).toBe(
 				'Connection "acme" was authorized through the app with token URL https://auth.app-a.test/oauth/token and a client ID ending "7d1e", ' +
+					'but the configured client is the app with token URL https://auth.app-b.test/oauth/token and client ID "client-of-app-b-93c4". ' +
+					'Nothing was sent to any provider and the connection is unchanged.',
+			);
+			expect(error.description).toMatch(/Use the client the connection was authorized with; or, to move it to this client, authorize it again/);
+			// The node words it for n8n's editor.
+			const shown = describeEngineError(error);
+			expect(shown.message).toBe(
+				'Connection "acme" was authorized through the app with token URL https://auth.app-a.test/oauth/token and a client ID ending "7d1e", ' +
 					'but this App credential is the app with token URL https://auth.app-b.test/oauth/token and client ID "client-of-app-b-93c4". ' +
 					'Nothing was sent to any provider and the connection is unchanged.',
 			);
-			expect(error.description).toMatch(/Use the App credential the connection was authorized with; or, to move it to this app, authorize it again/);
+			expect(shown.description).toMatch(/Use the App credential the connection was authorized with; or, to move it to this app, authorize it again/);
 			expect(`${error.message} ${error.description}`).not.toMatch(/SENTINEL|client-of-app-a/);
 		}
 		expect(providerA.tokenRequests.length).toBe(requestsBefore);

@@ -144,7 +144,7 @@ describe('fault suite: callback state', () => {
 		const endpoint = rotatingTokenEndpoint();
 		const error = await expectFailure(env.hygiene, 'missing', () => exchange(id, undefined));
 		expect(error).toMatchObject({ reason: 'missing' });
-		expect(error.description).toMatch(/Allow Missing State/);
+		expect(error.description).toMatch(/allow a missing state/);
 		await expectNothingStored(id, endpoint);
 		const { connection } = await env.manager().exchangeAuthorizationCode(id, { code: 'c', state: '', allowMissingState: true });
 		expect(connection.status).toBe('active');
@@ -163,7 +163,7 @@ describe('fault suite: callback state', () => {
 			expect(error).toBeInstanceOf(InvalidStateError);
 		}
 		const big = await expectFailure(env.hygiene, 'oversize state', () => exchange(id, 'A'.repeat(100_000)));
-		expect(big.message).toBe('The state is 100000 characters long; a state this node issued is far shorter');
+		expect(big.message).toBe('The state is 100000 characters long; a state the token manager issued is far shorter');
 		await expectNothingStored(id, endpoint);
 	});
 
@@ -283,7 +283,7 @@ describe('fault suite: SQL injection and oversize values', () => {
 					error = e;
 				}
 				expect(error).toBeInstanceOf(InvalidInputError);
-				expect(error).toMatchObject({ field: 'Table Name' });
+				expect(error).toMatchObject({ field: 'tableName' });
 			}
 		}
 	});
@@ -292,15 +292,15 @@ describe('fault suite: SQL injection and oversize values', () => {
 		const endpoint = rotatingTokenEndpoint();
 		for (const id of ['x'.repeat(256), 'x'.repeat(1_000_000)]) {
 			const error = await expectFailure(env.hygiene, 'long id', () => env.manager().getValidToken(id));
-			expect(error).toMatchObject({ field: 'Connection ID' });
+			expect(error).toMatchObject({ field: 'connectionId' });
 			expect(error.message.length).toBeLessThan(200);
 		}
 		const code = await expectFailure(env.hygiene, 'long code', () =>
 			env.manager().exchangeAuthorizationCode(fresh('long-code'), { code: 'c'.repeat(100_000), allowMissingState: true }),
 		);
-		expect(code).toMatchObject({ field: 'Authorization Code' });
+		expect(code).toMatchObject({ field: 'code' });
 		const reserved = await expectFailure(env.hygiene, 'reserved id', () => env.manager().getValidToken(stateMarkerId('x')));
-		expect(reserved.message).toMatch(/reserved for the node's own records/);
+		expect(reserved.message).toMatch(/reserved for the token manager's own records/);
 		expect(endpoint.requests).toHaveLength(0);
 	});
 

@@ -86,7 +86,7 @@ describe('fault suite: token store', () => {
 		);
 		expect(first).toBeInstanceOf(StoreError);
 		expect(first.message).toMatch(new RegExp(`^The provider issued new tokens for connection "${id}" but PostgreSQL table oauth2_tokens .* did not accept the write`));
-		expect(first.description).toMatch(/kept in memory by this n8n process and written before anything else on the next call/);
+		expect(first.description).toMatch(/kept in memory by this process and written before anything else on the next call/);
 
 		// Still down: the next call says the tokens are still waiting, and does not call the provider.
 		const second = await expectFailure(env.hygiene, 'still down', () => env.manager().getValidToken(id));

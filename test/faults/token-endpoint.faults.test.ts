@@ -10,6 +10,7 @@ import { NeedsReauthorizationError, TokenEndpointError } from '../../engine/erro
 import type { OAuthClient } from '../../engine/presets';
 import { MySqlTokenStore } from '../../engine/stores';
 import { EXPIRY_MARGIN_MS } from '../../engine/token-manager';
+import { describeEngineError } from '../../nodes/OAuth2TokenManager/actions/nodeErrors';
 import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
 import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { IN_CI, tcpReachable } from '../stores/servers';
@@ -130,7 +131,7 @@ describe('fault suite: token endpoint', () => {
 			env.manager({ endpoint: { timeoutMs: 100, retryBaseDelayMs: 1, maxRetries: 1 } }).getValidToken(id),
 		);
 		expect(error.message).toBe('The request to the token endpoint timed out after 100 ms, 2 attempt(s)');
-		expect(error.description).toMatch(/reachable from n8n/);
+		expect(error.description).toMatch(/reachable from this host/);
 		expect(calls.count()).toBe(2);
 		await expectTokensKept(id);
 	});
@@ -148,7 +149,7 @@ describe('fault suite: token endpoint', () => {
 			const m = env.manager({ client: { ...testClient(), tokenUrl: `http://127.0.0.1:${port}/oauth/token` } });
 			const error = await expectFailure(env.hygiene, 'reset', () => m.getValidToken(id));
 			expect(error.message).toBe('The request to the token endpoint failed (ECONNRESET), 3 attempt(s)');
-			expect(error.description).toBe('Check that http://127.0.0.1:' + port + ' is reachable from n8n.');
+			expect(error.description).toBe('Check that http://127.0.0.1:' + port + ' is reachable from this host.');
 			expect(accepted).toBe(3);
 		} finally {
 			server.close();
@@ -337,7 +338,8 @@ describe('fault suite: token endpoint', () => {
 		const error = await expectFailure(env.hygiene, 'invalid_client', () => env.manager().getValidToken(id));
 		expect(error).toBeInstanceOf(TokenEndpointError);
 		expect(error.message).toBe('The token endpoint refused the request (HTTP 401): invalid_client – Client authentication failed');
-		expect(error.description).toMatch(/Client ID and Client Secret/);
+		expect(error.description).toMatch(/client id and client secret/);
+		expect(describeEngineError(error as TokenEndpointError).description).toMatch(/Client ID and Client Secret in the OAuth2 Token Manager App credential/);
 		expect(calls.count()).toBe(1);
 		await expectTokensKept(id, 'active');
 	});

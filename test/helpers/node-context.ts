@@ -13,6 +13,8 @@ export function executeContext(options: {
 	continueOnFail?: boolean;
 	/** n8n runs the node as an AI agent's tool under its type name with a "Tool" suffix. */
 	asAgentTool?: boolean;
+	/** The node's type version in the saved workflow: 1 unless given (1.1 names its own output fields in camelCase). */
+	typeVersion?: number;
 }): IExecuteFunctions {
 	const parametersFor = (i: number) => (typeof options.parameters === 'function' ? options.parameters(i) : options.parameters);
 	return {
@@ -30,7 +32,7 @@ export function executeContext(options: {
 			id: 'node-under-test',
 			name: 'OAuth2 Token Manager',
 			type: `n8n-nodes-oauth2-token-manager.oAuth2TokenManager${options.asAgentTool ? 'Tool' : ''}`,
-			typeVersion: 1,
+			typeVersion: options.typeVersion ?? 1,
 			position: [0, 0],
 			parameters: {},
 		}),

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
 import type { ICredentialDataDecryptedObject, ICredentialTestFunctions } from 'n8n-workflow';
-import { storeCredentialTest, testOAuthApp } from '../../nodes/OAuth2TokenManager/transport/credentialTests';
+import { storeCredentialTest, testOAuthApp } from '../../nodes/OAuth2TokenManager/methods/credentialTest';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { postgrestOverPostgres } from '../helpers/postgrest';
 import { CLIENT_SECRET, PROVIDER_ORIGIN } from '../helpers/provider';

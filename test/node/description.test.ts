@@ -1,6 +1,6 @@
 import { NodeHelpers, Workflow, type INode, type INodeCredentialDescription, type INodeTypes } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/transport/engine';
+import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
 
 const { description } = new OAuth2TokenManager();
 const credentials = description.credentials as INodeCredentialDescription[];
@@ -29,6 +29,13 @@ describe('the node\'s credential slots', () => {
 		// n8n's editor takes a parameter that credentials are shown by for the node's authentication: it then hides
 		// that parameter and mixes every store's credentials into every slot. The browser test shows the outcome.
 		expect(credentials.filter((c) => c.displayOptions?.show)).toEqual([]);
+	});
+});
+
+describe('the node\'s versions', () => {
+	it('new nodes get version 1.1 (camelCase own output fields); saved version 1 nodes keep running as version 1', () => {
+		expect(description.version).toEqual([1, 1.1]);
+		expect(description.defaultVersion).toBe(1.1);
 	});
 });
 

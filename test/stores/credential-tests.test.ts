@@ -10,8 +10,8 @@ import type { ICredentialDataDecryptedObject, ICredentialsDecrypted, ICredential
 import { OAuth2TokenManagerEmbeddedApi } from '../../credentials/OAuth2TokenManagerEmbeddedApi.credentials';
 import { OAuth2TokenManagerMySqlApi } from '../../credentials/OAuth2TokenManagerMySqlApi.credentials';
 import { OAuth2TokenManagerPostgresApi } from '../../credentials/OAuth2TokenManagerPostgresApi.credentials';
-import { storeCredentialTest } from '../../nodes/OAuth2TokenManager/transport/credentialTests';
-import { STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/transport/engine';
+import { storeCredentialTest } from '../../nodes/OAuth2TokenManager/methods/credentialTest';
+import { STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
 import { createTemporaryMySqlDatabase, type TemporaryMySqlDatabase } from '../helpers/mysql';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { describeMySql, describePostgres } from './servers';
@@ -124,7 +124,10 @@ describeMySql()('MySQL credential test', () => {
 		const field = new OAuth2TokenManagerMySqlApi().properties.find((p) => p.name === 'database');
 		expect(field?.default).toBe('');
 		const result = await runTest('mysql', { ...base(), database: '' });
-		expect(result).toEqual({ status: 'Error', message: 'The MySQL storage credential names no database: enter the database of the token table' });
+		expect(result).toEqual({
+			status: 'Error',
+			message: 'The Database is empty: enter the database of the token table. Check the "Database" field in the MySQL storage credential.',
+		});
 	});
 });
 

@@ -1,7 +1,7 @@
-import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
+import type { IDataObject, INodeProperties } from 'n8n-workflow';
 import { DEFAULT_STATE_TTL_SECONDS } from '../../../engine/authorization';
 import { InvalidInputError } from '../../../engine/errors';
-import type { TokenManager } from '../../../engine/token-manager';
+import type { OperationModule } from './node.type';
 
 const show = { show: { operation: ['buildAuthorizationUrl'] } };
 
@@ -39,27 +39,20 @@ function parseParameters(value: unknown): Record<string, string> {
 	const params = new URLSearchParams(value.trim().replace(/^\?/, ''));
 	const out: Record<string, string> = {};
 	for (const [name, v] of params) {
-		if (!name) throw new InvalidInputError('Additional Parameters', 'The Additional Parameters contain an empty name: use name=value&name2=value2');
+		if (!name) throw new InvalidInputError('additionalParameters', 'contain an empty name: use name=value&name2=value2');
 		out[name] = v;
 	}
 	return out;
 }
 
-export async function execute(this: IExecuteFunctions, manager: TokenManager, connectionId: string, i: number): Promise<IDataObject> {
-	const options = this.getNodeParameter('authorizationOptions', i, {}) as IDataObject;
+export const execute: OperationModule<'buildAuthorizationUrl'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
+	const options = this.getNodeParameter('authorizationOptions', itemIndex, {}) as IDataObject;
 	const minutes = options.expiresInMinutes === undefined ? DEFAULT_STATE_TTL_SECONDS / 60 : Number(options.expiresInMinutes);
 	if (!Number.isFinite(minutes) || minutes <= 0) {
-		throw new InvalidInputError('Link Validity (Minutes)', 'The Link Validity must be a number of minutes, more than 0');
+		throw new InvalidInputError('expiresInMinutes', 'must be a number of minutes, more than 0');
 	}
-	const start = manager.buildAuthorizationUrl(connectionId, {
+	return manager.buildAuthorizationUrl(connectionId, {
 		expiresInSeconds: minutes * 60,
 		extraParameters: parseParameters(options.additionalParameters),
 	});
-	return {
-		connectionId: start.connectionId,
-		authorizationUrl: start.authorizationUrl,
-		state: start.state,
-		expires_at: start.expiresAt.toISOString(),
-		pkce: start.pkce,
-	};
-}
+};

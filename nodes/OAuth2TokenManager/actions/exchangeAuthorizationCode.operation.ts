@@ -1,6 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
-import type { TokenManager } from '../../../engine/token-manager';
-import { connectionOutput } from './output';
+import { connectionIdFromState } from '../../../engine/authorization';
+import type { OperationModule } from './node.type';
 
 const show = { show: { operation: ['exchangeAuthorizationCode'] } };
 
@@ -60,17 +60,29 @@ export const description: INodeProperties[] = [
 
 const optionalString = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value : undefined);
 
-export async function execute(this: IExecuteFunctions, manager: TokenManager, connectionId: string, i: number): Promise<IDataObject> {
-	const code = this.getNodeParameter('code', i, '') as string;
-	const state = optionalString(this.getNodeParameter('state', i, ''));
-	const providerError = optionalString(this.getNodeParameter('providerError', i, ''));
-	const options = this.getNodeParameter('exchangeOptions', i, {}) as IDataObject;
-	const result = await manager.exchangeAuthorizationCode(connectionId, {
+/**
+ * The callback of an authorization names its connection in the signed state: with Connection ID empty (or
+ * mapped to the raw state), the connection is taken from there. The engine then verifies the state.
+ */
+export function connectionId(this: IExecuteFunctions, itemIndex: number): unknown {
+	const given = this.getNodeParameter('connectionId', itemIndex, '');
+	const state = this.getNodeParameter('state', itemIndex, '');
+	if (typeof state === 'string' && state !== '' && (given === '' || given === undefined || given === null || given === state)) {
+		return connectionIdFromState(state) ?? given;
+	}
+	return given;
+}
+
+export const execute: OperationModule<'exchangeAuthorizationCode'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
+	const code = this.getNodeParameter('code', itemIndex, '') as string;
+	const state = optionalString(this.getNodeParameter('state', itemIndex, ''));
+	const providerError = optionalString(this.getNodeParameter('providerError', itemIndex, ''));
+	const options = this.getNodeParameter('exchangeOptions', itemIndex, {}) as IDataObject;
+	return manager.exchangeAuthorizationCode(connectionId, {
 		code,
 		state,
 		providerError,
 		providerErrorDescription: optionalString(options.providerErrorDescription),
 		allowMissingState: options.allowMissingState === true,
 	});
-	return connectionOutput(result, false);
-}
+};

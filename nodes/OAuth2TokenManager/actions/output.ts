@@ -1,31 +1,114 @@
 import type { IDataObject } from 'n8n-workflow';
 import type { TokenResult } from '../../../engine/token-manager';
+import type { Operation, OperationResults } from './node.type';
 
-/**
- * The item a operation returns. Never the refresh token; the access token only where the caller asked
- * for one (Get Valid Token, Refresh Token).
+/*
+ * The item each operation returns. The rule (node version 1.1 and later): fields defined by RFC 6749 keep their
+ * names (access_token, token_type, expires_in, scope), the node's own fields are camelCase (connectionId,
+ * expiresAt, refreshCount…); the item starts with the connection and its token, and the provider's kept fields
+ * (e.g. Pipedrive's api_domain) come last. Version 1 keeps the names and order it always had, so saved workflows
+ * that read them keep working. The refresh token is never output; the access token only where the caller asked
+ * for one (Get Valid Token, Refresh Token), and never to an AI agent.
  */
-export function connectionOutput({ connection: c, refreshed }: TokenResult, includeAccessToken: boolean): IDataObject {
-	const expiresIn = c.expiresAt ? Math.max(0, Math.floor((c.expiresAt.getTime() - Date.now()) / 1000)) : null;
-	return {
-		...c.metadata,
+
+/** The node's own output fields, by their version 1.1 names. */
+type OwnField =
+	| 'expiresAt'
+	| 'refreshCount'
+	| 'lastRefreshedAt'
+	| 'minValiditySeconds'
+	| 'minValidityCapped'
+	| 'revokedAtProvider'
+	| 'revokedTokenType';
+
+export interface OutputRule {
+	names: { [F in OwnField]: string };
+	/** Version 1 put the provider's kept fields first (and let the node's fields override them). */
+	providerFieldsFirst: boolean;
+	/** What an AI agent's tool call answers with: status and expiry, never a token. */
+	agentToolFields: readonly string[];
+}
+
+const VERSION_1: OutputRule = {
+	names: {
+		expiresAt: 'expires_at',
+		refreshCount: 'refresh_count',
+		lastRefreshedAt: 'last_refreshed_at',
+		minValiditySeconds: 'min_validity_seconds',
+		minValidityCapped: 'min_validity_capped',
+		revokedAtProvider: 'revoked_at_provider',
+		revokedTokenType: 'revoked_token_type',
+	},
+	providerFieldsFirst: true,
+	agentToolFields: ['connectionId', 'status', 'expires_at', 'expires_in', 'refreshed'],
+};
+
+const VERSION_1_1: OutputRule = {
+	names: {
+		expiresAt: 'expiresAt',
+		refreshCount: 'refreshCount',
+		lastRefreshedAt: 'lastRefreshedAt',
+		minValiditySeconds: 'minValiditySeconds',
+		minValidityCapped: 'minValidityCapped',
+		revokedAtProvider: 'revokedAtProvider',
+		revokedTokenType: 'revokedTokenType',
+	},
+	providerFieldsFirst: false,
+	agentToolFields: ['connectionId', 'status', 'expiresAt', 'expires_in', 'refreshed'],
+};
+
+export function outputRuleFor(typeVersion: number): OutputRule {
+	return typeVersion < 1.1 ? VERSION_1 : VERSION_1_1;
+}
+
+function connectionFields(rule: OutputRule, { connection: c, refreshed }: TokenResult, includeAccessToken: boolean, extra: IDataObject = {}): IDataObject {
+	const { names } = rule;
+	const own: IDataObject = {
 		connectionId: c.connectionId,
 		provider: c.provider,
 		status: c.status,
 		...(includeAccessToken ? { access_token: c.accessToken } : {}),
 		token_type: c.tokenType,
-		expires_at: c.expiresAt ? c.expiresAt.toISOString() : null,
-		expires_in: expiresIn,
+		[names.expiresAt]: c.expiresAt ? c.expiresAt.toISOString() : null,
+		expires_in: c.expiresAt ? Math.max(0, Math.floor((c.expiresAt.getTime() - Date.now()) / 1000)) : null,
 		scope: c.scope,
 		refreshed,
-		refresh_count: c.refreshCount,
-		last_refreshed_at: c.lastRefreshedAt ? c.lastRefreshedAt.toISOString() : null,
+		[names.refreshCount]: c.refreshCount,
+		[names.lastRefreshedAt]: c.lastRefreshedAt ? c.lastRefreshedAt.toISOString() : null,
+		...extra,
 	};
+	if (rule.providerFieldsFirst) return { ...c.metadata, ...own };
+	const kept = Object.entries(c.metadata).filter(([name]) => !(name in own));
+	return { ...own, ...Object.fromEntries(kept) };
 }
 
-/** The fields an AI agent's tool call answers with: status and expiry, never a token. */
-const AGENT_TOOL_FIELDS = ['connectionId', 'status', 'expires_at', 'expires_in', 'refreshed'];
+const formats: { [K in Operation]: (rule: OutputRule, result: OperationResults[K]) => IDataObject } = {
+	buildAuthorizationUrl: ({ names }, start) => ({
+		connectionId: start.connectionId,
+		authorizationUrl: start.authorizationUrl,
+		state: start.state,
+		[names.expiresAt]: start.expiresAt.toISOString(),
+		pkce: start.pkce,
+	}),
+	exchangeAuthorizationCode: (rule, result) => connectionFields(rule, result, false),
+	getValidToken: (rule, result) =>
+		connectionFields(rule, result, true, {
+			[rule.names.minValiditySeconds]: result.minValidity.effectiveSeconds,
+			[rule.names.minValidityCapped]: result.minValidity.capped,
+		}),
+	refreshToken: (rule, result) => connectionFields(rule, result, true),
+	revoke: (rule, { connection, revokedAtProvider }) =>
+		connectionFields(rule, { connection, refreshed: false }, false, {
+			[rule.names.revokedAtProvider]: revokedAtProvider !== null,
+			[rule.names.revokedTokenType]: revokedAtProvider,
+		}),
+};
 
-export function agentToolOutput(json: IDataObject): IDataObject {
-	return Object.fromEntries(AGENT_TOOL_FIELDS.filter((field) => field in json).map((field) => [field, json[field]]));
+export function operationOutput<K extends Operation>(rule: OutputRule, operation: K, result: OperationResults[K]): IDataObject {
+	const format: (rule: OutputRule, result: OperationResults[K]) => IDataObject = formats[operation];
+	return format(rule, result);
+}
+
+export function agentToolOutput(rule: OutputRule, json: IDataObject): IDataObject {
+	return Object.fromEntries(rule.agentToolFields.filter((field) => field in json).map((field) => [field, json[field]]));
 }

@@ -1,6 +1,5 @@
-import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
-import type { TokenManager } from '../../../engine/token-manager';
-import { connectionOutput } from './output';
+import type { INodeProperties } from 'n8n-workflow';
+import type { OperationModule } from './node.type';
 
 const show = { show: { operation: ['refreshToken'] } };
 
@@ -25,8 +24,8 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export async function execute(this: IExecuteFunctions, manager: TokenManager, connectionId: string, i: number): Promise<IDataObject> {
-	const failedAccessToken = (this.getNodeParameter('failedAccessToken', i, '') as string) || undefined;
-	const force = this.getNodeParameter('force', i, false) as boolean;
-	return connectionOutput(await manager.refreshToken(connectionId, { failedAccessToken, force }), true);
-}
+export const execute: OperationModule<'refreshToken'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
+	const failedAccessToken = (this.getNodeParameter('failedAccessToken', itemIndex, '') as string) || undefined;
+	const force = this.getNodeParameter('force', itemIndex, false) as boolean;
+	return manager.refreshToken(connectionId, { failedAccessToken, force });
+};

@@ -1,6 +1,14 @@
-import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
-import type { TokenManager } from '../../../engine/token-manager';
-import { connectionOutput } from './output';
+import type { INodeProperties } from 'n8n-workflow';
+import type { OperationModule } from './node.type';
+
+/**
+ * What the switch does depends on the App credential's provider, which the panel cannot read: the notice lists
+ * the effect for every provider preset.
+ */
+const REVOKE_AT_PROVIDER_EFFECT =
+	'Revoke at Provider ends the grant at the provider, not only here: the account has to be connected again (through the Connect workflow) before tokens can be had. ' +
+	'Pipedrive: uninstalls the app from the company. ' +
+	'Custom OAuth2 Provider: revokes the refresh token at the Revocation URL of the App credential; with no Revocation URL set, the switch has no effect and the tokens are only erased here.';
 
 export const description: INodeProperties[] = [
 	{
@@ -13,8 +21,7 @@ export const description: INodeProperties[] = [
 		displayOptions: { show: { operation: ['revoke'] } },
 	},
 	{
-		displayName:
-			'Revoke at Provider ends the grant at the provider, not only here: the account has to be connected again (through the Connect workflow) before tokens can be had. For Pipedrive it uninstalls the app from the company.',
+		displayName: REVOKE_AT_PROVIDER_EFFECT,
 		name: 'revokeAtProviderNotice',
 		type: 'notice',
 		default: '',
@@ -22,8 +29,7 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export async function execute(this: IExecuteFunctions, manager: TokenManager, connectionId: string, i: number): Promise<IDataObject> {
-	const atProvider = this.getNodeParameter('revokeAtProvider', i, true) as boolean;
-	const { connection, revokedAtProvider } = await manager.revoke(connectionId, { atProvider });
-	return { ...connectionOutput({ connection, refreshed: false }, false), revoked_at_provider: revokedAtProvider !== null, revoked_token_type: revokedAtProvider };
-}
+export const execute: OperationModule<'revoke'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
+	const atProvider = this.getNodeParameter('revokeAtProvider', itemIndex, true) as boolean;
+	return manager.revoke(connectionId, { atProvider });
+};

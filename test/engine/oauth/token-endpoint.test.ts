@@ -116,12 +116,12 @@ describe('errors (RFC 6749 §5.2) and retries', () => {
 		expect(error.message).toBe(`The token endpoint refused the request (HTTP 400): invalid_request – ${'x'.repeat(200)}`);
 	});
 
-	it('gives invalid_client a hint about the App credential and never echoes the secret', async () => {
+	it('gives invalid_client a hint about the client credentials and never echoes the secret', async () => {
 		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(401, { error: 'invalid_client', error_description: `bad secret ${CLIENT_SECRET}` });
 		const error = await client().requestToken(refreshGrant).catch((e) => e);
 		expect(error.error).toBe('invalid_client');
 		expect(error.error_description).toBe('bad secret [redacted]');
-		expect(error.description).toMatch(/Client ID and Client Secret/);
+		expect(error.description).toMatch(/client id and client secret, and the client authentication method/);
 		expectNoSecret(error);
 	});
 

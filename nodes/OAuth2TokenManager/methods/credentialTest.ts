@@ -2,16 +2,22 @@ import type { ICredentialsDecrypted, ICredentialTestFunctions, INodeCredentialTe
 import { TokenCipher } from '../../../engine/crypto';
 import { TokenEndpointError, TokenManagerError } from '../../../engine/errors';
 import { AuthorizationServerClient } from '../../../engine/oauth';
-import { oauthClientFromCredentials, storeFromCredentials, type Storage } from './engine';
+import { describeEngineError } from '../actions/nodeErrors';
+import { oauthClientFromCredentials, storeFromCredentials, type Storage } from './engineFromCredentials';
 
+/*
+ * n8n's editor shows the message of a failed test and its own "Connection tested successfully" for a passed one:
+ * the success messages below reach users only through n8n's API.
+ */
 const ok = (message: string): INodeCredentialTestResult => ({ status: 'OK', message });
-const failed = (error: unknown): INodeCredentialTestResult => ({
-	status: 'Error',
-	message:
-		error instanceof TokenManagerError
-			? [error.message, error.description].filter(Boolean).join('. ')
-			: `Unexpected error: ${error instanceof Error ? error.message.slice(0, 200) : 'unknown'}`,
-});
+
+function failed(error: unknown): INodeCredentialTestResult {
+	if (!(error instanceof TokenManagerError)) {
+		return { status: 'Error', message: `Unexpected error: ${error instanceof Error ? error.message.slice(0, 200) : 'unknown'}` };
+	}
+	const { message, description } = describeEngineError(error);
+	return { status: 'Error', message: [message, description].filter(Boolean).join('. ') };
+}
 
 /**
  * Checks the client credentials without an authorized account: a refresh with a made-up token is

@@ -2,14 +2,17 @@ import { createHash } from 'node:crypto';
 import type { ICredentialDataDecryptedObject, IExecuteFunctions } from 'n8n-workflow';
 import { tlsFromCredentials } from '../../../credentials/databaseServerFields';
 import { TokenCipher } from '../../../engine/crypto';
-import { InvalidInputError } from '../../../engine/errors';
+import { MissingInputError } from '../../../engine/errors';
 import { resolveOAuthClient, type ClientAuthentication, type OAuthClient } from '../../../engine/presets';
 import type { TokenStore } from '../../../engine/store';
 import { MySqlTokenStore, PostgresStore, SqliteTokenStore } from '../../../engine/stores';
 import { SupabaseStore } from '../../../engine/stores/supabase';
 import { TokenManager } from '../../../engine/token-manager';
 
-/** Maps the node's parameters and credentials to engine objects; everything else lives in the engine. */
+/**
+ * Turns the node's credentials (and its Storage parameter) into engine objects: the OAuth client, the token store,
+ * the cipher and the TokenManager over them. Used by the router and by the credential tests beside it.
+ */
 
 export type Storage = 'supabase' | 'postgres' | 'mysql' | 'embedded';
 
@@ -59,9 +62,7 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
 				createTableIfMissing: c.createTableIfMissing === true,
 			});
 		case 'mysql':
-			if (!text(c.database)) {
-				throw new InvalidInputError('Database', 'The MySQL storage credential names no database: enter the database of the token table');
-			}
+			if (!text(c.database)) throw new MissingInputError('database');
 			return new MySqlTokenStore({
 				host: text(c.host),
 				port: Number(c.port) || 3306,

@@ -1,15 +1,13 @@
-import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
-import type { TokenManager } from '../../../engine/token-manager';
+import type { INodeProperties } from 'n8n-workflow';
 import * as buildAuthorizationUrl from './buildAuthorizationUrl.operation';
 import * as exchangeAuthorizationCode from './exchangeAuthorizationCode.operation';
 import * as getValidToken from './getValidToken.operation';
+import type { Operation, OperationModule } from './node.type';
 import * as refreshToken from './refreshToken.operation';
 import * as revoke from './revoke.operation';
 
-export type OperationExecute = (this: IExecuteFunctions, manager: TokenManager, connectionId: string, itemIndex: number) => Promise<IDataObject>;
-
-/** Every operation: its parameters and what it does. The node's operation options are listed beside it. */
-export const operations: Record<string, { description: INodeProperties[]; execute: OperationExecute }> = {
+/** Every operation: its parameters and what it does. The node's operation options are listed below. */
+export const operations: { [K in Operation]: OperationModule<K> } = {
 	buildAuthorizationUrl,
 	exchangeAuthorizationCode,
 	getValidToken,
@@ -17,17 +15,17 @@ export const operations: Record<string, { description: INodeProperties[]; execut
 	revoke,
 };
 
+export function isOperation(value: unknown): value is Operation {
+	return typeof value === 'string' && Object.hasOwn(operations, value);
+}
+
 /**
  * What an AI agent may run when the node is its tool: a bearer token handed to an agent goes to the model's
  * vendor, so as a tool the node reports status and expiry only, and offers neither the authorization steps
  * nor Revoke. n8n runs a tool under the node type name with a "Tool" suffix.
  */
-export const AGENT_TOOL_OPERATIONS = ['getValidToken', 'refreshToken'];
+export const AGENT_TOOL_OPERATIONS: readonly Operation[] = ['getValidToken', 'refreshToken'];
 const notForAgents = { hide: { '@tool': [true] } };
-
-export function runsAsAgentTool(ctx: IExecuteFunctions): boolean {
-	return ctx.getNode().type.endsWith('Tool');
-}
 
 export const operationProperty: INodeProperties = {
 	displayName: 'Operation',

@@ -1,0 +1,63 @@
+import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
+import { NeedsReauthorizationError, TokenManagerError } from '../../../engine/errors';
+import { validateConnectionId } from '../../../engine/token-manager';
+import { tokenManagerFor } from '../methods/engineFromCredentials';
+import type { Operation } from './node.type';
+import { toNodeError } from './nodeErrors';
+import { AGENT_TOOL_OPERATIONS, isOperation, operations } from './operations';
+import { agentToolOutput, operationOutput, outputRuleFor, type OutputRule } from './output';
+
+/** n8n runs the node as an AI agent's tool under its type name with a "Tool" suffix. */
+function runsAsAgentTool(ctx: IExecuteFunctions): boolean {
+	return ctx.getNode().type.endsWith('Tool');
+}
+
+/** One item: the connection id is checked before any credential is read or any store is reached. */
+async function runOperation<K extends Operation>(ctx: IExecuteFunctions, operation: K, itemIndex: number, rule: OutputRule): Promise<IDataObject> {
+	const { connectionId: readConnectionId, execute } = operations[operation];
+	const given = readConnectionId ? readConnectionId.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '');
+	const connectionId = validateConnectionId(given);
+	const manager = await tokenManagerFor(ctx, itemIndex);
+	return operationOutput(rule, operation, await execute.call(ctx, { manager, connectionId, itemIndex }));
+}
+
+/** Runs the operation of every item, pairs each output with its input, and turns failures into n8n errors. */
+export async function router(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	const items = this.getInputData();
+	const returnData: INodeExecutionData[] = [];
+	const asAgentTool = runsAsAgentTool(this);
+	const rule = outputRuleFor(this.getNode().typeVersion);
+	for (let i = 0; i < items.length; i++) {
+		try {
+			const operation = this.getNodeParameter('operation', i);
+			if (!isOperation(operation)) throw new NodeOperationError(this.getNode(), `The operation "${String(operation)}" is not supported`, { itemIndex: i });
+			if (asAgentTool && !AGENT_TOOL_OPERATIONS.includes(operation)) {
+				throw new NodeOperationError(this.getNode(), `The operation "${operation}" is not available to an AI agent`, {
+					itemIndex: i,
+					description: 'As an agent\'s tool this node runs Get Valid Token and Refresh Token and answers with status and expiry, never a token. Run the other operations in a workflow without an agent.',
+				});
+			}
+			const json = await runOperation(this, operation, i, rule);
+			returnData.push({ json: asAgentTool ? agentToolOutput(rule, json) : json, pairedItem: { item: i } });
+		} catch (error) {
+			// The re-authorization link carries a signed state that can bind an account: never handed to an agent.
+			const withLink = error instanceof NeedsReauthorizationError && !asAgentTool;
+			const nodeError = toNodeError(this.getNode(), error, i, withLink);
+			if (!this.continueOnFail()) throw nodeError;
+			// n8n routes to the error output, and keeps intact, an item whose only fields are error, message and
+			// details; an item carrying `error` beside its json would be cut down to the message alone.
+			returnData.push({
+				json: {
+					error: nodeError.message,
+					details: {
+						description: nodeError.description ?? null,
+						code: error instanceof TokenManagerError ? error.code : null,
+						...(withLink ? { reauthorizationUrl: error.reauthorizationUrl ?? null } : {}),
+					},
+				},
+				pairedItem: { item: i },
+			});
+		}
+	}
+	return [returnData];
+}
