@@ -4,7 +4,8 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startSandbox } = require('../sandbox');
+require('../ts-require'); // the sandbox is TypeScript, kept with the tests
+const { startSandbox } = require('../../test/sandbox');
 const { startN8n } = require('./instance');
 const { N8nClient } = require('./client');
 const { packProject, installPackage, repoDir } = require('./package');
