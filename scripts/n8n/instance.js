@@ -117,7 +117,9 @@ function n8nEnv({ userFolder, port, brokerPort, database, encryptionKey, extra =
 /**
  * Starts n8n and resolves once it answers. Options:
  *   userFolder (required; created), port / brokerPort (free ones when omitted), log(line),
- *   env (extra environment), keepDatabase (do not drop on stop), logFile (default <userFolder>/n8n.log).
+ *   env (extra environment), keepDatabase (do not drop on stop), logFile (default <userFolder>/n8n.log),
+ *   args (the n8n command and its options, default ['start']; a queue-mode worker answers its health check on
+ *   `port` when its env sets QUEUE_HEALTH_CHECK_ACTIVE and QUEUE_HEALTH_CHECK_PORT to it).
  * Returns { url, port, userFolder, database, encryptionKey, logFile, startMs, child, cli(args), stop() }.
  */
 async function startN8n(options) {
@@ -140,7 +142,7 @@ async function startN8n(options) {
 	const out = fs.openSync(logFile, 'a');
 	const started = Date.now();
 	log(`Starting n8n on http://127.0.0.1:${port} (database ${database}, log ${logFile})`);
-	const child = spawn(node, [bin, 'start'], { cwd: userFolder, env, stdio: ['ignore', out, out], detached: false });
+	const child = spawn(node, [bin, ...(options.args || ['start'])], { cwd: userFolder, env, stdio: ['ignore', out, out], detached: false });
 	let exited = null;
 	child.on('exit', (code, signal) => {
 		exited = { code, signal };
