@@ -43,7 +43,9 @@
  *
  * stats(): { tokenRequests: { total, authorization_code, refresh_token, other, failed },
  *            apiCalls, failedApiCalls, authorizations, denials, revocations, reuseDetections,
- *            refreshesByGrant: { [grantId]: n }, apiCallsByGrant: { [grantId]: n },
+ *            refreshesByGrant: { [grantId]: n },        // successful refreshes
+ *            refreshRequestsByGrant: { [grantId]: n },  // every refresh_token request with a token of the grant
+ *            apiCallsByGrant: { [grantId]: n }, failedApiCallsByGrant: { [grantId]: n },
  *            lastTokenError }
  *
  * CLI: node -r ./scripts/ts-require test/sandbox [--port 8787] [--expires-in 20] [--client-id x] [--client-secret y]
@@ -85,7 +87,9 @@ export interface SandboxStats {
 	revocations: number;
 	reuseDetections: number;
 	refreshesByGrant: Record<string, number>;
+	refreshRequestsByGrant: Record<string, number>;
 	apiCallsByGrant: Record<string, number>;
+	failedApiCallsByGrant: Record<string, number>;
 	lastTokenError: string | null;
 }
 
@@ -166,9 +170,15 @@ function emptyStats(): SandboxStats {
 		revocations: 0,
 		reuseDetections: 0,
 		refreshesByGrant: {},
+		refreshRequestsByGrant: {},
 		apiCallsByGrant: {},
+		failedApiCallsByGrant: {},
 		lastTokenError: null,
 	};
+}
+
+function count(counters: Record<string, number>, key: string): void {
+	counters[key] = (counters[key] || 0) + 1;
 }
 
 function readBody(req: http.IncomingMessage, limit = 1 << 20): Promise<string> {
@@ -439,6 +449,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			if (!body.refresh_token) return tokenError(res, 400, 'invalid_request', 'Missing parameter: refresh_token');
 			const entry = refreshTokens.get(body.refresh_token);
 			const grant = entry && grants.get(entry.grantId);
+			if (grant) count(stats.refreshRequestsByGrant, grant.grantId);
 			if (!entry || !grant || grant.revokedBy) return tokenError(res, 400, 'invalid_grant', 'Invalid refresh token');
 			if (Date.now() > entry.expiresAt) return tokenError(res, 400, 'invalid_grant', 'Refresh token expired');
 			const graceRetry = entry.state === 'previous' && config.acceptPreviousRefreshToken;
@@ -457,7 +468,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 					if (other.grantId === grant.grantId && other.state === 'current') other.state = 'dead';
 			}
 			grant.refreshes += 1;
-			stats.refreshesByGrant[grant.grantId] = (stats.refreshesByGrant[grant.grantId] || 0) + 1;
+			count(stats.refreshesByGrant, grant.grantId);
 			const answer = issueTokens(grant); // rotates: the token just used becomes "previous"
 			log(`token: refresh_token -> ${grant.grantId} (#${grant.refreshes})`);
 			sendJson(res, 200, answer);
@@ -492,9 +503,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization || '');
 		const entry = match ? accessTokens.get(match[1]) : undefined;
 		const grant = entry && grants.get(entry.grantId);
-		if (grant) stats.apiCallsByGrant[grant.grantId] = (stats.apiCallsByGrant[grant.grantId] || 0) + 1;
+		if (grant) count(stats.apiCallsByGrant, grant.grantId);
 		if (!entry || !grant || grant.revokedBy || Date.now() >= entry.expiresAt) {
 			stats.failedApiCalls += 1;
+			if (grant) count(stats.failedApiCallsByGrant, grant.grantId);
 			log(`api 401 ${req.url}`);
 			sendJson(res, 401, pipedriveError(PIPEDRIVE_INVALID_TOKEN, 'Please check developers.pipedrive.com'), {
 				'www-authenticate': 'Bearer error="invalid_token"',

@@ -188,6 +188,13 @@ describe('reuse detection (RFC 9700 §4.14.2): a rotated-out refresh token that 
 		expect((await me(r1.body.access_token)).status).toBe(401);
 		expect(sb.grants()).toEqual([expect.objectContaining({ revoked: true, revokedBy: 'refresh-token-reuse' })]);
 		expect(sb.stats()).toMatchObject({ reuseDetections: 1, tokenRequests: { refresh_token: 3, failed: 2 } });
+		const grantId = sb.grants()[0].grantId;
+		expect(sb.stats()).toMatchObject({
+			refreshesByGrant: { [grantId]: 1 },
+			refreshRequestsByGrant: { [grantId]: 3 },
+			apiCallsByGrant: { [grantId]: 2 },
+			failedApiCallsByGrant: { [grantId]: 1 },
+		});
 	});
 
 	test('a token two rotations old is reuse too; other grants of the same client stay alive', async () => {
