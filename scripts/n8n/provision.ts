@@ -9,15 +9,30 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Sandbox } from '../../test/sandbox';
 
-interface Workflow {
+export interface WorkflowNode {
+	id?: string;
 	name: string;
-	nodes: Array<{ name: string; type: string; parameters: Record<string, any>; credentials?: Record<string, { id: string | null; name: string }> }>;
+	type: string;
+	typeVersion?: number;
+	position?: [number, number];
+	webhookId?: string;
+	onError?: string;
+	parameters: Record<string, any>;
+	credentials?: Record<string, { id: string | null; name: string }>;
+}
+
+export interface Workflow {
+	name: string;
+	nodes: WorkflowNode[];
 	connections: object;
 	settings?: object;
 }
 
 export interface N8nClient {
 	url: string;
+	cookie: string | null;
+	browserId: string;
+	rest(method: string, path: string, body?: unknown): Promise<any>;
 	setupOwner(owner: { email: string; password: string }): Promise<unknown>;
 	createApiKey(): Promise<unknown>;
 	createCredential(credential: { name: string; type: string; data: object }): Promise<{ id: string }>;
@@ -68,16 +83,34 @@ export function embeddedStore(filePath: string): StoreChoice {
 	};
 }
 
-/** A bundled workflow with every token node switched to the chosen store. */
-export function onStore(workflow: Workflow, store: StoreChoice): Workflow {
+/**
+ * A bundled workflow with every token node switched to the chosen store. A tag lets several set-ups share one n8n:
+ * it goes before the workflow's name, its webhook paths and every credential name.
+ */
+export function onStore(workflow: Workflow, store: StoreChoice, tag = ''): Workflow {
 	const copy: Workflow = JSON.parse(JSON.stringify(workflow));
+	const tagged = (name: string) => (tag ? `${tag} ${name}` : name);
+	if (tag) copy.name = tagged(copy.name);
 	for (const node of copy.nodes) {
+		for (const ref of Object.values(node.credentials || {})) ref.name = tagged(ref.name);
+		if (tag && node.type === 'n8n-nodes-base.webhook') {
+			node.parameters.path = `${tag}/${node.parameters.path}`;
+			node.webhookId = crypto.randomUUID();
+		}
 		if (node.type !== PACKAGE_NODE) continue;
 		node.parameters.storage = store.storage;
 		const { [EMBEDDED_CREDENTIAL]: _embedded, ...others } = node.credentials || {};
-		node.credentials = { ...others, [store.credentialType]: { id: null, name: store.credentialName } };
+		node.credentials = { ...others, [store.credentialType]: { id: null, name: tagged(store.credentialName) } };
 	}
 	return copy;
+}
+
+/** The owner account and an API key on a fresh n8n; resolves a client logged in with both. */
+export async function ownerClient(n8nUrl: string): Promise<N8nClient> {
+	const client = new Client(n8nUrl);
+	await client.setupOwner({ email: 'owner@example.test', password: `Owner-${crypto.randomBytes(9).toString('base64url')}1` });
+	await client.createApiKey();
+	return client;
 }
 
 export interface TokenManagerSetup {
@@ -89,20 +122,20 @@ export interface TokenManagerSetup {
 	call(connectionId: string): Promise<{ status: number; body: any }>;
 }
 
-/** Owner, API key, credentials and workflows 1 and 2 on `store`, published and live. */
+/** Credentials and workflows 1 and 2 on `store`, published and live (the owner from ownerClient() when no client). */
 export async function provisionTokenManager(options: {
 	n8nUrl: string;
+	client?: N8nClient;
 	sandbox: Sandbox;
 	store: StoreChoice;
+	tag?: string;
 	minValiditySeconds?: number;
 }): Promise<TokenManagerSetup> {
-	const { sandbox, store } = options;
-	const client = new Client(options.n8nUrl);
-	await client.setupOwner({ email: 'owner@example.test', password: `Bench-${crypto.randomBytes(9).toString('base64url')}1` });
-	await client.createApiKey();
-
-	const connect = readBundledWorkflow('1-connect-oauth-callback.json');
-	const call = readBundledWorkflow('2-call-api-with-valid-token.json');
+	const { sandbox, store, tag = '' } = options;
+	const client = options.client ?? (await ownerClient(options.n8nUrl));
+	const tagged = (name: string) => (tag ? `${tag} ${name}` : name);
+	const connect = onStore(readBundledWorkflow('1-connect-oauth-callback.json'), store, tag);
+	const call = onStore(readBundledWorkflow('2-call-api-with-valid-token.json'), store, tag);
 	const hookPath = (workflow: Workflow, node: string) => workflow.nodes.find((n) => n.name === node)?.parameters.path as string;
 	const startUrl = `${options.n8nUrl}/webhook/${hookPath(connect, 'Start Webhook')}`;
 	const callbackUrl = `${options.n8nUrl}/webhook/${hookPath(connect, 'OAuth Callback')}`;
@@ -111,7 +144,7 @@ export async function provisionTokenManager(options: {
 	const callAuth = { name: 'X-Call-Key', value: crypto.randomBytes(18).toString('base64url') };
 
 	await client.createCredential({
-		name: 'Pipedrive OAuth app',
+		name: tagged('Pipedrive OAuth app'),
 		type: 'oAuth2TokenManagerAppApi',
 		data: {
 			preset: 'custom',
@@ -126,9 +159,9 @@ export async function provisionTokenManager(options: {
 			keepResponseFields: 'api_domain',
 		},
 	});
-	await client.createCredential({ name: store.credentialName, type: store.credentialType, data: store.data });
-	await client.createCredential({ name: 'Call webhook header auth', type: 'httpHeaderAuth', data: callAuth });
-	await client.createCredential({ name: 'Connect start basic auth', type: 'httpBasicAuth', data: basicAuth });
+	await client.createCredential({ name: tagged(store.credentialName), type: store.credentialType, data: store.data });
+	await client.createCredential({ name: tagged('Call webhook header auth'), type: 'httpHeaderAuth', data: callAuth });
+	await client.createCredential({ name: tagged('Connect start basic auth'), type: 'httpBasicAuth', data: basicAuth });
 
 	if (options.minValiditySeconds !== undefined) {
 		const settings = call.nodes.find((n) => n.name === 'Settings');
@@ -136,7 +169,7 @@ export async function provisionTokenManager(options: {
 		field.value = options.minValiditySeconds;
 	}
 	for (const workflow of [connect, call]) {
-		const created = await client.createWorkflow(onStore(workflow, store));
+		const created = await client.createWorkflow(workflow);
 		for (const node of created.nodes) {
 			for (const [type, ref] of Object.entries(node.credentials || {})) {
 				if (!ref?.id) throw new Error(`workflow "${workflow.name}": node "${node.name}" has no ${type} credential after import`);
