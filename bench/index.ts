@@ -39,6 +39,12 @@ const settings = {
 	engineIterations: 2000,
 };
 
+/**
+ * n8n's PostgreSQL pool holds 2 connections by default: under concurrent webhook executions on a busy machine its
+ * connection wait times out before any contender's work is measured, so every n8n process gets a few more.
+ */
+const N8N_ENV = { DB_POSTGRESDB_POOL_SIZE: '10' };
+
 const started = Date.now();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 function progress(line: string): void {
@@ -186,7 +192,7 @@ async function main(): Promise<void> {
 		const userFolder = path.join(workdir, 'regular');
 		await installPackage(userFolder, tarball);
 		progress('starting n8n (regular mode)');
-		const n8n = await startN8n({ userFolder, log: (line: string) => progress(`  ${line}`) });
+		const n8n = await startN8n({ userFolder, env: N8N_ENV, log: (line: string) => progress(`  ${line}`) });
 		cleanups.unshift(() => n8n.stop());
 		const env: Environment = {
 			client: await ownerClient(n8n.url),
@@ -222,6 +228,7 @@ async function main(): Promise<void> {
 			baseFolder: path.join(workdir, 'queue'),
 			tarball,
 			workers: settings.queueWorkers,
+			env: N8N_ENV,
 			log: (line) => progress(`  ${line}`),
 		});
 		cleanups.unshift(() => cluster.stop());

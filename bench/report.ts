@@ -60,7 +60,8 @@ export function scenarioTable(s: ScenarioResult): string {
 		ms(c.p95Ms),
 	]);
 	const headers = ['contender', 'succeeded', 'failed', '401s/API calls', 'token requests', 'grant alive', 'p50', 'p95'];
-	return `${s.title}\n${s.note}\n\n${table(headers, rows)}`;
+	const failures = s.contenders.filter((c) => c.firstFailure).map((c) => `  ${c.contender}, first failure: ${c.firstFailure}`);
+	return [`${s.title}\n${s.note}\n\n${table(headers, rows)}`, ...failures].join('\n');
 }
 
 export function engineTable(results: EngineResult[]): string {
