@@ -18,7 +18,7 @@ import { ownerClient } from '../scripts/n8n/provision';
 import { startSandbox, type Sandbox, type SandboxStats } from '../test/sandbox';
 import { builtInContender, embeddedContender, postgresContender, templateContender, type CallResult, type Contender, type Environment } from './contenders';
 import { chartSvg, engineTable, percentile, scenarioTable, writeChart, type ContenderResult, type EngineResult, type ScenarioResult } from './report';
-import { RETRY_BOUND } from './template';
+import { REFRESH_CALL_TIMEOUT_MS, RETRY_BOUND } from './template';
 
 const repo = path.resolve(__dirname, '..');
 const { startN8n } = require('../scripts/n8n/instance') as { startN8n(options: object): Promise<N8nInstance> };
@@ -36,6 +36,7 @@ const settings = {
 	queueBurst: 50,
 	queueRepeats: 3,
 	queueWorkers: 2,
+	workerConcurrency: 10, // n8n's default
 	engineIterations: 2000,
 };
 
@@ -228,6 +229,7 @@ async function main(): Promise<void> {
 			baseFolder: path.join(workdir, 'queue'),
 			tarball,
 			workers: settings.queueWorkers,
+			concurrency: settings.workerConcurrency,
 			env: N8N_ENV,
 			log: (line) => progress(`  ${line}`),
 		});
@@ -254,7 +256,7 @@ async function main(): Promise<void> {
 		console.log(`\n${engineTable(engineResults)}\n`);
 
 		const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 2 ** 30), platform: `${os.platform()} ${os.release()}` };
-		const results = { date: new Date().toISOString(), machine, node: process.version, n8n: N8N_VERSION, settings: { ...settings, retryBound: RETRY_BOUND }, scenarios, engine: engineResults };
+		const results = { date: new Date().toISOString(), machine, node: process.version, n8n: N8N_VERSION, settings: { ...settings, retryBound: RETRY_BOUND, refreshCallTimeoutMs: REFRESH_CALL_TIMEOUT_MS }, scenarios, engine: engineResults };
 		fs.mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
 		fs.writeFileSync(path.join(repo, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 		const subtitle = `n8n ${N8N_VERSION}, Node ${process.version}, ${machine.cores} cores; access tokens live ${settings.lifetimeSeconds}s; refresh tokens rotate, reuse revokes the grant`;

@@ -14,6 +14,8 @@ export const TEMPLATE_TABLE = 'App_tok';
 export const TEMPLATE_APP_ID = 'bench-app';
 /** Refresh-and-retry rounds one execution may do before it gives up (the template: unbounded). */
 export const RETRY_BOUND = 25;
+/** How long the business call waits for the refresh service (the template: n8n's default, 5 minutes). */
+export const REFRESH_CALL_TIMEOUT_MS = 15_000;
 const INVALID_TOKEN = 'Invalid token: access token is invalid';
 
 export const TABLE_SQL = `CREATE TABLE IF NOT EXISTS ${TEMPLATE_TABLE} (
@@ -140,7 +142,8 @@ export function callWorkflow(s: TemplateSettings): Workflow {
 				sendBody: true,
 				specifyBody: 'json',
 				jsonBody: `{ "appId": "${TEMPLATE_APP_ID}" }`,
-				options: {},
+				// n8n's default waits 5 minutes; in queue mode the refresh execution may find no free worker slot
+				options: { timeout: REFRESH_CALL_TIMEOUT_MS },
 			}, { credentials: { httpBasicAuth: { id: null, name: s.basicAuthCredential } } }),
 			node('Retry Bound Hit', 'n8n-nodes-base.set', 3.4, set({ boundHit: 'true', refreshRounds: '={{ $runIndex }}' })),
 			node('Person', 'n8n-nodes-base.set', 3.4, set({ name: '={{ $json.data?.items?.[0]?.item?.name ?? "" }}', error: '={{ $json.error ? "API call failed" : "" }}' })),
