@@ -130,8 +130,8 @@ export function callWorkflow(s: TemplateSettings): Workflow {
 				headerParameters: { parameters: [{ name: 'Authorization', value: '=Bearer {{ $json.acc_token }}' }] },
 				options: {},
 			}, { onError: 'continueRegularOutput' }),
-			// the template reads error.message; n8n 2.x puts the provider's body in the error's description and its
-			// JSON, so the same English string is looked for in the whole error
+			// the template reads error.message; with continue-on-fail HTTP Request 4.2 outputs the request's whole error
+			// object as `error`, so the same English string is looked for in all of it
 			node('Invalid Token?', 'n8n-nodes-base.if', 2.2, condition('={{ JSON.stringify($json.error ?? "") }}', 'contains', INVALID_TOKEN)),
 			node('Under Retry Bound?', 'n8n-nodes-base.if', 2.2, condition('={{ $runIndex }}', 'lt', RETRY_BOUND, 'number')),
 			node('Call Refresh Service', 'n8n-nodes-base.httpRequest', 4.2, {
