@@ -2,8 +2,9 @@
 module.exports = {
 	testEnvironment: 'node',
 	roots: ['<rootDir>/test/e2e'],
-	testMatch: ['**/*.e2e.js'],
-	// The suite is JavaScript; the n8n tooling it drives (scripts/) is TypeScript, type-checked by `npm test`.
+	testMatch: ['**/*.e2e.js', '**/*.e2e.ts'],
+	// TypeScript the suite loads (the n8n tooling, the sandbox, the queue-mode launcher) is transpiled on load;
+	// `npm test` type-checks it.
 	transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] },
 	testTimeout: 120000,
 	maxWorkers: 1,

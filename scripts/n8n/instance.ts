@@ -144,6 +144,11 @@ export interface StartN8nOptions {
 	/** default <userFolder>/n8n.log */
 	logFile?: string;
 	timeoutMs?: number;
+	/**
+	 * The n8n command and its options (default ['start']). A queue-mode worker answers its health check on `port`
+	 * when its env sets QUEUE_HEALTH_CHECK_ACTIVE and QUEUE_HEALTH_CHECK_PORT to it.
+	 */
+	args?: string[];
 }
 
 export interface CliResult {
@@ -190,7 +195,7 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 	const out = fs.openSync(logFile, 'a');
 	const started = Date.now();
 	log(`Starting n8n on http://127.0.0.1:${port} (database ${database}, log ${logFile})`);
-	const child = spawn(node, [bin, 'start'], { cwd: userFolder, env, stdio: ['ignore', out, out], detached: false });
+	const child = spawn(node, [bin, ...(options.args ?? ['start'])], { cwd: userFolder, env, stdio: ['ignore', out, out], detached: false });
 	let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
 	child.on('exit', (code, signal) => {
 		exited = { code, signal };

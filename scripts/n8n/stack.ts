@@ -3,7 +3,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startSandbox } from '../sandbox';
+import { startSandbox } from '../../test/sandbox';
 import { type CreatedWorkflow, N8nClient, type Owner, type WebhookResponse, type Workflow } from './client';
 import type { Log } from './install';
 import { type N8nInstance, startN8n } from './instance';

@@ -1,6 +1,6 @@
 /**
  * The authorization start, the callback checks and revoke against the Pipedrive-like sandbox over real HTTP
- * (scripts/sandbox): the sandbox checks redirect_uri, single-use codes, the PKCE verifier, and ends the grant
+ * (test/sandbox): the sandbox checks redirect_uri, single-use codes, the PKCE verifier, and ends the grant
  * when its refresh token is revoked. The real tokens it issues are added to the hygiene scan.
  */
 import nock from 'nock';
@@ -8,14 +8,13 @@ import { TokenCipher } from '../../engine/crypto';
 import { AuthorizationDeniedError, InvalidStateError, NeedsReauthorizationError } from '../../engine/errors';
 import { resolveOAuthClient, type OAuthClient } from '../../engine/presets';
 import { TokenManager } from '../../engine/token-manager';
+import { startSandbox, type Sandbox } from '../sandbox';
 import { ENCRYPTION_KEY, expectFailure, faultEnv, type FaultEnv } from './harness';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { startSandbox } = require('../../scripts/sandbox');
 
 const REDIRECT = 'https://n8n.test/webhook/pipedrive/oauth/callback';
 let env: FaultEnv;
-let sb: { url: string; clientId: string; clientSecret: string; stats(): any; grants(): any[]; close(): Promise<void> };
+let sb: Sandbox;
 
 beforeAll(async () => {
 	env = await faultEnv();

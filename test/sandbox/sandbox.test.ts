@@ -1,18 +1,5 @@
-/* The Pipedrive-like sandbox (scripts/sandbox) behaves as the reference says Pipedrive does. */
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { startSandbox, PIPEDRIVE_INVALID_TOKEN } = require('../../scripts/sandbox');
-
-interface Sandbox {
-	url: string;
-	clientId: string;
-	clientSecret: string;
-	stats(): any;
-	reset(): void;
-	configure(c: Record<string, unknown>): void;
-	expireAccessTokens(): void;
-	grants(): any[];
-	close(): Promise<void>;
-}
+/* The Pipedrive-like sandbox (test/sandbox) behaves as the reference says Pipedrive does. */
+import { PIPEDRIVE_INVALID_TOKEN, startSandbox, type Sandbox } from '.';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 let sb: Sandbox;
@@ -182,4 +169,83 @@ test('counters over HTTP', async () => {
 	expect(stats.tokenRequests.authorization_code).toBe(1);
 	await fetch(`${sb.url}/__sandbox/reset`, { method: 'POST' });
 	expect(sb.stats().tokenRequests.total).toBe(0);
+});
+
+describe('reuse detection (RFC 9700 §4.14.2): a rotated-out refresh token that comes back ends the grant', () => {
+	async function refresh(refreshToken: string) {
+		return token({ grant_type: 'refresh_token', refresh_token: refreshToken });
+	}
+
+	test('the old token is refused and the grant is revoked: the current refresh token and its access token die too', async () => {
+		sb.configure({ reuseDetection: true });
+		const t0 = await exchange();
+		const r1 = await refresh(t0.refresh_token);
+		expect(r1.status).toBe(200);
+		expect((await me(r1.body.access_token)).status).toBe(200);
+
+		expect(await refresh(t0.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+		expect(await refresh(r1.body.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+		expect((await me(r1.body.access_token)).status).toBe(401);
+		expect(sb.grants()).toEqual([expect.objectContaining({ revoked: true, revokedBy: 'refresh-token-reuse' })]);
+		expect(sb.stats()).toMatchObject({ reuseDetections: 1, tokenRequests: { refresh_token: 3, failed: 2 } });
+		const grantId = sb.grants()[0].grantId;
+		expect(sb.stats()).toMatchObject({
+			refreshesByGrant: { [grantId]: 1 },
+			refreshRequestsByGrant: { [grantId]: 3 },
+			apiCallsByGrant: { [grantId]: 2 },
+			failedApiCallsByGrant: { [grantId]: 1 },
+		});
+	});
+
+	test('a token two rotations old is reuse too; other grants of the same client stay alive', async () => {
+		const sandbox = await startSandbox({ reuseDetection: true });
+		const other = sb;
+		sb = sandbox;
+		try {
+			const victim = await exchange();
+			const bystander = await exchange();
+			const r1 = await refresh(victim.refresh_token);
+			const r2 = await refresh(r1.body.refresh_token);
+			expect(r2.status).toBe(200);
+			expect((await refresh(victim.refresh_token)).status).toBe(400);
+			expect((await refresh(r2.body.refresh_token)).status).toBe(400);
+			const kept = await refresh(bystander.refresh_token);
+			expect(kept.status).toBe(200);
+			expect((await me(kept.body.access_token)).status).toBe(200);
+			expect(sb.grants().map((g) => g.revokedBy)).toEqual(['refresh-token-reuse', null]);
+		} finally {
+			sb = other;
+			await sandbox.close();
+		}
+	});
+
+	test('with acceptPreviousRefreshToken the lost-response retry still passes once; the next reuse ends the grant', async () => {
+		sb.configure({ reuseDetection: true, acceptPreviousRefreshToken: true });
+		const t0 = await exchange();
+		expect((await refresh(t0.refresh_token)).status).toBe(200);
+		const retry = await refresh(t0.refresh_token);
+		expect(retry.status).toBe(200);
+		expect(sb.grants()[0].revoked).toBe(false);
+		expect((await refresh(t0.refresh_token)).status).toBe(400);
+		expect(await refresh(retry.body.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+		expect(sb.grants()[0].revokedBy).toBe('refresh-token-reuse');
+	});
+
+	test('off by default: a reused token is refused but the grant lives on; a revoked grant says why', async () => {
+		const t0 = await exchange();
+		const r1 = await refresh(t0.refresh_token);
+		expect((await refresh(t0.refresh_token)).status).toBe(400);
+		expect((await refresh(r1.body.refresh_token)).status).toBe(200);
+		expect(sb.stats().reuseDetections).toBe(0);
+		expect(sb.grants()[0]).toMatchObject({ revoked: false, revokedBy: null });
+	});
+
+	test('switched on over HTTP (/__sandbox/config), as the benchmark does', async () => {
+		await fetch(`${sb.url}/__sandbox/config`, { method: 'POST', body: JSON.stringify({ reuseDetection: true }) });
+		const t0 = await exchange();
+		const r1 = await refresh(t0.refresh_token);
+		expect((await refresh(t0.refresh_token)).status).toBe(400);
+		expect((await me(r1.body.access_token)).status).toBe(401);
+		expect(sb.grants()[0].revokedBy).toBe('refresh-token-reuse');
+	});
 });

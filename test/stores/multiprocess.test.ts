@@ -26,21 +26,9 @@ import { MySqlTokenStore, PostgresStore, SqliteTokenStore } from '../../engine/s
 import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryMySqlDatabase } from '../helpers/mysql';
 import { createTemporaryPostgresDatabase } from '../helpers/postgres';
+import { startSandbox, type Sandbox } from '../sandbox';
 import { startTokenServer } from '../helpers/token-server';
 import { describeMySql, describePostgres } from './servers';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { startSandbox } = require('../../scripts/sandbox');
-
-interface Sandbox {
-	url: string;
-	clientId: string;
-	clientSecret: string;
-	stats(): { tokenRequests: { total: number; refresh_token: number; authorization_code: number; failed: number } };
-	reset(): void;
-	configure(settings: Record<string, unknown>): void;
-	close(): Promise<void>;
-}
 
 type StoreKind = 'postgres' | 'mysql' | 'sqlite';
 interface StoreSetup {

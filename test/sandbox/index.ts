@@ -1,11 +1,10 @@
-'use strict';
 /*
- * A local Pipedrive-like OAuth 2.0 provider and API, for the demo and the tests (dev tooling: not in the package).
- * It behaves as Pipedrive documents its OAuth (../shared/reference/pipedrive-oauth.md), with short lifetimes.
+ * A local Pipedrive-like OAuth 2.0 provider and API, for the demo, the tests and the benchmark (dev tooling: not in
+ * the package). It behaves as Pipedrive documents its OAuth, with short lifetimes.
  *
- * API (keep it small; issue 3's multi-process test and the engine tests use it too):
+ * API (keep it small; the multi-process test, the fault tests, the e2e suite and the benchmark use it):
  *
- *   const { startSandbox } = require('./scripts/sandbox');
+ *   import { startSandbox } from '../test/sandbox';   // plain Node scripts: require('./ts-require') first
  *   const sb = await startSandbox({
  *     port: 0,                 // 0 = any free port
  *     host: '127.0.0.1',
@@ -22,9 +21,10 @@
  *   });
  *   sb.url                     // 'http://127.0.0.1:<port>' — also the api_domain the token responses carry
  *   sb.stats()                 // counters, see below; sb.reset() zeroes them (tokens and grants stay)
- *   sb.configure({ expiresIn, tokenDelayMs, acceptPreviousRefreshToken, codeTtl })  // change at run time
+ *   sb.configure({ expiresIn, tokenDelayMs, acceptPreviousRefreshToken, reuseDetection, codeTtl })  // at run time
  *   sb.expireAccessTokens()    // every access token issued so far is now expired (401 from the API)
- *   sb.grants()                // [{ grantId, userId, companyDomain, revoked, refreshes, accessTokens: n }]
+ *   sb.grants()                // [{ grantId, userId, companyDomain, revoked, revokedBy, refreshes, accessTokens }]
+ *                              // revokedBy: null | 'revocation' | 'code-replay' | 'refresh-token-reuse'
  *   await sb.close()
  *
  * Endpoints:
@@ -42,23 +42,125 @@
  *   POST /__sandbox/expire    expires every access token; POST /__sandbox/config JSON body as configure().
  *
  * stats(): { tokenRequests: { total, authorization_code, refresh_token, other, failed },
- *            apiCalls, failedApiCalls, authorizations, denials, revocations,
- *            refreshesByGrant: { [grantId]: n }, apiCallsByGrant: { [grantId]: n },
+ *            apiCalls, failedApiCalls, authorizations, denials, revocations, reuseDetections,
+ *            refreshesByGrant: { [grantId]: n },        // successful refreshes
+ *            refreshRequestsByGrant: { [grantId]: n },  // every refresh_token request with a token of the grant
+ *            apiCallsByGrant: { [grantId]: n }, failedApiCallsByGrant: { [grantId]: n },
  *            lastTokenError }
  *
- * CLI: node scripts/sandbox [--port 8787] [--expires-in 20] [--client-id x] [--client-secret y]
- *      [--accept-previous-refresh-token] [--token-delay-ms 0] [--log]
+ * CLI: node -r ./scripts/ts-require test/sandbox [--port 8787] [--expires-in 20] [--client-id x] [--client-secret y]
+ *      [--accept-previous-refresh-token] [--reuse-detection] [--token-delay-ms 0] [--log]
  */
-const http = require('node:http');
-const crypto = require('node:crypto');
+import * as crypto from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
-const PIPEDRIVE_INVALID_TOKEN = 'Invalid token: access token is invalid';
+export const PIPEDRIVE_INVALID_TOKEN = 'Invalid token: access token is invalid';
 
-function randomToken(prefix, bytes = 24) {
+export interface SandboxOptions {
+	port?: number;
+	host?: string;
+	clientId?: string;
+	clientSecret?: string;
+	expiresIn?: number;
+	codeTtl?: number;
+	refreshTokenTtl?: number;
+	acceptPreviousRefreshToken?: boolean;
+	reuseDetection?: boolean;
+	tokenDelayMs?: number;
+	redirectUris?: string[] | null;
+	scope?: string;
+	log?: boolean | ((line: string) => void);
+}
+
+/** The settings configure() may change while the sandbox runs. */
+export type SandboxSettings = Partial<
+	Pick<SandboxOptions, 'expiresIn' | 'codeTtl' | 'refreshTokenTtl' | 'tokenDelayMs' | 'acceptPreviousRefreshToken' | 'reuseDetection'>
+>;
+
+export interface SandboxStats {
+	tokenRequests: { total: number; authorization_code: number; refresh_token: number; other: number; failed: number };
+	apiCalls: number;
+	failedApiCalls: number;
+	authorizations: number;
+	denials: number;
+	revocations: number;
+	reuseDetections: number;
+	refreshesByGrant: Record<string, number>;
+	refreshRequestsByGrant: Record<string, number>;
+	apiCallsByGrant: Record<string, number>;
+	failedApiCallsByGrant: Record<string, number>;
+	lastTokenError: string | null;
+}
+
+export type RevokedBy = 'revocation' | 'code-replay' | 'refresh-token-reuse';
+
+export interface GrantInfo {
+	grantId: string;
+	userId: number;
+	userName: string;
+	companyDomain: string;
+	revoked: boolean;
+	revokedBy: RevokedBy | null;
+	refreshes: number;
+	accessTokens: number;
+}
+
+export interface Sandbox {
+	url: string;
+	port: number;
+	clientId: string;
+	clientSecret: string;
+	authorizationUrl: string;
+	tokenUrl: string;
+	revocationUrl: string;
+	stats(): SandboxStats;
+	reset(): void;
+	configure(changes?: SandboxSettings): void;
+	expireAccessTokens(): void;
+	grants(): GrantInfo[];
+	close(): Promise<void>;
+}
+
+interface User {
+	id: number;
+	name: string;
+	email: string;
+	company_id: number;
+	company_domain: string;
+}
+
+interface Grant {
+	grantId: string;
+	user: User;
+	scope: string;
+	revokedBy: RevokedBy | null;
+	refreshes: number;
+	accessTokens: number;
+}
+
+interface CodeEntry {
+	clientId: string;
+	redirectUri: string;
+	scope: string;
+	user: User;
+	challenge: string | null;
+	method: string | null;
+	expiresAt: number;
+	used: boolean;
+	grantId?: string;
+}
+
+/** current: the one to use; previous: just rotated out; dead: used up. */
+type RefreshState = 'current' | 'previous' | 'dead';
+
+type Form = Record<string, string | undefined>;
+
+function randomToken(prefix: string, bytes = 24): string {
 	return `${prefix}${crypto.randomBytes(bytes).toString('base64url')}`;
 }
 
-function emptyStats() {
+function emptyStats(): SandboxStats {
 	return {
 		tokenRequests: { total: 0, authorization_code: 0, refresh_token: 0, other: 0, failed: 0 },
 		apiCalls: 0,
@@ -66,17 +168,24 @@ function emptyStats() {
 		authorizations: 0,
 		denials: 0,
 		revocations: 0,
+		reuseDetections: 0,
 		refreshesByGrant: {},
+		refreshRequestsByGrant: {},
 		apiCallsByGrant: {},
+		failedApiCallsByGrant: {},
 		lastTokenError: null,
 	};
 }
 
-function readBody(req, limit = 1 << 20) {
+function count(counters: Record<string, number>, key: string): void {
+	counters[key] = (counters[key] || 0) + 1;
+}
+
+function readBody(req: http.IncomingMessage, limit = 1 << 20): Promise<string> {
 	return new Promise((resolve, reject) => {
-		const chunks = [];
+		const chunks: Buffer[] = [];
 		let size = 0;
-		req.on('data', (chunk) => {
+		req.on('data', (chunk: Buffer) => {
 			size += chunk.length;
 			if (size > limit) {
 				reject(new Error('body too large'));
@@ -90,7 +199,7 @@ function readBody(req, limit = 1 << 20) {
 	});
 }
 
-function parseBody(req, text) {
+function parseBody(req: http.IncomingMessage, text: string): Form {
 	const type = String(req.headers['content-type'] || '').toLowerCase();
 	if (type.includes('application/json')) {
 		try {
@@ -103,7 +212,7 @@ function parseBody(req, text) {
 	return Object.fromEntries(new URLSearchParams(text));
 }
 
-function sendJson(res, status, body, headers = {}) {
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
 	const text = JSON.stringify(body);
 	res.writeHead(status, {
 		'content-type': 'application/json; charset=utf-8',
@@ -114,24 +223,24 @@ function sendJson(res, status, body, headers = {}) {
 	res.end(text);
 }
 
-function sendHtml(res, status, html) {
+function sendHtml(res: http.ServerResponse, status: number, html: string): void {
 	res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html) });
 	res.end(html);
 }
 
-function redirect(res, location) {
+function redirect(res: http.ServerResponse, location: string): void {
 	res.writeHead(302, { location, 'content-length': 0 });
 	res.end();
 }
 
 /** RFC 6749 §2.3.1: id and secret are form-urlencoded before base64. */
-function basicCredentials(header) {
+function basicCredentials(header: string | undefined): { id: string; secret: string } | null {
 	const match = /^Basic\s+(.+)$/i.exec(header || '');
 	if (!match) return null;
 	const decoded = Buffer.from(match[1], 'base64').toString('utf8');
 	const colon = decoded.indexOf(':');
 	if (colon < 0) return null;
-	const unformat = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
+	const unformat = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
 	try {
 		return { id: unformat(decoded.slice(0, colon)), secret: unformat(decoded.slice(colon + 1)) };
 	} catch {
@@ -139,17 +248,17 @@ function basicCredentials(header) {
 	}
 }
 
-function safeEqual(a, b) {
+function safeEqual(a: unknown, b: unknown): boolean {
 	const x = Buffer.from(String(a));
 	const y = Buffer.from(String(b));
 	return x.length === y.length && crypto.timingSafeEqual(x, y);
 }
 
-function pipedriveError(message, info) {
+function pipedriveError(message: string, info: string) {
 	return { success: false, error: message, error_info: info, data: null, additional_data: null };
 }
 
-async function startSandbox(options = {}) {
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
 	const config = {
 		host: options.host || '127.0.0.1',
 		port: options.port ?? 0,
@@ -159,11 +268,12 @@ async function startSandbox(options = {}) {
 		codeTtl: options.codeTtl ?? 60,
 		refreshTokenTtl: options.refreshTokenTtl ?? 60 * 24 * 3600,
 		acceptPreviousRefreshToken: Boolean(options.acceptPreviousRefreshToken),
+		reuseDetection: Boolean(options.reuseDetection),
 		tokenDelayMs: options.tokenDelayMs ?? 0,
 		redirectUris: options.redirectUris || null,
 		scope: options.scope || 'base contacts:full',
 	};
-	const log =
+	const log: (line: string) => void =
 		typeof options.log === 'function'
 			? options.log
 			: options.log
@@ -171,38 +281,41 @@ async function startSandbox(options = {}) {
 				: () => {};
 
 	let stats = emptyStats();
-	const codes = new Map(); // code -> { grant data, expiresAt, used }
-	const grants = new Map(); // grantId -> grant
-	const accessTokens = new Map(); // token -> { grantId, expiresAt }
-	const refreshTokens = new Map(); // token -> { grantId, expiresAt, state: 'current' | 'previous' | 'dead' }
-	const users = new Map(); // user name -> user
+	const codes = new Map<string, CodeEntry>();
+	const grants = new Map<string, Grant>();
+	const accessTokens = new Map<string, { grantId: string; issuedAt: number; expiresAt: number }>();
+	const refreshTokens = new Map<string, { grantId: string; expiresAt: number; state: RefreshState }>();
+	const users = new Map<string, User>();
 	let nextUserId = 1001;
 	let nextGrant = 1;
 	let baseUrl = '';
 
-	function userFor(name) {
+	function userFor(name: string | null): User {
 		const key = name || `user${nextUserId}`;
-		if (!users.has(key)) {
+		let user = users.get(key);
+		if (!user) {
 			const id = nextUserId++;
-			users.set(key, {
-				id,
-				name: key,
-				email: `${key}@example.test`,
-				company_id: 7000 + id,
-				company_domain: `company${id}`,
-			});
+			user = { id, name: key, email: `${key}@example.test`, company_id: 7000 + id, company_domain: `company${id}` };
+			users.set(key, user);
 		}
-		return users.get(key);
+		return user;
 	}
 
-	function issueTokens(grant) {
+	/** Ends a grant once; the first reason sticks. */
+	function revokeGrant(grant: Grant, by: RevokedBy): void {
+		if (grant.revokedBy) return;
+		grant.revokedBy = by;
+		log(`grant ${grant.grantId} revoked (${by})`);
+	}
+
+	function issueTokens(grant: Grant) {
 		const now = Date.now();
 		const access = randomToken(`${grant.user.id}:`, 24);
 		accessTokens.set(access, { grantId: grant.grantId, issuedAt: now, expiresAt: now + config.expiresIn * 1000 });
 		grant.accessTokens += 1;
 		const refresh = randomToken(`${grant.user.id}:r:`, 24);
 		// rotation: the current refresh token becomes "previous" (accepted once if configured), older ones die
-		for (const [token, entry] of refreshTokens) {
+		for (const entry of refreshTokens.values()) {
 			if (entry.grantId !== grant.grantId) continue;
 			if (entry.state === 'current') entry.state = 'previous';
 			else if (entry.state === 'previous') entry.state = 'dead';
@@ -218,14 +331,14 @@ async function startSandbox(options = {}) {
 		};
 	}
 
-	function tokenError(res, status, error, description) {
+	function tokenError(res: http.ServerResponse, status: number, error: string, description: string): void {
 		stats.tokenRequests.failed += 1;
 		stats.lastTokenError = error;
 		log(`token error ${status} ${error}: ${description}`);
 		sendJson(res, status, { error, error_description: description, message: description }, status === 401 ? { 'www-authenticate': 'Basic realm="oauth"' } : {});
 	}
 
-	async function handleAuthorize(req, res, url) {
+	async function handleAuthorize(_req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
 		const q = url.searchParams;
 		const clientId = q.get('client_id');
 		const redirectUri = q.get('redirect_uri');
@@ -237,7 +350,7 @@ async function startSandbox(options = {}) {
 			sendHtml(res, 400, '<h1>redirect_uri does not match the registered callback</h1>');
 			return;
 		}
-		let target;
+		let target: URL;
 		try {
 			target = new URL(redirectUri);
 		} catch {
@@ -278,14 +391,14 @@ async function startSandbox(options = {}) {
 		redirect(res, target.toString());
 	}
 
-	function clientFrom(req, body) {
+	function clientFrom(req: http.IncomingMessage, body: Form): { id: string; secret: string } | null {
 		const basic = basicCredentials(req.headers.authorization);
 		if (basic) return basic;
 		if (body.client_id !== undefined) return { id: body.client_id, secret: body.client_secret ?? '' };
 		return null;
 	}
 
-	async function handleToken(req, res) {
+	async function handleToken(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
 		const body = parseBody(req, await readBody(req));
 		if (config.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, config.tokenDelayMs));
 		const grantType = body.grant_type;
@@ -304,7 +417,8 @@ async function startSandbox(options = {}) {
 			if (!entry) return tokenError(res, 400, 'invalid_grant', 'Invalid authorization code');
 			if (entry.used) {
 				// RFC 6749 §4.1.2: a replayed code should revoke what it produced
-				if (entry.grantId && grants.has(entry.grantId)) grants.get(entry.grantId).revoked = true;
+				const produced = entry.grantId ? grants.get(entry.grantId) : undefined;
+				if (produced) revokeGrant(produced, 'code-replay');
 				return tokenError(res, 400, 'invalid_grant', 'Authorization code already used');
 			}
 			entry.used = true;
@@ -316,11 +430,11 @@ async function startSandbox(options = {}) {
 					entry.method === 'S256' ? crypto.createHash('sha256').update(verifier).digest('base64url') : verifier;
 				if (!verifier || computed !== entry.challenge) return tokenError(res, 400, 'invalid_grant', 'PKCE verification failed');
 			}
-			const grant = {
+			const grant: Grant = {
 				grantId: `grant-${nextGrant++}`,
 				user: entry.user,
 				scope: entry.scope,
-				revoked: false,
+				revokedBy: null,
 				refreshes: 0,
 				accessTokens: 0,
 			};
@@ -335,19 +449,26 @@ async function startSandbox(options = {}) {
 			if (!body.refresh_token) return tokenError(res, 400, 'invalid_request', 'Missing parameter: refresh_token');
 			const entry = refreshTokens.get(body.refresh_token);
 			const grant = entry && grants.get(entry.grantId);
-			if (!entry || !grant || grant.revoked) return tokenError(res, 400, 'invalid_grant', 'Invalid refresh token');
+			if (grant) count(stats.refreshRequestsByGrant, grant.grantId);
+			if (!entry || !grant || grant.revokedBy) return tokenError(res, 400, 'invalid_grant', 'Invalid refresh token');
 			if (Date.now() > entry.expiresAt) return tokenError(res, 400, 'invalid_grant', 'Refresh token expired');
-			if (entry.state === 'dead') return tokenError(res, 400, 'invalid_grant', 'Refresh token already used');
-			if (entry.state === 'previous') {
-				if (!config.acceptPreviousRefreshToken)
-					return tokenError(res, 400, 'invalid_grant', 'Refresh token already used');
+			const graceRetry = entry.state === 'previous' && config.acceptPreviousRefreshToken;
+			if (entry.state !== 'current' && !graceRetry) {
+				// a rotated-out token came back: someone holds a copy (RFC 9700 §4.14.2), so the grant may end
+				if (config.reuseDetection) {
+					stats.reuseDetections += 1;
+					revokeGrant(grant, 'refresh-token-reuse');
+				}
+				return tokenError(res, 400, 'invalid_grant', 'Refresh token already used');
+			}
+			if (graceRetry) {
 				entry.state = 'dead'; // accepted once
 				// the token pair issued with it is replaced: its refresh token must not stay current
 				for (const other of refreshTokens.values())
 					if (other.grantId === grant.grantId && other.state === 'current') other.state = 'dead';
 			}
 			grant.refreshes += 1;
-			stats.refreshesByGrant[grant.grantId] = (stats.refreshesByGrant[grant.grantId] || 0) + 1;
+			count(stats.refreshesByGrant, grant.grantId);
 			const answer = issueTokens(grant); // rotates: the token just used becomes "previous"
 			log(`token: refresh_token -> ${grant.grantId} (#${grant.refreshes})`);
 			sendJson(res, 200, answer);
@@ -356,7 +477,7 @@ async function startSandbox(options = {}) {
 		tokenError(res, 400, 'unsupported_grant_type', `Unsupported grant type: ${grantType ?? '(none)'}`);
 	}
 
-	async function handleRevoke(req, res) {
+	async function handleRevoke(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
 		const body = parseBody(req, await readBody(req));
 		const client = clientFrom(req, body);
 		if (!client || !safeEqual(client.id, config.clientId) || !safeEqual(client.secret, config.clientSecret)) {
@@ -370,20 +491,22 @@ async function startSandbox(options = {}) {
 		stats.revocations += 1;
 		const refresh = refreshTokens.get(body.token);
 		const access = accessTokens.get(body.token);
-		if (refresh && grants.has(refresh.grantId)) grants.get(refresh.grantId).revoked = true;
+		const grant = refresh && grants.get(refresh.grantId);
+		if (grant) revokeGrant(grant, 'revocation');
 		else if (access) access.expiresAt = 0;
 		res.writeHead(200, { 'content-length': 0 });
 		res.end();
 	}
 
-	function authenticateApi(req, res) {
+	function authenticateApi(req: http.IncomingMessage, res: http.ServerResponse): Grant | null {
 		stats.apiCalls += 1;
 		const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization || '');
-		const entry = match && accessTokens.get(match[1]);
+		const entry = match ? accessTokens.get(match[1]) : undefined;
 		const grant = entry && grants.get(entry.grantId);
-		if (grant) stats.apiCallsByGrant[grant.grantId] = (stats.apiCallsByGrant[grant.grantId] || 0) + 1;
-		if (!entry || !grant || grant.revoked || Date.now() >= entry.expiresAt) {
+		if (grant) count(stats.apiCallsByGrant, grant.grantId);
+		if (!entry || !grant || grant.revokedBy || Date.now() >= entry.expiresAt) {
 			stats.failedApiCalls += 1;
+			if (grant) count(stats.failedApiCallsByGrant, grant.grantId);
 			log(`api 401 ${req.url}`);
 			sendJson(res, 401, pipedriveError(PIPEDRIVE_INVALID_TOKEN, 'Please check developers.pipedrive.com'), {
 				'www-authenticate': 'Bearer error="invalid_token"',
@@ -393,7 +516,7 @@ async function startSandbox(options = {}) {
 		return grant;
 	}
 
-	function handleMe(req, res) {
+	function handleMe(req: http.IncomingMessage, res: http.ServerResponse): void {
 		const grant = authenticateApi(req, res);
 		if (!grant) return;
 		const u = grant.user;
@@ -411,7 +534,7 @@ async function startSandbox(options = {}) {
 		});
 	}
 
-	function handlePersonsSearch(req, res, url) {
+	function handlePersonsSearch(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
 		const grant = authenticateApi(req, res);
 		if (!grant) return;
 		const term = url.searchParams.get('term') || '';
@@ -433,10 +556,9 @@ async function startSandbox(options = {}) {
 	}
 
 	const server = http.createServer((req, res) => {
-		const url = new URL(req.url, 'http://sandbox');
+		const url = new URL(req.url || '/', 'http://sandbox');
 		const route = `${req.method} ${url.pathname}`;
-		const done = (err) => {
-			if (!err) return;
+		const done = (err: Error) => {
 			log(`error ${route}: ${err.message}`);
 			if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
 			else res.destroy();
@@ -477,24 +599,24 @@ async function startSandbox(options = {}) {
 					sendJson(res, 404, { error: 'not_found' });
 			}
 		} catch (err) {
-			done(err);
+			done(err as Error);
 		}
 	});
 	server.keepAliveTimeout = 1000;
 
-	await new Promise((resolve, reject) => {
+	await new Promise<void>((resolve, reject) => {
 		server.once('error', reject);
 		server.listen(config.port, config.host, () => {
 			server.off('error', reject);
 			resolve();
 		});
 	});
-	const address = server.address();
-	baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`;
+	const { port } = server.address() as AddressInfo;
+	baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
-	const api = {
+	const api: Sandbox = {
 		url: baseUrl,
-		port: address.port,
+		port,
 		clientId: config.clientId,
 		clientSecret: config.clientSecret,
 		authorizationUrl: `${baseUrl}/oauth/authorize`,
@@ -506,8 +628,9 @@ async function startSandbox(options = {}) {
 			for (const g of grants.values()) stats.refreshesByGrant[g.grantId] = 0;
 		},
 		configure: (changes = {}) => {
-			for (const key of ['expiresIn', 'codeTtl', 'refreshTokenTtl', 'tokenDelayMs', 'acceptPreviousRefreshToken']) {
-				if (changes[key] !== undefined) config[key] = changes[key];
+			const keys = ['expiresIn', 'codeTtl', 'refreshTokenTtl', 'tokenDelayMs', 'acceptPreviousRefreshToken', 'reuseDetection'] as const;
+			for (const key of keys) {
+				if (changes[key] !== undefined) (config as Record<string, unknown>)[key] = changes[key];
 			}
 		},
 		expireAccessTokens: () => {
@@ -519,12 +642,13 @@ async function startSandbox(options = {}) {
 				userId: g.user.id,
 				userName: g.user.name,
 				companyDomain: g.user.company_domain,
-				revoked: g.revoked,
+				revoked: g.revokedBy !== null,
+				revokedBy: g.revokedBy,
 				refreshes: g.refreshes,
 				accessTokens: g.accessTokens,
 			})),
 		close: () =>
-			new Promise((resolve) => {
+			new Promise<void>((resolve) => {
 				server.close(() => resolve());
 				server.closeAllConnections?.();
 			}),
@@ -532,8 +656,8 @@ async function startSandbox(options = {}) {
 	return api;
 }
 
-function parseArgs(argv) {
-	const out = {};
+function parseArgs(argv: string[]): SandboxOptions & { help?: boolean } {
+	const out: SandboxOptions & { help?: boolean } = {};
 	for (let i = 0; i < argv.length; i++) {
 		const arg = argv[i];
 		const next = () => argv[++i];
@@ -546,6 +670,7 @@ function parseArgs(argv) {
 			case '--client-secret': out.clientSecret = next(); break;
 			case '--token-delay-ms': out.tokenDelayMs = Number(next()); break;
 			case '--accept-previous-refresh-token': out.acceptPreviousRefreshToken = true; break;
+			case '--reuse-detection': out.reuseDetection = true; break;
 			case '--log': out.log = true; break;
 			case '--help':
 			case '-h':
@@ -558,20 +683,19 @@ function parseArgs(argv) {
 	return out;
 }
 
-module.exports = { startSandbox, PIPEDRIVE_INVALID_TOKEN };
-
 if (require.main === module) {
-	let args;
+	let args: ReturnType<typeof parseArgs>;
 	try {
 		args = parseArgs(process.argv.slice(2));
 	} catch (err) {
-		console.error(err.message);
+		console.error((err as Error).message);
 		process.exit(2);
 	}
 	if (args.help) {
 		console.log(
-			'usage: node scripts/sandbox [--port 8787] [--host 127.0.0.1] [--expires-in 3600] [--code-ttl 60]\n' +
-				'       [--client-id ID] [--client-secret SECRET] [--token-delay-ms 0] [--accept-previous-refresh-token] [--log]',
+			'usage: node -r ./scripts/ts-require test/sandbox [--port 8787] [--host 127.0.0.1] [--expires-in 3600] [--code-ttl 60]\n' +
+				'       [--client-id ID] [--client-secret SECRET] [--token-delay-ms 0] [--accept-previous-refresh-token]\n' +
+				'       [--reuse-detection] [--log]',
 		);
 		process.exit(0);
 	}
