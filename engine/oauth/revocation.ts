@@ -12,7 +12,7 @@ import type { RequestPolicy } from './retry-policy';
 export type TokenTypeHint = 'refresh_token' | 'access_token';
 
 /** Revoking comes before erasing: when the provider did not confirm, the connection is left as it was. */
-const NOTHING_ERASED = 'Nothing was erased: the tokens are still stored. Retry, or turn off "Revoke at Provider" to only erase them here.';
+const NOTHING_ERASED = 'Nothing was erased: the tokens are still stored. Retry, or erase them here without revoking at the provider.';
 
 export function revocationRequest(
 	credentials: ClientCredentials & { revocationUrl: string },

@@ -116,7 +116,7 @@ describe('Revoke / Disconnect', () => {
 		const error = await manager().revoke('rev:client').catch((e) => e);
 		expect(error).toMatchObject({ error: 'invalid_client', error_description: 'Client authentication failed', httpStatus: 401, code: 'invalid_client' });
 		expect(error.message).toBe('The revocation endpoint refused the request (HTTP 401): invalid_client – Client authentication failed');
-		expect(error.description).toMatch(/^Nothing was erased: .* Check the Client ID and Client Secret in the OAuth2 Token Manager App credential/);
+		expect(error.description).toMatch(/^Nothing was erased: .* Check the client id and client secret, and the client authentication method/);
 		expect((await store.get('rev:client'))!.status).toBe('active');
 	});
 
@@ -131,7 +131,7 @@ describe('Revoke / Disconnect', () => {
 			const client = testClient({ revocationUrl: `http://127.0.0.1:${port}/oauth/revoke` });
 			const error = await manager({ client }).revoke('rev:unreachable').catch((e) => e);
 			expect(error.message).toBe('The request to the revocation endpoint failed (ECONNREFUSED), 3 attempt(s)');
-			expect(error.description).toMatch(new RegExp(`^Nothing was erased: .* Check that http://127\\.0\\.0\\.1:${port} is reachable from n8n\\.$`));
+			expect(error.description).toMatch(new RegExp(`^Nothing was erased: .* Check that http://127\\.0\\.0\\.1:${port} is reachable from this host\\.$`));
 		} finally {
 			nock.disableNetConnect();
 		}
