@@ -1,0 +1,163 @@
+/**
+ * TokenStore in process memory: the engine's and the node's unit tests run on it without a database, and it shows
+ * the store contract in its plainest form. Data lives as long as the process; stores opened with `share()` see the
+ * same data, as several store instances on one table do.
+ *
+ * Its clock plays the database's: leases and timestamps follow `now()` (by default a monotonic clock, so a test
+ * that fakes Date does not move it), never the caller's Date.
+ */
+import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
+import { storeIdentity, type TokenStore } from '../store';
+import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
+
+export interface MemoryStoreOptions {
+	/** The store's clock in epoch milliseconds (default: wall time that fake Date timers do not move). */
+	now?: () => number;
+}
+
+/** The longest connection id the SQL tables hold (varchar(255)); longer ids are refused, never truncated. */
+const MAX_ID_LENGTH = 255;
+
+const monotonicNow = () => performance.timeOrigin + performance.now();
+
+/** The rows of one in-memory "table", shared by every store opened on it. */
+class MemoryTable {
+	private static count = 0;
+	readonly name = `memory-${++MemoryTable.count}`;
+	readonly rows = new Map<string, StoredConnection>();
+	constructor(readonly now: () => number) {}
+}
+
+/** A copy, so a caller that changes what it got never changes the stored row. */
+function copy(row: StoredConnection): StoredConnection {
+	const date = (value: Date | null) => (value ? new Date(value.getTime()) : null);
+	return {
+		...row,
+		metadata: { ...row.metadata },
+		expiresAt: date(row.expiresAt),
+		leaseUntil: date(row.leaseUntil),
+		lastRefreshedAt: date(row.lastRefreshedAt),
+		tokenIssuedAt: date(row.tokenIssuedAt),
+		createdAt: new Date(row.createdAt.getTime()),
+		updatedAt: new Date(row.updatedAt.getTime()),
+	};
+}
+
+/** Only the engine-written fields that are present, so an update keeps the rest. */
+function definedFields(fields: Partial<ConnectionFields>): Partial<ConnectionFields> {
+	return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
+
+export class MemoryTokenStore implements TokenStore {
+	readonly description: string;
+	private readonly table: MemoryTable;
+
+	constructor(options: MemoryStoreOptions | MemoryTable = {}) {
+		this.table = options instanceof MemoryTable ? options : new MemoryTable(options.now ?? monotonicNow);
+		this.description = `in-memory table ${this.table.name}`;
+	}
+
+	/** Another store on the same data, as a second n8n process opens the same table. */
+	share(): MemoryTokenStore {
+		return new MemoryTokenStore(this.table);
+	}
+
+	async identity(): Promise<string> {
+		return storeIdentity('memory', { table: this.table.name });
+	}
+
+	async verifySchema(): Promise<void> {}
+
+	async get(connectionId: string): Promise<StoredConnection | null> {
+		const row = this.table.rows.get(connectionId);
+		return row ? copy(row) : null;
+	}
+
+	async insert(connection: NewConnection): Promise<StoredConnection> {
+		const id = connection.connectionId;
+		if ([...id].length > MAX_ID_LENGTH) throw new StoreError(`${this.description}: the connection id is longer than ${MAX_ID_LENGTH} characters`);
+		if (this.table.rows.has(id)) throw new ConnectionExistsError(id);
+		const now = new Date(this.table.now());
+		const row: StoredConnection = {
+			...newRowDefaults,
+			...definedFields(connection),
+			connectionId: id,
+			version: 1,
+			leaseHolder: null,
+			leaseUntil: null,
+			createdAt: now,
+			updatedAt: now,
+		};
+		this.table.rows.set(id, copy(row));
+		return copy(row);
+	}
+
+	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
+		const row = this.table.rows.get(connectionId);
+		if (!row) throw new ConnectionNotFoundError(connectionId, this.description);
+		if (row.version !== expectedVersion) throw new VersionConflictError(connectionId, expectedVersion);
+		const updated: StoredConnection = {
+			...row,
+			...definedFields(fields),
+			version: row.version + 1,
+			leaseHolder: null,
+			leaseUntil: null,
+			updatedAt: new Date(this.table.now()),
+		};
+		this.table.rows.set(connectionId, copy(updated));
+		return copy(updated);
+	}
+
+	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {
+		const row = this.table.rows.get(connectionId);
+		if (!row) return false;
+		const now = this.table.now();
+		const free = row.leaseHolder === null || row.leaseUntil === null || row.leaseUntil.getTime() <= now;
+		if (!free && row.leaseHolder !== holder) return false;
+		row.leaseHolder = holder;
+		row.leaseUntil = new Date(now + Math.max(1, Math.ceil(ttlMs)));
+		return true;
+	}
+
+	async releaseLease(connectionId: string, holder: string): Promise<void> {
+		const row = this.table.rows.get(connectionId);
+		if (row?.leaseHolder !== holder) return;
+		row.leaseHolder = null;
+		row.leaseUntil = null;
+	}
+
+	async delete(connectionId: string): Promise<boolean> {
+		return this.table.rows.delete(connectionId);
+	}
+
+	async deleteExpired(provider: string, before: Date, limit: number): Promise<number> {
+		let deleted = 0;
+		for (const [id, row] of this.table.rows) {
+			if (deleted >= Math.floor(limit)) break;
+			if (row.provider === provider && row.expiresAt !== null && row.expiresAt < before) {
+				this.table.rows.delete(id);
+				deleted += 1;
+			}
+		}
+		return deleted;
+	}
+
+	async close(): Promise<void> {}
+}
+
+/** Column defaults of the SQL schema, for fields an insert leaves out. */
+const newRowDefaults: ConnectionFields = {
+	provider: '',
+	accessToken: null,
+	refreshToken: null,
+	tokenType: null,
+	scope: null,
+	expiresAt: null,
+	metadata: {},
+	status: 'active',
+	lastRefreshedAt: null,
+	refreshCount: 0,
+	lastError: null,
+	appFingerprint: null,
+	tokenIssuedAt: null,
+};
