@@ -4,7 +4,7 @@ import {
 	buildAuthorizationUrl,
 	consumeState,
 	DEFAULT_STATE_TTL_SECONDS,
-	deleteStateMarker,
+	deleteConsumedStates,
 	providerErrorFromCallback,
 	RESERVED_PREFIX,
 	StateCodec,
@@ -339,8 +339,8 @@ export class TokenManager {
 				}
 			}
 			unsaved.delete(await this.key(connectionId));
-			// The connection is revoked already; a marker left behind by a failed delete is purged once it expires.
-			await deleteStateMarker(this.store, connectionId).catch(() => undefined);
+			// The connection is revoked already; a used-state record left behind by a failed delete is purged once it expires.
+			await deleteConsumedStates(this.store, connectionId).catch(() => undefined);
 			return { connection: this.decrypt(row), revokedAtProvider };
 		} finally {
 			await this.store.releaseLease(connectionId, holder).catch(() => undefined);

@@ -31,7 +31,7 @@ const root = path.join(__dirname, '..');
 const { TokenManager } = require(path.join(root, 'engine', 'token-manager.ts'));
 const { TokenCipher } = require(path.join(root, 'engine', 'crypto.ts'));
 const { resolveOAuthClient } = require(path.join(root, 'engine', 'presets.ts'));
-const { PostgresStore, MySqlTokenStore, SqliteTokenStore } = require(path.join(root, 'engine', 'stores', 'index.ts'));
+const { PostgresTokenStore, MySqlTokenStore, SqliteTokenStore } = require(path.join(root, 'engine', 'stores', 'index.ts'));
 // The baseline: the same row read by primary key through the same driver, on a connection of its own.
 const COLUMN_LIST = require(path.join(root, 'engine', 'stores', 'sql-common.ts')).COLUMNS.join(', ');
 
@@ -59,7 +59,7 @@ async function postgresSetup() {
 	url.pathname = `/${name}`;
 	const raw = new (require('pg').Pool)({ connectionString: url.toString(), max: 1 });
 	return {
-		store: new PostgresStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true }),
+		store: new PostgresTokenStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true }),
 		rawRead: async (id) => (await raw.query(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = $1`, [id])).rows[0],
 		async drop() {
 			await raw.end();

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADDED_COLUMNS } from '../../engine/stores/sql-common';
+import { ADDED_COLUMNS } from '../../engine/stores/sql-schema';
 
 /**
  * The shipped sql/<dialect>.sql as it was before the columns of ADDED_COLUMNS existed: their definitions and the

@@ -6,7 +6,7 @@ import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { StoreError } from '../../engine/errors';
 import type { TokenStore } from '../../engine/store';
-import { SupabaseStore } from '../../engine/stores/supabase';
+import { SupabaseTokenStore } from '../../engine/stores/supabase';
 import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { postgrestOverPostgres } from '../helpers/postgrest';
@@ -107,7 +107,7 @@ describePostgres()('Supabase store', () => {
 
 		test('is reported with the statements that add the columns; running sql/postgres.sql again upgrades it, rows kept', async () => {
 			await db.sql(`insert into oauth2_tokens (connection_id, provider, access_token) values ('old:1', 'pipedrive', 'ct:old')`);
-			const store = new SupabaseStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
+			const store = new SupabaseTokenStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
 			try {
 				const failure = await store.verifySchema().catch((e) => e);
 				expect(failure).toBeInstanceOf(StoreError);
@@ -139,7 +139,7 @@ describePostgres()('Supabase store', () => {
 		const rest = postgrestOverPostgres(origin, db, { serviceRoleKey: SERVICE_ROLE_KEY });
 		const stores: TokenStore[] = [];
 		const open = () => {
-			const store = new SupabaseStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
+			const store = new SupabaseTokenStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
 			stores.push(store);
 			return store;
 		};
@@ -158,11 +158,11 @@ describePostgres()('Supabase store', () => {
 	describe('requests to PostgREST and engine behaviour', () => {
 		let db: TemporaryDatabase;
 		let rest: ReturnType<typeof postgrestOverPostgres>;
-		let store: SupabaseStore;
+		let store: SupabaseTokenStore;
 		beforeAll(async () => {
 			db = await supabaseDatabase();
 			rest = postgrestOverPostgres(ORIGIN, db, { serviceRoleKey: SERVICE_ROLE_KEY });
-			store = new SupabaseStore({ url: `${ORIGIN}/`, serviceRoleKey: SERVICE_ROLE_KEY });
+			store = new SupabaseTokenStore({ url: `${ORIGIN}/`, serviceRoleKey: SERVICE_ROLE_KEY });
 		});
 		afterEach(() => {
 			rest.requests.length = 0;
@@ -209,7 +209,7 @@ describePostgres()('Supabase store', () => {
 		});
 
 		test('a missing table or missing lease functions point at the SQL files', async () => {
-			const missing = new SupabaseStore({ url: ORIGIN, serviceRoleKey: SERVICE_ROLE_KEY, tableName: 'not_created' });
+			const missing = new SupabaseTokenStore({ url: ORIGIN, serviceRoleKey: SERVICE_ROLE_KEY, tableName: 'not_created' });
 			const error = await missing.get('x').catch((e) => e);
 			expect(error).toBeInstanceOf(StoreError);
 			expect(error.message).toBe(`Supabase table public.not_created at ${ORIGIN} does not exist`);
@@ -219,7 +219,7 @@ describePostgres()('Supabase store', () => {
 		});
 
 		test('a wrong service role key is a store error that does not echo the key', async () => {
-			const wrong = new SupabaseStore({ url: ORIGIN, serviceRoleKey: 'SENTINEL-wrong-key' });
+			const wrong = new SupabaseTokenStore({ url: ORIGIN, serviceRoleKey: 'SENTINEL-wrong-key' });
 			const error = await wrong.get('x').catch((e) => e);
 			expect(error).toBeInstanceOf(StoreError);
 			expect(error.message).toMatch(/Invalid API key/);
@@ -238,7 +238,7 @@ describe('Supabase store, unreachable', () => {
 		await once(server, 'close');
 		nock.enableNetConnect(`127.0.0.1:${port}`);
 		try {
-			const store = new SupabaseStore({ url: `http://127.0.0.1:${port}`, serviceRoleKey: SERVICE_ROLE_KEY });
+			const store = new SupabaseTokenStore({ url: `http://127.0.0.1:${port}`, serviceRoleKey: SERVICE_ROLE_KEY });
 			const error = await store.get('x').catch((e) => e);
 			expect(error).toBeInstanceOf(StoreError);
 			expect(error.message).toBe(`Supabase table public.oauth2_tokens at http://127.0.0.1:${port} could not be reached: connect ECONNREFUSED 127.0.0.1:${port} (ECONNREFUSED)`);
