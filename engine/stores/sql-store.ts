@@ -286,7 +286,7 @@ export abstract class SqlTokenStore implements TokenStore {
 			let report = await this.inspect();
 			// Only a missing table is created: a table of the wrong shape is reported by its missing columns.
 			if (!report.exists && this.createTableIfMissing) {
-				await this.execute(schemaSql(this.dialect.name, this.tables));
+				await this.createTables(schemaSql(this.dialect.name, this.tables));
 				report = await this.inspect();
 			} else if (upgradable(report) && this.createTableIfMissing) {
 				for (const statement of addColumnsSql(this.dialect.name, this.tables.tokens, report.missingColumns)) {
@@ -318,7 +318,7 @@ export abstract class SqlTokenStore implements TokenStore {
 			const inspect = async () => schemaReport(this.statesParts, await this.dialect.columnsOf(this.statesParts), STATE_COLUMNS);
 			let report = await inspect();
 			if (!report.exists && this.createTableIfMissing) {
-				await this.execute(statesSql(this.dialect.name, this.tables).join(';\n'));
+				await this.createTables(statesSql(this.dialect.name, this.tables).join(';\n'));
 				report = await inspect();
 			}
 			const problem = statesError(report, this.dialect.name, this.tables);
@@ -330,10 +330,18 @@ export abstract class SqlTokenStore implements TokenStore {
 		return this.statesReady;
 	}
 
-	/** Runs a script of statements one at a time (drivers differ in running several at once). */
-	private async execute(script: string): Promise<void> {
-		for (const statement of script.replace(/^\s*--.*$/gm, '').split(';')) {
-			if (statement.trim()) await this.driver.run(statement, []);
+	/**
+	 * Runs a script of "create … if not exists" statements one at a time (drivers differ in running several at once).
+	 * Another process creating the same tables at that moment can make PostgreSQL refuse one (a duplicate catalog
+	 * entry): the caller inspects the tables afterwards either way, so only that inspection decides.
+	 */
+	private async createTables(script: string): Promise<void> {
+		try {
+			for (const statement of script.replace(/^\s*--.*$/gm, '').split(';')) {
+				if (statement.trim()) await this.driver.run(statement, []);
+			}
+		} catch (error) {
+			if (!this.dialect.isDuplicateKey(error)) throw error;
 		}
 	}
 

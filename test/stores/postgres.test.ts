@@ -6,7 +6,8 @@ import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { describeStoreContract, newConnection } from './contract';
-import { legacySchemaSql } from './legacy-schema';
+import { legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { checkStatesTableUpgrade } from './states-table';
 import { describePostgres } from './servers';
 
 describePostgres()('PostgreSQL store (real server)', () => {
@@ -137,6 +138,22 @@ describePostgres()('PostgreSQL store (real server)', () => {
 			} finally {
 				await db.sql(`drop owned by ${role}; drop role ${role}`);
 			}
+		});
+
+		test('a table created before the states table: tokens still served; the option creates it, or the error gives the SQL', async () => {
+			await checkStatesTableUpgrade(
+				{
+					createTokensTable: async (name) => {
+						await db.sql(tokensTableSql('postgres').replace(/\boauth2_tokens\b/g, name).replace(/\boauth2_tokens_expiry_idx\b/g, `${name}_expiry_idx`));
+					},
+					open: (name, createTableIfMissing) => open({ tableName: name, createTableIfMissing }),
+					runSql: async (sql) => {
+						await db.sql(sql);
+					},
+					tables: async () => (await db.sql<{ name: string }>(`select table_name as name from information_schema.tables where table_schema = 'public'`)).map((r) => r.name),
+				},
+				(name) => `"${name}"`,
+			);
 		});
 
 		test('table names are validated identifiers, never pasted into SQL', async () => {

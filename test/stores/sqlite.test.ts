@@ -5,7 +5,8 @@ import { StoreError } from '../../engine/errors';
 import { SqliteTokenStore, defaultSqlitePath, loadNodeSqlite } from '../../engine/stores';
 import type { TokenStore } from '../../engine/store';
 import { describeStoreContract, newConnection } from './contract';
-import { legacySchemaSql } from './legacy-schema';
+import { legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { checkStatesTableUpgrade } from './states-table';
 
 describe('SQLite (embedded) store', () => {
 	describeStoreContract('SQLite', async () => {
@@ -132,6 +133,27 @@ describe('SQLite (embedded) store', () => {
 				const issuedAt = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
 				const updated = await upgraders[1].update('old:1', 1, { appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt });
 				expect(updated).toMatchObject({ accessToken: 'ct:old', appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt, version: 2 });
+			} finally {
+				raw.close();
+			}
+		});
+
+		test('a table created before the states table: tokens still served; the option creates it, or the error gives the SQL', async () => {
+			const filePath = join(dir, 'pre-states.sqlite');
+			const { DatabaseSync } = loadNodeSqlite();
+			const raw = new DatabaseSync(filePath);
+			try {
+				await checkStatesTableUpgrade(
+					{
+						createTokensTable: async (name) => {
+							raw.exec(tokensTableSql('sqlite').replace(/\boauth2_tokens_expiry_idx\b/g, `${name}_expiry_idx`).replace(/\boauth2_tokens\b/g, name));
+						},
+						open: (name, createTableIfMissing) => open({ filePath, tableName: name, createTableIfMissing }),
+						runSql: async (sql) => raw.exec(sql),
+						tables: async () => raw.prepare("select name from sqlite_master where type = 'table'").all().map((row) => String(row.name)),
+					},
+					(name) => `"${name}"`,
+				);
 			} finally {
 				raw.close();
 			}
