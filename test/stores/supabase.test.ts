@@ -11,16 +11,19 @@ import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { postgrestOverPostgres } from '../helpers/postgrest';
 import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
-import { describeStoreContract, newConnection } from './contract';
-import { legacySchemaSql } from './legacy-schema';
+import { describeStoreContract, newConnection, stateOrder } from './contract';
+import { legacySchemaSql, tokensTableSql } from './legacy-schema';
 import { describePostgres } from './servers';
 
 const ORIGIN = 'https://project.supabase.test';
 const SERVICE_ROLE_KEY = 'SENTINEL-service-role-key';
 const sqlFile = (name: string) => readFileSync(join(__dirname, '..', '..', 'sql', name), 'utf8');
 
+/** sql/supabase.sql as it was before the states table existed. */
+const legacySupabaseSql = () => sqlFile('supabase.sql').split('\n').filter((line) => !line.includes('oauth2_tokens_states')).join('\n');
+
 /** A temporary database with the shipped Supabase SQL applied, and Supabase's API roles present. */
-async function supabaseDatabase(postgresSql = sqlFile('postgres.sql')): Promise<TemporaryDatabase> {
+async function supabaseDatabase(postgresSql = sqlFile('postgres.sql'), supabaseSql = sqlFile('supabase.sql')): Promise<TemporaryDatabase> {
 	const db = await createTemporaryPostgresDatabase('oauth2tm_supabase');
 	await db.sql(`do $$ begin
 		if not exists (select from pg_roles where rolname = 'anon') then create role anon nologin; end if;
@@ -29,7 +32,7 @@ async function supabaseDatabase(postgresSql = sqlFile('postgres.sql')): Promise<
 	await db.sql('grant usage on schema public to anon, authenticated; grant select on all tables in schema public to anon');
 	await db.sql(postgresSql);
 	await db.sql(`grant select, insert, update on oauth2_tokens to anon, authenticated`);
-	await db.sql(sqlFile('supabase.sql'));
+	await db.sql(supabaseSql);
 	return db;
 }
 
@@ -58,6 +61,21 @@ describePostgres()('Supabase store', () => {
 				        has_function_privilege('anon', 'oauth2_token_manager_acquire_lease(text,text,text,integer)', 'execute') as anon_lease`,
 			);
 			expect(privileges).toEqual({ anon_select: false, authenticated_update: false, anon_lease: false });
+		});
+
+		test('the states table too: row level security on with no policy, no privilege for the API roles', async () => {
+			await db.sql('grant select on all tables in schema public to anon');
+			await db.sql(sqlFile('supabase.sql'));
+			const [table] = await db.sql<{ rls: boolean; policies: number }>(
+				`select relrowsecurity as rls, (select count(*)::int from pg_policies where tablename = 'oauth2_tokens_states') as policies
+				   from pg_class where relname = 'oauth2_tokens_states'`,
+			);
+			expect(table).toEqual({ rls: true, policies: 0 });
+			const [privileges] = await db.sql(
+				`select has_table_privilege('anon', 'oauth2_tokens_states', 'select') as anon_select,
+				        has_table_privilege('authenticated', 'oauth2_tokens_states', 'insert') as authenticated_insert`,
+			);
+			expect(privileges).toEqual({ anon_select: false, authenticated_insert: false });
 		});
 
 		test('the lease functions take a free or expired lease on the database clock, and only its holder releases it', async () => {
@@ -97,7 +115,7 @@ describePostgres()('Supabase store', () => {
 		let db: TemporaryDatabase;
 		let rest: ReturnType<typeof postgrestOverPostgres>;
 		beforeAll(async () => {
-			db = await supabaseDatabase(legacySchemaSql('postgres'));
+			db = await supabaseDatabase(legacySchemaSql('postgres'), legacySupabaseSql());
 			rest = postgrestOverPostgres(origin, db, { serviceRoleKey: SERVICE_ROLE_KEY });
 		});
 		afterAll(async () => {
@@ -127,6 +145,46 @@ describePostgres()('Supabase store', () => {
 				const issuedAt = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
 				const updated = await store.update('old:1', 1, { appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt });
 				expect(updated).toMatchObject({ accessToken: 'ct:old', appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt, version: 2 });
+			} finally {
+				await store.close();
+			}
+		});
+	});
+
+	describe('tables created before the states table', () => {
+		const origin = 'https://prestates.supabase.test';
+		let db: TemporaryDatabase;
+		let rest: ReturnType<typeof postgrestOverPostgres>;
+		beforeAll(async () => {
+			db = await supabaseDatabase(tokensTableSql('postgres'), legacySupabaseSql());
+			rest = postgrestOverPostgres(origin, db, { serviceRoleKey: SERVICE_ROLE_KEY });
+		});
+		afterAll(async () => {
+			rest?.stop();
+			await db?.drop();
+		});
+
+		test('serve tokens; the first state is an error giving the SQL; running both SQL files again creates the table, rows kept', async () => {
+			const store = new SupabaseTokenStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
+			try {
+				await store.insert(newConnection('old:1'));
+				await expect(store.verifySchema()).resolves.toBeUndefined();
+				const failure = await store.consumeState('old:1', stateOrder(1, 'n'), new Date(Date.now() + 60_000)).catch((e) => e);
+				expect(failure).toBeInstanceOf(StoreError);
+				expect(failure.message).toBe(
+					`The table public.oauth2_tokens_states, where the node records which authorization states were used, does not exist at ${origin}/`,
+				);
+				expect(failure.description).toMatch(/^Run sql\/postgres\.sql and sql\/supabase\.sql again in Supabase's SQL editor/);
+				expect(failure.description).toContain('create table if not exists "public"."oauth2_tokens_states" (');
+				await expect(store.deleteStates('old:1')).rejects.toThrow(/oauth2_tokens_states, where the node records/);
+
+				await db.sql(sqlFile('postgres.sql'));
+				await db.sql(sqlFile('supabase.sql'));
+				expect(await store.consumeState('old:1', stateOrder(1, 'n'), new Date(Date.now() + 60_000))).toBe(true);
+				expect(await store.consumeState('old:1', stateOrder(1, 'n'), new Date(Date.now() + 60_000))).toBe(false);
+				expect((await store.get('old:1'))!.accessToken).toBe('ct:access:old:1');
+				const [rls] = await db.sql<{ rls: boolean }>(`select relrowsecurity as rls from pg_class where relname = 'oauth2_tokens_states'`);
+				expect(rls.rls).toBe(true);
 			} finally {
 				await store.close();
 			}
@@ -193,6 +251,37 @@ describePostgres()('Supabase store', () => {
 			expect(rest.requests[2].body).toEqual({ p_table: 'public.oauth2_tokens', p_connection_id: 'rest:1', p_holder: 'holder-1', p_ttl_ms: 5000 });
 			// The conditional write: the next version, the lease released, nothing else but the changed field.
 			expect(rest.requests[3].body).toEqual({ scope: 'new-scope', version: 2, lease_holder: null, lease_until: null });
+		});
+
+		test('records a used state with a conditional PATCH, else a POST, else (taken meanwhile) the PATCH again', async () => {
+			const until = new Date(Date.UTC(2031, 0, 1));
+			expect(await store.consumeState('rest:state', stateOrder(5, 'n'), until)).toBe(true);
+			expect(await store.consumeState('rest:state', stateOrder(5, 'n'), until)).toBe(false);
+			expect(await store.consumeState('rest:state', stateOrder(6, 'n'), until)).toBe(true);
+			await store.deleteStates('rest:state');
+			await store.deleteExpiredStates(new Date(Date.UTC(2030, 0, 1)), 7);
+			const summary = rest.requests.map((r) => ({ method: r.method, path: r.path, query: r.query }));
+			const patch = (order: string) => ({
+				method: 'PATCH',
+				path: '/rest/v1/oauth2_tokens_states',
+				query: { connection_id: 'eq.rest:state', consumed_state: `lt.${order}`, select: 'connection_id' },
+			});
+			const post = { method: 'POST', path: '/rest/v1/oauth2_tokens_states', query: {} };
+			expect(summary).toEqual([
+				patch(stateOrder(5, 'n')),
+				post,
+				patch(stateOrder(5, 'n')),
+				post,
+				patch(stateOrder(5, 'n')),
+				patch(stateOrder(6, 'n')),
+				{ method: 'DELETE', path: '/rest/v1/oauth2_tokens_states', query: { connection_id: 'eq.rest:state' } },
+				{
+					method: 'DELETE',
+					path: '/rest/v1/oauth2_tokens_states',
+					query: { expires_at: 'lt.2030-01-01T00:00:00.000Z', order: 'connection_id.asc', limit: '7', select: 'connection_id' },
+				},
+			]);
+			expect(rest.requests[1].body).toEqual({ connection_id: 'rest:state', consumed_state: stateOrder(5, 'n'), expires_at: until.toISOString() });
 		});
 
 		test('50 concurrent Get Valid Token on an expired token: one token request; tokens encrypted in the row', async () => {
