@@ -33,7 +33,7 @@ const { TokenCipher } = require(path.join(root, 'engine', 'crypto.ts'));
 const { resolveOAuthClient } = require(path.join(root, 'engine', 'presets.ts'));
 const { PostgresTokenStore, MySqlTokenStore, SqliteTokenStore } = require(path.join(root, 'engine', 'stores', 'index.ts'));
 // The baseline: the same row read by primary key through the same driver, on a connection of its own.
-const COLUMN_LIST = require(path.join(root, 'engine', 'stores', 'sql-common.ts')).COLUMNS.join(', ');
+const COLUMN_LIST = require(path.join(root, 'engine', 'stores', 'sql-schema.ts')).COLUMNS.join(', ');
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
