@@ -233,8 +233,8 @@ export async function consumeState(store: TokenStore, verified: VerifiedState): 
 
 /** Forgets which states of the connection were used (on revoke), legacy marker row included. */
 export async function deleteConsumedStates(store: TokenStore, connectionId: string): Promise<void> {
-	await store.deleteStates(connectionId);
 	await store.delete(legacyStateMarkerId(connectionId));
+	await store.deleteStates(connectionId);
 }
 
 /** The provider's authorize URL for a connection (RFC 6749 §4.1.1, RFC 7636 §4.3). */

@@ -41,9 +41,10 @@ type SqlValue = string | number | boolean | Date | null;
 function mysqlDialect(pool: Pool): SqlDialect {
 	return {
 		name: 'mysql',
-		label: 'MySQL',
 		hint: 'Check the MySQL credential (host, port, database, user, password, SSL) and that the server is reachable.',
 		quote: (identifier) => `\`${identifier}\``,
+		// Index names are unique per table, so the shipped ones fit every table.
+		indexPrefix: () => 'oauth2_tokens',
 		placeholder: () => '?',
 		now: NOW,
 		later: (ttlMs) => `${NOW} + interval (${ttlMs} * 1000) microsecond`,

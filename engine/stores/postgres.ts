@@ -22,9 +22,10 @@ const UNIQUE_VIOLATION = '23505';
 function postgresDialect(pool: Pool): SqlDialect {
 	return {
 		name: 'postgres',
-		label: 'PostgreSQL',
 		hint: 'Check the PostgreSQL credential (host, port, database, user, password, SSL) and that the server is reachable.',
 		quote: (identifier) => `"${identifier}"`,
+		// Index names are unique per schema: they follow the table's.
+		indexPrefix: (table) => table,
 		placeholder: (index) => `$${index + 1}`,
 		now: 'clock_timestamp()',
 		later: (ttlMs) => `clock_timestamp() + ${ttlMs} * interval '1 millisecond'`,

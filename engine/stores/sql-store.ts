@@ -47,11 +47,11 @@ export interface SqlDriver {
 export interface SqlDialect {
 	/** The shipped sql/<name>.sql. */
 	readonly name: Dialect;
-	/** The database's name in messages, e.g. "MySQL". */
-	readonly label: string;
 	/** What to check when the database cannot be reached or refuses a statement. */
 	readonly hint: string;
 	quote(identifier: string): string;
+	/** What the shipped index names (oauth2_tokens_…_idx) start with for the table `table`: index names are unique per schema or per table. */
+	indexPrefix(table: string): string;
 	/** The placeholder of the statement's parameter number `index` (0-based); statements never reuse one. */
 	placeholder(index: number): string;
 	/** The database clock's current time, as the time columns hold it. */
@@ -98,8 +98,7 @@ export abstract class SqlTokenStore implements TokenStore {
 		this.createTableIfMissing = options.createTableIfMissing;
 		this.description = options.description;
 		const quoteAll = (parts: string[]) => parts.map((part) => dialect.quote(part)).join('.');
-		// PostgreSQL and SQLite index names are per schema, so they follow the table; MySQL's are per table.
-		const indexPrefix = dialect.name === 'mysql' ? 'oauth2_tokens' : this.tableParts[this.tableParts.length - 1];
+		const indexPrefix = dialect.indexPrefix(this.tableParts[this.tableParts.length - 1]);
 		this.tables = { tokens: quoteAll(this.tableParts), states: quoteAll(this.statesParts), indexPrefix };
 	}
 

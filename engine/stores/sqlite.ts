@@ -126,9 +126,10 @@ class SqliteFile {
 function sqliteDialect(file: SqliteFile): SqlDialect {
 	return {
 		name: 'sqlite',
-		label: 'SQLite',
 		hint: 'Check that the file path is writable by n8n and on a local disk, and that no other program holds it locked.',
 		quote: (identifier) => `"${identifier}"`,
+		// Index names are unique per database: they follow the table's.
+		indexPrefix: (table) => table,
 		placeholder: (index) => `?${index + 1}`,
 		now: NOW,
 		later: (ttlMs) => `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (${ttlMs} / 1000.0) || ' seconds')`,
