@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { GCM_TAG_LENGTH, type TokenCipher } from './crypto';
-import { AuthorizationDeniedError, ConnectionExistsError, ConnectionNotFoundError, InvalidInputError, InvalidStateError, MissingInputError, StoreError, VersionConflictError } from './errors';
+import { AuthorizationDeniedError, InvalidInputError, InvalidStateError, MissingInputError } from './errors';
 import type { OAuthClient } from './presets';
 import type { TokenStore } from './store';
 import { requireSecureUrl } from './urls';
@@ -14,17 +14,17 @@ import { requireSecureUrl } from './urls';
  * The signing and PKCE keys are derived from the store's token encryption key (TokenCipher.subkeys): every
  * n8n process that can read the tokens can verify a state, and an old key keeps verifying during a rotation.
  *
- * Single use needs memory shared by every n8n process: the token store. Each connection has a marker row
- * (id RESERVED_PREFIX + hash of the connection id, status revoked, no tokens) whose metadata records the
- * newest state consumed for it. A state is accepted only if it is newer than that watermark, and the
- * watermark moves with a versioned write, so two processes cannot both accept the same state. A state
- * issued before one that was already used is refused too (superseded). This needs nothing beyond the
- * TokenStore interface, so it works on every store without a schema change.
+ * Single use needs memory shared by every n8n process: the token store. For each connection it records the newest
+ * state used (TokenStore.consumeState, in a table of its own): a state is accepted only if it is newer, atomically,
+ * so two processes cannot both accept the same state, and a state issued before one already used is refused too
+ * (superseded). A state issued ahead of this host's clock (beyond MAX_STATE_CLOCK_SKEW_MS) is refused: its record
+ * would refuse every state issued before that future time.
  *
- * A marker's expires_at is when every state it can refuse has expired anyway (the newest consumed state's
- * issue time plus the longest state validity): each consume then deletes a few expired markers, and a revoke
- * deletes its connection's marker. A state issued ahead of this host's clock (beyond MAX_STATE_CLOCK_SKEW_MS)
- * is refused: its watermark would refuse every state issued before that future time.
+ * A record may go when every state it can refuse has expired anyway (the newest used state's issue time plus the
+ * longest state validity): each consume deletes a few expired records, and a revoke deletes its connection's.
+ *
+ * Earlier versions kept the record as a marker row in the tokens table (id RESERVED_PREFIX + hash of the connection
+ * id). Such a row still refuses the states it recorded until it expires and is purged like the new records.
  */
 
 export const STATE_VERSION = 1;
@@ -33,14 +33,15 @@ export const DEFAULT_STATE_TTL_SECONDS = 600;
 export const MAX_STATE_TTL_SECONDS = 30 * 86400;
 /** How far ahead of this host's clock a state's issue time may lie (clocks of several n8n hosts differ a little). */
 export const MAX_STATE_CLOCK_SKEW_MS = 60_000;
-/** Expired state markers deleted per consumed state: enough to keep up, bounded so a callback stays quick. */
-export const STATE_MARKER_PURGE_BATCH = 20;
+/** Expired used-state records (and legacy marker rows) deleted per consumed state: enough to keep up, bounded so a callback stays quick. */
+export const STATE_PURGE_BATCH = 20;
 /** Longest state accepted from a callback; anything longer is refused before it is parsed. */
 export const MAX_STATE_LENGTH = 2048;
-/** Connection ids starting with this are the engine's own rows (state markers); users cannot choose them. */
+/** Connection ids starting with this are the engine's own rows (legacy state markers); users cannot choose them. */
 export const RESERVED_PREFIX = '__oauth2tm_';
 const MARKER_PREFIX = `${RESERVED_PREFIX}state:`;
-const MARKER_PROVIDER = 'oauth2-token-manager:state-marker';
+/** The provider column of legacy marker rows. */
+export const LEGACY_MARKER_PROVIDER = 'oauth2-token-manager:state-marker';
 
 interface StatePayload {
 	v: number;
@@ -203,68 +204,37 @@ export class StateCodec {
 
 const restartHint = 'Start the authorization again and complete it within its validity; each authorization URL works once.';
 
-/** The marker row that remembers which states of a connection were used. */
-export function stateMarkerId(connectionId: string): string {
+/** The tokens-table row in which earlier versions recorded the states of a connection that were used. */
+export function legacyStateMarkerId(connectionId: string): string {
 	return MARKER_PREFIX + createHash('sha256').update(connectionId, 'utf8').digest('base64url');
 }
 
 /**
- * Marks the state used, atomically across processes (versioned write on the marker row). Throws
- * InvalidStateError('replayed') when this state, or a newer one, was already used.
+ * Marks the state used, atomically across processes. Throws InvalidStateError('replayed') when this state, or a
+ * newer one, was already used (also as recorded by an earlier version's marker row).
  */
 export async function consumeState(store: TokenStore, verified: VerifiedState): Promise<void> {
-	await markStateUsed(store, verified);
-	// Housekeeping: the state is already marked, so a failure here must not fail the authorization.
-	await store.deleteExpired(MARKER_PROVIDER, new Date(), STATE_MARKER_PURGE_BATCH).catch(() => undefined);
-}
-
-/** Deletes the connection's state marker (on revoke). */
-export async function deleteStateMarker(store: TokenStore, connectionId: string): Promise<void> {
-	await store.delete(stateMarkerId(connectionId));
-}
-
-async function markStateUsed(store: TokenStore, verified: VerifiedState): Promise<void> {
-	const id = stateMarkerId(verified.connectionId);
-	// Every state this marker refuses was issued no later than the watermark, so it has expired by then.
+	// Every state this record refuses was issued no later than the watermark, so it has expired by then.
 	const expiresAt = new Date(verified.issuedAt + MAX_STATE_TTL_SECONDS * 1000);
-	for (let attempt = 0; attempt < 10; attempt++) {
-		const marker = await store.get(id);
-		const consumed = marker?.metadata?.consumed ?? '';
-		if (consumed >= verified.watermark) {
-			throw new InvalidStateError(
-				'replayed',
-				`The state was already used for connection "${verified.connectionId}" (or a newer authorization of it completed)`,
-				restartHint,
-			);
-		}
-		try {
-			if (marker) {
-				await store.update(id, marker.version, { metadata: { consumed: verified.watermark }, expiresAt });
-			} else {
-				await store.insert({
-					connectionId: id,
-					provider: MARKER_PROVIDER,
-					accessToken: null,
-					refreshToken: null,
-					tokenType: null,
-					scope: null,
-					expiresAt,
-					metadata: { consumed: verified.watermark },
-					status: 'revoked',
-					lastRefreshedAt: null,
-					refreshCount: 0,
-					lastError: null,
-					appFingerprint: null,
-					tokenIssuedAt: null,
-				});
-			}
-			return;
-		} catch (error) {
-			// ConnectionNotFoundError: another process purged the marker after it expired; read again.
-			if (!(error instanceof VersionConflictError || error instanceof ConnectionExistsError || error instanceof ConnectionNotFoundError)) throw error;
-		}
+	const legacy = await store.get(legacyStateMarkerId(verified.connectionId));
+	const usedAsLegacy = (legacy?.metadata?.consumed ?? '') >= verified.watermark;
+	if (usedAsLegacy || !(await store.consumeState(verified.connectionId, verified.watermark, expiresAt))) {
+		throw new InvalidStateError(
+			'replayed',
+			`The state was already used for connection "${verified.connectionId}" (or a newer authorization of it completed)`,
+			restartHint,
+		);
 	}
-	throw new StoreError(`The state of connection "${verified.connectionId}" could not be marked as used: its marker row kept changing`);
+	// Housekeeping: the state is already marked, so a failure here must not fail the authorization.
+	const now = new Date();
+	await store.deleteExpiredStates(now, STATE_PURGE_BATCH).catch(() => undefined);
+	await store.deleteExpired(LEGACY_MARKER_PROVIDER, now, STATE_PURGE_BATCH).catch(() => undefined);
+}
+
+/** Forgets which states of the connection were used (on revoke), legacy marker row included. */
+export async function deleteConsumedStates(store: TokenStore, connectionId: string): Promise<void> {
+	await store.delete(legacyStateMarkerId(connectionId));
+	await store.deleteStates(connectionId);
 }
 
 /** The provider's authorize URL for a connection (RFC 6749 §4.1.1, RFC 7636 §4.3). */

@@ -45,7 +45,26 @@ export interface TokenStore {
 	 */
 	deleteExpired(provider: string, before: Date, limit: number): Promise<number>;
 
-	/** Checks the table (and whatever the lease needs) exists with every column; throws a StoreError naming what is missing. */
+	/**
+	 * Records that an authorization state of `connectionId` was used, atomically across processes. `stateOrder`
+	 * sorts (byte by byte) as the connection's states were issued; the store keeps the greatest one per connection
+	 * and returns true only when `stateOrder` is greater than it: a state works once, and an older state is refused
+	 * once a newer one was used. `expiresAt`: when the record may go (every state it can refuse has expired by then).
+	 * Of two callers with one state, exactly one gets true.
+	 */
+	consumeState(connectionId: string, stateOrder: string, expiresAt: Date): Promise<boolean>;
+
+	/** Forgets which states of `connectionId` were used (on revoke). */
+	deleteStates(connectionId: string): Promise<void>;
+
+	/** Deletes at most `limit` used-state records whose expires_at lies before `before`; returns how many. */
+	deleteExpiredStates(before: Date, limit: number): Promise<number>;
+
+	/**
+	 * Checks the tokens table (and whatever the lease needs) exists with every column; throws a StoreError naming what
+	 * is missing. The used-states table is checked when a state is first recorded, so a table created before it
+	 * existed keeps serving tokens.
+	 */
 	verifySchema(): Promise<void>;
 
 	close(): Promise<void>;

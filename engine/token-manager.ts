@@ -8,7 +8,7 @@ import {
 	buildAuthorizationUrl,
 	consumeState,
 	DEFAULT_STATE_TTL_SECONDS,
-	deleteStateMarker,
+	deleteConsumedStates,
 	providerErrorFromCallback,
 	RESERVED_PREFIX,
 	StateCodec,
@@ -280,7 +280,7 @@ export class TokenManager {
 
 	/**
 	 * Revoke / Disconnect: RFC 7009 revocation of the refresh token (else the access token) where the provider
-	 * has a revocation URL, then status revoked, both tokens erased and its state marker deleted. If the provider
+	 * has a revocation URL, then status revoked, both tokens erased and its used-state record deleted. If the provider
 	 * refuses or cannot be reached, nothing is erased (the error says so). Holds the refresh lease so no refresh races it.
 	 */
 	async revoke(connectionId: string, options: { atProvider?: boolean } = {}): Promise<RevokeResult> {
@@ -319,8 +319,8 @@ export class TokenManager {
 					row,
 				);
 				await this.coordinator.forgetRefused(connectionId);
-				// The connection is revoked already; a marker left behind by a failed delete is purged once it expires.
-				await deleteStateMarker(this.store, connectionId).catch(() => undefined);
+				// The connection is revoked already; a used-state record left behind by a failed delete is purged once it expires.
+				await deleteConsumedStates(this.store, connectionId).catch(() => undefined);
 				return { connection: this.decrypt(revoked), revokedAtProvider };
 			},
 		);

@@ -20,8 +20,8 @@ import mysql from 'mysql2/promise';
 import { Client, Pool } from 'pg';
 import { TokenCipher } from '../engine/crypto';
 import { resolveOAuthClient } from '../engine/presets';
-import { MySqlTokenStore, PostgresStore, SqliteTokenStore } from '../engine/stores';
-import { COLUMNS } from '../engine/stores/sql-common';
+import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../engine/stores';
+import { COLUMNS } from '../engine/stores/sql-schema';
 import { TokenManager } from '../engine/token-manager';
 import type { TokenStore } from '../engine/store';
 
@@ -58,7 +58,7 @@ async function postgresSetup(): Promise<StoreUnderTest> {
 	url.pathname = `/${name}`;
 	const raw = new Pool({ connectionString: url.toString(), max: 1 });
 	return {
-		store: new PostgresStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true }),
+		store: new PostgresTokenStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true }),
 		rawRead: async (id) => (await raw.query(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = $1`, [id])).rows[0],
 		async drop() {
 			await raw.end();

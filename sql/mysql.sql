@@ -32,3 +32,14 @@ create table if not exists oauth2_tokens (
   check (char_length(convert(connection_id using utf8mb4)) between 1 and 255),
   check (status in ('active', 'needs_reauth', 'revoked'))
 ) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_unicode_ci;
+
+-- Which authorization states were used: per connection, the newest one (its issue time and nonce, compared byte
+-- by byte, hence ascii_bin). A callback is accepted only with a newer state, so each state works once and an older
+-- one is refused once a newer one was used. A row may go at expires_at, when every state it can refuse has expired.
+create table if not exists oauth2_tokens_states (
+  connection_id     varbinary(1020) not null,
+  consumed_state    varchar(255) character set ascii collate ascii_bin not null,
+  expires_at        datetime(3) not null,
+  primary key (connection_id),
+  key oauth2_tokens_states_expiry_idx (expires_at)
+) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_unicode_ci;

@@ -29,3 +29,15 @@ alter table oauth2_tokens add column if not exists app_fingerprint text;
 alter table oauth2_tokens add column if not exists token_issued_at timestamptz;
 
 create index if not exists oauth2_tokens_expiry_idx on oauth2_tokens (status, expires_at);
+
+-- Which authorization states were used: per connection, the newest one (its issue time and nonce, sortable
+-- byte by byte, hence collation "C"). A callback is accepted only with a newer state, so each state works once
+-- and an older one is refused once a newer one was used. A row may go at expires_at, when every state it can
+-- refuse has expired anyway.
+create table if not exists oauth2_tokens_states (
+  connection_id     text primary key check (char_length(connection_id) between 1 and 255),
+  consumed_state    text collate "C" not null,
+  expires_at        timestamptz not null
+);
+
+create index if not exists oauth2_tokens_states_expiry_idx on oauth2_tokens_states (expires_at);

@@ -29,3 +29,14 @@ create table if not exists oauth2_tokens (
 ) without rowid;
 
 create index if not exists oauth2_tokens_expiry_idx on oauth2_tokens (status, expires_at);
+
+-- Which authorization states were used: per connection, the newest one (its issue time and nonce, compared as
+-- text). A callback is accepted only with a newer state, so each state works once and an older one is refused once
+-- a newer one was used. A row may go at expires_at, when every state it can refuse has expired anyway.
+create table if not exists oauth2_tokens_states (
+  connection_id     text primary key not null check (length(connection_id) between 1 and 255),
+  consumed_state    text not null,
+  expires_at        text not null
+) without rowid;
+
+create index if not exists oauth2_tokens_states_expiry_idx on oauth2_tokens_states (expires_at);

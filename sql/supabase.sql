@@ -1,14 +1,17 @@
--- OAuth2 Token Manager on Supabase. In Supabase's SQL editor, run sql/postgres.sql first (the table),
+-- OAuth2 Token Manager on Supabase. In Supabase's SQL editor, run sql/postgres.sql first (the tables),
 -- then this file. Replace oauth2_tokens in both if you chose another table name in the credential.
+-- Both files keep existing tables and rows: run them again after an upgrade.
 
 -- Row level security on, with no policy: the anon and authenticated keys see nothing;
 -- only the service role key (which bypasses RLS) that the credential uses reaches the rows.
 alter table oauth2_tokens enable row level security;
+alter table oauth2_tokens_states enable row level security;
 
 do $$
 begin
   if exists (select from pg_roles where rolname = 'anon') then
     revoke all on oauth2_tokens from anon, authenticated;
+    revoke all on oauth2_tokens_states from anon, authenticated;
   end if;
 end $$;
 

@@ -25,6 +25,8 @@ class MemoryTable {
 	private static count = 0;
 	readonly name = `memory-${++MemoryTable.count}`;
 	readonly rows = new Map<string, StoredConnection>();
+	/** Per connection, the newest used state and when its record may go. */
+	readonly states = new Map<string, { stateOrder: string; expiresAt: Date }>();
 	constructor(readonly now: () => number) {}
 }
 
@@ -136,6 +138,29 @@ export class MemoryTokenStore implements TokenStore {
 			if (deleted >= Math.floor(limit)) break;
 			if (row.provider === provider && row.expiresAt !== null && row.expiresAt < before) {
 				this.table.rows.delete(id);
+				deleted += 1;
+			}
+		}
+		return deleted;
+	}
+
+	async consumeState(connectionId: string, stateOrder: string, expiresAt: Date): Promise<boolean> {
+		const recorded = this.table.states.get(connectionId);
+		if (recorded && recorded.stateOrder >= stateOrder) return false;
+		this.table.states.set(connectionId, { stateOrder, expiresAt: new Date(expiresAt.getTime()) });
+		return true;
+	}
+
+	async deleteStates(connectionId: string): Promise<void> {
+		this.table.states.delete(connectionId);
+	}
+
+	async deleteExpiredStates(before: Date, limit: number): Promise<number> {
+		let deleted = 0;
+		for (const [id, state] of this.table.states) {
+			if (deleted >= Math.floor(limit)) break;
+			if (state.expiresAt < before) {
+				this.table.states.delete(id);
 				deleted += 1;
 			}
 		}

@@ -1,20 +1,13 @@
+/**
+ * TokenStore on PostgreSQL through pg's pool. Schema: sql/postgres.sql. The statements are SqlTokenStore's; this
+ * file holds what is PostgreSQL's own: $n placeholders, the clock (clock_timestamp(), so a lease follows the server's
+ * time even inside a long transaction), error codes, schema inspection through the search_path.
+ */
 import { Pool, type PoolConfig } from 'pg';
-import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
-import { storeIdentity, type TokenStore } from '../store';
-import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import {
-	addColumnsSql,
-	fieldEntries,
-	parseTableName,
-	rowToConnection,
-	schemaError,
-	schemaReport,
-	schemaSql,
-	upgradable,
-	upgradeError,
-	versionedUpdateSet,
-	type SchemaReport,
-} from './sql-common';
+import { StoreError } from '../errors';
+import { storeIdentity } from '../store';
+import { parseTableName } from './sql-schema';
+import { SqlTokenStore, type SqlDialect, type SqlDriver } from './sql-store';
 
 export interface PostgresStoreOptions {
 	pool?: PoolConfig;
@@ -23,55 +16,71 @@ export interface PostgresStoreOptions {
 	createTableIfMissing?: boolean;
 }
 
-const quote = (identifier: string) => `"${identifier}"`;
+/** SQLSTATE: unique_violation. */
+const UNIQUE_VIOLATION = '23505';
 
-export class PostgresStore implements TokenStore {
-	readonly description: string;
+function postgresDialect(pool: Pool): SqlDialect {
+	return {
+		name: 'postgres',
+		hint: 'Check the PostgreSQL credential (host, port, database, user, password, SSL) and that the server is reachable.',
+		quote: (identifier) => `"${identifier}"`,
+		// Index names are unique per schema: they follow the table's.
+		indexPrefix: (table) => table,
+		placeholder: (index) => `$${index + 1}`,
+		now: 'clock_timestamp()',
+		later: (ttlMs) => `clock_timestamp() + ${ttlMs} * interval '1 millisecond'`,
+		encode: (value) => value ?? null,
+		// The outer condition is checked again on a row a concurrent writer just changed; the subquery only bounds the batch.
+		deleteAtMost: (table, where, limit) =>
+			`delete from ${table} where ${where} and connection_id in (select connection_id from ${table} where ${where} limit ${limit})`,
+		isDuplicateKey: (error) => (error as { code?: string }).code === UNIQUE_VIOLATION,
+		// "add column if not exists" makes the statement idempotent by itself.
+		isDuplicateColumn: () => false,
+		async columnsOf(tableParts) {
+			const [schema, table] = tableParts.length === 2 ? tableParts : [null, tableParts[0]];
+			const { rows } = await pool.query<{ column_name: string }>(
+				`select column_name from information_schema.columns
+				  where table_name = $1 and table_schema = coalesce($2, current_schema())`,
+				[table, schema],
+			);
+			return rows.length ? rows.map((row) => row.column_name) : null;
+		},
+		message(error) {
+			const e = error as { message?: string; code?: string };
+			return `${(e.message ?? 'query failed').slice(0, 300)}${e.code ? ` (${e.code})` : ''}`;
+		},
+	};
+}
+
+function postgresDriver(pool: Pool): SqlDriver {
+	return {
+		async run(sql, params) {
+			const result = await pool.query(sql, params);
+			return { rows: result.rows, changes: result.rowCount ?? 0 };
+		},
+		async writeReturning(write, params) {
+			return (await pool.query(`${write} returning *`, params)).rows[0];
+		},
+		close: () => pool.end(),
+	};
+}
+
+export class PostgresTokenStore extends SqlTokenStore {
 	private readonly pool: Pool;
-	private readonly table: string;
-	private readonly tableParts: string[];
-	private ready: Promise<void> | undefined;
 	private resolvedIdentity: Promise<string> | undefined;
 
-	constructor(private readonly options: PostgresStoreOptions) {
-		this.tableParts = parseTableName(options.tableName, true);
-		this.table = this.tableParts.map(quote).join('.');
-		this.pool = new Pool({ max: 5, ...options.pool });
+	constructor(options: PostgresStoreOptions) {
+		const tableParts = parseTableName(options.tableName, true);
+		const pool = new Pool({ max: 5, ...options.pool });
 		// A dropped connection must not crash n8n; the next query reports it.
-		this.pool.on('error', () => undefined);
+		pool.on('error', () => undefined);
 		const p = options.pool ?? {};
-		this.description = `PostgreSQL table ${this.tableParts.join('.')} on ${p.host ?? 'localhost'}:${p.port ?? 5432}/${p.database ?? ''}`;
-	}
-
-	/**
-	 * Creates the table when allowed and missing, or adds the columns added since an existing table was created;
-	 * otherwise checks its columns. Runs once per store.
-	 */
-	private prepare(): Promise<void> {
-		this.ready ??= (async () => {
-			let report = await this.inspectSchema();
-			// Only a missing table is created: a table of the wrong shape is reported by its missing columns.
-			if (!report.exists && this.options.createTableIfMissing) {
-				const indexPrefix = this.tableParts[this.tableParts.length - 1];
-				await this.pool.query(schemaSql('postgres', this.table, indexPrefix));
-				report = await this.inspectSchema();
-			} else if (upgradable(report) && this.options.createTableIfMissing) {
-				// "add column if not exists": idempotent, so processes upgrading at once do not trip over each other.
-				try {
-					for (const statement of addColumnsSql('postgres', this.table, report.missingColumns)) await this.pool.query(statement);
-				} catch (error) {
-					const e = error as { message?: string; code?: string };
-					throw upgradeError(report, 'postgres', this.table, `${e.message ?? 'query failed'}${e.code ? ` (${e.code})` : ''}`);
-				}
-				report = await this.inspectSchema();
-			}
-			const problem = schemaError(report, 'postgres', this.table);
-			if (problem) throw problem;
-		})().catch((error) => {
-			this.ready = undefined;
-			throw this.wrap(error);
+		super(postgresDialect(pool), postgresDriver(pool), {
+			tableParts,
+			createTableIfMissing: options.createTableIfMissing ?? false,
+			description: `PostgreSQL table ${tableParts.join('.')} on ${p.host ?? 'localhost'}:${p.port ?? 5432}/${p.database ?? ''}`,
 		});
-		return this.ready;
+		this.pool = pool;
 	}
 
 	/**
@@ -80,7 +89,7 @@ export class PostgresStore implements TokenStore {
 	 * have different identities.
 	 */
 	identity(): Promise<string> {
-		this.resolvedIdentity ??= (async () => {
+		this.resolvedIdentity ??= this.guard('locate the table', async () => {
 			await this.prepare();
 			const client = await this.pool.connect();
 			try {
@@ -88,7 +97,7 @@ export class PostgresStore implements TokenStore {
 					`select current_database() as database, current_user as user, n.nspname as schema, c.relname as table
 					   from pg_class c join pg_namespace n on n.oid = c.relnamespace
 					  where c.oid = to_regclass($1)`,
-					[this.table],
+					[this.tableParts.map((part) => `"${part}"`).join('.')],
 				);
 				if (!rows[0]) throw new StoreError(`${this.description} does not exist`);
 				// A pooled client is a pg Client: host and port as connected (from the options or the connection string).
@@ -97,117 +106,10 @@ export class PostgresStore implements TokenStore {
 			} finally {
 				client.release();
 			}
-		})().catch((error) => {
+		}).catch((error) => {
 			this.resolvedIdentity = undefined;
-			throw this.wrap(error);
+			throw error;
 		});
 		return this.resolvedIdentity;
-	}
-
-	/** Reports whether the table exists and which required columns it lacks (for credential tests). */
-	async inspectSchema(): Promise<SchemaReport> {
-		const [schema, table] = this.tableParts.length === 2 ? this.tableParts : [null, this.tableParts[0]];
-		try {
-			const { rows } = await this.pool.query<{ column_name: string }>(
-				`select column_name from information_schema.columns
-				  where table_name = $1 and table_schema = coalesce($2, current_schema())`,
-				[table, schema],
-			);
-			return schemaReport(this.tableParts, rows.length ? rows.map((r) => r.column_name) : null);
-		} catch (error) {
-			throw this.wrap(error);
-		}
-	}
-
-	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
-	async verifySchema(): Promise<void> {
-		const problem = schemaError(await this.inspectSchema(), 'postgres', this.table);
-		if (problem) throw problem;
-	}
-
-	async get(connectionId: string): Promise<StoredConnection | null> {
-		const { rows } = await this.query(`select * from ${this.table} where connection_id = $1`, [connectionId]);
-		return rows[0] ? rowToConnection(rows[0]) : null;
-	}
-
-	async insert(connection: NewConnection): Promise<StoredConnection> {
-		const entries: Array<[string, unknown]> = [['connection_id', connection.connectionId], ...fieldEntries(connection)];
-		try {
-			const { rows } = await this.query(
-				`insert into ${this.table} (${entries.map(([c]) => c).join(', ')})
-				 values (${entries.map((_, i) => `$${i + 1}`).join(', ')}) returning *`,
-				entries.map(([, v]) => v),
-			);
-			return rowToConnection(rows[0]);
-		} catch (error) {
-			if ((error as { code?: string }).code === '23505') throw new ConnectionExistsError(connection.connectionId);
-			throw error;
-		}
-	}
-
-	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
-		const entries = fieldEntries(fields);
-		const set = versionedUpdateSet(entries.map(([column]) => column), (i) => `$${i + 3}`, 'now()');
-		const { rows } = await this.query(
-			`update ${this.table} set ${set}
-			  where connection_id = $1 and version = $2 returning *`,
-			[connectionId, expectedVersion, ...entries.map(([, v]) => v)],
-		);
-		if (rows[0]) return rowToConnection(rows[0]);
-		if (await this.get(connectionId)) throw new VersionConflictError(connectionId, expectedVersion);
-		throw new ConnectionNotFoundError(connectionId, this.description);
-	}
-
-	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {
-		const { rowCount } = await this.query(
-			`update ${this.table}
-			    set lease_holder = $2, lease_until = clock_timestamp() + $3 * interval '1 millisecond'
-			  where connection_id = $1 and (lease_holder is null or lease_until <= clock_timestamp() or lease_holder = $2)`,
-			[connectionId, holder, Math.ceil(ttlMs)],
-		);
-		return rowCount === 1;
-	}
-
-	async releaseLease(connectionId: string, holder: string): Promise<void> {
-		await this.query(
-			`update ${this.table} set lease_holder = null, lease_until = null where connection_id = $1 and lease_holder = $2`,
-			[connectionId, holder],
-		);
-	}
-
-	async delete(connectionId: string): Promise<boolean> {
-		const { rowCount } = await this.query(`delete from ${this.table} where connection_id = $1`, [connectionId]);
-		return rowCount === 1;
-	}
-
-	async deleteExpired(provider: string, before: Date, limit: number): Promise<number> {
-		// The outer condition is checked again on a row a concurrent writer just changed; the subquery only bounds the batch.
-		const { rowCount } = await this.query(
-			`delete from ${this.table}
-			  where provider = $1 and expires_at < $2
-			    and connection_id in (select connection_id from ${this.table} where provider = $1 and expires_at < $2 limit $3)`,
-			[provider, before, Math.max(0, Math.floor(limit))],
-		);
-		return rowCount ?? 0;
-	}
-
-	async close(): Promise<void> {
-		await this.pool.end();
-	}
-
-	private async query(sql: string, params: unknown[]) {
-		await this.prepare();
-		try {
-			return await this.pool.query(sql, params);
-		} catch (error) {
-			throw this.wrap(error);
-		}
-	}
-
-	private wrap(error: unknown): Error {
-		if (error instanceof StoreError || error instanceof ConnectionExistsError) return error;
-		const e = error as { message?: string; code?: string };
-		if (e.code === '23505') return error as Error;
-		return new StoreError(`${this.description}: ${e.message ?? 'query failed'}${e.code ? ` (${e.code})` : ''}`);
 	}
 }

@@ -1,5 +1,7 @@
 /**
  * Embedded TokenStore: one SQLite file through Node's built-in node:sqlite (Node >= 22.16). Schema: sql/sqlite.sql.
+ * The statements are SqlTokenStore's; this file holds what is SQLite's own: the file and its pragmas, ?N
+ * placeholders, the clock as ISO-8601 text, error codes.
  *
  * Several processes on one host may share the file (n8n queue mode workers): WAL mode lets readers run beside the
  * single writer, every write is one statement (atomic by itself), and busy_timeout makes a writer wait for the
@@ -15,22 +17,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 
-import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
-import { storeIdentity, type TokenStore } from '../store';
-import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import {
-	addColumnsSql,
-	fieldEntries,
-	parseTableName,
-	rowToConnection,
-	schemaError,
-	schemaReport,
-	schemaSql,
-	upgradable,
-	upgradeError,
-	versionedUpdateSet,
-	type SchemaReport,
-} from './sql-common';
+import { StoreError } from '../errors';
+import { storeIdentity } from '../store';
+import { parseTableName } from './sql-schema';
+import { SqlTokenStore, type SqlDialect, type SqlDriver } from './sql-store';
 
 export interface SqliteStoreOptions {
 	/** Database file; empty = `defaultSqlitePath()`. ":memory:" works for one process. */
@@ -46,6 +36,9 @@ export interface SqliteStoreOptions {
 export const SQLITE_MIN_NODE = '22.16.0';
 /** Database time as ISO-8601 UTC with milliseconds: the format every time column holds, so text order = time order. */
 const NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+/** SQLite extended result codes: a primary key or unique constraint failed. */
+const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
+const SQLITE_CONSTRAINT_UNIQUE = 2067;
 
 /** `${N8N_USER_FOLDER or home}/.n8n/oauth2-token-manager.sqlite`: beside n8n's own data. */
 export function defaultSqlitePath(env: NodeJS.ProcessEnv = process.env): string {
@@ -68,8 +61,8 @@ type SqliteModule = typeof import('node:sqlite');
 export function loadNodeSqlite(version = process.versions.node): SqliteModule {
 	const unavailable = (detail: string) =>
 		new StoreError(
-			`The embedded (SQLite) store needs Node.js ${SQLITE_MIN_NODE} or newer; this n8n runs on Node.js ${version}${detail}`,
-			`Run n8n on Node.js ${SQLITE_MIN_NODE} or newer (n8n 2.x requires it), or choose PostgreSQL, MySQL or Supabase as the storage.`,
+			`The embedded (SQLite) store needs Node.js ${SQLITE_MIN_NODE} or newer; this process runs on Node.js ${version}${detail}`,
+			`Run on Node.js ${SQLITE_MIN_NODE} or newer, or choose PostgreSQL, MySQL or Supabase as the storage.`,
 		);
 	if (!nodeVersionAtLeast(SQLITE_MIN_NODE, version)) throw unavailable('');
 	try {
@@ -92,164 +85,16 @@ function driverMessage(error: unknown): string {
 	return (error instanceof Error ? error.message : String(error)).slice(0, 300);
 }
 
-export class SqliteTokenStore implements TokenStore {
-	readonly description: string;
-	readonly filePath: string;
-	private readonly tableParts: string[];
-	private readonly table: string;
-	private readonly createTableIfMissing: boolean;
-	private readonly busyTimeoutMs: number;
+/** The file, opened on first use with the pragmas every process on it needs. */
+class SqliteFile {
 	private db: DatabaseSync | undefined;
-	private prepared = false;
-	private resolvedIdentity: string | undefined;
 
-	constructor(options: SqliteStoreOptions = {}) {
-		this.tableParts = parseTableName(options.tableName, false);
-		this.table = `"${this.tableParts[0]}"`;
-		this.createTableIfMissing = options.createTableIfMissing ?? true;
-		this.busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-		this.filePath = options.filePath?.trim() || defaultSqlitePath();
-		this.description = `SQLite table ${this.tableParts[0]} in ${this.filePath}`;
-	}
+	constructor(
+		readonly filePath: string,
+		private readonly busyTimeoutMs: number,
+	) {}
 
-	/** The file's real path (links and relative paths resolved) and the table; every in-memory database is its own. */
-	async identity(): Promise<string> {
-		this.resolvedIdentity ??= this.guard('locate the file', () => {
-			this.open();
-			const file = this.filePath === ':memory:' ? `:memory:${randomUUID()}` : fs.realpathSync.native(this.filePath);
-			return storeIdentity('sqlite', { file, table: this.tableParts[0] });
-		});
-		return this.resolvedIdentity;
-	}
-
-	/** Reports whether the table exists and which required columns it lacks. */
-	async inspectSchema(): Promise<SchemaReport> {
-		return this.guard('inspect the table', () => this.inspect(this.open()));
-	}
-
-	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
-	async verifySchema(): Promise<void> {
-		const problem = schemaError(await this.inspectSchema(), 'sqlite', this.table);
-		if (problem) throw problem;
-	}
-
-	async get(connectionId: string): Promise<StoredConnection | null> {
-		return this.guard('read', () => {
-			const row = this.ready().prepare(`select * from ${this.table} where connection_id = ?`).get(connectionId);
-			return row ? rowToConnection(row) : null;
-		});
-	}
-
-	async insert(connection: NewConnection): Promise<StoredConnection> {
-		const entries: Array<[string, unknown]> = [['connection_id', connection.connectionId], ...fieldEntries(connection)];
-		return this.guard('insert', () => {
-			// One statement: the primary key decides, atomically, even between processes.
-			const row = this.ready()
-				.prepare(
-					`insert into ${this.table} (${entries.map(([column]) => column).join(', ')}, version, created_at, updated_at)
-					 values (${entries.map(() => '?').join(', ')}, 1, ${NOW}, ${NOW})
-					 on conflict (connection_id) do nothing
-					 returning *`,
-				)
-				.get(...entries.map(([, value]) => encode(value)));
-			if (!row) throw new ConnectionExistsError(connection.connectionId);
-			return rowToConnection(row);
-		});
-	}
-
-	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
-		const entries = fieldEntries(fields);
-		const set = versionedUpdateSet(entries.map(([column]) => column), () => '?', NOW);
-		return this.guard('update', () => {
-			const db = this.ready();
-			const row = db
-				.prepare(`update ${this.table} set ${set} where connection_id = ? and version = ? returning *`)
-				.get(...entries.map(([, value]) => encode(value)), connectionId, expectedVersion);
-			if (row) return rowToConnection(row);
-			if (!db.prepare(`select 1 as found from ${this.table} where connection_id = ?`).get(connectionId)) {
-				throw new ConnectionNotFoundError(connectionId, this.description);
-			}
-			throw new VersionConflictError(connectionId, expectedVersion);
-		});
-	}
-
-	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {
-		const modifier = `+${(Math.max(1, Math.ceil(ttlMs)) / 1000).toFixed(3)} seconds`;
-		return this.guard('take the refresh lease', () => {
-			const result = this.ready()
-				.prepare(
-					`update ${this.table}
-					    set lease_holder = ?, lease_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)
-					  where connection_id = ?
-					    and (lease_holder is null or lease_until is null or lease_until <= ${NOW} or lease_holder = ?)`,
-				)
-				.run(holder, modifier, connectionId, holder);
-			return Number(result.changes) === 1;
-		});
-	}
-
-	async releaseLease(connectionId: string, holder: string): Promise<void> {
-		this.guard('release the refresh lease', () =>
-			this.ready()
-				.prepare(`update ${this.table} set lease_holder = null, lease_until = null where connection_id = ? and lease_holder = ?`)
-				.run(connectionId, holder),
-		);
-	}
-
-	async delete(connectionId: string): Promise<boolean> {
-		return this.guard('delete', () => {
-			const result = this.ready().prepare(`delete from ${this.table} where connection_id = ?`).run(connectionId);
-			return Number(result.changes) === 1;
-		});
-	}
-
-	async deleteExpired(provider: string, before: Date, limit: number): Promise<number> {
-		return this.guard('delete expired rows', () => {
-			const result = this.ready()
-				.prepare(
-					`delete from ${this.table}
-					  where connection_id in (select connection_id from ${this.table} where provider = ? and expires_at < ? limit ?)`,
-				)
-				.run(provider, encode(before), Math.max(0, Math.floor(limit)));
-			return Number(result.changes);
-		});
-	}
-
-	async close(): Promise<void> {
-		const db = this.db;
-		this.db = undefined;
-		this.prepared = false;
-		if (db?.isOpen) db.close();
-	}
-
-	/** The open database with the table checked (and created when allowed), once per store. */
-	private ready(): DatabaseSync {
-		const db = this.open();
-		if (!this.prepared) {
-			let report = this.inspect(db);
-			// Only a missing table is created: a table of the wrong shape is reported, never altered.
-			if (!report.exists && this.createTableIfMissing) {
-				db.exec(schemaSql('sqlite', this.table, this.tableParts[0]));
-				report = this.inspect(db);
-			} else if (upgradable(report) && this.createTableIfMissing) {
-				// Columns added since the table was created; another process may add them at the same moment.
-				for (const statement of addColumnsSql('sqlite', this.table, report.missingColumns)) {
-					try {
-						db.exec(statement);
-					} catch (error) {
-						if (!/duplicate column name/i.test(driverMessage(error))) throw upgradeError(report, 'sqlite', this.table, driverMessage(error));
-					}
-				}
-				report = this.inspect(db);
-			}
-			const problem = schemaError(report, 'sqlite', this.table);
-			if (problem) throw problem;
-			this.prepared = true;
-		}
-		return db;
-	}
-
-	private open(): DatabaseSync {
+	open(): DatabaseSync {
 		if (this.db) return this.db;
 		const { DatabaseSync } = loadNodeSqlite();
 		if (this.filePath !== ':memory:') fs.mkdirSync(path.dirname(this.filePath), { recursive: true });
@@ -271,21 +116,77 @@ export class SqliteTokenStore implements TokenStore {
 		return db;
 	}
 
-	private inspect(db: DatabaseSync): SchemaReport {
-		const rows = db.prepare('select name from pragma_table_info(?)').all(this.tableParts[0]) as Array<{ name: string }>;
-		return schemaReport(this.tableParts, rows.length ? rows.map((row) => row.name) : null);
+	close(): void {
+		const db = this.db;
+		this.db = undefined;
+		if (db?.isOpen) db.close();
+	}
+}
+
+function sqliteDialect(file: SqliteFile): SqlDialect {
+	return {
+		name: 'sqlite',
+		hint: 'Check that the file path is writable by n8n and on a local disk, and that no other program holds it locked.',
+		quote: (identifier) => `"${identifier}"`,
+		// Index names are unique per database: they follow the table's.
+		indexPrefix: (table) => table,
+		placeholder: (index) => `?${index + 1}`,
+		now: NOW,
+		later: (ttlMs) => `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (${ttlMs} / 1000.0) || ' seconds')`,
+		encode,
+		deleteAtMost: (table, where, limit) => `delete from ${table} where connection_id in (select connection_id from ${table} where ${where} limit ${limit})`,
+		isDuplicateKey: (error) => [SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE].includes((error as { errcode?: number }).errcode ?? 0),
+		isDuplicateColumn: (error) => /duplicate column name/i.test(driverMessage(error)),
+		async columnsOf(tableParts) {
+			const rows = file.open().prepare('select name from pragma_table_info(?)').all(tableParts[0]) as Array<{ name: string }>;
+			return rows.length ? rows.map((row) => row.name) : null;
+		},
+		message: driverMessage,
+	};
+}
+
+function sqliteDriver(file: SqliteFile): SqlDriver {
+	return {
+		async run(sql, params) {
+			const statement = file.open().prepare(sql);
+			if (/^\s*select\b/i.test(sql)) return { rows: statement.all(...(params as SQLInputValue[])), changes: 0 };
+			return { rows: [], changes: Number(statement.run(...(params as SQLInputValue[])).changes) };
+		},
+		async writeReturning(write, params) {
+			return file.open().prepare(`${write} returning *`).get(...(params as SQLInputValue[]));
+		},
+		async close() {
+			file.close();
+		},
+	};
+}
+
+export class SqliteTokenStore extends SqlTokenStore {
+	readonly filePath: string;
+	private readonly file: SqliteFile;
+	private resolvedIdentity: Promise<string> | undefined;
+
+	constructor(options: SqliteStoreOptions = {}) {
+		const tableParts = parseTableName(options.tableName, false);
+		const filePath = options.filePath?.trim() || defaultSqlitePath();
+		const file = new SqliteFile(filePath, options.busyTimeoutMs ?? 5000);
+		super(sqliteDialect(file), sqliteDriver(file), {
+			tableParts,
+			// The embedded store needs no set-up.
+			createTableIfMissing: options.createTableIfMissing ?? true,
+			description: `SQLite table ${tableParts[0]} in ${filePath}`,
+		});
+		this.filePath = filePath;
+		this.file = file;
 	}
 
-	/** Turns SQLite failures into a StoreError naming the file and the action; engine errors pass through. */
-	private guard<T>(action: string, work: () => T): T {
-		try {
-			return work();
-		} catch (error) {
-			if (error instanceof TokenManagerError) throw error;
-			throw new StoreError(
-				`${this.description}: could not ${action}: ${driverMessage(error)}`,
-				'Check that the file path is writable by n8n and on a local disk, and that no other program holds it locked.',
-			);
-		}
+	/** The file's real path (links and relative paths resolved) and the table; every in-memory database is its own. */
+	identity(): Promise<string> {
+		this.resolvedIdentity ??= this.guard('locate the file', async () => {
+			this.file.open();
+			const file = this.filePath === ':memory:' ? `:memory:${randomUUID()}` : fs.realpathSync.native(this.filePath);
+			return storeIdentity('sqlite', { file, table: this.tableParts[0] });
+		});
+		return this.resolvedIdentity;
 	}
 }

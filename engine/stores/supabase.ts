@@ -1,9 +1,9 @@
 import { createClient, type PostgrestError, type SupabaseClient } from '@supabase/supabase-js';
-import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
+import { ConnectionExistsError, ConnectionNotFoundError, InvalidInputError, StoreError, VersionConflictError } from '../errors';
 import { storeIdentity, type TokenStore } from '../store';
 import { requireSecureUrl } from '../urls';
 import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
-import { ADDED_COLUMNS, addColumnsSql, fieldEntries, parseTableName, rowToConnection } from './sql-common';
+import { ADDED_COLUMNS, addColumnsSql, fieldEntries, parseTableName, rowToConnection, STATES_SUFFIX, statesSql } from './sql-schema';
 
 export interface SupabaseStoreOptions {
 	/** https://<project>.supabase.co */
@@ -16,7 +16,7 @@ export interface SupabaseStoreOptions {
 }
 
 /** Rows through PostgREST; the lease through the functions in sql/supabase.sql. */
-export class SupabaseStore implements TokenStore {
+export class SupabaseTokenStore implements TokenStore {
 	readonly description: string;
 	private readonly client: SupabaseClient<any, any, any>;
 	private readonly table: string;
@@ -108,6 +108,44 @@ export class SupabaseStore implements TokenStore {
 		return (data ?? []).length;
 	}
 
+	/**
+	 * Records the state when it is newer than the one recorded: a conditional update, else an insert, else (another
+	 * process inserted first) the update once more. Each request is one atomic statement, so of two callers with one
+	 * state exactly one gets true.
+	 */
+	async consumeState(connectionId: string, stateOrder: string, expiresAt: Date): Promise<boolean> {
+		const advance = async () => {
+			const { data, error } = await this.states()
+				.update({ consumed_state: stateOrder, expires_at: expiresAt.toISOString() })
+				.eq('connection_id', connectionId)
+				.lt('consumed_state', stateOrder)
+				.select('connection_id');
+			if (error) throw this.wrap(error, 'states');
+			return (data ?? []).length === 1;
+		};
+		if (await advance()) return true;
+		const { error } = await this.states().insert({ connection_id: connectionId, consumed_state: stateOrder, expires_at: expiresAt.toISOString() });
+		if (!error) return true;
+		if (error.code !== '23505') throw this.wrap(error, 'states');
+		return advance();
+	}
+
+	async deleteStates(connectionId: string): Promise<void> {
+		const { error } = await this.states().delete().eq('connection_id', connectionId);
+		if (error) throw this.wrap(error, 'states');
+	}
+
+	async deleteExpiredStates(before: Date, limit: number): Promise<number> {
+		const { data, error } = await this.states()
+			.delete()
+			.lt('expires_at', before.toISOString())
+			.order('connection_id')
+			.limit(Math.max(0, Math.floor(limit) || 0))
+			.select('connection_id');
+		if (error) throw this.wrap(error, 'states');
+		return (data ?? []).length;
+	}
+
 	/** Checks the table and the lease functions answer; errors point at sql/supabase.sql. */
 	async verifySchema(): Promise<void> {
 		// The columns added after the first release are named, so a table created before them is reported.
@@ -129,9 +167,22 @@ export class SupabaseStore implements TokenStore {
 		return this.client.from(this.table);
 	}
 
-	private wrap(error: PostgrestError): StoreError {
+	private states() {
+		return this.client.from(`${this.table}${STATES_SUFFIX}`);
+	}
+
+	/** `table`: which of the two tables the failed request reached. */
+	private wrap(error: PostgrestError, table: 'tokens' | 'states' = 'tokens'): StoreError {
 		const setup = 'Run sql/postgres.sql and then sql/supabase.sql (shipped with the package) in Supabase\'s SQL editor.';
 		// PGRST205: table not in the schema cache; PGRST202: function missing; 42P01: relation does not exist.
+		if ((error.code === 'PGRST205' || error.code === '42P01') && table === 'states') {
+			const statesTable = `"${this.schema}"."${this.table}${STATES_SUFFIX}"`;
+			const create = statesSql('postgres', { tokens: `"${this.schema}"."${this.table}"`, states: statesTable, indexPrefix: this.table });
+			return new StoreError(
+				`The table ${this.schema}.${this.table}${STATES_SUFFIX}, where the node records which authorization states were used, does not exist at ${this.location.url}`,
+				`Run sql/postgres.sql and sql/supabase.sql again in Supabase's SQL editor (they keep existing tables and rows), or run: ${create.join('; ')};`,
+			);
+		}
 		if (error.code === 'PGRST205' || error.code === '42P01') {
 			return new StoreError(`${this.description} does not exist`, setup);
 		}
@@ -170,7 +221,7 @@ function toRow(fields: Partial<ConnectionFields>): Record<string, unknown> {
 function normaliseUrl(url: string): string {
 	const trimmed = (url ?? '').trim().replace(/\/+$/, '');
 	if (!/^https?:\/\/[^/]+/.test(trimmed)) {
-		throw new StoreError(`The Supabase Host "${trimmed.slice(0, 80)}" is not a URL`, 'Use your project URL, e.g. https://<project>.supabase.co');
+		throw new InvalidInputError('supabaseUrl', `"${trimmed.slice(0, 80)}" is not a URL: use the project URL, e.g. https://<project>.supabase.co`);
 	}
 	requireSecureUrl('supabaseUrl', trimmed);
 	return trimmed;

@@ -8,23 +8,30 @@ import {
 	createPkcePair,
 	MAX_STATE_CLOCK_SKEW_MS,
 	StateCodec,
-	STATE_MARKER_PURGE_BATCH,
-	stateMarkerId,
+	LEGACY_MARKER_PROVIDER,
+	legacyStateMarkerId,
+	MAX_STATE_TTL_SECONDS,
+	STATE_PURGE_BATCH,
 } from '../../engine/authorization';
 import { TokenCipher } from '../../engine/crypto';
 import { InvalidInputError, InvalidStateError } from '../../engine/errors';
 import { MySqlTokenStore, SqliteTokenStore } from '../../engine/stores';
-import type { PostgresStore } from '../../engine/stores/postgres';
+import type { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
+import type { TemporaryDatabase } from '../helpers/postgres';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { skewClientClock } from '../stores/contract';
 import { IN_CI, tcpReachable } from '../stores/servers';
 
 const KEY = 'test-token-encryption-key-0002';
-let store: PostgresStore;
+let store: PostgresTokenStore;
+let db: TemporaryDatabase;
+/** Whether the states table holds a record of used states for the connection. */
+const stateRecorded = async (connectionId: string) =>
+	(await db.sql('select 1 from oauth2_tokens_states where connection_id = $1', [connectionId])).length === 1;
 
 const pipedrive = () => testClient({ authorizationUrl: 'https://oauth.pipedrive.test/oauth/authorize' });
 const custom = () =>
@@ -34,7 +41,8 @@ function manager(client = pipedrive(), s: TokenStore = store) {
 	return new TokenManager({ store: s, cipher: new TokenCipher(KEY), client, endpoint: { retryBaseDelayMs: 1 } });
 }
 
-usePostgresStoreWithNock((_db, s) => {
+usePostgresStoreWithNock((d, s) => {
+	db = d;
 	store = s;
 });
 
@@ -148,7 +156,7 @@ describe('single use of the state on every SQL store (through the TokenStore int
 	});
 });
 
-describe('state markers: clock skew, purge of expired markers, revoke', () => {
+describe('used states: clock skew, purge of expired records, revoke, legacy marker rows', () => {
 	const codec = () => new StateCodec(new TokenCipher(KEY));
 
 	it('a state issued ahead of the clock beyond the allowed skew is refused, and later states of the connection still work', async () => {
@@ -161,7 +169,7 @@ describe('state markers: clock skew, purge of expired markers, revoke', () => {
 		expect(error.message).toMatch(/^The state was issued 600 seconds in the future by this host's clock \(at most 60 s are accepted\)/);
 		expect(error.description).toMatch(/Synchronize the clocks/);
 		expect(endpoint.requests).toHaveLength(0);
-		expect(await store.get(stateMarkerId('skew:ahead'))).toBeNull();
+		expect(await stateRecorded('skew:ahead')).toBe(false);
 
 		// The next authorization, started on a host with the right time, is not blocked as "replayed".
 		const { state } = m.buildAuthorizationUrl('skew:ahead');
@@ -172,11 +180,11 @@ describe('state markers: clock skew, purge of expired markers, revoke', () => {
 		expect((await m.exchangeAuthorizationCode('skew:slightly', { code: 'c', state: slightly.state })).connection.status).toBe('active');
 	});
 
-	it('consuming a state deletes expired markers, a bounded batch at a time; live markers keep refusing replays', async () => {
+	it('consuming a state deletes expired records, a bounded batch at a time; live records keep refusing replays', async () => {
 		rotatingTokenEndpoint();
-		const markerExists = async (connectionId: string) => (await store.get(stateMarkerId(connectionId))) !== null;
-		// 31 days ago (by the process clock only), STATE_MARKER_PURGE_BATCH + 3 connections completed an authorization.
-		const old = Array.from({ length: STATE_MARKER_PURGE_BATCH + 3 }, (_, i) => `purge:old:${i}`);
+		const markerExists = stateRecorded;
+		// 31 days ago (by the process clock only), STATE_PURGE_BATCH + 3 connections completed an authorization.
+		const old = Array.from({ length: STATE_PURGE_BATCH + 3 }, (_, i) => `purge:old:${i}`);
 		skewClientClock(-31 * 86_400_000);
 		try {
 			for (const id of old) {
@@ -198,24 +206,90 @@ describe('state markers: clock skew, purge of expired markers, revoke', () => {
 		await m.exchangeAuthorizationCode('purge:new:2', { code: 'c', state: second.state });
 		for (const id of old) expect(await markerExists(id)).toBe(false);
 
-		// The live markers stay and still refuse their states.
+		// The live records stay and still refuse their states.
 		expect(await markerExists('purge:new:1')).toBe(true);
 		expect(await markerExists('purge:new:2')).toBe(true);
 		await expect(m.exchangeAuthorizationCode('purge:new:1', { code: 'c', state: first.state })).rejects.toMatchObject({ reason: 'replayed' });
 	});
 
-	it("Revoke deletes the connection's state marker and keeps the revoked connection", async () => {
+	it("Revoke deletes the connection's used-state record and keeps the revoked connection", async () => {
 		rotatingTokenEndpoint();
 		const m = manager();
 		const { state } = m.buildAuthorizationUrl('marker:revoked');
 		await m.exchangeAuthorizationCode('marker:revoked', { code: 'c', state });
 		const neighbour = m.buildAuthorizationUrl('marker:neighbour');
 		await m.exchangeAuthorizationCode('marker:neighbour', { code: 'c', state: neighbour.state });
-		expect(await store.get(stateMarkerId('marker:revoked'))).not.toBeNull();
+		expect(await stateRecorded('marker:revoked')).toBe(true);
 
 		await m.revoke('marker:revoked', { atProvider: false });
-		expect(await store.get(stateMarkerId('marker:revoked'))).toBeNull();
+		expect(await stateRecorded('marker:revoked')).toBe(false);
 		expect((await store.get('marker:revoked'))!.status).toBe('revoked');
-		expect(await store.get(stateMarkerId('marker:neighbour'))).not.toBeNull();
+		expect(await stateRecorded('marker:neighbour')).toBe(true);
+	});
+
+	it('states are recorded in the states table, never as rows of the tokens table', async () => {
+		rotatingTokenEndpoint();
+		const m = manager();
+		const { state } = m.buildAuthorizationUrl('states:own-table');
+		await m.exchangeAuthorizationCode('states:own-table', { code: 'c', state });
+		expect(await stateRecorded('states:own-table')).toBe(true);
+		expect(await db.sql(`select connection_id from oauth2_tokens where connection_id like '\\_\\_oauth2tm\\_%'`)).toEqual([]);
+	});
+
+	describe('a marker row written by an earlier version', () => {
+		/** The row an earlier version wrote in the tokens table when it accepted a state (`watermark`, issued at `issuedAt`). */
+		async function writeLegacyMarker(connectionId: string, watermark: string, issuedAt: number) {
+			await store.insert({
+				connectionId: legacyStateMarkerId(connectionId),
+				provider: LEGACY_MARKER_PROVIDER,
+				accessToken: null,
+				refreshToken: null,
+				tokenType: null,
+				scope: null,
+				expiresAt: new Date(issuedAt + MAX_STATE_TTL_SECONDS * 1000),
+				metadata: { consumed: watermark },
+				status: 'revoked',
+				lastRefreshedAt: null,
+				refreshCount: 0,
+				lastError: null,
+				appFingerprint: null,
+				tokenIssuedAt: null,
+			});
+		}
+
+		it('still refuses its state as a replay, and an older state as superseded; a newer state is accepted', async () => {
+			const endpoint = rotatingTokenEndpoint();
+			const m = manager();
+			const older = m.buildAuthorizationUrl('legacy:marker');
+			await new Promise((resolve) => setTimeout(resolve, 5));
+			const used = m.buildAuthorizationUrl('legacy:marker');
+			await writeLegacyMarker('legacy:marker', codec().verify(used.state, 'legacy:marker').watermark, Date.now());
+			await expect(m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: used.state })).rejects.toMatchObject({ reason: 'replayed' });
+			await expect(m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: older.state })).rejects.toMatchObject({ reason: 'replayed' });
+			expect(endpoint.requests).toHaveLength(0);
+			const newer = m.buildAuthorizationUrl('legacy:marker');
+			expect((await m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: newer.state })).connection.status).toBe('active');
+		});
+
+		it('is purged once expired, a bounded batch per consumed state, and deleted by Revoke', async () => {
+			rotatingTokenEndpoint();
+			const old = Array.from({ length: STATE_PURGE_BATCH + 2 }, (_, i) => `legacy:old:${i}`);
+			const longAgo = Date.now() - 31 * 86_400_000;
+			for (const id of old) await writeLegacyMarker(id, `${String(longAgo).padStart(15, '0')}:nonce`, longAgo);
+			const legacyRows = async () => (await Promise.all(old.map((id) => store.get(legacyStateMarkerId(id))))).filter(Boolean).length;
+			expect(await legacyRows()).toBe(old.length);
+			const m = manager();
+			await m.exchangeAuthorizationCode('legacy:purge:1', { code: 'c', state: m.buildAuthorizationUrl('legacy:purge:1').state });
+			expect(await legacyRows()).toBe(2);
+			await m.exchangeAuthorizationCode('legacy:purge:2', { code: 'c', state: m.buildAuthorizationUrl('legacy:purge:2').state });
+			expect(await legacyRows()).toBe(0);
+
+			const live = m.buildAuthorizationUrl('legacy:revoked');
+			await m.exchangeAuthorizationCode('legacy:revoked', { code: 'c', state: live.state });
+			await writeLegacyMarker('legacy:revoked', codec().verify(live.state, 'legacy:revoked').watermark, Date.now());
+			await m.revoke('legacy:revoked', { atProvider: false });
+			expect(await store.get(legacyStateMarkerId('legacy:revoked'))).toBeNull();
+			expect(await stateRecorded('legacy:revoked')).toBe(false);
+		});
 	});
 });

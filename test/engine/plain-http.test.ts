@@ -6,8 +6,8 @@ import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { InvalidInputError } from '../../engine/errors';
 import type { OAuthClient } from '../../engine/presets';
-import type { PostgresStore } from '../../engine/stores/postgres';
-import { SupabaseStore } from '../../engine/stores/supabase';
+import type { PostgresTokenStore } from '../../engine/stores/postgres';
+import { SupabaseTokenStore } from '../../engine/stores/supabase';
 import { AuthorizationServerClient } from '../../engine/oauth';
 import { TokenManager } from '../../engine/token-manager';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
@@ -15,7 +15,7 @@ import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/p
 
 const KEY = 'test-token-encryption-key-http';
 const PLAIN = 'http://provider.test';
-let store: PostgresStore;
+let store: PostgresTokenStore;
 
 usePostgresStoreWithNock((_db, s) => {
 	store = s;
@@ -95,7 +95,7 @@ describe('plain http:// endpoints', () => {
 	it('Supabase Host: refused when the store is built, before any request', () => {
 		const seen: unknown[] = [];
 		nock('http://project.supabase.test').persist().get(/.*/).reply(200, (uri) => seen.push(uri));
-		const build = () => new SupabaseStore({ url: 'http://project.supabase.test', serviceRoleKey: 'SENTINEL-service-role-key' });
+		const build = () => new SupabaseTokenStore({ url: 'http://project.supabase.test', serviceRoleKey: 'SENTINEL-service-role-key' });
 		expect(build).toThrow(clearTextError('supabaseUrl'));
 		expect(seen).toEqual([]);
 	});

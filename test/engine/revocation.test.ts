@@ -2,7 +2,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { ConnectionNotFoundError, ConnectionRevokedError, DecryptionError, TokenEndpointError } from '../../engine/errors';
-import type { PostgresStore } from '../../engine/stores/postgres';
+import type { PostgresTokenStore } from '../../engine/stores/postgres';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import type { TemporaryDatabase } from '../helpers/postgres';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
@@ -11,7 +11,7 @@ import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } fro
 const KEY = 'test-token-encryption-key-0003';
 const OLD_KEY = 'test-token-encryption-key-old-1';
 let db: TemporaryDatabase;
-let store: PostgresStore;
+let store: PostgresTokenStore;
 
 function manager(options: Partial<TokenManagerOptions> = {}) {
 	return new TokenManager({

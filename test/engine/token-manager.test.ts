@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { ConnectionNotFoundError, InvalidInputError, NeedsReauthorizationError, StoreError } from '../../engine/errors';
-import type { PostgresStore } from '../../engine/stores/postgres';
+import type { PostgresTokenStore } from '../../engine/stores/postgres';
 import { appFingerprint } from '../../engine/presets';
 import { EXPIRY_MARGIN_MS, TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import type { TemporaryDatabase } from '../helpers/postgres';
@@ -11,7 +11,7 @@ import { afterRefreshAnswer } from '../helpers/token-endpoint';
 
 const KEY = 'test-token-encryption-key-0001';
 let db: TemporaryDatabase;
-let store: PostgresStore;
+let store: PostgresTokenStore;
 
 function manager(options: Partial<TokenManagerOptions> = {}) {
 	return new TokenManager({

@@ -9,7 +9,7 @@
  */
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
-import { PostgresStore } from '../../engine/stores/postgres';
+import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
@@ -54,7 +54,7 @@ export class Hygiene {
 
 export interface FaultEnv {
 	db: TemporaryDatabase;
-	store: PostgresStore;
+	store: PostgresTokenStore;
 	cipher: TokenCipher;
 	hygiene: Hygiene;
 	manager(options?: Partial<TokenManagerOptions>): TokenManager;
@@ -72,7 +72,7 @@ export async function faultEnv(): Promise<FaultEnv> {
 	nock.disableNetConnect();
 	nock.enableNetConnect(/127\.0\.0\.1|localhost/);
 	const db = await createTemporaryPostgresDatabase('oauth2tm_faults');
-	const store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
+	const store = new PostgresTokenStore({ pool: db.pool, createTableIfMissing: true });
 	const cipher = new TokenCipher(ENCRYPTION_KEY);
 	const hygiene = new Hygiene();
 	// Log lines: anything the engine, the stores or the node print while the suite runs is scanned too.

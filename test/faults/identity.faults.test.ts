@@ -13,7 +13,7 @@ import { Client } from 'pg';
 import { TokenCipher } from '../../engine/crypto';
 import { AppMismatchError, NeedsReauthorizationError, StoreError } from '../../engine/errors';
 import { appFingerprint, resolveOAuthClient, type OAuthClient } from '../../engine/presets';
-import { PostgresStore } from '../../engine/stores/postgres';
+import { PostgresTokenStore } from '../../engine/stores/postgres';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import { createTemporaryPostgresDatabase, TEST_POSTGRES_URL, type TemporaryDatabase } from '../helpers/postgres';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
@@ -74,7 +74,7 @@ function provider(origin: string, label: string, options: { delayMs?: number } =
 	return { tokenRequests, revocations, state, refreshRequests: () => tokenRequests.filter((r) => r.grant_type === 'refresh_token') };
 }
 
-function manager(store: PostgresStore, client: OAuthClient, options: Partial<TokenManagerOptions> = {}) {
+function manager(store: PostgresTokenStore, client: OAuthClient, options: Partial<TokenManagerOptions> = {}) {
 	return new TokenManager({ store, cipher, client, endpoint: { retryBaseDelayMs: 1 }, pollIntervalMs: 10, ...options });
 }
 
@@ -89,9 +89,9 @@ afterAll(() => nock.enableNetConnect());
 describe('two tenants on one database: unqualified oauth2_tokens resolves to a schema per user', () => {
 	let db: TemporaryDatabase;
 	const roles = ['a', 'b'].map((tenant) => `oauth2tm_tenant_${tenant}_${randomBytes(4).toString('hex')}`);
-	const stores: PostgresStore[] = [];
-	let storeA: PostgresStore;
-	let storeB: PostgresStore;
+	const stores: PostgresTokenStore[] = [];
+	let storeA: PostgresTokenStore;
+	let storeB: PostgresTokenStore;
 
 	beforeAll(async () => {
 		db = await createTemporaryPostgresDatabase('oauth2tm_tenants');
@@ -102,7 +102,7 @@ describe('two tenants on one database: unqualified oauth2_tokens resolves to a s
 		const open = (role: string) => {
 			const url = new URL(db.url);
 			url.username = role;
-			const store = new PostgresStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true });
+			const store = new PostgresTokenStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true });
 			stores.push(store);
 			return store;
 		};
@@ -182,7 +182,7 @@ describe('two tenants on one database: unqualified oauth2_tokens resolves to a s
 
 describe('two apps on one store, same connection id', () => {
 	let db: TemporaryDatabase;
-	let store: PostgresStore;
+	let store: PostgresTokenStore;
 	const custom = (origin: string, clientId: string, clientSecret: string) =>
 		resolveOAuthClient({
 			preset: 'custom',
@@ -295,7 +295,7 @@ describe('two apps on one store, same connection id', () => {
 
 describe('re-authorization whose code response has no refresh_token (RFC 6749 §5.1)', () => {
 	let db: TemporaryDatabase;
-	let store: PostgresStore;
+	let store: PostgresTokenStore;
 	usePostgresStoreWithNock((database, postgres) => {
 		db = database;
 		store = postgres;

@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nock from 'nock';
-import { StateCodec, stateMarkerId } from '../../engine/authorization';
+import { legacyStateMarkerId, StateCodec } from '../../engine/authorization';
 import { TokenCipher } from '../../engine/crypto';
 import { AuthorizationDeniedError, InvalidInputError, InvalidStateError } from '../../engine/errors';
 import { MySqlTokenStore, SqliteTokenStore } from '../../engine/stores';
-import { PostgresStore } from '../../engine/stores/postgres';
-import { SupabaseStore } from '../../engine/stores/supabase';
+import { PostgresTokenStore } from '../../engine/stores/postgres';
+import { SupabaseTokenStore } from '../../engine/stores/supabase';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryMySqlDatabase } from '../helpers/mysql';
@@ -103,7 +103,7 @@ describe('fault suite: callback state', () => {
 		const id = fresh('raced');
 		const endpoint = rotatingTokenEndpoint({ delayMs: 20 });
 		const { state } = env.manager().buildAuthorizationUrl(id);
-		const second = new PostgresStore({ pool: env.db.pool });
+		const second = new PostgresTokenStore({ pool: env.db.pool });
 		try {
 			const results = await Promise.allSettled([exchange(id, state), exchange(id, state, env.manager({ store: second }))]);
 			const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -270,10 +270,10 @@ describe('fault suite: SQL injection and oversize values', () => {
 		const hostile = ['oauth2_tokens; drop table users', 'x" or "1"="1', 'a.b.c', '`x`', "t'--", 'tokens where 1=1'];
 		for (const tableName of hostile) {
 			const attempts: Array<() => unknown> = [
-				() => new PostgresStore({ tableName, pool: { host: '127.0.0.1', port: 1 } }),
+				() => new PostgresTokenStore({ tableName, pool: { host: '127.0.0.1', port: 1 } }),
 				() => new MySqlTokenStore({ tableName, host: '127.0.0.1', port: 1 }),
 				() => new SqliteTokenStore({ tableName, filePath: join(tmpdir(), 'never-created.sqlite') }),
-				() => new SupabaseStore({ url: 'https://x.supabase.co', serviceRoleKey: 'k', tableName }),
+				() => new SupabaseTokenStore({ url: 'https://x.supabase.co', serviceRoleKey: 'k', tableName }),
 			];
 			for (const attempt of attempts) {
 				let error: unknown;
@@ -299,7 +299,7 @@ describe('fault suite: SQL injection and oversize values', () => {
 			env.manager().exchangeAuthorizationCode(fresh('long-code'), { code: 'c'.repeat(100_000), allowMissingState: true }),
 		);
 		expect(code).toMatchObject({ field: 'code' });
-		const reserved = await expectFailure(env.hygiene, 'reserved id', () => env.manager().getValidToken(stateMarkerId('x')));
+		const reserved = await expectFailure(env.hygiene, 'reserved id', () => env.manager().getValidToken(legacyStateMarkerId('x')));
 		expect(reserved.message).toMatch(/reserved for the token manager's own records/);
 		expect(endpoint.requests).toHaveLength(0);
 	});

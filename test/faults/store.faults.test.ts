@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import nock from 'nock';
 import { LeaseTimeoutError, StoreError } from '../../engine/errors';
-import { PostgresStore } from '../../engine/stores/postgres';
+import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { testClient } from '../helpers/provider';
 import { afterRefreshAnswer } from '../helpers/token-endpoint';
@@ -50,7 +50,7 @@ describe('fault suite: token store', () => {
 	it('down when reading: a StoreError naming the store; the provider is not called', async () => {
 		const id = await expiredConnection('read-down');
 		const endpoint = refreshEndpoint();
-		const down = new PostgresStore({ pool: { host: '127.0.0.1', port: 1, database: 'x', user: 'x', connectionTimeoutMillis: 1000 } });
+		const down = new PostgresTokenStore({ pool: { host: '127.0.0.1', port: 1, database: 'x', user: 'x', connectionTimeoutMillis: 1000 } });
 		try {
 			const error = await expectFailure(env.hygiene, 'read down', () => env.manager({ store: down }).getValidToken(id));
 			expect(error).toBeInstanceOf(StoreError);

@@ -1,19 +1,19 @@
 import nock from 'nock';
-import { PostgresStore } from '../../engine/stores/postgres';
+import { PostgresTokenStore } from '../../engine/stores/postgres';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from './postgres';
 
 /**
- * For an engine test file: a PostgresStore on a temporary database of the real server for the whole file,
+ * For an engine test file: a PostgresTokenStore on a temporary database of the real server for the whole file,
  * with the provider reachable only through nock (interceptors cleared after each test). `ready` receives
  * both once they exist.
  */
-export function usePostgresStoreWithNock(ready: (db: TemporaryDatabase, store: PostgresStore) => void): void {
+export function usePostgresStoreWithNock(ready: (db: TemporaryDatabase, store: PostgresTokenStore) => void): void {
 	let db: TemporaryDatabase | undefined;
-	let store: PostgresStore | undefined;
+	let store: PostgresTokenStore | undefined;
 	beforeAll(async () => {
 		nock.disableNetConnect();
 		db = await createTemporaryPostgresDatabase();
-		store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
+		store = new PostgresTokenStore({ pool: db.pool, createTableIfMissing: true });
 		ready(db, store);
 	});
 	afterEach(() => nock.cleanAll());

@@ -3,7 +3,7 @@ import type { TemporaryDatabase } from './postgres';
 
 /**
  * Supabase cannot run here, so its REST layer is played by nock: each PostgREST request the
- * SupabaseStore sends is recorded and executed as the equivalent SQL on a real PostgreSQL database that
+ * SupabaseTokenStore sends is recorded and executed as the equivalent SQL on a real PostgreSQL database that
  * has sql/postgres.sql and sql/supabase.sql applied. Only the request shapes the store uses are
  * understood (eq and lt filters, select, order, limit, insert, update, delete, rpc); anything else answers 400 so a change in
  * the store's requests shows up as a failing test.

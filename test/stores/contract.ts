@@ -47,7 +47,11 @@ export type ContractCase =
 	| 'tooLongId'
 	| 'delete'
 	| 'deleteExpired'
-	| 'identity';
+	| 'identity'
+	| 'consumeState'
+	| 'consumeStateRace'
+	| 'deleteStates'
+	| 'deleteExpiredStates';
 
 export interface StoreContractOptions {
 	/** Cases this store cannot run, each with the reason (shown in the skipped test's name). */
@@ -91,6 +95,11 @@ export function newConnection(connectionId: string, overrides: Partial<Connectio
 		tokenIssuedAt: new Date(Date.UTC(2031, 4, 6, 6, 8, 9, 456)),
 		...overrides,
 	};
+}
+
+/** A state's order as the engine writes it: issue time, zero-padded, then the nonce. */
+export function stateOrder(issuedAt: number, nonce: string): string {
+	return `${String(issuedAt).padStart(15, '0')}:${nonce}`;
 }
 
 /** The engine-written fields of a stored row, for comparing with what was written. */
@@ -584,6 +593,88 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 			expect(await store.deleteExpired(provider, new Date(now), 3)).toBe(0);
 			for (const id of expired) expect(await store.get(id)).toBeNull();
 			for (const id of [...live, noExpiry, otherProvider]) expect(await store.get(id)).not.toBeNull();
+		});
+		contractCase('consumeState', 'consumeState: a state is accepted once, an older one never, a newer one once; per connection, beside the tokens', async () => {
+			const id = freshId('state');
+			const neighbour = `${id}:neighbour`;
+			const until = new Date(Date.now() + 3_600_000);
+			const first = stateOrder(1_700_000_000_000, 'Aaaa');
+			expect(await store.consumeState(id, first, until)).toBe(true);
+			expect(await store.consumeState(id, first, until)).toBe(false);
+			// Same issue time, nonces that differ only by case: compared byte by byte, so "B" < "a".
+			expect(await store.consumeState(id, stateOrder(1_700_000_000_000, 'aaaa'), until)).toBe(true);
+			expect(await store.consumeState(id, stateOrder(1_700_000_000_000, 'Bbbb'), until)).toBe(false);
+			expect(await store.consumeState(id, stateOrder(1_699_999_999_999, 'zzzz'), until)).toBe(false);
+			expect(await store.consumeState(id, stateOrder(1_700_000_000_001, 'A'), until)).toBe(true);
+			// Another connection has its own record; a connection's record is no row of the tokens table.
+			expect(await store.consumeState(neighbour, first, until)).toBe(true);
+			expect(await store.get(id)).toBeNull();
+			await store.insert(newConnection(id));
+			expect(await store.consumeState(id, stateOrder(1_700_000_000_001, 'A'), until)).toBe(false);
+			expect((await store.get(id))!.version).toBe(1);
+			if (harness.openSecond) {
+				const other = await harness.openSecond();
+				expect(await other.consumeState(id, stateOrder(1_700_000_000_001, 'A'), until)).toBe(false);
+				expect(await other.consumeState(id, stateOrder(1_700_000_000_002, 'A'), until)).toBe(true);
+				expect(await store.consumeState(id, stateOrder(1_700_000_000_002, 'A'), until)).toBe(false);
+			}
+		});
+
+		contractCase('consumeStateRace', 'racing callbacks with one state (on two store instances when available): exactly one is accepted', async () => {
+			const second = harness.openSecond ? await harness.openSecond() : store;
+			const until = new Date(Date.now() + 3_600_000);
+			// A connection without a record (the racers insert) and one with an older record (the racers update).
+			const fresh = freshId('state-race');
+			const recorded = freshId('state-race-recorded');
+			expect(await store.consumeState(recorded, stateOrder(1, 'old'), until)).toBe(true);
+			for (const id of [fresh, recorded]) {
+				const order = stateOrder(1_700_000_000_000, `race-${id}`);
+				const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? second : store).consumeState(id, order, until)));
+				expect(results.filter(Boolean)).toHaveLength(1);
+			}
+			// Racing different states of one connection: the newest is always accepted (an older one may be, before it).
+			const mixed = freshId('state-race-mixed');
+			const orders = Array.from({ length: 6 }, (_, i) => stateOrder(1_700_000_000_000 + i, 'n'));
+			const results = await Promise.all(orders.map((order, i) => (i % 2 ? second : store).consumeState(mixed, order, until)));
+			expect(results[results.length - 1]).toBe(true);
+			expect(await store.consumeState(mixed, orders[orders.length - 1], until)).toBe(false);
+		});
+
+		contractCase('deleteStates', "deleteStates forgets one connection's used states and no other's", async () => {
+			const id = freshId('state-delete');
+			const neighbour = `${id}:neighbour`;
+			const until = new Date(Date.now() + 3_600_000);
+			const order = stateOrder(1_700_000_000_000, 'n');
+			await store.consumeState(id, order, until);
+			await store.consumeState(neighbour, order, until);
+			await store.insert(newConnection(id));
+			await store.deleteStates(id);
+			expect(await store.consumeState(id, order, until)).toBe(true);
+			expect(await store.consumeState(neighbour, order, until)).toBe(false);
+			expect((await store.get(id))!.accessToken).toBe(`ct:access:${id}`);
+			// Nothing recorded: harmless.
+			await store.deleteStates(freshId('state-delete-absent'));
+		});
+
+		contractCase('deleteExpiredStates', 'deleteExpiredStates removes only records that expired, at most `limit` at a time', async () => {
+			const now = Date.now();
+			// Far in the past, so records other cases left (they expire in an hour) are never among them.
+			const cutoff = new Date(now - 86_400_000);
+			const expired = Array.from({ length: 5 }, () => freshId('state-expired'));
+			const live = freshId('state-live');
+			const order = stateOrder(1_700_000_000_000, 'n');
+			for (const [index, id] of expired.entries()) expect(await store.consumeState(id, order, new Date(cutoff.getTime() - 1000 - index * 60_000))).toBe(true);
+			expect(await store.consumeState(live, order, new Date(now + 3_600_000))).toBe(true);
+			const tokenRow = freshId('state-expired-token-row');
+			await store.insert(newConnection(tokenRow, { expiresAt: new Date(cutoff.getTime() - 3_600_000) }));
+
+			expect(await store.deleteExpiredStates(cutoff, 3)).toBe(3);
+			expect(await store.deleteExpiredStates(cutoff, 3)).toBe(2);
+			expect(await store.deleteExpiredStates(cutoff, 3)).toBe(0);
+			// Purged records accept their state again; the live one still refuses it; token rows are not touched.
+			for (const id of expired) expect(await store.consumeState(id, order, new Date(now + 3_600_000))).toBe(true);
+			expect(await store.consumeState(live, order, new Date(now + 3_600_000))).toBe(false);
+			expect(await store.get(tokenRow)).not.toBeNull();
 		});
 	});
 }

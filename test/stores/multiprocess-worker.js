@@ -17,7 +17,7 @@ const stores = require(path.join(root, 'engine', 'stores', 'index.ts'));
 const { afterRefreshAnswer } = require(path.join(root, 'test', 'helpers', 'token-endpoint.ts'));
 
 const config = JSON.parse(process.argv[2]);
-const storeClasses = { postgres: stores.PostgresStore, mysql: stores.MySqlTokenStore, sqlite: stores.SqliteTokenStore };
+const storeClasses = { postgres: stores.PostgresTokenStore, mysql: stores.MySqlTokenStore, sqlite: stores.SqliteTokenStore };
 
 async function main() {
 	const store = new storeClasses[config.store.kind](config.store.options);

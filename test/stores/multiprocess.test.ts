@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { TokenCipher } from '../../engine/crypto';
 import { resolveOAuthClient } from '../../engine/presets';
 import type { TokenStore } from '../../engine/store';
-import { MySqlTokenStore, PostgresStore, SqliteTokenStore } from '../../engine/stores';
+import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../../engine/stores';
 import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryMySqlDatabase } from '../helpers/mysql';
 import { createTemporaryPostgresDatabase } from '../helpers/postgres';
@@ -58,7 +58,7 @@ const TRICKLE_LEASE_TTL_MS = 3000;
 const TRICKLE_DEADLINE_MS = 1500;
 const TRICKLE_BODY_MS = 6000;
 
-function openStore(setup: StoreSetup): TokenStore { if (setup.kind === 'postgres') return new PostgresStore(setup.options);
+function openStore(setup: StoreSetup): TokenStore { if (setup.kind === 'postgres') return new PostgresTokenStore(setup.options);
 	if (setup.kind === 'mysql') return new MySqlTokenStore(setup.options);
 	return new SqliteTokenStore(setup.options); }
 

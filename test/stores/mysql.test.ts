@@ -5,7 +5,8 @@ import { MySqlTokenStore } from '../../engine/stores/mysql';
 import type { TokenStore } from '../../engine/store';
 import { createTemporaryMySqlDatabase, type TemporaryMySqlDatabase } from '../helpers/mysql';
 import { describeStoreContract, newConnection } from './contract';
-import { legacySchemaSql } from './legacy-schema';
+import { legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { checkStatesTableUpgrade } from './states-table';
 import { describeMySql } from './servers';
 
 describeMySql()('MySQL store (real MariaDB/MySQL server)', () => {
@@ -97,6 +98,22 @@ describeMySql()('MySQL store (real MariaDB/MySQL server)', () => {
 			const issuedAt = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
 			const updated = await upgraders[0].update('old:1', 1, { appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt });
 			expect(updated).toMatchObject({ accessToken: 'ct:old', appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt, version: 2 });
+		});
+
+		test('a table created before the states table: tokens still served; the option creates it, or the error gives the SQL', async () => {
+			await checkStatesTableUpgrade(
+				{
+					createTokensTable: async (name) => {
+						await db.sql(tokensTableSql('mysql').replace(/\boauth2_tokens\b/g, name));
+					},
+					open: (name, createTableIfMissing) => open({ tableName: name, createTableIfMissing }),
+					runSql: async (sql) => {
+						await db.sql(sql);
+					},
+					tables: async () => (await db.sql<{ name: string }>('select table_name as name from information_schema.tables where table_schema = database()')).map((r) => r.name),
+				},
+				(name) => `\`${name}\``,
+			);
 		});
 
 		test('table names are validated identifiers, never pasted into SQL', () => {

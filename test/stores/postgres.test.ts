@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { StoreError } from '../../engine/errors';
-import { PostgresStore } from '../../engine/stores/postgres';
+import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { describeStoreContract, newConnection } from './contract';
-import { legacySchemaSql } from './legacy-schema';
+import { legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { checkStatesTableUpgrade } from './states-table';
 import { describePostgres } from './servers';
 
 describePostgres()('PostgreSQL store (real server)', () => {
@@ -14,7 +15,7 @@ describePostgres()('PostgreSQL store (real server)', () => {
 		const db = await createTemporaryPostgresDatabase('oauth2tm_contract');
 		const stores: TokenStore[] = [];
 		const open = () => {
-			const store = new PostgresStore({ pool: db.pool, createTableIfMissing: true });
+			const store = new PostgresTokenStore({ pool: db.pool, createTableIfMissing: true });
 			stores.push(store);
 			return store;
 		};
@@ -31,9 +32,9 @@ describePostgres()('PostgreSQL store (real server)', () => {
 
 	describe('schema', () => {
 		let db: TemporaryDatabase;
-		const stores: PostgresStore[] = [];
+		const stores: PostgresTokenStore[] = [];
 		const open = (options: { tableName?: string; createTableIfMissing?: boolean }) => {
-			const store = new PostgresStore({ pool: db.pool, ...options });
+			const store = new PostgresTokenStore({ pool: db.pool, ...options });
 			stores.push(store);
 			return store;
 		};
@@ -126,7 +127,7 @@ describePostgres()('PostgreSQL store (real server)', () => {
 				const url = new URL(db.url);
 				url.username = role;
 				url.password = 'pw';
-				const store = new PostgresStore({ pool: { connectionString: url.toString() }, tableName: 'owned.oauth2_tokens', createTableIfMissing: true });
+				const store = new PostgresTokenStore({ pool: { connectionString: url.toString() }, tableName: 'owned.oauth2_tokens', createTableIfMissing: true });
 				stores.push(store);
 				const failure = await store.get('x').catch((e) => e);
 				expect(failure).toBeInstanceOf(StoreError);
@@ -139,9 +140,25 @@ describePostgres()('PostgreSQL store (real server)', () => {
 			}
 		});
 
+		test('a table created before the states table: tokens still served; the option creates it, or the error gives the SQL', async () => {
+			await checkStatesTableUpgrade(
+				{
+					createTokensTable: async (name) => {
+						await db.sql(tokensTableSql('postgres').replace(/\boauth2_tokens\b/g, name).replace(/\boauth2_tokens_expiry_idx\b/g, `${name}_expiry_idx`));
+					},
+					open: (name, createTableIfMissing) => open({ tableName: name, createTableIfMissing }),
+					runSql: async (sql) => {
+						await db.sql(sql);
+					},
+					tables: async () => (await db.sql<{ name: string }>(`select table_name as name from information_schema.tables where table_schema = 'public'`)).map((r) => r.name),
+				},
+				(name) => `"${name}"`,
+			);
+		});
+
 		test('table names are validated identifiers, never pasted into SQL', async () => {
 			for (const bad of ['x; drop table y', 'a"b', 'a.b.c', '1abc', 'tab le', `a${'b'.repeat(63)}`, 'x--']) {
-				expect(() => new PostgresStore({ pool: db.pool, tableName: bad })).toThrow(/Table Name|not a plain identifier/);
+				expect(() => new PostgresTokenStore({ pool: db.pool, tableName: bad })).toThrow(/Table Name|not a plain identifier/);
 			}
 			const sentinel = new Client(db.pool);
 			await sentinel.connect();

@@ -5,7 +5,8 @@ import { StoreError } from '../../engine/errors';
 import { SqliteTokenStore, defaultSqlitePath, loadNodeSqlite } from '../../engine/stores';
 import type { TokenStore } from '../../engine/store';
 import { describeStoreContract, newConnection } from './contract';
-import { legacySchemaSql } from './legacy-schema';
+import { legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { checkStatesTableUpgrade } from './states-table';
 
 describe('SQLite (embedded) store', () => {
 	describeStoreContract('SQLite', async () => {
@@ -137,6 +138,27 @@ describe('SQLite (embedded) store', () => {
 			}
 		});
 
+		test('a table created before the states table: tokens still served; the option creates it, or the error gives the SQL', async () => {
+			const filePath = join(dir, 'pre-states.sqlite');
+			const { DatabaseSync } = loadNodeSqlite();
+			const raw = new DatabaseSync(filePath);
+			try {
+				await checkStatesTableUpgrade(
+					{
+						createTokensTable: async (name) => {
+							raw.exec(tokensTableSql('sqlite').replace(/\boauth2_tokens_expiry_idx\b/g, `${name}_expiry_idx`).replace(/\boauth2_tokens\b/g, name));
+						},
+						open: (name, createTableIfMissing) => open({ filePath, tableName: name, createTableIfMissing }),
+						runSql: async (sql) => raw.exec(sql),
+						tables: async () => raw.prepare("select name from sqlite_master where type = 'table'").all().map((row) => String(row.name)),
+					},
+					(name) => `"${name}"`,
+				);
+			} finally {
+				raw.close();
+			}
+		});
+
 		test('table names are validated identifiers, never pasted into SQL', () => {
 			for (const bad of ['x; drop table y', 'a"b', 'main.t', '1abc', 'tab le', `a${'b'.repeat(63)}`]) {
 				expect(() => new SqliteTokenStore({ filePath: join(dir, 'n.sqlite'), tableName: bad })).toThrow(/Table Name|not a plain identifier/);
@@ -145,7 +167,7 @@ describe('SQLite (embedded) store', () => {
 
 		test('on a Node without node:sqlite the error names the required version', () => {
 			expect(() => loadNodeSqlite('20.19.0')).toThrow(StoreError);
-			expect(() => loadNodeSqlite('22.15.1')).toThrow(/needs Node\.js 22\.16\.0 or newer; this n8n runs on Node\.js 22\.15\.1/);
+			expect(() => loadNodeSqlite('22.15.1')).toThrow(/needs Node\.js 22\.16\.0 or newer; this process runs on Node\.js 22\.15\.1/);
 			expect(() => loadNodeSqlite('22.16.0')).not.toThrow();
 		});
 

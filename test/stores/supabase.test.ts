@@ -6,21 +6,24 @@ import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { StoreError } from '../../engine/errors';
 import type { TokenStore } from '../../engine/store';
-import { SupabaseStore } from '../../engine/stores/supabase';
+import { SupabaseTokenStore } from '../../engine/stores/supabase';
 import { TokenManager } from '../../engine/token-manager';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { postgrestOverPostgres } from '../helpers/postgrest';
 import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
-import { describeStoreContract, newConnection } from './contract';
-import { legacySchemaSql } from './legacy-schema';
+import { describeStoreContract, newConnection, stateOrder } from './contract';
+import { legacySchemaSql, tokensTableSql } from './legacy-schema';
 import { describePostgres } from './servers';
 
 const ORIGIN = 'https://project.supabase.test';
 const SERVICE_ROLE_KEY = 'SENTINEL-service-role-key';
 const sqlFile = (name: string) => readFileSync(join(__dirname, '..', '..', 'sql', name), 'utf8');
 
+/** sql/supabase.sql as it was before the states table existed. */
+const legacySupabaseSql = () => sqlFile('supabase.sql').split('\n').filter((line) => !line.includes('oauth2_tokens_states')).join('\n');
+
 /** A temporary database with the shipped Supabase SQL applied, and Supabase's API roles present. */
-async function supabaseDatabase(postgresSql = sqlFile('postgres.sql')): Promise<TemporaryDatabase> {
+async function supabaseDatabase(postgresSql = sqlFile('postgres.sql'), supabaseSql = sqlFile('supabase.sql')): Promise<TemporaryDatabase> {
 	const db = await createTemporaryPostgresDatabase('oauth2tm_supabase');
 	await db.sql(`do $$ begin
 		if not exists (select from pg_roles where rolname = 'anon') then create role anon nologin; end if;
@@ -29,7 +32,7 @@ async function supabaseDatabase(postgresSql = sqlFile('postgres.sql')): Promise<
 	await db.sql('grant usage on schema public to anon, authenticated; grant select on all tables in schema public to anon');
 	await db.sql(postgresSql);
 	await db.sql(`grant select, insert, update on oauth2_tokens to anon, authenticated`);
-	await db.sql(sqlFile('supabase.sql'));
+	await db.sql(supabaseSql);
 	return db;
 }
 
@@ -58,6 +61,21 @@ describePostgres()('Supabase store', () => {
 				        has_function_privilege('anon', 'oauth2_token_manager_acquire_lease(text,text,text,integer)', 'execute') as anon_lease`,
 			);
 			expect(privileges).toEqual({ anon_select: false, authenticated_update: false, anon_lease: false });
+		});
+
+		test('the states table too: row level security on with no policy, no privilege for the API roles', async () => {
+			await db.sql('grant select on all tables in schema public to anon');
+			await db.sql(sqlFile('supabase.sql'));
+			const [table] = await db.sql<{ rls: boolean; policies: number }>(
+				`select relrowsecurity as rls, (select count(*)::int from pg_policies where tablename = 'oauth2_tokens_states') as policies
+				   from pg_class where relname = 'oauth2_tokens_states'`,
+			);
+			expect(table).toEqual({ rls: true, policies: 0 });
+			const [privileges] = await db.sql(
+				`select has_table_privilege('anon', 'oauth2_tokens_states', 'select') as anon_select,
+				        has_table_privilege('authenticated', 'oauth2_tokens_states', 'insert') as authenticated_insert`,
+			);
+			expect(privileges).toEqual({ anon_select: false, authenticated_insert: false });
 		});
 
 		test('the lease functions take a free or expired lease on the database clock, and only its holder releases it', async () => {
@@ -97,7 +115,7 @@ describePostgres()('Supabase store', () => {
 		let db: TemporaryDatabase;
 		let rest: ReturnType<typeof postgrestOverPostgres>;
 		beforeAll(async () => {
-			db = await supabaseDatabase(legacySchemaSql('postgres'));
+			db = await supabaseDatabase(legacySchemaSql('postgres'), legacySupabaseSql());
 			rest = postgrestOverPostgres(origin, db, { serviceRoleKey: SERVICE_ROLE_KEY });
 		});
 		afterAll(async () => {
@@ -107,7 +125,7 @@ describePostgres()('Supabase store', () => {
 
 		test('is reported with the statements that add the columns; running sql/postgres.sql again upgrades it, rows kept', async () => {
 			await db.sql(`insert into oauth2_tokens (connection_id, provider, access_token) values ('old:1', 'pipedrive', 'ct:old')`);
-			const store = new SupabaseStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
+			const store = new SupabaseTokenStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
 			try {
 				const failure = await store.verifySchema().catch((e) => e);
 				expect(failure).toBeInstanceOf(StoreError);
@@ -133,13 +151,53 @@ describePostgres()('Supabase store', () => {
 		});
 	});
 
+	describe('tables created before the states table', () => {
+		const origin = 'https://prestates.supabase.test';
+		let db: TemporaryDatabase;
+		let rest: ReturnType<typeof postgrestOverPostgres>;
+		beforeAll(async () => {
+			db = await supabaseDatabase(tokensTableSql('postgres'), legacySupabaseSql());
+			rest = postgrestOverPostgres(origin, db, { serviceRoleKey: SERVICE_ROLE_KEY });
+		});
+		afterAll(async () => {
+			rest?.stop();
+			await db?.drop();
+		});
+
+		test('serve tokens; the first state is an error giving the SQL; running both SQL files again creates the table, rows kept', async () => {
+			const store = new SupabaseTokenStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
+			try {
+				await store.insert(newConnection('old:1'));
+				await expect(store.verifySchema()).resolves.toBeUndefined();
+				const failure = await store.consumeState('old:1', stateOrder(1, 'n'), new Date(Date.now() + 60_000)).catch((e) => e);
+				expect(failure).toBeInstanceOf(StoreError);
+				expect(failure.message).toBe(
+					`The table public.oauth2_tokens_states, where the node records which authorization states were used, does not exist at ${origin}/`,
+				);
+				expect(failure.description).toMatch(/^Run sql\/postgres\.sql and sql\/supabase\.sql again in Supabase's SQL editor/);
+				expect(failure.description).toContain('create table if not exists "public"."oauth2_tokens_states" (');
+				await expect(store.deleteStates('old:1')).rejects.toThrow(/oauth2_tokens_states, where the node records/);
+
+				await db.sql(sqlFile('postgres.sql'));
+				await db.sql(sqlFile('supabase.sql'));
+				expect(await store.consumeState('old:1', stateOrder(1, 'n'), new Date(Date.now() + 60_000))).toBe(true);
+				expect(await store.consumeState('old:1', stateOrder(1, 'n'), new Date(Date.now() + 60_000))).toBe(false);
+				expect((await store.get('old:1'))!.accessToken).toBe('ct:access:old:1');
+				const [rls] = await db.sql<{ rls: boolean }>(`select relrowsecurity as rls from pg_class where relname = 'oauth2_tokens_states'`);
+				expect(rls.rls).toBe(true);
+			} finally {
+				await store.close();
+			}
+		});
+	});
+
 	describeStoreContract('Supabase (PostgREST under nock, SQL on real PostgreSQL)', async () => {
 		const origin = 'https://contract.supabase.test';
 		const db = await supabaseDatabase();
 		const rest = postgrestOverPostgres(origin, db, { serviceRoleKey: SERVICE_ROLE_KEY });
 		const stores: TokenStore[] = [];
 		const open = () => {
-			const store = new SupabaseStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
+			const store = new SupabaseTokenStore({ url: origin, serviceRoleKey: SERVICE_ROLE_KEY });
 			stores.push(store);
 			return store;
 		};
@@ -158,11 +216,11 @@ describePostgres()('Supabase store', () => {
 	describe('requests to PostgREST and engine behaviour', () => {
 		let db: TemporaryDatabase;
 		let rest: ReturnType<typeof postgrestOverPostgres>;
-		let store: SupabaseStore;
+		let store: SupabaseTokenStore;
 		beforeAll(async () => {
 			db = await supabaseDatabase();
 			rest = postgrestOverPostgres(ORIGIN, db, { serviceRoleKey: SERVICE_ROLE_KEY });
-			store = new SupabaseStore({ url: `${ORIGIN}/`, serviceRoleKey: SERVICE_ROLE_KEY });
+			store = new SupabaseTokenStore({ url: `${ORIGIN}/`, serviceRoleKey: SERVICE_ROLE_KEY });
 		});
 		afterEach(() => {
 			rest.requests.length = 0;
@@ -195,6 +253,37 @@ describePostgres()('Supabase store', () => {
 			expect(rest.requests[3].body).toEqual({ scope: 'new-scope', version: 2, lease_holder: null, lease_until: null });
 		});
 
+		test('records a used state with a conditional PATCH, else a POST, else (taken meanwhile) the PATCH again', async () => {
+			const until = new Date(Date.UTC(2031, 0, 1));
+			expect(await store.consumeState('rest:state', stateOrder(5, 'n'), until)).toBe(true);
+			expect(await store.consumeState('rest:state', stateOrder(5, 'n'), until)).toBe(false);
+			expect(await store.consumeState('rest:state', stateOrder(6, 'n'), until)).toBe(true);
+			await store.deleteStates('rest:state');
+			await store.deleteExpiredStates(new Date(Date.UTC(2030, 0, 1)), 7);
+			const summary = rest.requests.map((r) => ({ method: r.method, path: r.path, query: r.query }));
+			const patch = (order: string) => ({
+				method: 'PATCH',
+				path: '/rest/v1/oauth2_tokens_states',
+				query: { connection_id: 'eq.rest:state', consumed_state: `lt.${order}`, select: 'connection_id' },
+			});
+			const post = { method: 'POST', path: '/rest/v1/oauth2_tokens_states', query: {} };
+			expect(summary).toEqual([
+				patch(stateOrder(5, 'n')),
+				post,
+				patch(stateOrder(5, 'n')),
+				post,
+				patch(stateOrder(5, 'n')),
+				patch(stateOrder(6, 'n')),
+				{ method: 'DELETE', path: '/rest/v1/oauth2_tokens_states', query: { connection_id: 'eq.rest:state' } },
+				{
+					method: 'DELETE',
+					path: '/rest/v1/oauth2_tokens_states',
+					query: { expires_at: 'lt.2030-01-01T00:00:00.000Z', order: 'connection_id.asc', limit: '7', select: 'connection_id' },
+				},
+			]);
+			expect(rest.requests[1].body).toEqual({ connection_id: 'rest:state', consumed_state: stateOrder(5, 'n'), expires_at: until.toISOString() });
+		});
+
 		test('50 concurrent Get Valid Token on an expired token: one token request; tokens encrypted in the row', async () => {
 			const endpoint = rotatingTokenEndpoint({ delayMs: 30 });
 			const manager = () => new TokenManager({ store, cipher: new TokenCipher('supabase-test-encryption-key'), client: testClient(), pollIntervalMs: 10 });
@@ -209,7 +298,7 @@ describePostgres()('Supabase store', () => {
 		});
 
 		test('a missing table or missing lease functions point at the SQL files', async () => {
-			const missing = new SupabaseStore({ url: ORIGIN, serviceRoleKey: SERVICE_ROLE_KEY, tableName: 'not_created' });
+			const missing = new SupabaseTokenStore({ url: ORIGIN, serviceRoleKey: SERVICE_ROLE_KEY, tableName: 'not_created' });
 			const error = await missing.get('x').catch((e) => e);
 			expect(error).toBeInstanceOf(StoreError);
 			expect(error.message).toBe(`Supabase table public.not_created at ${ORIGIN} does not exist`);
@@ -219,7 +308,7 @@ describePostgres()('Supabase store', () => {
 		});
 
 		test('a wrong service role key is a store error that does not echo the key', async () => {
-			const wrong = new SupabaseStore({ url: ORIGIN, serviceRoleKey: 'SENTINEL-wrong-key' });
+			const wrong = new SupabaseTokenStore({ url: ORIGIN, serviceRoleKey: 'SENTINEL-wrong-key' });
 			const error = await wrong.get('x').catch((e) => e);
 			expect(error).toBeInstanceOf(StoreError);
 			expect(error.message).toMatch(/Invalid API key/);
@@ -238,7 +327,7 @@ describe('Supabase store, unreachable', () => {
 		await once(server, 'close');
 		nock.enableNetConnect(`127.0.0.1:${port}`);
 		try {
-			const store = new SupabaseStore({ url: `http://127.0.0.1:${port}`, serviceRoleKey: SERVICE_ROLE_KEY });
+			const store = new SupabaseTokenStore({ url: `http://127.0.0.1:${port}`, serviceRoleKey: SERVICE_ROLE_KEY });
 			const error = await store.get('x').catch((e) => e);
 			expect(error).toBeInstanceOf(StoreError);
 			expect(error.message).toBe(`Supabase table public.oauth2_tokens at http://127.0.0.1:${port} could not be reached: connect ECONNREFUSED 127.0.0.1:${port} (ECONNREFUSED)`);

@@ -5,8 +5,8 @@ import { TokenCipher } from '../../../engine/crypto';
 import { MissingInputError } from '../../../engine/errors';
 import { resolveOAuthClient, type ClientAuthentication, type OAuthClient } from '../../../engine/presets';
 import type { TokenStore } from '../../../engine/store';
-import { MySqlTokenStore, PostgresStore, SqliteTokenStore } from '../../../engine/stores';
-import { SupabaseStore } from '../../../engine/stores/supabase';
+import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../../../engine/stores';
+import { SupabaseTokenStore } from '../../../engine/stores/supabase';
 import { TokenManager } from '../../../engine/token-manager';
 
 /**
@@ -54,9 +54,9 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
 	const ssl = tlsFromCredentials(c);
 	switch (storage) {
 		case 'supabase':
-			return new SupabaseStore({ url: text(c.host), serviceRoleKey: String(c.serviceRole ?? ''), tableName: text(c.tableName), schema: text(c.schema) });
+			return new SupabaseTokenStore({ url: text(c.host), serviceRoleKey: String(c.serviceRole ?? ''), tableName: text(c.tableName), schema: text(c.schema) });
 		case 'postgres':
-			return new PostgresStore({
+			return new PostgresTokenStore({
 				pool: { host: text(c.host), port: Number(c.port) || 5432, database: text(c.database), user: text(c.user), password: String(c.password ?? ''), ssl },
 				tableName: text(c.tableName),
 				createTableIfMissing: c.createTableIfMissing === true,

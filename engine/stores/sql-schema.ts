@@ -1,3 +1,7 @@
+/**
+ * The tables of the SQL stores, in every dialect: their columns, the shipped sql/<dialect>.sql that creates them,
+ * how a row maps to a StoredConnection, and the errors that say what to run when a table is missing or old.
+ */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidInputError, StoreError } from '../errors';
@@ -5,6 +9,10 @@ import { CONNECTION_STATUSES, type ConnectionFields, type ConnectionStatus, type
 
 /** The table every store keeps; `sql/<dialect>.sql` creates it under this name. */
 export const DEFAULT_TABLE_NAME = 'oauth2_tokens';
+/** The used-states table is named after the tokens table with this suffix: oauth2_tokens_states. */
+export const STATES_SUFFIX = '_states';
+/** Columns of the used-states table: per connection, the newest state used and when that record may go. */
+export const STATE_COLUMNS = ['connection_id', 'consumed_state', 'expires_at'] as const;
 
 export const COLUMNS = [
 	'connection_id',
@@ -55,10 +63,13 @@ export const ADDED_COLUMNS: readonly string[] = ['app_fingerprint', 'token_issue
 export type Dialect = 'postgres' | 'mysql' | 'sqlite';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+/** Longest identifier PostgreSQL keeps whole (MySQL's limit is 64). */
+const MAX_IDENTIFIER_LENGTH = 63;
 
 /**
  * Table names come from credentials: they are checked against a strict identifier pattern and then
- * quoted, never pasted into SQL as typed. `allowSchema` accepts "schema.table".
+ * quoted, never pasted into SQL as typed. `allowSchema` accepts "schema.table". The table's name leaves room for
+ * the states table's suffix.
  */
 export function parseTableName(value: string | undefined, allowSchema: boolean): string[] {
 	const name = (value ?? '').trim() || DEFAULT_TABLE_NAME;
@@ -69,18 +80,52 @@ export function parseTableName(value: string | undefined, allowSchema: boolean):
 			`"${name.slice(0, 80)}" is not a plain identifier: use letters, digits and underscores, starting with a letter or underscore${allowSchema ? ' (optionally "schema.table")' : ''}`,
 		);
 	}
+	const table = parts[parts.length - 1];
+	if (table.length + STATES_SUFFIX.length > MAX_IDENTIFIER_LENGTH) {
+		throw new InvalidInputError(
+			'tableName',
+			`"${table}" is too long: at most ${MAX_IDENTIFIER_LENGTH - STATES_SUFFIX.length} characters, so that its states table "${table}${STATES_SUFFIX}" fits the database's ${MAX_IDENTIFIER_LENGTH}`,
+		);
+	}
 	return parts;
+}
+
+/** The used-states table beside a tokens table: same schema, name + STATES_SUFFIX. */
+export function statesTableParts(tableParts: string[]): string[] {
+	return [...tableParts.slice(0, -1), `${tableParts[tableParts.length - 1]}${STATES_SUFFIX}`];
 }
 
 function shippedSql(dialect: Dialect): string {
 	return readFileSync(join(__dirname, '..', '..', 'sql', `${dialect}.sql`), 'utf8');
 }
 
-/** The shipped schema file for a dialect, with the table name substituted (quoted by the caller's rules). */
-export function schemaSql(dialect: Dialect, quotedTable: string, indexPrefix: string): string {
+/** Quoted names of a store's two tables, as its dialect quotes them. */
+export interface QuotedTables {
+	tokens: string;
+	states: string;
+	/** What the shipped index names start with instead of oauth2_tokens. */
+	indexPrefix: string;
+}
+
+/** The shipped schema file for a dialect, with the table names substituted (quoted by the caller's rules). */
+export function schemaSql(dialect: Dialect, tables: QuotedTables): string {
+	return substituteNames(shippedSql(dialect), tables);
+}
+
+/** The statements of the shipped schema file that create the states table (and its index), names substituted. */
+export function statesSql(dialect: Dialect, tables: QuotedTables): string[] {
 	return shippedSql(dialect)
-		.replace(/\boauth2_tokens_(\w+_idx)\b/g, `${indexPrefix}_$1`)
-		.replace(/\boauth2_tokens\b/g, quotedTable);
+		.replace(/^\s*--.*$/gm, '')
+		.split(';')
+		.filter((statement) => /\boauth2_tokens_states\b/.test(statement))
+		.map((statement) => substituteNames(statement, tables).replace(/\s+/g, ' ').trim());
+}
+
+function substituteNames(sql: string, tables: QuotedTables): string {
+	return sql
+		.replace(/\boauth2_tokens_(\w+_idx)\b/g, `${tables.indexPrefix}_$1`)
+		.replace(/\boauth2_tokens_states\b/g, tables.states)
+		.replace(/\boauth2_tokens\b/g, tables.tokens);
 }
 
 /**
@@ -176,10 +221,10 @@ export function versionedUpdateSet(columns: string[], placeholder: (index: numbe
 	].join(', ');
 }
 
-/** Columns of COLUMNS that a table lacks, for an error that names them. */
-export function missingColumns(present: Iterable<string>): string[] {
+/** Columns of `required` that a table lacks, for an error that names them. */
+export function missingColumns(present: Iterable<string>, required: readonly string[] = COLUMNS): string[] {
 	const have = new Set([...present].map((c) => c.toLowerCase()));
-	return COLUMNS.filter((c) => !have.has(c));
+	return required.filter((c) => !have.has(c));
 }
 
 /** What a store found when it inspected its table (`inspectSchema()`), for credential tests and errors. */
@@ -192,12 +237,32 @@ export interface SchemaReport {
 }
 
 /** `present`: the table's column names, or null when the table does not exist. */
-export function schemaReport(tableParts: string[], present: string[] | null): SchemaReport {
+export function schemaReport(tableParts: string[], present: string[] | null, required: readonly string[] = COLUMNS): SchemaReport {
 	return {
 		table: tableParts.join('.'),
 		exists: present !== null,
-		missingColumns: present === null ? [...COLUMNS] : missingColumns(present),
+		missingColumns: present === null ? [...required] : missingColumns(present, required),
 	};
+}
+
+/**
+ * The StoreError for a states table that is absent or lacks columns (null when it is fine). A tokens table created
+ * before the states table existed has none: the error gives the statements that create it.
+ */
+export function statesError(report: SchemaReport, dialect: Dialect, tables: QuotedTables): StoreError | null {
+	if (!report.exists) {
+		return new StoreError(
+			`The table ${report.table}, where the node records which authorization states were used, does not exist`,
+			`Turn on "Create Table If Missing" in the credential (the node then creates it), or run: ${statesSql(dialect, tables).join('; ')};`,
+		);
+	}
+	if (report.missingColumns.length) {
+		return new StoreError(
+			`The table ${report.table} lacks the columns ${report.missingColumns.join(', ')}`,
+			`Use a table created by sql/${dialect}.sql, or choose another Table Name.`,
+		);
+	}
+	return null;
 }
 
 /**
