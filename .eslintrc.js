@@ -13,8 +13,7 @@ module.exports = {
 		sourceType: 'module',
 		extraFileExtensions: ['.json'],
 	},
-	// The sandbox is JavaScript on its way to TypeScript beside the tests that use it; it is linted there.
-	ignorePatterns: ['.eslintrc.js', 'gulpfile.js', 'jest*.config.js', '**/node_modules/**', '**/dist/**', 'scripts/sandbox/**'],
+	ignorePatterns: ['.eslintrc.js', 'gulpfile.js', 'jest*.config.js', '**/node_modules/**', '**/dist/**'],
 	overrides: [
 		{
 			files: ['*.ts', '*.js'],
@@ -48,7 +47,7 @@ module.exports = {
 		{
 			files: ['test/**/*.ts', 'test/**/*.js'],
 			env: { jest: true },
-			// Tests require JavaScript modules (the sandbox) and built files, and hand malformed values to the code.
+			// Tests load built files and modules at run time with require(), and hand malformed values to the code.
 			rules: { '@typescript-eslint/no-require-imports': 'off', '@typescript-eslint/no-explicit-any': 'off' },
 		},
 		{

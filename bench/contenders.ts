@@ -7,7 +7,8 @@
  */
 import * as crypto from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
-import { embeddedStore, postgresStore, provisionTokenManager, type N8nClient, type StoreChoice, type Workflow } from '../scripts/n8n/provision';
+import type { N8nClient, Workflow } from '../scripts/n8n/client';
+import { embeddedStore, postgresStore, provisionTokenManager, type StoreChoice } from '../scripts/n8n/provision';
 import type { Sandbox } from '../test/sandbox';
 import { callWorkflow, refreshWorkflow, TABLE_SQL, TEMPLATE_APP_ID, TEMPLATE_TABLE } from './template';
 
@@ -39,19 +40,20 @@ export interface Environment {
 	minValiditySeconds: number;
 }
 
-async function timed(path: string, url: string, check: (status: number, body: any) => CallResult | boolean): Promise<CallResult> {
+/** Calls a webhook; `check` judges the answer (its JSON object, else {}: an answer that is no JSON object has no fields). */
+async function timed(path: string, url: string, check: (status: number, body: Record<string, unknown>) => CallResult | boolean): Promise<CallResult> {
 	const started = performance.now();
 	try {
 		const res = await fetch(`${url}/webhook/${path}`, { signal: AbortSignal.timeout(120_000) });
 		const text = await res.text();
 		const ms = performance.now() - started;
-		let body: unknown = text;
+		let body: unknown = {};
 		try {
 			body = JSON.parse(text);
 		} catch {
-			// not JSON: judged as text
+			// not JSON: no fields
 		}
-		const verdict = check(res.status, body);
+		const verdict = check(res.status, body && typeof body === 'object' ? (body as Record<string, unknown>) : {});
 		if (typeof verdict === 'boolean') return verdict ? { ok: true, ms } : { ok: false, ms, failure: `${res.status} ${text.slice(0, 160)}` };
 		return { ...verdict, ms };
 	} catch (error) {
@@ -85,10 +87,14 @@ export async function tokenManagerContender(env: Environment, key: string, label
 		},
 		async call() {
 			const started = performance.now();
-			const res = await setup.call(connectionId).catch((error: Error) => ({ status: 0, body: error.message }));
-			const ms = performance.now() - started;
-			const ok = res.status === 200 && res.body?.statusCode === 200 && res.body?.user?.name === expected;
-			return ok ? { ok, ms } : { ok, ms, failure: `${res.status} ${JSON.stringify(res.body).slice(0, 160)}` };
+			try {
+				const res = await setup.call(connectionId);
+				const ms = performance.now() - started;
+				const ok = res.status === 200 && res.body.statusCode === 200 && res.body.user?.name === expected;
+				return ok ? { ok, ms } : { ok, ms, failure: `${res.status} ${res.text.slice(0, 160)}` };
+			} catch (error) {
+				return { ok: false, ms: performance.now() - started, failure: `0 ${(error as Error).message.slice(0, 160)}` };
+			}
 		},
 	};
 }
@@ -176,7 +182,7 @@ export async function builtInContender(env: Environment): Promise<Contender> {
 			}
 			return expected;
 		},
-		call: () => timed(path, env.n8nUrl, (status, body) => status === 200 && body?.data?.name === expected),
+		call: () => timed(path, env.n8nUrl, (status, body) => status === 200 && (body.data as { name?: string } | undefined)?.name === expected),
 	};
 }
 
@@ -244,8 +250,8 @@ export async function templateContender(env: Environment): Promise<Contender> {
 		},
 		call: () =>
 			timed(`${key}/call?${new URLSearchParams({ term })}`, env.n8nUrl, (status, body) => {
-				if (body?.boundHit === 'true') return { ok: false, ms: 0, boundHit: true, failure: 'retry bound hit' };
-				return status === 200 && body?.name === term.split('@')[0];
+				if (body.boundHit === 'true') return { ok: false, ms: 0, boundHit: true, failure: 'retry bound hit' };
+				return status === 200 && body.name === term.split('@')[0];
 			}),
 	};
 }

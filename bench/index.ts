@@ -13,20 +13,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { startQueueCluster, type N8nInstance } from '../scripts/n8n/queue';
+import mysql from 'mysql2/promise';
+import { N8N_VERSION } from '../scripts/n8n/install';
+import { startN8n } from '../scripts/n8n/instance';
+import { installPackage, packProject } from '../scripts/n8n/package';
 import { ownerClient } from '../scripts/n8n/provision';
+import { startQueueCluster } from '../scripts/n8n/queue';
 import { startSandbox, type Sandbox, type SandboxStats } from '../test/sandbox';
 import { builtInContender, embeddedContender, postgresContender, templateContender, type CallResult, type Contender, type Environment } from './contenders';
 import { chartSvg, engineTable, percentile, scenarioTable, writeChart, type ContenderResult, type EngineResult, type ScenarioResult } from './report';
 import { REFRESH_CALL_TIMEOUT_MS, RETRY_BOUND } from './template';
 
 const repo = path.resolve(__dirname, '..');
-const { startN8n } = require('../scripts/n8n/instance') as { startN8n(options: object): Promise<N8nInstance> };
-const { packProject, installPackage } = require('../scripts/n8n/package') as {
-	packProject(): Promise<{ tarball: string }>;
-	installPackage(userFolder: string, tarball: string): Promise<unknown>;
-};
-const { N8N_VERSION } = require('../scripts/n8n/install') as { N8N_VERSION: string };
 
 const settings = {
 	lifetimeSeconds: Number(process.env.BENCH_LIFETIME || 20),
@@ -153,8 +151,7 @@ async function engine(): Promise<EngineResult[]> {
 	return (JSON.parse(stdout) as { results: EngineResult[] }).results;
 }
 
-async function mariadb(): Promise<{ pool: import('mysql2/promise').Pool; database: string; drop(): Promise<void> } | undefined> {
-	const mysql = require('mysql2/promise') as typeof import('mysql2/promise');
+async function mariadb(): Promise<{ pool: mysql.Pool; database: string; drop(): Promise<void> } | undefined> {
 	const database = `oauth2tm_bench_${Date.now().toString(36)}`;
 	try {
 		const admin = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root', password: '', connectTimeout: 5000 });
@@ -193,7 +190,7 @@ export async function runBench(): Promise<void> {
 		const userFolder = path.join(workdir, 'regular');
 		await installPackage(userFolder, tarball);
 		progress('starting n8n (regular mode)');
-		const n8n = await startN8n({ userFolder, env: N8N_ENV, log: (line: string) => progress(`  ${line}`) });
+		const n8n = await startN8n({ userFolder, env: N8N_ENV, log: (line) => progress(`  ${line}`) });
 		cleanups.unshift(() => n8n.stop());
 		const env: Environment = {
 			client: await ownerClient(n8n.url),

@@ -22,8 +22,11 @@ export interface WorkflowNode {
 	typeVersion?: number;
 	position?: [number, number];
 	webhookId?: string;
+	/** What the node does when it fails (e.g. continueRegularOutput). */
+	onError?: string;
 	parameters: Record<string, unknown>;
-	credentials?: Record<string, { id?: string; name?: string } | null>;
+	/** By type; an id of null lets n8n resolve the credential by its name on import. */
+	credentials?: Record<string, { id?: string | null; name?: string } | null>;
 }
 
 /** A workflow as exported to JSON (workflows/*.json) or as the public API returns it. */

@@ -5,55 +5,11 @@
  * workflow 1 and calls workflow 2. The queue-mode e2e test and the benchmark use it; the demo has its own stack.
  */
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Sandbox } from '../../test/sandbox';
+import { N8nClient, type WebhookResponse, type Workflow } from './client';
+import { PACKAGE_NODE, readWorkflow, sandboxAppCredential, setMinValidity } from './stack';
 
-export interface WorkflowNode {
-	id?: string;
-	name: string;
-	type: string;
-	typeVersion?: number;
-	position?: [number, number];
-	webhookId?: string;
-	onError?: string;
-	parameters: Record<string, any>;
-	credentials?: Record<string, { id: string | null; name: string }>;
-}
-
-export interface Workflow {
-	name: string;
-	nodes: WorkflowNode[];
-	connections: object;
-	settings?: object;
-}
-
-export interface N8nClient {
-	url: string;
-	cookie: string | null;
-	browserId: string;
-	rest(method: string, path: string, body?: unknown): Promise<any>;
-	setupOwner(owner: { email: string; password: string }): Promise<unknown>;
-	createApiKey(): Promise<unknown>;
-	createCredential(credential: { name: string; type: string; data: object }): Promise<{ id: string }>;
-	createWorkflow(workflow: Workflow): Promise<{ id: string; nodes: Workflow['nodes'] }>;
-	publishWorkflow(id: string): Promise<unknown>;
-	waitForWebhook(path: string, options?: { method?: string; timeoutMs?: number }): Promise<void>;
-	webhook(
-		path: string,
-		options?: { method?: string; query?: Record<string, string>; body?: unknown; headers?: Record<string, string> },
-	): Promise<{ status: number; body: any; text: string }>;
-}
-
-const { N8nClient: Client } = require('./client') as { N8nClient: new (url: string) => N8nClient };
-
-const repoDir = path.resolve(__dirname, '..', '..');
-const PACKAGE_NODE = 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager';
 const EMBEDDED_CREDENTIAL = 'oAuth2TokenManagerEmbeddedApi';
-
-export function readBundledWorkflow(file: string): Workflow {
-	return JSON.parse(fs.readFileSync(path.join(repoDir, 'workflows', file), 'utf8'));
-}
 
 /** Where the tokens live: the node's Storage value and the credential it then asks for. */
 export interface StoreChoice {
@@ -88,11 +44,11 @@ export function embeddedStore(filePath: string): StoreChoice {
  * it goes before the workflow's name, its webhook paths and every credential name.
  */
 export function onStore(workflow: Workflow, store: StoreChoice, tag = ''): Workflow {
-	const copy: Workflow = JSON.parse(JSON.stringify(workflow));
+	const copy = JSON.parse(JSON.stringify(workflow)) as Workflow;
 	const tagged = (name: string) => (tag ? `${tag} ${name}` : name);
 	if (tag) copy.name = tagged(copy.name);
 	for (const node of copy.nodes) {
-		for (const ref of Object.values(node.credentials || {})) ref.name = tagged(ref.name);
+		for (const ref of Object.values(node.credentials || {})) if (ref?.name) ref.name = tagged(ref.name);
 		if (tag && node.type === 'n8n-nodes-base.webhook') {
 			node.parameters.path = `${tag}/${node.parameters.path}`;
 			node.webhookId = crypto.randomUUID();
@@ -107,10 +63,23 @@ export function onStore(workflow: Workflow, store: StoreChoice, tag = ''): Workf
 
 /** The owner account and an API key on a fresh n8n; resolves a client logged in with both. */
 export async function ownerClient(n8nUrl: string): Promise<N8nClient> {
-	const client = new Client(n8nUrl);
+	const client = new N8nClient(n8nUrl);
 	await client.setupOwner({ email: 'owner@example.test', password: `Owner-${crypto.randomBytes(9).toString('base64url')}1` });
 	await client.createApiKey();
 	return client;
+}
+
+/** Workflow 2's answer: its Result node on success, its Error Answer node (`error`) otherwise. */
+export interface CallAnswer {
+	connectionId?: string;
+	/** The API call's HTTP status. */
+	statusCode?: number;
+	/** The API's answer (the sandbox's /users/me data). */
+	user?: { name?: string; [field: string]: unknown };
+	tokenRefreshedBeforeCall?: boolean;
+	tokenExpiresAt?: string;
+	retriedAfter401?: boolean;
+	error?: { code: string; message: string; description?: string; reauthorizationUrl?: string };
 }
 
 export interface TokenManagerSetup {
@@ -118,8 +87,8 @@ export interface TokenManagerSetup {
 	callPath: string;
 	/** Workflow 1: start webhook → the sandbox's consent (as `user`) → callback; resolves the callback's status. */
 	connect(connectionId: string, user: string): Promise<number>;
-	/** Workflow 2 over its webhook: { status, body } (body: connectionId, statusCode, user, tokenExpiresAt, …). */
-	call(connectionId: string): Promise<{ status: number; body: any }>;
+	/** Workflow 2 over its webhook; `body` is {} when n8n's answer is no JSON object (`text` has it as sent). */
+	call(connectionId: string): Promise<WebhookResponse & { body: CallAnswer }>;
 }
 
 /** Credentials and workflows 1 and 2 on `store`, published and live (the owner from ownerClient() when no client). */
@@ -134,40 +103,21 @@ export async function provisionTokenManager(options: {
 	const { sandbox, store, tag = '' } = options;
 	const client = options.client ?? (await ownerClient(options.n8nUrl));
 	const tagged = (name: string) => (tag ? `${tag} ${name}` : name);
-	const connect = onStore(readBundledWorkflow('1-connect-oauth-callback.json'), store, tag);
-	const call = onStore(readBundledWorkflow('2-call-api-with-valid-token.json'), store, tag);
-	const hookPath = (workflow: Workflow, node: string) => workflow.nodes.find((n) => n.name === node)?.parameters.path as string;
+	const connect = onStore(readWorkflow('connect'), store, tag);
+	const call = onStore(readWorkflow('call'), store, tag);
+	const hookPath = (workflow: Workflow, node: string) => String(workflow.nodes.find((n) => n.name === node)?.parameters.path);
 	const startUrl = `${options.n8nUrl}/webhook/${hookPath(connect, 'Start Webhook')}`;
 	const callbackUrl = `${options.n8nUrl}/webhook/${hookPath(connect, 'OAuth Callback')}`;
 	const callPath = hookPath(call, 'Call Webhook');
 	const basicAuth = { user: 'connect', password: crypto.randomBytes(18).toString('base64url') };
 	const callAuth = { name: 'X-Call-Key', value: crypto.randomBytes(18).toString('base64url') };
 
-	await client.createCredential({
-		name: tagged('Pipedrive OAuth app'),
-		type: 'oAuth2TokenManagerAppApi',
-		data: {
-			preset: 'custom',
-			clientId: sandbox.clientId,
-			clientSecret: sandbox.clientSecret,
-			redirectUri: callbackUrl,
-			scopes: '',
-			authorizationUrl: sandbox.authorizationUrl,
-			tokenUrl: sandbox.tokenUrl,
-			revocationUrl: sandbox.revocationUrl,
-			clientAuthentication: 'basic',
-			keepResponseFields: 'api_domain',
-		},
-	});
+	await client.createCredential({ name: tagged('Pipedrive OAuth app'), type: 'oAuth2TokenManagerAppApi', data: sandboxAppCredential(sandbox, callbackUrl) });
 	await client.createCredential({ name: tagged(store.credentialName), type: store.credentialType, data: store.data });
 	await client.createCredential({ name: tagged('Call webhook header auth'), type: 'httpHeaderAuth', data: callAuth });
 	await client.createCredential({ name: tagged('Connect start basic auth'), type: 'httpBasicAuth', data: basicAuth });
 
-	if (options.minValiditySeconds !== undefined) {
-		const settings = call.nodes.find((n) => n.name === 'Settings');
-		const field = settings?.parameters.assignments.assignments.find((a: { name: string }) => a.name === 'minValiditySeconds');
-		field.value = options.minValiditySeconds;
-	}
+	if (options.minValiditySeconds !== undefined) setMinValidity(call, options.minValiditySeconds);
 	for (const workflow of [connect, call]) {
 		const created = await client.createWorkflow(workflow);
 		for (const node of created.nodes) {
@@ -201,6 +151,9 @@ export async function provisionTokenManager(options: {
 			await page.arrayBuffer();
 			return page.status;
 		},
-		call: (connectionId) => client.webhook(callPath, { query: { connectionId }, headers: { [callAuth.name]: callAuth.value } }),
+		async call(connectionId) {
+			const res = await client.webhook(callPath, { query: { connectionId }, headers: { [callAuth.name]: callAuth.value } });
+			return { ...res, body: (res.body && typeof res.body === 'object' ? res.body : {}) as CallAnswer };
+		},
 	};
 }

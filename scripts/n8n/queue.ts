@@ -5,45 +5,15 @@
  * port, and a worker answers its health check on its own port. Every Redis key and pub/sub channel of a cluster
  * carries a prefix unique to it, so clusters started in parallel never share a queue, and stop() deletes its keys.
  */
-import type { ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { n8nHome } from './install';
+import { freePort, type N8nInstance, startN8n } from './instance';
+import { installPackage } from './package';
 
-export interface N8nInstance {
-	url: string;
-	port: number;
-	userFolder: string;
-	database: string;
-	encryptionKey: string;
-	logFile: string;
-	startMs: number;
-	env: Record<string, string>;
-	child: ChildProcess;
-	cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
-	stop(options?: { keepDatabase?: boolean }): Promise<void>;
-}
-
-interface StartOptions {
-	userFolder: string;
-	port?: number;
-	database?: string;
-	encryptionKey?: string;
-	keepDatabase?: boolean;
-	args?: string[];
-	env?: Record<string, string>;
-	log?: (line: string) => void;
-}
-
-// the launcher stays JavaScript; these are the parts of it used here
-const { startN8n, freePort } = require('./instance') as {
-	startN8n(options: StartOptions): Promise<N8nInstance>;
-	freePort(): Promise<number>;
-};
-const { n8nHome } = require('./install') as { n8nHome: string };
-const { installPackage } = require('./package') as { installPackage(userFolder: string, tarball: string): Promise<unknown> };
-
-/** The few ioredis calls used here (ioredis ships with n8n). */
+/** The few ioredis calls used here: ioredis ships with n8n, not with this project, so it has no types here. */
 interface RedisClient {
 	scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
 	del(...keys: string[]): Promise<number>;
@@ -55,7 +25,8 @@ export const REDIS = { host: process.env.OAUTH2TM_REDIS_HOST || '127.0.0.1', por
 const PREFIX_ROOT = 'oauth2tm-q-';
 
 function redisClient(): RedisClient {
-	const Redis = require(path.join(n8nHome, 'node_modules', 'ioredis')) as new (options: object) => RedisClient;
+	// resolved from n8n's install folder, the copy n8n itself talks to Redis with
+	const Redis = createRequire(path.join(n8nHome, 'package.json'))('ioredis') as new (options: object) => RedisClient;
 	return new Redis({ ...REDIS, lazyConnect: false, maxRetriesPerRequest: 2, connectTimeout: 5000 });
 }
 

@@ -3,7 +3,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startSandbox } from '../../test/sandbox';
+import { startSandbox, type Sandbox } from '../../test/sandbox';
 import { type CreatedWorkflow, N8nClient, type Owner, type WebhookResponse, type Workflow } from './client';
 import type { Log } from './install';
 import { type N8nInstance, startN8n } from './instance';
@@ -23,8 +23,6 @@ export const CREDENTIAL_NAMES = {
 	basicAuth: 'Connect start basic auth',
 };
 export const PACKAGE_NODE = 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager';
-
-export type Sandbox = Awaited<ReturnType<typeof startSandbox>>;
 
 export function readWorkflow(name: WorkflowKey): Workflow {
 	return JSON.parse(fs.readFileSync(path.join(repoDir, 'workflows', WORKFLOW_FILES[name]), 'utf8')) as Workflow;
@@ -95,6 +93,22 @@ export interface Stack {
 	stop(options?: { keepDatabase?: boolean }): Promise<void>;
 }
 
+/** The OAuth app credential's data for the sandbox provider (Pipedrive-like: Basic client auth, api_domain kept). */
+export function sandboxAppCredential(sandbox: Sandbox, redirectUri: string): Record<string, unknown> {
+	return {
+		preset: 'custom',
+		clientId: sandbox.clientId,
+		clientSecret: sandbox.clientSecret,
+		redirectUri,
+		scopes: '',
+		authorizationUrl: sandbox.authorizationUrl,
+		tokenUrl: sandbox.tokenUrl,
+		revocationUrl: sandbox.revocationUrl,
+		clientAuthentication: 'basic',
+		keepResponseFields: 'api_domain',
+	};
+}
+
 /** A header credential n8n checks on a webhook. */
 function headerCredential(name: string) {
 	return { name, value: crypto.randomBytes(18).toString('base64url') };
@@ -149,18 +163,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 			app: await client.createCredential({
 				name: CREDENTIAL_NAMES.app,
 				type: 'oAuth2TokenManagerAppApi',
-				data: {
-					preset: 'custom',
-					clientId: sandbox.clientId,
-					clientSecret: sandbox.clientSecret,
-					redirectUri: callbackUrl,
-					scopes: '',
-					authorizationUrl: sandbox.authorizationUrl,
-					tokenUrl: sandbox.tokenUrl,
-					revocationUrl: sandbox.revocationUrl,
-					clientAuthentication: 'basic',
-					keepResponseFields: 'api_domain',
-				},
+				data: sandboxAppCredential(sandbox, callbackUrl),
 			}),
 			store: await client.createCredential({
 				name: CREDENTIAL_NAMES.store,
@@ -256,7 +259,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 }
 
 /** Sets Get Valid Token's minimum validity in workflow 2's Settings node. */
-function setMinValidity(workflow: Workflow, seconds: number) {
+export function setMinValidity(workflow: Workflow, seconds: number) {
 	const settings = workflow.nodes.find((n) => n.name === 'Settings');
 	const assignments = (settings?.parameters.assignments as { assignments?: { name: string; value: unknown }[] } | undefined)?.assignments;
 	const field = assignments?.find((a) => a.name === 'minValiditySeconds');

@@ -699,16 +699,30 @@ if (require.main === module) {
 		);
 		process.exit(0);
 	}
-	startSandbox({ port: 8787, log: true, ...args }).then((sb) => {
-		console.log(`Pipedrive-like sandbox on ${sb.url}`);
-		console.log(`  authorization URL  ${sb.authorizationUrl}`);
-		console.log(`  token URL          ${sb.tokenUrl}`);
-		console.log(`  revocation URL     ${sb.revocationUrl}`);
-		console.log(`  client id          ${sb.clientId}`);
-		console.log(`  client secret      ${sb.clientSecret}`);
-		console.log(`  counters           ${sb.url}/__sandbox/stats`);
-		const stop = () => sb.close().then(() => process.exit(0));
-		process.on('SIGINT', stop);
-		process.on('SIGTERM', stop);
-	});
+	startSandbox({ port: 8787, log: true, ...args }).then(
+		(sb) => {
+			console.log(`Pipedrive-like sandbox on ${sb.url}`);
+			console.log(`  authorization URL  ${sb.authorizationUrl}`);
+			console.log(`  token URL          ${sb.tokenUrl}`);
+			console.log(`  revocation URL     ${sb.revocationUrl}`);
+			console.log(`  client id          ${sb.clientId}`);
+			console.log(`  client secret      ${sb.clientSecret}`);
+			console.log(`  counters           ${sb.url}/__sandbox/stats`);
+			const stop = () => {
+				sb.close().then(
+					() => process.exit(0),
+					(err: Error) => {
+						console.error(`closing the sandbox failed: ${err.message}`);
+						process.exit(1);
+					},
+				);
+			};
+			process.on('SIGINT', stop);
+			process.on('SIGTERM', stop);
+		},
+		(err: Error) => {
+			console.error(`the sandbox did not start: ${err.message}`);
+			process.exit(1);
+		},
+	);
 }
