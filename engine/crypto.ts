@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, scryptSync, type KeyObject } from 'node:crypto';
 import { DecryptionError, InvalidInputError } from './errors';
 
 /*
@@ -16,7 +16,11 @@ export const GCM_TAG_LENGTH = 16;
 
 interface DerivedKey {
 	id: string;
-	key: Buffer;
+	/**
+	 * A KeyObject rather than the key's bytes: given bytes, every createCipheriv/createDecipheriv imports the key
+	 * anew, which costs several times the AES work on a token.
+	 */
+	key: KeyObject;
 }
 
 const derivedKeys = new Map<string, DerivedKey>();
@@ -31,7 +35,7 @@ function deriveKey(secret: string, field: string): DerivedKey {
 	}
 	let derived = derivedKeys.get(secret);
 	if (!derived) {
-		const key = scryptSync(secret, KEY_SALT, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+		const key = createSecretKey(scryptSync(secret, KEY_SALT, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }));
 		const id = createHmac('sha256', key).update('key-id').digest('base64url').slice(0, 8);
 		derived = { id, key };
 		derivedKeys.set(secret, derived);

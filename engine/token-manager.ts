@@ -502,8 +502,21 @@ export class TokenManager {
 		return this.cipher.encrypt(value, connectionId, field);
 	}
 
+	/**
+	 * The row with its access token decrypted, and its refresh token decrypted on first read: Get Valid Token on a
+	 * fresh token never needs it. A refresh token that cannot be decrypted throws its DecryptionError where it is read
+	 * (a refresh, a revocation), not on every call that only uses the access token.
+	 */
 	private decrypt(row: StoredConnection): Connection {
 		const open = (value: string | null, field: TokenField) => (value === null ? null : this.cipher.decrypt(value, row.connectionId, field));
-		return { ...row, accessToken: open(row.accessToken, 'access_token'), refreshToken: open(row.refreshToken, 'refresh_token') };
+		let refreshToken: { value: string | null } | undefined;
+		return {
+			...row,
+			accessToken: open(row.accessToken, 'access_token'),
+			get refreshToken() {
+				refreshToken ??= { value: open(row.refreshToken, 'refresh_token') };
+				return refreshToken.value;
+			},
+		};
 	}
 }

@@ -57,5 +57,6 @@ export type NewConnection = ConnectionFields & { connectionId: string };
 /** Decrypted view the engine hands to callers. */
 export interface Connection extends Omit<StoredConnection, 'accessToken' | 'refreshToken'> {
 	accessToken: string | null;
+	/** Decrypted on first read, which throws the DecryptionError when no configured key opens it. */
 	refreshToken: string | null;
 }

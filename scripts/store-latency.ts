@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import mysql from 'mysql2/promise';
 import { Client, Pool } from 'pg';
 import { TokenCipher } from '../engine/crypto';
@@ -94,12 +94,15 @@ async function sqliteSetup(): Promise<StoreUnderTest> {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-latency-'));
 	const file = path.join(dir, 'tokens.sqlite');
 	let raw: DatabaseSync | undefined;
+	let read: StatementSync | undefined;
 	return {
 		store: new SqliteTokenStore({ filePath: file }),
-		// Opened on first use: the store creates the file and table with its insert.
+		// Opened on first use: the store creates the file and table with its insert. The statement is prepared once,
+		// as the store keeps its own: preparing costs more than the read itself.
 		rawRead: async (id) => {
 			raw ??= new DatabaseSync(file);
-			return raw.prepare(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = ?`).get(id);
+			read ??= raw.prepare(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = ?`);
+			return read.get(id);
 		},
 		async drop() {
 			raw?.close();

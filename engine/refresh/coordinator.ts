@@ -68,6 +68,9 @@ export interface RefreshSteps {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class RefreshCoordinator {
+	/** This store's and app's entry in the registry, looked up once: every call begins by asking it for writes the store refused. */
+	private sharedState: Promise<SharedRefreshState> | undefined;
+
 	constructor(private readonly options: RefreshCoordinatorOptions) {}
 
 	/** Refreshes the connection read as `started`, or joins the refresh of it already in flight in this process. */
@@ -140,8 +143,16 @@ export class RefreshCoordinator {
 		(await this.shared()).refusedWrites.delete(connectionId);
 	}
 
-	private async shared(): Promise<SharedRefreshState> {
-		return this.options.registry.stateFor(await this.options.store.identity(), this.options.appFingerprint);
+	private shared(): Promise<SharedRefreshState> {
+		const { store, registry, appFingerprint } = this.options;
+		this.sharedState ??= store.identity().then(
+			(identity) => registry.stateFor(identity, appFingerprint),
+			(error) => {
+				this.sharedState = undefined;
+				throw error;
+			},
+		);
+		return this.sharedState;
 	}
 
 	/** `started` is the caller's own read, which needed a refresh: the lease is asked for at once. */

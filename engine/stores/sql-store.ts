@@ -84,6 +84,8 @@ export abstract class SqlTokenStore implements TokenStore {
 	protected readonly tableParts: string[];
 	private readonly statesParts: string[];
 	private readonly tables: QuotedTables;
+	/** The primary-key read every call begins with, built once. */
+	private readonly readSql: string;
 	private readonly createTableIfMissing: boolean;
 	private ready: Promise<void> | undefined;
 	private statesReady: Promise<void> | undefined;
@@ -100,6 +102,7 @@ export abstract class SqlTokenStore implements TokenStore {
 		const quoteAll = (parts: string[]) => parts.map((part) => dialect.quote(part)).join('.');
 		const indexPrefix = dialect.indexPrefix(this.tableParts[this.tableParts.length - 1]);
 		this.tables = { tokens: quoteAll(this.tableParts), states: quoteAll(this.statesParts), indexPrefix };
+		this.readSql = `select * from ${this.tables.tokens} where connection_id = ${dialect.placeholder(0)}`;
 	}
 
 	abstract identity(): Promise<string>;
@@ -251,17 +254,12 @@ export abstract class SqlTokenStore implements TokenStore {
 	}
 
 	private async readRow(connectionId: string): Promise<SqlRow | undefined> {
-		const { rows } = await this.driver.run(`select * from ${this.tables.tokens} where connection_id = ${this.dialect.placeholder(0)}`, [connectionId]);
+		const { rows } = await this.driver.run(this.readSql, [connectionId]);
 		return rows[0];
 	}
 
 	private writeReturning(write: string, params: unknown[], connectionId: string): Promise<SqlRow | undefined> {
-		return this.driver.writeReturning(
-			write,
-			this.encode(params),
-			`select * from ${this.tables.tokens} where connection_id = ${this.dialect.placeholder(0)}`,
-			[connectionId],
-		);
+		return this.driver.writeReturning(write, this.encode(params), this.readSql, [connectionId]);
 	}
 
 	private encode(params: unknown[]): unknown[] {

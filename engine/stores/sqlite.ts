@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 
 import { StoreError } from '../errors';
 import { storeIdentity } from '../store';
@@ -85,9 +85,19 @@ function driverMessage(error: unknown): string {
 	return (error instanceof Error ? error.message : String(error)).slice(0, 300);
 }
 
+/** Prepared statements kept per open file: a store runs a handful of distinct statements over and over. */
+const MAX_CACHED_STATEMENTS = 64;
+
+interface CachedStatement {
+	statement: StatementSync;
+	returnsRows: boolean;
+}
+
 /** The file, opened on first use with the pragmas every process on it needs. */
 class SqliteFile {
 	private db: DatabaseSync | undefined;
+	/** Preparing costs more than running a primary-key read; SQLite prepares a kept statement again itself when the schema changes. */
+	private readonly statements = new Map<string, CachedStatement>();
 
 	constructor(
 		readonly filePath: string,
@@ -116,9 +126,22 @@ class SqliteFile {
 		return db;
 	}
 
+	/** The statement for `sql` on the open file, prepared on its first use. */
+	prepared(sql: string): CachedStatement {
+		let cached = this.statements.get(sql);
+		if (!cached) {
+			cached = { statement: this.open().prepare(sql), returnsRows: /^\s*select\b/i.test(sql) };
+			// Statements that embed a value (a batch size) vary: the oldest goes first.
+			if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
+			this.statements.set(sql, cached);
+		}
+		return cached;
+	}
+
 	close(): void {
 		const db = this.db;
 		this.db = undefined;
+		this.statements.clear();
 		if (db?.isOpen) db.close();
 	}
 }
@@ -148,12 +171,12 @@ function sqliteDialect(file: SqliteFile): SqlDialect {
 function sqliteDriver(file: SqliteFile): SqlDriver {
 	return {
 		async run(sql, params) {
-			const statement = file.open().prepare(sql);
-			if (/^\s*select\b/i.test(sql)) return { rows: statement.all(...(params as SQLInputValue[])), changes: 0 };
+			const { statement, returnsRows } = file.prepared(sql);
+			if (returnsRows) return { rows: statement.all(...(params as SQLInputValue[])), changes: 0 };
 			return { rows: [], changes: Number(statement.run(...(params as SQLInputValue[])).changes) };
 		},
 		async writeReturning(write, params) {
-			return file.open().prepare(`${write} returning *`).get(...(params as SQLInputValue[]));
+			return file.prepared(`${write} returning *`).statement.get(...(params as SQLInputValue[]));
 		},
 		async close() {
 			file.close();

@@ -193,4 +193,31 @@ describe('key rotation', () => {
 		expect(current.isStale(raw.access_token)).toBe(false);
 		expect(current.isStale(raw.refresh_token)).toBe(false);
 	});
+
+	it('a refresh token no configured key decrypts: a fresh access token is still served; the refresh fails clearly, releases its lease and calls no provider', async () => {
+		await authorize('rot:three');
+		await db.sql(`update oauth2_tokens set refresh_token = $2 where connection_id = $1`, [
+			'rot:three',
+			new TokenCipher(OLD_KEY).encrypt('SENTINEL-refresh-old', 'rot:three', 'refresh_token'),
+		]);
+		const row = async () =>
+			(await db.sql<{ version: number; status: string; lease_holder: string | null }>(`select version, status, lease_holder from oauth2_tokens where connection_id = 'rot:three'`))[0];
+		const before = await row();
+		const notConfigured = /^The stored refresh_token of connection "rot:three" was encrypted with a key that is not configured \(key id [\w-]{8}\)$/;
+
+		// Get Valid Token on a fresh token decrypts only the access token it returns.
+		const fresh = await manager().getValidToken('rot:three');
+		expect(fresh).toMatchObject({ refreshed: false, connection: { accessToken: 'SENTINEL-access-1' } });
+		// The refresh token is decrypted where it is read, with the same error as before.
+		expect(() => fresh.connection.refreshToken).toThrow(notConfigured);
+
+		// Once a refresh is needed, the error surfaces: no token request is made (nock has none), the row is untouched
+		// and the lease taken for the refresh is released.
+		await db.sql(`update oauth2_tokens set expires_at = now() - interval '1 second' where connection_id = 'rot:three'`);
+		const error = await manager().getValidToken('rot:three').catch((e) => e);
+		expect(error).toBeInstanceOf(DecryptionError);
+		expect(error.message).toMatch(notConfigured);
+		expect(`${error.message} ${error.description}`).not.toContain('SENTINEL-refresh-old');
+		expect(await row()).toEqual({ ...before, lease_holder: null });
+	});
 });
