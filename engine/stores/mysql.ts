@@ -41,7 +41,7 @@ type SqlValue = string | number | boolean | Date | null;
 function mysqlDialect(pool: Pool): SqlDialect {
 	return {
 		name: 'mysql',
-		hint: 'Check the MySQL credential (host, port, database, user, password, SSL) and that the server is reachable.',
+		hint: 'Check the MySQL connection settings (host, port, database, user, password, SSL) and that the server is reachable.',
 		quote: (identifier) => `\`${identifier}\``,
 		// Index names are unique per table, so the shipped ones fit every table.
 		indexPrefix: () => 'oauth2_tokens',

@@ -22,7 +22,7 @@ const UNIQUE_VIOLATION = '23505';
 function postgresDialect(pool: Pool): SqlDialect {
 	return {
 		name: 'postgres',
-		hint: 'Check the PostgreSQL credential (host, port, database, user, password, SSL) and that the server is reachable.',
+		hint: 'Check the PostgreSQL connection settings (host, port, database, user, password, SSL) and that the server is reachable.',
 		quote: (identifier) => `"${identifier}"`,
 		// Index names are unique per schema: they follow the table's.
 		indexPrefix: (table) => table,

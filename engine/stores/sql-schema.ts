@@ -253,7 +253,7 @@ export function statesError(report: SchemaReport, dialect: Dialect, tables: Quot
 	if (!report.exists) {
 		return new StoreError(
 			`The table ${report.table}, where the node records which authorization states were used, does not exist`,
-			`Turn on "Create Table If Missing" in the credential (the node then creates it), or run: ${statesSql(dialect, tables).join('; ')};`,
+			`Turn on "Create Table If Missing" (the store then creates it), or run: ${statesSql(dialect, tables).join('; ')};`,
 		);
 	}
 	if (report.missingColumns.length) {
@@ -275,13 +275,13 @@ export function schemaError(report: SchemaReport, dialect: Dialect, quotedTable:
 		const statements = addColumnsSql(dialect, quotedTable, report.missingColumns);
 		return new StoreError(
 			`The table ${report.table} lacks the columns ${report.missingColumns.join(', ')}, which this version of the node adds`,
-			`Turn on "Create Table If Missing" in the credential (the node then adds them; it needs the ALTER privilege), or run: ${statements.join('; ')};`,
+			`Turn on "Create Table If Missing" (the store then adds them; it needs the ALTER privilege), or run: ${statements.join('; ')};`,
 		);
 	}
 	if (!report.exists) {
 		return new StoreError(
 			`The table ${report.table} does not exist`,
-			`Turn on "Create Table If Missing" in the credential, or run ${sqlFile} from the package.`,
+			`Turn on "Create Table If Missing", or run ${sqlFile} from the package.`,
 		);
 	}
 	if (report.missingColumns.length) {

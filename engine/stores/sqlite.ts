@@ -149,7 +149,7 @@ class SqliteFile {
 function sqliteDialect(file: SqliteFile): SqlDialect {
 	return {
 		name: 'sqlite',
-		hint: 'Check that the file path is writable by n8n and on a local disk, and that no other program holds it locked.',
+		hint: 'Check that the file path is writable by this process and on a local disk, and that no other program holds it locked.',
 		quote: (identifier) => `"${identifier}"`,
 		// Index names are unique per database: they follow the table's.
 		indexPrefix: (table) => table,

@@ -205,7 +205,7 @@ export class SupabaseTokenStore implements TokenStore {
 			const cause = /Caused by: (?:\w*Error: )?([^\n]+)/.exec(error.details ?? '')?.[1];
 			return new StoreError(
 				`${this.description} could not be reached${cause ? `: ${cause}` : ''}`,
-				error.hint || 'Check the Host (your project URL, e.g. https://<project>.supabase.co) and that n8n can reach it.',
+				error.hint || 'Check the Host (your project URL, e.g. https://<project>.supabase.co) and that this host can reach it.',
 			);
 		}
 		return new StoreError(`${this.description}: ${error.message}${error.code ? ` (${error.code})` : ''}`, error.hint || undefined);

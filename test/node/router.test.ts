@@ -211,7 +211,7 @@ describe('engine errors in n8n\'s words', () => {
 	});
 
 	it('the engine speaks of its own concepts only: no credential, node field, operation or expression in its messages', () => {
-		const n8nWords = /App credential|\{\{|Connection ID|Minimum Validity|Authorization Code|Build Authorization URL|Exchange Authorization Code|Allow Missing State|Token Encryption Key|workflow "Connect"|Revoke at Provider|this node|this n8n|n8n host|from n8n/;
+		const n8nWords = /App credential|\{\{|Connection ID|Minimum Validity|Authorization Code|Build Authorization URL|Exchange Authorization Code|Allow Missing State|Token Encryption Key|workflow "Connect"|Revoke at Provider|this node|this n8n|n8n host|from n8n|by n8n|n8n can|in the credential|the node then/;
 		const engineFiles = sources(join(root, 'engine'));
 		expect(engineFiles.length).toBeGreaterThan(15);
 		const offending = engineFiles.flatMap((file) =>
