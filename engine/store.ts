@@ -1,4 +1,4 @@
-import type { ConnectionFields, NewConnection, StoredConnection } from './types';
+import type { ConnectionFields, ConnectionQuery, NewConnection, StoredConnection } from './types';
 
 /**
  * Persistence for connections. Every store passes the same contract suite (test/stores/contract.ts).
@@ -20,6 +20,12 @@ export interface TokenStore {
 	identity(): Promise<string>;
 
 	get(connectionId: string): Promise<StoredConnection | null>;
+
+	/**
+	 * The rows matching `query`, ordered by connection id in byte order (so pages taken with `after` never skip or
+	 * repeat a row), at most `query.limit`. One query, whatever the filters; the engine strips the tokens.
+	 */
+	list(query: ConnectionQuery): Promise<StoredConnection[]>;
 
 	/** Inserts a new row at version 1; throws ConnectionExistsError when the id is taken. */
 	insert(connection: NewConnection): Promise<StoredConnection>;

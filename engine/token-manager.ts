@@ -32,7 +32,7 @@ import { processRefreshRegistry, RefreshCoordinator, type RefreshRegistry } from
 import { leaseSettings } from './refresh/lease';
 import { effectiveMinValidityMs, shouldRefresh, type RefreshRequest } from './refresh/policy';
 import type { TokenStore } from './store';
-import type { Connection, ConnectionFields, StoredConnection } from './types';
+import { NO_FAILURES, type Connection, type ConnectionFields, type StoredConnection } from './types';
 import { requireSecureUrl } from './urls';
 import { writeFromLatest } from './versioned-write';
 
@@ -248,6 +248,8 @@ export class TokenManager {
 				lastError: response.warning,
 				appFingerprint: this.fingerprint,
 				tokenIssuedAt: response.requestedAt,
+				grantType: 'authorization_code',
+				...NO_FAILURES,
 			};
 		};
 		const saved = await writeFromLatest(this.store, connectionId, (existing) =>

@@ -1,7 +1,28 @@
-/** Lifecycle of one authorized account. */
+/** Lifecycle of one authorized account, as stored (the status column). */
 export type ConnectionStatus = 'active' | 'needs_reauth' | 'revoked';
 
 export const CONNECTION_STATUSES: readonly ConnectionStatus[] = ['active', 'needs_reauth', 'revoked'];
+
+/**
+ * The status users see: an active connection whose refreshes have failed for longer than the failing period
+ * (failingSince set) is `failing`. Stored apart from the status column, so tables whose status check predates it
+ * keep working.
+ */
+export type ReportedStatus = ConnectionStatus | 'failing';
+
+export const REPORTED_STATUSES: readonly ReportedStatus[] = ['active', 'failing', 'needs_reauth', 'revoked'];
+
+export function reportedStatus(row: Pick<StoredConnection, 'status' | 'failingSince'>): ReportedStatus {
+	return row.status === 'active' && row.failingSince !== null ? 'failing' : row.status;
+}
+
+/**
+ * How a connection obtains its tokens: through a user's consent (an authorization code, then refresh tokens) or,
+ * RFC 6749 §4.4, with the client's own credentials (no user, no refresh token: a new token is requested when stale).
+ */
+export type GrantType = 'authorization_code' | 'client_credentials';
+
+export const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'client_credentials'];
 
 /**
  * One connection as a store holds it. Token fields are ciphertext (see crypto.ts): a store never sees a
@@ -30,6 +51,16 @@ export interface StoredConnection {
 	appFingerprint: string | null;
 	/** When the current access token was requested from the token endpoint (the request's start), null if unknown. */
 	tokenIssuedAt: Date | null;
+	/** Stored as null for rows written before it existed, read as authorization_code. */
+	grantType: GrantType;
+	/** Transient refresh failures (network, timeout, 5xx, 429) since the last success; 0 when healthy. */
+	failureCount: number;
+	/** When the first of those failures happened; null when healthy. */
+	firstFailureAt: Date | null;
+	/** Until then, calls do not ask the provider again (backoff after a failure); null when healthy. */
+	nextAttemptAt: Date | null;
+	/** Set once failures have lasted longer than the failing period: the connection reports status `failing`. */
+	failingSince: Date | null;
 	createdAt: Date;
 	updatedAt: Date;
 }
@@ -50,13 +81,47 @@ export type ConnectionFields = Pick<
 	| 'lastError'
 	| 'appFingerprint'
 	| 'tokenIssuedAt'
+	| 'grantType'
+	| 'failureCount'
+	| 'firstFailureAt'
+	| 'nextAttemptAt'
+	| 'failingSince'
 >;
 
-export type NewConnection = ConnectionFields & { connectionId: string };
+/** Fields an insert may leave out: the store fills the column defaults (authorization_code, no failures). */
+type DefaultedField = 'grantType' | 'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince';
+
+export type NewConnection = Omit<ConnectionFields, DefaultedField> & Partial<Pick<ConnectionFields, DefaultedField>> & { connectionId: string };
+
+/** The failure bookkeeping of a healthy connection, written with every success. */
+export const NO_FAILURES: Pick<ConnectionFields, 'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince'> = {
+	failureCount: 0,
+	firstFailureAt: null,
+	nextAttemptAt: null,
+	failingSince: null,
+};
 
 /** Decrypted view the engine hands to callers. */
 export interface Connection extends Omit<StoredConnection, 'accessToken' | 'refreshToken'> {
 	accessToken: string | null;
 	/** Decrypted on first read, which throws the DecryptionError when no configured key opens it. */
 	refreshToken: string | null;
+}
+
+/** Which connections `TokenStore.list` returns. Internal rows (ids starting with the reserved prefix) never match. */
+export interface ConnectionQuery {
+	/** `failing` matches active rows with failingSince set; `active` only those without it. */
+	status?: ReportedStatus;
+	provider?: string;
+	/** Ids that start with exactly this text (no wildcards: `%` and `_` match themselves). */
+	idPrefix?: string;
+	/**
+	 * Keep Alive candidates: rows with status active (failing ones included) whose expires_at lies before
+	 * `expiresBefore`, or whose last refresh (or, never refreshed, creation) lies before `idleBefore`.
+	 */
+	due?: { expiresBefore: Date; idleBefore: Date };
+	/** Keyset pagination: only ids after this one in the list's order. */
+	after?: string;
+	/** At most this many rows (1 or more). */
+	limit: number;
 }

@@ -7,8 +7,9 @@
  * that fakes Date does not move it), never the caller's Date.
  */
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
+import { RESERVED_PREFIX } from '../authorization';
 import { storeIdentity, type TokenStore } from '../store';
-import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
+import { reportedStatus, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
 
 export interface MemoryStoreOptions {
 	/** The store's clock in epoch milliseconds (default: wall time that fake Date timers do not move). */
@@ -40,9 +41,23 @@ function copy(row: StoredConnection): StoredConnection {
 		leaseUntil: date(row.leaseUntil),
 		lastRefreshedAt: date(row.lastRefreshedAt),
 		tokenIssuedAt: date(row.tokenIssuedAt),
+		firstFailureAt: date(row.firstFailureAt),
+		nextAttemptAt: date(row.nextAttemptAt),
+		failingSince: date(row.failingSince),
 		createdAt: new Date(row.createdAt.getTime()),
 		updatedAt: new Date(row.updatedAt.getTime()),
 	};
+}
+
+/** Compares two ids by their UTF-8 bytes, the order the SQL stores list in. */
+function byteOrder(a: string, b: string): number {
+	return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function isDue(row: StoredConnection, due: NonNullable<ConnectionQuery['due']>): boolean {
+	if (row.status !== 'active') return false;
+	const expiring = row.expiresAt !== null && row.expiresAt < due.expiresBefore;
+	return expiring || (row.lastRefreshedAt ?? row.createdAt) < due.idleBefore;
 }
 
 /** Only the engine-written fields that are present, so an update keeps the rest. */
@@ -73,6 +88,21 @@ export class MemoryTokenStore implements TokenStore {
 	async get(connectionId: string): Promise<StoredConnection | null> {
 		const row = this.table.rows.get(connectionId);
 		return row ? copy(row) : null;
+	}
+
+	async list(query: ConnectionQuery): Promise<StoredConnection[]> {
+		const matches = (row: StoredConnection): boolean =>
+			!row.connectionId.startsWith(RESERVED_PREFIX) &&
+			(query.status === undefined || reportedStatus(row) === query.status) &&
+			(query.provider === undefined || row.provider === query.provider) &&
+			(query.idPrefix === undefined || row.connectionId.startsWith(query.idPrefix)) &&
+			(query.after === undefined || byteOrder(row.connectionId, query.after) > 0) &&
+			(query.due === undefined || isDue(row, query.due));
+		return [...this.table.rows.values()]
+			.filter(matches)
+			.sort((a, b) => byteOrder(a.connectionId, b.connectionId))
+			.slice(0, Math.max(1, Math.floor(query.limit)))
+			.map(copy);
 	}
 
 	async insert(connection: NewConnection): Promise<StoredConnection> {
@@ -185,4 +215,9 @@ const newRowDefaults: ConnectionFields = {
 	lastError: null,
 	appFingerprint: null,
 	tokenIssuedAt: null,
+	grantType: 'authorization_code',
+	failureCount: 0,
+	firstFailureAt: null,
+	nextAttemptAt: null,
+	failingSince: null,
 };
