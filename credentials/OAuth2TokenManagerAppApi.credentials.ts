@@ -1,6 +1,27 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
+import { PROVIDER_PRESETS, type PlaceholderField, type ProviderPreset } from '../engine/presets';
 
 const customOnly = { show: { preset: ['custom'] } };
+const presets = Object.values(PROVIDER_PRESETS);
+
+/** The presets whose URLs take a value from this field, and that value's rule. */
+function placeholderUsers(field: PlaceholderField) {
+	const users = presets.flatMap((preset) => Object.values(preset.placeholders).filter((rule) => rule.field === field).map((rule) => ({ preset, rule })));
+	return { shownFor: { show: { preset: users.map((u) => u.preset.id) } }, rule: users[0]?.rule };
+}
+
+/** One line per preset in the Provider list: where it sends the client, and what it keeps. */
+function summary(preset: ProviderPreset): string {
+	if (!preset.tokenUrl) return 'Any OAuth 2.0 provider: enter its endpoints';
+	const kept = [...preset.keepResponseFields, ...preset.keepCallbackFields];
+	return [preset.tokenUrl.replace(/^https:\/\//, '').split('/')[0], kept.length ? `keeps ${kept.join(', ')}` : ''].filter(Boolean).join(', ');
+}
+
+const tenant = placeholderUsers('tenant');
+const accountsServer = placeholderUsers('accountsServer');
+const environment = placeholderUsers('environment');
+
+const parametersHint = 'name=value&name2=value2, or a JSON object. Added to the provider preset\'s own (same name: this value wins). Not for secrets: they are sent as given.';
 
 /** The OAuth client (the app registered with the provider). Its secret never leaves the token requests. */
 export class OAuth2TokenManagerAppApi implements ICredentialType {
@@ -15,11 +36,36 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			displayName: 'Provider',
 			name: 'preset',
 			type: 'options',
-			options: [
-				{ name: 'Pipedrive', value: 'pipedrive', description: 'oauth.pipedrive.com, Basic client authentication, keeps api_domain' },
-				{ name: 'Custom', value: 'custom', description: 'Any OAuth 2.0 provider: enter its endpoints' },
-			],
+			options: presets.map((preset) => ({ name: preset.name, value: preset.id, description: summary(preset) })),
 			default: 'pipedrive',
+		},
+		{
+			displayName: 'Tenant',
+			name: 'tenant',
+			type: 'string',
+			default: '',
+			placeholder: 'contoso.onmicrosoft.com',
+			description: `The directory the app signs users in from: ${tenant.rule?.example ?? 'its name or ID'}`,
+			displayOptions: tenant.shownFor,
+			required: true,
+		},
+		{
+			displayName: 'Accounts Server',
+			name: 'accountsServer',
+			type: 'string',
+			default: '',
+			placeholder: accountsServer.rule?.default,
+			description: `The accounts server of the data center the accounts live in, e.g. ${accountsServer.rule?.example ?? ''}. Empty: ${accountsServer.rule?.default ?? ''}.`,
+			displayOptions: accountsServer.shownFor,
+		},
+		{
+			displayName: 'Environment',
+			name: 'environment',
+			type: 'options',
+			options: Object.entries(environment.rule?.values ?? {}).map(([value, host]) => ({ name: `${value[0].toUpperCase()}${value.slice(1)}`, value, description: host })),
+			default: environment.rule?.default ?? '',
+			description: 'Where the accounts sign in: a production org or a sandbox',
+			displayOptions: environment.shownFor,
 		},
 		{
 			displayName: 'Client ID',
@@ -51,7 +97,40 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			type: 'string',
 			default: '',
 			placeholder: 'deals:read users:read',
-			description: 'Space-separated scopes to request when building the authorization URL. Pipedrive takes scopes from the app settings; leave empty there.',
+			description:
+				'Space-separated scopes to request when building the authorization URL. Empty: the provider preset\'s default scopes, if any. Pipedrive takes scopes from the app settings; leave empty there.',
+		},
+		{
+			displayName: 'Authorization Parameters',
+			name: 'authorizationParameters',
+			type: 'string',
+			default: '',
+			placeholder: 'audience=api.example.com&prompt=consent',
+			description: `Extra query parameters of the authorization URL: ${parametersHint}`,
+		},
+		{
+			displayName: 'Token Request Parameters',
+			name: 'tokenParameters',
+			type: 'string',
+			default: '',
+			placeholder: 'resource=https://api.example.com',
+			description: `Extra form parameters of the authorization code exchange: ${parametersHint}`,
+		},
+		{
+			displayName: 'Refresh Request Parameters',
+			name: 'refreshParameters',
+			type: 'string',
+			default: '',
+			placeholder: 'resource=https://api.example.com',
+			description: `Extra form parameters of each refresh request: ${parametersHint}`,
+		},
+		{
+			displayName: 'Callback Fields to Keep',
+			name: 'keepCallbackFields',
+			type: 'string',
+			default: '',
+			placeholder: 'realmId',
+			description: 'Comma-separated fields of the callback\'s query stored beside the tokens, added to the provider preset\'s own (Intuit\'s realmId is kept already)',
 		},
 		{
 			displayName: 'Authorization URL',
@@ -106,8 +185,7 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			type: 'string',
 			default: '',
 			placeholder: 'api_domain, instance_url',
-			description: 'Comma-separated fields of the token response stored beside the tokens and returned by the node',
-			displayOptions: customOnly,
+			description: 'Comma-separated fields of the token response stored beside the tokens and returned by the node, added to the provider preset\'s own',
 		},
 	];
 }

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { GCM_TAG_LENGTH, type TokenCipher } from './crypto';
 import { AuthorizationDeniedError, InvalidInputError, InvalidStateError, MissingInputError } from './errors';
-import type { OAuthClient } from './presets';
+import { checkExtraParameters, type OAuthClient, type RequestParameters } from './presets';
 import type { TokenStore } from './store';
 import { requireSecureUrl } from './urls';
 
@@ -237,12 +237,11 @@ export async function deleteConsumedStates(store: TokenStore, connectionId: stri
 	await store.deleteStates(connectionId);
 }
 
-/** The provider's authorize URL for a connection (RFC 6749 §4.1.1, RFC 7636 §4.3). */
-export function buildAuthorizationUrl(
-	client: OAuthClient,
-	issued: IssuedState,
-	extraParameters: Record<string, string> = {},
-): string {
+/**
+ * The provider's authorize URL for a connection (RFC 6749 §4.1.1, RFC 7636 §4.3): the preset's and App credential's
+ * authorization parameters, then this request's own (a `scope` among them replaces the client's scopes).
+ */
+export function buildAuthorizationUrl(client: OAuthClient, issued: IssuedState, extraParameters: RequestParameters = {}): string {
 	if (!client.authorizationUrl) {
 		throw new MissingInputError('authorizationUrl');
 	}
@@ -250,15 +249,12 @@ export function buildAuthorizationUrl(
 		throw new MissingInputError('redirectUri');
 	}
 	const url = requireSecureUrl('authorizationUrl', client.authorizationUrl);
-	const reserved = new Set(['state', 'code_challenge', 'code_challenge_method', 'client_id', 'redirect_uri', 'response_type']);
-	for (const [name, value] of Object.entries(extraParameters)) {
-		if (reserved.has(name)) throw new InvalidInputError('extraParameters', `cannot set "${name}": the authorization request sets it itself`);
-		url.searchParams.set(name, value);
-	}
+	const parameters = { ...client.authorizationParameters, ...checkExtraParameters('extraParameters', extraParameters) };
+	for (const [name, value] of Object.entries(parameters)) url.searchParams.set(name, value);
 	url.searchParams.set('response_type', 'code');
 	url.searchParams.set('client_id', client.clientId);
 	url.searchParams.set('redirect_uri', client.redirectUri);
-	if (client.scopes.length && !('scope' in extraParameters)) url.searchParams.set('scope', client.scopes.join(client.scopeSeparator || ' '));
+	if (client.scopes.length && !('scope' in parameters)) url.searchParams.set('scope', client.scopes.join(client.scopeSeparator || ' '));
 	url.searchParams.set('state', issued.state);
 	if (issued.codeChallenge) {
 		url.searchParams.set('code_challenge', issued.codeChallenge);

@@ -27,7 +27,7 @@ import {
 	TokenManagerError,
 } from './errors';
 import { AuthorizationServerClient, refreshTokenOfRefusedAnswer, type Grant, type IssuedTokens, type RequestPolicy, type TokenTypeHint } from './oauth';
-import { appFingerprint, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
+import { appFingerprint, derivedConnectionId, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
 import { processRefreshRegistry, RefreshCoordinator, type RefreshRegistry } from './refresh/coordinator';
 import { leaseSettings } from './refresh/lease';
 import { effectiveMinValidityMs, shouldRefresh, type RefreshRequest } from './refresh/policy';
@@ -105,6 +105,8 @@ export interface ExchangeParams {
 	/** The callback's `error` / `error_description` (e.g. access_denied). */
 	providerError?: string;
 	providerErrorDescription?: string;
+	/** The callback's query: the fields the client keeps (e.g. Intuit's realmId) are stored with the connection. */
+	callbackFields?: Record<string, unknown>;
 }
 
 export interface RevokeResult {
@@ -125,6 +127,7 @@ const REFRESH_TOKEN_REJECTED = 'the provider rejected its refresh token (invalid
 const NO_REFRESH_TOKEN = 'no refresh token is stored for it';
 const MAX_CONNECTION_ID_LENGTH = 255;
 const MAX_CODE_LENGTH = 8192;
+const MAX_CALLBACK_FIELD_LENGTH = 1024;
 
 export function validateConnectionId(connectionId: unknown): string {
 	if (typeof connectionId !== 'string' || connectionId.trim() === '') {
@@ -201,9 +204,15 @@ export class TokenManager {
 		return { connectionId, authorizationUrl, state: issued.state, expiresAt: issued.expiresAt, pkce: issued.codeChallenge !== null };
 	}
 
-	/** RFC 6749 §4.1.3: trades an authorization code for tokens and stores them (a re-authorization replaces them). */
-	async exchangeAuthorizationCode(connectionId: string, params: ExchangeParams): Promise<TokenResult> {
-		validateConnectionId(connectionId);
+	/**
+	 * RFC 6749 §4.1.3: trades an authorization code for tokens and stores them (a re-authorization replaces them).
+	 * A null connection id is derived from the provider's answer (the client's connectionIdFrom): only for a callback
+	 * without state, with allowMissingState, as marketplace installs arrive.
+	 */
+	async exchangeAuthorizationCode(connectionId: string | null, params: ExchangeParams): Promise<TokenResult> {
+		const state = typeof params.state === 'string' ? params.state.trim() : '';
+		if (connectionId === null) this.requireDerivableConnectionId(state, params.allowMissingState === true);
+		else validateConnectionId(connectionId);
 		const denied = providerErrorFromCallback(params.providerError, params.providerErrorDescription);
 		if (denied) throw denied;
 		if (typeof params.code !== 'string' || params.code.trim() === '') {
@@ -217,9 +226,9 @@ export class TokenManager {
 			throw new MissingInputError('redirectUri');
 		}
 		this.requireTokenUrl();
+		const keptCallbackFields = this.keptCallbackFields(params.callbackFields ?? {});
 		let codeVerifier = params.codeVerifier || null;
-		const state = typeof params.state === 'string' ? params.state.trim() : '';
-		if (state) {
+		if (state && connectionId !== null) {
 			// RFC 6749 §10.12: the state proves this n8n started the authorization, for this connection, recently, once.
 			const verified = this.states.verify(state, connectionId);
 			await consumeState(this.store, verified);
@@ -234,14 +243,16 @@ export class TokenManager {
 		const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
 		if (codeVerifier) grant.code_verifier = codeVerifier;
 		const response = await this.tokenEndpoint(grant, {});
-		await this.coordinator.forgetRefused(connectionId);
+		const id = connectionId ?? this.connectionIdFromAnswer(response);
+		await this.coordinator.forgetRefused(id);
 		const fields = (existing: StoredConnection | null): ConnectionFields => {
 			// RFC 6749 §5.1 makes refresh_token optional in a code response: on a re-authorization through the same
 			// app, the stored refresh token stays valid, and so do kept fields the response leaves out.
 			const previous = existing && (!existing.appFingerprint || sameApp(existing.appFingerprint, this.fingerprint)) ? existing : null;
+			const metadata = { ...previous?.metadata, ...keptCallbackFields };
 			return {
 				provider: this.client.id,
-				...this.tokenFields(connectionId, response, previous && this.readableRefreshToken(previous), previous?.metadata ?? {}),
+				...this.tokenFields(id, response, previous && this.readableRefreshToken(previous), metadata),
 				status: 'active',
 				lastRefreshedAt: null,
 				refreshCount: 0,
@@ -252,10 +263,54 @@ export class TokenManager {
 				...NO_FAILURES,
 			};
 		};
-		const saved = await writeFromLatest(this.store, connectionId, (existing) =>
-			existing ? this.store.update(connectionId, existing.version, fields(existing)) : this.store.insert({ connectionId, ...fields(null) }),
+		const saved = await writeFromLatest(this.store, id, (existing) =>
+			existing ? this.store.update(id, existing.version, fields(existing)) : this.store.insert({ connectionId: id, ...fields(null) }),
 		);
 		return { connection: this.decrypt(saved), refreshed: false };
+	}
+
+	/** A connection id comes from the provider's answer only where nothing else can name it: no state, and the caller allows that. */
+	private requireDerivableConnectionId(state: string, allowMissingState: boolean): void {
+		if (!this.client.connectionIdFrom) {
+			throw new InvalidInputError('connectionId', `is empty, and the ${this.client.name} preset derives none from the provider's answer: set one per authorized account`);
+		}
+		if (state) {
+			throw new InvalidInputError('connectionId', 'is empty although the callback has a state: take the connection id from the state');
+		}
+		if (!allowMissingState) {
+			throw new InvalidInputError(
+				'connectionId',
+				`is empty: it is derived from the provider's answer only for callbacks without state (${this.client.name} marketplace installs), with a missing state allowed`,
+			);
+		}
+	}
+
+	private connectionIdFromAnswer(response: IssuedTokens): string {
+		const rule = this.client.connectionIdFrom;
+		const derived = derivedConnectionId(this.client, response.extra);
+		if (derived === null) {
+			// The code is spent; the tokens are not kept, as no connection id names them.
+			throw new TokenEndpointError(
+				`The token response has no usable ${rule?.responseField ?? 'field'} to derive the connection id from; the tokens were not stored`,
+				{},
+				'Set a Connection ID for this callback, and have the account owner install the app again.',
+			);
+		}
+		return validateConnectionId(derived);
+	}
+
+	/** The callback fields the client keeps: texts (or numbers) of a sensible length, without control characters. */
+	private keptCallbackFields(callback: Record<string, unknown>): Record<string, string> {
+		const kept: Record<string, string> = {};
+		for (const name of this.client.keepCallbackFields) {
+			const value = callback[name];
+			if (value === undefined || value === null || value === '') continue;
+			if ((typeof value !== 'string' && typeof value !== 'number') || String(value).length > MAX_CALLBACK_FIELD_LENGTH || /[\u0000-\u001f\u007f]/.test(String(value))) {
+				throw new InvalidInputError('callbackFields', `hold an unusable "${name}": a text of at most ${MAX_CALLBACK_FIELD_LENGTH} characters without control characters is kept`);
+			}
+			kept[name] = String(value);
+		}
+		return kept;
 	}
 
 	/** Returns a token valid for at least `minValiditySeconds`, refreshing first when needed. */

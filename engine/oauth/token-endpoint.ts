@@ -35,20 +35,30 @@ export const MAX_EXPIRES_IN_SECONDS = 10 * 365 * 86_400;
 /** Longest scope stored: MySQL's TEXT column holds 65,535 bytes, 16,383 four-byte characters. */
 export const MAX_SCOPE_LENGTH = 16_000;
 
+/** Parameters a provider wants beside the grant's own (e.g. `audience`), per grant type. Never secret by design. */
+export interface GrantParameters {
+	tokenParameters?: Record<string, string>;
+	refreshParameters?: Record<string, string>;
+}
+
 export function tokenEndpointRequest(
-	credentials: ClientCredentials & { tokenUrl: string },
+	credentials: ClientCredentials & GrantParameters & { tokenUrl: string },
 	policy: RequestPolicy,
 	grant: Grant,
 	limits: RequestLimits = {},
 ): Promise<EndpointAnswer> {
 	const endpoint = { name: 'token endpoint', urlKey: 'tokenUrl', url: credentials.tokenUrl };
 	const secrets = grant.grant_type === 'refresh_token' ? [grant.refresh_token] : [grant.code, grant.code_verifier];
-	return authenticatedRequest(credentials, policy, endpoint, new URLSearchParams(grant as Record<string, string>), secrets, limits);
+	// The grant's own fields are set last: the presets and settings cannot name them (checkExtraParameters), and they win anyway.
+	const body = new URLSearchParams(grant.grant_type === 'refresh_token' ? credentials.refreshParameters : credentials.tokenParameters);
+	for (const [name, value] of Object.entries(grant)) if (value !== undefined) body.set(name, value);
+	return authenticatedRequest(credentials, policy, endpoint, body, secrets, limits);
 }
 
-export function processTokenEndpointResponse(answer: EndpointAnswer): IssuedTokens {
+/** `bearerTokenTypes`: token_type values, besides Bearer, of tokens the provider's APIs take as Bearer tokens. */
+export function processTokenEndpointResponse(answer: EndpointAnswer, bearerTokenTypes: readonly string[] = []): IssuedTokens {
 	if (answer.status < 200 || answer.status >= 300) throw refusal(answer, hintFor);
-	return { ...parseTokenResponse(successFields(answer)), requestedAt: answer.sentAt };
+	return { ...parseTokenResponse(successFields(answer), bearerTokenTypes), requestedAt: answer.sentAt };
 }
 
 function hintFor(error: string): string | undefined {
@@ -97,7 +107,7 @@ export function refreshTokenOfRefusedAnswer(error: unknown): string | null {
 }
 
 /** RFC 6749 §5.1: validates and normalises a 2xx token response body. */
-export function parseTokenResponse(body: unknown): TokenResponse {
+export function parseTokenResponse(body: unknown, bearerTokenTypes: readonly string[] = []): TokenResponse {
 	if (!body || typeof body !== 'object' || Array.isArray(body)) {
 		throw new TokenEndpointError('The token endpoint answered 2xx without a JSON object');
 	}
@@ -111,7 +121,8 @@ export function parseTokenResponse(body: unknown): TokenResponse {
 	if (typeof access_token !== 'string' || access_token === '') {
 		throw refused('The token endpoint answered without an access_token', `Fields received: ${Object.keys(body).join(', ') || 'none'}`);
 	}
-	if (token_type !== undefined && (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer')) {
+	const bearer = typeof token_type === 'string' && (token_type.toLowerCase() === 'bearer' || bearerTokenTypes.includes(token_type.toLowerCase()));
+	if (token_type !== undefined && !bearer) {
 		throw refused(`The token endpoint issued a token of type ${describeValue(token_type)}; only Bearer tokens are supported`);
 	}
 	const expiry = parseExpiresIn(expires_in);

@@ -85,7 +85,7 @@ describe('Build Authorization URL', () => {
 	});
 
 	it('refuses parameters the node sets itself, and a missing authorization URL, naming the field', () => {
-		expect(() => manager().buildAuthorizationUrl('x', { extraParameters: { state: 'mine' } })).toThrow('extraParameters cannot set "state": the authorization request sets it itself');
+		expect(() => manager().buildAuthorizationUrl('x', { extraParameters: { state: 'mine' } })).toThrow('extraParameters cannot set "state": the token manager sets it itself');
 		const error = (() => {
 			try {
 				manager(testClient({ authorizationUrl: '' })).buildAuthorizationUrl('x');

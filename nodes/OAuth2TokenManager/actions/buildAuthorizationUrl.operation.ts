@@ -1,6 +1,7 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
 import { DEFAULT_STATE_TTL_SECONDS } from '../../../engine/authorization';
 import { InvalidInputError } from '../../../engine/errors';
+import { parseExtraParameters } from '../../../engine/presets';
 import type { OperationModule } from './node.type';
 
 const show = { show: { operation: ['buildAuthorizationUrl'] } };
@@ -34,17 +35,6 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-function parseParameters(value: unknown): Record<string, string> {
-	if (typeof value !== 'string' || value.trim() === '') return {};
-	const params = new URLSearchParams(value.trim().replace(/^\?/, ''));
-	const out: Record<string, string> = {};
-	for (const [name, v] of params) {
-		if (!name) throw new InvalidInputError('additionalParameters', 'contain an empty name: use name=value&name2=value2');
-		out[name] = v;
-	}
-	return out;
-}
-
 export const execute: OperationModule<'buildAuthorizationUrl'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
 	const options = this.getNodeParameter('authorizationOptions', itemIndex, {}) as IDataObject;
 	const minutes = options.expiresInMinutes === undefined ? DEFAULT_STATE_TTL_SECONDS / 60 : Number(options.expiresInMinutes);
@@ -53,6 +43,6 @@ export const execute: OperationModule<'buildAuthorizationUrl'>['execute'] = asyn
 	}
 	return manager.buildAuthorizationUrl(connectionId, {
 		expiresInSeconds: minutes * 60,
-		extraParameters: parseParameters(options.additionalParameters),
+		extraParameters: parseExtraParameters('additionalParameters', typeof options.additionalParameters === 'string' ? options.additionalParameters : ''),
 	});
 };

@@ -1,6 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import { connectionIdFromState } from '../../../engine/authorization';
-import type { OperationModule } from './node.type';
+import { DERIVED_FROM_PROVIDER, type OperationModule } from './node.type';
 
 const show = { show: { operation: ['exchangeAuthorizationCode'] } };
 
@@ -32,6 +32,14 @@ export const description: INodeProperties[] = [
 		displayOptions: show,
 	},
 	{
+		displayName: 'Callback Query',
+		name: 'callbackQuery',
+		type: 'json',
+		default: '={{ $json.query }}',
+		description: 'The query of the callback. The fields the provider preset or the App credential keeps (e.g. Intuit\'s realmId) are stored with the connection.',
+		displayOptions: show,
+	},
+	{
 		displayName: 'Options',
 		name: 'exchangeOptions',
 		type: 'collection',
@@ -45,7 +53,7 @@ export const description: INodeProperties[] = [
 				type: 'boolean',
 				default: false,
 				description:
-					'Whether to accept a callback without state. Only for Pipedrive Marketplace installs, which arrive without one; a state that is present is still checked.',
+					'Whether to accept a callback without state. Only for Pipedrive Marketplace installs, which arrive without one; a state that is present is still checked. With Connection ID empty, the connection ID is derived from the provider\'s answer (Pipedrive: "pipedrive:" and the company\'s subdomain).',
 			},
 			{
 				displayName: 'Provider Error Description',
@@ -62,15 +70,18 @@ const optionalString = (value: unknown) => (typeof value === 'string' && value.t
 
 /**
  * The callback of an authorization names its connection in the signed state: with Connection ID empty (or
- * mapped to the raw state), the connection is taken from there. The engine then verifies the state.
+ * mapped to the raw state), the connection is taken from there. The engine then verifies the state. A callback
+ * without state, allowed to lack one, leaves an empty Connection ID to the provider's answer.
  */
 export function connectionId(this: IExecuteFunctions, itemIndex: number): unknown {
 	const given = this.getNodeParameter('connectionId', itemIndex, '');
 	const state = this.getNodeParameter('state', itemIndex, '');
-	if (typeof state === 'string' && state !== '' && (given === '' || given === undefined || given === null || given === state)) {
+	const empty = given === '' || given === undefined || given === null;
+	if (typeof state === 'string' && state !== '' && (empty || given === state)) {
 		return connectionIdFromState(state) ?? given;
 	}
-	return given;
+	const options = this.getNodeParameter('exchangeOptions', itemIndex, {}) as IDataObject;
+	return empty && !optionalString(state) && options.allowMissingState === true ? DERIVED_FROM_PROVIDER : given;
 }
 
 export const execute: OperationModule<'exchangeAuthorizationCode'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
@@ -78,11 +89,13 @@ export const execute: OperationModule<'exchangeAuthorizationCode'>['execute'] = 
 	const state = optionalString(this.getNodeParameter('state', itemIndex, ''));
 	const providerError = optionalString(this.getNodeParameter('providerError', itemIndex, ''));
 	const options = this.getNodeParameter('exchangeOptions', itemIndex, {}) as IDataObject;
-	return manager.exchangeAuthorizationCode(connectionId, {
+	const callbackQuery = this.getNodeParameter('callbackQuery', itemIndex, {});
+	return manager.exchangeAuthorizationCode(connectionId === '' ? null : connectionId, {
 		code,
 		state,
 		providerError,
 		providerErrorDescription: optionalString(options.providerErrorDescription),
 		allowMissingState: options.allowMissingState === true,
+		callbackFields: callbackQuery && typeof callbackQuery === 'object' && !Array.isArray(callbackQuery) ? (callbackQuery as IDataObject) : {},
 	});
 };

@@ -12,6 +12,9 @@ export interface OperationResults {
 
 export type Operation = keyof OperationResults;
 
+/** Returned by a `connectionId` reader when the connection id comes from the provider's answer: the operation then gets ''. */
+export const DERIVED_FROM_PROVIDER = Symbol('connection id derived from the provider\'s answer');
+
 export interface OperationInput {
 	manager: TokenManager;
 	connectionId: string;

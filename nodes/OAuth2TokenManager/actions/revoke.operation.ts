@@ -1,14 +1,23 @@
 import type { INodeProperties } from 'n8n-workflow';
+import { PROVIDER_PRESETS, type ProviderPreset } from '../../../engine/presets';
 import type { OperationModule } from './node.type';
 
 /**
  * What the switch does depends on the App credential's provider, which the panel cannot read: the notice lists
  * the effect for every provider preset.
  */
-const REVOKE_AT_PROVIDER_EFFECT =
-	'Revoke at Provider ends the grant at the provider, not only here: the account has to be connected again (through the Connect workflow) before tokens can be had. ' +
-	'Pipedrive: uninstalls the app from the company. ' +
-	'Custom OAuth2 Provider: revokes the refresh token at the Revocation URL of the App credential; with no Revocation URL set, the switch has no effect and the tokens are only erased here.';
+function revokeEffect(preset: ProviderPreset): string {
+	if (!preset.tokenUrl) {
+		return `${preset.name}: revokes the refresh token at the Revocation URL of the App credential; with no Revocation URL set, the switch has no effect and the tokens are only erased here.`;
+	}
+	if (!preset.revocationUrl) return `${preset.name}: no standard revocation endpoint, the tokens are only erased here.`;
+	return `${preset.name}: ${preset.revocationEffect ?? 'revokes the refresh token at the provider'}.`;
+}
+
+const REVOKE_AT_PROVIDER_EFFECT = [
+	'Revoke at Provider ends the grant at the provider, not only here: the account has to be connected again (through the Connect workflow) before tokens can be had.',
+	...Object.values(PROVIDER_PRESETS).map(revokeEffect),
+].join(' ');
 
 export const description: INodeProperties[] = [
 	{

@@ -2,7 +2,7 @@ import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INod
 import { NeedsReauthorizationError, TokenManagerError } from '../../../engine/errors';
 import { validateConnectionId } from '../../../engine/token-manager';
 import { tokenManagerFor } from '../methods/engineFromCredentials';
-import type { Operation } from './node.type';
+import { DERIVED_FROM_PROVIDER, type Operation } from './node.type';
 import { toNodeError } from './nodeErrors';
 import { AGENT_TOOL_OPERATIONS, isOperation, operations } from './operations';
 import { agentToolOutput, operationOutput, outputRuleFor, type OutputRule } from './output';
@@ -16,7 +16,7 @@ function runsAsAgentTool(ctx: IExecuteFunctions): boolean {
 async function runOperation<K extends Operation>(ctx: IExecuteFunctions, operation: K, itemIndex: number, rule: OutputRule): Promise<IDataObject> {
 	const { connectionId: readConnectionId, execute } = operations[operation];
 	const given = readConnectionId ? readConnectionId.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '');
-	const connectionId = validateConnectionId(given);
+	const connectionId = given === DERIVED_FROM_PROVIDER ? '' : validateConnectionId(given);
 	const manager = await tokenManagerFor(ctx, itemIndex);
 	return operationOutput(rule, operation, await execute.call(ctx, { manager, connectionId, itemIndex }));
 }

@@ -3,7 +3,7 @@ import type { ICredentialDataDecryptedObject, IExecuteFunctions } from 'n8n-work
 import { tlsFromCredentials } from '../../../credentials/databaseServerFields';
 import { TokenCipher } from '../../../engine/crypto';
 import { MissingInputError } from '../../../engine/errors';
-import { resolveOAuthClient, type ClientAuthentication, type OAuthClient } from '../../../engine/presets';
+import { parseExtraParameters, resolveOAuthClient, type ClientAuthentication, type OAuthClient } from '../../../engine/presets';
 import type { TokenStore } from '../../../engine/store';
 import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../../../engine/stores';
 import { SupabaseTokenStore } from '../../../engine/stores/supabase';
@@ -44,6 +44,11 @@ export function oauthClientFromCredentials(credentials: ICredentialDataDecrypted
 		revocationUrl: text(credentials.revocationUrl),
 		clientAuthentication: (text(credentials.clientAuthentication) || undefined) as ClientAuthentication | undefined,
 		keepResponseFields: list(credentials.keepResponseFields, /,/),
+		keepCallbackFields: list(credentials.keepCallbackFields, /,/),
+		placeholderValues: { tenant: text(credentials.tenant), accountsServer: text(credentials.accountsServer), environment: text(credentials.environment) },
+		authorizationParameters: parseExtraParameters('authorizationParameters', text(credentials.authorizationParameters)),
+		tokenParameters: parseExtraParameters('tokenParameters', text(credentials.tokenParameters)),
+		refreshParameters: parseExtraParameters('refreshParameters', text(credentials.refreshParameters)),
 		// Only the Custom preset shows the PKCE switch; a preset's own support applies otherwise.
 		pkce: text(credentials.preset) === 'custom' && typeof credentials.pkce === 'boolean' ? credentials.pkce : undefined,
 	});
