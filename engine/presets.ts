@@ -25,7 +25,7 @@ export interface PlaceholderRule {
 /** How a connection id is derived from a token response (for authorizations that arrive without state). */
 export interface ConnectionIdRule {
 	responseField: string;
-	/** Its first group, lower-cased, follows the prefix. */
+	/** Matched against the field lower-cased; its first group follows the prefix. */
 	pattern: string;
 	prefix: string;
 }
@@ -128,7 +128,7 @@ export function checkExtraParameters(field: string, parameters: RequestParameter
 export function parseExtraParameters(field: string, text: string): RequestParameters {
 	const trimmed = text.trim();
 	if (trimmed === '') return {};
-	if (trimmed.startsWith('{')) {
+	if (/^[{[]/.test(trimmed)) {
 		let parsed: unknown;
 		try {
 			parsed = JSON.parse(trimmed);
@@ -236,8 +236,9 @@ export function derivedConnectionId(client: Pick<OAuthClient, 'connectionIdFrom'
 	const rule = client.connectionIdFrom;
 	if (!rule) return null;
 	const value = responseFields[rule.responseField];
-	const match = typeof value === 'string' ? new RegExp(rule.pattern).exec(value) : null;
-	return match?.[1] ? `${rule.prefix}${match[1].toLowerCase()}` : null;
+	// Host names are case-insensitive: the pattern sees the value lower-cased, so one company gets one id.
+	const match = typeof value === 'string' ? new RegExp(rule.pattern).exec(value.toLowerCase()) : null;
+	return match?.[1] ? `${rule.prefix}${match[1]}` : null;
 }
 
 /*
