@@ -109,8 +109,8 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			description: `Extra query parameters of the authorization URL: ${parametersHint}`,
 		},
 		{
-			displayName: 'Token Request Parameters',
-			name: 'tokenParameters',
+			displayName: 'Code Exchange Parameters',
+			name: 'codeExchangeParameters',
 			type: 'string',
 			default: '',
 			placeholder: 'resource=https://api.example.com',

@@ -41,7 +41,7 @@ const INPUT_FIELDS = new Map<string, { label: string; place: Place; whenEmpty?: 
 	accountsServer: { label: 'Accounts Server', place: 'App credential' },
 	environment: { label: 'Environment', place: 'App credential' },
 	authorizationParameters: { label: 'Authorization Parameters', place: 'App credential' },
-	tokenParameters: { label: 'Token Request Parameters', place: 'App credential' },
+	tokenParameters: { label: 'Code Exchange Parameters', place: 'App credential' },
 	refreshParameters: { label: 'Refresh Request Parameters', place: 'App credential' },
 	callbackFields: { label: 'Callback Query', place: 'node' },
 	encryptionKey: { label: 'Token Encryption Key', place: 'storage credential' },

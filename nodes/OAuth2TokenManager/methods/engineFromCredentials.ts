@@ -47,7 +47,7 @@ export function oauthClientFromCredentials(credentials: ICredentialDataDecrypted
 		keepCallbackFields: list(credentials.keepCallbackFields, /,/),
 		placeholderValues: { tenant: text(credentials.tenant), accountsServer: text(credentials.accountsServer), environment: text(credentials.environment) },
 		authorizationParameters: parseExtraParameters('authorizationParameters', text(credentials.authorizationParameters)),
-		tokenParameters: parseExtraParameters('tokenParameters', text(credentials.tokenParameters)),
+		tokenParameters: parseExtraParameters('tokenParameters', text(credentials.codeExchangeParameters)),
 		refreshParameters: parseExtraParameters('refreshParameters', text(credentials.refreshParameters)),
 		// Only the Custom preset shows the PKCE switch; a preset's own support applies otherwise.
 		pkce: text(credentials.preset) === 'custom' && typeof credentials.pkce === 'boolean' ? credentials.pkce : undefined,
