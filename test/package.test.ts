@@ -11,7 +11,7 @@ describe('the published package', () => {
 		expect(pkg.n8n.nodes).toEqual(['dist/nodes/OAuth2TokenManager/OAuth2TokenManager.node.js']);
 		expect(pkg.n8n.credentials).toHaveLength(5);
 		expect(files.filter((file) => !existsSync(join(root, file)))).toEqual([]);
-		for (const asset of ['dist/nodes/OAuth2TokenManager/oauth2TokenManager.svg', 'dist/nodes/OAuth2TokenManager/OAuth2TokenManager.node.json', 'dist/sql/postgres.sql', 'dist/sql/mysql.sql', 'dist/sql/sqlite.sql', 'dist/sql/supabase.sql']) {
+		for (const asset of ['dist/nodes/OAuth2TokenManager/oauth2TokenManager.svg', 'dist/nodes/OAuth2TokenManager/OAuth2TokenManager.node.json', 'dist/sql/postgres.sql', 'dist/sql/mysql.sql', 'dist/sql/sqlite.sql', 'dist/sql/supabase.sql', 'dist/engine/presets/providers.json']) {
 			expect(existsSync(join(root, asset))).toBe(true);
 		}
 	});
