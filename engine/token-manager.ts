@@ -293,7 +293,7 @@ export class TokenManager {
 			throw new TokenEndpointError(
 				`The token response has no usable ${rule?.responseField ?? 'field'} to derive the connection id from; the tokens were not stored`,
 				{},
-				'Set a Connection ID for this callback, and have the account owner install the app again.',
+				'Give the connection an id of your own for this callback, and have the account owner install the app again.',
 			);
 		}
 		return validateConnectionId(derived);
