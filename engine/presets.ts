@@ -61,6 +61,8 @@ export interface ProviderPreset {
 	keepCallbackFields: string[];
 	/** token_type values, besides Bearer, of tokens the provider's APIs take as Bearer tokens (Slack's "bot"). */
 	bearerTokenTypes: string[];
+	/** The provider's own token endpoint error codes that mean an RFC 6749 §5.2 one (Slack's invalid_refresh_token: invalid_grant). */
+	errorCodes: Record<string, string>;
 	/** Informational: each refresh returns a new refresh token and retires the old one. */
 	rotatingRefreshTokens: boolean;
 	connectionIdFrom: ConnectionIdRule | null;
@@ -83,6 +85,7 @@ export function presetFromData(id: string, data: PresetData): ProviderPreset {
 		keepResponseFields: [],
 		keepCallbackFields: [],
 		bearerTokenTypes: [],
+		errorCodes: {},
 		rotatingRefreshTokens: false,
 		connectionIdFrom: null,
 		placeholders: {},

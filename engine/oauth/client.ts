@@ -6,7 +6,7 @@ import { processTokenEndpointResponse, tokenEndpointRequest, type Grant, type Is
 
 /** The app as its endpoints need it: where they are, its credentials, and what its provider adds to token requests. */
 export type EndpointSettings = Pick<OAuthClient, 'tokenUrl' | 'revocationUrl' | 'clientId' | 'clientSecret' | 'clientAuthentication'> &
-	Partial<Pick<OAuthClient, 'tokenParameters' | 'refreshParameters' | 'bearerTokenTypes'>>;
+	Partial<Pick<OAuthClient, 'tokenParameters' | 'refreshParameters' | 'bearerTokenTypes' | 'errorCodes'>>;
 
 /**
  * The app's client for the authorization server's endpoints: every request goes through authenticatedRequest
@@ -26,7 +26,7 @@ export class AuthorizationServerClient {
 
 	/** RFC 6749 §4.1.3 / §6: trades a grant for tokens. The deadline bounds every attempt and retry. */
 	async requestToken(grant: Grant, limits: RequestLimits = {}): Promise<IssuedTokens> {
-		return processTokenEndpointResponse(await tokenEndpointRequest(this.settings, this.policy, grant, limits), this.settings.bearerTokenTypes);
+		return processTokenEndpointResponse(await tokenEndpointRequest(this.settings, this.policy, grant, limits), this.settings);
 	}
 
 	/** RFC 7009: asks the provider to revoke a token; resolves once it is revoked or already dead. */

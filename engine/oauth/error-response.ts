@@ -7,9 +7,14 @@ const EXCERPT_LENGTH = 200;
 /**
  * The error for an answer that is not a success: the RFC 6749 §5.2 fields when the body has them (Pipedrive puts
  * its explanation in `message`), else the status and a short excerpt of the body, secrets redacted.
- * `hint` says what to check for a given error code.
+ * `hint` says what to check for a given error code; `errorCodes` maps a provider's own codes to RFC 6749 ones (the
+ * message keeps the provider's).
  */
-export function refusal(answer: EndpointAnswer, hint: (error: string) => string | undefined = () => undefined): TokenEndpointError {
+export function refusal(
+	answer: EndpointAnswer,
+	hint: (error: string) => string | undefined = () => undefined,
+	errorCodes: Readonly<Record<string, string>> = {},
+): TokenEndpointError {
 	const { endpoint, status } = answer;
 	let body: Record<string, unknown> | undefined;
 	try {
@@ -22,11 +27,12 @@ export function refusal(answer: EndpointAnswer, hint: (error: string) => string 
 		const value = body?.[name];
 		return typeof value === 'string' && value !== '' ? answer.redact(value).slice(0, EXCERPT_LENGTH) : undefined;
 	};
-	const error = field('error');
-	if (error) {
+	const given = field('error');
+	if (given) {
 		const detail = field('error_description') ?? field('message');
+		const error = Object.hasOwn(errorCodes, given) ? errorCodes[given] : given;
 		return new TokenEndpointError(
-			`The ${endpoint.name} refused the request (HTTP ${status}): ${error}${detail ? ` – ${detail}` : ''}`,
+			`The ${endpoint.name} refused the request (HTTP ${status}): ${given}${detail ? ` – ${detail}` : ''}`,
 			{ error, error_description: detail, httpStatus: status },
 			failureDescription(endpoint, hint(error)),
 			endpoint.consequence,

@@ -55,10 +55,26 @@ export function tokenEndpointRequest(
 	return authenticatedRequest(credentials, policy, endpoint, body, secrets, limits);
 }
 
-/** `bearerTokenTypes`: token_type values, besides Bearer, of tokens the provider's APIs take as Bearer tokens. */
-export function processTokenEndpointResponse(answer: EndpointAnswer, bearerTokenTypes: readonly string[] = []): IssuedTokens {
-	if (answer.status < 200 || answer.status >= 300) throw refusal(answer, hintFor);
-	return { ...parseTokenResponse(successFields(answer), bearerTokenTypes), requestedAt: answer.sentAt };
+/** How a provider's token endpoint departs from RFC 6749 in its answers (from its preset). */
+export interface TokenResponseDialect {
+	/** token_type values, besides Bearer, of tokens the provider's APIs take as Bearer tokens. */
+	bearerTokenTypes?: readonly string[];
+	/** The provider's own error codes that mean an RFC 6749 §5.2 one, e.g. Slack's invalid_refresh_token: invalid_grant. */
+	errorCodes?: Readonly<Record<string, string>>;
+}
+
+export function processTokenEndpointResponse(answer: EndpointAnswer, dialect: TokenResponseDialect = {}): IssuedTokens {
+	const refused = () => refusal(answer, hintFor, dialect.errorCodes);
+	if (answer.status < 200 || answer.status >= 300) throw refused();
+	const fields = successFields(answer);
+	// Some providers (Slack) answer 2xx with an error code and no token: that is a refusal like any other.
+	if (isErrorAnswer(fields)) throw refused();
+	return { ...parseTokenResponse(fields, dialect.bearerTokenTypes), requestedAt: answer.sentAt };
+}
+
+function isErrorAnswer(fields: unknown): boolean {
+	const { access_token, error } = (fields ?? {}) as Record<string, unknown>;
+	return access_token === undefined && typeof error === 'string' && error !== '';
 }
 
 function hintFor(error: string): string | undefined {

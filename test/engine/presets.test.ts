@@ -6,7 +6,7 @@
 import Ajv from 'ajv';
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
-import { InvalidInputError, MissingInputError, TokenEndpointError } from '../../engine/errors';
+import { InvalidInputError, MissingInputError, NeedsReauthorizationError, TokenEndpointError } from '../../engine/errors';
 import {
 	appFingerprint,
 	parseExtraParameters,
@@ -234,6 +234,25 @@ describe('what the named providers need, as their documentation says', () => {
 		const { manager } = managerFor(settingsFor(preset));
 		tokenEndpoint(preset, preset.tokenUrl, { token_type: 'bot' });
 		await expect(manager.exchangeAuthorizationCode('slack:T1', { code: 'c', allowMissingState: true })).resolves.toMatchObject({ connection: { tokenType: 'Bearer' } });
+	});
+
+	it('Slack answers a dead refresh token with HTTP 200 and ok:false: the connection needs re-authorization', async () => {
+		const preset = PROVIDER_PRESETS.slack;
+		const { manager, store } = managerFor(settingsFor(preset));
+		tokenEndpoint(preset, preset.tokenUrl);
+		await manager.exchangeAuthorizationCode('slack:T1', { code: 'c', allowMissingState: true });
+		nock.cleanAll();
+		nock('https://slack.com').post('/api/oauth.v2.access').reply(200, { ok: false, error: 'invalid_refresh_token' });
+		await expect(manager.refreshToken('slack:T1', { force: true })).rejects.toThrow(NeedsReauthorizationError);
+		expect(await store.get('slack:T1')).toMatchObject({ status: 'needs_reauth' });
+	});
+
+	it('a 2xx answer with an error code and no token is a refusal, whatever the provider', async () => {
+		const preset = PROVIDER_PRESETS.calendly;
+		const { manager } = managerFor(settingsFor(preset));
+		nock('https://auth.calendly.com').post('/oauth/token').reply(200, { error: 'invalid_request', error_description: 'code is missing' });
+		const exchange = manager.exchangeAuthorizationCode('c:1', { code: 'c', allowMissingState: true });
+		await expect(exchange).rejects.toThrow('The token endpoint refused the request (HTTP 200): invalid_request – code is missing');
 	});
 });
 
