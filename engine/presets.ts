@@ -119,7 +119,7 @@ export function checkExtraParameters(field: string, parameters: RequestParameter
 		if (ENGINE_PARAMETERS.includes(name)) {
 			throw new InvalidInputError(field, `cannot set "${name}": the token manager sets it itself`);
 		}
-		if (typeof value !== 'string') throw new InvalidInputError(field, `give "${name}" a ${typeof value}: each value must be text`);
+		if (typeof value !== 'string') throw new InvalidInputError(field, `set "${name}" to a ${typeof value}: each value must be text`);
 	}
 	return parameters;
 }

@@ -306,7 +306,7 @@ export class TokenManager {
 			const value = callback[name];
 			if (value === undefined || value === null || value === '') continue;
 			if ((typeof value !== 'string' && typeof value !== 'number') || String(value).length > MAX_CALLBACK_FIELD_LENGTH || /[\u0000-\u001f\u007f]/.test(String(value))) {
-				throw new InvalidInputError('callbackFields', `hold an unusable "${name}": a text of at most ${MAX_CALLBACK_FIELD_LENGTH} characters without control characters is kept`);
+				throw new InvalidInputError('callbackFields', `has an unusable "${name}": a text of at most ${MAX_CALLBACK_FIELD_LENGTH} characters without control characters is kept`);
 			}
 			kept[name] = String(value);
 		}

@@ -271,7 +271,7 @@ describe('Intuit QuickBooks: realmId arrives on the callback', () => {
 		const { manager } = managerFor(settingsFor(PROVIDER_PRESETS.quickbooks));
 		const start = manager.buildAuthorizationUrl('qbo:acme');
 		const exchange = manager.exchangeAuthorizationCode('qbo:acme', { code: 'c', state: start.state, callbackFields: { realmId: { nested: true } } });
-		await expect(exchange).rejects.toThrow(new InvalidInputError('callbackFields', 'hold an unusable "realmId": a text of at most 1024 characters without control characters is kept'));
+		await expect(exchange).rejects.toThrow(new InvalidInputError('callbackFields', 'has an unusable "realmId": a text of at most 1024 characters without control characters is kept'));
 	});
 
 	it('the App credential can keep further callback fields', async () => {
@@ -361,7 +361,7 @@ describe('extra parameters', () => {
 	it('unreadable settings say how to write them', () => {
 		expect(() => parseExtraParameters('refreshParameters', '{"audience": ')).toThrow(/refreshParameters are not valid JSON/);
 		expect(() => parseExtraParameters('refreshParameters', '["audience"]')).toThrow(/must be a JSON object of texts/);
-		expect(() => parseExtraParameters('refreshParameters', '{"audience": 3}')).toThrow('refreshParameters give "audience" a number: each value must be text');
+		expect(() => parseExtraParameters('refreshParameters', '{"audience": 3}')).toThrow('refreshParameters set "audience" to a number: each value must be text');
 		expect(() => parseExtraParameters('refreshParameters', '=x')).toThrow(/without a name/);
 	});
 });
