@@ -142,18 +142,17 @@ export function describeLifecycleScenarios(name: string, factory: StoreHarnessFa
 			expect((await world.store.list({ status: 'failing', idPrefix: id, limit: 5 })).map((r) => r.connectionId)).toEqual([id]);
 			expect(provider.of('refresh_token')).toHaveLength(3);
 
-			// The provider is back: one refresh for three callers in two processes; only one of them hears of the recovery.
+			// The provider is back: one refresh for three callers that join it; only the one that made it hears of the recovery.
 			world.now += 4 * COOLDOWN_BASE_MS + 1;
 			provider.state.answer = provider.issue;
 			provider.state.delayMs = 50;
-			const here = world.manager();
-			const results = await Promise.all([here.getValidToken(id), world.manager().getValidToken(id), other.getValidToken(id)]);
+			const results = await Promise.all([world.manager(), world.manager(), world.manager()].map((m) => m.getValidToken(id)));
 			expect(provider.of('refresh_token')).toHaveLength(4);
-			expect(results.filter((r) => r.recovered)).toHaveLength(1);
+			expect(results.map((r) => r.recovered).sort()).toEqual([false, false, true]);
 			expect(new Set(results.map((r) => r.connection.accessToken)).size).toBe(1);
 			const recovered = (await world.store.get(id))!;
 			expect(recovered).toMatchObject({ status: 'active', failureCount: 0, firstFailureAt: null, nextAttemptAt: null, failingSince: null, lastError: null });
-			expect((await here.getValidToken(id)).recovered).toBe(false);
+			expect(await other.getValidToken(id)).toMatchObject({ recovered: false, refreshed: false });
 		});
 
 		test('in the cooldown, a token that has not expired is served, saying so, with Minimum Validity relaxed; once expired, the error', async () => {
@@ -260,10 +259,12 @@ export function describeLifecycleScenarios(name: string, factory: StoreHarnessFa
 			const untouched = await Promise.all([fresh, reauth, otherApp].map(async (id) => (await world.store.get(id))!.version));
 			const requestsBefore = provider.requests.length;
 
+			// The slower sweep lists every due connection at once, then finds most of them refreshed by the faster one by the
+			// time it gets to them: the decision taken again under the lease skips those.
 			provider.state.delayMs = 30;
-			const options = { expiresWithinSeconds: 300, idleAfterDays: 30, concurrency: 3 };
+			const options = { expiresWithinSeconds: 300, idleAfterDays: 30 };
 			const other = await world.otherProcess();
-			const [a, b] = await Promise.all([world.manager().keepAlive(options), other.keepAlive(options)]);
+			const [a, b] = await Promise.all([world.manager().keepAlive({ ...options, concurrency: 4 }), other.keepAlive({ ...options, concurrency: 1 })]);
 
 			expect(provider.requests.length - requestsBefore).toBe(due.length);
 			const outcomes = [...a, ...b];
@@ -274,6 +275,7 @@ export function describeLifecycleScenarios(name: string, factory: StoreHarnessFa
 				expect(mine.find((o) => o.outcome === 'refreshed')).toMatchObject({ status: 'active' });
 			}
 			expect(new Set(outcomes.map((o) => o.connectionId))).toEqual(new Set(due));
+			expect(b.filter((o) => o.outcome === 'skipped_fresh').length).toBeGreaterThan(due.length / 2);
 			const refreshedOutcome = a.concat(b).find((o) => o.outcome === 'refreshed')!;
 			expect(Object.keys(refreshedOutcome).sort()).toEqual(['connectionId', 'expiresAt', 'outcome', 'status']);
 			expect(refreshedOutcome.expiresAt!.getTime()).toBeGreaterThan(world.now + 3000_000);

@@ -5,6 +5,7 @@
  */
 import { InvalidInputError, MissingInputError, NeedsReauthorizationError, ProviderFailingError } from '../../engine/errors';
 import { basicAuthorization } from '../../engine/oauth';
+import { appFingerprint } from '../../engine/presets';
 import { MemoryTokenStore } from '../../engine/stores/memory';
 import { COOLDOWN_BASE_MS, COOLDOWN_MAX_MS, cooldownMs } from '../../engine/token-manager';
 import { CLIENT_SECRET, type ScriptedAnswer } from '../helpers/provider';
@@ -188,10 +189,15 @@ describe('Keep Alive, in detail', () => {
 			await world.authorize(id);
 			await world.patch(id, { lastRefreshedAt: new Date(world.now - 31 * DAY_MS) });
 		}
+		// First in id order, due, but another app's: neither touched nor counted.
+		const otherApp = freshId('ka-a-other-app');
+		await world.authorize(otherApp);
+		await world.patch(otherApp, { lastRefreshedAt: new Date(world.now - 31 * DAY_MS), appFingerprint: appFingerprint({ ...world.client, clientId: 'another-client' }) });
 		provider.state.delayMs = 40;
 		provider.state.maxInFlight = 0;
 		const limited = await world.manager().keepAlive({ ...sweep, concurrency: 3, maxConnections: 5 });
 		expect(limited).toHaveLength(5);
+		expect(limited.map((o) => o.connectionId)).not.toContain(otherApp);
 		expect(provider.state.maxInFlight).toBe(3);
 		const rest = await world.manager().keepAlive({ ...sweep, concurrency: 4 });
 		expect(rest).toHaveLength(7);
