@@ -86,8 +86,7 @@ describe('Keep Alive: refresh when expiring within the window or idle for too lo
 		['fresh, refreshed yesterday', token(10, 3590, { lastRefreshedAt: daysAgo(1) }), 3, false, 'fresh'],
 		['fresh, but last refreshed 31 days ago', token(10, 3590, { lastRefreshedAt: daysAgo(31) }), 3, true, 'idle'],
 		['never refreshed, authorized 31 days ago', token(31 * 86_400, 3590, { createdAt: daysAgo(31) }), 3, true, 'idle'],
-		// A re-authorization resets last_refreshed_at but issues a new refresh token: its issue time counts.
-		['never refreshed since a re-authorization yesterday, created 90 days ago', token(86_400, 3590, { createdAt: daysAgo(90) }), 3, false, 'fresh'],
+		['never refreshed, authorized 29 days ago', token(29 * 86_400, 3590, { createdAt: daysAgo(29) }), 3, false, 'fresh'],
 		['no expiry, recently obtained', token(10, 0, { expiresAt: null }), 3, false, 'fresh'],
 		['no access token', token(10, 3590, { accessToken: null }), 3, true, 'no-access-token'],
 		['due, but refreshed by another process since it was listed', token(3400, 200), 2, false, 'refreshed-meanwhile'],
