@@ -426,9 +426,9 @@ export class TokenManager {
 
 	/**
 	 * Keep Alive: refreshes every connection of this client's provider whose access token expires within the window,
-	 * or that was last refreshed (never refreshed: created) longer ago than the idle period, each under its lease (the decision is taken
-	 * again under it, so a connection another process refreshed meanwhile is not refreshed twice), at most
-	 * `concurrency` at once. Connections of another app are left alone and not reported. One outcome per connection
+	 * or that was last refreshed (never refreshed: created) longer ago than the idle period, each under its lease (the
+	 * decision is taken again under it, so a connection another process refreshed meanwhile is not refreshed twice), at
+	 * most `concurrency` at once. Connections of another app are left alone and not reported. One outcome per connection
 	 * touched, in connection id order; one connection's failure never stops the sweep.
 	 */
 	async keepAlive(options: KeepAliveOptions): Promise<KeepAliveOutcome[]> {
