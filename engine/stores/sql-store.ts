@@ -192,11 +192,7 @@ export abstract class SqlTokenStore implements TokenStore {
 	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
 		const entries = fieldEntries(fields);
 		const p = (i: number) => this.dialect.placeholder(i);
-		const set = versionedUpdateSet(
-			entries.map(([column]) => column),
-			p,
-			this.dialect.now,
-		);
+		const set = versionedUpdateSet(entries.map(([column]) => column), p, this.dialect.now);
 		return this.guard('update', async () => {
 			await this.prepare();
 			const row = await this.writeReturning(
