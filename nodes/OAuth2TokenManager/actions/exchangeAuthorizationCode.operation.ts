@@ -1,6 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import { connectionIdFromState } from '../../../engine/authorization';
-import type { OperationModule } from './node.type';
+import type { ConnectionOperation } from './node.type';
 
 const show = { show: { operation: ['exchangeAuthorizationCode'] } };
 
@@ -65,7 +65,7 @@ const optionalString = (value: unknown) => (typeof value === 'string' && value.t
  * mapped to the raw state), the connection is taken from there. The engine then verifies the state.
  */
 export function connectionId(this: IExecuteFunctions, itemIndex: number): unknown {
-	const given = this.getNodeParameter('connectionId', itemIndex, '');
+	const given = this.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
 	const state = this.getNodeParameter('state', itemIndex, '');
 	if (typeof state === 'string' && state !== '' && (given === '' || given === undefined || given === null || given === state)) {
 		return connectionIdFromState(state) ?? given;
@@ -73,12 +73,12 @@ export function connectionId(this: IExecuteFunctions, itemIndex: number): unknow
 	return given;
 }
 
-export const execute: OperationModule<'exchangeAuthorizationCode'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
+export const execute: ConnectionOperation<'exchangeAuthorizationCode'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
 	const code = this.getNodeParameter('code', itemIndex, '') as string;
 	const state = optionalString(this.getNodeParameter('state', itemIndex, ''));
 	const providerError = optionalString(this.getNodeParameter('providerError', itemIndex, ''));
 	const options = this.getNodeParameter('exchangeOptions', itemIndex, {}) as IDataObject;
-	return manager.exchangeAuthorizationCode(connectionId, {
+	return (await engine.manager()).exchangeAuthorizationCode(connectionId, {
 		code,
 		state,
 		providerError,

@@ -28,6 +28,8 @@ const INPUT_FIELDS = new Map<string, { label: string; place: Place; whenEmpty?: 
 	expiresInMinutes: { label: 'Link Validity (Minutes)', place: 'node' },
 	stateTtlSeconds: { label: 'Link Validity (Minutes)', place: 'node' },
 	additionalParameters: { label: 'Additional Parameters', place: 'node' },
+	limit: { label: 'Limit', place: 'node' },
+	status: { label: 'Status', place: 'node' },
 	extraParameters: { label: 'Additional Parameters', place: 'node' },
 	redirectUri: {
 		label: 'Redirect URI',

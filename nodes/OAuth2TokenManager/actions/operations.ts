@@ -1,7 +1,9 @@
 import type { INodeProperties } from 'n8n-workflow';
 import * as buildAuthorizationUrl from './buildAuthorizationUrl.operation';
 import * as exchangeAuthorizationCode from './exchangeAuthorizationCode.operation';
+import * as getConnection from './getConnection.operation';
 import * as getValidToken from './getValidToken.operation';
+import * as listConnections from './listConnections.operation';
 import type { Operation, OperationModule } from './node.type';
 import * as refreshToken from './refreshToken.operation';
 import * as revoke from './revoke.operation';
@@ -13,6 +15,8 @@ export const operations: { [K in Operation]: OperationModule<K> } = {
 	getValidToken,
 	refreshToken,
 	revoke,
+	getConnection,
+	listConnections,
 };
 
 export function isOperation(value: unknown): value is Operation {
@@ -26,6 +30,11 @@ export function isOperation(value: unknown): value is Operation {
  */
 export const AGENT_TOOL_OPERATIONS: readonly Operation[] = ['getValidToken', 'refreshToken'];
 const notForAgents = { hide: { '@tool': [true] } };
+/** Operations added with node version 1.2, whose Connection ID is a resource locator and whose output follows 1.1's rule. */
+const fromVersion12 = { show: { '@version': [{ _cnd: { gte: 1.2 } }] }, ...notForAgents };
+
+/** Operations that read connections from the store only: no App credential, no provider, never a token. */
+export const STORE_ONLY_OPERATIONS: readonly Operation[] = ['getConnection', 'listConnections'];
 
 export const operationProperty: INodeProperties = {
 	displayName: 'Operation',
@@ -48,10 +57,24 @@ export const operationProperty: INodeProperties = {
 			displayOptions: notForAgents,
 		},
 		{
+			name: 'Get Connection',
+			value: 'getConnection',
+			description: 'Inspect a connection: status, expiry, last refresh, last error, failures; never a token',
+			action: 'Get a connection',
+			displayOptions: fromVersion12,
+		},
+		{
 			name: 'Get Valid Token',
 			value: 'getValidToken',
 			description: 'Return an access token that stays valid, refreshing it first when it is about to expire',
 			action: 'Get a valid access token',
+		},
+		{
+			name: 'List Connections',
+			value: 'listConnections',
+			description: 'List the stored connections, filtered by status, provider or ID prefix; never a token',
+			action: 'List connections',
+			displayOptions: fromVersion12,
 		},
 		{
 			name: 'Refresh Token',
