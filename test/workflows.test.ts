@@ -97,8 +97,11 @@ describe('the bundled workflows', () => {
 			workflow.nodes.filter((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager').map((node) => ({ file, node })),
 		);
 		expect(tokenManagers).toHaveLength(5);
-		expect(tokenManagers.filter(({ node }) => node.typeVersion !== 1.1).map(({ file, node }) => `${file}: ${node.name}`)).toEqual([]);
-		// The node's own fields as version 1 named them; version 1.1 names them in camelCase.
+		expect(tokenManagers.filter(({ node }) => node.typeVersion !== 1.2).map(({ file, node }) => `${file}: ${node.name}`)).toEqual([]);
+		// Version 1.2's Connection ID is a resource locator: a plain string there would be a version 1 or 1.1 value.
+		const plainIds = tokenManagers.filter(({ node }) => 'connectionId' in node.parameters && (node.parameters.connectionId as { __rl?: boolean }).__rl !== true);
+		expect(plainIds.map(({ file, node }) => `${file}: ${node.name}`)).toEqual([]);
+		// The node's own fields as version 1 named them; versions 1.1 and 1.2 name them in camelCase.
 		const version1Names = /json\.(expires_at|refresh_count|last_refreshed_at|min_validity_seconds|min_validity_capped|revoked_at_provider|revoked_token_type)\b/;
 		const stale = workflows.flatMap(({ file, workflow }) =>
 			workflow.nodes.filter((n) => version1Names.test(JSON.stringify(n.parameters))).map((n) => `${file}: ${n.name}`),
