@@ -23,7 +23,7 @@ import {
 import { PROVIDER_PRESETS } from '../../engine/presets';
 import { describeEngineError, inputFieldLabel, toNodeError } from '../../nodes/OAuth2TokenManager/actions/nodeErrors';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext, nodeCredentials } from '../helpers/node-context';
+import { executeContext, locator, nodeCredentials } from '../helpers/node-context';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
@@ -116,6 +116,18 @@ describe('output fields', () => {
 		expect(revoked).toMatchObject({ status: 'revoked', revokedAtProvider: true, revokedTokenType: 'refresh_token' });
 		expect(JSON.stringify([connected, valid, refreshed, revoked])).not.toMatch(/"refresh_token":|SENTINEL-refresh|_at":|_count":|"min_validity/);
 		expect(endpoint.requests).toHaveLength(2);
+	});
+
+	it('version 1.2 reads its Connection ID from the resource locator (either mode) and outputs by 1.1\'s rule', async () => {
+		rotatingTokenEndpoint();
+		await run({ ...exchange('router:v12'), connectionId: locator('router:v12') }, 1.2);
+		const valid = await run({ operation: 'getValidToken', connectionId: locator('router:v12', 'list'), minValiditySeconds: 300 }, 1.2);
+		expect(valid.connectionId).toBe('router:v12');
+		expect(Object.keys(valid)).toEqual([...connectionFields, 'access_token', ...tokenFields, ...ownFields, 'minValiditySeconds', 'minValidityCapped', 'api_domain']);
+		const empty = await node.execute
+			.call(executeContext({ parameters: { storage: 'postgres', operation: 'getValidToken', connectionId: locator('', 'list') }, credentials, typeVersion: 1.2 }))
+			.catch((e) => e);
+		expect(empty.message).toBe('The Connection ID is empty: set one per authorized account, e.g. "pipedrive:acme"');
 	});
 
 	it('version 1 keeps the names and order saved workflows read', async () => {
