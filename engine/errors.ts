@@ -144,6 +144,31 @@ export class TokenEndpointError extends TokenManagerError {
 	}
 }
 
+/**
+ * The token endpoint could not be reached or did not answer in time (network error, timeout, the refresh deadline):
+ * nothing is known about the request, so it may succeed later. Its code stays token_endpoint_error.
+ */
+export class EndpointUnreachableError extends TokenEndpointError {}
+
+/**
+ * The provider failed transiently (unreachable, 5xx, 429) and the connection is in its cooldown: the token manager
+ * does not call the provider again before `nextAttemptAt`, and the stored access token cannot serve the call.
+ */
+export class ProviderFailingError extends TokenManagerError {
+	constructor(
+		readonly connectionId: string,
+		readonly nextAttemptAt: Date,
+		readonly failureCount: number,
+		readonly lastError: string | null,
+	) {
+		super(
+			`Connection "${connectionId}": the provider is failing, next attempt at ${nextAttemptAt.toISOString()} (${failureCount} failure(s) in a row${lastError ? `, last: ${lastError}` : ''})`,
+			'provider_failing',
+			'Until then the token manager does not call the provider again, and the stored access token is no longer valid. Retry after that time; the account does not need to be authorized again.',
+		);
+	}
+}
+
 /** Another process holds the refresh lease longer than the caller is willing to wait. */
 export class LeaseTimeoutError extends TokenManagerError {
 	constructor(connectionId: string, waitedMs: number) {

@@ -1,5 +1,6 @@
 /*
- * The operations: Build Authorization URL, Exchange Authorization Code, Get Valid Token, Refresh Token, Revoke.
+ * The operations: Build Authorization URL, Exchange Authorization Code, Connect Client Credentials, Get Valid Token,
+ * Refresh Token, Keep Alive, Revoke.
  * When to refresh is decided by refresh/policy.ts; refresh/coordinator.ts makes one refresh out of many callers
  * (single flight in this process, the store's lease across processes: refresh/lease.ts) and keeps new tokens the
  * store refused until they are written.
@@ -23,21 +24,30 @@ import {
 	InvalidStateError,
 	MissingInputError,
 	NeedsReauthorizationError,
+	ProviderFailingError,
 	TokenEndpointError,
 	TokenManagerError,
 } from './errors';
-import { AuthorizationServerClient, refreshTokenOfRefusedAnswer, type Grant, type IssuedTokens, type RequestPolicy, type TokenTypeHint } from './oauth';
+import {
+	AuthorizationServerClient,
+	isTransientFailure,
+	refreshTokenOfRefusedAnswer,
+	type Grant,
+	type IssuedTokens,
+	type RequestPolicy,
+	type TokenTypeHint,
+} from './oauth';
 import { appFingerprint, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
 import { processRefreshRegistry, RefreshCoordinator, type RefreshRegistry } from './refresh/coordinator';
 import { leaseSettings } from './refresh/lease';
-import { effectiveMinValidityMs, shouldRefresh, type RefreshRequest } from './refresh/policy';
+import { cooldownMs, effectiveMinValidityMs, shouldRefresh, tokenUsable, type RefreshDecision, type RefreshRequest } from './refresh/policy';
 import type { TokenStore } from './store';
-import { NO_FAILURES, type Connection, type ConnectionFields, type StoredConnection } from './types';
+import { NO_FAILURES, reportedStatus, type Connection, type ConnectionFields, type ReportedStatus, type StoredConnection } from './types';
 import { requireSecureUrl } from './urls';
 import { writeFromLatest } from './versioned-write';
 
 export { DEFAULT_LEASE_TTL_MS } from './refresh/lease';
-export { MIN_VALIDITY_LIFETIME_SHARE } from './refresh/policy';
+export { COOLDOWN_BASE_MS, COOLDOWN_MAX_MS, cooldownMs, MIN_VALIDITY_LIFETIME_SHARE } from './refresh/policy';
 
 /** Sends a grant to the token endpoint; `deadline` (epoch ms) bounds every attempt and retry, response body included. */
 export type TokenEndpoint = (grant: Grant, limits: { deadline?: number }) => Promise<IssuedTokens>;
@@ -72,17 +82,87 @@ export interface TokenManagerOptions {
 	reauthorizationLinkTtlSeconds?: number;
 	/** Where refreshes in flight and writes the store refused are shared (default: this process's registry). */
 	refreshRegistry?: RefreshRegistry;
+	/**
+	 * How long transient refresh failures (unreachable, 5xx, 429) may go on before the connection reports status
+	 * `failing`, counted from the first of them (default 15 min).
+	 */
+	failingAfterMs?: number;
 }
 
 export interface TokenResult {
 	connection: Connection;
 	/** Whether a refresh happened for this call (by this caller or one it waited for). */
 	refreshed: boolean;
+	/**
+	 * True for the one call whose refresh succeeded after transient failures (the connection has recovered), so that
+	 * a workflow can say so once; false for every other call, including those that joined that refresh.
+	 */
+	recovered: boolean;
+}
+
+/** The provider is failing: the call was served without asking it (see ValidTokenResult.cooldown). */
+export interface ProviderCooldown {
+	/** The provider is not asked again before then. */
+	nextAttemptAt: Date;
+	/** Transient failures in a row. */
+	failureCount: number;
+	/** The last failure, secrets redacted. */
+	lastError: string | null;
 }
 
 export interface ValidTokenResult extends TokenResult {
-	/** The Minimum Validity applied to the returned token, in whole seconds, and whether it was capped below the one asked for. */
+	/**
+	 * The Minimum Validity applied to the returned token, in whole seconds, and whether it was capped below the one asked
+	 * for. In a cooldown it is relaxed to what the token has left: capped.
+	 */
 	minValidity: { effectiveSeconds: number; capped: boolean };
+	/**
+	 * Set when the token needed a refresh but the provider is failing: the stored token, still valid but for less than
+	 * the Minimum Validity, was returned without calling the provider. Null otherwise.
+	 */
+	cooldown: ProviderCooldown | null;
+}
+
+/** Connect Client Credentials (RFC 6749 §4.4): what the token request asks for, on connecting and on every renewal. */
+export interface ClientCredentialsParams {
+	/** Default: the client's scopes. */
+	scopes?: string[];
+	/** Further form parameters of the token request (e.g. audience, resource). Not secret: they are stored with the connection. */
+	extraParameters?: Record<string, string>;
+}
+
+export interface KeepAliveOptions {
+	/** Refresh every connection whose access token expires within this many seconds (0 or more). */
+	expiresWithinSeconds: number;
+	/** And every one whose tokens were last obtained more than this many days ago (more than 0; Pipedrive's refresh tokens die after 60 days unused). */
+	idleAfterDays: number;
+	/** Refreshes at once (1 to MAX_KEEP_ALIVE_CONCURRENCY, default 4). */
+	concurrency?: number;
+	/** Touch at most this many connections (1 or more); default all that are due. */
+	maxConnections?: number;
+}
+
+export type KeepAliveOutcomeKind = 'refreshed' | 'skipped_fresh' | 'cooldown' | 'needs_reauth' | 'revoked' | 'failed';
+
+/** What Keep Alive did to one connection. Never carries a token. */
+export interface KeepAliveOutcome {
+	connectionId: string;
+	/**
+	 * refreshed: new tokens obtained by this sweep. skipped_fresh: no longer due when re-checked under the lease (another
+	 * process refreshed it). cooldown: the provider is failing and its next attempt time has not come: not asked.
+	 * needs_reauth / revoked: the account must be authorized again. failed: this attempt failed (see error).
+	 */
+	outcome: KeepAliveOutcomeKind;
+	status: ReportedStatus;
+	expiresAt: Date | null;
+	/** Present (true) when this refresh was the first success after transient failures. */
+	recovered?: true;
+	/** For cooldown: when the provider is asked again. */
+	nextAttemptAt?: Date;
+	/** For failed, cooldown and needs_reauth: what went wrong (engine error code and message, secrets redacted). */
+	error?: { code: string; message: string };
+	/** For needs_reauth: a fresh authorization link for the account owner, when the client allows one. */
+	reauthorizationUrl?: string;
 }
 
 export interface AuthorizationStart {
@@ -123,6 +203,18 @@ export const EXPIRY_MARGIN_MS = 2_000;
 /** Why a connection needs re-authorization: one text, whichever process finds out or reads it later. */
 const REFRESH_TOKEN_REJECTED = 'the provider rejected its refresh token (invalid_grant)';
 const NO_REFRESH_TOKEN = 'no refresh token is stored for it';
+export const DEFAULT_FAILING_AFTER_MS = 900_000;
+export const DEFAULT_KEEP_ALIVE_CONCURRENCY = 4;
+export const MAX_KEEP_ALIVE_CONCURRENCY = 50;
+/** Connections Keep Alive reads per store query. */
+export const KEEP_ALIVE_PAGE_SIZE = 200;
+/**
+ * A client-credentials connection keeps what its token request asks for in its metadata, under this prefix
+ * (e.g. "request.scope"), so every renewal asks for the same.
+ */
+export const REQUEST_PARAMETER_PREFIX = 'request.';
+/** Form parameters the engine sets itself: never taken from extraParameters. */
+const RESERVED_TOKEN_PARAMETERS = ['grant_type', 'client_id', 'client_secret', 'scope', 'refresh_token', 'code', 'redirect_uri', 'code_verifier'];
 const MAX_CONNECTION_ID_LENGTH = 255;
 const MAX_CODE_LENGTH = 8192;
 
@@ -155,6 +247,7 @@ export class TokenManager {
 	private readonly coordinator: RefreshCoordinator;
 	private stateCodec: StateCodec | undefined;
 	private readonly reauthorizationLinkTtlSeconds: number;
+	private readonly failingAfterMs: number;
 
 	constructor(options: TokenManagerOptions) {
 		this.store = options.store;
@@ -178,6 +271,10 @@ export class TokenManager {
 			refreshTokenOf: (row) => this.refreshTokenOf(row),
 		});
 		this.reauthorizationLinkTtlSeconds = options.reauthorizationLinkTtlSeconds ?? DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS;
+		this.failingAfterMs = options.failingAfterMs ?? DEFAULT_FAILING_AFTER_MS;
+		if (!Number.isFinite(this.failingAfterMs) || this.failingAfterMs < 0) {
+			throw new InvalidInputError('failingAfterMs', 'must be a number of milliseconds, 0 or more');
+		}
 	}
 
 	/** Only the authorization operations need state keys; Get Valid Token never derives them. */
@@ -255,29 +352,112 @@ export class TokenManager {
 		const saved = await writeFromLatest(this.store, connectionId, (existing) =>
 			existing ? this.store.update(connectionId, existing.version, fields(existing)) : this.store.insert({ connectionId, ...fields(null) }),
 		);
-		return { connection: this.decrypt(saved), refreshed: false };
+		return { connection: this.decrypt(saved), refreshed: false, recovered: false };
 	}
 
-	/** Returns a token valid for at least `minValiditySeconds`, refreshing first when needed. */
+	/**
+	 * RFC 6749 §4.4: a connection of the client itself, without a user: requests a token with the client's credentials
+	 * (authenticated as the client is configured) and stores it, replacing whatever the connection id held. Get Valid
+	 * Token and Refresh Token then request a new one, with the same scopes and parameters, whenever it is stale.
+	 */
+	async connectClientCredentials(connectionId: string, params: ClientCredentialsParams = {}): Promise<TokenResult> {
+		validateConnectionId(connectionId);
+		this.requireTokenUrl();
+		if (!this.client.clientId) throw new MissingInputError('clientId');
+		if (!this.client.clientSecret) throw new MissingInputError('clientSecret');
+		const requestMetadata = this.clientCredentialsRequest(params);
+		const response = await this.tokenEndpoint(clientCredentialsGrant(requestMetadata), {});
+		await this.coordinator.forgetRefused(connectionId);
+		const fields: ConnectionFields = {
+			provider: this.client.id,
+			...this.tokenFields(connectionId, response, null, requestMetadata),
+			// RFC 6749 §4.4.3: a refresh token should not be issued here; one that is is not used.
+			refreshToken: null,
+			status: 'active',
+			lastRefreshedAt: null,
+			refreshCount: 0,
+			lastError: response.warning,
+			appFingerprint: this.fingerprint,
+			tokenIssuedAt: response.requestedAt,
+			grantType: 'client_credentials',
+			...NO_FAILURES,
+		};
+		const saved = await writeFromLatest(this.store, connectionId, (existing) =>
+			existing ? this.store.update(connectionId, existing.version, fields) : this.store.insert({ connectionId, ...fields }),
+		);
+		return { connection: this.decrypt(saved), refreshed: false, recovered: false };
+	}
+
+	/**
+	 * Returns a token valid for at least `minValiditySeconds`, refreshing first when needed. While the provider is
+	 * failing (cooldown) it is not called: the stored token is returned while it has not expired (`cooldown` says so),
+	 * else a ProviderFailingError.
+	 */
 	async getValidToken(connectionId: string, options: { minValiditySeconds?: number } = {}): Promise<ValidTokenResult> {
 		validateConnectionId(connectionId);
 		const minValidityMs = this.minValidityMs(options.minValiditySeconds);
-		const result = await this.refreshIfNeeded(connectionId, { kind: 'min-validity', minValidityMs });
+		const { result, cooldown } = await this.refreshIfNeeded(connectionId, { kind: 'min-validity', minValidityMs });
+		if (cooldown) {
+			const leftMs = result.connection.expiresAt ? result.connection.expiresAt.getTime() - this.clock() : minValidityMs;
+			return { ...result, cooldown, minValidity: { effectiveSeconds: Math.max(0, Math.floor(leftMs / 1000)), capped: true } };
+		}
 		const effectiveMs = effectiveMinValidityMs(result.connection, minValidityMs);
-		return { ...result, minValidity: { effectiveSeconds: Math.floor(effectiveMs / 1000), capped: effectiveMs < minValidityMs } };
+		return { ...result, cooldown: null, minValidity: { effectiveSeconds: Math.floor(effectiveMs / 1000), capped: effectiveMs < minValidityMs } };
 	}
 
 	/**
 	 * Refreshes the connection. With `failedAccessToken` (the token an API just refused) it refreshes only
 	 * if the stored token is still that one: a caller that lost the race gets the winner's token.
 	 * Otherwise, or with `force`, it refreshes unless another refresh completed after this call began.
+	 * While the provider is failing (cooldown), even a forced refresh does not call it: ProviderFailingError. Its caller
+	 * wants another token than the stored one, and asking a failing provider before its next attempt time would only
+	 * add load to it (every execution of a workflow would).
 	 */
 	async refreshToken(connectionId: string, options: { failedAccessToken?: string; force?: boolean } = {}): Promise<TokenResult> {
 		validateConnectionId(connectionId);
 		this.requireTokenUrl(); // a misconfigured client is named before the connection is compared with it
 		const request: RefreshRequest =
 			options.failedAccessToken && !options.force ? { kind: 'failed-token', failedAccessToken: options.failedAccessToken } : { kind: 'forced' };
-		return this.refreshIfNeeded(connectionId, request);
+		return (await this.refreshIfNeeded(connectionId, request)).result;
+	}
+
+	/**
+	 * Keep Alive: refreshes every connection of this client's provider whose access token expires within the window,
+	 * or whose tokens were last obtained longer ago than the idle period, each under its lease (the decision is taken
+	 * again under it, so a connection another process refreshed meanwhile is not refreshed twice), at most
+	 * `concurrency` at once. Connections of another app are left alone and not reported. One outcome per connection
+	 * touched, in connection id order; one connection's failure never stops the sweep.
+	 */
+	async keepAlive(options: KeepAliveOptions): Promise<KeepAliveOutcome[]> {
+		const { expiresWithinSeconds, idleAfterDays } = options;
+		if (typeof expiresWithinSeconds !== 'number' || !Number.isFinite(expiresWithinSeconds) || expiresWithinSeconds < 0) {
+			throw new InvalidInputError('expiresWithinSeconds', 'must be a number of seconds, 0 or more');
+		}
+		if (typeof idleAfterDays !== 'number' || !Number.isFinite(idleAfterDays) || idleAfterDays <= 0) {
+			throw new InvalidInputError('idleAfterDays', 'must be a number of days, more than 0');
+		}
+		const concurrency = options.concurrency ?? DEFAULT_KEEP_ALIVE_CONCURRENCY;
+		if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_KEEP_ALIVE_CONCURRENCY) {
+			throw new InvalidInputError('concurrency', `must be a whole number from 1 to ${MAX_KEEP_ALIVE_CONCURRENCY}`);
+		}
+		const { maxConnections } = options;
+		if (maxConnections !== undefined && (!Number.isInteger(maxConnections) || maxConnections < 1)) {
+			throw new InvalidInputError('maxConnections', 'must be a whole number, 1 or more');
+		}
+		this.requireTokenUrl();
+		const now = this.clock();
+		const request: RefreshRequest = { kind: 'keep-alive', expiresBefore: now + expiresWithinSeconds * 1000, idleBefore: now - idleAfterDays * 86_400_000 };
+		const due = this.dueConnections(request, maxConnections ?? Infinity);
+		const outcomes: KeepAliveOutcome[] = [];
+		const worker = async () => {
+			// An async generator hands out one row per next(), in turn, however many workers ask.
+			for (let next = await due.next(); !next.done; next = await due.next()) {
+				const outcome = await this.keepAliveOne(next.value, request);
+				if (outcome) outcomes.push(outcome);
+			}
+		};
+		await Promise.all(Array.from({ length: concurrency }, worker));
+		return outcomes.sort((a, b) => Buffer.compare(Buffer.from(a.connectionId), Buffer.from(b.connectionId)));
 	}
 
 	/**
@@ -329,54 +509,101 @@ export class TokenManager {
 	}
 
 	/**
-	 * Get Valid Token and Refresh Token: the refresh policy decides on this call's first read, and again on each
-	 * later read while the coordinator waits for the lease, so that one refresh serves every caller that needed it.
+	 * Get Valid Token, Refresh Token and Keep Alive: the refresh policy decides on this call's first read, and again on
+	 * each later read while the coordinator waits for the lease, so that one refresh serves every caller that needed it.
+	 * `listed` is the row as Keep Alive listed it, which spares the first read. `tokenRequested` tells whether this call
+	 * itself asked the provider.
 	 */
-	private async refreshIfNeeded(connectionId: string, request: RefreshRequest): Promise<TokenResult> {
-		await this.coordinator.writeRefused(connectionId);
-		const current = await this.readUsable(connectionId);
-		const stillNeeded = (c: Connection) => shouldRefresh(c, request, { now: this.clock(), seenRefreshCount: current.refreshCount }).should;
-		if (!stillNeeded(current)) return { connection: current, refreshed: false };
+	private async refreshIfNeeded(
+		connectionId: string,
+		request: RefreshRequest,
+		listed?: StoredConnection,
+	): Promise<{ result: TokenResult; cooldown: ProviderCooldown | null; tokenRequested: boolean }> {
+		const wroteKept = await this.coordinator.writeRefused(connectionId);
+		const current = listed && !wroteKept ? this.usable(connectionId, listed) : await this.readUsable(connectionId);
+		const decide = (c: Connection) => shouldRefresh(c, request, { now: this.clock(), seenRefreshCount: current.refreshCount });
+		const first = decide(current);
+		if (!first.should) return { ...this.settled(current, request, first), tokenRequested: false };
 		this.requireTokenUrl();
-		return this.coordinator.refresh(current, {
-			read: () => this.readUsable(connectionId),
-			stillNeeded,
-			refresh: (leased, deadline) => this.refreshWithProvider(leased, deadline),
-		});
+		let tokenRequested = false;
+		let result: TokenResult;
+		try {
+			result = await this.coordinator.refresh(current, {
+				read: () => this.readUsable(connectionId),
+				stillNeeded: (c) => decide(c).should,
+				refresh: (leased, deadline) => {
+					tokenRequested = true;
+					return this.refreshWithProvider(leased, deadline);
+				},
+			});
+		} catch (error) {
+			// The provider just failed transiently: this call is in the cooldown it started, and is served as every call in it is.
+			if (request.kind !== 'min-validity' || !isTransientFailure(error)) throw error;
+			const latest = await this.readUsable(connectionId);
+			const cooldown = cooldownOf(latest, this.clock());
+			if (!cooldown || !tokenUsable(latest, this.clock())) throw error;
+			return { result: { connection: latest, refreshed: false, recovered: false }, cooldown, tokenRequested };
+		}
+		return { ...this.settled(result.connection, request, decide(result.connection), result), tokenRequested };
+	}
+
+	/**
+	 * The result for a connection no refresh is made for. In a cooldown, the stored token serves Get Valid Token and
+	 * Keep Alive while it has not expired; a call that needs another token gets a ProviderFailingError.
+	 */
+	private settled(
+		connection: Connection,
+		request: RefreshRequest,
+		decision: RefreshDecision,
+		result: TokenResult = { connection, refreshed: false, recovered: false },
+	): { result: TokenResult; cooldown: ProviderCooldown | null } {
+		if (decision.reason !== 'cooldown') return { result, cooldown: null };
+		const cooldown = cooldownOf(connection, this.clock())!;
+		const servedAsIs = request.kind === 'keep-alive' || (request.kind === 'min-validity' && tokenUsable(connection, this.clock()));
+		if (!servedAsIs) throw new ProviderFailingError(connection.connectionId, cooldown.nextAttemptAt, cooldown.failureCount, cooldown.lastError);
+		return { result, cooldown };
 	}
 
 	/** Runs under the lease. `deadline` (epoch ms) bounds the whole exchange with the provider; it falls inside the lease. */
 	private async refreshWithProvider(leased: Connection, deadline: number): Promise<Connection> {
 		const { connectionId } = leased;
-		if (!leased.refreshToken) {
-			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), status: 'needs_reauth', lastError: NO_REFRESH_TOKEN });
+		const clientCredentials = leased.grantType === 'client_credentials';
+		if (!clientCredentials && !leased.refreshToken) {
+			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), status: 'needs_reauth', lastError: NO_REFRESH_TOKEN, ...NO_FAILURES });
 			throw this.needsReauth(connectionId, NO_REFRESH_TOKEN);
 		}
+		const grant: Grant = clientCredentials
+			? clientCredentialsGrant(leased.metadata)
+			: { grant_type: 'refresh_token', refresh_token: leased.refreshToken! };
 		let response: IssuedTokens;
 		try {
-			response = await this.tokenEndpoint({ grant_type: 'refresh_token', refresh_token: leased.refreshToken }, { deadline });
+			response = await this.tokenEndpoint(grant, { deadline });
 		} catch (error) {
-			if (error instanceof TokenEndpointError && error.error === 'invalid_grant') {
+			// A client-credentials grant has no refresh token to reject: invalid_grant there is the client's problem, like invalid_client.
+			if (!clientCredentials && error instanceof TokenEndpointError && error.error === 'invalid_grant') {
 				return this.refreshTokenRejected(leased);
 			}
 			const message = error instanceof TokenManagerError ? error.message : 'Unexpected error during refresh';
-			const rotated = refreshTokenOfRefusedAnswer(error);
+			const rotated = clientCredentials ? null : refreshTokenOfRefusedAnswer(error);
 			if (rotated !== null) {
 				// The answer was refused, but the provider may have retired the old refresh token: the new one must be kept.
 				await this.coordinator.saveRefreshed(leased, { ...this.reencrypted({ ...leased, refreshToken: rotated }), lastError: message });
 				throw error;
 			}
-			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), lastError: message }).catch(() => undefined);
+			const failure = isTransientFailure(error) ? this.failureRecord(leased) : {};
+			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), lastError: message, ...failure }).catch(() => undefined);
 			throw error;
 		}
 		const saved = await this.coordinator.saveRefreshed(leased, {
-			...this.tokenFields(connectionId, response, leased.refreshToken, leased.metadata),
+			...this.tokenFields(connectionId, response, clientCredentials ? null : leased.refreshToken, leased.metadata),
+			...(clientCredentials ? { refreshToken: null } : {}),
 			status: 'active',
 			lastRefreshedAt: new Date(this.clock()),
 			refreshCount: leased.refreshCount + 1,
 			lastError: response.warning,
 			appFingerprint: this.fingerprint,
 			tokenIssuedAt: response.requestedAt,
+			...NO_FAILURES,
 		});
 		// A write that lost to a newer grant returns that grant's row, which may come from another app.
 		this.requireSameApp(saved);
@@ -391,9 +618,98 @@ export class TokenManager {
 		const { connectionId } = leased;
 		return writeFromLatest(this.store, connectionId, async (row) => {
 			if (!row || this.refreshTokenOf(row) !== leased.refreshToken || row.status !== 'active') return this.usable(connectionId, row);
-			await this.store.update(connectionId, row.version, { ...this.reencrypted(this.decrypt(row)), status: 'needs_reauth', lastError: REFRESH_TOKEN_REJECTED });
+			await this.store.update(connectionId, row.version, {
+				...this.reencrypted(this.decrypt(row)),
+				status: 'needs_reauth',
+				lastError: REFRESH_TOKEN_REJECTED,
+				...NO_FAILURES,
+			});
 			throw this.needsReauth(connectionId, REFRESH_TOKEN_REJECTED);
 		});
+	}
+
+	/**
+	 * The failure bookkeeping after one more transient failure: counted, the first one's time kept, the next attempt
+	 * pushed back by the cooldown, and `failing` reported once failures have lasted the failing period.
+	 */
+	private failureRecord(leased: Connection): Pick<ConnectionFields, 'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince'> {
+		const now = this.clock();
+		const failureCount = leased.failureCount + 1;
+		const firstFailureAt = leased.firstFailureAt ?? new Date(now);
+		const failing = now - firstFailureAt.getTime() >= this.failingAfterMs;
+		return {
+			failureCount,
+			firstFailureAt,
+			nextAttemptAt: new Date(now + cooldownMs(failureCount)),
+			failingSince: leased.failingSince ?? (failing ? new Date(now) : null),
+		};
+	}
+
+	/** Validates Connect Client Credentials' parameters into the metadata that keeps them for renewals. */
+	private clientCredentialsRequest(params: ClientCredentialsParams): Record<string, string> {
+		const scopes = params.scopes ?? this.client.scopes;
+		if (!Array.isArray(scopes) || scopes.some((scope) => typeof scope !== 'string' || /\s/.test(scope.trim()) )) {
+			throw new InvalidInputError('scopes', 'must be a list of scopes, each without spaces');
+		}
+		const request: Record<string, string> = {};
+		const scope = scopes.map((value) => value.trim()).filter(Boolean).join(this.client.scopeSeparator || ' ');
+		if (scope) request[`${REQUEST_PARAMETER_PREFIX}scope`] = scope;
+		for (const [name, value] of Object.entries(params.extraParameters ?? {})) {
+			if (name.trim() === '' || RESERVED_TOKEN_PARAMETERS.includes(name)) {
+				throw new InvalidInputError('extraParameters', `cannot set "${name.slice(0, 40)}": the token manager sets it itself${name === 'scope' ? ' (use scopes)' : ''}`);
+			}
+			if (typeof value !== 'string') throw new InvalidInputError('extraParameters', `"${name.slice(0, 40)}" must be text`);
+			request[`${REQUEST_PARAMETER_PREFIX}${name}`] = value;
+		}
+		return request;
+	}
+
+	/** One Keep Alive row: its outcome, or null when it is no longer this app's or no longer exists. */
+	private async keepAliveOne(row: StoredConnection, request: RefreshRequest): Promise<KeepAliveOutcome | null> {
+		const { connectionId } = row;
+		const report = (connection: Pick<StoredConnection, 'status' | 'failingSince' | 'expiresAt'>, outcome: KeepAliveOutcomeKind): KeepAliveOutcome => ({
+			connectionId,
+			outcome,
+			status: reportedStatus(connection),
+			expiresAt: connection.expiresAt,
+		});
+		try {
+			const { result, cooldown, tokenRequested } = await this.refreshIfNeeded(connectionId, request, row);
+			if (cooldown) {
+				return { ...report(result.connection, 'cooldown'), nextAttemptAt: cooldown.nextAttemptAt, error: providerFailing(connectionId, cooldown) };
+			}
+			// Refreshed by a refresh this call joined or waited for: another caller's work, not this sweep's.
+			if (!tokenRequested) return report(result.connection, 'skipped_fresh');
+			return { ...report(result.connection, 'refreshed'), ...(result.recovered ? { recovered: true as const } : {}) };
+		} catch (error) {
+			if (error instanceof AppMismatchError || error instanceof ConnectionNotFoundError) return null;
+			const latest = (await this.store.get(connectionId).catch(() => null)) ?? row;
+			const described = { code: error instanceof TokenManagerError ? error.code : 'unexpected_error', message: describeError(error) };
+			if (error instanceof NeedsReauthorizationError) {
+				return { ...report({ ...latest, status: 'needs_reauth' }, 'needs_reauth'), error: described, ...(error.reauthorizationUrl ? { reauthorizationUrl: error.reauthorizationUrl } : {}) };
+			}
+			if (error instanceof ConnectionRevokedError) return report({ ...latest, status: 'revoked' }, 'revoked');
+			if (error instanceof ProviderFailingError) return { ...report(latest, 'cooldown'), nextAttemptAt: error.nextAttemptAt, error: described };
+			return { ...report(latest, 'failed'), error: described };
+		}
+	}
+
+	/** Keep Alive's candidates of this provider, a page at a time, without the rows of another app; at most `max`. */
+	private async *dueConnections(request: Extract<RefreshRequest, { kind: 'keep-alive' }>, max: number): AsyncGenerator<StoredConnection> {
+		const due = { expiresBefore: new Date(request.expiresBefore), idleBefore: new Date(request.idleBefore) };
+		let handedOut = 0;
+		let after: string | undefined;
+		for (;;) {
+			const page = await this.store.list({ provider: this.client.id, due, after, limit: KEEP_ALIVE_PAGE_SIZE });
+			for (const row of page) {
+				if (row.appFingerprint && !sameApp(row.appFingerprint, this.fingerprint)) continue;
+				if (handedOut >= max) return;
+				handedOut += 1;
+				yield row;
+			}
+			if (page.length < KEEP_ALIVE_PAGE_SIZE) return;
+			after = page[page.length - 1].connectionId;
+		}
 	}
 
 	private minValidityMs(seconds: number | undefined): number {
@@ -521,4 +837,30 @@ export class TokenManager {
 			},
 		};
 	}
+}
+
+/** The cooldown a connection is in at `now`, or null. */
+function cooldownOf(row: Pick<StoredConnection, 'nextAttemptAt' | 'failureCount' | 'lastError'>, now: number): ProviderCooldown | null {
+	if (row.nextAttemptAt === null || row.nextAttemptAt.getTime() <= now) return null;
+	return { nextAttemptAt: row.nextAttemptAt, failureCount: row.failureCount, lastError: row.lastError };
+}
+
+function providerFailing(connectionId: string, cooldown: ProviderCooldown): { code: string; message: string } {
+	const error = new ProviderFailingError(connectionId, cooldown.nextAttemptAt, cooldown.failureCount, cooldown.lastError);
+	return { code: error.code, message: error.message };
+}
+
+/** An error for an output: the engine's own message (never a secret), or only the kind of an unexpected one. */
+function describeError(error: unknown): string {
+	if (error instanceof TokenManagerError) return error.message;
+	return `Unexpected ${error instanceof Error ? error.name : 'error'} during refresh`;
+}
+
+/** RFC 6749 §4.4.2: the client-credentials grant asking for what a connection's metadata keeps (REQUEST_PARAMETER_PREFIX). */
+function clientCredentialsGrant(metadata: Record<string, string>): Grant {
+	const grant: Grant = { grant_type: 'client_credentials' };
+	for (const [name, value] of Object.entries(metadata)) {
+		if (name.startsWith(REQUEST_PARAMETER_PREFIX)) grant[name.slice(REQUEST_PARAMETER_PREFIX.length)] = value;
+	}
+	return grant;
 }

@@ -1,5 +1,5 @@
 import axios, { type AxiosResponse } from 'axios';
-import { TokenEndpointError } from '../errors';
+import { EndpointUnreachableError, TokenEndpointError } from '../errors';
 import { requireSecureUrl } from '../urls';
 import { clientAuthenticationMethod, type ClientCredentials } from './client-authentication';
 import { Redactor } from './redaction';
@@ -132,8 +132,8 @@ function responseTooLarge(endpoint: Endpoint): TokenEndpointError {
 	);
 }
 
-function unreachable(endpoint: Endpoint, reason: string, attempts: number): TokenEndpointError {
-	return new TokenEndpointError(
+function unreachable(endpoint: Endpoint, reason: string, attempts: number): EndpointUnreachableError {
+	return new EndpointUnreachableError(
 		`The request to the ${endpoint.name} ${reason}, ${attempts} attempt(s)`,
 		{},
 		failureDescription(endpoint, `Check that ${safeOrigin(endpoint)} is reachable from this host.`),

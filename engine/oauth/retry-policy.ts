@@ -1,3 +1,5 @@
+import { EndpointUnreachableError, TokenEndpointError } from '../errors';
+
 /** Timeouts and retries of every request to the authorization server. */
 export interface RequestPolicy {
 	/** Limit of one attempt, response body included. */
@@ -14,6 +16,17 @@ export const DEFAULT_REQUEST_POLICY: RequestPolicy = { timeoutMs: 10_000, maxRet
 
 /** Whether an answer with this status may succeed if sent again. */
 export const isTransientStatus = (status: number) => status >= 500 || status === 429;
+
+/**
+ * Whether a failed request may succeed later without anything changing on this side: the endpoint was unreachable or
+ * timed out, or answered 5xx or 429 (after the retries above). Any other answer (a 4xx such as invalid_grant or
+ * invalid_client, a 2xx the engine could not use, a body over the size cap) says something is wrong with the
+ * request, the client or the provider's configuration: asking again later would get the same answer.
+ */
+export function isTransientFailure(error: unknown): boolean {
+	if (error instanceof EndpointUnreachableError) return true;
+	return error instanceof TokenEndpointError && error.httpStatus !== undefined && isTransientStatus(error.httpStatus);
+}
 
 /** The pause before retry number `attempt + 1`: exponential, jittered by ±25 % so that callers spread out. */
 export const backoffMs = (policy: RequestPolicy, attempt: number) => policy.retryBaseDelayMs * 2 ** attempt * (0.75 + Math.random() * 0.5);

@@ -5,8 +5,8 @@ import { authenticatedRequest, type EndpointAnswer, type RequestLimits } from '.
 import type { RequestPolicy } from './retry-policy';
 
 /*
- * RFC 6749 token endpoint: tokenEndpointRequest sends a grant (§4.1.3 authorization code, §6 refresh token),
- * processTokenEndpointResponse turns the answer into tokens (§5.1) or an error (§5.2).
+ * RFC 6749 token endpoint: tokenEndpointRequest sends a grant (§4.1.3 authorization code, §6 refresh token, §4.4.2
+ * client credentials), processTokenEndpointResponse turns the answer into tokens (§5.1) or an error (§5.2).
  */
 
 /** RFC 6749 §5.1 access token response, normalised. */
@@ -28,7 +28,9 @@ export type IssuedTokens = TokenResponse & { requestedAt: Date };
 
 export type Grant =
 	| { grant_type: 'authorization_code'; code: string; redirect_uri: string; code_verifier?: string }
-	| { grant_type: 'refresh_token'; refresh_token: string; scope?: string };
+	| { grant_type: 'refresh_token'; refresh_token: string; scope?: string }
+	/** RFC 6749 §4.4.2: the client's own credentials (sent as its authentication), `scope` and any extra parameters (e.g. audience). */
+	| { grant_type: 'client_credentials'; [parameter: string]: string };
 
 /** Longest expires_in taken as given (10 years); a longer one is treated as unknown. */
 export const MAX_EXPIRES_IN_SECONDS = 10 * 365 * 86_400;
@@ -42,7 +44,8 @@ export function tokenEndpointRequest(
 	limits: RequestLimits = {},
 ): Promise<EndpointAnswer> {
 	const endpoint = { name: 'token endpoint', urlKey: 'tokenUrl', url: credentials.tokenUrl };
-	const secrets = grant.grant_type === 'refresh_token' ? [grant.refresh_token] : [grant.code, grant.code_verifier];
+	const secrets =
+		grant.grant_type === 'refresh_token' ? [grant.refresh_token] : grant.grant_type === 'authorization_code' ? [grant.code, grant.code_verifier] : [];
 	return authenticatedRequest(credentials, policy, endpoint, new URLSearchParams(grant as Record<string, string>), secrets, limits);
 }
 

@@ -73,12 +73,15 @@ export class RefreshCoordinator {
 
 	constructor(private readonly options: RefreshCoordinatorOptions) {}
 
-	/** Refreshes the connection read as `started`, or joins the refresh of it already in flight in this process. */
+	/**
+	 * Refreshes the connection read as `started`, or joins the refresh of it already in flight in this process.
+	 * Only the caller that started the flight learns that it recovered the connection: it is said once.
+	 */
 	async refresh(started: Connection, steps: RefreshSteps): Promise<TokenResult> {
 		const { flights } = await this.shared();
 		const { connectionId } = started;
 		const inFlight = flights.get(connectionId);
-		if (inFlight) return inFlight;
+		if (inFlight) return inFlight.then((joined) => ({ ...joined, recovered: false }));
 		const flight = this.refreshUnderLease(started, steps).finally(() => flights.delete(connectionId));
 		flights.set(connectionId, flight);
 		return flight;
@@ -119,12 +122,15 @@ export class RefreshCoordinator {
 		);
 	}
 
-	/** Writes what the store refused earlier, unless the connection has moved on to another refresh token since. */
-	async writeRefused(connectionId: string): Promise<void> {
+	/**
+	 * Writes what the store refused earlier, unless the connection has moved on to another refresh token since. True
+	 * when something was kept (the connection may have changed: read it again).
+	 */
+	async writeRefused(connectionId: string): Promise<boolean> {
 		const { store } = this.options;
 		const { refusedWrites } = await this.shared();
 		const pending = refusedWrites.get(connectionId);
-		if (!pending) return;
+		if (!pending) return false;
 		try {
 			await writeFromLatest(store, connectionId, async (row) => {
 				if (row && this.options.refreshTokenOf(row) === pending.usedRefreshToken) await store.update(connectionId, row.version, pending.fields);
@@ -136,6 +142,7 @@ export class RefreshCoordinator {
 			);
 		}
 		refusedWrites.delete(connectionId);
+		return true;
 	}
 
 	/** Drops what the store refused earlier: a new grant or a revocation has replaced those tokens. */
@@ -157,7 +164,7 @@ export class RefreshCoordinator {
 
 	/** `started` is the caller's own read, which needed a refresh: the lease is asked for at once. */
 	private refreshUnderLease(started: Connection, steps: RefreshSteps): Promise<TokenResult> {
-		const result = (connection: Connection, refreshed = connection.refreshCount !== started.refreshCount) => ({ connection, refreshed });
+		const result = (connection: Connection): TokenResult => ({ connection, refreshed: connection.refreshCount !== started.refreshCount, recovered: false });
 		const doneMeanwhile = async () => {
 			const current = await steps.read();
 			return steps.stillNeeded(current) ? undefined : result(current);
@@ -166,7 +173,9 @@ export class RefreshCoordinator {
 			// Re-read under the lease: another process may have refreshed since our last read.
 			const leased = await steps.read();
 			if (!steps.stillNeeded(leased)) return result(leased);
-			return result(await steps.refresh(leased, since + this.options.lease.refreshDeadlineMs), true);
+			const refreshed = await steps.refresh(leased, since + this.options.lease.refreshDeadlineMs);
+			// A success writes the failure bookkeeping back to none: the first after failures is a recovery.
+			return { connection: refreshed, refreshed: true, recovered: leased.failureCount > 0 && refreshed.failureCount === 0 };
 		});
 	}
 }

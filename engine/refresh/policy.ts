@@ -12,8 +12,18 @@ import type { Connection } from '../types';
  */
 export const MIN_VALIDITY_LIFETIME_SHARE = 0.5;
 
+/** After a transient failure (unreachable, 5xx, 429) the provider is not asked again for this long; it doubles per failure in a row… */
+export const COOLDOWN_BASE_MS = 30_000;
+/** …up to this. */
+export const COOLDOWN_MAX_MS = 600_000;
+
+/** The cooldown after `failureCount` transient failures in a row (1 or more): 30 s, 60 s, 120 s… capped at 10 min. */
+export function cooldownMs(failureCount: number): number {
+	return Math.min(COOLDOWN_BASE_MS * 2 ** Math.max(0, failureCount - 1), COOLDOWN_MAX_MS);
+}
+
 /** What the policy reads of a connection. */
-export type TokenTimes = Pick<Connection, 'accessToken' | 'expiresAt' | 'tokenIssuedAt' | 'lastRefreshedAt' | 'refreshCount'>;
+export type TokenTimes = Pick<Connection, 'accessToken' | 'expiresAt' | 'tokenIssuedAt' | 'lastRefreshedAt' | 'refreshCount' | 'createdAt' | 'nextAttemptAt'>;
 
 /** Why a caller may want a refresh. */
 export type RefreshRequest =
@@ -22,7 +32,12 @@ export type RefreshRequest =
 	/** Refresh Token after an API refused this access token: refresh only while it is still the stored one. */
 	| { kind: 'failed-token'; failedAccessToken: string }
 	/** Refresh Token without a failed token, or forced: refresh unless another refresh completed meanwhile. */
-	| { kind: 'forced' };
+	| { kind: 'forced' }
+	/**
+	 * Keep Alive (epoch ms): refresh when the access token expires before `expiresBefore`, or when the tokens were
+	 * last obtained before `idleBefore` (a refresh token unused for long may die), unless another refresh completed meanwhile.
+	 */
+	| { kind: 'keep-alive'; expiresBefore: number; idleBefore: number };
 
 export interface RefreshContext {
 	/** Epoch milliseconds. */
@@ -40,7 +55,10 @@ export type RefreshReason =
 	| 'fresh'
 	| 'failed-token-stored'
 	| 'failed-token-replaced'
-	| 'forced';
+	| 'forced'
+	| 'idle'
+	/** A refresh would be needed, but the provider failed recently and its next attempt time has not come. */
+	| 'cooldown';
 
 export interface RefreshDecision {
 	should: boolean;
@@ -49,13 +67,38 @@ export interface RefreshDecision {
 
 const decision = (should: boolean, reason: RefreshReason): RefreshDecision => ({ should, reason });
 
+/**
+ * Whether to refresh. A refresh that would be needed while the connection is in its cooldown (a transient failure,
+ * next attempt time not reached) is not made: the decision says `cooldown`, and the caller decides what the stored
+ * token is still good for.
+ */
 export function shouldRefresh(token: TokenTimes, request: RefreshRequest, context: RefreshContext): RefreshDecision {
+	const wanted = refreshWanted(token, request, context);
+	if (wanted.should && token.nextAttemptAt !== null && context.now < token.nextAttemptAt.getTime()) return decision(false, 'cooldown');
+	return wanted;
+}
+
+/** Whether the stored access token can still be used at `now`: present and not expired (no expiry: valid). */
+export function tokenUsable(token: Pick<TokenTimes, 'accessToken' | 'expiresAt'>, now: number): boolean {
+	return token.accessToken !== null && (token.expiresAt === null || token.expiresAt.getTime() > now);
+}
+
+function refreshWanted(token: TokenTimes, request: RefreshRequest, context: RefreshContext): RefreshDecision {
 	const refreshedMeanwhile = token.refreshCount !== context.seenRefreshCount;
 	switch (request.kind) {
 		case 'failed-token':
 			return token.accessToken === request.failedAccessToken ? decision(true, 'failed-token-stored') : decision(false, 'failed-token-replaced');
 		case 'forced':
 			return refreshedMeanwhile ? decision(false, 'refreshed-meanwhile') : decision(true, 'forced');
+		case 'keep-alive': {
+			// Listed as due, then refreshed by another process before this one got to it: not twice.
+			if (refreshedMeanwhile) return decision(false, 'refreshed-meanwhile');
+			if (!token.accessToken) return decision(true, 'no-access-token');
+			if (token.expiresAt !== null && token.expiresAt.getTime() < request.expiresBefore) return decision(true, 'expiring');
+			// A re-authorization restarts the idle time (it issues a new refresh token), though it resets last_refreshed_at.
+			const obtainedAt = token.lastRefreshedAt ?? token.tokenIssuedAt ?? token.createdAt;
+			return obtainedAt.getTime() < request.idleBefore ? decision(true, 'idle') : decision(false, 'fresh');
+		}
 		case 'min-validity': {
 			if (!token.accessToken) return decision(true, 'no-access-token');
 			// Without an expiry the token is taken as valid until a refresh is asked for.

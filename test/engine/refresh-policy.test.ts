@@ -10,7 +10,16 @@ const at = (offsetSeconds: number) => new Date(NOW + s(offsetSeconds));
 
 /** A token issued `ageSeconds` ago that expires in `leftSeconds`, refreshed `refreshCount` times. */
 function token(ageSeconds: number, leftSeconds: number, overrides: Partial<TokenTimes> = {}): TokenTimes {
-	return { accessToken: 'access-1', tokenIssuedAt: at(-ageSeconds), lastRefreshedAt: null, expiresAt: at(leftSeconds), refreshCount: 3, ...overrides };
+	return {
+		accessToken: 'access-1',
+		tokenIssuedAt: at(-ageSeconds),
+		lastRefreshedAt: null,
+		expiresAt: at(leftSeconds),
+		refreshCount: 3,
+		createdAt: at(-ageSeconds),
+		nextAttemptAt: null,
+		...overrides,
+	};
 }
 
 const minValidity = (seconds: number): RefreshRequest => ({ kind: 'min-validity', minValidityMs: s(seconds) });

@@ -134,7 +134,7 @@ const formats: { [K in Operation]: (rule: OutputRule, result: OperationResults[K
 		}),
 	refreshToken: (rule, result) => connectionFields(rule, result, true),
 	revoke: (rule, { connection, revokedAtProvider }) =>
-		connectionFields(rule, { connection, refreshed: false }, false, {
+		connectionFields(rule, { connection, refreshed: false, recovered: false }, false, {
 			[rule.names.revokedAtProvider]: revokedAtProvider !== null,
 			[rule.names.revokedTokenType]: revokedAtProvider,
 		}),
