@@ -43,7 +43,7 @@ export function executeContext(options: {
 
 /** What n8n's extractValue gives for a resource locator without a mode's own extractValue: its value; other values as they are. */
 function extractValue(value: unknown): unknown {
-	return value !== null && typeof value === 'object' && '__rl' in value ? (value as { value: unknown }).value : value;
+	return value !== null && typeof value === 'object' && '__rl' in value ? (value as unknown as { value: unknown }).value : value;
 }
 
 /** A resource locator value as n8n saves it (version 1.2's Connection ID). */

@@ -31,7 +31,7 @@ describe('the node\'s credential slots', () => {
 		for (const operation of ['getConnection', 'listConnections']) {
 			expect(slotsFor({ storage: 'postgres', operation }, 1.2)).toEqual([STORAGE_CREDENTIALS.postgres]);
 		}
-		for (const operation of ['buildAuthorizationUrl', 'exchangeAuthorizationCode', 'getValidToken', 'refreshToken', 'revoke']) {
+		for (const operation of ['buildAuthorizationUrl', 'exchangeAuthorizationCode', 'getValidToken', 'refreshToken', 'revoke', 'keepAlive', 'connectClientCredentials']) {
 			expect(slotsFor({ storage: 'postgres', operation }, 1.2)).toEqual([APP_CREDENTIAL, STORAGE_CREDENTIALS.postgres]);
 		}
 	});
@@ -57,11 +57,21 @@ describe('the node\'s versions', () => {
 			.flatMap((p) => (p.options ?? []).filter((o) => NodeHelpers.displayParameter({}, o, { typeVersion }, description)))
 			.map((o) => (o as { value: string }).value);
 
-	it('Get Connection and List Connections come with version 1.2; the older versions offer what they always did', () => {
+	it('the lifecycle operations come with version 1.2; the older versions offer what they always did', () => {
 		const always = ['buildAuthorizationUrl', 'exchangeAuthorizationCode', 'getValidToken', 'refreshToken', 'revoke'];
 		expect(offered(1)).toEqual(always);
 		expect(offered(1.1)).toEqual(always);
-		expect(offered(1.2)).toEqual(['buildAuthorizationUrl', 'exchangeAuthorizationCode', 'getConnection', 'getValidToken', 'listConnections', 'refreshToken', 'revoke']);
+		expect(offered(1.2)).toEqual([
+			'buildAuthorizationUrl',
+			'connectClientCredentials',
+			'exchangeAuthorizationCode',
+			'getConnection',
+			'getValidToken',
+			'keepAlive',
+			'listConnections',
+			'refreshToken',
+			'revoke',
+		]);
 	});
 
 	it('versions 1 and 1.1 keep Connection ID a text field, so saved nodes keep their value as it is', () => {
@@ -95,14 +105,17 @@ describe('the Connection ID in version 1.2: a resource locator', () => {
 	});
 
 	it('starts "By ID" where a connection is made, and is optional on the callback (the state names the connection)', () => {
-		expect(locatorFor('buildAuthorizationUrl')).toMatchObject({ type: 'resourceLocator', default: { mode: 'id', value: '' }, required: true });
+		for (const operation of ['buildAuthorizationUrl', 'connectClientCredentials']) {
+			expect(locatorFor(operation)).toMatchObject({ type: 'resourceLocator', default: { mode: 'id', value: '' }, required: true });
+		}
 		const callback = locatorFor('exchangeAuthorizationCode');
 		expect(callback).toMatchObject({ type: 'resourceLocator', default: { mode: 'id', value: '' }, required: false });
 		expect(callback.description).toMatch(/state query parameter of the callback/);
 	});
 
-	it('is not asked for by List Connections, which works on the whole store', () => {
+	it('is not asked for by List Connections and Keep Alive, which work on the whole store', () => {
 		expect(shown('connectionId', { operation: 'listConnections' }, 1.2)).toEqual([]);
+		expect(shown('connectionId', { operation: 'keepAlive' }, 1.2)).toEqual([]);
 	});
 });
 

@@ -2,6 +2,7 @@ import type { IDataObject, INodeProperties } from 'n8n-workflow';
 import { DEFAULT_STATE_TTL_SECONDS } from '../../../engine/authorization';
 import { InvalidInputError } from '../../../engine/errors';
 import type { ConnectionOperation } from './node.type';
+import { parseParameters } from './parameters';
 
 const show = { show: { operation: ['buildAuthorizationUrl'] } };
 
@@ -33,17 +34,6 @@ export const description: INodeProperties[] = [
 		],
 	},
 ];
-
-function parseParameters(value: unknown): Record<string, string> {
-	if (typeof value !== 'string' || value.trim() === '') return {};
-	const params = new URLSearchParams(value.trim().replace(/^\?/, ''));
-	const out: Record<string, string> = {};
-	for (const [name, v] of params) {
-		if (!name) throw new InvalidInputError('additionalParameters', 'contain an empty name: use name=value&name2=value2');
-		out[name] = v;
-	}
-	return out;
-}
 
 export const execute: ConnectionOperation<'buildAuthorizationUrl'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
 	const options = this.getNodeParameter('authorizationOptions', itemIndex, {}) as IDataObject;

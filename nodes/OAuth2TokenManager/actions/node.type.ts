@@ -1,6 +1,6 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import type { ConnectionSummary } from '../../../engine/connections';
-import type { AuthorizationStart, RevokeResult, TokenResult, ValidTokenResult } from '../../../engine/token-manager';
+import type { AuthorizationStart, KeepAliveOutcome, RevokeResult, TokenResult, ValidTokenResult } from '../../../engine/token-manager';
 import type { Engine } from '../methods/engineFromCredentials';
 
 /** What each operation returns from the engine, keyed by the Operation parameter's value. */
@@ -12,6 +12,8 @@ export interface OperationResults {
 	revoke: RevokeResult;
 	getConnection: ConnectionSummary;
 	listConnections: ConnectionSummary[];
+	keepAlive: KeepAliveOutcome[];
+	connectClientCredentials: TokenResult;
 }
 
 export type Operation = keyof OperationResults;

@@ -1,8 +1,10 @@
 import type { INodeProperties } from 'n8n-workflow';
 import * as buildAuthorizationUrl from './buildAuthorizationUrl.operation';
+import * as connectClientCredentials from './connectClientCredentials.operation';
 import * as exchangeAuthorizationCode from './exchangeAuthorizationCode.operation';
 import * as getConnection from './getConnection.operation';
 import * as getValidToken from './getValidToken.operation';
+import * as keepAlive from './keepAlive.operation';
 import * as listConnections from './listConnections.operation';
 import type { Operation, OperationModule } from './node.type';
 import * as refreshToken from './refreshToken.operation';
@@ -17,6 +19,8 @@ export const operations: { [K in Operation]: OperationModule<K> } = {
 	revoke,
 	getConnection,
 	listConnections,
+	keepAlive,
+	connectClientCredentials,
 };
 
 export function isOperation(value: unknown): value is Operation {
@@ -30,7 +34,7 @@ export function isOperation(value: unknown): value is Operation {
  */
 export const AGENT_TOOL_OPERATIONS: readonly Operation[] = ['getValidToken', 'refreshToken'];
 const notForAgents = { hide: { '@tool': [true] } };
-/** Operations added with node version 1.2, whose Connection ID is a resource locator and whose output follows 1.1's rule. */
+/** Operations added with node version 1.2 (whose Connection ID is a resource locator and whose output follows 1.1's rule); not for agents. */
 const fromVersion12 = { show: { '@version': [{ _cnd: { gte: 1.2 } }] }, ...notForAgents };
 
 /** Operations that read connections from the store only: no App credential, no provider, never a token. */
@@ -48,6 +52,13 @@ export const operationProperty: INodeProperties = {
 			description: 'Start an authorization: the provider\'s consent URL with a signed, single-use state (and PKCE where supported)',
 			action: 'Build an authorization URL',
 			displayOptions: notForAgents,
+		},
+		{
+			name: 'Connect with Client Credentials',
+			value: 'connectClientCredentials',
+			description: 'Connect the OAuth app itself (client credentials grant, no user): get a token and store it; Get Valid Token renews it',
+			action: 'Connect with client credentials',
+			displayOptions: fromVersion12,
 		},
 		{
 			name: 'Exchange Authorization Code',
@@ -68,6 +79,13 @@ export const operationProperty: INodeProperties = {
 			value: 'getValidToken',
 			description: 'Return an access token that stays valid, refreshing it first when it is about to expire',
 			action: 'Get a valid access token',
+		},
+		{
+			name: 'Keep Alive',
+			value: 'keepAlive',
+			description: 'For a Schedule Trigger: refresh every connection that expires soon or has been idle, one item per connection touched',
+			action: 'Keep connections alive',
+			displayOptions: fromVersion12,
 		},
 		{
 			name: 'List Connections',

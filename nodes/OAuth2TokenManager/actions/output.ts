@@ -1,6 +1,6 @@
 import type { IDataObject } from 'n8n-workflow';
 import type { ConnectionSummary } from '../../../engine/connections';
-import type { TokenResult } from '../../../engine/token-manager';
+import type { KeepAliveOutcome, TokenResult, ValidTokenResult } from '../../../engine/token-manager';
 import type { Operation, OperationResults } from './node.type';
 
 /*
@@ -91,6 +91,37 @@ function connectionFields(rule: OutputRule, { connection: c, refreshed }: TokenR
 	return withProviderFields(rule, own, c.metadata);
 }
 
+/**
+ * What a refresh said about the provider's health: `recovered` on the one call whose refresh succeeded after failures,
+ * and, when Get Valid Token served the stored token because the provider is failing, when it is asked again. Only
+ * when true or set, so healthy items stay as they were.
+ */
+function healthFields(result: TokenResult & Partial<Pick<ValidTokenResult, 'cooldown'>>): IDataObject {
+	return {
+		...(result.recovered ? { recovered: true } : {}),
+		...(result.cooldown ? { nextAttemptAt: result.cooldown.nextAttemptAt.toISOString() } : {}),
+	};
+}
+
+/**
+ * One Keep Alive item. The failure goes in errorCode and errorMessage, not in an `error` field: n8n takes an item with
+ * `error` for a failed item (its error output).
+ */
+function keepAliveFields({ names }: OutputRule, outcome: KeepAliveOutcome): IDataObject {
+	return {
+		connectionId: outcome.connectionId,
+		outcome: outcome.outcome,
+		status: outcome.status,
+		[names.expiresAt]: isoTime(outcome.expiresAt),
+		expires_in: secondsUntil(outcome.expiresAt),
+		nextAttemptAt: isoTime(outcome.nextAttemptAt ?? null),
+		errorCode: outcome.error?.code ?? null,
+		errorMessage: outcome.error?.message ?? null,
+		...(outcome.recovered ? { recovered: true } : {}),
+		...(outcome.reauthorizationUrl ? { reauthorizationUrl: outcome.reauthorizationUrl } : {}),
+	};
+}
+
 /** A stored connection as Get Connection and List Connections show it: every field but its tokens. */
 function summaryFields(rule: OutputRule, s: ConnectionSummary): IDataObject {
 	const { names } = rule;
@@ -131,8 +162,9 @@ const formats: { [K in Operation]: (rule: OutputRule, result: OperationResults[K
 		connectionFields(rule, result, true, {
 			[rule.names.minValiditySeconds]: result.minValidity.effectiveSeconds,
 			[rule.names.minValidityCapped]: result.minValidity.capped,
+			...healthFields(result),
 		}),
-	refreshToken: (rule, result) => connectionFields(rule, result, true),
+	refreshToken: (rule, result) => connectionFields(rule, result, true, healthFields(result)),
 	revoke: (rule, { connection, revokedAtProvider }) =>
 		connectionFields(rule, { connection, refreshed: false, recovered: false }, false, {
 			[rule.names.revokedAtProvider]: revokedAtProvider !== null,
@@ -140,6 +172,8 @@ const formats: { [K in Operation]: (rule: OutputRule, result: OperationResults[K
 		}),
 	getConnection: summaryFields,
 	listConnections: (rule, connections) => connections.map((connection) => summaryFields(rule, connection)),
+	keepAlive: (rule, outcomes) => outcomes.map((outcome) => keepAliveFields(rule, outcome)),
+	connectClientCredentials: (rule, result) => connectionFields(rule, result, false),
 };
 
 export function operationOutput<K extends Operation>(rule: OutputRule, operation: K, result: OperationResults[K]): IDataObject[] {

@@ -25,7 +25,9 @@ const CALLBACK_CONNECTION_ID_DESCRIPTION =
 	'Leave empty, or map it to the state query parameter of the callback: the node then reads the connection from the signed state. A connection ID given here must be the one the state was issued for.';
 
 /** Operations that take no Connection ID: they work on the store's connections. */
-const OVER_MANY_CONNECTIONS = ['listConnections'];
+const OVER_MANY_CONNECTIONS = ['listConnections', 'keepAlive'];
+/** Operations that make a connection: its ID is typed (or mapped) rather than picked. */
+const MAKING_CONNECTIONS = ['buildAuthorizationUrl', 'connectClientCredentials'];
 
 const upToVersion11 = { '@version': [1, 1.1] };
 const fromVersion12 = { '@version': [{ _cnd: { gte: 1.2 } }] };
@@ -88,12 +90,12 @@ const connectionIdProperties: INodeProperties[] = [
 	{
 		...connectionIdLocator('list'),
 		description: CONNECTION_ID_DESCRIPTION,
-		displayOptions: { show: fromVersion12, hide: { operation: ['exchangeAuthorizationCode', 'buildAuthorizationUrl', ...OVER_MANY_CONNECTIONS] } },
+		displayOptions: { show: fromVersion12, hide: { operation: ['exchangeAuthorizationCode', ...MAKING_CONNECTIONS, ...OVER_MANY_CONNECTIONS] } },
 	},
 	{
 		...connectionIdLocator('id'),
 		description: `${CONNECTION_ID_DESCRIPTION}. Pick an existing one to authorize it again.`,
-		displayOptions: { show: { ...fromVersion12, operation: ['buildAuthorizationUrl'] } },
+		displayOptions: { show: { ...fromVersion12, operation: MAKING_CONNECTIONS } },
 	},
 	{
 		...connectionIdLocator('id'),
