@@ -124,7 +124,7 @@ describe('Keep Alive', () => {
 
 describe('Connect with Client Credentials', () => {
 	it('gets a token for the app itself, stores it, and Refresh Token asks for a new one the same way', async () => {
-		const requests: Array<Form & { authorization?: string }> = [];
+		const requests: Array<Record<string, string | undefined>> = [];
 		let issued = 0;
 		nock(PROVIDER_ORIGIN)
 			.persist()
