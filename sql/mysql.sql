@@ -3,9 +3,15 @@
 -- The node creates this table itself when "Create Table If Missing" is on; run this file to create it by hand.
 -- connection_id is VARBINARY so ids compare byte for byte: "Acme" and "acme", or "a" and "a ", stay distinct
 -- (utf8mb4 collations would fold case or ignore trailing spaces). It holds UTF-8 text of 1 to 255 characters.
--- A table created before app_fingerprint and token_issued_at existed is upgraded by the node when "Create Table If
--- Missing" is on; otherwise run, once (MySQL 8 has no "add column if not exists"):
+-- Ids starting with __oauth2tm_ are the node's own records, never listed.
+-- A table created before app_fingerprint, token_issued_at, grant_type, failure_count, first_failure_at,
+-- next_attempt_at and failing_since existed is upgraded by the node when "Create Table If Missing" is on; otherwise
+-- run, once, the statements adding those it lacks (MySQL 8 has no "add column if not exists"), e.g.:
 --   alter table oauth2_tokens add column app_fingerprint varchar(512), add column token_issued_at datetime(3);
+--   alter table oauth2_tokens add column grant_type varchar(32), add column failure_count int,
+--     add column first_failure_at datetime(3), add column next_attempt_at datetime(3), add column failing_since datetime(3);
+-- A null grant_type is 'authorization_code', a null failure_count 0. A failing connection keeps status 'active'
+-- (failing_since says it), so the status check stays.
 -- Times are UTC (the node writes UTC_TIMESTAMP(3)); leases use the server's clock.
 create table if not exists oauth2_tokens (
   connection_id     varbinary(1020) not null,
@@ -25,6 +31,11 @@ create table if not exists oauth2_tokens (
   last_error        text,
   app_fingerprint   varchar(512),
   token_issued_at   datetime(3),
+  grant_type        varchar(32),
+  failure_count     int,
+  first_failure_at  datetime(3),
+  next_attempt_at   datetime(3),
+  failing_since     datetime(3),
   created_at        datetime(3) not null default current_timestamp(3),
   updated_at        datetime(3) not null default current_timestamp(3),
   primary key (connection_id),

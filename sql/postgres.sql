@@ -1,8 +1,10 @@
 -- OAuth2 Token Manager: connection table for PostgreSQL.
 -- Token columns hold AES-256-GCM ciphertext written by the node, never plaintext.
 -- The node creates this table itself when "Create Table If Missing" is on; run this file to create it by hand.
+-- connection_id has collation "C" so ids compare and sort byte by byte: listing pages through the primary key.
+-- Internal rows: ids starting with __oauth2tm_ are the node's own records, never listed.
 create table if not exists oauth2_tokens (
-  connection_id     text primary key check (char_length(connection_id) between 1 and 255),
+  connection_id     text collate "C" primary key check (char_length(connection_id) between 1 and 255),
   provider          text not null,
   access_token      text,
   refresh_token     text,
@@ -19,14 +21,25 @@ create table if not exists oauth2_tokens (
   last_error        text,
   app_fingerprint   text,
   token_issued_at   timestamptz,
+  grant_type        text,
+  failure_count     integer,
+  first_failure_at  timestamptz,
+  next_attempt_at   timestamptz,
+  failing_since     timestamptz,
   created_at        timestamptz not null default now(),
   updated_at        timestamptz not null default now()
 );
 
 -- Columns added after the first release. Running this file again upgrades a table created before them
--- (the node does it itself when "Create Table If Missing" is on).
+-- (the node does it itself when "Create Table If Missing" is on). A null grant_type is 'authorization_code', a null
+-- failure_count 0. A failing connection keeps status 'active' (failing_since says it), so the status check stays.
 alter table oauth2_tokens add column if not exists app_fingerprint text;
 alter table oauth2_tokens add column if not exists token_issued_at timestamptz;
+alter table oauth2_tokens add column if not exists grant_type text;
+alter table oauth2_tokens add column if not exists failure_count integer;
+alter table oauth2_tokens add column if not exists first_failure_at timestamptz;
+alter table oauth2_tokens add column if not exists next_attempt_at timestamptz;
+alter table oauth2_tokens add column if not exists failing_since timestamptz;
 
 create index if not exists oauth2_tokens_expiry_idx on oauth2_tokens (status, expires_at);
 

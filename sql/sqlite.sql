@@ -3,9 +3,12 @@
 -- The node creates this table itself (the embedded store always may); this file documents its shape.
 -- Times are ISO-8601 UTC text with milliseconds (YYYY-MM-DDTHH:MM:SS.SSSZ), so they sort and compare as text;
 -- leases use SQLite's clock (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')). The file runs in WAL mode.
--- A table created before app_fingerprint and token_issued_at existed gets them from the node on first use (unless
--- "Create Table If Missing" is off; then run: alter table oauth2_tokens add column app_fingerprint text; and the same
--- for token_issued_at text).
+-- Ids compare and sort byte by byte (the BINARY collation); those starting with __oauth2tm_ are the node's own records.
+-- A table created before app_fingerprint, token_issued_at, grant_type, failure_count, first_failure_at,
+-- next_attempt_at and failing_since existed gets them from the node on first use (unless "Create Table If Missing" is
+-- off; then run, for each it lacks: alter table oauth2_tokens add column <its definition below>;).
+-- A null grant_type is 'authorization_code', a null failure_count 0. A failing connection keeps status 'active'
+-- (failing_since says it), so the status check stays.
 create table if not exists oauth2_tokens (
   connection_id     text primary key not null check (length(connection_id) between 1 and 255),
   provider          text not null,
@@ -24,6 +27,11 @@ create table if not exists oauth2_tokens (
   last_error        text,
   app_fingerprint   text,
   token_issued_at   text,
+  grant_type        text,
+  failure_count     integer,
+  first_failure_at  text,
+  next_attempt_at   text,
+  failing_since     text,
   created_at        text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   updated_at        text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 ) without rowid;

@@ -2,6 +2,10 @@
 -- then this file. Replace oauth2_tokens in both if you chose another table name in the credential.
 -- Both files keep existing tables and rows: run them again after an upgrade.
 
+-- List Connections orders by connection_id through PostgREST, which sorts by the column's collation: "C" (as
+-- sql/postgres.sql creates it) sorts byte by byte. This gives a table created before that the same collation.
+alter table oauth2_tokens alter column connection_id type text collate "C";
+
 -- Row level security on, with no policy: the anon and authenticated keys see nothing;
 -- only the service role key (which bypasses RLS) that the credential uses reaches the rows.
 alter table oauth2_tokens enable row level security;

@@ -11,7 +11,7 @@ import type { Pool, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/p
 
 import { storeIdentity } from '../store';
 import { parseTableName } from './sql-schema';
-import { SqlTokenStore, type SqlDialect, type SqlDriver, type SqlResult } from './sql-store';
+import { likePrefixPattern, SqlTokenStore, type SqlDialect, type SqlDriver, type SqlResult } from './sql-store';
 
 export interface MySqlStoreOptions {
 	host?: string;
@@ -49,6 +49,10 @@ function mysqlDialect(pool: Pool): SqlDialect {
 		now: NOW,
 		later: (ttlMs) => `${NOW} + interval (${ttlMs} * 1000) microsecond`,
 		encode: (value) => value ?? null,
+		// connection_id is varbinary: it compares and sorts byte by byte already.
+		byteOrder: (column) => column,
+		startsWith: (column, pattern) => `${column} like ${pattern} escape '!'`,
+		prefixPattern: likePrefixPattern,
 		deleteAtMost: (table, where, limit) => `delete from ${table} where ${where} limit ${limit}`,
 		isDuplicateKey: (error) => (error as { errno?: number }).errno === ER_DUP_ENTRY,
 		isDuplicateColumn: (error) => (error as { errno?: number }).errno === ER_DUP_FIELDNAME,

@@ -7,7 +7,7 @@ import { Pool, type PoolConfig } from 'pg';
 import { StoreError } from '../errors';
 import { storeIdentity } from '../store';
 import { parseTableName } from './sql-schema';
-import { SqlTokenStore, type SqlDialect, type SqlDriver } from './sql-store';
+import { likePrefixPattern, SqlTokenStore, type SqlDialect, type SqlDriver } from './sql-store';
 
 export interface PostgresStoreOptions {
 	pool?: PoolConfig;
@@ -31,6 +31,10 @@ function postgresDialect(pool: Pool): SqlDialect {
 		later: (ttlMs) => `clock_timestamp() + ${ttlMs} * interval '1 millisecond'`,
 		encode: (value) => value ?? null,
 		// The outer condition is checked again on a row a concurrent writer just changed; the subquery only bounds the batch.
+		// Byte order whatever the column's or the database's collation ("C" compares UTF-8 bytes).
+		byteOrder: (column) => `${column} collate "C"`,
+		startsWith: (column, pattern) => `${column} like ${pattern} escape '!'`,
+		prefixPattern: likePrefixPattern,
 		deleteAtMost: (table, where, limit) =>
 			`delete from ${table} where ${where} and connection_id in (select connection_id from ${table} where ${where} limit ${limit})`,
 		isDuplicateKey: (error) => (error as { code?: string }).code === UNIQUE_VIOLATION,

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidInputError, StoreError } from '../errors';
-import { CONNECTION_STATUSES, type ConnectionFields, type ConnectionStatus, type StoredConnection } from '../types';
+import { CONNECTION_STATUSES, GRANT_TYPES, type ConnectionFields, type ConnectionStatus, type GrantType, type StoredConnection } from '../types';
 
 /** The table every store keeps; `sql/<dialect>.sql` creates it under this name. */
 export const DEFAULT_TABLE_NAME = 'oauth2_tokens';
@@ -32,6 +32,11 @@ export const COLUMNS = [
 	'last_error',
 	'app_fingerprint',
 	'token_issued_at',
+	'grant_type',
+	'failure_count',
+	'first_failure_at',
+	'next_attempt_at',
+	'failing_since',
 	'created_at',
 	'updated_at',
 ] as const;
@@ -51,6 +56,11 @@ export const FIELD_COLUMNS: Record<keyof ConnectionFields, (typeof COLUMNS)[numb
 	lastError: 'last_error',
 	appFingerprint: 'app_fingerprint',
 	tokenIssuedAt: 'token_issued_at',
+	grantType: 'grant_type',
+	failureCount: 'failure_count',
+	firstFailureAt: 'first_failure_at',
+	nextAttemptAt: 'next_attempt_at',
+	failingSince: 'failing_since',
 };
 
 /**
@@ -58,7 +68,15 @@ export const FIELD_COLUMNS: Record<keyof ConnectionFields, (typeof COLUMNS)[numb
  * "Create Table If Missing" is on) or reported with the exact SQL that adds them; any other missing column means
  * a table of another shape, which is never changed.
  */
-export const ADDED_COLUMNS: readonly string[] = ['app_fingerprint', 'token_issued_at'];
+export const ADDED_COLUMNS: readonly string[] = [
+	'app_fingerprint',
+	'token_issued_at',
+	'grant_type',
+	'failure_count',
+	'first_failure_at',
+	'next_attempt_at',
+	'failing_since',
+];
 
 export type Dialect = 'postgres' | 'mysql' | 'sqlite';
 
@@ -167,13 +185,28 @@ function toStatus(value: unknown): ConnectionStatus {
 	return CONNECTION_STATUSES.includes(value as ConnectionStatus) ? (value as ConnectionStatus) : 'needs_reauth';
 }
 
+/** A grant type this version knows; null (rows written before the column existed) is the authorization code grant. */
+function toGrantType(value: unknown): GrantType | null {
+	if (value === null || value === undefined) return 'authorization_code';
+	return GRANT_TYPES.includes(value as GrantType) ? (value as GrantType) : null;
+}
+
+/** SQL true for rows whose grant type this version knows (see rowToConnection). */
+export const KNOWN_GRANT_SQL = `(grant_type is null or grant_type in (${GRANT_TYPES.map((grant) => `'${grant}'`).join(', ')}))`;
+
 function toMetadata(value: unknown): Record<string, string> {
 	const parsed = typeof value === 'string' ? JSON.parse(value || '{}') : value;
 	return parsed && typeof parsed === 'object' ? (parsed as Record<string, string>) : {};
 }
 
-/** Maps a database row (snake_case columns) to the engine's StoredConnection. */
+/**
+ * Maps a database row (snake_case columns) to the engine's StoredConnection. A grant type this version does not know
+ * (written by a newer one) makes an active row read as needs_reauth, so it is never used with a grant it was not made
+ * for; the stores' list filters report it the same way (KNOWN_GRANT_SQL).
+ */
 export function rowToConnection(row: Record<string, unknown>): StoredConnection {
+	const grantType = toGrantType(row.grant_type);
+	const status = toStatus(row.status);
 	return {
 		connectionId: String(row.connection_id),
 		provider: String(row.provider),
@@ -183,7 +216,7 @@ export function rowToConnection(row: Record<string, unknown>): StoredConnection 
 		scope: (row.scope as string | null) ?? null,
 		expiresAt: toDate(row.expires_at),
 		metadata: toMetadata(row.metadata),
-		status: toStatus(row.status),
+		status: grantType === null && status === 'active' ? 'needs_reauth' : status,
 		version: Number(row.version),
 		leaseHolder: (row.lease_holder as string | null) ?? null,
 		leaseUntil: toDate(row.lease_until),
@@ -192,6 +225,11 @@ export function rowToConnection(row: Record<string, unknown>): StoredConnection 
 		lastError: (row.last_error as string | null) ?? null,
 		appFingerprint: (row.app_fingerprint as string | null) ?? null,
 		tokenIssuedAt: toDate(row.token_issued_at),
+		grantType: grantType ?? 'authorization_code',
+		failureCount: Number(row.failure_count ?? 0),
+		firstFailureAt: toDate(row.first_failure_at),
+		nextAttemptAt: toDate(row.next_attempt_at),
+		failingSince: toDate(row.failing_since),
 		createdAt: toDate(row.created_at) as Date,
 		updatedAt: toDate(row.updated_at) as Date,
 	};

@@ -4,11 +4,13 @@
  * and the store contract live here once. The tables are created by the shipped sql/<dialect>.sql.
  */
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
+import { RESERVED_PREFIX } from '../authorization';
 import type { TokenStore } from '../store';
-import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
+import { NO_FAILURES, type ConnectionFields, type ConnectionQuery, type NewConnection, type ReportedStatus, type StoredConnection } from '../types';
 import {
 	addColumnsSql,
 	fieldEntries,
+	KNOWN_GRANT_SQL,
 	rowToConnection,
 	schemaError,
 	schemaReport,
@@ -19,6 +21,7 @@ import {
 	statesTableParts,
 	upgradable,
 	upgradeError,
+	versionedUpdateSet,
 	type Dialect,
 	type QuotedTables,
 	type SchemaReport,
@@ -60,6 +63,12 @@ export interface SqlDialect {
 	later(ttlMs: string): string;
 	/** A value as the driver takes it (dates and metadata in the columns' formats). */
 	encode(value: unknown): unknown;
+	/** `column` as an expression that compares and sorts byte by byte (UTF-8 byte order = code point order). */
+	byteOrder(column: string): string;
+	/** A condition true when `column` starts with the text of `pattern`, the placeholder of prefixPattern's value. */
+	startsWith(column: string, pattern: string): string;
+	/** The parameter startsWith compares with, for ids that start with exactly `prefix` (no character is a wildcard). */
+	prefixPattern(prefix: string): string;
 	/** A "delete … where" bounded to `limit` rows (a whole number, written into the statement). */
 	deleteAtMost(table: string, where: string, limit: number): string;
 	/** The insert failed because the key is taken. */
@@ -126,10 +135,33 @@ export abstract class SqlTokenStore implements TokenStore {
 		});
 	}
 
+	async list(query: ConnectionQuery): Promise<StoredConnection[]> {
+		const params: unknown[] = [];
+		const param = (value: unknown) => {
+			params.push(value);
+			return this.dialect.placeholder(params.length - 1);
+		};
+		const id = 'connection_id';
+		const where = [`not (${this.dialect.startsWith(id, param(this.dialect.prefixPattern(RESERVED_PREFIX)))})`];
+		if (query.status !== undefined) where.push(statusCondition(query.status));
+		if (query.provider !== undefined) where.push(`provider = ${param(query.provider)}`);
+		if (query.idPrefix !== undefined) where.push(this.dialect.startsWith(id, param(this.dialect.prefixPattern(query.idPrefix))));
+		if (query.due !== undefined) {
+			where.push(
+				`status = 'active' and ${KNOWN_GRANT_SQL}`,
+				`(expires_at < ${param(query.due.expiresBefore)} or coalesce(last_refreshed_at, created_at) < ${param(query.due.idleBefore)})`,
+			);
+		}
+		if (query.after !== undefined) where.push(`${this.dialect.byteOrder(id)} > ${param(query.after)}`);
+		const sql = `select * from ${this.tables.tokens} where ${where.join(' and ')} order by ${this.dialect.byteOrder(id)} limit ${Math.max(1, batchSize(query.limit))}`;
+		const { rows } = await this.run('list connections', sql, params);
+		return rows.map(rowToConnection);
+	}
+
 	async insert(connection: NewConnection): Promise<StoredConnection> {
 		const entries: Array<[string, unknown]> = [
 			['connection_id', connection.connectionId],
-			...fieldEntries({ ...connection, metadata: connection.metadata ?? {} }),
+			...fieldEntries({ grantType: 'authorization_code', ...NO_FAILURES, ...connection, metadata: connection.metadata ?? {} }),
 		];
 		const { now } = this.dialect;
 		return this.guard('insert', async () => {
@@ -152,14 +184,11 @@ export abstract class SqlTokenStore implements TokenStore {
 	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
 		const entries = fieldEntries(fields);
 		const p = (i: number) => this.dialect.placeholder(i);
-		const set = [
-			...entries.map(([column], i) => `${column} = ${p(i)}`),
-			'version = version + 1',
-			// The write is the lease's release.
-			'lease_holder = null',
-			'lease_until = null',
-			`updated_at = ${this.dialect.now}`,
-		].join(', ');
+		const set = versionedUpdateSet(
+			entries.map(([column]) => column),
+			p,
+			this.dialect.now,
+		);
 		return this.guard('update', async () => {
 			await this.prepare();
 			const row = await this.writeReturning(
@@ -351,6 +380,28 @@ export abstract class SqlTokenStore implements TokenStore {
 			throw new StoreError(`${this.description}: could not ${action}: ${this.dialect.message(error)}`, this.dialect.hint);
 		}
 	}
+}
+
+/**
+ * The rows that report `status` (see reportedStatus and rowToConnection): failing ones are active rows with
+ * failing_since set; an active row of a grant type this version does not know reports needs_reauth.
+ */
+function statusCondition(status: ReportedStatus): string {
+	switch (status) {
+		case 'active':
+			return `status = 'active' and failing_since is null and ${KNOWN_GRANT_SQL}`;
+		case 'failing':
+			return `status = 'active' and failing_since is not null and ${KNOWN_GRANT_SQL}`;
+		case 'needs_reauth':
+			return `(status = 'needs_reauth' or (status = 'active' and not ${KNOWN_GRANT_SQL}))`;
+		case 'revoked':
+			return `status = 'revoked'`;
+	}
+}
+
+/** LIKE's pattern for text that starts with `prefix`, `!` escaping the wildcards and itself (used with escape '!'). */
+export function likePrefixPattern(prefix: string): string {
+	return `${prefix.replace(/[!%_]/g, '!$&')}%`;
 }
 
 /** A batch size as a whole number of rows, safe to write into the statement. */

@@ -157,6 +157,11 @@ function sqliteDialect(file: SqliteFile): SqlDialect {
 		now: NOW,
 		later: (ttlMs) => `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (${ttlMs} / 1000.0) || ' seconds')`,
 		encode,
+		// Text compares with the BINARY collation (memcmp of the UTF-8 bytes) unless a column says otherwise.
+		byteOrder: (column) => column,
+		// GLOB, unlike SQLite's LIKE, is case-sensitive; a wildcard character in brackets matches itself.
+		startsWith: (column, pattern) => `${column} glob ${pattern}`,
+		prefixPattern: (prefix) => `${prefix.replace(/[*?[]/g, '[$&]')}*`,
 		deleteAtMost: (table, where, limit) => `delete from ${table} where connection_id in (select connection_id from ${table} where ${where} limit ${limit})`,
 		isDuplicateKey: (error) => [SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE].includes((error as { errcode?: number }).errcode ?? 0),
 		isDuplicateColumn: (error) => /duplicate column name/i.test(driverMessage(error)),

@@ -2,7 +2,8 @@ import { createClient, type PostgrestError, type SupabaseClient } from '@supabas
 import { ConnectionExistsError, ConnectionNotFoundError, InvalidInputError, StoreError, VersionConflictError } from '../errors';
 import { storeIdentity, type TokenStore } from '../store';
 import { requireSecureUrl } from '../urls';
-import type { ConnectionFields, NewConnection, StoredConnection } from '../types';
+import { RESERVED_PREFIX } from '../authorization';
+import { GRANT_TYPES, NO_FAILURES, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
 import { ADDED_COLUMNS, addColumnsSql, fieldEntries, parseTableName, rowToConnection, STATES_SUFFIX, statesSql } from './sql-schema';
 
 export interface SupabaseStoreOptions {
@@ -47,8 +48,45 @@ export class SupabaseTokenStore implements TokenStore {
 		return data ? rowToConnection(data) : null;
 	}
 
+	/**
+	 * One PostgREST request: filters (eq, gt, is, not, match, or/and trees), order and limit. Rows come in the order of
+	 * connection_id's collation, "C" (byte order) in tables made by sql/postgres.sql or upgraded by sql/supabase.sql;
+	 * `after` compares with the same collation, so pages never skip or repeat a row either way.
+	 */
+	async list(query: ConnectionQuery): Promise<StoredConnection[]> {
+		let request = this.rows().select('*').not('connection_id', 'match', regexPrefix(RESERVED_PREFIX));
+		switch (query.status) {
+			case 'active':
+				request = request.eq('status', 'active').is('failing_since', null).or(KNOWN_GRANT);
+				break;
+			case 'failing':
+				request = request.eq('status', 'active').not('failing_since', 'is', null).or(KNOWN_GRANT);
+				break;
+			case 'needs_reauth':
+				request = request.or(`status.eq.needs_reauth,and(status.eq.active,grant_type.not.is.null,grant_type.not.in.(${GRANT_TYPES.join(',')}))`);
+				break;
+			case 'revoked':
+				request = request.eq('status', 'revoked');
+				break;
+		}
+		if (query.provider !== undefined) request = request.eq('provider', query.provider);
+		if (query.idPrefix !== undefined) request = request.filter('connection_id', 'match', regexPrefix(query.idPrefix));
+		if (query.due !== undefined) {
+			const expiresBefore = `"${query.due.expiresBefore.toISOString()}"`;
+			const idleBefore = `"${query.due.idleBefore.toISOString()}"`;
+			request = request
+				.eq('status', 'active')
+				.or(KNOWN_GRANT)
+				.or(`expires_at.lt.${expiresBefore},last_refreshed_at.lt.${idleBefore},and(last_refreshed_at.is.null,created_at.lt.${idleBefore})`);
+		}
+		if (query.after !== undefined) request = request.gt('connection_id', query.after);
+		const { data, error } = await request.order('connection_id', { ascending: true }).limit(Math.max(1, Math.floor(query.limit) || 1));
+		if (error) throw this.wrap(error);
+		return (data ?? []).map(rowToConnection);
+	}
+
 	async insert(connection: NewConnection): Promise<StoredConnection> {
-		const row = { connection_id: connection.connectionId, ...toRow(connection) };
+		const row = { connection_id: connection.connectionId, ...toRow({ grantType: 'authorization_code', ...NO_FAILURES, ...connection }) };
 		const { data, error } = await this.rows().insert(row).select('*').single();
 		if (error?.code === '23505') throw new ConnectionExistsError(connection.connectionId);
 		if (error) throw this.wrap(error);
@@ -210,6 +248,18 @@ export class SupabaseTokenStore implements TokenStore {
 		}
 		return new StoreError(`${this.description}: ${error.message}${error.code ? ` (${error.code})` : ''}`, error.hint || undefined);
 	}
+}
+
+/** PostgREST's condition for rows whose grant type this version knows (see rowToConnection). */
+const KNOWN_GRANT = `grant_type.is.null,grant_type.in.(${GRANT_TYPES.join(',')})`;
+
+/**
+ * A POSIX regular expression (PostgREST's match, PostgreSQL's ~) for text that starts with exactly `prefix`: every
+ * ASCII character other than a letter or digit is escaped, which makes it literal. PostgREST's like would turn a `*`
+ * in the prefix into a wildcard.
+ */
+function regexPrefix(prefix: string): string {
+	return `^${prefix.replace(/[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/g, '\\$&')}`;
 }
 
 function toRow(fields: Partial<ConnectionFields>): Record<string, unknown> {

@@ -13,15 +13,22 @@ export interface TemporaryDatabase {
 }
 
 /**
- * A fresh database on the real PostgreSQL server, dropped by `drop()`. An unreachable server fails the
- * test: the suites never skip silently.
+ * A database whose default collation is ICU's English one, under which "a" < "B" < "b": a table without collation
+ * "C" sorts in that order, not byte by byte (the test server's own default, C.UTF-8, sorts like bytes).
  */
-export async function createTemporaryPostgresDatabase(prefix = 'oauth2tm'): Promise<TemporaryDatabase> {
+export const ICU_COLLATION = { icuLocale: 'en-US' };
+
+/**
+ * A fresh database on the real PostgreSQL server, dropped by `drop()`. An unreachable server fails the
+ * test: the suites never skip silently. `icuLocale`: the database's default collation (ICU), instead of the server's.
+ */
+export async function createTemporaryPostgresDatabase(prefix = 'oauth2tm', options: { icuLocale?: string } = {}): Promise<TemporaryDatabase> {
 	const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
 	const admin = new Client({ connectionString: TEST_POSTGRES_URL });
 	await admin.connect();
 	try {
-		await admin.query(`create database "${name}"`);
+		const collation = options.icuLocale ? ` template template0 locale_provider icu icu_locale '${options.icuLocale.replace(/'/g, '')}'` : '';
+		await admin.query(`create database "${name}"${collation}`);
 	} finally {
 		await admin.end();
 	}

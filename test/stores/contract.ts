@@ -6,9 +6,10 @@
  * through PostgREST under nock) can take part: they provide what they can (a second instance, the database clock)
  * and name the cases they cannot run in `options.skip`, with the reason, which the test name then shows.
  */
+import { LEGACY_MARKER_PROVIDER, RESERVED_PREFIX } from '../../engine/authorization';
 import { ConnectionExistsError, ConnectionNotFoundError, VersionConflictError } from '../../engine/errors';
 import type { TokenStore } from '../../engine/store';
-import type { ConnectionFields, NewConnection, StoredConnection } from '../../engine/types';
+import { NO_FAILURES, reportedStatus, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../../engine/types';
 
 export interface StoreHarness {
 	/** The store under test, on an empty table. Every case uses its own connection ids. */
@@ -17,6 +18,11 @@ export interface StoreHarness {
 	openSecond?(): Promise<TokenStore>;
 	/** The database server's clock (`now()`), to show leases follow it. */
 	databaseNow?(): Promise<Date>;
+	/**
+	 * Writes `grantType` into the row's grant_type column as it is, bypassing the engine's types: what a newer version
+	 * of the node, knowing more grant types, may leave in a shared table.
+	 */
+	writeRawGrantType?(connectionId: string, grantType: string): Promise<void>;
 	/** Closes every store the harness opened and drops the database. */
 	teardown(): Promise<void>;
 }
@@ -51,7 +57,17 @@ export type ContractCase =
 	| 'consumeState'
 	| 'consumeStateRace'
 	| 'deleteStates'
-	| 'deleteExpiredStates';
+	| 'deleteExpiredStates'
+	| 'lifecycleFields'
+	| 'lifecycleDefaults'
+	| 'unknownGrantType'
+	| 'listOrder'
+	| 'listPages'
+	| 'listReserved'
+	| 'listStatus'
+	| 'listProviderAndPrefix'
+	| 'listDue'
+	| 'listCombined';
 
 export interface StoreContractOptions {
 	/** Cases this store cannot run, each with the reason (shown in the skipped test's name). */
@@ -93,9 +109,30 @@ export function newConnection(connectionId: string, overrides: Partial<Connectio
 		lastError: null,
 		appFingerprint: 'v1:0123456789abcdef0123456789abcdef oauth.pipedrive.com …c0ff',
 		tokenIssuedAt: new Date(Date.UTC(2031, 4, 6, 6, 8, 9, 456)),
+		grantType: 'authorization_code',
+		...NO_FAILURES,
 		...overrides,
 	};
 }
+
+/** Compares two ids by their UTF-8 bytes: the order every store lists in. */
+export function byteOrder(a: string, b: string): number {
+	return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** Every row matching `query`, read a page of `pageSize` at a time with `after`. */
+async function listAll(store: TokenStore, query: Omit<ConnectionQuery, 'limit' | 'after'>, pageSize = 1000): Promise<StoredConnection[]> {
+	const rows: StoredConnection[] = [];
+	for (;;) {
+		const after = rows.length ? rows[rows.length - 1].connectionId : undefined;
+		const page = await store.list({ ...query, after, limit: pageSize });
+		expect(page.length).toBeLessThanOrEqual(pageSize);
+		rows.push(...page);
+		if (page.length < pageSize) return rows;
+	}
+}
+
+const ids = (rows: StoredConnection[]) => rows.map((row) => row.connectionId);
 
 /** A state's order as the engine writes it: issue time, zero-padded, then the nonce. */
 export function stateOrder(issuedAt: number, nonce: string): string {
@@ -119,6 +156,11 @@ function written(row: StoredConnection): ConnectionFields & { connectionId: stri
 		lastError: row.lastError,
 		appFingerprint: row.appFingerprint,
 		tokenIssuedAt: row.tokenIssuedAt,
+		grantType: row.grantType,
+		failureCount: row.failureCount,
+		firstFailureAt: row.firstFailureAt,
+		nextAttemptAt: row.nextAttemptAt,
+		failingSince: row.failingSince,
 	};
 }
 
@@ -262,6 +304,8 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 				lastError: null,
 				appFingerprint: 'v1:fedcba9876543210fedcba9876543210 oauth.example.test …wxyz',
 				tokenIssuedAt: new Date(Date.UTC(2032, 1, 3, 3, 5, 6, 8)),
+				grantType: 'authorization_code',
+				...NO_FAILURES,
 			};
 			const again = await store.update(id, broken.version, fields);
 			expect(written(again)).toEqual({ connectionId: id, ...fields });
@@ -675,6 +719,216 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 			for (const id of expired) expect(await store.consumeState(id, order, new Date(now + 3_600_000))).toBe(true);
 			expect(await store.consumeState(live, order, new Date(now + 3_600_000))).toBe(false);
 			expect(await store.get(tokenRow)).not.toBeNull();
+		});
+		contractCase('lifecycleFields', 'grant type and failure bookkeeping round-trip through insert, update and get', async () => {
+			const id = freshId('lifecycle');
+			const failing = {
+				grantType: 'client_credentials' as const,
+				failureCount: 4,
+				firstFailureAt: new Date(Date.UTC(2031, 0, 2, 3, 4, 5, 6)),
+				nextAttemptAt: new Date(Date.UTC(2031, 0, 2, 3, 9, 5, 7)),
+				failingSince: new Date(Date.UTC(2031, 0, 2, 4, 4, 5, 8)),
+			};
+			const input = newConnection(id, { ...failing, refreshToken: null });
+			expect(written(await store.insert(input))).toEqual(input);
+			expect(written((await store.get(id))!)).toEqual(input);
+
+			const recovered = await store.update(id, 1, NO_FAILURES);
+			expect(written(recovered)).toEqual({ ...input, ...NO_FAILURES });
+			expect(written((await store.get(id))!)).toEqual({ ...input, ...NO_FAILURES });
+
+			// One field at a time keeps the others.
+			const counted = await store.update(id, 2, { failureCount: 1, firstFailureAt: failing.firstFailureAt });
+			expect(written(counted)).toEqual({ ...input, ...NO_FAILURES, failureCount: 1, firstFailureAt: failing.firstFailureAt });
+			const regranted = await store.update(id, 3, { grantType: 'authorization_code' });
+			expect(written((await store.get(id))!)).toEqual({ ...written(counted), grantType: 'authorization_code' });
+			expect(regranted.firstFailureAt).toBeInstanceOf(Date);
+		});
+
+		contractCase('lifecycleDefaults', 'an insert without grant type and failure fields stores the defaults: authorization code, no failures', async () => {
+			const id = freshId('lifecycle-defaults');
+			const { grantType, failureCount, firstFailureAt, nextAttemptAt, failingSince, ...omitted } = newConnection(id);
+			expect([grantType, failureCount, firstFailureAt, nextAttemptAt, failingSince]).toEqual(['authorization_code', 0, null, null, null]);
+			const expected = { ...omitted, grantType: 'authorization_code', ...NO_FAILURES };
+			expect(written(await store.insert(omitted))).toEqual(expected);
+			expect(written((await store.get(id))!)).toEqual(expected);
+			expect((await store.list({ idPrefix: id, status: 'active', limit: 5 })).map(written)).toEqual([expected]);
+		});
+
+		contractCase('unknownGrantType', 'a grant type this version does not know makes an active row read and list as needs_reauth, never active', async () => {
+			const prefix = freshId('grant-unknown');
+			const active = `${prefix}:active`;
+			const revoked = `${prefix}:revoked`;
+			const known = `${prefix}:known`;
+			const expiring = new Date(Date.now() - 60_000);
+			await store.insert(newConnection(active, { expiresAt: expiring }));
+			await store.insert(newConnection(revoked, { status: 'revoked', expiresAt: expiring }));
+			await store.insert(newConnection(known, { grantType: 'client_credentials', expiresAt: expiring }));
+			await harness.writeRawGrantType!(active, 'device_code');
+			await harness.writeRawGrantType!(revoked, 'device_code');
+
+			const read = (await store.get(active))!;
+			expect(read.status).toBe('needs_reauth');
+			expect(read.grantType).toBe('authorization_code');
+			expect((await store.get(revoked))!.status).toBe('revoked');
+			const listed = async (query: Omit<ConnectionQuery, 'limit' | 'idPrefix'>) => ids(await store.list({ ...query, idPrefix: prefix, limit: 10 }));
+			expect(await listed({ status: 'needs_reauth' })).toEqual([active]);
+			expect(await listed({ status: 'active' })).toEqual([known]);
+			expect(await listed({ status: 'revoked' })).toEqual([revoked]);
+			expect(await listed({ due: { expiresBefore: new Date(), idleBefore: new Date(0) } })).toEqual([known]);
+		});
+
+		contractCase('listOrder', 'list orders by connection id byte by byte: case, non-ASCII, symbols, characters beyond U+FFFF', async () => {
+			const prefix = freshId('list-order');
+			const tails = ['b', 'B', 'a', 'A', 'é', 'e', 'Z', '日本', '～', '😀', ' ', '~', '%', '_', '!', '0', 'a b', 'ab', 'a', 'aa'].filter((tail, i, all) => all.indexOf(tail) === i);
+			const expected = tails.map((tail) => `${prefix}:${tail}`).sort(byteOrder);
+			// '～' (U+FF5E) sorts before '😀' (U+1F600) in UTF-8 bytes, after it in UTF-16 code units.
+			expect(expected.indexOf(`${prefix}:～`)).toBeLessThan(expected.indexOf(`${prefix}:😀`));
+			for (const id of [...expected].reverse()) await store.insert(newConnection(id));
+			expect(ids(await store.list({ idPrefix: prefix, limit: 100 }))).toEqual(expected);
+			// The whole table (rows of every other case included) is in that order too.
+			const everything = ids(await listAll(store, {}));
+			expect(everything).toEqual([...everything].sort(byteOrder));
+			expect(everything).toEqual(expect.arrayContaining(expected));
+		});
+
+		contractCase('listPages', 'pages taken with `after` and `limit` never skip or repeat a row, and stop at the end', async () => {
+			const prefix = freshId('list-pages');
+			const mine = ['a', 'A', 'é', '😀', 'a_', 'a%', 'z'].map((tail) => `${prefix}:${tail}`);
+			for (const id of mine) await store.insert(newConnection(id));
+			const whole = ids(await store.list({ limit: 100_000 }));
+			expect(whole).toEqual(expect.arrayContaining(mine));
+			for (const pageSize of [1, 3]) expect(ids(await listAll(store, {}, pageSize))).toEqual(whole);
+			// `after` need not be a stored id; limit is honoured exactly.
+			const afterA = whole.filter((id) => byteOrder(id, `${prefix}:a`) > 0);
+			expect(ids(await store.list({ after: `${prefix}:a`, limit: 2 }))).toEqual(afterA.slice(0, 2));
+			expect(ids(await store.list({ idPrefix: prefix, after: `${prefix}:Ab`, limit: 100 }))).toEqual(mine.filter((id) => byteOrder(id, `${prefix}:Ab`) > 0).sort(byteOrder));
+			expect(await store.list({ after: whole[whole.length - 1], limit: 10 })).toEqual([]);
+		});
+
+		contractCase('listReserved', "internal rows (ids starting with the reserved prefix, legacy state markers) are never listed; look-alike ids are", async () => {
+			const tag = freshId('reserved').replace(/\W/g, '');
+			const internal = [`${RESERVED_PREFIX}state:${tag}`, `${RESERVED_PREFIX}${tag}`];
+			for (const id of internal) await store.insert(newConnection(id, { provider: LEGACY_MARKER_PROVIDER, accessToken: null, refreshToken: null }));
+			// Each differs from the prefix at an underscore, which a LIKE pattern would take for any character.
+			const lookAlikes = [`x_oauth2tm_${tag}`, `__oauth2tmX${tag}`, `_-oauth2tm_${tag}`, `__OAUTH2TM_${tag}`];
+			for (const id of lookAlikes) await store.insert(newConnection(id));
+			const everything = ids(await listAll(store, {}));
+			expect(everything.filter((id) => id.startsWith(RESERVED_PREFIX))).toEqual([]);
+			expect(everything).toEqual(expect.arrayContaining(lookAlikes));
+			expect(await store.list({ idPrefix: RESERVED_PREFIX, limit: 10 })).toEqual([]);
+			expect(await store.list({ idPrefix: '__', limit: 10 }).then(ids)).toEqual([`__OAUTH2TM_${tag}`, `__oauth2tmX${tag}`].sort(byteOrder));
+			expect(await store.list({ provider: LEGACY_MARKER_PROVIDER, limit: 10 })).toEqual([]);
+			expect(await store.get(internal[0])).not.toBeNull();
+			for (const id of [...internal, ...lookAlikes]) await store.delete(id);
+		});
+
+		contractCase('listStatus', 'the status filter follows the reported status: failing is active with failingSince, active is without it', async () => {
+			const provider = `status-${freshId('p')}`;
+			const prefix = freshId('list-status');
+			const since = new Date(Date.UTC(2031, 0, 1));
+			const rows = {
+				healthy: newConnection(`${prefix}:healthy`, { provider }),
+				retrying: newConnection(`${prefix}:retrying`, { provider, failureCount: 2, firstFailureAt: since, nextAttemptAt: since }),
+				failing: newConnection(`${prefix}:failing`, { provider, failureCount: 9, firstFailureAt: since, failingSince: since }),
+				reauth: newConnection(`${prefix}:reauth`, { provider, status: 'needs_reauth', failingSince: since }),
+				revoked: newConnection(`${prefix}:revoked`, { provider, status: 'revoked' }),
+			};
+			for (const row of Object.values(rows)) await store.insert(row);
+			const expected = {
+				active: [rows.healthy, rows.retrying],
+				failing: [rows.failing],
+				needs_reauth: [rows.reauth],
+				revoked: [rows.revoked],
+			};
+			for (const [status, want] of Object.entries(expected) as Array<[keyof typeof expected, NewConnection[]]>) {
+				expect(ids(await store.list({ status, provider, limit: 10 }))).toEqual(want.map((row) => row.connectionId).sort(byteOrder));
+				// Alone: every row listed reports that status, and this case's rows of it are among them.
+				const alone = await listAll(store, { status });
+				expect(alone.filter((row) => reportedStatus(row) !== status)).toEqual([]);
+				expect(ids(alone)).toEqual(expect.arrayContaining(want.map((row) => row.connectionId)));
+			}
+			expect(ids(await store.list({ provider, limit: 10 }))).toEqual(Object.values(rows).map((row) => row.connectionId).sort(byteOrder));
+		});
+
+		contractCase('listProviderAndPrefix', 'provider and id prefix filters match exactly: no wildcard, case and every byte count', async () => {
+			const base = freshId('list-prefix');
+			const tails = ['a%b', 'aXb', 'a_b', 'a!b', 'a\\b', 'a*b', 'a?b', 'a[b]', 'A%b', 'é%', 'e%'];
+			const provider = `prefix-${base}`;
+			for (const tail of tails) await store.insert(newConnection(`${base}:${tail}`, { provider: tail === 'aXb' ? `${provider}:other` : provider }));
+			const withPrefix = async (prefix: string) => ids(await store.list({ idPrefix: `${base}:${prefix}`, limit: 100 }));
+			for (const prefix of ['a%', 'a_', 'a!', 'a\\', 'a*', 'a?', 'a[', 'A', 'é', 'e']) {
+				expect(await withPrefix(prefix)).toEqual(tails.filter((tail) => tail.startsWith(prefix)).map((tail) => `${base}:${tail}`).sort(byteOrder));
+			}
+			expect(await withPrefix('a')).toHaveLength(8);
+			expect(await withPrefix('%')).toEqual([]);
+			expect(await withPrefix('')).toHaveLength(tails.length);
+			// The whole id is a prefix of itself; one character more matches nothing.
+			expect(await withPrefix('a[b]')).toEqual([`${base}:a[b]`]);
+			expect(await withPrefix('a[b]x')).toEqual([]);
+			// Provider alone, then with the prefix.
+			const byProvider = await listAll(store, { provider });
+			expect(ids(byProvider)).toEqual(tails.filter((tail) => tail !== 'aXb').map((tail) => `${base}:${tail}`).sort(byteOrder));
+			expect(ids(await store.list({ provider: `${provider}:other`, idPrefix: `${base}:a`, limit: 10 }))).toEqual([`${base}:aXb`]);
+			expect(await store.list({ provider: provider.toUpperCase(), limit: 10 })).toEqual([]);
+		});
+
+		contractCase('listDue', 'the due filter: active rows (failing too) expiring before expiresBefore, or refreshed (else created) before idleBefore', async () => {
+			const provider = `due-${freshId('p')}`;
+			const prefix = freshId('list-due');
+			const now = Date.now();
+			const day = 86_400_000;
+			const soon = new Date(now + 3_600_000);
+			const far = new Date(now + 30 * day);
+			// Unless a row says otherwise, its last refresh lies after every idleBefore used here.
+			const row = (name: string, fields: Partial<ConnectionFields>) => newConnection(`${prefix}:${name}`, { provider, expiresAt: far, lastRefreshedAt: new Date(now + 2 * day), ...fields });
+			const rows = [
+				row('expiring', { expiresAt: new Date(now + 60_000) }),
+				row('idle', { lastRefreshedAt: new Date(now - 10 * day) }),
+				row('fresh', {}),
+				row('no-expiry', { expiresAt: null }),
+				row('never-refreshed', { lastRefreshedAt: null }),
+				row('failing-expiring', { expiresAt: new Date(now + 60_000), failingSince: new Date(now - day), failureCount: 5 }),
+				row('reauth-expiring', { status: 'needs_reauth', expiresAt: new Date(now - day) }),
+				row('revoked-idle', { status: 'revoked', lastRefreshedAt: new Date(now - 10 * day) }),
+			];
+			for (const r of rows) await store.insert(r);
+			const due = async (expiresBefore: Date, idleBefore: Date, extra: Partial<ConnectionQuery> = {}) =>
+				ids(await store.list({ provider, due: { expiresBefore, idleBefore }, limit: 100, ...extra })).map((id) => id.slice(prefix.length + 1));
+			// Expiry arm only (idleBefore far in the past).
+			expect(await due(soon, new Date(now - 100 * day))).toEqual(['expiring', 'failing-expiring'].sort(byteOrder));
+			// Idle arm only (expiresBefore far in the past): refreshed 10 days ago.
+			expect(await due(new Date(now - 100 * day), new Date(now - day))).toEqual(['idle']);
+			// A row never refreshed counts from its creation (just now): idle once idleBefore is later.
+			expect(await due(new Date(now - 100 * day), new Date(now + day))).toEqual(['idle', 'never-refreshed']);
+			// Both arms.
+			expect(await due(soon, new Date(now - day))).toEqual(['expiring', 'failing-expiring', 'idle'].sort(byteOrder));
+			expect(await due(soon, new Date(now - day), { status: 'failing' })).toEqual(['failing-expiring']);
+			expect(await due(soon, new Date(now - day), { status: 'active' })).toEqual(['expiring', 'idle'].sort(byteOrder));
+			expect(await due(soon, new Date(now - day), { limit: 1 })).toEqual(['expiring']);
+		});
+
+		contractCase('listCombined', 'filters combine: status, provider, prefix, due, after and limit at once', async () => {
+			const provider = `combined-${freshId('p')}`;
+			const prefix = freshId('list-combined');
+			const now = Date.now();
+			const names = ['b', 'C', 'a', 'é', 'd'];
+			for (const [i, name] of names.entries()) {
+				await store.insert(
+					newConnection(`${prefix}:${name}`, { provider, expiresAt: new Date(now + (i % 2 ? 60_000 : 3_600_000 * 48)), failingSince: name === 'd' ? new Date(now) : null }),
+				);
+			}
+			await store.insert(newConnection(`${prefix}:other`, { provider: `${provider}-2`, expiresAt: new Date(now) }));
+			const query = { status: 'active', provider, idPrefix: `${prefix}:`, due: { expiresBefore: new Date(now + 3_600_000), idleBefore: new Date(0) } } as const;
+			// Due: C and é expire soon (odd positions); d is failing, so not active.
+			expect(ids(await store.list({ ...query, limit: 10 }))).toEqual([`${prefix}:C`, `${prefix}:é`]);
+			expect(ids(await store.list({ ...query, limit: 1 }))).toEqual([`${prefix}:C`]);
+			expect(ids(await store.list({ ...query, after: `${prefix}:C`, limit: 1 }))).toEqual([`${prefix}:é`]);
+			expect(await store.list({ ...query, after: `${prefix}:é`, limit: 1 })).toEqual([]);
+			expect(ids(await store.list({ provider, status: 'failing', idPrefix: `${prefix}:`, limit: 10 }))).toEqual([`${prefix}:d`]);
+			// The rows listed are the stored rows.
+			const [first] = await store.list({ ...query, limit: 1 });
+			expect(first).toEqual(await store.get(first.connectionId));
 		});
 	});
 }

@@ -10,7 +10,7 @@ describe('In-memory store', () => {
 			databaseNow: async () => new Date(performance.timeOrigin + performance.now()),
 			teardown: async () => undefined,
 		};
-	});
+	}, { skip: { unknownGrantType: 'its rows are typed objects: no grant type but the engine\'s can be stored' } });
 
 	test('leases and timestamps follow the injected clock, not Date', async () => {
 		let now = Date.UTC(2030, 0, 1);

@@ -22,6 +22,7 @@ describeMySql()('MySQL store (real MariaDB/MySQL server)', () => {
 			store: open(),
 			openSecond: async () => open(),
 			databaseNow: async () => (await db.sql<{ now: Date }>('select utc_timestamp(3) as now'))[0].now,
+			writeRawGrantType: async (id, grantType) => void (await db.sql('update oauth2_tokens set grant_type = ? where connection_id = ?', [grantType, id])),
 			teardown: async () => {
 				await Promise.all(stores.map((s) => s.close()));
 				await db.drop();

@@ -4,7 +4,7 @@ import { Client } from 'pg';
 import { StoreError } from '../../engine/errors';
 import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { createTemporaryPostgresDatabase, ICU_COLLATION, type TemporaryDatabase } from '../helpers/postgres';
 import { describeStoreContract, newConnection } from './contract';
 import { legacySchemaSql, tokensTableSql } from './legacy-schema';
 import { checkStatesTableUpgrade } from './states-table';
@@ -12,7 +12,8 @@ import { describePostgres } from './servers';
 
 describePostgres()('PostgreSQL store (real server)', () => {
 	describeStoreContract('PostgreSQL', async () => {
-		const db = await createTemporaryPostgresDatabase('oauth2tm_contract');
+		// Under a collation that does not sort like bytes, so listing has to ask for byte order itself.
+		const db = await createTemporaryPostgresDatabase('oauth2tm_contract', ICU_COLLATION);
 		const stores: TokenStore[] = [];
 		const open = () => {
 			const store = new PostgresTokenStore({ pool: db.pool, createTableIfMissing: true });
@@ -23,6 +24,7 @@ describePostgres()('PostgreSQL store (real server)', () => {
 			store: open(),
 			openSecond: async () => open(),
 			databaseNow: async () => (await db.sql<{ now: Date }>('select clock_timestamp() as now'))[0].now,
+			writeRawGrantType: async (id, grantType) => void (await db.sql('update oauth2_tokens set grant_type = $1 where connection_id = $2', [grantType, id])),
 			teardown: async () => {
 				await Promise.all(stores.map((s) => s.close()));
 				await db.drop();

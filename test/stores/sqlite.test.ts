@@ -19,18 +19,19 @@ describe('SQLite (embedded) store', () => {
 			return store;
 		};
 		const { DatabaseSync } = loadNodeSqlite();
+		const withFile = <T>(work: (db: InstanceType<typeof DatabaseSync>) => T): T => {
+			const db = new DatabaseSync(filePath);
+			try {
+				return work(db);
+			} finally {
+				db.close();
+			}
+		};
 		return {
 			store: open(),
 			openSecond: async () => open(),
-			databaseNow: async () => {
-				const db = new DatabaseSync(filePath);
-				try {
-					const row = db.prepare("select strftime('%Y-%m-%dT%H:%M:%fZ', 'now') as now").get() as { now: string };
-					return new Date(row.now);
-				} finally {
-					db.close();
-				}
-			},
+			databaseNow: async () => withFile((db) => new Date((db.prepare("select strftime('%Y-%m-%dT%H:%M:%fZ', 'now') as now").get() as { now: string }).now)),
+			writeRawGrantType: async (id, grantType) => void withFile((db) => db.prepare('update oauth2_tokens set grant_type = ? where connection_id = ?').run(grantType, id)),
 			teardown: async () => {
 				await Promise.all(stores.map((s) => s.close()));
 				rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import { StoreError } from '../../engine/errors';
 import type { TokenStore } from '../../engine/store';
 import { SupabaseTokenStore } from '../../engine/stores/supabase';
 import { TokenManager } from '../../engine/token-manager';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { createTemporaryPostgresDatabase, ICU_COLLATION, type TemporaryDatabase } from '../helpers/postgres';
 import { postgrestOverPostgres } from '../helpers/postgrest';
 import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { describeStoreContract, newConnection, stateOrder } from './contract';
@@ -23,8 +23,8 @@ const sqlFile = (name: string) => readFileSync(join(__dirname, '..', '..', 'sql'
 const legacySupabaseSql = () => sqlFile('supabase.sql').split('\n').filter((line) => !line.includes('oauth2_tokens_states')).join('\n');
 
 /** A temporary database with the shipped Supabase SQL applied, and Supabase's API roles present. */
-async function supabaseDatabase(postgresSql = sqlFile('postgres.sql'), supabaseSql = sqlFile('supabase.sql')): Promise<TemporaryDatabase> {
-	const db = await createTemporaryPostgresDatabase('oauth2tm_supabase');
+async function supabaseDatabase(postgresSql = sqlFile('postgres.sql'), supabaseSql = sqlFile('supabase.sql'), options = {}): Promise<TemporaryDatabase> {
+	const db = await createTemporaryPostgresDatabase('oauth2tm_supabase', options);
 	await db.sql(`do $$ begin
 		if not exists (select from pg_roles where rolname = 'anon') then create role anon nologin; end if;
 		if not exists (select from pg_roles where rolname = 'authenticated') then create role authenticated nologin; end if;
@@ -193,7 +193,8 @@ describePostgres()('Supabase store', () => {
 
 	describeStoreContract('Supabase (PostgREST under nock, SQL on real PostgreSQL)', async () => {
 		const origin = 'https://contract.supabase.test';
-		const db = await supabaseDatabase();
+		// Under a collation that does not sort like bytes: the order comes from the column's collation "C".
+		const db = await supabaseDatabase(undefined, undefined, ICU_COLLATION);
 		const rest = postgrestOverPostgres(origin, db, { serviceRoleKey: SERVICE_ROLE_KEY });
 		const stores: TokenStore[] = [];
 		const open = () => {
@@ -205,6 +206,7 @@ describePostgres()('Supabase store', () => {
 			store: open(),
 			openSecond: async () => open(),
 			databaseNow: async () => (await db.sql<{ now: Date }>('select clock_timestamp() as now'))[0].now,
+			writeRawGrantType: async (id, grantType) => void (await db.sql('update oauth2_tokens set grant_type = $1 where connection_id = $2', [grantType, id])),
 			teardown: async () => {
 				rest.stop();
 				await Promise.all(stores.map((s) => s.close()));
