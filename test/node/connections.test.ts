@@ -188,12 +188,14 @@ describe('the Connection ID list ("From List")', () => {
 		expect([...first.results, ...second.results].map((r) => r.value)).toEqual(pageIds);
 	});
 
-	it('a store that cannot be reached is reported in the node\'s words', async () => {
+	it('a store that cannot be reached is reported as n8n reports a refused connection, naming the store', async () => {
 		const unreachable = { oAuth2TokenManagerPostgresApi: { ...storeOnly.oAuth2TokenManagerPostgresApi, port: 1 } };
 		const error = await node.methods.listSearch.searchConnections
 			.call(loadOptionsContext({ parameters: { storage: 'postgres' }, credentials: unreachable }))
 			.catch((e) => e);
 		expect(error).toBeInstanceOf(NodeApiError);
-		expect(error.message).toMatch(/PostgreSQL/);
+		// n8n words a refused connection itself and keeps the store's message beside it
+		expect(error.message).toBe('The service refused the connection - perhaps it is offline');
+		expect(error.messages.join(' ')).toMatch(/^PostgreSQL table oauth2_tokens on 127\.0\.0\.1:1\/\S+: could not list connections/);
 	});
 });

@@ -56,16 +56,19 @@ function expectNoToken(items: unknown) {
 
 describe('Keep Alive', () => {
 	it('refreshes the connections that expire soon or went idle, one item each, and reports the ones that need re-authorization', async () => {
-		rotatingTokenEndpoint({ expiresIn: 3600 });
-		await exchange('ka:fresh');
-		await exchange('ka:idle');
+		// tokens named after their connection; ka:due and ka:dead expire within Keep Alive's window
+		nock(PROVIDER_ORIGIN)
+			.persist()
+			.post('/oauth/token')
+			.reply((_uri, body) => {
+				const id = formOf(body).code.replace(/^code-/, '');
+				const expiresIn = ['ka:due', 'ka:dead'].includes(id) ? 60 : 3600;
+				return [200, { access_token: `SENTINEL-access-${id}`, refresh_token: `SENTINEL-refresh-${id}`, token_type: 'Bearer', expires_in: expiresIn }];
+			});
+		for (const id of ['ka:fresh', 'ka:idle', 'ka:due', 'ka:dead']) await exchange(id);
 		nock.cleanAll();
-		rotatingTokenEndpoint({ expiresIn: 60 });
-		await exchange('ka:due'); // SENTINEL-refresh-1
-		await exchange('ka:dead'); // SENTINEL-refresh-2
-		nock.cleanAll();
-		// ka:idle was last refreshed (here: created) 40 days ago
-		await db.sql(`update oauth2_tokens set created_at = now() - interval '40 days' where connection_id = 'ka:idle'`);
+		// ka:idle got its tokens 40 days ago and was never refreshed since
+		await db.sql(`update oauth2_tokens set created_at = now() - interval '40 days', token_issued_at = now() - interval '40 days' where connection_id = 'ka:idle'`);
 
 		const requests: Form[] = [];
 		let issued = 100;
@@ -75,7 +78,7 @@ describe('Keep Alive', () => {
 			.reply((_uri, body) => {
 				const form = formOf(body);
 				requests.push(form);
-				if (form.refresh_token === 'SENTINEL-refresh-2') return [400, { error: 'invalid_grant' }];
+				if (form.refresh_token === 'SENTINEL-refresh-ka:dead') return [400, { error: 'invalid_grant' }];
 				issued += 1;
 				return [200, { access_token: `SENTINEL-access-${issued}`, refresh_token: `SENTINEL-refresh-${issued}`, token_type: 'Bearer', expires_in: 3600 }];
 			});
@@ -105,6 +108,8 @@ describe('Keep Alive', () => {
 	it('Max Connections bounds one run; the rest wait for the next', async () => {
 		rotatingTokenEndpoint({ expiresIn: 60 });
 		for (const id of ['kb:1', 'kb:2', 'kb:3']) await exchange(id);
+		nock.cleanAll();
+		acceptingTokenEndpoint('kb'); // refreshed tokens live an hour: no longer due
 		const first = await keepAlive({ keepAliveOptions: { maxConnections: 2, concurrency: 1 } });
 		const second = await keepAlive({ keepAliveOptions: { maxConnections: 2, concurrency: 1 } });
 		// ka:* from the test above are fresh, so only kb:* are due
