@@ -208,5 +208,14 @@ describe('a failing provider', () => {
 		const summary = await run({ operation: 'getConnection', connectionId: locator('pf:a') });
 		expect(summary).toMatchObject({ status: 'active', failureCount: 0, nextAttemptAt: null, firstFailureAt: null });
 		expect(requests).toHaveLength(2);
+		nock.cleanAll();
+
+		// Refresh Token says it too, when its refresh is the first success after a failure
+		nock(PROVIDER_ORIGIN).persist().post('/oauth/token').reply(500, 'Internal Server Error');
+		expect(await run({ operation: 'refreshToken', connectionId: locator('pf:a'), force: true }).catch((e) => e)).toBeInstanceOf(NodeApiError);
+		nock.cleanAll();
+		await db.sql(`update oauth2_tokens set next_attempt_at = now() - interval '1 second' where connection_id = 'pf:a'`);
+		acceptingTokenEndpoint('again');
+		expect(await run({ operation: 'refreshToken', connectionId: locator('pf:a'), force: true })).toMatchObject({ refreshed: true, recovered: true });
 	});
 });
