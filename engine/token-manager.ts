@@ -134,7 +134,10 @@ export interface ClientCredentialsParams {
 export interface KeepAliveOptions {
 	/** Refresh every connection whose access token expires within this many seconds (0 or more). */
 	expiresWithinSeconds: number;
-	/** And every one whose tokens were last obtained more than this many days ago (more than 0; Pipedrive's refresh tokens die after 60 days unused). */
+	/**
+	 * And every one last refreshed (never refreshed: created) more than this many days ago (more than 0; Pipedrive's
+	 * refresh tokens die after 60 days unused).
+	 */
 	idleAfterDays: number;
 	/** Refreshes at once (1 to MAX_KEEP_ALIVE_CONCURRENCY, default 4). */
 	concurrency?: number;
@@ -423,9 +426,9 @@ export class TokenManager {
 
 	/**
 	 * Keep Alive: refreshes every connection of this client's provider whose access token expires within the window,
-	 * or whose tokens were last obtained longer ago than the idle period, each under its lease (the decision is taken
-	 * again under it, so a connection another process refreshed meanwhile is not refreshed twice), at most
-	 * `concurrency` at once. Connections of another app are left alone and not reported. One outcome per connection
+	 * or that was last refreshed (never refreshed: created) longer ago than the idle period, each under its lease (the
+	 * decision is taken again under it, so a connection another process refreshed meanwhile is not refreshed twice), at
+	 * most `concurrency` at once. Connections of another app are left alone and not reported. One outcome per connection
 	 * touched, in connection id order; one connection's failure never stops the sweep.
 	 */
 	async keepAlive(options: KeepAliveOptions): Promise<KeepAliveOutcome[]> {

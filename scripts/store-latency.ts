@@ -48,7 +48,8 @@ const POSTGRES_URL = process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0
 const MYSQL_URL = process.env.TEST_MYSQL_URL || 'mysql://root@127.0.0.1:3306/test';
 const uniqueName = () => `oauth2tm_latency_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 
-async function postgresSetup(): Promise<StoreUnderTest> {
+/** A temporary database on the TEST_POSTGRES_URL server (also for scripts/keep-alive-sweep.ts). */
+export async function temporaryPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
 	const name = uniqueName();
 	const admin = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
 	await admin.connect();
@@ -56,16 +57,26 @@ async function postgresSetup(): Promise<StoreUnderTest> {
 	await admin.end();
 	const url = new URL(POSTGRES_URL);
 	url.pathname = `/${name}`;
-	const raw = new Pool({ connectionString: url.toString(), max: 1 });
 	return {
-		store: new PostgresTokenStore({ pool: { connectionString: url.toString() }, createTableIfMissing: true }),
-		rawRead: async (id) => (await raw.query(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = $1`, [id])).rows[0],
+		url: url.toString(),
 		async drop() {
-			await raw.end();
 			const client = new Client({ connectionString: POSTGRES_URL });
 			await client.connect();
 			await client.query(`drop database if exists "${name}" with (force)`);
 			await client.end();
+		},
+	};
+}
+
+async function postgresSetup(): Promise<StoreUnderTest> {
+	const database = await temporaryPostgresDatabase();
+	const raw = new Pool({ connectionString: database.url, max: 1 });
+	return {
+		store: new PostgresTokenStore({ pool: { connectionString: database.url }, createTableIfMissing: true }),
+		rawRead: async (id) => (await raw.query(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = $1`, [id])).rows[0],
+		async drop() {
+			await raw.end();
+			await database.drop();
 		},
 	};
 }

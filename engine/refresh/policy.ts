@@ -34,8 +34,9 @@ export type RefreshRequest =
 	/** Refresh Token without a failed token, or forced: refresh unless another refresh completed meanwhile. */
 	| { kind: 'forced' }
 	/**
-	 * Keep Alive (epoch ms): refresh when the access token expires before `expiresBefore`, or when the tokens were
-	 * last obtained before `idleBefore` (a refresh token unused for long may die), unless another refresh completed meanwhile.
+	 * Keep Alive (epoch ms): refresh when the access token expires before `expiresBefore`, or when the connection was
+	 * last refreshed (never refreshed: created) before `idleBefore`, as a refresh token unused for long may die; unless
+	 * another refresh completed meanwhile.
 	 */
 	| { kind: 'keep-alive'; expiresBefore: number; idleBefore: number };
 
@@ -95,9 +96,9 @@ function refreshWanted(token: TokenTimes, request: RefreshRequest, context: Refr
 			if (refreshedMeanwhile) return decision(false, 'refreshed-meanwhile');
 			if (!token.accessToken) return decision(true, 'no-access-token');
 			if (token.expiresAt !== null && token.expiresAt.getTime() < request.expiresBefore) return decision(true, 'expiring');
-			// A re-authorization restarts the idle time (it issues a new refresh token), though it resets last_refreshed_at.
-			const obtainedAt = token.lastRefreshedAt ?? token.tokenIssuedAt ?? token.createdAt;
-			return obtainedAt.getTime() < request.idleBefore ? decision(true, 'idle') : decision(false, 'fresh');
+			// As the stores list due connections (TokenStore.list): one that was never refreshed counts from its creation.
+			const lastUsedAt = token.lastRefreshedAt ?? token.createdAt;
+			return lastUsedAt.getTime() < request.idleBefore ? decision(true, 'idle') : decision(false, 'fresh');
 		}
 		case 'min-validity': {
 			if (!token.accessToken) return decision(true, 'no-access-token');

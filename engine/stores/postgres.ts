@@ -33,6 +33,7 @@ function postgresDialect(pool: Pool): SqlDialect {
 		// The outer condition is checked again on a row a concurrent writer just changed; the subquery only bounds the batch.
 		// Byte order whatever the column's or the database's collation ("C" compares UTF-8 bytes).
 		byteOrder: (column) => `${column} collate "C"`,
+		equalsExactly: (column, value) => `${column} = ${value}`,
 		startsWith: (column, pattern) => `${column} like ${pattern} escape '!'`,
 		prefixPattern: likePrefixPattern,
 		deleteAtMost: (table, where, limit) =>

@@ -65,6 +65,8 @@ export interface SqlDialect {
 	encode(value: unknown): unknown;
 	/** `column` as an expression that compares and sorts byte by byte (UTF-8 byte order = code point order). */
 	byteOrder(column: string): string;
+	/** A condition true when the text column `column` holds exactly the parameter `value`: case and every space count. */
+	equalsExactly(column: string, value: string): string;
 	/** A condition true when `column` starts with the text of `pattern`, the placeholder of prefixPattern's value. */
 	startsWith(column: string, pattern: string): string;
 	/** The parameter startsWith compares with, for ids that start with exactly `prefix` (no character is a wildcard). */
@@ -144,7 +146,7 @@ export abstract class SqlTokenStore implements TokenStore {
 		const id = 'connection_id';
 		const where = [`not (${this.dialect.startsWith(id, param(this.dialect.prefixPattern(RESERVED_PREFIX)))})`];
 		if (query.status !== undefined) where.push(statusCondition(query.status));
-		if (query.provider !== undefined) where.push(`provider = ${param(query.provider)}`);
+		if (query.provider !== undefined) where.push(this.dialect.equalsExactly('provider', param(query.provider)));
 		if (query.idPrefix !== undefined) where.push(this.dialect.startsWith(id, param(this.dialect.prefixPattern(query.idPrefix))));
 		if (query.due !== undefined) {
 			where.push(

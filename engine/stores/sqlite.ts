@@ -159,6 +159,7 @@ function sqliteDialect(file: SqliteFile): SqlDialect {
 		encode,
 		// Text compares with the BINARY collation (memcmp of the UTF-8 bytes) unless a column says otherwise.
 		byteOrder: (column) => column,
+		equalsExactly: (column, value) => `${column} = ${value}`,
 		// GLOB, unlike SQLite's LIKE, is case-sensitive; a wildcard character in brackets matches itself.
 		startsWith: (column, pattern) => `${column} glob ${pattern}`,
 		prefixPattern: (prefix) => `${prefix.replace(/[*?[]/g, '[$&]')}*`,

@@ -76,6 +76,39 @@ describe('Refresh Token forced (or without a refused token): refresh unless a re
 	});
 });
 
+describe('Keep Alive: refresh when expiring within the window or idle for too long, unless refreshed since it was listed', () => {
+	// Window: expiring before NOW + 300 s; idle: tokens last obtained before NOW - 30 days.
+	const keepAlive: RefreshRequest = { kind: 'keep-alive', expiresBefore: NOW + s(300), idleBefore: NOW - s(30 * 86_400) };
+	const daysAgo = (days: number) => at(-days * 86_400);
+	test.each<[string, TokenTimes, number, boolean, string]>([
+		['expires within the window', token(3400, 200), 3, true, 'expiring'],
+		['expired already', token(3700, -100), 3, true, 'expiring'],
+		['fresh, refreshed yesterday', token(10, 3590, { lastRefreshedAt: daysAgo(1) }), 3, false, 'fresh'],
+		['fresh, but last refreshed 31 days ago', token(10, 3590, { lastRefreshedAt: daysAgo(31) }), 3, true, 'idle'],
+		['never refreshed, authorized 31 days ago', token(31 * 86_400, 3590, { createdAt: daysAgo(31) }), 3, true, 'idle'],
+		['never refreshed, authorized 29 days ago', token(29 * 86_400, 3590, { createdAt: daysAgo(29) }), 3, false, 'fresh'],
+		['no expiry, recently obtained', token(10, 0, { expiresAt: null }), 3, false, 'fresh'],
+		['no access token', token(10, 3590, { accessToken: null }), 3, true, 'no-access-token'],
+		['due, but refreshed by another process since it was listed', token(3400, 200), 2, false, 'refreshed-meanwhile'],
+	])('%s', (_description, times, seenRefreshCount, should, reason) => {
+		expect(shouldRefresh(times, keepAlive, seen(seenRefreshCount))).toEqual({ should, reason });
+	});
+});
+
+describe('the cooldown after a transient failure: a refresh that would be made is not, until the next attempt time', () => {
+	const cooling = (nextAttemptInSeconds: number) => ({ nextAttemptAt: at(nextAttemptInSeconds) });
+	test.each<[string, TokenTimes, RefreshRequest, boolean, string]>([
+		['expired, next attempt in 10 s', token(3700, -100, cooling(10)), minValidity(300), false, 'cooldown'],
+		['expired, next attempt time reached', token(3700, -100, cooling(0)), minValidity(300), true, 'expired'],
+		['fresh, next attempt in 10 s: no refresh needed anyway', token(10, 3590, cooling(10)), minValidity(300), false, 'fresh'],
+		['forced, next attempt in 10 s', token(10, 3590, cooling(10)), { kind: 'forced' }, false, 'cooldown'],
+		['refused token still stored, next attempt in 10 s', token(10, 3590, cooling(10)), { kind: 'failed-token', failedAccessToken: 'access-1' }, false, 'cooldown'],
+		['refused token already replaced, next attempt in 10 s', token(10, 3590, cooling(10)), { kind: 'failed-token', failedAccessToken: 'access-0' }, false, 'failed-token-replaced'],
+	])('%s', (_description, times, request, should, reason) => {
+		expect(shouldRefresh(times, request, seen())).toEqual({ should, reason });
+	});
+});
+
 describe('the effective Minimum Validity', () => {
 	test.each<[string, Pick<TokenTimes, 'expiresAt' | 'tokenIssuedAt' | 'lastRefreshedAt'>, number, number]>([
 		['half of a 300 s lifetime caps 300 s', { tokenIssuedAt: at(0), lastRefreshedAt: null, expiresAt: at(300) }, 300, 150],

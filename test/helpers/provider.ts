@@ -83,3 +83,54 @@ export function rotatingTokenEndpoint(options: { expiresIn?: number | string; ro
 		done: () => scope.persist(false),
 	};
 }
+
+/** How a scripted token endpoint answers one request: a status and JSON body, or a network error. */
+export type ScriptedAnswer = { status: number; body: Record<string, unknown> } | 'network-error';
+
+export interface ScriptedRequest {
+	form: Record<string, string>;
+	authorization?: string;
+}
+
+/**
+ * A token endpoint under nock whose answers a test changes as it goes (`answer`), by default issuing numbered tokens
+ * (SENTINEL-access-N, and SENTINEL-refresh-N except to client credentials); each answer takes `delayMs`. Records every
+ * request and the most requests it was answering at once.
+ */
+export function scriptedTokenEndpoint() {
+	const requests: ScriptedRequest[] = [];
+	let issued = 0;
+	let inFlight = 0;
+	const state = {
+		delayMs: 0,
+		maxInFlight: 0,
+		answer: (form: Record<string, string>): ScriptedAnswer => {
+			issued += 1;
+			const refresh = form.grant_type === 'client_credentials' ? {} : { refresh_token: `SENTINEL-refresh-${issued}` };
+			return { status: 200, body: { access_token: `SENTINEL-access-${issued}`, token_type: 'Bearer', expires_in: 3600, ...refresh } };
+		},
+	};
+	const interceptor = nock(PROVIDER_ORIGIN).persist().post('/oauth/token');
+	interceptor.reply(function (_uri, body, callback) {
+		const form = Object.fromEntries(new URLSearchParams(body as string));
+		requests.push({ form, authorization: this.req.headers.authorization as string | undefined });
+		inFlight += 1;
+		state.maxInFlight = Math.max(state.maxInFlight, inFlight);
+		setTimeout(() => {
+			inFlight -= 1;
+			const answer = state.answer(form);
+			if (answer === 'network-error') callback(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), [0, '']);
+			else callback(null, [answer.status, answer.body]);
+		}, state.delayMs);
+	});
+	return {
+		state,
+		requests,
+		/** The default answer: numbered tokens. */
+		issue: state.answer,
+		/** Requests of one grant type. */
+		of: (grantType: string) => requests.filter((r) => r.form.grant_type === grantType),
+		/** Removes this endpoint's interceptor only (another layer, e.g. PostgREST, may be under nock too). */
+		stop: () => nock.removeInterceptor(interceptor),
+	};
+}

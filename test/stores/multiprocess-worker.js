@@ -37,6 +37,8 @@ async function main() {
 		refreshDeadlineMs: config.refreshDeadlineMs,
 		leaseWaitMs: config.leaseWaitMs,
 		pollIntervalMs: 50,
+		// A process whose clock runs ahead: past a cooldown without waiting for it.
+		clock: config.clockOffsetMs ? () => Date.now() + config.clockOffsetMs : undefined,
 	});
 	await store.get(config.connectionId); // connect and check the table before the start signal
 	process.send({ type: 'ready', pid: process.pid });
@@ -45,7 +47,7 @@ async function main() {
 	const results = await Promise.all(
 		Array.from({ length: config.calls }, () =>
 			manager.getValidToken(config.connectionId, { minValiditySeconds: config.minValiditySeconds ?? 60 }).then(
-				(result) => ({ ok: true, accessToken: result.connection.accessToken, refreshed: result.refreshed }),
+				(result) => ({ ok: true, accessToken: result.connection.accessToken, refreshed: result.refreshed, recovered: result.recovered }),
 				(error) => ({ ok: false, error: `${error && error.name}: ${error && error.message}`, code: error && error.code }),
 			),
 		),

@@ -13,7 +13,8 @@
  *   a fresh token make no refresh; 4 processes × 25 callers after expiry make 1 refresh and get 1 token.
  * - A token endpoint that sends its headers and then trickles the body past the lease (a real node:http server
  *   with reuse detection): the holder's refresh ends at its deadline, before its lease, so no other process sends
- *   a refresh while it is open; the next one succeeds and the connection stays active.
+ *   a refresh while it is open; the callers waiting for it are told the provider is failing, without a request of
+ *   their own, until the cooldown ends; then the next one succeeds and the connection stays active.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -42,6 +43,7 @@ interface WorkerResult {
 	ok: boolean;
 	accessToken?: string;
 	refreshed?: boolean;
+	recovered?: boolean;
 	error?: string;
 	code?: string;
 }
@@ -245,7 +247,7 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 			60_000,
 		);
 
-		test('a token endpoint that trickles its body past the lease: the refresh ends at its deadline, no refresh overlaps it, the connection stays active', async () => {
+		test('a token endpoint that trickles its body past the lease: the refresh ends at its deadline, no refresh overlaps it or follows it in the cooldown, the connection stays active', async () => {
 			const provider = await startTokenServer({ pace: (refresh) => (refresh === 1 ? { trickleMs: TRICKLE_BODY_MS } : {}) });
 			try {
 				const connectionId = `mp:trickle:${label}`;
@@ -253,8 +255,8 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 				const own = new TokenManager({ store, cipher, client: resolveOAuthClient({ preset: 'pipedrive', ...client }), endpoint: { maxRetries: 0 } });
 				const { connection } = await own.exchangeAuthorizationCode(connectionId, { code: 'trickle-code', allowMissingState: true });
 				await store.update(connectionId, connection.version, { expiresAt: new Date(Date.now() - 1000) });
-				const config = (calls: number) =>
-					workerConfig(connectionId, 'race', calls, { client, leaseTtlMs: TRICKLE_LEASE_TTL_MS, refreshDeadlineMs: TRICKLE_DEADLINE_MS });
+				const config = (calls: number, clockOffsetMs = 0) =>
+					workerConfig(connectionId, 'race', calls, { client, leaseTtlMs: TRICKLE_LEASE_TTL_MS, refreshDeadlineMs: TRICKLE_DEADLINE_MS, clockOffsetMs });
 				const holder = spawn(config(1));
 				const others = [spawn(config(CALLS_PER_PROCESS)), spawn(config(CALLS_PER_PROCESS))];
 				await Promise.all([holder, ...others].map((w) => w.ready));
@@ -262,11 +264,21 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 				holder.go();
 				while (provider.stats().refreshRequests === 0) await new Promise((resolve) => setTimeout(resolve, 20));
 				others.forEach((w) => w.go());
-				const [held, ...rest] = await Promise.all([holder, ...others].map((w) => w.done));
+				const [held, ...waited] = await Promise.all([holder, ...others].map((w) => w.done));
+				// The cut-off is a transient failure: the callers that waited for it do not send another request in its
+				// cooldown (30 s); their token has expired, so each is told the provider is failing.
+				expect(waited.flatMap((r) => r.results).map((r) => r.code)).toEqual(Array.from({ length: 2 * CALLS_PER_PROCESS }, () => 'provider_failing'));
+				expect((await store.get(connectionId))!).toMatchObject({ status: 'active', failureCount: 1 });
+				expect(provider.stats().refreshRequests).toBe(1);
+
+				// After the cooldown (a process whose clock is 31 s ahead), one refresh serves every caller, and says it recovered once.
+				const after = spawn(config(CALLS_PER_PROCESS, 31_000));
+				await after.ready;
+				after.go();
+				const results = (await after.done).results;
 
 				// One refresh cut off before delivery, then one delivered; none sent while another was open, no reuse.
 				const stored = await storedTokens(connectionId);
-				const results = rest.flatMap((r) => r.results);
 				expect({ ...provider.stats(), status: stored.row.status, failedCallers: results.filter((r) => !r.ok).length }).toEqual({
 					refreshRequests: 2,
 					cutOff: 1,
@@ -278,7 +290,9 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 					failedCallers: 0,
 				});
 				expect(new Set(results.map((r) => r.accessToken)).size).toBe(1);
+				expect(results.filter((r) => r.recovered)).toHaveLength(1);
 				expect(stored.accessToken).toBe(results[0].accessToken);
+				expect(stored.row.failureCount).toBe(0);
 				// The holder gave up at its deadline, before its lease ended: nobody else could start a refresh meanwhile.
 				expect(held.results[0]).toMatchObject({ ok: false, code: 'token_endpoint_error' });
 				expect(held.results[0].error).toMatch(/did not finish before the refresh deadline/);

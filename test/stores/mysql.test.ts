@@ -5,7 +5,7 @@ import { MySqlTokenStore } from '../../engine/stores/mysql';
 import type { TokenStore } from '../../engine/store';
 import { createTemporaryMySqlDatabase, type TemporaryMySqlDatabase } from '../helpers/mysql';
 import { describeStoreContract, newConnection } from './contract';
-import { legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql } from './legacy-schema';
 import { checkStatesTableUpgrade } from './states-table';
 import { describeMySql } from './servers';
 
@@ -73,32 +73,38 @@ describeMySql()('MySQL store (real MariaDB/MySQL server)', () => {
 			await expect(failure).rejects.toThrow(/lacks the columns refresh_token, token_type, scope, expires_at, metadata, status, version, lease_holder/);
 		});
 
-		test('a table created before app_fingerprint and token_issued_at: reported with the exact SQL, or upgraded by the option, rows kept', async () => {
+		test('a table of the previous release (before grant_type and the failure columns): reported with the exact SQL, or upgraded by the option, rows kept', async () => {
 			for (const name of ['by_option', 'by_hand']) {
-				await db.sql(legacySchemaSql('mysql').replace(/\boauth2_tokens\b/g, name));
+				await db.sql(legacySchemaSql('mysql', LIFECYCLE_COLUMNS).replace(/\boauth2_tokens\b/g, name));
 				await db.sql(`insert into ${name} (connection_id, provider, access_token, metadata) values ('old:1', 'pipedrive', 'ct:old', '{}')`);
 			}
 			const columns = async (name: string) =>
 				(await db.sql<{ name: string }>('select column_name as name from information_schema.columns where table_schema = database() and table_name = ?', [name])).map((r) => r.name);
-			expect(await columns('by_option')).toHaveLength(17);
+			expect(await columns('by_option')).toHaveLength(19);
 
 			const off = open({ tableName: 'by_hand' });
 			const failure = await off.get('old:1').catch((e) => e);
 			expect(failure).toBeInstanceOf(StoreError);
-			expect(failure.message).toBe('The table by_hand lacks the columns app_fingerprint, token_issued_at, which this version of the node adds');
-			const sql = 'alter table `by_hand` add column app_fingerprint varchar(512); alter table `by_hand` add column token_issued_at datetime(3);';
+			expect(failure.message).toBe(
+				'The table by_hand lacks the columns grant_type, failure_count, first_failure_at, next_attempt_at, failing_since, which this version of the node adds',
+			);
+			const sql =
+				'alter table `by_hand` add column grant_type varchar(32); alter table `by_hand` add column failure_count int; alter table `by_hand` add column first_failure_at datetime(3); alter table `by_hand` add column next_attempt_at datetime(3); alter table `by_hand` add column failing_since datetime(3);';
 			expect(failure.description).toContain(`run: ${sql}`);
-			expect(await columns('by_hand')).toHaveLength(17);
+			expect(await columns('by_hand')).toHaveLength(19);
 			await db.sql(sql);
 			await expect(open({ tableName: 'by_hand' }).verifySchema()).resolves.toBeUndefined();
 
 			const upgraders = [0, 1, 2].map(() => open({ tableName: 'by_option', createTableIfMissing: true }));
 			const rows = await Promise.all(upgraders.map((store) => store.get('old:1')));
-			expect(await columns('by_option')).toHaveLength(19);
-			for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', appFingerprint: null, tokenIssuedAt: null, version: 1 });
-			const issuedAt = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
-			const updated = await upgraders[0].update('old:1', 1, { appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt });
-			expect(updated).toMatchObject({ accessToken: 'ct:old', appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt, version: 2 });
+			expect(await columns('by_option')).toHaveLength(24);
+			const defaults = { grantType: 'authorization_code', failureCount: 0, firstFailureAt: null, nextAttemptAt: null, failingSince: null };
+			for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', ...defaults, status: 'active', version: 1 });
+			expect(await upgraders[1].list({ status: 'active', limit: 10 })).toEqual([rows[0]]);
+			const since = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
+			const updated = await upgraders[0].update('old:1', 1, { failureCount: 3, firstFailureAt: since, failingSince: since });
+			expect(updated).toMatchObject({ accessToken: 'ct:old', failureCount: 3, firstFailureAt: since, failingSince: since, version: 2 });
+			expect(await upgraders[0].list({ status: 'failing', limit: 10 })).toEqual([updated]);
 		});
 
 		test('a table created before the states table: tokens still served; the option creates it, or the error gives the SQL', async () => {

@@ -5,8 +5,8 @@ import { StoreError } from '../../engine/errors';
 import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { createTemporaryPostgresDatabase, ICU_COLLATION, type TemporaryDatabase } from '../helpers/postgres';
-import { describeStoreContract, newConnection } from './contract';
-import { legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { byteOrder, describeStoreContract, newConnection } from './contract';
+import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql } from './legacy-schema';
 import { checkStatesTableUpgrade } from './states-table';
 import { describePostgres } from './servers';
 
@@ -65,7 +65,7 @@ describePostgres()('PostgreSQL store (real server)', () => {
 			await db.sql('create schema custom');
 			expect(await creating.get('x')).toBeNull();
 			const rows = await db.sql(`select count(*)::int as n from information_schema.columns where table_schema = 'custom' and table_name = 'tokens_by_option'`);
-			expect(rows[0]).toEqual({ n: 19 });
+			expect(rows[0]).toEqual({ n: 24 });
 		});
 
 		test('a table of the wrong shape is an error naming the missing columns', async () => {
@@ -76,27 +76,30 @@ describePostgres()('PostgreSQL store (real server)', () => {
 			await expect(failure).rejects.toThrow(/refresh_token, token_type, scope, expires_at, metadata, status, version, lease_holder/);
 		});
 
-		test('a table created before app_fingerprint and token_issued_at: reported with the exact SQL, or upgraded by the option, rows kept', async () => {
-			// Two tables an earlier version created, each holding a row.
+		test('a table of the previous release (before grant_type and the failure columns): reported with the exact SQL, or upgraded by the option, rows kept', async () => {
+			// Two tables the previous version created, each holding a row.
 			await db.sql('create schema legacy');
 			for (const name of ['by_option', 'by_hand']) {
-				await db.sql(`set search_path = legacy; ${legacySchemaSql('postgres').replace(/\boauth2_tokens\b/g, name)}`);
+				await db.sql(`set search_path = legacy; ${legacySchemaSql('postgres', LIFECYCLE_COLUMNS).replace(/\boauth2_tokens\b/g, name)}`);
 				await db.sql(`insert into legacy.${name} (connection_id, provider, access_token) values ('old:1', 'pipedrive', 'ct:old')`);
 			}
 			const columns = async (name: string) =>
 				(await db.sql<{ column_name: string }>(`select column_name from information_schema.columns where table_schema = 'legacy' and table_name = $1`, [name])).map((r) => r.column_name);
-			expect(await columns('by_option')).toHaveLength(17);
+			expect(await columns('by_option')).toHaveLength(19);
 
-			// Creation off: the error names the two columns and gives the exact statements, and nothing is changed.
+			// Creation off: the error names the five columns and gives the exact statements, and nothing is changed.
 			const off = open({ tableName: 'legacy.by_hand' });
 			const failure = await off.get('old:1').catch((e) => e);
 			expect(failure).toBeInstanceOf(StoreError);
-			expect(failure.message).toBe('The table legacy.by_hand lacks the columns app_fingerprint, token_issued_at, which this version of the node adds');
+			expect(failure.message).toBe(
+				'The table legacy.by_hand lacks the columns grant_type, failure_count, first_failure_at, next_attempt_at, failing_since, which this version of the node adds',
+			);
 			const sql =
-				'alter table "legacy"."by_hand" add column if not exists app_fingerprint text; alter table "legacy"."by_hand" add column if not exists token_issued_at timestamptz;';
+				'alter table "legacy"."by_hand" add column if not exists grant_type text; alter table "legacy"."by_hand" add column if not exists failure_count integer; alter table "legacy"."by_hand" add column if not exists first_failure_at timestamptz; alter table "legacy"."by_hand" add column if not exists next_attempt_at timestamptz; alter table "legacy"."by_hand" add column if not exists failing_since timestamptz;';
 			expect(failure.description).toContain(`run: ${sql}`);
-			await expect(off.verifySchema()).rejects.toThrow(/lacks the columns app_fingerprint, token_issued_at/);
-			expect(await columns('by_hand')).toHaveLength(17);
+			await expect(off.verifySchema()).rejects.toThrow(/lacks the columns grant_type, failure_count/);
+			await expect(off.list({ limit: 10 })).rejects.toThrow(/lacks the columns grant_type, failure_count/);
+			expect(await columns('by_hand')).toHaveLength(19);
 			// The statements from the message work as given (twice: they are idempotent).
 			await db.sql(sql);
 			await db.sql(sql);
@@ -105,18 +108,45 @@ describePostgres()('PostgreSQL store (real server)', () => {
 			// Creation on: the store adds them, even with three processes doing it at once, and keeps the row.
 			const upgraders = [0, 1, 2].map(() => open({ tableName: 'legacy.by_option', createTableIfMissing: true }));
 			const rows = await Promise.all(upgraders.map((store) => store.get('old:1')));
-			expect(await columns('by_option')).toEqual(expect.arrayContaining(['app_fingerprint', 'token_issued_at']));
-			expect(await columns('by_option')).toHaveLength(19);
-			for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', appFingerprint: null, tokenIssuedAt: null, version: 1 });
-			const issuedAt = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
-			const updated = await upgraders[0].update('old:1', 1, { appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt });
-			expect(updated).toMatchObject({ accessToken: 'ct:old', appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt, version: 2 });
+			expect(await columns('by_option')).toEqual(expect.arrayContaining([...LIFECYCLE_COLUMNS]));
+			expect(await columns('by_option')).toHaveLength(24);
+			// The old row reads with the defaults (its new columns are null), and lists.
+			const defaults = { grantType: 'authorization_code', failureCount: 0, firstFailureAt: null, nextAttemptAt: null, failingSince: null };
+			for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', ...defaults, status: 'active', version: 1 });
+			expect(await upgraders[1].list({ status: 'active', limit: 10 })).toEqual([rows[0]]);
+			const since = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
+			const updated = await upgraders[0].update('old:1', 1, { failureCount: 3, firstFailureAt: since, failingSince: since });
+			expect(updated).toMatchObject({ accessToken: 'ct:old', failureCount: 3, firstFailureAt: since, failingSince: since, version: 2 });
+			expect(await upgraders[1].list({ status: 'failing', limit: 10 })).toEqual([updated]);
 
 			// Running the shipped file again upgrades a legacy table too (the Supabase route).
 			await db.sql('create schema rerun');
 			await db.sql(`set search_path = rerun; ${legacySchemaSql('postgres')}`);
 			await db.sql(`set search_path = rerun; ${readFileSync(join(__dirname, '../../sql/postgres.sql'), 'utf8')}`);
 			await expect(open({ tableName: 'rerun.oauth2_tokens' }).verifySchema()).resolves.toBeUndefined();
+		});
+
+		test('a table whose connection_id sorts by another collation (tables made before listing) still lists byte by byte', async () => {
+			const icu = await createTemporaryPostgresDatabase('oauth2tm_icu', ICU_COLLATION);
+			const store = new PostgresTokenStore({ pool: icu.pool, createTableIfMissing: true });
+			try {
+				await icu.sql(legacySchemaSql('postgres', LIFECYCLE_COLUMNS));
+				const ids = ['b', 'B', 'a', 'A', 'é', 'e', 'Z', '😀', '～', 'a b', 'ab'];
+				for (const id of ids) await store.insert(newConnection(id));
+				const bytes = [...ids].sort(byteOrder);
+				const byCollation = await icu.sql<{ connection_id: string }>('select connection_id from oauth2_tokens order by connection_id');
+				expect(byCollation.map((row) => row.connection_id)).not.toEqual(bytes);
+				expect((await store.list({ limit: 100 })).map((row) => row.connectionId)).toEqual(bytes);
+				const paged: string[] = [];
+				for (let page = await store.list({ limit: 3 }); page.length; page = await store.list({ after: paged[paged.length - 1], limit: 3 })) {
+					paged.push(...page.map((row) => row.connectionId));
+				}
+				expect(paged).toEqual(bytes);
+				expect((await store.list({ idPrefix: 'a', limit: 100 })).map((row) => row.connectionId)).toEqual(['a', 'a b', 'ab']);
+			} finally {
+				await store.close();
+				await icu.drop();
+			}
 		});
 
 		test('adding the columns without the privilege is an error giving the statements for the owner', async () => {
@@ -133,9 +163,21 @@ describePostgres()('PostgreSQL store (real server)', () => {
 				stores.push(store);
 				const failure = await store.get('x').catch((e) => e);
 				expect(failure).toBeInstanceOf(StoreError);
-				expect(failure.message).toMatch(/lacks the columns app_fingerprint, token_issued_at, which this version of the node adds, and adding them failed: must be owner of table oauth2_tokens \(42501\)/);
+				// A table of the first release: every column added since.
+				expect(failure.message).toMatch(
+					/lacks the columns app_fingerprint, token_issued_at, grant_type, failure_count, first_failure_at, next_attempt_at, failing_since, which this version of the node adds, and adding them failed: must be owner of table oauth2_tokens \(42501\)/,
+				);
+				const add = (column: string) => `alter table "owned"."oauth2_tokens" add column if not exists ${column}`;
 				expect(failure.description).toBe(
-					`Have the table's owner run: alter table "owned"."oauth2_tokens" add column if not exists app_fingerprint text; alter table "owned"."oauth2_tokens" add column if not exists token_issued_at timestamptz;`,
+					`Have the table's owner run: ${[
+						add('app_fingerprint text'),
+						add('token_issued_at timestamptz'),
+						add('grant_type text'),
+						add('failure_count integer'),
+						add('first_failure_at timestamptz'),
+						add('next_attempt_at timestamptz'),
+						add('failing_since timestamptz'),
+					].join('; ')};`,
 				);
 			} finally {
 				await db.sql(`drop owned by ${role}; drop role ${role}`);

@@ -5,7 +5,7 @@ import { StoreError } from '../../engine/errors';
 import { SqliteTokenStore, defaultSqlitePath, loadNodeSqlite } from '../../engine/stores';
 import type { TokenStore } from '../../engine/store';
 import { describeStoreContract, newConnection } from './contract';
-import { legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql } from './legacy-schema';
 import { checkStatesTableUpgrade } from './states-table';
 
 describe('SQLite (embedded) store', () => {
@@ -105,35 +105,41 @@ describe('SQLite (embedded) store', () => {
 			expect((await custom.get('custom:1'))!.connectionId).toBe('custom:1');
 		});
 
-		test('a table created before app_fingerprint and token_issued_at: reported with the exact SQL, or upgraded, rows kept', async () => {
+		test('a table of the previous release (before grant_type and the failure columns): reported with the exact SQL, or upgraded, rows kept', async () => {
 			const filePath = join(dir, 'legacy.sqlite');
 			const { DatabaseSync } = loadNodeSqlite();
 			const raw = new DatabaseSync(filePath);
 			for (const name of ['by_default', 'by_hand']) {
-				raw.exec(legacySchemaSql('sqlite').replace(/\boauth2_tokens\b/g, name));
+				raw.exec(legacySchemaSql('sqlite', LIFECYCLE_COLUMNS).replace(/\boauth2_tokens\b/g, name));
 				raw.exec(`insert into ${name} (connection_id, provider, access_token) values ('old:1', 'pipedrive', 'ct:old')`);
 			}
 			const columns = (name: string) => raw.prepare('select name from pragma_table_info(?)').all(name).map((r) => r.name);
-			expect(columns('by_default')).toHaveLength(17);
+			expect(columns('by_default')).toHaveLength(19);
 			try {
 				const off = open({ filePath, tableName: 'by_hand', createTableIfMissing: false });
 				const failure = await off.get('old:1').catch((e) => e);
 				expect(failure).toBeInstanceOf(StoreError);
-				expect(failure.message).toBe('The table by_hand lacks the columns app_fingerprint, token_issued_at, which this version of the node adds');
-				const sql = 'alter table "by_hand" add column app_fingerprint text; alter table "by_hand" add column token_issued_at text;';
+				expect(failure.message).toBe(
+					'The table by_hand lacks the columns grant_type, failure_count, first_failure_at, next_attempt_at, failing_since, which this version of the node adds',
+				);
+				const sql =
+					'alter table "by_hand" add column grant_type text; alter table "by_hand" add column failure_count integer; alter table "by_hand" add column first_failure_at text; alter table "by_hand" add column next_attempt_at text; alter table "by_hand" add column failing_since text;';
 				expect(failure.description).toContain(`run: ${sql}`);
-				expect(columns('by_hand')).toHaveLength(17);
+				expect(columns('by_hand')).toHaveLength(19);
 				raw.exec(sql);
 				await expect(open({ filePath, tableName: 'by_hand', createTableIfMissing: false }).verifySchema()).resolves.toBeUndefined();
 
 				// The embedded store creates by default, so it upgrades by default; two instances at once.
 				const upgraders = [open({ filePath, tableName: 'by_default' }), open({ filePath, tableName: 'by_default' })];
 				const rows = await Promise.all(upgraders.map((store) => store.get('old:1')));
-				expect(columns('by_default')).toHaveLength(19);
-				for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', appFingerprint: null, tokenIssuedAt: null, version: 1 });
-				const issuedAt = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
-				const updated = await upgraders[1].update('old:1', 1, { appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt });
-				expect(updated).toMatchObject({ accessToken: 'ct:old', appFingerprint: 'v1:abc host', tokenIssuedAt: issuedAt, version: 2 });
+				expect(columns('by_default')).toHaveLength(24);
+				const defaults = { grantType: 'authorization_code', failureCount: 0, firstFailureAt: null, nextAttemptAt: null, failingSince: null };
+				for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', ...defaults, status: 'active', version: 1 });
+				expect(await upgraders[1].list({ status: 'active', limit: 10 })).toEqual([rows[0]]);
+				const since = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
+				const updated = await upgraders[1].update('old:1', 1, { failureCount: 3, firstFailureAt: since, failingSince: since });
+				expect(updated).toMatchObject({ accessToken: 'ct:old', failureCount: 3, firstFailureAt: since, failingSince: since, version: 2 });
+				expect(await upgraders[0].list({ status: 'failing', limit: 10 })).toEqual([updated]);
 			} finally {
 				raw.close();
 			}

@@ -255,6 +255,42 @@ describePostgres()('Supabase store', () => {
 			expect(rest.requests[3].body).toEqual({ scope: 'new-scope', version: 2, lease_holder: null, lease_until: null });
 		});
 
+		test('lists with one GET of PostgREST filters: not/match for ids, is, eq, in and or/and trees, gt after the last id, order, limit', async () => {
+			const expiresBefore = new Date(Date.UTC(2031, 0, 1));
+			const idleBefore = new Date(Date.UTC(2030, 0, 1));
+			await store.insert(newConnection('acme:*_1', { expiresAt: new Date(Date.UTC(2030, 6, 1)) }));
+			rest.requests.length = 0;
+			const listed = await store.list({ status: 'active', provider: 'pipedrive', idPrefix: 'acme:*_', due: { expiresBefore, idleBefore }, after: 'acme:', limit: 50 });
+			expect(listed.map((row) => row.connectionId)).toEqual(['acme:*_1']);
+			const knownGrant = ['or', '(grant_type.is.null,grant_type.in.(authorization_code,client_credentials))'];
+			expect(rest.requests.map((r) => ({ method: r.method, path: r.path, params: r.params }))).toEqual([
+				{
+					method: 'GET',
+					path: '/rest/v1/oauth2_tokens',
+					params: [
+						['select', '*'],
+						['connection_id', 'not.match.^\\_\\_oauth2tm\\_'],
+						['status', 'eq.active'],
+						['failing_since', 'is.null'],
+						knownGrant,
+						['provider', 'eq.pipedrive'],
+						['connection_id', 'match.^acme\\:\\*\\_'],
+						['status', 'eq.active'],
+						knownGrant,
+						[
+							'or',
+							'(expires_at.lt."2031-01-01T00:00:00.000Z",last_refreshed_at.lt."2030-01-01T00:00:00.000Z",and(last_refreshed_at.is.null,created_at.lt."2030-01-01T00:00:00.000Z"))',
+						],
+						['connection_id', 'gt.acme:'],
+						['order', 'connection_id.asc'],
+						['limit', '50'],
+					],
+				},
+			]);
+			await store.list({ status: 'needs_reauth', limit: 1 });
+			expect(rest.requests[1].params).toContainEqual(['or', '(status.eq.needs_reauth,and(status.eq.active,grant_type.not.is.null,grant_type.not.in.(authorization_code,client_credentials)))']);
+		});
+
 		test('records a used state with a conditional PATCH, else a POST, else (taken meanwhile) the PATCH again', async () => {
 			const until = new Date(Date.UTC(2031, 0, 1));
 			expect(await store.consumeState('rest:state', stateOrder(5, 'n'), until)).toBe(true);
