@@ -176,8 +176,8 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 		async pickFromList(parameter, search, entry) {
 			// the locator's inputs: its mode selector, then its value (which opens the list)
 			await click(`[...(${byTestId(`parameter-input-${parameter}`)}?.querySelectorAll('input') ?? [])].pop()`, `the list of "${parameter}"`);
-			const search = visible('[data-test-id="rlc-search"]');
-			await click(`${search}.map((e) => (e.matches('input') ? e : e.querySelector('input')))[0]`, `the search of "${parameter}"`);
+			const searchBoxes = visible('[data-test-id="rlc-search"]');
+			await click(`${searchBoxes}.map((e) => (e.matches('input') ? e : e.querySelector('input')))[0]`, `the search of "${parameter}"`);
 			await type(search);
 			const item = byText(entry, '[data-test-id="rlc-item"] span');
 			await waitFor(`!!${item}`, `"${entry}" in the list of "${parameter}"`);
