@@ -102,3 +102,18 @@ function listQuery(filters: ListFilters): Omit<ConnectionQuery, 'limit'> {
 	if (filters.idPrefix) query.idPrefix = filters.idPrefix;
 	return query;
 }
+
+/**
+ * One page of the connections matching `filters`, in connection id order, for a picker that loads more on demand:
+ * `next` (the id to continue after) is absent on the last page.
+ */
+export async function connectionPage(
+	store: TokenStore,
+	filters: ListFilters,
+	page: { after?: string; size: number },
+): Promise<{ connections: ConnectionSummary[]; next?: string }> {
+	// One row more than the page tells whether another page follows, without a count query.
+	const rows = await store.list({ ...listQuery(filters), after: page.after, limit: page.size + 1 });
+	const connections = rows.slice(0, page.size).map(summarize);
+	return rows.length > page.size ? { connections, next: connections[connections.length - 1].connectionId } : { connections };
+}

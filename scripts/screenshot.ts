@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { capture } from './chromium';
 import { type Editor, openEditor } from './n8n/editor';
-import { startStack, type WorkflowKey } from './n8n/stack';
+import { startStack, type StartedWorkflow } from './n8n/stack';
 
 const repo = path.resolve(__dirname, '..');
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -38,7 +38,7 @@ export async function main(args: string[]): Promise<number> {
 		editor = await openEditor(stack, { width, height });
 		const { page } = editor;
 
-		const shots: [WorkflowKey, string][] = [
+		const shots: [StartedWorkflow, string][] = [
 			['connect', 'workflow-1-connect.png'],
 			['call', 'workflow-2-call-api.png'],
 			['refresh', 'workflow-3-refresh.png'],

@@ -13,6 +13,7 @@ import {
 	InvalidInputError,
 	LeaseTimeoutError,
 	NeedsReauthorizationError,
+	ProviderFailingError,
 	StoreError,
 	TokenEndpointError,
 	VersionConflictError,
@@ -65,7 +66,12 @@ describe('the bundled workflows', () => {
 	);
 
 	it('are found, with their webhooks', () => {
-		expect(workflows.map(({ file }) => file)).toEqual(['1-connect-oauth-callback.json', '2-call-api-with-valid-token.json', '3-refresh-on-request.json']);
+		expect(workflows.map(({ file }) => file)).toEqual([
+			'1-connect-oauth-callback.json',
+			'2-call-api-with-valid-token.json',
+			'3-refresh-on-request.json',
+			'4-keep-alive-and-alerts.json',
+		]);
 		expect(webhooks.map(({ file, node }) => `${file}: ${node.name}`)).toEqual([
 			'1-connect-oauth-callback.json: Start Webhook',
 			'1-connect-oauth-callback.json: OAuth Callback',
@@ -96,9 +102,12 @@ describe('the bundled workflows', () => {
 		const tokenManagers = workflows.flatMap(({ file, workflow }) =>
 			workflow.nodes.filter((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager').map((node) => ({ file, node })),
 		);
-		expect(tokenManagers).toHaveLength(5);
-		expect(tokenManagers.filter(({ node }) => node.typeVersion !== 1.1).map(({ file, node }) => `${file}: ${node.name}`)).toEqual([]);
-		// The node's own fields as version 1 named them; version 1.1 names them in camelCase.
+		expect(tokenManagers).toHaveLength(6);
+		expect(tokenManagers.filter(({ node }) => node.typeVersion !== 1.2).map(({ file, node }) => `${file}: ${node.name}`)).toEqual([]);
+		// Version 1.2's Connection ID is a resource locator: a plain string there would be a version 1 or 1.1 value.
+		const plainIds = tokenManagers.filter(({ node }) => 'connectionId' in node.parameters && (node.parameters.connectionId as { __rl?: boolean }).__rl !== true);
+		expect(plainIds.map(({ file, node }) => `${file}: ${node.name}`)).toEqual([]);
+		// The node's own fields as version 1 named them; versions 1.1 and 1.2 name them in camelCase.
 		const version1Names = /json\.(expires_at|refresh_count|last_refreshed_at|min_validity_seconds|min_validity_capped|revoked_at_provider|revoked_token_type)\b/;
 		const stale = workflows.flatMap(({ file, workflow }) =>
 			workflow.nodes.filter((n) => version1Names.test(JSON.stringify(n.parameters))).map((n) => `${file}: ${n.name}`),
@@ -161,6 +170,7 @@ describe('workflow 2 answers its caller', () => {
 			[new InvalidInputError('connectionId', 'bad').code, 400],
 			[new StoreError('down').code, 503],
 			[new LeaseTimeoutError('c', 1000).code, 503],
+			[new ProviderFailingError('c', new Date(), 3, 'down').code, 503],
 			[new TokenEndpointError('failed', { httpStatus: 500 }).code, 502],
 			[new TokenEndpointError('refused', { error: 'invalid_client', httpStatus: 401 }).code, 502],
 			[new TokenEndpointError('busy', { error: 'temporarily_unavailable', httpStatus: 503 }).code, 503],
@@ -192,5 +202,86 @@ describe('workflow 2 answers its caller', () => {
 			access_token: 'SENTINEL-token',
 		};
 		expect(answer(apiItem)).toEqual({ code: 'api_error', message: 'The API call failed: Request failed with status code 401' });
+	});
+});
+
+describe('workflow 4 keeps connections alive and alerts on the ones in trouble', () => {
+	const { workflow } = workflows.find(({ file }) => file === '4-keep-alive-and-alerts.json')!;
+	const node = (name: string) => workflow.nodes.find((n) => n.name === name)!;
+	const next = (name: string) => (workflow.connections[name]?.main?.[0] ?? []).map((link) => link.node);
+	const settings = Object.fromEntries(
+		(node('Settings').parameters.assignments as { assignments: Array<{ name: string; value: unknown }> }).assignments.map((a) => [a.name, a.value]),
+	);
+
+	it('Schedule Trigger → Settings → Keep Alive → the connections in trouble → the alert', () => {
+		const trigger = workflow.nodes.find((n) => n.type === 'n8n-nodes-base.scheduleTrigger')!;
+		expect([next(trigger.name), next('Settings'), next('Keep Alive'), next('Needs Re-Authorization or Failing')]).toEqual([
+			['Settings'],
+			['Keep Alive'],
+			['Needs Re-Authorization or Failing'],
+			['Send Alert'],
+		]);
+		expect(node('Keep Alive').parameters).toMatchObject({ operation: 'keepAlive', expiresWithinSeconds: '={{ $json.expiresWithinSeconds }}', idleAfterDays: '={{ $json.idleAfterDays }}' });
+		// Pipedrive's refresh tokens die after 60 days unused; the sweep runs every 15 minutes
+		expect(settings.idleAfterDays).toBeLessThan(60);
+		expect(settings.expiresWithinSeconds).toBeGreaterThan(15 * 60);
+	});
+
+	it('passes on the connections that need re-authorization or are failing, and no other', () => {
+		const condition = (node('Needs Re-Authorization or Failing').parameters.conditions as { conditions: Array<{ leftValue: string; operator: { operation: string } }> }).conditions;
+		expect(condition).toHaveLength(1);
+		expect(condition[0].operator.operation).toBe('true');
+		const passes = expressionOf(condition[0].leftValue);
+		const outcomes: Array<[string, string, boolean]> = [
+			['needs_reauth', 'needs_reauth', true],
+			['cooldown', 'failing', true],
+			['failed', 'failing', true],
+			['refreshed', 'active', false],
+			['skipped_fresh', 'active', false],
+			['cooldown', 'active', false],
+			['failed', 'active', false],
+			['revoked', 'revoked', false],
+		];
+		expect(outcomes.map(([outcome, status]) => [outcome, status, passes({ outcome, status })])).toEqual(outcomes);
+	});
+
+	it('posts each to the configured endpoint with a header credential of its own: the link for the owner, never a token', () => {
+		const alert = node('Send Alert');
+		expect(alert.parameters).toMatchObject({ method: 'POST', url: "={{ $('Settings').first().json.notificationUrl }}", authentication: 'genericCredentialType', genericAuthType: 'httpHeaderAuth' });
+		const credential = alert.credentials?.httpHeaderAuth?.name;
+		const otherCredentials = workflows.flatMap(({ file, workflow: other }) =>
+			file === '4-keep-alive-and-alerts.json' ? [] : other.nodes.flatMap((n) => Object.values(n.credentials ?? {}).map((c) => c.name)),
+		);
+		expect(credential).toEqual(expect.any(String));
+		expect(otherCredentials).not.toContain(credential);
+		expect(String(settings.notificationUrl)).toMatch(/^https:\/\//);
+
+		const body = expressionOf(alert.parameters.jsonBody);
+		const item = {
+			connectionId: 'pipedrive:acme',
+			outcome: 'needs_reauth',
+			status: 'needs_reauth',
+			errorCode: 'needs_reauth',
+			errorMessage: 'Connection "pipedrive:acme" must be re-authorized',
+			nextAttemptAt: null,
+			reauthorizationUrl: 'https://oauth.pipedrive.com/oauth/authorize?state=s',
+			access_token: 'SENTINEL-token',
+			refresh_token: 'SENTINEL-refresh',
+		};
+		const sent = JSON.parse(String(body(item)));
+		expect(sent).toEqual({
+			connectionId: 'pipedrive:acme',
+			status: 'needs_reauth',
+			outcome: 'needs_reauth',
+			errorCode: 'needs_reauth',
+			errorMessage: item.errorMessage,
+			nextAttemptAt: null,
+			reauthorizationUrl: item.reauthorizationUrl,
+		});
+		expect(JSON.stringify(sent)).not.toContain('SENTINEL');
+	});
+
+	it('saves no successful run: its items hold re-authorization links', () => {
+		expect(workflow.settings.saveDataSuccessExecution).toBe('none');
 	});
 });

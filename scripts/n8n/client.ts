@@ -162,6 +162,11 @@ export class N8nClient {
 		return this.api<CreatedWorkflow>('POST', `/workflows/${id}/publish`, {});
 	}
 
+	/** Takes a workflow out of production: its triggers (a schedule too) stop. */
+	async unpublishWorkflow(id: string) {
+		return this.api<CreatedWorkflow>('POST', `/workflows/${id}/unpublish`, {});
+	}
+
 	/**
 	 * n8n 2.x registers a published workflow's webhooks asynchronously (publication outbox): waits until the
 	 * production webhook's CORS answer to an OPTIONS probe (which runs nothing) lists the method.

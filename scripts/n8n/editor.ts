@@ -47,6 +47,11 @@ export interface Editor {
 	/** What the options parameter `parameter` shows as chosen. */
 	optionShown(parameter: string): Promise<string | null>;
 	fill(parameter: string, text: string): Promise<void>;
+	/**
+	 * A resource locator in its "From List" mode: opens its list, types `search`, resolves the entries then listed and
+	 * picks `entry`.
+	 */
+	pickFromList(parameter: string, search: string, entry: string): Promise<string[]>;
 	/** Runs the open node ("Execute step") and resolves the first output item read from the output table. */
 	executeStep(): Promise<Record<string, string>>;
 	screenshot(file: string): Promise<void>;
@@ -166,6 +171,19 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 		async fill(parameter, text) {
 			await click(`${byTestId(`parameter-input-${parameter}`)}?.querySelector('input, textarea, [contenteditable="true"]')`, `the parameter "${parameter}"`);
 			await type(text);
+		},
+
+		async pickFromList(parameter, search, entry) {
+			// the locator's inputs: its mode selector, then its value (which opens the list)
+			await click(`[...(${byTestId(`parameter-input-${parameter}`)}?.querySelectorAll('input') ?? [])].pop()`, `the list of "${parameter}"`);
+			const searchBoxes = visible('[data-test-id="rlc-search"]');
+			await click(`${searchBoxes}.map((e) => (e.matches('input') ? e : e.querySelector('input')))[0]`, `the search of "${parameter}"`);
+			await type(search);
+			const item = byText(entry, '[data-test-id="rlc-item"] span');
+			await waitFor(`!!${item}`, `"${entry}" in the list of "${parameter}"`);
+			const listed = await texts('[data-test-id="rlc-item"] span');
+			await click(item, `"${entry}" in the list of "${parameter}"`);
+			return listed;
 		},
 
 		async executeStep() {

@@ -1,5 +1,6 @@
 // The whole set-up the demo and the e2e tests share: the Pipedrive-like sandbox, a real n8n with this package
-// installed as a community package, the credentials, and the three bundled workflows imported and published.
+// installed as a community package, the credentials, and bundled workflows 1 to 3 imported and published (workflow 4
+// runs on a schedule: publishKeepAlive() publishes it when a caller wants it to run).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,14 +14,19 @@ export const WORKFLOW_FILES = {
 	connect: '1-connect-oauth-callback.json',
 	call: '2-call-api-with-valid-token.json',
 	refresh: '3-refresh-on-request.json',
+	keepAlive: '4-keep-alive-and-alerts.json',
 };
 export type WorkflowKey = keyof typeof WORKFLOW_FILES;
+/** The workflows published when the stack starts: the ones that run when called. */
+const STARTED_WORKFLOWS = ['connect', 'call', 'refresh'] as const;
+export type StartedWorkflow = (typeof STARTED_WORKFLOWS)[number];
 export const CREDENTIAL_NAMES = {
 	app: 'Pipedrive OAuth app',
 	store: 'OAuth2 token store (embedded)',
 	headerAuth: 'Refresh webhook header auth',
 	callAuth: 'Call webhook header auth',
 	basicAuth: 'Connect start basic auth',
+	alertAuth: 'Alert endpoint header auth',
 };
 export const PACKAGE_NODE = 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager';
 
@@ -77,9 +83,11 @@ export interface Stack {
 	headerAuth: { name: string; value: string };
 	callAuth: { name: string; value: string };
 	basicAuth: { user: string; password: string };
+	/** The header workflow 4's alert request sends (its Alert endpoint header auth credential). */
+	alertAuth: { name: string; value: string };
 	storeFile: string;
 	credentials: Record<keyof typeof CREDENTIAL_NAMES, { id: string; name: string }>;
-	workflows: Record<WorkflowKey, { id: string; name: string; hooks: Webhook[]; path: string }>;
+	workflows: Record<StartedWorkflow, { id: string; name: string; hooks: Webhook[]; path: string }>;
 	/**
 	 * OAuth consent through workflow 1: its start webhook (Basic auth) redirects to the sandbox's authorize URL
 	 * (Build Authorization URL, signed state), the sandbox consents (as `user`, or declines with deny) and
@@ -90,6 +98,11 @@ export interface Stack {
 	call(connectionId: string, options?: { auth?: boolean }): Promise<WebhookResponse>;
 	/** Workflow 3 over its webhook; header auth unless { auth: false }. */
 	refresh(connectionId: string, options?: { auth?: boolean; failedAccessToken?: string }): Promise<WebhookResponse>;
+	/**
+	 * Workflow 4 imported with its Settings set (alerts to `notificationUrl`, Keep Alive's Expires Within) and its
+	 * schedule every `everySeconds`, published; resolves its id. Unpublish it with client.unpublishWorkflow.
+	 */
+	publishKeepAlive(options: { notificationUrl: string; expiresWithinSeconds: number; everySeconds: number }): Promise<string>;
 	stop(options?: { keepDatabase?: boolean }): Promise<void>;
 }
 
@@ -157,6 +170,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 		const startUrl = hookUrl('Start Webhook');
 		const headerAuth = headerCredential('X-Refresh-Key');
 		const callAuth = headerCredential('X-Call-Key');
+		const alertAuth = headerCredential('X-Alert-Key');
 		const basicAuth = { user: 'connect', password: crypto.randomBytes(18).toString('base64url') };
 		const storeFile = path.join(n8n.userFolder, '.n8n', 'oauth2-token-manager-demo.sqlite');
 		const credentials = {
@@ -173,18 +187,25 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 			headerAuth: await client.createCredential({ name: CREDENTIAL_NAMES.headerAuth, type: 'httpHeaderAuth', data: headerAuth }),
 			callAuth: await client.createCredential({ name: CREDENTIAL_NAMES.callAuth, type: 'httpHeaderAuth', data: callAuth }),
 			basicAuth: await client.createCredential({ name: CREDENTIAL_NAMES.basicAuth, type: 'httpBasicAuth', data: basicAuth }),
+			alertAuth: await client.createCredential({ name: CREDENTIAL_NAMES.alertAuth, type: 'httpHeaderAuth', data: alertAuth }),
 		};
 
-		const workflows = {} as Stack['workflows'];
-		for (const key of Object.keys(WORKFLOW_FILES) as WorkflowKey[]) {
-			const wf = readWorkflow(key);
-			if (key === 'call' && options.minValiditySeconds !== undefined) setMinValidity(wf, options.minValiditySeconds);
+		/** Imports a workflow and checks n8n linked every credential it names. */
+		const importWorkflow = async (wf: Workflow): Promise<CreatedWorkflow> => {
 			const created: CreatedWorkflow = await client.createWorkflow(wf);
 			for (const n of created.nodes) {
 				for (const [type, ref] of Object.entries(n.credentials || {})) {
 					if (!ref || !ref.id) throw new Error(`workflow "${wf.name}": node "${n.name}" has no ${type} credential after import`);
 				}
 			}
+			return created;
+		};
+
+		const workflows = {} as Stack['workflows'];
+		for (const key of STARTED_WORKFLOWS) {
+			const wf = readWorkflow(key);
+			if (key === 'call' && options.minValiditySeconds !== undefined) setMinValidity(wf, options.minValiditySeconds);
+			const created = await importWorkflow(wf);
 			await client.publishWorkflow(created.id);
 			const hooks = webhooks(wf);
 			workflows[key] = { id: created.id, name: wf.name, hooks, path: hooks[hooks.length - 1].path };
@@ -193,7 +214,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 			for (const h of w.hooks) await client.waitForWebhook(h.path, { method: h.method });
 		}
 		mark('setupMs', t);
-		log(`Credentials created, 3 workflows imported and published (${(timings.setupMs / 1000).toFixed(1)}s)`);
+		log(`Credentials created, workflows 1 to 3 imported and published (${(timings.setupMs / 1000).toFixed(1)}s)`);
 
 		const stack: Stack = {
 			timings,
@@ -207,9 +228,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 			headerAuth,
 			callAuth,
 			basicAuth,
+			alertAuth,
 			storeFile,
 			credentials,
 			workflows,
+
+			async publishKeepAlive({ notificationUrl, expiresWithinSeconds, everySeconds }) {
+				const wf = readWorkflow('keepAlive');
+				setSettings(wf, { notificationUrl, expiresWithinSeconds });
+				const trigger = wf.nodes.find((n) => n.type === 'n8n-nodes-base.scheduleTrigger');
+				if (!trigger) throw new Error(`workflow "${wf.name}" has no Schedule Trigger`);
+				trigger.parameters.rule = { interval: [{ field: 'seconds', secondsInterval: everySeconds }] };
+				const created = await importWorkflow(wf);
+				await client.publishWorkflow(created.id);
+				return created.id;
+			},
 
 			async connect(connectionId, { user, deny = false } = {}) {
 				const auth = `Basic ${Buffer.from(`${basicAuth.user}:${basicAuth.password}`).toString('base64')}`;
@@ -258,11 +291,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 	}
 }
 
-/** Sets Get Valid Token's minimum validity in workflow 2's Settings node. */
-export function setMinValidity(workflow: Workflow, seconds: number) {
+/** Sets fields of a workflow's Settings node (each must exist there). */
+export function setSettings(workflow: Workflow, values: Record<string, unknown>) {
 	const settings = workflow.nodes.find((n) => n.name === 'Settings');
 	const assignments = (settings?.parameters.assignments as { assignments?: { name: string; value: unknown }[] } | undefined)?.assignments;
-	const field = assignments?.find((a) => a.name === 'minValiditySeconds');
-	if (!field) throw new Error(`workflow "${workflow.name}" has no Settings field minValiditySeconds`);
-	field.value = seconds;
+	for (const [name, value] of Object.entries(values)) {
+		const field = assignments?.find((a) => a.name === name);
+		if (!field) throw new Error(`workflow "${workflow.name}" has no Settings field ${name}`);
+		field.value = value;
+	}
+}
+
+/** Sets Get Valid Token's minimum validity in workflow 2's Settings node. */
+export function setMinValidity(workflow: Workflow, seconds: number) {
+	setSettings(workflow, { minValiditySeconds: seconds });
 }

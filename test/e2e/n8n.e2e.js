@@ -1,10 +1,11 @@
 'use strict';
 /*
  * End to end: a real n8n (the pinned version, Node 24) with this package installed as a community package, the
- * three bundled workflows published, and the Pipedrive-like sandbox as the provider. Run with `npm run test:e2e`
+ * bundled workflows published (workflow 4, on a schedule, by its own test), and the Pipedrive-like sandbox as the provider. Run with `npm run test:e2e`
  * (it builds, installs n8n if needed, then runs this file with jest.e2e.config.js).
  */
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { openEditor } = require('../../scripts/n8n/editor');
@@ -279,7 +280,13 @@ test('On Error "continue (using error output)": a failed item reaches the error 
 		name: 'e2e: error output',
 		nodes: [
 			testWebhook('7e2f4a10', 'e2e/error-output'),
-			{ ...token, id: '7e2f4a10-0000-4000-8000-000000000002', position: [240, 0], onError: 'continueErrorOutput', parameters: { ...token.parameters, connectionId: 'pipedrive:never-connected', minValiditySeconds: 300 } },
+			{
+				...token,
+				id: '7e2f4a10-0000-4000-8000-000000000002',
+				position: [240, 0],
+				onError: 'continueErrorOutput',
+				parameters: { ...token.parameters, connectionId: { __rl: true, mode: 'id', value: 'pipedrive:never-connected' }, minValiditySeconds: 300 },
+			},
 			noOp('Got a token', 3),
 			noOp('Failed', 4),
 		],
@@ -336,7 +343,9 @@ test('a new user sets the node up in the editor (headless Chromium): both creden
 		expect(await editor.selectedCredential('OAuth App')).toBe(app);
 		expect(await editor.optionShown('storage')).toBe('Embedded (SQLite)');
 
-		await editor.fill('connectionId', 'pipedrive:editor');
+		// the Connection ID's list: the store's connections with their status, searched by ID
+		const listed = await editor.pickFromList('connectionId', 'pipedrive:ed', 'pipedrive:editor (active)');
+		expect(listed).toEqual(['pipedrive:editor (active)']);
 		const output = await editor.executeStep();
 		expect(output).toMatchObject({ connectionId: 'pipedrive:editor', status: 'active', token_type: 'Bearer' });
 		// a node added today runs the current version: the node's own fields in camelCase
@@ -366,6 +375,20 @@ test('workflow 2 saves no successful production run: its data holds the access t
 	const connects = await stack.client.listExecutions({ workflowId: stack.workflows.connect.id });
 	expect(connects.data.filter((e) => e.status === 'success').length).toBeGreaterThan(0);
 });
+
+/** The provider ends the grant of a connection made by stack.connect(): a replayed authorization code revokes what it produced (RFC 6749 §4.1.2). */
+async function revokeGrantAtProvider(connected, user) {
+	const replay = await fetch(stack.sandbox.tokenUrl, {
+		method: 'POST',
+		headers: {
+			authorization: `Basic ${Buffer.from(`${stack.sandbox.clientId}:${stack.sandbox.clientSecret}`).toString('base64')}`,
+			'content-type': 'application/x-www-form-urlencoded',
+		},
+		body: new URLSearchParams({ grant_type: 'authorization_code', code: new URL(connected.callbackUrl).searchParams.get('code'), redirect_uri: stack.callbackUrl }),
+	});
+	expect(replay.status).toBe(400);
+	expect(stack.sandbox.grants().find((g) => g.userName === user).revoked).toBe(true);
+}
 
 /** Asserts workflow 2's error answer: JSON, the status, only the documented fields, and nothing token-shaped. */
 function expectErrorAnswer(res, status, connectionId) {
@@ -398,17 +421,7 @@ test('workflow 2 answers 409 with a working re-authorization link when the provi
 	const connected = await stack.connect(connectionId, { user: 'grace' });
 	expect(connected.status).toBe(200);
 	expect((await call(connectionId)).user.name).toBe('grace');
-	// The provider ends the grant: a replayed authorization code revokes what it produced (RFC 6749 §4.1.2).
-	const replay = await fetch(stack.sandbox.tokenUrl, {
-		method: 'POST',
-		headers: {
-			authorization: `Basic ${Buffer.from(`${stack.sandbox.clientId}:${stack.sandbox.clientSecret}`).toString('base64')}`,
-			'content-type': 'application/x-www-form-urlencoded',
-		},
-		body: new URLSearchParams({ grant_type: 'authorization_code', code: new URL(connected.callbackUrl).searchParams.get('code'), redirect_uri: stack.callbackUrl }),
-	});
-	expect(replay.status).toBe(400);
-	expect(stack.sandbox.grants().find((g) => g.userName === 'grace').revoked).toBe(true);
+	await revokeGrantAtProvider(connected, 'grace');
 	stack.sandbox.expireAccessTokens(); // the API now answers 401, and the refresh is refused
 	stack.sandbox.reset();
 
@@ -442,3 +455,115 @@ test('workflow 3 saves no successful production run: its Refresh Token output ho
 	const { data } = await stack.client.listExecutions({ workflowId: stack.workflows.refresh.id });
 	expect(data.filter((e) => e.status === 'success')).toEqual([]);
 });
+
+/**
+ * No token of any kind: no token field, none of the sandbox's tokens ("<user id>:" or "<user id>:r:" and 32 base64url
+ * characters, as a JSON string of its own; an app fingerprint's "v1:<hash>" is none).
+ */
+function expectNoToken(text) {
+	expect(text).not.toMatch(/access_token|refresh_token|accessToken|refreshToken/i);
+	expect(text).not.toMatch(/"\d+:(r:)?[A-Za-z0-9_-]{32}"/);
+}
+
+test('List Connections and Get Connection run with the storage credential alone and output no token', async () => {
+	const store = { oAuth2TokenManagerEmbeddedApi: { id: stack.credentials.store.id, name: stack.credentials.store.name } };
+	const readerWorkflow = async (prefix, webhookPath, parameters) => {
+		const webhook = testWebhook(prefix, webhookPath);
+		webhook.parameters.responseData = 'allEntries';
+		const workflow = await stack.client.createWorkflow({
+			name: `e2e: ${parameters.operation}`,
+			nodes: [
+				webhook,
+				{
+					id: `${prefix}-0000-4000-8000-000000000002`,
+					name: 'Read Connections',
+					type: 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager',
+					typeVersion: 1.2,
+					position: [240, 0],
+					parameters: { storage: 'embedded', ...parameters },
+					credentials: store,
+				},
+			],
+			connections: { Webhook: { main: [[{ node: 'Read Connections', type: 'main', index: 0 }]] } },
+			settings: { executionOrder: 'v1' },
+		});
+		await stack.client.publishWorkflow(workflow.id);
+		await stack.client.waitForWebhook(webhookPath);
+	};
+	await readerWorkflow('3c5a9e71', 'e2e/list-connections', { operation: 'listConnections', returnAll: true, filters: { idPrefix: 'pipedrive:' } });
+	await readerWorkflow('3c5a9e72', 'e2e/get-connection', { operation: 'getConnection', connectionId: { __rl: true, mode: 'id', value: '={{ $json.query.connectionId }}' } });
+	stack.sandbox.reset();
+
+	const list = await stack.client.webhook('e2e/list-connections');
+	expect(list.status).toBe(200);
+	const ids = list.body.map((c) => c.connectionId);
+	expect(ids).toEqual(expect.arrayContaining(['pipedrive:acme', 'pipedrive:globex']));
+	expect(ids).toEqual([...ids].sort());
+	for (const connection of list.body) expect(connection).toMatchObject({ provider: 'custom', grantType: 'authorization_code', status: expect.stringMatching(/^(active|needs_reauth)$/) });
+	expectNoToken(list.text);
+
+	const acme = await stack.client.webhook('e2e/get-connection', { query: { connectionId: 'pipedrive:acme' } });
+	expect(acme.status).toBe(200);
+	const listed = list.body.find((c) => c.connectionId === 'pipedrive:acme');
+	expect(acme.body).toHaveLength(1);
+	expect(Object.keys(acme.body[0])).toEqual(Object.keys(listed));
+	expect(acme.body[0]).toMatchObject({ connectionId: 'pipedrive:acme', status: 'active', expiresAt: listed.expiresAt, api_domain: stack.sandbox.url, failureCount: 0 });
+	expectNoToken(acme.text);
+	expect(stack.sandbox.stats().tokenRequests.total).toBe(0); // reading connections never asks the provider
+});
+
+test('workflow 4 on its schedule: a connection whose grant ended reaches the alert endpoint with its re-authorization link; a healthy one is refreshed once', async () => {
+	const alerts = [];
+	const receiver = http.createServer((req, res) => {
+		let body = '';
+		req.on('data', (chunk) => (body += chunk));
+		req.on('end', () => {
+			alerts.push({ path: req.url, key: req.headers[stack.alertAuth.name.toLowerCase()], body });
+			res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+		});
+	});
+	await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+	let keepAliveId;
+	try {
+		const healthy = await stack.connect('alerts:healthy', { user: 'heidi' });
+		const ended = await stack.connect('alerts:ended', { user: 'ivan' });
+		expect([healthy.status, ended.status]).toEqual([200, 200]);
+		await revokeGrantAtProvider(ended, 'ivan');
+		const grantOfUser = (user) => stack.sandbox.grants().find((g) => g.userName === user).grantId;
+		// Keep Alive refreshes what expires within 10 s: from about 10 s after the connections were made
+		stack.sandbox.reset();
+		keepAliveId = await stack.publishKeepAlive({ notificationUrl: `http://127.0.0.1:${receiver.address().port}/alerts`, expiresWithinSeconds: 10, everySeconds: 2 });
+
+		const deadline = Date.now() + 90_000;
+		while (!(alerts.length > 0 && stack.sandbox.stats().refreshesByGrant[grantOfUser('heidi')] >= 1) && Date.now() < deadline) await sleep(250);
+		// a refreshed token lives 20 s, so it is not due again for about 10 s: stop the schedule before then
+		await stack.client.unpublishWorkflow(keepAliveId);
+		keepAliveId = undefined;
+		await sleep(3000); // a sweep that had started ends
+
+		expect(stack.sandbox.stats().refreshesByGrant[grantOfUser('heidi')]).toBe(1);
+		const forEnded = alerts.filter((a) => JSON.parse(a.body).connectionId === 'alerts:ended');
+		expect(forEnded).toHaveLength(1); // a connection that needs re-authorization is not swept again
+		expect(alerts.map((a) => JSON.parse(a.body).connectionId)).not.toContain('alerts:healthy');
+		const [alert] = forEnded;
+		expect(alert.path).toBe('/alerts');
+		expect(alert.key).toBe(stack.alertAuth.value);
+		const body = JSON.parse(alert.body);
+		expect(body).toMatchObject({ connectionId: 'alerts:ended', status: 'needs_reauth', outcome: 'needs_reauth', errorCode: 'needs_reauth' });
+		expect(body.reauthorizationUrl).toMatch(new RegExp(`^${stack.sandbox.authorizationUrl}\\?`));
+		expectNoToken(alert.body);
+		expect(alert.body).not.toContain(stack.sandbox.clientSecret);
+
+		// the link brings the account back: consent, callback (workflow 1), and calls work again
+		const link = new URL(body.reauthorizationUrl);
+		link.searchParams.set('user', 'ivan');
+		const consent = await fetch(link, { redirect: 'manual' });
+		expect(consent.status).toBe(302);
+		const callback = await fetch(consent.headers.get('location'), { redirect: 'manual' });
+		expect(callback.status).toBe(200);
+		expect((await call('alerts:ended')).user.name).toBe('ivan');
+	} finally {
+		if (keepAliveId) await stack.client.unpublishWorkflow(keepAliveId).catch(() => undefined);
+		await new Promise((resolve) => receiver.close(resolve));
+	}
+}, 4 * 60 * 1000);

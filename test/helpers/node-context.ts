@@ -1,4 +1,4 @@
-import type { ICredentialDataDecryptedObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type { ICredentialDataDecryptedObject, IExecuteFunctions, IGetNodeParameterOptions, ILoadOptionsFunctions, INodeExecutionData } from 'n8n-workflow';
 import type { TemporaryDatabase } from './postgres';
 import { CLIENT_SECRET, PROVIDER_ORIGIN } from './provider';
 
@@ -19,9 +19,10 @@ export function executeContext(options: {
 	const parametersFor = (i: number) => (typeof options.parameters === 'function' ? options.parameters(i) : options.parameters);
 	return {
 		getInputData: () => options.items ?? [{ json: {} }],
-		getNodeParameter: (name: string, i: number, fallback?: unknown) => {
+		getNodeParameter: (name: string, i: number, fallback?: unknown, parameterOptions?: IGetNodeParameterOptions) => {
 			const parameters = parametersFor(i);
-			return name in parameters ? parameters[name] : fallback;
+			const value = name in parameters ? parameters[name] : fallback;
+			return parameterOptions?.extractValue ? extractValue(value) : value;
 		},
 		getCredentials: async (name: string) => {
 			const credential = options.credentials[name];
@@ -38,6 +39,29 @@ export function executeContext(options: {
 		}),
 		continueOnFail: () => options.continueOnFail ?? false,
 	} as unknown as IExecuteFunctions;
+}
+
+/** What n8n's extractValue gives for a resource locator without a mode's own extractValue: its value; other values as they are. */
+function extractValue(value: unknown): unknown {
+	return value !== null && typeof value === 'object' && '__rl' in value ? (value as unknown as { value: unknown }).value : value;
+}
+
+/** A resource locator value as n8n saves it (version 1.2's Connection ID). */
+export function locator(value: string, mode: 'list' | 'id' = 'id') {
+	return { __rl: true, mode, value };
+}
+
+/** The slice of n8n's load-options context a list search reads: the panel's current parameters and its credentials. */
+export function loadOptionsContext(options: { parameters: Record<string, unknown>; credentials: Record<string, ICredentialDataDecryptedObject> }): ILoadOptionsFunctions {
+	return {
+		getCurrentNodeParameter: (name: string) => options.parameters[name],
+		getCredentials: async (name: string) => {
+			const credential = options.credentials[name];
+			if (!credential) throw new Error(`Node does not have credentials of type "${name}"`);
+			return credential;
+		},
+		getNode: () => ({ id: 'node-under-test', name: 'OAuth2 Token Manager', type: 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager', typeVersion: 1.2, position: [0, 0], parameters: {} }),
+	} as unknown as ILoadOptionsFunctions;
 }
 
 /** The node's credentials for a sandbox-less run: a Custom App on the nock provider, tokens in `db`. */

@@ -7,9 +7,14 @@ const credentials = description.credentials as INodeCredentialDescription[];
 const storageProperty = description.properties.find((p) => p.name === 'storage');
 
 /** The credential slots n8n shows and requires for these parameters (n8n-workflow's own display rules). */
-function slotsFor(parameters: Record<string, string>): string[] {
-	const values = NodeHelpers.getNodeParameters(description.properties, parameters, true, false, { typeVersion: 1 }, description) ?? {};
-	return credentials.filter((c) => NodeHelpers.displayParameter(values, c, { typeVersion: 1 }, description)).map((c) => c.name);
+function slotsFor(parameters: Record<string, string>, typeVersion = 1): string[] {
+	const values = NodeHelpers.getNodeParameters(description.properties, parameters, true, false, { typeVersion }, description) ?? {};
+	return credentials.filter((c) => NodeHelpers.displayParameter(values, c, { typeVersion }, description)).map((c) => c.name);
+}
+
+/** The properties of this name n8n shows for these parameters. */
+function shown(name: string, parameters: Record<string, unknown>, typeVersion: number) {
+	return description.properties.filter((p) => p.name === name && NodeHelpers.displayParameter(parameters as never, p, { typeVersion }, description));
 }
 
 describe('the node\'s credential slots', () => {
@@ -20,6 +25,15 @@ describe('the node\'s credential slots', () => {
 		// a saved node without a storage parameter keeps the default store it always had
 		expect(storageProperty?.default).toBe('supabase');
 		expect(slotsFor({})).toEqual([APP_CREDENTIAL, STORAGE_CREDENTIALS.supabase]);
+	});
+
+	it('Get Connection and List Connections ask for the storage credential alone: they read the store, never a provider', () => {
+		for (const operation of ['getConnection', 'listConnections']) {
+			expect(slotsFor({ storage: 'postgres', operation }, 1.2)).toEqual([STORAGE_CREDENTIALS.postgres]);
+		}
+		for (const operation of ['buildAuthorizationUrl', 'exchangeAuthorizationCode', 'getValidToken', 'refreshToken', 'revoke', 'keepAlive', 'connectClientCredentials']) {
+			expect(slotsFor({ storage: 'postgres', operation }, 1.2)).toEqual([APP_CREDENTIAL, STORAGE_CREDENTIALS.postgres]);
+		}
 	});
 
 	it('every slot is labelled for what it holds, and no slot is shown *by* a parameter', () => {
@@ -33,9 +47,75 @@ describe('the node\'s credential slots', () => {
 });
 
 describe('the node\'s versions', () => {
-	it('new nodes get version 1.1 (camelCase own output fields); saved version 1 nodes keep running as version 1', () => {
-		expect(description.version).toEqual([1, 1.1]);
-		expect(description.defaultVersion).toBe(1.1);
+	it('new nodes get version 1.2; saved version 1 and 1.1 nodes keep running as they were saved', () => {
+		expect(description.version).toEqual([1, 1.1, 1.2]);
+		expect(description.defaultVersion).toBe(1.2);
+	});
+
+	const offered = (typeVersion: number) =>
+		shown('operation', {}, typeVersion)
+			.flatMap((p) => (p.options ?? []).filter((o) => NodeHelpers.displayParameter({}, o, { typeVersion }, description)))
+			.map((o) => (o as { value: string }).value);
+
+	it('the lifecycle operations come with version 1.2; the older versions offer what they always did', () => {
+		const always = ['buildAuthorizationUrl', 'exchangeAuthorizationCode', 'getValidToken', 'refreshToken', 'revoke'];
+		expect(offered(1)).toEqual(always);
+		expect(offered(1.1)).toEqual(always);
+		expect(offered(1.2)).toEqual([
+			'buildAuthorizationUrl',
+			'connectClientCredentials',
+			'exchangeAuthorizationCode',
+			'getConnection',
+			'getValidToken',
+			'keepAlive',
+			'listConnections',
+			'refreshToken',
+			'revoke',
+		]);
+	});
+
+	it('versions 1 and 1.1 keep Connection ID a text field, so saved nodes keep their value as it is', () => {
+		for (const typeVersion of [1, 1.1]) {
+			for (const operation of ['getValidToken', 'exchangeAuthorizationCode']) {
+				expect(shown('connectionId', { operation }, typeVersion).map((p) => p.type)).toEqual(['string']);
+			}
+		}
+	});
+});
+
+describe('the Connection ID in version 1.2: a resource locator', () => {
+	const locatorFor = (operation: string) => {
+		const [field, ...more] = shown('connectionId', { operation }, 1.2);
+		expect(more).toEqual([]);
+		return field;
+	};
+
+	it('picks a connection from a searchable list of the store (n8n\'s listSearch) or takes it by ID, typed or mapped', () => {
+		const field = locatorFor('getValidToken');
+		expect(field.type).toBe('resourceLocator');
+		expect(field.default).toEqual({ mode: 'list', value: '' });
+		expect(field.modes?.map((m) => [m.name, m.displayName, m.type])).toEqual([
+			['list', 'From List', 'list'],
+			['id', 'By ID', 'string'],
+		]);
+		const search = field.modes![0].typeOptions!;
+		expect(search.searchable).toBe(true);
+		expect(Object.keys(new OAuth2TokenManager().methods.listSearch)).toContain(search.searchListMethod);
+		for (const operation of ['getConnection', 'refreshToken', 'revoke']) expect(locatorFor(operation)).toEqual(field);
+	});
+
+	it('starts "By ID" where a connection is made, and is optional on the callback (the state names the connection)', () => {
+		for (const operation of ['buildAuthorizationUrl', 'connectClientCredentials']) {
+			expect(locatorFor(operation)).toMatchObject({ type: 'resourceLocator', default: { mode: 'id', value: '' }, required: true });
+		}
+		const callback = locatorFor('exchangeAuthorizationCode');
+		expect(callback).toMatchObject({ type: 'resourceLocator', default: { mode: 'id', value: '' }, required: false });
+		expect(callback.description).toMatch(/state query parameter of the callback/);
+	});
+
+	it('is not asked for by List Connections and Keep Alive, which work on the whole store', () => {
+		expect(shown('connectionId', { operation: 'listConnections' }, 1.2)).toEqual([]);
+		expect(shown('connectionId', { operation: 'keepAlive' }, 1.2)).toEqual([]);
 	});
 });
 
@@ -55,19 +135,22 @@ describe('the node on the canvas and in the panel', () => {
 
 	it('the subtitle names the operation, and the connection when it is typed in', () => {
 		expect(subtitle({ operation: 'getValidToken', connectionId: 'pipedrive:acme' })).toBe('Get Valid Token · pipedrive:acme');
+		// version 1.2: the resource locator's value
+		expect(subtitle({ operation: 'getConnection', connectionId: { __rl: true, mode: 'list', value: 'pipedrive:acme' } } as never)).toBe('Get Connection · pipedrive:acme');
+		expect(subtitle({ operation: 'getConnection', connectionId: { __rl: true, mode: 'id', value: '={{ $json.id }}' } } as never)).toBe('Get Connection');
+		expect(subtitle({ operation: 'listConnections' })).toBe('List Connections');
 		expect(subtitle({ operation: 'revoke', connectionId: '={{ $json.connectionId }}' })).toBe('Revoke / Disconnect');
 		expect(subtitle({ operation: 'exchangeAuthorizationCode', connectionId: '' })).toBe('Exchange Authorization Code');
 	});
 
 	it('the Connection ID hint speaks of the callback state only on Exchange Authorization Code', () => {
-		const shown = (operation: string) =>
-			description.properties.filter((p) => p.name === 'connectionId' && NodeHelpers.displayParameter({ operation }, p, { typeVersion: 1 }, description));
+		const shownFor = (operation: string) => shown('connectionId', { operation }, 1);
 		for (const operation of ['buildAuthorizationUrl', 'getValidToken', 'refreshToken', 'revoke']) {
-			const [field, ...more] = shown(operation);
+			const [field, ...more] = shownFor(operation);
 			expect(more).toEqual([]);
 			expect(field.description).not.toMatch(/state|callback/i);
 		}
-		const [exchange, ...more] = shown('exchangeAuthorizationCode');
+		const [exchange, ...more] = shownFor('exchangeAuthorizationCode');
 		expect(more).toEqual([]);
 		expect(exchange.description).toMatch(/state query parameter of the callback/);
 	});

@@ -16,6 +16,7 @@ import {
 	LeaseTimeoutError,
 	MissingInputError,
 	NeedsReauthorizationError,
+	ProviderFailingError,
 	StoreError,
 	TokenEndpointError,
 	type InvalidStateReason,
@@ -23,7 +24,7 @@ import {
 import { PROVIDER_PRESETS } from '../../engine/presets';
 import { describeEngineError, inputFieldLabel, toNodeError } from '../../nodes/OAuth2TokenManager/actions/nodeErrors';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext, nodeCredentials } from '../helpers/node-context';
+import { executeContext, locator, nodeCredentials } from '../helpers/node-context';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
@@ -118,6 +119,18 @@ describe('output fields', () => {
 		expect(endpoint.requests).toHaveLength(2);
 	});
 
+	it('version 1.2 reads its Connection ID from the resource locator (either mode) and outputs by 1.1\'s rule', async () => {
+		rotatingTokenEndpoint();
+		await run({ ...exchange('router:v12'), connectionId: locator('router:v12') }, 1.2);
+		const valid = await run({ operation: 'getValidToken', connectionId: locator('router:v12', 'list'), minValiditySeconds: 300 }, 1.2);
+		expect(valid.connectionId).toBe('router:v12');
+		expect(Object.keys(valid)).toEqual([...connectionFields, 'access_token', ...tokenFields, ...ownFields, 'minValiditySeconds', 'minValidityCapped', 'api_domain']);
+		const empty = await node.execute
+			.call(executeContext({ parameters: { storage: 'postgres', operation: 'getValidToken', connectionId: locator('', 'list') }, credentials, typeVersion: 1.2 }))
+			.catch((e) => e);
+		expect(empty.message).toBe('The Connection ID is empty: set one per authorized account, e.g. "pipedrive:acme"');
+	});
+
 	it('version 1 keeps the names and order saved workflows read', async () => {
 		rotatingTokenEndpoint();
 		const start = await run({ operation: 'buildAuthorizationUrl', connectionId: 'router:v1', authorizationOptions: {} }, 1);
@@ -207,7 +220,9 @@ describe('engine errors in n8n\'s words', () => {
 			for (const match of readFileSync(file, 'utf8').matchAll(/(?:InvalidInputError|MissingInputError|requireSecureUrl|deriveKey)\(\s*'(\w+)'/g)) keys.add(match[1]);
 		}
 		expect(keys.size).toBeGreaterThan(10);
-		expect([...keys].filter((key) => inputFieldLabel(key) === undefined)).toEqual([]);
+		// Engine options the node leaves at their defaults: no field of the node can hold a wrong value.
+		const notSetByTheNode = ['failingAfterMs'];
+		expect([...keys].filter((key) => inputFieldLabel(key) === undefined && !notSetByTheNode.includes(key))).toEqual([]);
 	});
 
 	it('the engine speaks of its own concepts only: no credential, node field, operation or expression in its messages', () => {
@@ -265,6 +280,11 @@ describe('engine errors in n8n\'s words', () => {
 			[new TokenEndpointError('down', {}, 'Check that it is reachable.'), 'Check that it is reachable.', 'token_endpoint_error'],
 			[new StoreError('The database is down', 'Check the host.'), 'Check the host.', 'store_error'],
 			[new LeaseTimeoutError('acme', 30_000), new LeaseTimeoutError('acme', 30_000).description, 'lease_timeout'],
+			[
+				new ProviderFailingError('acme', new Date('2026-11-27T10:00:30.000Z'), 2, 'The token endpoint answered HTTP 503'),
+				'The node does not call the provider again before 2026-11-27T10:00:30.000Z, and the stored access token has expired. Retry after that time (e.g. with the node\'s Retry On Fail and a wait between tries); the account does not need to be authorized again.',
+				'provider_failing',
+			],
 		];
 		for (const [error, description, httpCode] of cases) {
 			const nodeError = mapped(error) as NodeApiError;

@@ -2,7 +2,7 @@ import type { IDataObject, INodeProperties } from 'n8n-workflow';
 import { DEFAULT_STATE_TTL_SECONDS } from '../../../engine/authorization';
 import { InvalidInputError } from '../../../engine/errors';
 import { parseExtraParameters } from '../../../engine/presets';
-import type { OperationModule } from './node.type';
+import type { ConnectionOperation } from './node.type';
 
 const show = { show: { operation: ['buildAuthorizationUrl'] } };
 
@@ -35,13 +35,13 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export const execute: OperationModule<'buildAuthorizationUrl'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
+export const execute: ConnectionOperation<'buildAuthorizationUrl'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
 	const options = this.getNodeParameter('authorizationOptions', itemIndex, {}) as IDataObject;
 	const minutes = options.expiresInMinutes === undefined ? DEFAULT_STATE_TTL_SECONDS / 60 : Number(options.expiresInMinutes);
 	if (!Number.isFinite(minutes) || minutes <= 0) {
 		throw new InvalidInputError('expiresInMinutes', 'must be a number of minutes, more than 0');
 	}
-	return manager.buildAuthorizationUrl(connectionId, {
+	return (await engine.manager()).buildAuthorizationUrl(connectionId, {
 		expiresInSeconds: minutes * 60,
 		extraParameters: parseExtraParameters('additionalParameters', typeof options.additionalParameters === 'string' ? options.additionalParameters : ''),
 	});

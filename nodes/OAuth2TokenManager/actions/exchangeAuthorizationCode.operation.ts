@@ -1,6 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import { connectionIdFromState } from '../../../engine/authorization';
-import { DERIVED_FROM_PROVIDER, type OperationModule } from './node.type';
+import { DERIVED_FROM_PROVIDER, type ConnectionOperation } from './node.type';
 
 const show = { show: { operation: ['exchangeAuthorizationCode'] } };
 
@@ -74,7 +74,7 @@ const optionalString = (value: unknown) => (typeof value === 'string' && value.t
  * without state, allowed to lack one, leaves an empty Connection ID to the provider's answer.
  */
 export function connectionId(this: IExecuteFunctions, itemIndex: number): unknown {
-	const given = this.getNodeParameter('connectionId', itemIndex, '');
+	const given = this.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
 	const state = this.getNodeParameter('state', itemIndex, '');
 	const empty = given === '' || given === undefined || given === null;
 	if (typeof state === 'string' && state !== '' && (empty || given === state)) {
@@ -84,13 +84,13 @@ export function connectionId(this: IExecuteFunctions, itemIndex: number): unknow
 	return empty && !optionalString(state) && options.allowMissingState === true ? DERIVED_FROM_PROVIDER : given;
 }
 
-export const execute: OperationModule<'exchangeAuthorizationCode'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
+export const execute: ConnectionOperation<'exchangeAuthorizationCode'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
 	const code = this.getNodeParameter('code', itemIndex, '') as string;
 	const state = optionalString(this.getNodeParameter('state', itemIndex, ''));
 	const providerError = optionalString(this.getNodeParameter('providerError', itemIndex, ''));
 	const options = this.getNodeParameter('exchangeOptions', itemIndex, {}) as IDataObject;
 	const callbackQuery = this.getNodeParameter('callbackQuery', itemIndex, {});
-	return manager.exchangeAuthorizationCode(connectionId === '' ? null : connectionId, {
+	return (await engine.manager()).exchangeAuthorizationCode(connectionId === '' ? null : connectionId, {
 		code,
 		state,
 		providerError,

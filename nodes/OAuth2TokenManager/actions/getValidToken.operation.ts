@@ -1,6 +1,6 @@
 import type { INodeProperties } from 'n8n-workflow';
 import { DEFAULT_MIN_VALIDITY_SECONDS } from '../../../engine/token-manager';
-import type { OperationModule } from './node.type';
+import type { ConnectionOperation } from './node.type';
 
 export const description: INodeProperties[] = [
 	{
@@ -15,7 +15,7 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export const execute: OperationModule<'getValidToken'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
+export const execute: ConnectionOperation<'getValidToken'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
 	const minValiditySeconds = this.getNodeParameter('minValiditySeconds', itemIndex, DEFAULT_MIN_VALIDITY_SECONDS) as number;
-	return manager.getValidToken(connectionId, { minValiditySeconds });
+	return (await engine.manager()).getValidToken(connectionId, { minValiditySeconds });
 };

@@ -8,6 +8,7 @@ import {
 	InvalidStateError,
 	MissingInputError,
 	NeedsReauthorizationError,
+	ProviderFailingError,
 	TokenEndpointError,
 	TokenManagerError,
 	type InvalidStateReason,
@@ -28,6 +29,15 @@ const INPUT_FIELDS = new Map<string, { label: string; place: Place; whenEmpty?: 
 	expiresInMinutes: { label: 'Link Validity (Minutes)', place: 'node' },
 	stateTtlSeconds: { label: 'Link Validity (Minutes)', place: 'node' },
 	additionalParameters: { label: 'Additional Parameters', place: 'node' },
+	limit: { label: 'Limit', place: 'node' },
+	status: { label: 'Status', place: 'node' },
+	expiresWithinSeconds: { label: 'Expires Within (Seconds)', place: 'node' },
+	idleAfterDays: { label: 'Idle After (Days)', place: 'node' },
+	concurrency: { label: 'Concurrency', place: 'node' },
+	maxConnections: { label: 'Max Connections', place: 'node' },
+	scopes: { label: 'Scopes', place: 'node' },
+	clientId: { label: 'Client ID', place: 'App credential', whenEmpty: 'enter the client ID from the provider\'s app settings' },
+	clientSecret: { label: 'Client Secret', place: 'App credential', whenEmpty: 'enter the client secret from the provider\'s app settings' },
 	extraParameters: { label: 'Additional Parameters', place: 'node' },
 	redirectUri: {
 		label: 'Redirect URI',
@@ -111,6 +121,9 @@ function operationalHint(error: TokenManagerError): string | undefined {
 		return 'Send the account owner through the authorization flow again (workflow "Connect"); until then this connection is not refreshed.';
 	}
 	if (error instanceof ConnectionRevokedError) return 'Authorize the account again with "Exchange Authorization Code" to use it.';
+	if (error instanceof ProviderFailingError) {
+		return `The node does not call the provider again before ${error.nextAttemptAt.toISOString()}, and the stored access token has expired. Retry after that time (e.g. with the node's Retry On Fail and a wait between tries); the account does not need to be authorized again.`;
+	}
 	if (error instanceof DecryptionError) {
 		return 'Use the Token Encryption Key the connection was stored with (put it in Previous Token Encryption Keys to rotate), or authorize the connection again.';
 	}

@@ -1,7 +1,11 @@
 import type { INodeProperties } from 'n8n-workflow';
 import * as buildAuthorizationUrl from './buildAuthorizationUrl.operation';
+import * as connectClientCredentials from './connectClientCredentials.operation';
 import * as exchangeAuthorizationCode from './exchangeAuthorizationCode.operation';
+import * as getConnection from './getConnection.operation';
 import * as getValidToken from './getValidToken.operation';
+import * as keepAlive from './keepAlive.operation';
+import * as listConnections from './listConnections.operation';
 import type { Operation, OperationModule } from './node.type';
 import * as refreshToken from './refreshToken.operation';
 import * as revoke from './revoke.operation';
@@ -13,6 +17,10 @@ export const operations: { [K in Operation]: OperationModule<K> } = {
 	getValidToken,
 	refreshToken,
 	revoke,
+	getConnection,
+	listConnections,
+	keepAlive,
+	connectClientCredentials,
 };
 
 export function isOperation(value: unknown): value is Operation {
@@ -26,6 +34,11 @@ export function isOperation(value: unknown): value is Operation {
  */
 export const AGENT_TOOL_OPERATIONS: readonly Operation[] = ['getValidToken', 'refreshToken'];
 const notForAgents = { hide: { '@tool': [true] } };
+/** Operations added with node version 1.2 (whose Connection ID is a resource locator and whose output follows 1.1's rule); not for agents. */
+const fromVersion12 = { show: { '@version': [{ _cnd: { gte: 1.2 } }] }, ...notForAgents };
+
+/** Operations that read connections from the store only: no App credential, no provider, never a token. */
+export const STORE_ONLY_OPERATIONS: readonly Operation[] = ['getConnection', 'listConnections'];
 
 export const operationProperty: INodeProperties = {
 	displayName: 'Operation',
@@ -41,6 +54,13 @@ export const operationProperty: INodeProperties = {
 			displayOptions: notForAgents,
 		},
 		{
+			name: 'Connect with Client Credentials',
+			value: 'connectClientCredentials',
+			description: 'Connect the OAuth app itself (client credentials grant, no user): get a token and store it; Get Valid Token renews it',
+			action: 'Connect with client credentials',
+			displayOptions: fromVersion12,
+		},
+		{
 			name: 'Exchange Authorization Code',
 			value: 'exchangeAuthorizationCode',
 			description: 'Trade the code from the OAuth callback for tokens and store them',
@@ -48,10 +68,31 @@ export const operationProperty: INodeProperties = {
 			displayOptions: notForAgents,
 		},
 		{
+			name: 'Get Connection',
+			value: 'getConnection',
+			description: 'Inspect a connection: status, expiry, last refresh, last error, failures; never a token',
+			action: 'Get a connection',
+			displayOptions: fromVersion12,
+		},
+		{
 			name: 'Get Valid Token',
 			value: 'getValidToken',
 			description: 'Return an access token that stays valid, refreshing it first when it is about to expire',
 			action: 'Get a valid access token',
+		},
+		{
+			name: 'Keep Alive',
+			value: 'keepAlive',
+			description: 'For a Schedule Trigger: refresh every connection that expires soon or has been idle, one item per connection touched',
+			action: 'Keep connections alive',
+			displayOptions: fromVersion12,
+		},
+		{
+			name: 'List Connections',
+			value: 'listConnections',
+			description: 'List the stored connections, filtered by status, provider or ID prefix; never a token',
+			action: 'List connections',
+			displayOptions: fromVersion12,
 		},
 		{
 			name: 'Refresh Token',

@@ -1,5 +1,6 @@
 import type { IDataObject } from 'n8n-workflow';
-import type { TokenResult } from '../../../engine/token-manager';
+import type { ConnectionSummary } from '../../../engine/connections';
+import type { KeepAliveOutcome, TokenResult, ValidTokenResult } from '../../../engine/token-manager';
 import type { Operation, OperationResults } from './node.type';
 
 /*
@@ -7,8 +8,8 @@ import type { Operation, OperationResults } from './node.type';
  * names (access_token, token_type, expires_in, scope), the node's own fields are camelCase (connectionId,
  * expiresAt, refreshCount…); the item starts with the connection and its token, and the provider's kept fields
  * (e.g. Pipedrive's api_domain) come last. Version 1 keeps the names and order it always had, so saved workflows
- * that read them keep working. The refresh token is never output; the access token only where the caller asked
- * for one (Get Valid Token, Refresh Token), and never to an AI agent.
+ * that read them keep working; version 1.2 follows 1.1's rule. The refresh token is never output; the access token
+ * only where the caller asked for one (Get Valid Token, Refresh Token), and never to an AI agent.
  */
 
 /** The node's own output fields, by their version 1.1 names. */
@@ -61,6 +62,16 @@ export function outputRuleFor(typeVersion: number): OutputRule {
 	return typeVersion < 1.1 ? VERSION_1 : VERSION_1_1;
 }
 
+const isoTime = (date: Date | null) => (date ? date.toISOString() : null);
+const secondsUntil = (date: Date | null) => (date ? Math.max(0, Math.floor((date.getTime() - Date.now()) / 1000)) : null);
+
+/** The provider's kept fields go beside the node's own, and never replace one of them. */
+function withProviderFields(rule: OutputRule, own: IDataObject, metadata: Record<string, string>): IDataObject {
+	if (rule.providerFieldsFirst) return { ...metadata, ...own };
+	const kept = Object.entries(metadata).filter(([name]) => !(name in own));
+	return { ...own, ...Object.fromEntries(kept) };
+}
+
 function connectionFields(rule: OutputRule, { connection: c, refreshed }: TokenResult, includeAccessToken: boolean, extra: IDataObject = {}): IDataObject {
 	const { names } = rule;
 	const own: IDataObject = {
@@ -69,20 +80,76 @@ function connectionFields(rule: OutputRule, { connection: c, refreshed }: TokenR
 		status: c.status,
 		...(includeAccessToken ? { access_token: c.accessToken } : {}),
 		token_type: c.tokenType,
-		[names.expiresAt]: c.expiresAt ? c.expiresAt.toISOString() : null,
-		expires_in: c.expiresAt ? Math.max(0, Math.floor((c.expiresAt.getTime() - Date.now()) / 1000)) : null,
+		[names.expiresAt]: isoTime(c.expiresAt),
+		expires_in: secondsUntil(c.expiresAt),
 		scope: c.scope,
 		refreshed,
 		[names.refreshCount]: c.refreshCount,
-		[names.lastRefreshedAt]: c.lastRefreshedAt ? c.lastRefreshedAt.toISOString() : null,
+		[names.lastRefreshedAt]: isoTime(c.lastRefreshedAt),
 		...extra,
 	};
-	if (rule.providerFieldsFirst) return { ...c.metadata, ...own };
-	const kept = Object.entries(c.metadata).filter(([name]) => !(name in own));
-	return { ...own, ...Object.fromEntries(kept) };
+	return withProviderFields(rule, own, c.metadata);
 }
 
-const formats: { [K in Operation]: (rule: OutputRule, result: OperationResults[K]) => IDataObject } = {
+/**
+ * What a refresh said about the provider's health: `recovered` on the one call whose refresh succeeded after failures,
+ * and, when Get Valid Token served the stored token because the provider is failing, when it is asked again. Only
+ * when true or set, so healthy items stay as they were.
+ */
+function healthFields(result: TokenResult & Partial<Pick<ValidTokenResult, 'cooldown'>>): IDataObject {
+	return {
+		...(result.recovered ? { recovered: true } : {}),
+		...(result.cooldown ? { nextAttemptAt: result.cooldown.nextAttemptAt.toISOString() } : {}),
+	};
+}
+
+/**
+ * One Keep Alive item. The failure goes in errorCode and errorMessage, not in an `error` field: n8n takes an item with
+ * `error` for a failed item (its error output).
+ */
+function keepAliveFields({ names }: OutputRule, outcome: KeepAliveOutcome): IDataObject {
+	return {
+		connectionId: outcome.connectionId,
+		outcome: outcome.outcome,
+		status: outcome.status,
+		[names.expiresAt]: isoTime(outcome.expiresAt),
+		expires_in: secondsUntil(outcome.expiresAt),
+		nextAttemptAt: isoTime(outcome.nextAttemptAt ?? null),
+		errorCode: outcome.error?.code ?? null,
+		errorMessage: outcome.error?.message ?? null,
+		...(outcome.recovered ? { recovered: true } : {}),
+		...(outcome.reauthorizationUrl ? { reauthorizationUrl: outcome.reauthorizationUrl } : {}),
+	};
+}
+
+/** A stored connection as Get Connection and List Connections show it: every field but its tokens. */
+function summaryFields(rule: OutputRule, s: ConnectionSummary): IDataObject {
+	const { names } = rule;
+	const own: IDataObject = {
+		connectionId: s.connectionId,
+		provider: s.provider,
+		grantType: s.grantType,
+		status: s.status,
+		token_type: s.tokenType,
+		[names.expiresAt]: isoTime(s.expiresAt),
+		expires_in: secondsUntil(s.expiresAt),
+		scope: s.scope,
+		[names.refreshCount]: s.refreshCount,
+		[names.lastRefreshedAt]: isoTime(s.lastRefreshedAt),
+		lastError: s.lastError,
+		failureCount: s.failureCount,
+		firstFailureAt: isoTime(s.firstFailureAt),
+		nextAttemptAt: isoTime(s.nextAttemptAt),
+		failingSince: isoTime(s.failingSince),
+		appFingerprint: s.appFingerprint,
+		createdAt: s.createdAt.toISOString(),
+		updatedAt: s.updatedAt.toISOString(),
+	};
+	return withProviderFields(rule, own, s.metadata);
+}
+
+/** Each operation's items: one, or one per connection for the operations over many. */
+const formats: { [K in Operation]: (rule: OutputRule, result: OperationResults[K]) => IDataObject | IDataObject[] } = {
 	buildAuthorizationUrl: ({ names }, start) => ({
 		connectionId: start.connectionId,
 		authorizationUrl: start.authorizationUrl,
@@ -95,18 +162,23 @@ const formats: { [K in Operation]: (rule: OutputRule, result: OperationResults[K
 		connectionFields(rule, result, true, {
 			[rule.names.minValiditySeconds]: result.minValidity.effectiveSeconds,
 			[rule.names.minValidityCapped]: result.minValidity.capped,
+			...healthFields(result),
 		}),
-	refreshToken: (rule, result) => connectionFields(rule, result, true),
+	refreshToken: (rule, result) => connectionFields(rule, result, true, healthFields(result)),
 	revoke: (rule, { connection, revokedAtProvider }) =>
 		connectionFields(rule, { connection, refreshed: false, recovered: false }, false, {
 			[rule.names.revokedAtProvider]: revokedAtProvider !== null,
 			[rule.names.revokedTokenType]: revokedAtProvider,
 		}),
+	getConnection: summaryFields,
+	listConnections: (rule, connections) => connections.map((connection) => summaryFields(rule, connection)),
+	keepAlive: (rule, outcomes) => outcomes.map((outcome) => keepAliveFields(rule, outcome)),
+	connectClientCredentials: (rule, result) => connectionFields(rule, result, false),
 };
 
-export function operationOutput<K extends Operation>(rule: OutputRule, operation: K, result: OperationResults[K]): IDataObject {
-	const format: (rule: OutputRule, result: OperationResults[K]) => IDataObject = formats[operation];
-	return format(rule, result);
+export function operationOutput<K extends Operation>(rule: OutputRule, operation: K, result: OperationResults[K]): IDataObject[] {
+	const format: (rule: OutputRule, result: OperationResults[K]) => IDataObject | IDataObject[] = formats[operation];
+	return [format(rule, result)].flat();
 }
 
 export function agentToolOutput(rule: OutputRule, json: IDataObject): IDataObject {

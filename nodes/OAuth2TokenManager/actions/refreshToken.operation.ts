@@ -1,5 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
-import type { OperationModule } from './node.type';
+import type { ConnectionOperation } from './node.type';
 
 const show = { show: { operation: ['refreshToken'] } };
 
@@ -24,8 +24,8 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export const execute: OperationModule<'refreshToken'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
+export const execute: ConnectionOperation<'refreshToken'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
 	const failedAccessToken = (this.getNodeParameter('failedAccessToken', itemIndex, '') as string) || undefined;
 	const force = this.getNodeParameter('force', itemIndex, false) as boolean;
-	return manager.refreshToken(connectionId, { failedAccessToken, force });
+	return (await engine.manager()).refreshToken(connectionId, { failedAccessToken, force });
 };

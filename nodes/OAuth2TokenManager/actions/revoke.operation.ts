@@ -1,6 +1,6 @@
 import type { INodeProperties } from 'n8n-workflow';
 import { PROVIDER_PRESETS, type ProviderPreset } from '../../../engine/presets';
-import type { OperationModule } from './node.type';
+import type { ConnectionOperation } from './node.type';
 
 /**
  * What the switch does depends on the App credential's provider, which the panel cannot read: the notice lists
@@ -38,7 +38,7 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export const execute: OperationModule<'revoke'>['execute'] = async function ({ manager, connectionId, itemIndex }) {
+export const execute: ConnectionOperation<'revoke'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
 	const atProvider = this.getNodeParameter('revokeAtProvider', itemIndex, true) as boolean;
-	return manager.revoke(connectionId, { atProvider });
+	return (await engine.manager()).revoke(connectionId, { atProvider });
 };

@@ -1,8 +1,8 @@
 import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
 import { NeedsReauthorizationError, TokenManagerError } from '../../../engine/errors';
 import { validateConnectionId } from '../../../engine/token-manager';
-import { tokenManagerFor } from '../methods/engineFromCredentials';
-import { DERIVED_FROM_PROVIDER, type Operation } from './node.type';
+import { engineFor } from '../methods/engineFromCredentials';
+import { DERIVED_FROM_PROVIDER, isStoreOperation, type Operation } from './node.type';
 import { toNodeError } from './nodeErrors';
 import { AGENT_TOOL_OPERATIONS, isOperation, operations } from './operations';
 import { agentToolOutput, operationOutput, outputRuleFor, type OutputRule } from './output';
@@ -12,13 +12,17 @@ function runsAsAgentTool(ctx: IExecuteFunctions): boolean {
 	return ctx.getNode().type.endsWith('Tool');
 }
 
-/** One item: the connection id is checked before any credential is read or any store is reached. */
-async function runOperation<K extends Operation>(ctx: IExecuteFunctions, operation: K, itemIndex: number, rule: OutputRule): Promise<IDataObject> {
-	const { connectionId: readConnectionId, execute } = operations[operation];
-	const given = readConnectionId ? readConnectionId.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '');
+/**
+ * One item, one or more outputs (an operation over many connections gives one per connection). The connection id
+ * is checked before any credential is read or any store is reached; version 1.2's resource locator gives its value.
+ */
+async function runOperation<K extends Operation>(ctx: IExecuteFunctions, operation: K, itemIndex: number, rule: OutputRule): Promise<IDataObject[]> {
+	const module = operations[operation];
+	const engine = engineFor(ctx, itemIndex);
+	if (isStoreOperation(module)) return operationOutput(rule, operation, await module.execute.call(ctx, { engine, itemIndex }));
+	const given = module.connectionId ? module.connectionId.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
 	const connectionId = given === DERIVED_FROM_PROVIDER ? '' : validateConnectionId(given);
-	const manager = await tokenManagerFor(ctx, itemIndex);
-	return operationOutput(rule, operation, await execute.call(ctx, { manager, connectionId, itemIndex }));
+	return operationOutput(rule, operation, await module.execute.call(ctx, { engine, connectionId, itemIndex }));
 }
 
 /** Runs the operation of every item, pairs each output with its input, and turns failures into n8n errors. */
@@ -37,8 +41,9 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 					description: 'As an agent\'s tool this node runs Get Valid Token and Refresh Token and answers with status and expiry, never a token. Run the other operations in a workflow without an agent.',
 				});
 			}
-			const json = await runOperation(this, operation, i, rule);
-			returnData.push({ json: asAgentTool ? agentToolOutput(rule, json) : json, pairedItem: { item: i } });
+			for (const json of await runOperation(this, operation, i, rule)) {
+				returnData.push({ json: asAgentTool ? agentToolOutput(rule, json) : json, pairedItem: { item: i } });
+			}
 		} catch (error) {
 			// The re-authorization link carries a signed state that can bind an account: never handed to an agent.
 			const withLink = error instanceof NeedsReauthorizationError && !asAgentTool;

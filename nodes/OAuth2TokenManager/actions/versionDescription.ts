@@ -1,14 +1,15 @@
 /* eslint-disable n8n-nodes-base/node-filename-against-convention -- the description lives apart from the node class, as in n8n's versioned nodes */
 import { NodeConnectionTypes, type ICredentialsDisplayOptions, type INodeProperties, type INodeTypeDescription } from 'n8n-workflow';
-import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../methods/engineFromCredentials';
-import { operationProperty, operations } from './operations';
+import { APP_CREDENTIAL, DEFAULT_STORAGE, STORAGE_CREDENTIALS, type Storage } from '../methods/engineFromCredentials';
+import { operationProperty, operations, STORE_ONLY_OPERATIONS } from './operations';
 
 /**
  * The canvas names the operation and the connection. A mapped connection ID has no value before a run (n8n's
- * editor then drops a subtitle that throws), so the operation's name stands alone there.
+ * editor then drops a subtitle that throws), so the operation's name stands alone there. From version 1.2 the
+ * Connection ID is a resource locator: its value sits in the locator's `value`.
  */
 const OPERATION_NAMES = Object.fromEntries(operationProperty.options!.map((o) => [(o as { value: string }).value, (o as { name: string }).name]));
-const SUBTITLE = `={{ (() => { const operation = ${JSON.stringify(OPERATION_NAMES)}[$parameter["operation"]]; try { return $parameter["connectionId"] ? operation + " · " + $parameter["connectionId"] : operation; } catch (error) { return operation; } })() }}`;
+const SUBTITLE = `={{ (() => { const operation = ${JSON.stringify(OPERATION_NAMES)}[$parameter["operation"]]; try { const given = $parameter["connectionId"]; const id = given !== null && typeof given === "object" ? given.value : given; return typeof id === "string" && id !== "" && !id.startsWith("=") ? operation + " · " + id : operation; } catch (error) { return operation; } })() }}`;
 
 /**
  * A token storage slot is hidden for the other stores rather than shown for its own: n8n's editor takes a
@@ -19,7 +20,20 @@ function shownOnlyFor(storage: Storage): ICredentialsDisplayOptions {
 	return { hide: { storage: (Object.keys(STORAGE_CREDENTIALS) as Storage[]).filter((other) => other !== storage) } };
 }
 
-const connectionIdProperty: INodeProperties = {
+const CONNECTION_ID_DESCRIPTION = 'Your name for one authorized account (one per customer or company); each connection ID has its own tokens';
+const CALLBACK_CONNECTION_ID_DESCRIPTION =
+	'Leave empty, or map it to the state query parameter of the callback: the node then reads the connection from the signed state. A connection ID given here must be the one the state was issued for.';
+
+/** Operations that take no Connection ID: they work on the store's connections. */
+const OVER_MANY_CONNECTIONS = ['listConnections', 'keepAlive'];
+/** Operations that make a connection: its ID is typed (or mapped) rather than picked. */
+const MAKING_CONNECTIONS = ['buildAuthorizationUrl', 'connectClientCredentials'];
+
+const upToVersion11 = { '@version': [1, 1.1] };
+const fromVersion12 = { '@version': [{ _cnd: { gte: 1.2 } }] };
+
+/** Versions 1 and 1.1: a plain text field (saved nodes keep their value as it is). */
+const connectionIdText: INodeProperties = {
 	displayName: 'Connection ID',
 	name: 'connectionId',
 	type: 'string',
@@ -29,16 +43,80 @@ const connectionIdProperty: INodeProperties = {
 };
 
 /**
+ * Version 1.2: a resource locator, as n8n's own nodes pick a record: from a searchable list of the selected store's
+ * connections (each with its status), or by ID (typed or mapped). The node reads it with extractValue.
+ */
+function connectionIdLocator(defaultMode: 'list' | 'id'): INodeProperties {
+	return {
+		displayName: 'Connection ID',
+		name: 'connectionId',
+		type: 'resourceLocator',
+		default: { mode: defaultMode, value: '' },
+		required: true,
+		modes: [
+			{
+				displayName: 'From List',
+				name: 'list',
+				type: 'list',
+				placeholder: 'Select a connection…',
+				typeOptions: { searchListMethod: 'searchConnections', searchable: true },
+			},
+			{
+				displayName: 'By ID',
+				name: 'id',
+				type: 'string',
+				placeholder: 'pipedrive:acme',
+			},
+		],
+	};
+}
+
+/**
+ * One parameter, several descriptions: the callback advice only where a callback is handled, and a new
+ * connection's ID typed rather than picked where one is created.
+ */
+const connectionIdProperties: INodeProperties[] = [
+	{
+		...connectionIdText,
+		description: CONNECTION_ID_DESCRIPTION,
+		displayOptions: { show: upToVersion11, hide: { operation: ['exchangeAuthorizationCode', ...OVER_MANY_CONNECTIONS] } },
+	},
+	{
+		...connectionIdText,
+		required: false,
+		description: CALLBACK_CONNECTION_ID_DESCRIPTION,
+		displayOptions: { show: { ...upToVersion11, operation: ['exchangeAuthorizationCode'] } },
+	},
+	{
+		...connectionIdLocator('list'),
+		description: CONNECTION_ID_DESCRIPTION,
+		displayOptions: { show: fromVersion12, hide: { operation: ['exchangeAuthorizationCode', ...MAKING_CONNECTIONS, ...OVER_MANY_CONNECTIONS] } },
+	},
+	{
+		...connectionIdLocator('id'),
+		description: `${CONNECTION_ID_DESCRIPTION}. Pick an existing one to authorize it again.`,
+		displayOptions: { show: { ...fromVersion12, operation: MAKING_CONNECTIONS } },
+	},
+	{
+		...connectionIdLocator('id'),
+		required: false,
+		description: CALLBACK_CONNECTION_ID_DESCRIPTION,
+		displayOptions: { show: { ...fromVersion12, operation: ['exchangeAuthorizationCode'] } },
+	},
+];
+
+/**
  * Version 1.1 names the node's own output fields in camelCase (see actions/output.ts); version 1 keeps the
- * snake_case names saved workflows read.
+ * snake_case names saved workflows read. Version 1.2 makes the Connection ID a resource locator and adds the
+ * operations on the store's connections; its output follows 1.1's rule.
  */
 export const versionDescription: INodeTypeDescription = {
 	displayName: 'OAuth2 Token Manager',
 	name: 'oAuth2TokenManager',
 	icon: 'file:oauth2TokenManager.svg',
 	group: ['transform'],
-	version: [1, 1.1],
-	defaultVersion: 1.1,
+	version: [1, 1.1, 1.2],
+	defaultVersion: 1.2,
 	subtitle: SUBTITLE,
 	description: 'Keep OAuth2 access tokens valid: exchange codes, refresh once before expiry, store tokens encrypted in your database',
 	defaults: { name: 'OAuth2 Token Manager' },
@@ -46,7 +124,14 @@ export const versionDescription: INodeTypeDescription = {
 	outputs: [NodeConnectionTypes.Main],
 	usableAsTool: true,
 	credentials: [
-		{ name: APP_CREDENTIAL, displayName: 'OAuth App', required: true, testedBy: 'oAuthAppTest' },
+		{
+			name: APP_CREDENTIAL,
+			displayName: 'OAuth App',
+			required: true,
+			testedBy: 'oAuthAppTest',
+			// Reading connections needs the store alone. Hidden, not shown by operation: see shownOnlyFor.
+			displayOptions: { hide: { operation: [...STORE_ONLY_OPERATIONS] } },
+		},
 		{
 			name: STORAGE_CREDENTIALS.supabase,
 			displayName: 'Supabase Token Storage',
@@ -88,23 +173,11 @@ export const versionDescription: INodeTypeDescription = {
 				{ name: 'PostgreSQL', value: 'postgres' },
 				{ name: 'Supabase', value: 'supabase' },
 			],
-			default: 'supabase',
+			default: DEFAULT_STORAGE,
 			description: 'Where the encrypted tokens are kept. Each store has its own credential: pick it in the Token Storage field above.',
 		},
 		operationProperty,
-		// One parameter, two descriptions: the callback advice only where a callback is handled.
-		{
-			...connectionIdProperty,
-			description: 'Your name for one authorized account (one per customer or company); each connection ID has its own tokens',
-			displayOptions: { hide: { operation: ['exchangeAuthorizationCode'] } },
-		},
-		{
-			...connectionIdProperty,
-			required: false,
-			description:
-				'Leave empty, or map it to the state query parameter of the callback: the node then reads the connection from the signed state. A connection ID given here must be the one the state was issued for.',
-			displayOptions: { show: { operation: ['exchangeAuthorizationCode'] } },
-		},
+		...connectionIdProperties,
 		...Object.values(operations).flatMap((operation) => operation.description),
 	],
 };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ICredentialDataDecryptedObject, IExecuteFunctions } from 'n8n-workflow';
+import type { ICredentialDataDecryptedObject, IExecuteFunctions, ILoadOptionsFunctions } from 'n8n-workflow';
 import { tlsFromCredentials } from '../../../credentials/databaseServerFields';
 import { TokenCipher } from '../../../engine/crypto';
 import { MissingInputError } from '../../../engine/errors';
@@ -15,6 +15,9 @@ import { TokenManager } from '../../../engine/token-manager';
  */
 
 export type Storage = 'supabase' | 'postgres' | 'mysql' | 'embedded';
+
+/** What a node saved without a Storage value uses (Supabase was the only store at first). */
+export const DEFAULT_STORAGE: Storage = 'supabase';
 
 export const APP_CREDENTIAL = 'oAuth2TokenManagerAppApi';
 
@@ -107,13 +110,31 @@ export function cipherFromCredentials(credentials: ICredentialDataDecryptedObjec
 	return new TokenCipher(String(credentials.encryptionKey ?? ''), list(credentials.previousEncryptionKeys, /[\n,]+/));
 }
 
-export async function tokenManagerFor(ctx: IExecuteFunctions, itemIndex: number): Promise<TokenManager> {
-	const storage = ctx.getNodeParameter('storage', itemIndex) as Storage;
-	const storeCredentials = await ctx.getCredentials(STORAGE_CREDENTIALS[storage], itemIndex);
-	const appCredentials = await ctx.getCredentials(APP_CREDENTIAL, itemIndex);
-	return new TokenManager({
-		store: cachedStore(storage, storeCredentials),
-		cipher: cipherFromCredentials(storeCredentials),
-		client: oauthClientFromCredentials(appCredentials),
-	});
+/** The node's engine for one item, built on first use: operations that only read connections need no App credential. */
+export interface Engine {
+	store(): Promise<TokenStore>;
+	manager(): Promise<TokenManager>;
+}
+
+export function engineFor(ctx: IExecuteFunctions, itemIndex: number): Engine {
+	const storage = () => ctx.getNodeParameter('storage', itemIndex) as Storage;
+	const storeCredentials = () => ctx.getCredentials(STORAGE_CREDENTIALS[storage()], itemIndex);
+	return {
+		store: async () => cachedStore(storage(), await storeCredentials()),
+		async manager() {
+			const credentials = await storeCredentials();
+			const appCredentials = await ctx.getCredentials(APP_CREDENTIAL, itemIndex);
+			return new TokenManager({
+				store: cachedStore(storage(), credentials),
+				cipher: cipherFromCredentials(credentials),
+				client: oauthClientFromCredentials(appCredentials),
+			});
+		},
+	};
+}
+
+/** The store the node's panel lists connections from: the one its Storage and storage credential select. */
+export async function storeForPanel(ctx: ILoadOptionsFunctions): Promise<TokenStore> {
+	const storage = (ctx.getCurrentNodeParameter('storage') ?? DEFAULT_STORAGE) as Storage;
+	return cachedStore(storage, await ctx.getCredentials(STORAGE_CREDENTIALS[storage]));
 }
