@@ -6,6 +6,11 @@
  *
  *   npm run store-latency [-- --iterations 2000] [--warmup 300] [--json]
  *
+ * With --list N instead: List Connections with Return All (listConnections, a page of LIST_PAGE_SIZE per query) over
+ * N connections, and the same list filtered by status and id prefix, each timed --runs times after one warm-up.
+ *
+ *   npm run store-latency -- --list 10000 [--runs 5] [--json]
+ *
  * Settings: TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  *           TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test). A store whose server does not answer is
  *           reported as skipped. Needs Node >= 22.16 (node:sqlite): run.js starts it on the Node 24 runtime.
@@ -18,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import mysql from 'mysql2/promise';
 import { Client, Pool } from 'pg';
+import { listConnections, LIST_PAGE_SIZE, type ListFilters } from '../engine/connections';
 import { TokenCipher } from '../engine/crypto';
 import { resolveOAuthClient } from '../engine/presets';
 import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../engine/stores';
@@ -194,11 +200,111 @@ async function measure(label: string, setup: () => Promise<StoreUnderTest>, iter
 	}
 }
 
+interface ListMeasure {
+	store: string;
+	skipped?: string;
+	/** Milliseconds per listing, fastest and median of the runs. */
+	all?: { rows: number; min: number; median: number };
+	filtered?: { rows: number; min: number; median: number };
+}
+
+/** Inserts `count` connections (a tenth failing, a tenth needing re-authorization) a few at a time, as callbacks would. */
+async function fillStore(store: TokenStore, count: number): Promise<void> {
+	const concurrency = 16;
+	let next = 0;
+	const worker = async () => {
+		for (let i = next++; i < count; i = next++) {
+			const failing = i % 10 === 3;
+			await store.insert({
+				// Ids as users make them: a customer name and number, mixed case.
+				connectionId: `${i % 2 ? 'Customer' : 'customer'}-${String(i).padStart(6, '0')}-${randomBytes(3).toString('hex')}`,
+				provider: i % 3 ? 'pipedrive' : 'hubspot',
+				accessToken: `ct:${randomBytes(600).toString('base64url')}`,
+				refreshToken: `ct:${randomBytes(60).toString('base64url')}`,
+				tokenType: 'Bearer',
+				scope: 'base deals:read',
+				expiresAt: new Date(Date.now() + 3600_000),
+				metadata: { api_domain: 'https://acme.pipedrive.com' },
+				status: i % 10 === 7 ? 'needs_reauth' : 'active',
+				lastRefreshedAt: new Date(),
+				refreshCount: i % 50,
+				lastError: failing ? 'the provider answered 503' : null,
+				appFingerprint: null,
+				tokenIssuedAt: null,
+				failureCount: failing ? 4 : 0,
+				failingSince: failing ? new Date() : null,
+			});
+		}
+	};
+	await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+async function timeListing(store: TokenStore, filters: ListFilters, runs: number) {
+	let rows = 0;
+	const times: number[] = [];
+	for (let run = 0; run <= runs; run++) {
+		const t = performance.now();
+		rows = (await listConnections(store, filters)).length;
+		// Run 0 warms the pool and the statement caches.
+		if (run > 0) times.push(performance.now() - t);
+	}
+	times.sort((a, b) => a - b);
+	return { rows, min: times[0], median: times[Math.floor(times.length / 2)] };
+}
+
+async function measureList(label: string, setup: () => Promise<StoreUnderTest>, count: number, runs: number): Promise<ListMeasure> {
+	let context: StoreUnderTest;
+	try {
+		context = await setup();
+	} catch (error) {
+		return { store: label, skipped: `${error.message || error}`.slice(0, 160) };
+	}
+	try {
+		await fillStore(context.store, count);
+		const all = await timeListing(context.store, {}, runs);
+		if (all.rows !== count) throw new Error(`${label}: Return All listed ${all.rows} of ${count} connections`);
+		const filtered = await timeListing(context.store, { status: 'active', idPrefix: 'customer-' }, runs);
+		return { store: label, all, filtered };
+	} finally {
+		await context.store.close().catch(() => undefined);
+		await context.drop().catch(() => undefined);
+	}
+}
+
+async function listMain(count: number, runs: number, json: boolean): Promise<number> {
+	const results: ListMeasure[] = [];
+	for (const [label, setup] of [
+		['PostgreSQL', postgresSetup],
+		['MySQL', mysqlSetup],
+		['SQLite', sqliteSetup],
+	] as const) {
+		results.push(await measureList(label, setup, count, runs));
+	}
+	if (json) {
+		process.stdout.write(`${JSON.stringify({ node: process.version, connections: count, pageSize: LIST_PAGE_SIZE, runs, results }, null, 2)}\n`);
+		return 0;
+	}
+	const ms = (value: number) => `${value.toFixed(1)} ms`;
+	process.stdout.write(`Node ${process.version}, ${count} connections, pages of ${LIST_PAGE_SIZE}, ${runs} timed runs after one warm-up\n\n`);
+	process.stdout.write('store        Return All (min / median)      status active + id prefix "customer-" (rows, min / median)\n');
+	for (const r of results) {
+		if (!r.all || !r.filtered) {
+			process.stdout.write(`${r.store.padEnd(12)} skipped: ${r.skipped}\n`);
+			continue;
+		}
+		process.stdout.write(
+			`${r.store.padEnd(12)} ${`${ms(r.all.min)} / ${ms(r.all.median)}`.padEnd(30)} ${r.filtered.rows} rows, ${ms(r.filtered.min)} / ${ms(r.filtered.median)}\n`,
+		);
+	}
+	return 0;
+}
+
 export async function main(args: string[]): Promise<number> {
 	const option = (name: string, fallback: number) => {
 		const index = args.indexOf(`--${name}`);
 		return index >= 0 ? Number(args[index + 1]) : fallback;
 	};
+	if (args.includes('--list')) return listMain(option('list', 10_000), option('runs', 5), args.includes('--json'));
 	const iterations = option('iterations', 2000);
 	const warmup = option('warmup', 300);
 	const results: Measure[] = [];

@@ -51,6 +51,8 @@ function mysqlDialect(pool: Pool): SqlDialect {
 		encode: (value) => value ?? null,
 		// connection_id is varbinary: it compares and sorts byte by byte already.
 		byteOrder: (column) => column,
+		// The optimizer weighs the status index by the table's statistics.
+		listedStatus: 'status',
 		// Text columns compare in utf8mb4_unicode_ci, which ignores case and trailing spaces; bytes do not.
 		equalsExactly: (column, value) => `${column} = cast(${value} as binary)`,
 		startsWith: (column, pattern) => `${column} like ${pattern} escape '!'`,

@@ -30,12 +30,14 @@ function postgresDialect(pool: Pool): SqlDialect {
 		now: 'clock_timestamp()',
 		later: (ttlMs) => `clock_timestamp() + ${ttlMs} * interval '1 millisecond'`,
 		encode: (value) => value ?? null,
-		// The outer condition is checked again on a row a concurrent writer just changed; the subquery only bounds the batch.
 		// Byte order whatever the column's or the database's collation ("C" compares UTF-8 bytes).
 		byteOrder: (column) => `${column} collate "C"`,
+		// The planner weighs the status index by the table's statistics.
+		listedStatus: 'status',
 		equalsExactly: (column, value) => `${column} = ${value}`,
 		startsWith: (column, pattern) => `${column} like ${pattern} escape '!'`,
 		prefixPattern: likePrefixPattern,
+		// The outer condition is checked again on a row a concurrent writer just changed; the subquery only bounds the batch.
 		deleteAtMost: (table, where, limit) =>
 			`delete from ${table} where ${where} and connection_id in (select connection_id from ${table} where ${where} limit ${limit})`,
 		isDuplicateKey: (error) => (error as { code?: string }).code === UNIQUE_VIOLATION,

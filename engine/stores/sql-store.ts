@@ -65,6 +65,12 @@ export interface SqlDialect {
 	encode(value: unknown): unknown;
 	/** `column` as an expression that compares and sorts byte by byte (UTF-8 byte order = code point order). */
 	byteOrder(column: string): string;
+	/**
+	 * The status column as the list filters compare it. Listing reads in connection id order, a page at a time; an
+	 * index on status only helps when few rows have the status asked for, which a database without statistics
+	 * cannot tell.
+	 */
+	readonly listedStatus: string;
 	/** A condition true when the text column `column` holds exactly the parameter `value`: case and every space count. */
 	equalsExactly(column: string, value: string): string;
 	/** A condition true when `column` starts with the text of `pattern`, the placeholder of prefixPattern's value. */
@@ -145,12 +151,12 @@ export abstract class SqlTokenStore implements TokenStore {
 		};
 		const id = 'connection_id';
 		const where = [`not (${this.dialect.startsWith(id, param(this.dialect.prefixPattern(RESERVED_PREFIX)))})`];
-		if (query.status !== undefined) where.push(statusCondition(query.status));
+		if (query.status !== undefined) where.push(statusCondition(query.status, this.dialect.listedStatus));
 		if (query.provider !== undefined) where.push(this.dialect.equalsExactly('provider', param(query.provider)));
 		if (query.idPrefix !== undefined) where.push(this.dialect.startsWith(id, param(this.dialect.prefixPattern(query.idPrefix))));
 		if (query.due !== undefined) {
 			where.push(
-				`status = 'active' and ${KNOWN_GRANT_SQL}`,
+				`${this.dialect.listedStatus} = 'active' and ${KNOWN_GRANT_SQL}`,
 				`(expires_at < ${param(query.due.expiresBefore)} or coalesce(last_refreshed_at, created_at) < ${param(query.due.idleBefore)})`,
 			);
 		}
@@ -186,11 +192,7 @@ export abstract class SqlTokenStore implements TokenStore {
 	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
 		const entries = fieldEntries(fields);
 		const p = (i: number) => this.dialect.placeholder(i);
-		const set = versionedUpdateSet(
-			entries.map(([column]) => column),
-			p,
-			this.dialect.now,
-		);
+		const set = versionedUpdateSet(entries.map(([column]) => column), p, this.dialect.now);
 		return this.guard('update', async () => {
 			await this.prepare();
 			const row = await this.writeReturning(
@@ -388,16 +390,16 @@ export abstract class SqlTokenStore implements TokenStore {
  * The rows that report `status` (see reportedStatus and rowToConnection): failing ones are active rows with
  * failing_since set; an active row of a grant type this version does not know reports needs_reauth.
  */
-function statusCondition(status: ReportedStatus): string {
+function statusCondition(status: ReportedStatus, column: string): string {
 	switch (status) {
 		case 'active':
-			return `status = 'active' and failing_since is null and ${KNOWN_GRANT_SQL}`;
+			return `${column} = 'active' and failing_since is null and ${KNOWN_GRANT_SQL}`;
 		case 'failing':
-			return `status = 'active' and failing_since is not null and ${KNOWN_GRANT_SQL}`;
+			return `${column} = 'active' and failing_since is not null and ${KNOWN_GRANT_SQL}`;
 		case 'needs_reauth':
-			return `(status = 'needs_reauth' or (status = 'active' and not ${KNOWN_GRANT_SQL}))`;
+			return `(${column} = 'needs_reauth' or (${column} = 'active' and not ${KNOWN_GRANT_SQL}))`;
 		case 'revoked':
-			return `status = 'revoked'`;
+			return `${column} = 'revoked'`;
 	}
 }
 

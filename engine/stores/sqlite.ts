@@ -159,6 +159,9 @@ function sqliteDialect(file: SqliteFile): SqlDialect {
 		encode,
 		// Text compares with the BINARY collation (memcmp of the UTF-8 bytes) unless a column says otherwise.
 		byteOrder: (column) => column,
+		// Without statistics (no ANALYZE) SQLite takes status = 'active' as selective, reads every active row through the
+		// expiry index and sorts them, for each page; the unary + keeps it on the primary key, already in list order.
+		listedStatus: '+status',
 		equalsExactly: (column, value) => `${column} = ${value}`,
 		// GLOB, unlike SQLite's LIKE, is case-sensitive; a wildcard character in brackets matches itself.
 		startsWith: (column, pattern) => `${column} glob ${pattern}`,
