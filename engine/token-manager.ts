@@ -277,7 +277,7 @@ export class TokenManager {
 		this.reauthorizationLinkTtlSeconds = options.reauthorizationLinkTtlSeconds ?? DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS;
 		this.failingAfterMs = options.failingAfterMs ?? DEFAULT_FAILING_AFTER_MS;
 		if (!Number.isFinite(this.failingAfterMs) || this.failingAfterMs < 0) {
-			throw new InvalidInputError('failingAfterMs', 'must be a number of milliseconds, 0 or more');
+			throw new RangeError(`The failing period (${this.failingAfterMs} ms) must be 0 or more`);
 		}
 	}
 

@@ -117,10 +117,10 @@ export async function main(args: string[]): Promise<number> {
 			return 0;
 		}
 		process.stdout.write(`Node ${process.version}, PostgreSQL, ${connections} connections, sandbox token delay ${tokenDelayMs} ms (authorized in ${authorizeSeconds.toFixed(1)} s)\n\n`);
-		process.stdout.write('sweep                             concurrency   time      token requests   outcomes\n');
+		process.stdout.write('sweep                             concurrency   time       token requests   outcomes\n');
 		for (const s of sweeps) {
 			const outcomes = Object.entries(s.outcomes).map(([name, n]) => `${name} ${n}`).join(', ') || 'none';
-			process.stdout.write(`${s.label.padEnd(34)}${String(s.concurrency).padStart(11)}   ${`${s.seconds.toFixed(2)} s`.padStart(8)}   ${String(s.tokenRequests).padStart(14)}   ${outcomes}\n`);
+			process.stdout.write(`${s.label.padEnd(34)}${String(s.concurrency).padStart(11)}   ${`${s.seconds.toFixed(3)} s`.padStart(9)}   ${String(s.tokenRequests).padStart(14)}   ${outcomes}\n`);
 		}
 		return 0;
 	} finally {

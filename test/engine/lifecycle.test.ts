@@ -3,7 +3,7 @@
  * engine's own decisions in detail: which failures are transient, client-credentials input and grants, and what Keep
  * Alive reports for each kind of connection, within its concurrency.
  */
-import { InvalidInputError, MissingInputError, NeedsReauthorizationError, ProviderFailingError } from '../../engine/errors';
+import { MissingInputError, NeedsReauthorizationError, ProviderFailingError } from '../../engine/errors';
 import { basicAuthorization } from '../../engine/oauth';
 import { appFingerprint } from '../../engine/presets';
 import { MemoryTokenStore } from '../../engine/stores/memory';
@@ -67,7 +67,7 @@ describe('transient failures and the cooldown, in detail', () => {
 		world.provider.state.answer = () => 'network-error';
 		await expect(world.manager({ failingAfterMs: 0 }).getValidToken(id)).rejects.toThrow(/ECONNRESET/);
 		expect((await world.store.get(id))!.failingSince!.getTime()).toBe(world.now);
-		expect(() => world.manager({ failingAfterMs: -1 })).toThrow(InvalidInputError);
+		expect(() => world.manager({ failingAfterMs: -1 })).toThrow('The failing period (-1 ms) must be 0 or more');
 	});
 
 	test('Refresh Token after an API refused the token: in the cooldown, a token already replaced is returned; the refused one is not refreshed', async () => {
