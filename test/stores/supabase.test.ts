@@ -1,14 +1,13 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { StoreError } from '../../engine/errors';
 import type { TokenStore } from '../../engine/store';
 import { SupabaseTokenStore } from '../../engine/stores/supabase';
 import { TokenManager } from '../../engine/token-manager';
-import { createTemporaryPostgresDatabase, ICU_COLLATION, type TemporaryDatabase } from '../helpers/postgres';
+import { ICU_COLLATION, type TemporaryDatabase } from '../helpers/postgres';
+import { sqlFile, supabaseDatabase } from '../helpers/supabase';
 import { postgrestOverPostgres } from '../helpers/postgrest';
 import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { describeStoreContract, newConnection, stateOrder } from './contract';
@@ -17,24 +16,9 @@ import { describePostgres } from './servers';
 
 const ORIGIN = 'https://project.supabase.test';
 const SERVICE_ROLE_KEY = 'SENTINEL-service-role-key';
-const sqlFile = (name: string) => readFileSync(join(__dirname, '..', '..', 'sql', name), 'utf8');
 
 /** sql/supabase.sql as it was before the states table existed. */
 const legacySupabaseSql = () => sqlFile('supabase.sql').split('\n').filter((line) => !line.includes('oauth2_tokens_states')).join('\n');
-
-/** A temporary database with the shipped Supabase SQL applied, and Supabase's API roles present. */
-async function supabaseDatabase(postgresSql = sqlFile('postgres.sql'), supabaseSql = sqlFile('supabase.sql'), options = {}): Promise<TemporaryDatabase> {
-	const db = await createTemporaryPostgresDatabase('oauth2tm_supabase', options);
-	await db.sql(`do $$ begin
-		if not exists (select from pg_roles where rolname = 'anon') then create role anon nologin; end if;
-		if not exists (select from pg_roles where rolname = 'authenticated') then create role authenticated nologin; end if;
-	end $$`);
-	await db.sql('grant usage on schema public to anon, authenticated; grant select on all tables in schema public to anon');
-	await db.sql(postgresSql);
-	await db.sql(`grant select, insert, update on oauth2_tokens to anon, authenticated`);
-	await db.sql(supabaseSql);
-	return db;
-}
 
 beforeAll(() => nock.disableNetConnect());
 afterAll(() => {
