@@ -86,9 +86,11 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
  */
 const stores = new Map<string, TokenStore>();
 
+const settingsHash = (...settings: unknown[]) => createHash('sha256').update(JSON.stringify(settings)).digest('hex');
+
 function cachedStore(storage: Storage, credentials: ICredentialDataDecryptedObject): TokenStore {
 	const { encryptionKey: _key, previousEncryptionKeys: _old, ...settings } = credentials;
-	const key = createHash('sha256').update(JSON.stringify([storage, settings])).digest('hex');
+	const key = settingsHash(storage, settings);
 	let store = stores.get(key);
 	if (!store) {
 		store = storeFromCredentials(storage, credentials);
@@ -102,13 +104,28 @@ export function cipherFromCredentials(credentials: ICredentialDataDecryptedObjec
 	return new TokenCipher(String(credentials.encryptionKey ?? ''), list(credentials.previousEncryptionKeys, /[\n,]+/));
 }
 
+/*
+ * Managers: one per distinct pair of store and app credentials (keys included), so an item costs a hash instead of
+ * a cipher, an app fingerprint and a coordinator built anew. Keyed like the stores. A manager holds settings and
+ * keys, never a token: every call reads the connection's row. The oldest goes first past MAX_MANAGERS.
+ */
+const managers = new Map<string, TokenManager>();
+const MAX_MANAGERS = 100;
+
 export async function tokenManagerFor(ctx: IExecuteFunctions, itemIndex: number): Promise<TokenManager> {
 	const storage = ctx.getNodeParameter('storage', itemIndex) as Storage;
 	const storeCredentials = await ctx.getCredentials(STORAGE_CREDENTIALS[storage], itemIndex);
 	const appCredentials = await ctx.getCredentials(APP_CREDENTIAL, itemIndex);
-	return new TokenManager({
-		store: cachedStore(storage, storeCredentials),
-		cipher: cipherFromCredentials(storeCredentials),
-		client: oauthClientFromCredentials(appCredentials),
-	});
+	const key = settingsHash(storage, storeCredentials, appCredentials);
+	let manager = managers.get(key);
+	if (!manager) {
+		manager = new TokenManager({
+			store: cachedStore(storage, storeCredentials),
+			cipher: cipherFromCredentials(storeCredentials),
+			client: oauthClientFromCredentials(appCredentials),
+		});
+		if (managers.size >= MAX_MANAGERS) managers.delete(managers.keys().next().value!);
+		managers.set(key, manager);
+	}
+	return manager;
 }
