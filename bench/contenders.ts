@@ -41,10 +41,15 @@ export interface Environment {
 }
 
 /** Calls a webhook; `check` judges the answer (its JSON object, else {}: an answer that is no JSON object has no fields). */
-async function timed(path: string, url: string, check: (status: number, body: Record<string, unknown>) => CallResult | boolean): Promise<CallResult> {
+async function timed(
+	path: string,
+	url: string,
+	check: (status: number, body: Record<string, unknown>) => CallResult | boolean,
+	headers: Record<string, string> = {},
+): Promise<CallResult> {
 	const started = performance.now();
 	try {
-		const res = await fetch(`${url}/webhook/${path}`, { signal: AbortSignal.timeout(120_000) });
+		const res = await fetch(`${url}/webhook/${path}`, { headers, signal: AbortSignal.timeout(120_000) });
 		const text = await res.text();
 		const ms = performance.now() - started;
 		let body: unknown = {};
@@ -123,10 +128,16 @@ async function consent(authorizeUrl: string, user: string): Promise<string> {
 	return location;
 }
 
-/** B: n8n's OAuth2 credential, connected through n8n's own OAuth flow (/rest/oauth2-credential). */
+/**
+ * B: n8n's OAuth2 credential, connected through n8n's own OAuth flow (/rest/oauth2-credential). Its webhook checks a
+ * header credential as workflow 2's does: the same workload, and n8n's cost of checking a webhook credential
+ * (a fresh expression isolate per request in n8n 2.x) falls on both.
+ */
 export async function builtInContender(env: Environment): Promise<Contender> {
 	const key = 'b-oauth2';
 	const { sandbox, client } = env;
+	const callAuth = { name: 'X-Call-Key', value: crypto.randomBytes(18).toString('base64url') };
+	const callAuthCredential = await client.createCredential({ name: `${key} call webhook header auth`, type: 'httpHeaderAuth', data: callAuth });
 	const credential = await client.createCredential({
 		name: `${key} Pipedrive (n8n OAuth2)`,
 		type: 'oAuth2Api',
@@ -147,7 +158,16 @@ export async function builtInContender(env: Environment): Promise<Contender> {
 		{
 			name: `${key} HTTP Request with n8n's OAuth2`,
 			nodes: [
-				{ id: 'a1b2c3d4-0000-4000-8000-000000000001', name: 'Call Webhook', type: 'n8n-nodes-base.webhook', typeVersion: 2.1, position: [0, 0], webhookId: crypto.randomUUID(), parameters: { path, responseMode: 'lastNode', options: {} } },
+				{
+					id: 'a1b2c3d4-0000-4000-8000-000000000001',
+					name: 'Call Webhook',
+					type: 'n8n-nodes-base.webhook',
+					typeVersion: 2.1,
+					position: [0, 0],
+					webhookId: crypto.randomUUID(),
+					parameters: { path, authentication: 'headerAuth', responseMode: 'lastNode', options: {} },
+					credentials: { httpHeaderAuth: { id: callAuthCredential.id, name: `${key} call webhook header auth` } },
+				},
 				{
 					id: 'a1b2c3d4-0000-4000-8000-000000000002',
 					name: 'Call Pipedrive API',
@@ -182,7 +202,8 @@ export async function builtInContender(env: Environment): Promise<Contender> {
 			}
 			return expected;
 		},
-		call: () => timed(path, env.n8nUrl, (status, body) => status === 200 && (body.data as { name?: string } | undefined)?.name === expected),
+		call: () =>
+			timed(path, env.n8nUrl, (status, body) => status === 200 && (body.data as { name?: string } | undefined)?.name === expected, { [callAuth.name]: callAuth.value }),
 	};
 }
 

@@ -94,9 +94,11 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
  */
 const stores = new Map<string, TokenStore>();
 
+const settingsHash = (...settings: unknown[]) => createHash('sha256').update(JSON.stringify(settings)).digest('hex');
+
 function cachedStore(storage: Storage, credentials: ICredentialDataDecryptedObject): TokenStore {
 	const { encryptionKey: _key, previousEncryptionKeys: _old, ...settings } = credentials;
-	const key = createHash('sha256').update(JSON.stringify([storage, settings])).digest('hex');
+	const key = settingsHash(storage, settings);
 	let store = stores.get(key);
 	if (!store) {
 		store = storeFromCredentials(storage, credentials);
@@ -110,6 +112,29 @@ export function cipherFromCredentials(credentials: ICredentialDataDecryptedObjec
 	return new TokenCipher(String(credentials.encryptionKey ?? ''), list(credentials.previousEncryptionKeys, /[\n,]+/));
 }
 
+/*
+ * Managers: one per distinct pair of store and app credentials (keys included), so an item costs a hash instead of
+ * a cipher, an app fingerprint and a coordinator built anew. Keyed like the stores. A manager holds settings and
+ * keys, never a token: every call reads the connection's row. The oldest goes first past MAX_MANAGERS.
+ */
+const managers = new Map<string, TokenManager>();
+const MAX_MANAGERS = 100;
+
+function cachedManager(storage: Storage, storeCredentials: ICredentialDataDecryptedObject, appCredentials: ICredentialDataDecryptedObject): TokenManager {
+	const key = settingsHash(storage, storeCredentials, appCredentials);
+	let manager = managers.get(key);
+	if (!manager) {
+		manager = new TokenManager({
+			store: cachedStore(storage, storeCredentials),
+			cipher: cipherFromCredentials(storeCredentials),
+			client: oauthClientFromCredentials(appCredentials),
+		});
+		if (managers.size >= MAX_MANAGERS) managers.delete(managers.keys().next().value!);
+		managers.set(key, manager);
+	}
+	return manager;
+}
+
 /** The node's engine for one item, built on first use: operations that only read connections need no App credential. */
 export interface Engine {
 	store(): Promise<TokenStore>;
@@ -121,15 +146,7 @@ export function engineFor(ctx: IExecuteFunctions, itemIndex: number): Engine {
 	const storeCredentials = () => ctx.getCredentials(STORAGE_CREDENTIALS[storage()], itemIndex);
 	return {
 		store: async () => cachedStore(storage(), await storeCredentials()),
-		async manager() {
-			const credentials = await storeCredentials();
-			const appCredentials = await ctx.getCredentials(APP_CREDENTIAL, itemIndex);
-			return new TokenManager({
-				store: cachedStore(storage(), credentials),
-				cipher: cipherFromCredentials(credentials),
-				client: oauthClientFromCredentials(appCredentials),
-			});
-		},
+		manager: async () => cachedManager(storage(), await storeCredentials(), await ctx.getCredentials(APP_CREDENTIAL, itemIndex)),
 	};
 }
 
