@@ -316,8 +316,7 @@ export abstract class SqlTokenStore implements TokenStore {
 			let report = await this.inspect();
 			// Only a missing table is created: a table of the wrong shape is reported by its missing columns.
 			if (!report.exists && this.createTableIfMissing) {
-				await this.createTables(schemaSql(this.dialect.name, this.tables));
-				report = await this.inspect();
+				report = await this.createTables(schemaSql(this.dialect.name, this.tables), () => this.inspect());
 			} else if (upgradable(report) && this.createTableIfMissing) {
 				for (const statement of addColumnsSql(this.dialect.name, this.tables.tokens, report.missingColumns)) {
 					try {
@@ -348,8 +347,7 @@ export abstract class SqlTokenStore implements TokenStore {
 			const inspect = async () => schemaReport(this.statesParts, await this.dialect.columnsOf(this.statesParts), STATE_COLUMNS);
 			let report = await inspect();
 			if (!report.exists && this.createTableIfMissing) {
-				await this.createTables(statesSql(this.dialect.name, this.tables).join(';\n'));
-				report = await inspect();
+				report = await this.createTables(statesSql(this.dialect.name, this.tables).join(';\n'), inspect);
 			}
 			const problem = statesError(report, this.dialect.name, this.tables);
 			if (problem) throw problem;
@@ -363,16 +361,20 @@ export abstract class SqlTokenStore implements TokenStore {
 	/**
 	 * Runs a script of "create … if not exists" statements one at a time (drivers differ in running several at once).
 	 * Another process creating the same tables at that moment can make PostgreSQL refuse one (a duplicate catalog
-	 * entry): the caller inspects the tables afterwards either way, so only that inspection decides.
+	 * entry, reported as a duplicate key, table or type): so the tables are inspected afterwards, and the failure
+	 * counts only when the table is still missing.
 	 */
-	private async createTables(script: string): Promise<void> {
+	private async createTables(script: string, inspect: () => Promise<SchemaReport>): Promise<SchemaReport> {
 		try {
 			for (const statement of script.replace(/^\s*--.*$/gm, '').split(';')) {
 				if (statement.trim()) await this.driver.run(statement, []);
 			}
 		} catch (error) {
-			if (!this.dialect.isDuplicateKey(error)) throw error;
+			const report = await inspect();
+			if (!report.exists) throw error;
+			return report;
 		}
+		return inspect();
 	}
 
 	/** Turns driver failures into a StoreError naming the store and the action (the driver's error as its cause); engine errors pass through. */
