@@ -42,7 +42,7 @@ import { processRefreshRegistry, RefreshCoordinator, type RefreshRegistry } from
 import { leaseSettings } from './refresh/lease';
 import { cooldownMs, effectiveMinValidityMs, shouldRefresh, tokenUsable, type RefreshDecision, type RefreshRequest } from './refresh/policy';
 import type { TokenStore } from './store';
-import { NO_FAILURES, reportedStatus, type Connection, type ConnectionFields, type ReportedStatus, type StoredConnection } from './types';
+import { NO_FAILURES, reportedStatus, type Connection, type ConnectionFields, type GrantType, type ReportedStatus, type StoredConnection } from './types';
 import { requireSecureUrl } from './urls';
 import { writeFromLatest } from './versioned-write';
 
@@ -343,28 +343,13 @@ export class TokenManager {
 		const response = await this.tokenEndpoint(grant, {});
 		const id = connectionId ?? this.connectionIdFromAnswer(response);
 		await this.coordinator.forgetRefused(id);
-		const fields = (existing: StoredConnection | null): ConnectionFields => {
+		return this.saveGrant(id, response, 'authorization_code', (existing) => {
 			// RFC 6749 §5.1 makes refresh_token optional in a code response: on a re-authorization through the same
 			// app, the stored refresh token stays valid, and so do kept fields the response leaves out.
 			const previous = existing && (!existing.appFingerprint || sameApp(existing.appFingerprint, this.fingerprint)) ? existing : null;
 			const metadata = { ...previous?.metadata, ...keptCallbackFields };
-			return {
-				provider: this.client.id,
-				...this.tokenFields(id, response, previous && this.readableRefreshToken(previous), metadata),
-				status: 'active',
-				lastRefreshedAt: null,
-				refreshCount: 0,
-				lastError: response.warning,
-				appFingerprint: this.fingerprint,
-				tokenIssuedAt: response.requestedAt,
-				grantType: 'authorization_code',
-				...NO_FAILURES,
-			};
-		};
-		const saved = await writeFromLatest(this.store, id, (existing) =>
-			existing ? this.store.update(id, existing.version, fields(existing)) : this.store.insert({ connectionId: id, ...fields(null) }),
-		);
-		return { connection: this.decrypt(saved), refreshed: false, recovered: false };
+			return this.tokenFields(id, response, previous && this.readableRefreshToken(previous), metadata);
+		});
 	}
 
 	/**
@@ -380,22 +365,37 @@ export class TokenManager {
 		const requestMetadata = this.clientCredentialsRequest(params);
 		const response = await this.tokenEndpoint(clientCredentialsGrant(requestMetadata), {});
 		await this.coordinator.forgetRefused(connectionId);
-		const fields: ConnectionFields = {
-			provider: this.client.id,
+		// RFC 6749 §4.4.3: a refresh token should not be issued here; one that is is not used.
+		return this.saveGrant(connectionId, response, 'client_credentials', () => ({
 			...this.tokenFields(connectionId, response, null, requestMetadata),
-			// RFC 6749 §4.4.3: a refresh token should not be issued here; one that is is not used.
 			refreshToken: null,
+		}));
+	}
+
+	/**
+	 * Stores a new grant (a code exchange, a client-credentials token) over whatever the connection id held: fresh
+	 * bookkeeping, this app's fingerprint, and the token fields `tokens` builds from the row it replaces.
+	 */
+	private async saveGrant(
+		connectionId: string,
+		response: IssuedTokens,
+		grantType: GrantType,
+		tokens: (existing: StoredConnection | null) => ReturnType<TokenManager['tokenFields']>,
+	): Promise<TokenResult> {
+		const fields = (existing: StoredConnection | null): ConnectionFields => ({
+			provider: this.client.id,
+			...tokens(existing),
 			status: 'active',
 			lastRefreshedAt: null,
 			refreshCount: 0,
 			lastError: response.warning,
 			appFingerprint: this.fingerprint,
 			tokenIssuedAt: response.requestedAt,
-			grantType: 'client_credentials',
+			grantType,
 			...NO_FAILURES,
-		};
+		});
 		const saved = await writeFromLatest(this.store, connectionId, (existing) =>
-			existing ? this.store.update(connectionId, existing.version, fields) : this.store.insert({ connectionId, ...fields }),
+			existing ? this.store.update(connectionId, existing.version, fields(existing)) : this.store.insert({ connectionId, ...fields(null) }),
 		);
 		return { connection: this.decrypt(saved), refreshed: false, recovered: false };
 	}

@@ -9,6 +9,7 @@ import { CONNECTION_LIST_PAGE_SIZE } from '../../nodes/OAuth2TokenManager/method
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { executeContext, loadOptionsContext, locator, nodeCredentials } from '../helpers/node-context';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { newConnection } from '../stores/contract';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
 const node = new OAuth2TokenManager();
@@ -160,22 +161,7 @@ describe('the Connection ID list ("From List")', () => {
 		const pageIds = Array.from({ length: total }, (_, i) => `page:${String(i).padStart(3, '0')}`);
 		try {
 			for (const connectionId of pageIds) {
-				await store.insert({
-					connectionId,
-					provider: 'custom',
-					accessToken: null,
-					refreshToken: null,
-					tokenType: null,
-					scope: null,
-					expiresAt: null,
-					metadata: {},
-					status: 'active',
-					lastRefreshedAt: null,
-					refreshCount: 0,
-					lastError: null,
-					appFingerprint: null,
-					tokenIssuedAt: null,
-				});
+				await store.insert(newConnection(connectionId, { provider: 'custom', accessToken: null, refreshToken: null }));
 			}
 		} finally {
 			await store.close();
