@@ -6,9 +6,10 @@
  * url being N8N_COMMUNITY_PACKAGES_REGISTRY, whose default is https://registry.npmjs.org. Any other value is refused
  * unless the licence has feat:communityNodes:customRegistry. A command-line --registry outranks every npm config
  * file and npm_config_* variable, so the registry *address* cannot be changed from outside. What npm still reads from
- * its config is how it *reaches* that address: `https-proxy` and `cafile` — the settings a company network that
- * proxies the npm registry (with its own certificate authority) gives its users, here as the npm_config_https_proxy
- * and npm_config_cafile variables of n8n's process (an ~/.npmrc of the user n8n runs as works the same).
+ * its config is how it *reaches* that address: `https-proxy` and `cafile`, the settings a company network that
+ * proxies the npm registry (with its own certificate authority) puts in the ~/.npmrc of the user n8n runs as. Here
+ * that file is handed to n8n's npm as npm_config_userconfig. (Not as npm_config_https_proxy: n8n's own HTTP client
+ * reads that variable too and would send its calls to n8n's services through the proxy.)
  *
  * So this starts verdaccio (HTTPS, with a throwaway certificate for the default registry's host name) and an HTTP
  * CONNECT proxy that tunnels that host, and only that host, to verdaccio. verdaccio serves the packages published to
@@ -163,9 +164,13 @@ export async function startLocalRegistry({ dir, packages }: { dir: string; packa
 		const publishConfig = path.join(dir, 'publish.npmrc');
 		fs.writeFileSync(publishConfig, `registry=${url}/\n//127.0.0.1:${port}/:_authToken=${token}\ncafile=${caFile}\n`, { mode: 0o600 });
 
+		const userConfig = path.join(dir, 'n8n-user.npmrc');
+		fs.writeFileSync(userConfig, `https-proxy=http://127.0.0.1:${proxyPort}/\ncafile=${caFile}\n`);
+
 		return {
 			url,
-			npmEnv: { npm_config_https_proxy: `http://127.0.0.1:${proxyPort}`, npm_config_cafile: caFile },
+			// `npm run` exports some settings (cafile among them) as npm_config_* variables, which would outrank the file
+			npmEnv: { npm_config_userconfig: userConfig, npm_config_cafile: undefined, npm_config_https_proxy: undefined, npm_config_proxy: undefined },
 			tunnels: () => ({ opened, refused: [...refused] }),
 			async publish(tarball) {
 				await run('npm', ['publish', tarball, `--userconfig=${publishConfig}`, `--registry=${url}/`, `--cafile=${caFile}`, '--ignore-scripts', '--loglevel=error'], {
