@@ -107,7 +107,8 @@ async function runTarget(target: N8nTarget, tarball: string, baseFolder: string)
 }
 
 function printMatrix(cells: Cell[]) {
-	const rows = [['n8n', 'Node', 'token store', 'result', 'figures'], ...cells.map((c) => [c.n8n, c.node, c.store, c.pass ? 'pass' : 'FAIL', c.pass ? c.figures : String(c.error)])];
+	const firstLine = (text = '') => text.split('\n')[0].slice(0, 240);
+	const rows = [['n8n', 'Node', 'token store', 'result', 'figures'], ...cells.map((c) => [c.n8n, c.node, c.store, c.pass ? 'pass' : 'FAIL', c.pass ? c.figures : firstLine(c.error)])];
 	const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 	const line = (r: string[]) => `| ${r.map((v, i) => v.padEnd(widths[i])).join(' | ')} |`;
 	console.log(`\n${line(rows[0])}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);

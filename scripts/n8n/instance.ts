@@ -215,8 +215,13 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 			throw new Error(`n8n exited during start (${JSON.stringify(exited)}). Last lines of ${logFile}:\n${tail}`);
 		}
 		try {
-			const res = await fetch(`${url}/healthz/readiness`, { signal: AbortSignal.timeout(2000) });
-			if (res.ok) break; // database connected and migrated, n8n fully started
+			const answers = async (route: string) => {
+				const res = await fetch(`${url}${route}`, { signal: AbortSignal.timeout(2000) });
+				await res.arrayBuffer();
+				return res.ok;
+			};
+			// database connected and migrated; n8n 1.x says so before its REST routes are mounted, hence the second probe
+			if ((await answers('/healthz/readiness')) && (await answers('/rest/settings'))) break;
 		} catch {
 			// not listening yet
 		}
