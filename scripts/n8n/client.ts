@@ -165,12 +165,12 @@ export class N8nClient {
 		return this.api<CreatedWorkflow>('POST', '/workflows', body);
 	}
 
-	/** Publishes (2.x) or, on n8n 1.x, which has no publish route and answers 404, activates the workflow. */
+	/** Publishes (2.x) or, on n8n 1.x, which has no publish route (405 Method Not Allowed), activates the workflow. */
 	async publishWorkflow(id: string) {
 		try {
 			return await this.api<CreatedWorkflow>('POST', `/workflows/${id}/publish`, {});
 		} catch (err) {
-			if (!(err instanceof N8nRequestError && err.status === 404)) throw err;
+			if (!(err instanceof N8nRequestError && err.status === 405)) throw err;
 			return this.api<CreatedWorkflow>('POST', `/workflows/${id}/activate`, {});
 		}
 	}
