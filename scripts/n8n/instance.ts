@@ -199,7 +199,9 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 	const out = fs.openSync(logFile, 'a');
 	const started = Date.now();
 	log(`Starting n8n ${target.version} on Node ${target.nodeMajor}, http://127.0.0.1:${port} (database ${database}, log ${logFile})`);
-	const child = spawn(node, [bin, ...(options.args ?? ['start'])], { cwd: userFolder, env, stdio: ['ignore', out, out], detached: false });
+	const args = options.args ?? ['start'];
+	const servesEditor = args[0] === 'start';
+	const child = spawn(node, [bin, ...args], { cwd: userFolder, env, stdio: ['ignore', out, out], detached: false });
 	let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
 	child.on('exit', (code, signal) => {
 		exited = { code, signal };
@@ -220,8 +222,9 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 				await res.arrayBuffer();
 				return res.ok;
 			};
-			// database connected and migrated; n8n 1.x says so before its REST routes are mounted, hence the second probe
-			if ((await answers('/healthz/readiness')) && (await answers('/rest/settings'))) break;
+			// database connected and migrated; n8n 1.x says so before its REST routes are mounted, hence the second
+			// probe where there are REST routes (not on a worker's health-check port)
+			if ((await answers('/healthz/readiness')) && (!servesEditor || (await answers('/rest/settings')))) break;
 		} catch {
 			// not listening yet
 		}
