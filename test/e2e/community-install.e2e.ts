@@ -41,6 +41,7 @@ let name: string;
 let firstVersion: string;
 let nextVersion: string;
 let nextTarball: string;
+let packDir: string | undefined;
 
 function log(line: string) {
 	if (process.env.E2E_VERBOSE) process.stderr.write(`${line}\n`);
@@ -75,6 +76,7 @@ beforeAll(async () => {
 	baseFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-install-'));
 	userFolder = path.join(baseFolder, 'n8n');
 	const packed = await packProject();
+	packDir = path.dirname(packed.tarball);
 	({ name, version: firstVersion } = packed);
 	nextVersion = nextPatch(firstVersion);
 	nextTarball = await repackAs(packed.tarball, nextVersion);
@@ -88,6 +90,7 @@ afterAll(async () => {
 	await n8n?.stop();
 	if (database) await dropDatabase(database).catch(() => {});
 	await registry?.stop();
+	if (packDir) fs.rmSync(packDir, { recursive: true, force: true });
 	if (baseFolder && !process.env.E2E_KEEP) fs.rmSync(baseFolder, { recursive: true, force: true });
 }, 2 * 60 * 1000);
 
