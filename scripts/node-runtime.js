@@ -13,23 +13,32 @@ const os = require('node:os');
 const path = require('node:path');
 
 const REQUIRED_MAJOR = 24;
-const RUNTIME_VERSION = '24.21.0';
+/** The runtime pinned for each Node.js major the project runs n8n on (22: n8n 1.x in the compatibility run). */
+/** @type {Record<number, string>} */
+const RUNTIME_VERSIONS = { 24: '24.21.0', 22: '22.23.3' };
 const cacheDir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'n8n-oauth2-token-manager');
-const runtimeDir = path.join(cacheDir, `node-v${RUNTIME_VERSION}`);
 const INSTALL_ATTEMPTS = 3;
 
 /** @type {Partial<Record<NodeJS.Platform, string>>} */
 const PLATFORMS = { linux: 'linux', darwin: 'darwin' };
 
-function platformPackage() {
+/** @param {number} major */
+function runtimeVersion(major) {
+	const version = RUNTIME_VERSIONS[major];
+	if (!version) throw new Error(`No Node.js ${major} runtime is pinned (known: ${Object.keys(RUNTIME_VERSIONS).join(', ')})`);
+	return version;
+}
+
+/** @param {number} major */
+function platformPackage(major) {
 	const platform = PLATFORMS[process.platform];
-	if (!platform) throw new Error(`No Node.js runtime package for ${process.platform}: install Node.js ${REQUIRED_MAJOR} yourself`);
-	return `node-${platform}-${process.arch}@${RUNTIME_VERSION}`;
+	if (!platform) throw new Error(`No Node.js runtime package for ${process.platform}: install Node.js ${major} yourself`);
+	return `node-${platform}-${process.arch}@${runtimeVersion(major)}`;
 }
 
 /** @param {string} version */
-function acceptable(version) {
-	return Number(String(version).replace(/^v/, '').split('.')[0]) >= REQUIRED_MAJOR;
+function majorOf(version) {
+	return Number(String(version).replace(/^v/, '').split('.')[0]);
 }
 
 /**
@@ -44,28 +53,35 @@ function versionOf(binary) {
 	}
 }
 
-/** @param {string} dir */
-function installedBinary(dir) {
-	const binary = path.join(dir, 'node_modules', platformPackage().replace(/@[^@]+$/, ''), 'bin', 'node');
+/**
+ * @param {string} dir
+ * @param {number} major
+ */
+function installedBinary(dir, major) {
+	const binary = path.join(dir, 'node_modules', platformPackage(major).replace(/@[^@]+$/, ''), 'bin', 'node');
 	const version = fs.existsSync(binary) ? versionOf(binary) : null;
-	return version && acceptable(version) ? binary : null;
+	return version && majorOf(version) === major ? binary : null;
 }
 
-function install() {
+/**
+ * @param {number} major
+ * @param {string} runtimeDir
+ */
+function install(major, runtimeDir) {
 	fs.mkdirSync(cacheDir, { recursive: true });
 	const staging = fs.mkdtempSync(path.join(cacheDir, '.node-staging-'));
 	try {
 		fs.writeFileSync(path.join(staging, 'package.json'), '{"private":true}\n');
-		execFileSync('npm', ['install', platformPackage(), '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], {
+		execFileSync('npm', ['install', platformPackage(major), '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], {
 			cwd: staging,
 			stdio: ['ignore', 'ignore', 'inherit'],
 		});
-		if (!installedBinary(staging)) throw new Error(`${platformPackage()} installed without a working bin/node`);
+		if (!installedBinary(staging, major)) throw new Error(`${platformPackage(major)} installed without a working bin/node`);
 		try {
 			fs.renameSync(staging, runtimeDir);
 		} catch (error) {
 			// Another first run finished first: its copy is as good as ours.
-			if (!['EEXIST', 'ENOTEMPTY'].includes(error.code) || !installedBinary(runtimeDir)) throw error;
+			if (!['EEXIST', 'ENOTEMPTY'].includes(error.code) || !installedBinary(runtimeDir, major)) throw error;
 		}
 	} finally {
 		fs.rmSync(staging, { recursive: true, force: true });
@@ -77,24 +93,35 @@ function install() {
  * @returns {string}
  */
 function nodeRuntime() {
-	if (acceptable(process.version)) return process.execPath;
+	return majorOf(process.version) >= REQUIRED_MAJOR ? process.execPath : nodeRuntimeOf(REQUIRED_MAJOR);
+}
+
+/**
+ * Absolute path of a Node.js binary of exactly this major: this one when it is, else the pinned registry runtime
+ * (fetched into the cache the first time).
+ * @param {number} major
+ * @returns {string}
+ */
+function nodeRuntimeOf(major) {
+	if (majorOf(process.version) === major) return process.execPath;
+	const runtimeDir = path.join(cacheDir, `node-v${runtimeVersion(major)}`);
 	/** @type {Error | undefined} */
 	let lastError;
 	for (let attempt = 1; attempt <= INSTALL_ATTEMPTS; attempt++) {
-		const ready = installedBinary(runtimeDir);
+		const ready = installedBinary(runtimeDir, major);
 		if (ready) return ready;
 		// Only complete copies are renamed into place, so one that exists but fails its check was damaged: replace it.
 		if (fs.existsSync(runtimeDir)) fs.rmSync(runtimeDir, { recursive: true, force: true });
-		if (attempt === 1) process.stderr.write(`Fetching the Node.js ${RUNTIME_VERSION} runtime (${platformPackage()}) from the npm registry...\n`);
+		if (attempt === 1) process.stderr.write(`Fetching the Node.js ${runtimeVersion(major)} runtime (${platformPackage(major)}) from the npm registry...\n`);
 		try {
-			install();
+			install(major, runtimeDir);
 		} catch (error) {
 			lastError = error;
 		}
 	}
 	throw new Error(
-		`Could not get a Node.js ${REQUIRED_MAJOR} runtime from the npm registry after ${INSTALL_ATTEMPTS} attempts (${lastError?.message ?? 'no usable binary'}). ` +
-			`Check that \`npm install ${platformPackage()}\` works here, or run the command under Node.js ${REQUIRED_MAJOR}.`,
+		`Could not get a Node.js ${major} runtime from the npm registry after ${INSTALL_ATTEMPTS} attempts (${lastError?.message ?? 'no usable binary'}). ` +
+			`Check that \`npm install ${platformPackage(major)}\` works here, or run the command under Node.js ${major}.`,
 	);
 }
 
@@ -128,7 +155,7 @@ function runWithRuntime(args, options = {}) {
 	});
 }
 
-module.exports = { nodeRuntime, runWithRuntime, cacheDir, REQUIRED_MAJOR };
+module.exports = { nodeRuntime, nodeRuntimeOf, runWithRuntime, cacheDir, REQUIRED_MAJOR };
 
 if (require.main === module) {
 	runWithRuntime(process.argv.slice(2)).then(

@@ -114,6 +114,13 @@ export class N8nClient {
 		return (json && typeof json === 'object' && 'data' in json ? json.data : json) as T;
 	}
 
+	/** The node or credential types the editor loads (`/types/nodes.json`, `/types/credentials.json`), by name. */
+	async types(kind: 'nodes' | 'credentials'): Promise<string[]> {
+		const headers: Record<string, string> = { 'browser-id': this.browserId, ...(this.cookie ? { cookie: this.cookie } : {}) };
+		const { json } = await send(`${this.url}/types/${kind}.json`, 'GET', headers, undefined, `n8n GET /types/${kind}.json`);
+		return (json as { name: string }[]).map((type) => type.name);
+	}
+
 	/** A call to the public API with the API key. */
 	async api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
 		if (!this.apiKey) throw new Error('no API key yet: call createApiKey() first');
@@ -158,8 +165,14 @@ export class N8nClient {
 		return this.api<CreatedWorkflow>('POST', '/workflows', body);
 	}
 
+	/** Publishes (2.x) or, on n8n 1.x, which has no publish route (405 Method Not Allowed), activates the workflow. */
 	async publishWorkflow(id: string) {
-		return this.api<CreatedWorkflow>('POST', `/workflows/${id}/publish`, {});
+		try {
+			return await this.api<CreatedWorkflow>('POST', `/workflows/${id}/publish`, {});
+		} catch (err) {
+			if (!(err instanceof N8nRequestError && err.status === 405)) throw err;
+			return this.api<CreatedWorkflow>('POST', `/workflows/${id}/activate`, {});
+		}
 	}
 
 	/** Takes a workflow out of production: its triggers (a schedule too) stop. */

@@ -1,4 +1,5 @@
-// Starts and stops one real n8n (the cached install, on the Node 24 runtime) for the demo and the e2e tests.
+// Starts and stops one real n8n (a cached install, on the Node.js major it is pinned with) for the demo, the e2e tests
+// and the compatibility run.
 // n8n's own database is a fresh PostgreSQL database per run (the machine's local server, no native module),
 // dropped on stop unless kept. Data lives under <userFolder>/.n8n; community packages under .n8n/nodes.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -7,8 +8,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
-import { nodeRuntime } from '../node-runtime';
-import { ensureN8n, type Log } from './install';
+import { nodeRuntimeOf } from '../node-runtime';
+import { CURRENT_N8N, ensureN8n, type Log, type N8nTarget } from './install';
 
 export function freePort(): Promise<number> {
 	return new Promise((resolve, reject) => {
@@ -130,6 +131,8 @@ function n8nEnv({ userFolder, port, brokerPort, database, encryptionKey, extra =
 export interface StartN8nOptions {
 	/** n8n's folder (created); its data goes to <userFolder>/.n8n */
 	userFolder: string;
+	/** which n8n, on which Node.js (default: the current pin on Node 24) */
+	target?: N8nTarget;
 	/** free ones when omitted */
 	port?: number;
 	brokerPort?: number;
@@ -177,8 +180,9 @@ export interface N8nInstance {
 /** Starts n8n and resolves once it answers. */
 export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 	const log = options.log || (() => {});
-	const { bin } = await ensureN8n({ log });
-	const node = nodeRuntime();
+	const target = options.target ?? CURRENT_N8N;
+	const { bin } = await ensureN8n({ target, log });
+	const node = nodeRuntimeOf(target.nodeMajor);
 	const userFolder = path.resolve(options.userFolder);
 	fs.mkdirSync(userFolder, { recursive: true });
 	const port = options.port || (await freePort());
@@ -194,8 +198,10 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 	const logFile = options.logFile || path.join(userFolder, 'n8n.log');
 	const out = fs.openSync(logFile, 'a');
 	const started = Date.now();
-	log(`Starting n8n on http://127.0.0.1:${port} (database ${database}, log ${logFile})`);
-	const child = spawn(node, [bin, ...(options.args ?? ['start'])], { cwd: userFolder, env, stdio: ['ignore', out, out], detached: false });
+	log(`Starting n8n ${target.version} on Node ${target.nodeMajor}, http://127.0.0.1:${port} (database ${database}, log ${logFile})`);
+	const args = options.args ?? ['start'];
+	const servesEditor = args[0] === 'start';
+	const child = spawn(node, [bin, ...args], { cwd: userFolder, env, stdio: ['ignore', out, out], detached: false });
 	let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
 	child.on('exit', (code, signal) => {
 		exited = { code, signal };
@@ -211,8 +217,14 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 			throw new Error(`n8n exited during start (${JSON.stringify(exited)}). Last lines of ${logFile}:\n${tail}`);
 		}
 		try {
-			const res = await fetch(`${url}/healthz/readiness`, { signal: AbortSignal.timeout(2000) });
-			if (res.ok) break; // database connected and migrated, n8n fully started
+			const answers = async (route: string) => {
+				const res = await fetch(`${url}${route}`, { signal: AbortSignal.timeout(2000) });
+				await res.arrayBuffer();
+				return res.ok;
+			};
+			// database connected and migrated; n8n 1.x says so before its REST routes are mounted, hence the second
+			// probe where there are REST routes (not on a worker's health-check port)
+			if ((await answers('/healthz/readiness')) && (!servesEditor || (await answers('/rest/settings')))) break;
 		} catch {
 			// not listening yet
 		}

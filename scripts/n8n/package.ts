@@ -31,6 +31,22 @@ export async function packProject({ dir = repoDir }: { dir?: string } = {}) {
 	return { tarball: path.join(dest, info.filename), name: info.name, version: info.version, files: info.files.length };
 }
 
+/** The same packed package under another version number, packed beside the original (a newer release to update to). */
+export async function repackAs(tarball: string, version: string) {
+	const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-repack-'));
+	try {
+		await run('tar', ['-xzf', tarball, '-C', staging, '--strip-components=1']);
+		const pkgFile = path.join(staging, 'package.json');
+		const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as PackageJson;
+		fs.writeFileSync(pkgFile, `${JSON.stringify({ ...pkg, version }, null, 2)}\n`);
+		const { stdout } = await npm(['pack', '--json', '--pack-destination', path.dirname(tarball)], staging);
+		const [info] = JSON.parse(stdout) as { filename: string }[];
+		return path.join(path.dirname(tarball), info.filename);
+	} finally {
+		fs.rmSync(staging, { recursive: true, force: true });
+	}
+}
+
 /** Installs a packed tarball as a community package into <userFolder>/.n8n/nodes. */
 export async function installPackage(userFolder: string, tarball: string) {
 	const nodesDir = path.join(userFolder, '.n8n', 'nodes');

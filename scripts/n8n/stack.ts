@@ -118,6 +118,7 @@ export function sandboxAppCredential(sandbox: Sandbox, redirectUri: string): Rec
 		tokenUrl: sandbox.tokenUrl,
 		revocationUrl: sandbox.revocationUrl,
 		clientAuthentication: 'basic',
+		pkce: true, // the default, stated: n8n 1.x's public API wants every field the Custom preset shows
 		keepResponseFields: 'api_domain',
 	};
 }
