@@ -303,6 +303,20 @@ export class TokenManager {
 	}
 
 	/**
+	 * Build Authorization URL for an account owner about to consent: first checks what Exchange Authorization Code
+	 * will need (a complete client and a store that opens and answers, its table created if it may be), so that
+	 * nobody consents into a connection that cannot be saved; then builds the URL.
+	 */
+	async startAuthorization(connectionId: string, options: { expiresInSeconds?: number; extraParameters?: Record<string, string> } = {}): Promise<AuthorizationStart> {
+		const start = this.buildAuthorizationUrl(connectionId, options);
+		this.requireTokenUrl();
+		if (!this.client.clientId) throw new MissingInputError('clientId');
+		if (!this.client.clientSecret) throw new MissingInputError('clientSecret');
+		await this.store.get(connectionId);
+		return start;
+	}
+
+	/**
 	 * RFC 6749 §4.1.3: trades an authorization code for tokens and stores them (a re-authorization replaces them).
 	 * A null connection id is derived from the provider's answer (the client's connectionIdFrom): only for a callback
 	 * without state, with allowMissingState, as marketplace installs arrive.

@@ -316,6 +316,37 @@ describe('engine errors in n8n\'s words', () => {
 	});
 });
 
+describe('Build Authorization URL, before the account owner consents', () => {
+	const start = (connectionId: string, overrides: Record<string, ICredentialDataDecryptedObject> = {}) =>
+		node.execute.call(
+			executeContext({
+				parameters: { storage: 'postgres', operation: 'buildAuthorizationUrl', connectionId, authorizationOptions: {} },
+				credentials: { ...credentials, ...overrides },
+			}),
+		);
+
+	it('fails at once, in the words Exchange would use, when the store does not answer', async () => {
+		const closedPort = { ...credentials.oAuth2TokenManagerPostgresApi, port: 9 };
+		const error = await start('router:consent-store', { oAuth2TokenManagerPostgresApi: closedPort }).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeApiError);
+		expect(JSON.stringify(error.messages ?? [])).toContain('PostgreSQL');
+	});
+
+	it('fails at once when the App credential lacks what the code exchange needs', async () => {
+		const app = credentials.oAuth2TokenManagerAppApi;
+		await expect(start('router:consent-app', { oAuth2TokenManagerAppApi: { ...app, clientSecret: '' } })).rejects.toThrow(
+			'The Client Secret is empty: enter the client secret from the provider\'s app settings',
+		);
+		await expect(start('router:consent-app', { oAuth2TokenManagerAppApi: { ...app, tokenUrl: '' } })).rejects.toThrow('The Token URL is empty');
+	});
+
+	it('builds the link once both are fine, without writing the connection', async () => {
+		const [[item]] = await start('router:consent-ok');
+		expect(String(item.json.authorizationUrl)).toContain('state=');
+		expect(await db.sql(`select count(*)::int as n from oauth2_tokens where connection_id = 'router:consent-ok'`)).toEqual([{ n: 0 }]);
+	});
+});
+
 describe('Revoke / Disconnect in the panel', () => {
 	it('the Revoke at Provider notice says what the switch does for every provider preset', () => {
 		const notice = node.description.properties.find((p) => p.name === 'revokeAtProviderNotice');

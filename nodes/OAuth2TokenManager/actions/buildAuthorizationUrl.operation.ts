@@ -41,7 +41,7 @@ export const execute: ConnectionOperation<'buildAuthorizationUrl'>['execute'] = 
 	if (!Number.isFinite(minutes) || minutes <= 0) {
 		throw new InvalidInputError('expiresInMinutes', 'must be a number of minutes, more than 0');
 	}
-	return (await engine.manager()).buildAuthorizationUrl(connectionId, {
+	return (await engine.manager()).startAuthorization(connectionId, {
 		expiresInSeconds: minutes * 60,
 		extraParameters: parseExtraParameters('additionalParameters', typeof options.additionalParameters === 'string' ? options.additionalParameters : ''),
 	});
