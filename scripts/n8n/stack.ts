@@ -114,11 +114,18 @@ export function sandboxAppCredential(sandbox: Sandbox, redirectUri: string): Rec
 		clientSecret: sandbox.clientSecret,
 		redirectUri,
 		scopes: '',
+		authorizationParameters: '',
+		codeExchangeParameters: '',
+		refreshParameters: '',
+		keepCallbackFields: '',
+		tenant: '',
+		accountsServer: '',
+		environment: 'production',
 		authorizationUrl: sandbox.authorizationUrl,
 		tokenUrl: sandbox.tokenUrl,
 		revocationUrl: sandbox.revocationUrl,
 		clientAuthentication: 'basic',
-		pkce: true, // the default, stated: n8n 1.x's public API wants every field the Custom preset shows
+		pkce: true, // defaults stated: n8n 1.x's public API wants every field the Custom preset shows
 		keepResponseFields: 'api_domain',
 	};
 }
