@@ -1,5 +1,6 @@
 import type { ICredentialDataDecryptedObject, IExecuteFunctions, IGetNodeParameterOptions, ILoadOptionsFunctions, INodeExecutionData } from 'n8n-workflow';
-import type { TemporaryDatabase } from './postgres';
+import nock from 'nock';
+import { createTemporaryPostgresDatabase, type TemporaryDatabase } from './postgres';
 import { CLIENT_SECRET, PROVIDER_ORIGIN } from './provider';
 
 /**
@@ -90,4 +91,27 @@ export function nodeCredentials(db: TemporaryDatabase, encryptionKey: string): R
 			encryptionKey,
 		},
 	};
+}
+
+/**
+ * The node tests' set-up: a temporary PostgreSQL database named after `name`, the node's credentials for it
+ * (`ready` receives both), and nock letting only local connections through; the database is dropped after the file.
+ */
+export function useNodeTestDatabase(
+	name: string,
+	encryptionKey: string,
+	ready: (db: TemporaryDatabase, credentials: Record<string, ICredentialDataDecryptedObject>) => void,
+): void {
+	let db: TemporaryDatabase | undefined;
+	beforeAll(async () => {
+		nock.disableNetConnect();
+		nock.enableNetConnect(/127\.0\.0\.1|localhost/);
+		db = await createTemporaryPostgresDatabase(name);
+		ready(db, nodeCredentials(db, encryptionKey));
+	});
+	afterEach(() => nock.cleanAll());
+	afterAll(async () => {
+		nock.enableNetConnect();
+		await db?.drop();
+	});
 }

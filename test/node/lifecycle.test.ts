@@ -5,24 +5,17 @@
 import nock from 'nock';
 import { NodeApiError, NodeOperationError, type ICredentialDataDecryptedObject, type IDataObject } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext, locator, nodeCredentials } from '../helpers/node-context';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { executeContext, locator, useNodeTestDatabase } from '../helpers/node-context';
+import type { TemporaryDatabase } from '../helpers/postgres';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
 const node = new OAuth2TokenManager();
 let db: TemporaryDatabase;
 let credentials: Record<string, ICredentialDataDecryptedObject>;
 
-beforeAll(async () => {
-	nock.disableNetConnect();
-	nock.enableNetConnect(/127\.0\.0\.1|localhost/);
-	db = await createTemporaryPostgresDatabase('oauth2tm_node_lifecycle');
-	credentials = nodeCredentials(db, 'lifecycle-test-encryption-key');
-});
-afterEach(() => nock.cleanAll());
-afterAll(async () => {
-	nock.enableNetConnect();
-	await db?.drop();
+useNodeTestDatabase('oauth2tm_node_lifecycle', 'lifecycle-test-encryption-key', (database, nodeCredentials) => {
+	db = database;
+	credentials = nodeCredentials;
 });
 
 const runItems = async (parameters: Record<string, unknown>, continueOnFail = false) =>

@@ -1,24 +1,14 @@
 import nock from 'nock';
 import { NodeApiError, NodeHelpers, NodeOperationError, type ICredentialDataDecryptedObject, type INodeTypeDescription } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext, nodeCredentials } from '../helpers/node-context';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { executeContext, useNodeTestDatabase } from '../helpers/node-context';
 import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
 const node = new OAuth2TokenManager();
-let db: TemporaryDatabase;
 let credentials: Record<string, ICredentialDataDecryptedObject>;
 
-beforeAll(async () => {
-	nock.disableNetConnect();
-	nock.enableNetConnect(/127\.0\.0\.1|localhost/);
-	db = await createTemporaryPostgresDatabase('oauth2tm_node');
-	credentials = nodeCredentials(db, 'node-test-encryption-key');
-});
-afterEach(() => nock.cleanAll());
-afterAll(async () => {
-	nock.enableNetConnect();
-	await db?.drop();
+useNodeTestDatabase('oauth2tm_node', 'node-test-encryption-key', (_database, nodeCredentials) => {
+	credentials = nodeCredentials;
 });
 
 const exchange = (connectionId: string) => ({

@@ -24,8 +24,8 @@ import {
 import { PROVIDER_PRESETS } from '../../engine/presets';
 import { describeEngineError, inputFieldLabel, toNodeError } from '../../nodes/OAuth2TokenManager/actions/nodeErrors';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext, locator, nodeCredentials } from '../helpers/node-context';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { executeContext, locator, useNodeTestDatabase } from '../helpers/node-context';
+import type { TemporaryDatabase } from '../helpers/postgres';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
 const node = new OAuth2TokenManager();
@@ -33,16 +33,9 @@ const n8nNode = { id: 'n', name: 'OAuth2 Token Manager', type: 'oAuth2TokenManag
 let db: TemporaryDatabase;
 let credentials: Record<string, ICredentialDataDecryptedObject>;
 
-beforeAll(async () => {
-	nock.disableNetConnect();
-	nock.enableNetConnect(/127\.0\.0\.1|localhost/);
-	db = await createTemporaryPostgresDatabase('oauth2tm_router');
-	credentials = nodeCredentials(db, 'router-test-encryption-key');
-});
-afterEach(() => nock.cleanAll());
-afterAll(async () => {
-	nock.enableNetConnect();
-	await db?.drop();
+useNodeTestDatabase('oauth2tm_router', 'router-test-encryption-key', (database, nodeCredentials) => {
+	db = database;
+	credentials = nodeCredentials;
 });
 
 const run = async (parameters: Record<string, unknown>, typeVersion = 1.1): Promise<IDataObject> =>
