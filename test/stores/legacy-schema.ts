@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TokenStore } from '../../engine/store';
 import { ADDED_COLUMNS } from '../../engine/stores/sql-schema';
+import type { StoredConnection } from '../../engine/types';
 
 /** The columns the release before this one lacks (grant type and failure bookkeeping). */
 export const LIFECYCLE_COLUMNS = ['grant_type', 'failure_count', 'first_failure_at', 'next_attempt_at', 'failing_since'] as const;
@@ -31,4 +33,18 @@ export function tokensTableSql(dialect: 'postgres' | 'mysql' | 'sqlite'): string
 		.split(';')
 		.filter((statement) => !/\boauth2_tokens_states\b/.test(statement))
 		.join(';');
+}
+
+/**
+ * After stores upgraded a table of the previous release: the old row "old:1" (read by each store into `rows`) has the
+ * new columns' defaults and lists as active; failure bookkeeping written through one store lists as failing in another.
+ */
+export async function expectUpgradedLifecycleRow(upgraders: TokenStore[], rows: Array<StoredConnection | null>): Promise<void> {
+	const defaults = { grantType: 'authorization_code', failureCount: 0, firstFailureAt: null, nextAttemptAt: null, failingSince: null };
+	for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', ...defaults, status: 'active', version: 1 });
+	expect(await upgraders[1].list({ status: 'active', limit: 10 })).toEqual([rows[0]]);
+	const since = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
+	const updated = await upgraders[0].update('old:1', 1, { failureCount: 3, firstFailureAt: since, failingSince: since });
+	expect(updated).toMatchObject({ accessToken: 'ct:old', failureCount: 3, firstFailureAt: since, failingSince: since, version: 2 });
+	expect(await upgraders[upgraders.length - 1].list({ status: 'failing', limit: 10 })).toEqual([updated]);
 }

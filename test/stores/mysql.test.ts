@@ -5,7 +5,7 @@ import { MySqlTokenStore } from '../../engine/stores/mysql';
 import type { TokenStore } from '../../engine/store';
 import { createTemporaryMySqlDatabase, type TemporaryMySqlDatabase } from '../helpers/mysql';
 import { describeStoreContract, newConnection } from './contract';
-import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql, expectUpgradedLifecycleRow } from './legacy-schema';
 import { checkStatesTableUpgrade } from './states-table';
 import { describeMySql } from './servers';
 
@@ -98,13 +98,7 @@ describeMySql()('MySQL store (real MariaDB/MySQL server)', () => {
 			const upgraders = [0, 1, 2].map(() => open({ tableName: 'by_option', createTableIfMissing: true }));
 			const rows = await Promise.all(upgraders.map((store) => store.get('old:1')));
 			expect(await columns('by_option')).toHaveLength(24);
-			const defaults = { grantType: 'authorization_code', failureCount: 0, firstFailureAt: null, nextAttemptAt: null, failingSince: null };
-			for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', ...defaults, status: 'active', version: 1 });
-			expect(await upgraders[1].list({ status: 'active', limit: 10 })).toEqual([rows[0]]);
-			const since = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
-			const updated = await upgraders[0].update('old:1', 1, { failureCount: 3, firstFailureAt: since, failingSince: since });
-			expect(updated).toMatchObject({ accessToken: 'ct:old', failureCount: 3, firstFailureAt: since, failingSince: since, version: 2 });
-			expect(await upgraders[0].list({ status: 'failing', limit: 10 })).toEqual([updated]);
+			await expectUpgradedLifecycleRow(upgraders, rows);
 		});
 
 		test('a table created before the states table: tokens still served; the option creates it, or the error gives the SQL', async () => {

@@ -6,7 +6,7 @@ import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { createTemporaryPostgresDatabase, ICU_COLLATION, type TemporaryDatabase } from '../helpers/postgres';
 import { byteOrder, describeStoreContract, newConnection } from './contract';
-import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql, expectUpgradedLifecycleRow } from './legacy-schema';
 import { checkStatesTableUpgrade } from './states-table';
 import { describePostgres } from './servers';
 
@@ -110,14 +110,7 @@ describePostgres()('PostgreSQL store (real server)', () => {
 			const rows = await Promise.all(upgraders.map((store) => store.get('old:1')));
 			expect(await columns('by_option')).toEqual(expect.arrayContaining([...LIFECYCLE_COLUMNS]));
 			expect(await columns('by_option')).toHaveLength(24);
-			// The old row reads with the defaults (its new columns are null), and lists.
-			const defaults = { grantType: 'authorization_code', failureCount: 0, firstFailureAt: null, nextAttemptAt: null, failingSince: null };
-			for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', ...defaults, status: 'active', version: 1 });
-			expect(await upgraders[1].list({ status: 'active', limit: 10 })).toEqual([rows[0]]);
-			const since = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
-			const updated = await upgraders[0].update('old:1', 1, { failureCount: 3, firstFailureAt: since, failingSince: since });
-			expect(updated).toMatchObject({ accessToken: 'ct:old', failureCount: 3, firstFailureAt: since, failingSince: since, version: 2 });
-			expect(await upgraders[1].list({ status: 'failing', limit: 10 })).toEqual([updated]);
+			await expectUpgradedLifecycleRow(upgraders, rows);
 
 			// Running the shipped file again upgrades a legacy table too (the Supabase route).
 			await db.sql('create schema rerun');

@@ -5,7 +5,7 @@ import { StoreError } from '../../engine/errors';
 import { SqliteTokenStore, defaultSqlitePath, loadNodeSqlite } from '../../engine/stores';
 import type { TokenStore } from '../../engine/store';
 import { describeStoreContract, newConnection } from './contract';
-import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql } from './legacy-schema';
+import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql, expectUpgradedLifecycleRow } from './legacy-schema';
 import { checkStatesTableUpgrade } from './states-table';
 
 describe('SQLite (embedded) store', () => {
@@ -133,13 +133,7 @@ describe('SQLite (embedded) store', () => {
 				const upgraders = [open({ filePath, tableName: 'by_default' }), open({ filePath, tableName: 'by_default' })];
 				const rows = await Promise.all(upgraders.map((store) => store.get('old:1')));
 				expect(columns('by_default')).toHaveLength(24);
-				const defaults = { grantType: 'authorization_code', failureCount: 0, firstFailureAt: null, nextAttemptAt: null, failingSince: null };
-				for (const row of rows) expect(row).toMatchObject({ accessToken: 'ct:old', ...defaults, status: 'active', version: 1 });
-				expect(await upgraders[1].list({ status: 'active', limit: 10 })).toEqual([rows[0]]);
-				const since = new Date(Date.UTC(2030, 0, 1, 0, 0, 0, 1));
-				const updated = await upgraders[1].update('old:1', 1, { failureCount: 3, firstFailureAt: since, failingSince: since });
-				expect(updated).toMatchObject({ accessToken: 'ct:old', failureCount: 3, firstFailureAt: since, failingSince: since, version: 2 });
-				expect(await upgraders[0].list({ status: 'failing', limit: 10 })).toEqual([updated]);
+				await expectUpgradedLifecycleRow(upgraders, rows);
 			} finally {
 				raw.close();
 			}
