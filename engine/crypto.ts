@@ -25,6 +25,14 @@ interface DerivedKey {
 
 const derivedKeys = new Map<string, DerivedKey>();
 
+/**
+ * The value each connection's token field was last decrypted from, with its plaintext. Get Valid Token opens the same
+ * stored access token on every call until the next refresh, and opening it again cost more than the rest of the call.
+ * It holds nothing the process could not decrypt again: the keys are in the same memory. Bounded, oldest out first.
+ */
+const OPENED_LIMIT = 1000;
+const opened = new Map<string, { stored: string; keyId: string; key: KeyObject; plaintext: string }>();
+
 /** scrypt makes a weak passphrase costly to brute-force; derived once per key per process. */
 function deriveKey(secret: string, field: string): DerivedKey {
 	if (typeof secret !== 'string' || secret.length < MIN_KEY_LENGTH) {
@@ -65,6 +73,10 @@ export class TokenCipher {
 	}
 
 	decrypt(stored: string, connectionId: string, field: TokenField): string {
+		const boundTo = `${connectionId}\u0000${field}`;
+		const known = opened.get(boundTo);
+		// Served only for the very value it was opened from, and only to a cipher holding the key that opened it.
+		if (known && known.stored === stored && this.byId.get(known.keyId)?.key === known.key) return known.plaintext;
 		const parts = stored.split(':');
 		if (parts.length !== 6 || `${parts[0]}:${parts[1]}` !== PREFIX) {
 			throw new DecryptionError(`The stored ${field} of connection "${connectionId}" is not in the encrypted format`);
@@ -82,14 +94,19 @@ export class TokenCipher {
 				`The stored ${field} of connection "${connectionId}" was encrypted with a key that is not configured (key id ${keyId})`,
 			);
 		}
+		let plaintext: string;
 		try {
 			const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'), { authTagLength: GCM_TAG_LENGTH });
-			decipher.setAAD(Buffer.from(`${connectionId}\u0000${field}`, 'utf8'));
+			decipher.setAAD(Buffer.from(boundTo, 'utf8'));
 			decipher.setAuthTag(tagBytes);
-			return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+			plaintext = decipher.update(Buffer.from(ciphertext, 'base64url'), undefined, 'utf8') + decipher.final('utf8');
 		} catch {
 			throw new DecryptionError(`The stored ${field} of connection "${connectionId}" failed its integrity check`);
 		}
+		opened.delete(boundTo);
+		if (opened.size >= OPENED_LIMIT) opened.delete(opened.keys().next().value!);
+		opened.set(boundTo, { stored, keyId, key: key.key, plaintext });
+		return plaintext;
 	}
 
 	/**

@@ -61,6 +61,23 @@ describe('TokenCipher', () => {
 		expect(() => withoutOld.decrypt(written, 'c', 'access_token')).toThrow(/key that is not configured/);
 	});
 
+	it('keeps what it opened only for the value, connection, field and key that opened it', () => {
+		const rotated = new TokenCipher(KEY, [OLD_KEY]);
+		const written = new TokenCipher(OLD_KEY).encrypt('first-token', 'c', 'access_token');
+		expect(rotated.decrypt(written, 'c', 'access_token')).toBe('first-token');
+		expect(rotated.decrypt(written, 'c', 'access_token')).toBe('first-token');
+		expect(() => new TokenCipher(KEY).decrypt(written, 'c', 'access_token')).toThrow(/key that is not configured/);
+		expect(() => rotated.decrypt(written, 'other', 'access_token')).toThrow(/integrity check/);
+		expect(() => rotated.decrypt(written, 'c', 'refresh_token')).toThrow(/integrity check/);
+		const replaced = rotated.encrypt('second-token', 'c', 'access_token');
+		expect(rotated.decrypt(replaced, 'c', 'access_token')).toBe('second-token');
+		const parts = written.split(':');
+		const ciphertext = Buffer.from(parts[5], 'base64url');
+		ciphertext[0] ^= 0x01;
+		parts[5] = ciphertext.toString('base64url');
+		expect(() => rotated.decrypt(parts.join(':'), 'c', 'access_token')).toThrow(/integrity check/);
+	});
+
 	it('refuses a short key, naming the field', () => {
 		expect(() => new TokenCipher('short')).toThrow(InvalidInputError);
 		expect(() => new TokenCipher('short')).toThrow(/^encryptionKey must be at least 16 characters/);
