@@ -310,7 +310,9 @@ export function setSettings(workflow: Workflow, values: Record<string, unknown>)
 	}
 }
 
-/** Sets Get Valid Token's minimum validity in workflow 2's Settings node. */
+/** Sets the Minimum Validity of workflow 2's Get Valid Token node. */
 export function setMinValidity(workflow: Workflow, seconds: number) {
-	setSettings(workflow, { minValiditySeconds: seconds });
+	const node = workflow.nodes.find((n) => n.type === PACKAGE_NODE && n.parameters.operation === 'getValidToken');
+	if (!node) throw new Error(`workflow "${workflow.name}" has no Get Valid Token node`);
+	node.parameters.minValiditySeconds = seconds;
 }
