@@ -177,7 +177,7 @@ describe('a failing provider', () => {
 		const [item] = await runItems({ operation: 'refreshToken', connectionId: locator('pf:a'), force: true }, true);
 		expect(item.json).toEqual({
 			error: expect.stringMatching(/^Connection "pf:a": the provider is failing, next attempt at \d{4}-\d\d-\d\dT/),
-			details: { description: expect.stringMatching(/^The node does not call the provider again before .*Retry On Fail/), code: 'provider_failing' },
+			details: { description: expect.stringMatching(/^The node does not call the provider again before .*Retry On Fail/), code: 'provider_failing', connectionId: 'pf:a' },
 		});
 		expect(cooling.isDone()).toBe(false);
 		nock.cleanAll();

@@ -115,6 +115,7 @@ describe('OAuth2 Token Manager node', () => {
 				details: {
 					description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
 					code: 'connection_not_found',
+					connectionId: 'node:never-connected',
 				},
 			},
 			pairedItem: { item: 0 },

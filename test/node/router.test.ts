@@ -65,7 +65,11 @@ describe('the item loop', () => {
 		expect(items[2].json).toEqual({ error: 'The operation "noSuchOperation" is not supported', details: { description: null, code: null } });
 		expect(items[3].json).toEqual({
 			error: expect.stringMatching(/^No connection "router:missing" in PostgreSQL table/),
-			details: { description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.', code: 'connection_not_found' },
+			details: {
+				description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
+				code: 'connection_not_found',
+				connectionId: 'router:missing',
+			},
 		});
 		// A failed token that is no longer the stored one: the stored token comes back, unrefreshed.
 		expect(items[4].json).toMatchObject({ connectionId: 'router:a', access_token: 'SENTINEL-access-1', refreshed: false });

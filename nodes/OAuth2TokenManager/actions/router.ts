@@ -13,16 +13,29 @@ function runsAsAgentTool(ctx: IExecuteFunctions): boolean {
 }
 
 /**
- * One item, one or more outputs (an operation over many connections gives one per connection). The connection id
- * is checked before any credential is read or any store is reached; version 1.2's resource locator gives its value.
+ * The item's connection id, checked before any credential is read or any store is reached (version 1.2's resource
+ * locator gives its value); '' when the provider's answer names the connection, undefined for an operation on the
+ * whole store.
  */
-async function runOperation<K extends Operation>(ctx: IExecuteFunctions, operation: K, itemIndex: number, rule: OutputRule): Promise<IDataObject[]> {
+function connectionIdOf(ctx: IExecuteFunctions, operation: Operation, itemIndex: number): string | undefined {
+	const module = operations[operation];
+	if (isStoreOperation(module)) return undefined;
+	const given = module.connectionId ? module.connectionId.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
+	return given === DERIVED_FROM_PROVIDER ? '' : validateConnectionId(given);
+}
+
+/** One item, one or more outputs (an operation over many connections gives one per connection). */
+async function runOperation<K extends Operation>(
+	ctx: IExecuteFunctions,
+	operation: K,
+	connectionId: string | undefined,
+	itemIndex: number,
+	rule: OutputRule,
+): Promise<IDataObject[]> {
 	const module = operations[operation];
 	const engine = engineFor(ctx, itemIndex);
 	if (isStoreOperation(module)) return operationOutput(rule, operation, await module.execute.call(ctx, { engine, itemIndex }));
-	const given = module.connectionId ? module.connectionId.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
-	const connectionId = given === DERIVED_FROM_PROVIDER ? '' : validateConnectionId(given);
-	return operationOutput(rule, operation, await module.execute.call(ctx, { engine, connectionId, itemIndex }));
+	return operationOutput(rule, operation, await module.execute.call(ctx, { engine, connectionId: connectionId!, itemIndex }));
 }
 
 /** Runs the operation of every item, pairs each output with its input, and turns failures into n8n errors. */
@@ -32,6 +45,7 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 	const asAgentTool = runsAsAgentTool(this);
 	const rule = outputRuleFor(this.getNode().typeVersion);
 	for (let i = 0; i < items.length; i++) {
+		let connectionId: string | undefined;
 		try {
 			const operation = this.getNodeParameter('operation', i);
 			if (!isOperation(operation)) throw new NodeOperationError(this.getNode(), `The operation "${String(operation)}" is not supported`, { itemIndex: i });
@@ -41,7 +55,8 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 					description: 'As an agent\'s tool this node runs Get Valid Token and Refresh Token and answers with status and expiry, never a token. Run the other operations in a workflow without an agent.',
 				});
 			}
-			for (const json of await runOperation(this, operation, i, rule)) {
+			connectionId = connectionIdOf(this, operation, i);
+			for (const json of await runOperation(this, operation, connectionId, i, rule)) {
 				returnData.push({ json: asAgentTool ? agentToolOutput(rule, json) : json, pairedItem: { item: i } });
 			}
 		} catch (error) {
@@ -57,6 +72,8 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 					details: {
 						description: nodeError.description ?? null,
 						code: error instanceof TokenManagerError ? error.code : null,
+						// Which connection failed, once its id was read and found valid: a run over many items says which.
+						...(connectionId ? { connectionId } : {}),
 						...(withLink ? { reauthorizationUrl: error.reauthorizationUrl ?? null } : {}),
 					},
 				},
