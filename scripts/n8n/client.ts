@@ -25,7 +25,10 @@ export interface WorkflowNode {
 	/** What the node does when it fails (e.g. continueRegularOutput). */
 	onError?: string;
 	parameters: Record<string, unknown>;
-	/** By type; an id of null lets n8n resolve the credential by its name on import. */
+	/**
+	 * By type. The bundled workflows give each a placeholder id (credentialReference): an id n8n does not know makes
+	 * its import link the credential by name.
+	 */
 	credentials?: Record<string, { id?: string | null; name?: string } | null>;
 }
 

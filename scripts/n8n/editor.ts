@@ -52,6 +52,13 @@ export interface Editor {
 	 * picks `entry`.
 	 */
 	pickFromList(parameter: string, search: string, entry: string): Promise<string[]>;
+	/**
+	 * A new workflow filled from a workflow file through the editor's Import from File (its file input, as the menu
+	 * entry opens it); resolves once the canvas shows `nodeCount` nodes.
+	 */
+	importFromFile(file: string, nodeCount: number): Promise<void>;
+	/** The names of the canvas's nodes that show an issue (the warning n8n puts on a node). */
+	nodesWithIssues(): Promise<string[]>;
 	/** Runs the open node ("Execute step") and resolves the first output item read from the output table. */
 	executeStep(): Promise<Record<string, string>>;
 	screenshot(file: string): Promise<void>;
@@ -185,6 +192,20 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 			await click(item, `"${entry}" in the list of "${parameter}"`);
 			return listed;
 		},
+
+		async importFromFile(file, nodeCount) {
+			await page.navigate(`${stack.n8n.url}/workflow/new`);
+			const input = '[data-test-id="workflow-import-input"]';
+			await waitFor(`!!document.querySelector(${js(input)})`, 'the Import from File input', 30000);
+			const { root } = await page.send<{ root: { nodeId: number } }>('DOM.getDocument', {});
+			const { nodeId } = await page.send<{ nodeId: number }>('DOM.querySelector', { nodeId: root.nodeId, selector: input });
+			await page.send('DOM.setFileInputFiles', { nodeId, files: [file] });
+			await waitFor(`document.querySelectorAll('[data-test-id="canvas-node"]').length === ${nodeCount}`, `${nodeCount} nodes on the canvas`, 30000);
+			await sleep(1000); // the issues are set once the nodes are placed
+		},
+
+		nodesWithIssues: () =>
+			evaluate(`[...document.querySelectorAll('[data-test-id="canvas-node"]')].filter((e) => e.querySelector('[data-test-id="node-issues"]')).map((e) => e.dataset.nodeName)`),
 
 		async executeStep() {
 			await click(byTestId('node-execute-button'), 'the "Execute step" button');

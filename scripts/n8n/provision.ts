@@ -7,7 +7,7 @@
 import * as crypto from 'node:crypto';
 import type { Sandbox } from '../../test/sandbox';
 import { N8nClient, type WebhookResponse, type Workflow } from './client';
-import { PACKAGE_NODE, readWorkflow, sandboxAppCredential, setMinValidity } from './stack';
+import { assertLinked, credentialReference, PACKAGE_NODE, readWorkflow, sandboxAppCredential, setMinValidity } from './stack';
 
 const EMBEDDED_CREDENTIAL = 'oAuth2TokenManagerEmbeddedApi';
 
@@ -56,7 +56,7 @@ export function onStore(workflow: Workflow, store: StoreChoice, tag = ''): Workf
 		if (node.type !== PACKAGE_NODE) continue;
 		node.parameters.storage = store.storage;
 		const { [EMBEDDED_CREDENTIAL]: _embedded, ...others } = node.credentials || {};
-		node.credentials = { ...others, [store.credentialType]: { id: null, name: tagged(store.credentialName) } };
+		node.credentials = { ...others, [store.credentialType]: credentialReference(tagged(store.credentialName)) };
 	}
 	return copy;
 }
@@ -112,19 +112,16 @@ export async function provisionTokenManager(options: {
 	const basicAuth = { user: 'connect', password: crypto.randomBytes(18).toString('base64url') };
 	const callAuth = { name: 'X-Call-Key', value: crypto.randomBytes(18).toString('base64url') };
 
-	await client.createCredential({ name: tagged('Pipedrive OAuth app'), type: 'oAuth2TokenManagerAppApi', data: sandboxAppCredential(sandbox, callbackUrl) });
-	await client.createCredential({ name: tagged(store.credentialName), type: store.credentialType, data: store.data });
-	await client.createCredential({ name: tagged('Call webhook header auth'), type: 'httpHeaderAuth', data: callAuth });
-	await client.createCredential({ name: tagged('Connect start basic auth'), type: 'httpBasicAuth', data: basicAuth });
+	const credentialIds = [
+		await client.createCredential({ name: tagged('Pipedrive OAuth app'), type: 'oAuth2TokenManagerAppApi', data: sandboxAppCredential(sandbox, callbackUrl) }),
+		await client.createCredential({ name: tagged(store.credentialName), type: store.credentialType, data: store.data }),
+		await client.createCredential({ name: tagged('Call webhook header auth'), type: 'httpHeaderAuth', data: callAuth }),
+		await client.createCredential({ name: tagged('Connect start basic auth'), type: 'httpBasicAuth', data: basicAuth }),
+	].map((c) => c.id);
 
 	if (options.minValiditySeconds !== undefined) setMinValidity(call, options.minValiditySeconds);
 	for (const workflow of [connect, call]) {
-		const created = await client.createWorkflow(workflow);
-		for (const node of created.nodes) {
-			for (const [type, ref] of Object.entries(node.credentials || {})) {
-				if (!ref?.id) throw new Error(`workflow "${workflow.name}": node "${node.name}" has no ${type} credential after import`);
-			}
-		}
+		const created = assertLinked(await client.createWorkflow(workflow), credentialIds);
 		await client.publishWorkflow(created.id);
 	}
 	await client.waitForWebhook(hookPath(connect, 'Start Webhook'));

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startSandbox, type Sandbox } from '../../test/sandbox';
-import { type CreatedWorkflow, N8nClient, type Owner, type WebhookResponse, type Workflow } from './client';
+import { N8nClient, type Owner, type WebhookResponse, type Workflow } from './client';
 import type { Log } from './install';
 import { type N8nInstance, startN8n } from './instance';
 import { installPackage, packProject, repoDir } from './package';
@@ -28,10 +28,30 @@ export const CREDENTIAL_NAMES = {
 	basicAuth: 'Connect start basic auth',
 	alertAuth: 'Alert endpoint header auth',
 };
+/** The type of each credential the bundled workflows name. */
+export const CREDENTIAL_TYPES: Record<keyof typeof CREDENTIAL_NAMES, string> = {
+	app: 'oAuth2TokenManagerAppApi',
+	store: 'oAuth2TokenManagerEmbeddedApi',
+	headerAuth: 'httpHeaderAuth',
+	callAuth: 'httpHeaderAuth',
+	basicAuth: 'httpBasicAuth',
+	alertAuth: 'httpHeaderAuth',
+};
 export const PACKAGE_NODE = 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager';
 
+/**
+ * How the bundled workflows name a credential: its name and a placeholder id made from it. n8n's import (CLI, public
+ * API) finds no credential with that id and links the one with that name instead. An id of null would link by name
+ * too, but n8n 1.x's CLI import then prints a dependency-index error, and n8n 2.x's editor flags nothing on the
+ * canvas when no such credential exists; the editor's Import from File drops an id it does not know, so the node
+ * shows its credential as not set.
+ */
+export function credentialReference(name: string): { id: string; name: string } {
+	return { id: name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, ''), name };
+}
+
 export function readWorkflow(name: WorkflowKey): Workflow {
-	return JSON.parse(fs.readFileSync(path.join(repoDir, 'workflows', WORKFLOW_FILES[name]), 'utf8')) as Workflow;
+	return JSON.parse(fs.readFileSync(workflowFile(name), 'utf8')) as Workflow;
 }
 
 interface Webhook {
@@ -181,33 +201,20 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 		const alertAuth = headerCredential('X-Alert-Key');
 		const basicAuth = { user: 'connect', password: crypto.randomBytes(18).toString('base64url') };
 		const storeFile = path.join(n8n.userFolder, '.n8n', 'oauth2-token-manager-demo.sqlite');
-		const credentials = {
-			app: await client.createCredential({
-				name: CREDENTIAL_NAMES.app,
-				type: 'oAuth2TokenManagerAppApi',
-				data: sandboxAppCredential(sandbox, callbackUrl),
-			}),
-			store: await client.createCredential({
-				name: CREDENTIAL_NAMES.store,
-				type: 'oAuth2TokenManagerEmbeddedApi',
-				data: { filePath: storeFile, encryptionKey: crypto.randomBytes(32).toString('base64') },
-			}),
-			headerAuth: await client.createCredential({ name: CREDENTIAL_NAMES.headerAuth, type: 'httpHeaderAuth', data: headerAuth }),
-			callAuth: await client.createCredential({ name: CREDENTIAL_NAMES.callAuth, type: 'httpHeaderAuth', data: callAuth }),
-			basicAuth: await client.createCredential({ name: CREDENTIAL_NAMES.basicAuth, type: 'httpBasicAuth', data: basicAuth }),
-			alertAuth: await client.createCredential({ name: CREDENTIAL_NAMES.alertAuth, type: 'httpHeaderAuth', data: alertAuth }),
+		const data: Record<keyof typeof CREDENTIAL_NAMES, Record<string, unknown>> = {
+			app: sandboxAppCredential(sandbox, callbackUrl),
+			store: { filePath: storeFile, encryptionKey: crypto.randomBytes(32).toString('base64') },
+			headerAuth,
+			callAuth,
+			basicAuth,
+			alertAuth,
 		};
-
-		/** Imports a workflow and checks n8n linked every credential it names. */
-		const importWorkflow = async (wf: Workflow): Promise<CreatedWorkflow> => {
-			const created: CreatedWorkflow = await client.createWorkflow(wf);
-			for (const n of created.nodes) {
-				for (const [type, ref] of Object.entries(n.credentials || {})) {
-					if (!ref || !ref.id) throw new Error(`workflow "${wf.name}": node "${n.name}" has no ${type} credential after import`);
-				}
-			}
-			return created;
-		};
+		const credentials = {} as Stack['credentials'];
+		for (const key of Object.keys(CREDENTIAL_NAMES) as (keyof typeof CREDENTIAL_NAMES)[]) {
+			credentials[key] = await client.createCredential({ name: CREDENTIAL_NAMES[key], type: CREDENTIAL_TYPES[key], data: data[key] });
+		}
+		const credentialIds = Object.values(credentials).map((c) => c.id);
+		const importWorkflow = async (wf: Workflow) => assertLinked(await client.createWorkflow(wf), credentialIds);
 
 		const workflows = {} as Stack['workflows'];
 		for (const key of STARTED_WORKFLOWS) {
@@ -297,6 +304,32 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 		for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
 		throw err;
 	}
+}
+
+/** The path of a bundled workflow's file. */
+export function workflowFile(name: WorkflowKey): string {
+	return path.join(repoDir, 'workflows', WORKFLOW_FILES[name]);
+}
+
+/**
+ * Imports a bundled workflow's file with `n8n import:workflow --input=<file>`, as a user of n8n's CLI does. n8n logs
+ * a failed part of an import (such as its dependency index) and still reports success, so the output's lines that
+ * report a problem are returned beside the exit code.
+ */
+export async function importWithCli(n8n: N8nInstance, name: WorkflowKey): Promise<{ code: number | null; problems: string[] }> {
+	const { code, stdout, stderr } = await n8n.cli(['import:workflow', `--input=${workflowFile(name)}`]);
+	const problems = `${stdout}\n${stderr}`.split('\n').filter((line) => /error|fail|violat|invalid|skipp/i.test(line));
+	return { code, problems };
+}
+
+/** Throws unless n8n linked every credential the workflow names to one of `credentialIds`; resolves the workflow. */
+export function assertLinked<T extends Workflow>(workflow: T, credentialIds: string[]): T {
+	for (const node of workflow.nodes) {
+		for (const [type, ref] of Object.entries(node.credentials || {})) {
+			if (!ref?.id || !credentialIds.includes(ref.id)) throw new Error(`workflow "${workflow.name}": node "${node.name}" has no ${type} credential after import`);
+		}
+	}
+	return workflow;
 }
 
 /** Sets fields of a workflow's Settings node (each must exist there). */
