@@ -1,8 +1,9 @@
 // `npm run test:compat`: the bundled workflows' main path on each n8n this package supports, on the Node.js it runs
 // there, with the PostgreSQL and the embedded token stores: connect through workflow 1 (the sandbox as provider),
 // Get Valid Token across an expiry (one refresh), then a burst of calls just after the next expiry (exactly 1 token
-// request, 0 failed API calls). Each n8n is pinned and installed once into the cache outside the clone (about 6
-// minutes each the first time). Prints a matrix n8n × Node × store → pass/fail and figures; exits 1 if a cell fails.
+// request, 0 failed API calls). Before that it imports the four bundled workflows with `n8n import:workflow`, as a
+// user of n8n's CLI does: a cell fails when that import prints an error. Each n8n is pinned and installed once into
+// the cache outside the clone (about 6 minutes each the first time). Prints a matrix n8n × Node × store → pass/fail and figures; exits 1 if a cell fails.
 // Started by run.js (dependencies installed, Node 24).
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,6 +14,7 @@ import { CURRENT_N8N, ensureN8n, N8N_1X, type N8nTarget } from './n8n/install';
 import { type N8nInstance, startN8n } from './n8n/instance';
 import { installPackage, packProject } from './n8n/package';
 import { embeddedStore, ownerClient, postgresStore, provisionTokenManager, type StoreChoice, type TokenManagerSetup } from './n8n/provision';
+import { importWithCli, WORKFLOW_FILES, type WorkflowKey } from './n8n/stack';
 import { nodeRuntimeOf } from './node-runtime';
 
 const TARGETS: N8nTarget[] = [N8N_1X, CURRENT_N8N];
@@ -85,6 +87,12 @@ async function runTarget(target: N8nTarget, tarball: string, baseFolder: string)
 		await installPackage(userFolder, tarball);
 		n8n = await startN8n({ userFolder, target, log });
 		const client = await ownerClient(n8n.url);
+		const importProblems: string[] = [];
+		for (const key of Object.keys(WORKFLOW_FILES) as WorkflowKey[]) {
+			const { code, problems } = await importWithCli(n8n, key);
+			if (code !== 0 || problems.length) importProblems.push(`n8n import:workflow ${WORKFLOW_FILES[key]} exited ${code}: ${problems.join(' / ') || 'no message'}`);
+		}
+		log(`n8n ${target.version}: the bundled workflows imported with n8n import:workflow, ${importProblems.length ? importProblems.join('; ') : 'no error printed'}`);
 		const url = n8n.url;
 		const runs = stores(n8n.database).map(async (store): Promise<Cell> => {
 			const cell = { n8n: target.version, node, store: store.storage, pass: false, figures: '' };
@@ -92,7 +100,8 @@ async function runTarget(target: N8nTarget, tarball: string, baseFolder: string)
 				const sandbox = await startSandbox({ expiresIn: EXPIRES_IN, tokenDelayMs: 150 });
 				sandboxes.push(sandbox);
 				const setup = await provisionTokenManager({ n8nUrl: url, client, sandbox, store, tag: store.storage, minValiditySeconds: MIN_VALIDITY });
-				return { ...cell, pass: true, figures: await mainPath(setup, sandbox) };
+				const figures = await mainPath(setup, sandbox);
+				return importProblems.length ? { ...cell, figures, error: importProblems.join('\n') } : { ...cell, pass: true, figures };
 			} catch (err) {
 				return { ...cell, error: (err as Error).message };
 			}
