@@ -32,6 +32,7 @@ interface WorkflowNode {
 	credentials?: Record<string, { id: string | null; name: string }>;
 }
 interface Workflow {
+	id?: string;
 	name: string;
 	settings: Record<string, unknown>;
 	nodes: WorkflowNode[];
@@ -121,6 +122,21 @@ describe('the bundled workflows', () => {
 		);
 		expect(carryingTokens.map(({ file }) => file)).toEqual(['2-call-api-with-valid-token.json', '3-refresh-on-request.json']);
 		for (const { file, workflow } of carryingTokens) expect({ file, saved: workflow.settings.saveDataSuccessExecution }).toEqual({ file, saved: 'none' });
+	});
+
+	// n8n 2.x's `import:workflow --input=<file>` stores no workflow without an id; a credential id of null makes n8n
+	// 1.x's import print a dependency-index error, and n8n 2.x's editor then flags no missing credential. An id n8n does
+	// not know is linked by name on import (scripts/n8n/stack.ts, credentialReference).
+	it('carry a workflow id of their own and give every credential reference a placeholder id, one for each name', () => {
+		expect(new Set(workflows.map(({ workflow }) => workflow.id)).size).toBe(workflows.length);
+		for (const { file, workflow } of workflows) expect({ file, id: typeof workflow.id === 'string' && workflow.id.length > 0 }).toEqual({ file, id: true });
+		const idOf = new Map<string, Set<unknown>>();
+		for (const { workflow } of workflows) {
+			for (const ref of workflow.nodes.flatMap((n) => Object.values(n.credentials ?? {}))) idOf.set(ref.name, (idOf.get(ref.name) ?? new Set()).add(ref.id));
+		}
+		const ids = [...idOf].map(([name, set]) => ({ name, ids: [...set] }));
+		for (const { name, ids: [id, ...others] } of ids) expect({ name, id: typeof id === 'string' && id.length > 0, others }).toEqual({ name, id: true, others: [] });
+		expect(new Set(ids.map(({ ids: [id] }) => id)).size).toBe(ids.length);
 	});
 
 	it("name every credential their nodes use in the sticky note's checklist, with its type as n8n's editor shows it", () => {
