@@ -1,17 +1,18 @@
 // npm run screenshots [-- --out docs]
-// Pictures of the three bundled workflows as n8n's editor shows them: brings up the demo's set-up (sandbox, n8n with
-// the package, credentials, published workflows), logs in with headless Chromium from Debian's packages
-// (`apt-get install -y chromium`) and captures each workflow's canvas over the DevTools protocol, then one picture
-// of all three, then the node's panel as a new user sets it up and the App credential. Writes
-// docs/workflow-1-connect.png, docs/workflow-2-call-api.png, docs/workflow-3-refresh.png, docs/workflows.png,
-// docs/node-panel.png and docs/app-credential.png. Started by run.js on the Node 24 runtime (a global WebSocket).
+// Pictures of the four bundled workflows as n8n's editor shows them: brings up the demo's set-up (sandbox, n8n with
+// the package, credentials, published workflows; workflow 4 on a 15-minute schedule that does not come round while the
+// pictures are taken), logs in with headless Chromium from Debian's packages (`apt-get install -y chromium`) and
+// captures each workflow's canvas over the DevTools protocol, then one picture of all four, then the node's panel as a
+// new user sets it up and the App credential. Writes docs/workflow-1-connect.png, docs/workflow-2-call-api.png,
+// docs/workflow-3-refresh.png, docs/workflow-4-keep-alive.png, docs/workflows.png, docs/node-panel.png and
+// docs/app-credential.png. Started by run.js on the Node 24 runtime (a global WebSocket).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { capture } from './chromium';
 import { type Editor, openEditor } from './n8n/editor';
-import { startStack, type StartedWorkflow } from './n8n/stack';
+import { startStack } from './n8n/stack';
 
 const repo = path.resolve(__dirname, '..');
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -24,7 +25,7 @@ export async function main(args: string[]): Promise<number> {
 
 	if (!fs.existsSync(path.join(repo, 'dist'))) spawnSync('npm', ['run', 'build', '--silent'], { cwd: repo, stdio: 'inherit' });
 	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-shot-'));
-	console.log('Bringing up the sandbox and n8n with the three workflows...');
+	console.log('Bringing up the sandbox and n8n with the four workflows...');
 	const stack = await startStack({ userFolder, expiresIn: 3600, log });
 	const width = 1600;
 	const height = 900;
@@ -38,14 +39,15 @@ export async function main(args: string[]): Promise<number> {
 		editor = await openEditor(stack, { width, height });
 		const { page } = editor;
 
-		const shots: [StartedWorkflow, string][] = [
-			['connect', 'workflow-1-connect.png'],
-			['call', 'workflow-2-call-api.png'],
-			['refresh', 'workflow-3-refresh.png'],
+		const keepAlive = await stack.publishKeepAlive({ notificationUrl: `${stack.sandbox.url}/alerts`, expiresWithinSeconds: 600, everySeconds: 900 });
+		const shots: [{ id: string; name: string }, string][] = [
+			[stack.workflows.connect, 'workflow-1-connect.png'],
+			[stack.workflows.call, 'workflow-2-call-api.png'],
+			[stack.workflows.refresh, 'workflow-3-refresh.png'],
+			[await stack.client.getWorkflow(keepAlive), 'workflow-4-keep-alive.png'],
 		];
 		const files = [];
-		for (const [key, fileName] of shots) {
-			const wf = stack.workflows[key];
+		for (const [wf, fileName] of shots) {
 			const expected = (await stack.client.getWorkflow(wf.id)).nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote').length;
 			await page.navigate(`${stack.n8n.url}/workflow/${wf.id}`);
 			let rendered = 0;
@@ -79,9 +81,16 @@ export async function main(args: string[]): Promise<number> {
 		await editor.chooseOption('storage', 'Embedded (SQLite)');
 		await editor.credentialChoices('Embedded (SQLite) Token Storage');
 		await editor.pickCredential(store);
-		await editor.fill('connectionId', 'pipedrive:acme');
-		await editor.executeStep();
+		await editor.pickFromList('connectionId', 'pipedrive:ac', 'pipedrive:acme (active)');
+		const { access_token: accessToken } = await editor.executeStep();
 		await sleep(1000);
+		// The picture shows where the token is, not the token: even a sandbox's has no place in the repository.
+		await page.evaluate(`(() => {
+			const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+			for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+				if (node.nodeValue.includes(${JSON.stringify(accessToken)})) node.nodeValue = node.nodeValue.replaceAll(${JSON.stringify(accessToken)}, '••••••••••••');
+			}
+		})()`);
 		const panel = path.join(outDir, 'node-panel.png');
 		await capture(page, panel);
 		log(`${path.relative(repo, panel)}: the node's panel after Get Valid Token`);
@@ -93,7 +102,7 @@ export async function main(args: string[]): Promise<number> {
 		await capture(page, credential);
 		log(`${path.relative(repo, credential)}: the OAuth2 Token Manager App credential`);
 
-		// one picture of the three, stacked
+		// one picture of the four, stacked
 		const imgs = files.map((f) => `<img src="data:image/png;base64,${fs.readFileSync(f).toString('base64')}">`).join('');
 		const html = `<!doctype html><html><body style="margin:0;background:#fff">${imgs}<style>img{display:block;width:${width}px;border-bottom:6px solid #e0e0e0}</style></body></html>`;
 		const htmlFile = path.join(userFolder, 'all.html');
@@ -103,7 +112,7 @@ export async function main(args: string[]): Promise<number> {
 		await sleep(500);
 		const all = path.join(outDir, 'workflows.png');
 		await capture(page, all);
-		log(`${path.relative(repo, all)}: the three workflows`);
+		log(`${path.relative(repo, all)}: the four workflows`);
 	} finally {
 		if (editor) await editor.close();
 		await stack.stop();
