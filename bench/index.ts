@@ -123,24 +123,27 @@ async function steady(sandbox: Sandbox, contenders: Contender[]): Promise<Scenar
 }
 
 /**
- * `size` concurrent executions per contender right after expiry (contender after contender), `repeats` times. Each
- * round starts with the next contender, so a slow moment of the machine does not always fall on the same one.
+ * `size` concurrent executions per contender right after expiry of its token (contender after contender), `repeats`
+ * times. Each round starts with the next contender, so a slow moment of the machine does not always fall on the same
+ * one; each contender's burst waits for the token its previous burst got to expire.
  */
 async function bursts(sandbox: Sandbox, contenders: Contender[], scenario: string, size: number, repeats: number): Promise<Run[]> {
 	const { users, expired } = await freshGrants(contenders, scenario);
 	const runs: Run[] = contenders.map((contender) => ({ contender, user: users.get(contender)!, calls: [], before: sandbox.stats() }));
-	let due = expired;
+	const lastBurst = new Map<Run, number>();
 	for (let round = 1; round <= repeats; round++) {
-		progress(`${scenario}: round ${round}/${repeats}, waiting for the access tokens to expire`);
-		await due;
-		const roundStart = Date.now();
-		for (const run of [...runs.slice((round - 1) % runs.length), ...runs.slice(0, (round - 1) % runs.length)]) {
+		progress(`${scenario}: round ${round}/${repeats}, each contender after its access token expired`);
+		await expired;
+		const first = (round - 1) % runs.length;
+		for (const run of [...runs.slice(first), ...runs.slice(0, first)]) {
+			const previous = lastBurst.get(run);
+			// the token refreshed in its previous burst expires one lifetime after that burst began
+			if (previous !== undefined) await sleep(previous + settings.lifetimeSeconds * 1000 + 700 - Date.now());
+			lastBurst.set(run, Date.now());
 			const results = await Promise.all(Array.from({ length: size }, () => run.contender.call()));
 			run.calls.push(...results);
 			progress(`  ${run.contender.key}: ${results.filter((r) => r.ok).length}/${size} succeeded`);
 		}
-		// the refreshed tokens of this round expire one lifetime after it began
-		due = sleep(roundStart + settings.lifetimeSeconds * 1000 + 700 - Date.now());
 	}
 	return runs;
 }

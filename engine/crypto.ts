@@ -27,8 +27,9 @@ const derivedKeys = new Map<string, DerivedKey>();
 
 /**
  * The value each connection's token field was last decrypted from, with its plaintext. Get Valid Token opens the same
- * stored access token on every call until the next refresh, and opening it again cost more than the rest of the call.
- * It holds nothing the process could not decrypt again: the keys are in the same memory. Bounded, oldest out first.
+ * stored access token on every call until the next refresh; opening it again was most of what the call added to its
+ * database read. It holds nothing the process could not decrypt again: the keys are in the same memory. Bounded,
+ * oldest out first.
  */
 const OPENED_LIMIT = 1000;
 const opened = new Map<string, { stored: string; keyId: string; key: KeyObject; plaintext: string }>();
