@@ -65,21 +65,24 @@ export function loadOptionsContext(options: { parameters: Record<string, unknown
 	} as unknown as ILoadOptionsFunctions;
 }
 
+/** The App credential of a Custom app on the nock provider (test/helpers/provider.ts); frozen, as tests share it. */
+export const NOCK_APP_CREDENTIAL: ICredentialDataDecryptedObject = Object.freeze({
+	preset: 'custom',
+	clientId: 'client-id',
+	clientSecret: CLIENT_SECRET,
+	redirectUri: 'https://n8n.test/webhook/oauth/callback',
+	authorizationUrl: `${PROVIDER_ORIGIN}/oauth/authorize`,
+	tokenUrl: `${PROVIDER_ORIGIN}/oauth/token`,
+	revocationUrl: `${PROVIDER_ORIGIN}/oauth/revoke`,
+	clientAuthentication: 'basic',
+	keepResponseFields: 'api_domain',
+});
+
 /** The node's credentials for a sandbox-less run: a Custom App on the nock provider, tokens in `db`. */
 export function nodeCredentials(db: TemporaryDatabase, encryptionKey: string): Record<string, ICredentialDataDecryptedObject> {
 	const url = new URL(db.url);
 	return {
-		oAuth2TokenManagerAppApi: {
-			preset: 'custom',
-			clientId: 'client-id',
-			clientSecret: CLIENT_SECRET,
-			redirectUri: 'https://n8n.test/webhook/oauth/callback',
-			authorizationUrl: `${PROVIDER_ORIGIN}/oauth/authorize`,
-			tokenUrl: `${PROVIDER_ORIGIN}/oauth/token`,
-			revocationUrl: `${PROVIDER_ORIGIN}/oauth/revoke`,
-			clientAuthentication: 'basic',
-			keepResponseFields: 'api_domain',
-		},
+		oAuth2TokenManagerAppApi: NOCK_APP_CREDENTIAL,
 		oAuth2TokenManagerPostgresApi: {
 			host: url.hostname,
 			port: Number(url.port) || 5432,

@@ -10,8 +10,8 @@ import nock from 'nock';
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
 import { cipherFromCredentials, oauthClientFromCredentials, storeFromCredentials, engineFor } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
 import { TokenManager } from '../../engine/token-manager';
-import { executeContext } from '../helpers/node-context';
-import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
+import { executeContext, NOCK_APP_CREDENTIAL } from '../helpers/node-context';
+import { rotatingTokenEndpoint } from '../helpers/provider';
 
 let dir: string;
 beforeAll(() => {
@@ -28,16 +28,7 @@ type Changes = { app?: ICredentialDataDecryptedObject; store?: ICredentialDataDe
 
 function credentials(changes: Changes = {}): Record<string, ICredentialDataDecryptedObject> {
 	return {
-		oAuth2TokenManagerAppApi: {
-			preset: 'custom',
-			clientId: 'client-id',
-			clientSecret: CLIENT_SECRET,
-			redirectUri: 'https://n8n.test/webhook/oauth/callback',
-			tokenUrl: `${PROVIDER_ORIGIN}/oauth/token`,
-			clientAuthentication: 'basic',
-			keepResponseFields: 'api_domain',
-			...changes.app,
-		},
+		oAuth2TokenManagerAppApi: { ...NOCK_APP_CREDENTIAL, ...changes.app },
 		oAuth2TokenManagerEmbeddedApi: { filePath: join(dir, 'tokens.sqlite'), encryptionKey: 'managers-test-encryption-key', previousEncryptionKeys: '', ...changes.store },
 	};
 }
