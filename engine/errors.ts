@@ -100,6 +100,24 @@ export class AppMismatchError extends TokenManagerError {
 	}
 }
 
+/**
+ * An install without state derived the id of a connection that belongs to another company or another app: the new
+ * tokens were not stored, so the existing connection (and its refresh token) is untouched.
+ */
+export class ConnectionClaimedError extends TokenManagerError {
+	constructor(
+		readonly connectionId: string,
+		providerName: string,
+		derivedIdPrefix: string,
+	) {
+		super(
+			`Connection "${connectionId}" already exists for another ${providerName} account or through another app, so an install without state may not replace it. The install's tokens were not stored; the existing connection is unchanged.`,
+			'connection_claimed',
+			`Ids "${derivedIdPrefix}<company>" are what installs without state are named: authorize the existing connection again under an id of another form, delete "${connectionId}", then have the account owner install the app again.`,
+		);
+	}
+}
+
 export class ConnectionRevokedError extends TokenManagerError {
 	constructor(readonly connectionId: string) {
 		super(

@@ -37,7 +37,8 @@ import {
 	type RequestPolicy,
 	type TokenTypeHint,
 } from './oauth';
-import { appFingerprint, checkExtraParameters, derivedConnectionId, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
+import { connectionIdFromAnswer, requireDerivableConnectionId, requireOwnDerivedConnection } from './derived-connection-id';
+import { appFingerprint, checkExtraParameters, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
 import { processRefreshRegistry, RefreshCoordinator, type RefreshRegistry } from './refresh/coordinator';
 import { leaseSettings } from './refresh/lease';
 import { cooldownMs, effectiveMinValidityMs, shouldRefresh, tokenUsable, type RefreshDecision, type RefreshRequest } from './refresh/policy';
@@ -323,7 +324,7 @@ export class TokenManager {
 	 */
 	async exchangeAuthorizationCode(connectionId: string | null, params: ExchangeParams): Promise<TokenResult> {
 		const state = typeof params.state === 'string' ? params.state.trim() : '';
-		if (connectionId === null) this.requireDerivableConnectionId(state, params.allowMissingState === true);
+		if (connectionId === null) requireDerivableConnectionId(this.client, state, params.allowMissingState === true);
 		else validateConnectionId(connectionId);
 		const denied = providerErrorFromCallback(params.providerError, params.providerErrorDescription);
 		if (denied) throw denied;
@@ -355,15 +356,17 @@ export class TokenManager {
 		const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
 		if (codeVerifier) grant.code_verifier = codeVerifier;
 		const response = await this.tokenEndpoint(grant, {});
-		const id = connectionId ?? this.connectionIdFromAnswer(response);
-		await this.coordinator.forgetRefused(id);
-		return this.saveGrant(id, response, 'authorization_code', (existing) => {
+		const id = connectionId ?? validateConnectionId(connectionIdFromAnswer(this.client, response));
+		const claim = connectionId === null ? (existing: StoredConnection | null) => requireOwnDerivedConnection(this.client, this.fingerprint, existing) : undefined;
+		const saved = await this.saveGrant(id, response, 'authorization_code', claim, (existing) => {
 			// RFC 6749 §5.1 makes refresh_token optional in a code response: on a re-authorization through the same
 			// app, the stored refresh token stays valid, and so do kept fields the response leaves out.
 			const previous = existing && (!existing.appFingerprint || sameApp(existing.appFingerprint, this.fingerprint)) ? existing : null;
 			const metadata = { ...previous?.metadata, ...keptCallbackFields };
 			return this.tokenFields(id, response, previous && this.readableRefreshToken(previous), metadata);
 		});
+		await this.coordinator.forgetRefused(id);
+		return saved;
 	}
 
 	/**
@@ -380,7 +383,7 @@ export class TokenManager {
 		const response = await this.tokenEndpoint(clientCredentialsGrant(requestMetadata), {});
 		await this.coordinator.forgetRefused(connectionId);
 		// RFC 6749 §4.4.3: a refresh token should not be issued here; one that is is not used.
-		return this.saveGrant(connectionId, response, 'client_credentials', () => ({
+		return this.saveGrant(connectionId, response, 'client_credentials', undefined, () => ({
 			...this.tokenFields(connectionId, response, null, requestMetadata),
 			refreshToken: null,
 		}));
@@ -388,12 +391,14 @@ export class TokenManager {
 
 	/**
 	 * Stores a new grant (a code exchange, a client-credentials token) over whatever the connection id held: fresh
-	 * bookkeeping, this app's fingerprint, and the token fields `tokens` builds from the row it replaces.
+	 * bookkeeping, this app's fingerprint, and the token fields `tokens` builds from the row it replaces. `claim` may
+	 * refuse to replace that row (checked on the very version written).
 	 */
 	private async saveGrant(
 		connectionId: string,
 		response: IssuedTokens,
 		grantType: GrantType,
+		claim: ((existing: StoredConnection | null) => void) | undefined,
 		tokens: (existing: StoredConnection | null) => ReturnType<TokenManager['tokenFields']>,
 	): Promise<TokenResult> {
 		const fields = (existing: StoredConnection | null): ConnectionFields => ({
@@ -408,40 +413,11 @@ export class TokenManager {
 			grantType,
 			...NO_FAILURES,
 		});
-		const saved = await writeFromLatest(this.store, connectionId, (existing) =>
-			existing ? this.store.update(connectionId, existing.version, fields(existing)) : this.store.insert({ connectionId, ...fields(null) }),
-		);
+		const saved = await writeFromLatest(this.store, connectionId, (existing) => {
+			claim?.(existing);
+			return existing ? this.store.update(connectionId, existing.version, fields(existing)) : this.store.insert({ connectionId, ...fields(null) });
+		});
 		return { connection: this.decrypt(saved), refreshed: false, recovered: false };
-	}
-
-	/** A connection id comes from the provider's answer only where nothing else can name it: no state, and the caller allows that. */
-	private requireDerivableConnectionId(state: string, allowMissingState: boolean): void {
-		if (!this.client.connectionIdFrom) {
-			throw new InvalidInputError('connectionId', `is empty, and the ${this.client.name} preset derives none from the provider's answer: set one per authorized account`);
-		}
-		if (state) {
-			throw new InvalidInputError('connectionId', 'is empty although the callback has a state: take the connection id from the state');
-		}
-		if (!allowMissingState) {
-			throw new InvalidInputError(
-				'connectionId',
-				`is empty: it is derived from the provider's answer only for callbacks without state (${this.client.name} marketplace installs), with a missing state allowed`,
-			);
-		}
-	}
-
-	private connectionIdFromAnswer(response: IssuedTokens): string {
-		const rule = this.client.connectionIdFrom;
-		const derived = derivedConnectionId(this.client, response.extra);
-		if (derived === null) {
-			// The code is spent; the tokens are not kept, as no connection id names them.
-			throw new TokenEndpointError(
-				`The token response has no usable ${rule?.responseField ?? 'field'} to derive the connection id from; the tokens were not stored`,
-				{},
-				'Give the connection an id of your own for this callback, and have the account owner install the app again.',
-			);
-		}
-		return validateConnectionId(derived);
 	}
 
 	/** The callback fields the client keeps: texts (or numbers) of a sensible length, without control characters. */

@@ -6,7 +6,7 @@
 import Ajv from 'ajv';
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
-import { InvalidInputError, MissingInputError, NeedsReauthorizationError, TokenEndpointError } from '../../engine/errors';
+import { ConnectionClaimedError, InvalidInputError, MissingInputError, NeedsReauthorizationError, TokenEndpointError } from '../../engine/errors';
 import {
 	appFingerprint,
 	parseExtraParameters,
@@ -398,6 +398,41 @@ describe('a connection id derived from the provider\'s answer (Pipedrive Marketp
 			'connectionId is empty, and the Google preset derives none from the provider\'s answer: set one per authorized account',
 		);
 		expect(seen).toEqual([]);
+	});
+
+	it('never replaces a connection named for another company: pipedrive:acme authorized for acme-corp survives an install from acme, byte for byte', async () => {
+		const { manager, store } = managerFor(settingsFor(preset));
+		const start = manager.buildAuthorizationUrl('pipedrive:acme');
+		tokenEndpoint(preset, preset.tokenUrl, { api_domain: 'https://acme-corp.pipedrive.com' });
+		await manager.exchangeAuthorizationCode('pipedrive:acme', { code: 'c1', state: start.state });
+		const owned = await store.get('pipedrive:acme');
+		nock.cleanAll();
+		const seen = tokenEndpoint(preset, preset.tokenUrl, { api_domain: 'https://acme.pipedrive.com', access_token: 'access-of-acme', refresh_token: 'refresh-of-acme' });
+
+		const install = manager.exchangeAuthorizationCode(null, { code: 'c2', allowMissingState: true });
+		await expect(install).rejects.toThrow(ConnectionClaimedError);
+		await expect(install).rejects.toThrow(
+			'Connection "pipedrive:acme" already exists for another Pipedrive account or through another app, so an install without state may not replace it. The install\'s tokens were not stored; the existing connection is unchanged.',
+		);
+		expect(seen).toHaveLength(1);
+		expect(await store.get('pipedrive:acme')).toEqual(owned);
+		expect((await store.list({ limit: 10 })).map((c) => c.connectionId)).toEqual(['pipedrive:acme']);
+		expect((await manager.getValidToken('pipedrive:acme')).connection).toMatchObject({ accessToken: 'access-1', refreshToken: 'refresh-1', metadata: { api_domain: 'https://acme-corp.pipedrive.com' } });
+	});
+
+	it('never replaces the same company\'s connection authorized through another app, nor one that kept no api_domain', async () => {
+		const otherApp = managerFor(settingsFor(preset, { clientId: 'another-pipedrive-app-id' }));
+		tokenEndpoint(preset, preset.tokenUrl);
+		await otherApp.manager.exchangeAuthorizationCode(null, { code: 'c1', allowMissingState: true });
+		const owned = await otherApp.store.get('pipedrive:acme');
+		const thisApp = new TokenManager({ store: otherApp.store, cipher: new TokenCipher('presets-test-encryption-key-0001'), client: managerFor(settingsFor(preset)).client, endpoint: { maxRetries: 0 } });
+		await expect(thisApp.exchangeAuthorizationCode(null, { code: 'c2', allowMissingState: true })).rejects.toThrow(ConnectionClaimedError);
+		expect(await otherApp.store.get('pipedrive:acme')).toEqual(owned);
+
+		const withoutDomain = await otherApp.store.update('pipedrive:acme', owned!.version, { metadata: {}, appFingerprint: null });
+		tokenEndpoint(preset, preset.tokenUrl);
+		await expect(thisApp.exchangeAuthorizationCode(null, { code: 'c3', allowMissingState: true })).rejects.toThrow(ConnectionClaimedError);
+		expect(await otherApp.store.get('pipedrive:acme')).toEqual(withoutDomain);
 	});
 
 	it('an answer without a usable api_domain stores nothing and says why', async () => {
