@@ -36,6 +36,9 @@ export interface TokenStore {
 	 */
 	update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection>;
 
+	/** The database's clock now: cooldowns are written and compared in it, as the lease is. */
+	databaseTime(): Promise<Date>;
+
 	/** Takes the lease when it is free or expired (database time). True when `holder` now holds it. */
 	acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean>;
 

@@ -40,13 +40,16 @@ import {
 import { connectionIdFromAnswer, requireDerivableConnectionId, requireOwnDerivedConnection } from './derived-connection-id';
 import { appFingerprint, checkExtraParameters, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
 import { processRefreshRegistry, RefreshCoordinator, type RefreshRegistry } from './refresh/coordinator';
+import { DatabaseClock } from './refresh/database-clock';
+import { cooldownOf, failureRecord, type ProviderCooldown } from './refresh/failures';
 import { leaseSettings } from './refresh/lease';
-import { cooldownMs, effectiveMinValidityMs, shouldRefresh, tokenUsable, type RefreshDecision, type RefreshRequest } from './refresh/policy';
+import { effectiveMinValidityMs, shouldRefresh, tokenUsable, type RefreshDecision, type RefreshRequest } from './refresh/policy';
 import type { TokenStore } from './store';
 import { NO_FAILURES, reportedStatus, type Connection, type ConnectionFields, type GrantType, type ReportedStatus, type StoredConnection } from './types';
 import { requireSecureUrl } from './urls';
 import { writeFromLatest } from './versioned-write';
 
+export type { ProviderCooldown } from './refresh/failures';
 export { DEFAULT_LEASE_TTL_MS } from './refresh/lease';
 export { COOLDOWN_BASE_MS, COOLDOWN_MAX_MS, cooldownMs, MIN_VALIDITY_LIFETIME_SHARE } from './refresh/policy';
 
@@ -63,6 +66,11 @@ export interface TokenManagerOptions {
 	tokenEndpoint?: TokenEndpoint;
 	/** The current time in epoch ms, for the refresh policy and the times written with new tokens (default Date.now). */
 	clock?: () => number;
+	/**
+	 * The store's current time in epoch ms, in which cooldowns are written and compared (default: the store's
+	 * databaseTime(), offset to `clock`; see DatabaseClock). Tests with an injected clock inject this too.
+	 */
+	databaseClock?: () => Promise<number>;
 	/** How long a refresh lease lasts if its holder dies (default 30 s). */
 	leaseTtlMs?: number;
 	/**
@@ -99,16 +107,6 @@ export interface TokenResult {
 	 * a workflow can say so once; false for every other call, including those that joined that refresh.
 	 */
 	recovered: boolean;
-}
-
-/** The provider is failing: the call was served without asking it (see ValidTokenResult.cooldown). */
-export interface ProviderCooldown {
-	/** The provider is not asked again before then. */
-	nextAttemptAt: Date;
-	/** Transient failures in a row. */
-	failureCount: number;
-	/** The last failure, secrets redacted. */
-	lastError: string | null;
 }
 
 export interface ValidTokenResult extends TokenResult {
@@ -248,6 +246,7 @@ export class TokenManager {
 	private readonly oauth: AuthorizationServerClient;
 	private readonly tokenEndpoint: TokenEndpoint;
 	private readonly clock: () => number;
+	private readonly databaseClock: () => Promise<number>;
 	/** Single flight, the lease, and writes the store refused. */
 	private readonly coordinator: RefreshCoordinator;
 	private stateCodec: StateCodec | undefined;
@@ -262,6 +261,8 @@ export class TokenManager {
 		this.oauth = new AuthorizationServerClient(options.client, options.endpoint);
 		this.tokenEndpoint = options.tokenEndpoint ?? ((grant, limits) => this.oauth.requestToken(grant, limits));
 		this.clock = options.clock ?? Date.now;
+		const storeClock = new DatabaseClock(this.store, this.clock);
+		this.databaseClock = options.databaseClock ?? (() => storeClock.now());
 		this.coordinator = new RefreshCoordinator({
 			store: this.store,
 			appFingerprint: this.fingerprint,
@@ -567,16 +568,17 @@ export class TokenManager {
 	): Promise<{ result: TokenResult; cooldown: ProviderCooldown | null; tokenRequested: boolean }> {
 		const wroteKept = await this.coordinator.writeRefused(connectionId);
 		const current = listed && !wroteKept ? this.usable(connectionId, listed) : await this.readUsable(connectionId);
-		const decide = (c: Connection) => shouldRefresh(c, request, { now: this.clock(), seenRefreshCount: current.refreshCount });
-		const first = decide(current);
-		if (!first.should) return { ...this.settled(current, request, first), tokenRequested: false };
+		const decide = async (c: Connection) =>
+			shouldRefresh(c, request, { now: this.clock(), databaseNow: await this.databaseNowFor(c), seenRefreshCount: current.refreshCount });
+		const first = await decide(current);
+		if (!first.should) return { ...(await this.settled(current, request, first)), tokenRequested: false };
 		this.requireTokenUrl();
 		let tokenRequested = false;
 		let result: TokenResult;
 		try {
 			result = await this.coordinator.refresh(current, {
 				read: () => this.readUsable(connectionId),
-				stillNeeded: (c) => decide(c).should,
+				stillNeeded: async (c) => (await decide(c)).should,
 				refresh: (leased, deadline) => {
 					tokenRequested = true;
 					return this.refreshWithProvider(leased, deadline);
@@ -586,25 +588,25 @@ export class TokenManager {
 			// The provider just failed transiently: this call is in the cooldown it started, and is served as every call in it is.
 			if (request.kind !== 'min-validity' || !isTransientFailure(error)) throw error;
 			const latest = await this.readUsable(connectionId);
-			const cooldown = cooldownOf(latest, this.clock());
+			const cooldown = cooldownOf(latest, await this.databaseNowFor(latest));
 			if (!cooldown || !tokenUsable(latest, this.clock())) throw error;
 			return { result: { connection: latest, refreshed: false, recovered: false }, cooldown, tokenRequested };
 		}
-		return { ...this.settled(result.connection, request, decide(result.connection), result), tokenRequested };
+		return { ...(await this.settled(result.connection, request, await decide(result.connection), result)), tokenRequested };
 	}
 
 	/**
 	 * The result for a connection no refresh is made for. In a cooldown, the stored token serves Get Valid Token and
 	 * Keep Alive while it has not expired; a call that needs another token gets a ProviderFailingError.
 	 */
-	private settled(
+	private async settled(
 		connection: Connection,
 		request: RefreshRequest,
 		decision: RefreshDecision,
 		result: TokenResult = { connection, refreshed: false, recovered: false },
-	): { result: TokenResult; cooldown: ProviderCooldown | null } {
+	): Promise<{ result: TokenResult; cooldown: ProviderCooldown | null }> {
 		if (decision.reason !== 'cooldown') return { result, cooldown: null };
-		const cooldown = cooldownOf(connection, this.clock())!;
+		const cooldown = cooldownOf(connection, await this.databaseNowFor(connection))!;
 		const servedAsIs = request.kind === 'keep-alive' || (request.kind === 'min-validity' && tokenUsable(connection, this.clock()));
 		if (!servedAsIs) throw new ProviderFailingError(connection.connectionId, cooldown.nextAttemptAt, cooldown.failureCount, cooldown.lastError);
 		return { result, cooldown };
@@ -614,31 +616,33 @@ export class TokenManager {
 	private async refreshWithProvider(leased: Connection, deadline: number): Promise<Connection> {
 		const { connectionId } = leased;
 		const clientCredentials = leased.grantType === 'client_credentials';
-		if (!clientCredentials && !leased.refreshToken) {
+		let refreshToken: string | null;
+		try {
+			refreshToken = clientCredentials ? null : leased.refreshToken;
+		} catch (error) {
+			// No configured key opens it (a key was dropped): a refresh that fails until someone acts, counted as such.
+			throw await this.recordFailure(leased, error);
+		}
+		if (!clientCredentials && !refreshToken) {
 			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), status: 'needs_reauth', lastError: NO_REFRESH_TOKEN, ...NO_FAILURES });
 			throw this.needsReauth(connectionId, NO_REFRESH_TOKEN);
 		}
-		const grant: Grant = clientCredentials
-			? clientCredentialsGrant(leased.metadata)
-			: { grant_type: 'refresh_token', refresh_token: leased.refreshToken! };
 		let response: IssuedTokens;
 		try {
+			const grant: Grant = refreshToken === null ? clientCredentialsGrant(leased.metadata) : { grant_type: 'refresh_token', refresh_token: refreshToken };
 			response = await this.tokenEndpoint(grant, { deadline });
 		} catch (error) {
 			// A client-credentials grant has no refresh token to reject: invalid_grant there is the client's problem, like invalid_client.
 			if (!clientCredentials && error instanceof TokenEndpointError && error.error === 'invalid_grant') {
 				return this.refreshTokenRejected(leased);
 			}
-			const message = error instanceof TokenManagerError ? error.message : 'Unexpected error during refresh';
 			const rotated = clientCredentials ? null : refreshTokenOfRefusedAnswer(error);
 			if (rotated !== null) {
 				// The answer was refused, but the provider may have retired the old refresh token: the new one must be kept.
-				await this.coordinator.saveRefreshed(leased, { ...this.reencrypted({ ...leased, refreshToken: rotated }), lastError: message });
+				await this.coordinator.saveRefreshed(leased, { ...this.reencrypted({ ...leased, refreshToken: rotated }), lastError: failureMessage(error) });
 				throw error;
 			}
-			const failure = isTransientFailure(error) ? this.failureRecord(leased) : {};
-			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), lastError: message, ...failure }).catch(() => undefined);
-			throw error;
+			throw await this.recordFailure(leased, error);
 		}
 		const saved = await this.coordinator.saveRefreshed(leased, {
 			...this.tokenFields(connectionId, response, clientCredentials ? null : leased.refreshToken, leased.metadata),
@@ -654,6 +658,13 @@ export class TokenManager {
 		// A write that lost to a newer grant returns that grant's row, which may come from another app.
 		this.requireSameApp(saved);
 		return this.decrypt(saved);
+	}
+
+	/** Counts and dates a failed refresh under the lease (failures.ts); returns the error for the caller to throw. */
+	private async recordFailure(leased: Connection, error: unknown): Promise<unknown> {
+		const failure = failureRecord(leased, { transient: isTransientFailure(error), databaseNow: await this.databaseClock(), failingAfterMs: this.failingAfterMs });
+		await this.store.update(leased.connectionId, leased.version, { ...this.reencryptedIfReadable(leased), lastError: failureMessage(error), ...failure }).catch(() => undefined);
+		return error;
 	}
 
 	/**
@@ -672,23 +683,6 @@ export class TokenManager {
 			});
 			throw this.needsReauth(connectionId, REFRESH_TOKEN_REJECTED);
 		});
-	}
-
-	/**
-	 * The failure bookkeeping after one more transient failure: counted, the first one's time kept, the next attempt
-	 * pushed back by the cooldown, and `failing` reported once failures have lasted the failing period.
-	 */
-	private failureRecord(leased: Connection): Pick<ConnectionFields, 'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince'> {
-		const now = this.clock();
-		const failureCount = leased.failureCount + 1;
-		const firstFailureAt = leased.firstFailureAt ?? new Date(now);
-		const failing = now - firstFailureAt.getTime() >= this.failingAfterMs;
-		return {
-			failureCount,
-			firstFailureAt,
-			nextAttemptAt: new Date(now + cooldownMs(failureCount)),
-			failingSince: leased.failingSince ?? (failing ? new Date(now) : null),
-		};
 	}
 
 	/** Validates Connect Client Credentials' parameters into the metadata that keeps them for renewals. */
@@ -844,6 +838,21 @@ export class TokenManager {
 		};
 	}
 
+	/** As reencrypted, leaving out a token no configured key opens: the write then keeps it as it is. */
+	private reencryptedIfReadable(c: Connection): Partial<Pick<ConnectionFields, 'accessToken' | 'refreshToken'>> {
+		try {
+			return this.reencrypted(c);
+		} catch (error) {
+			if (error instanceof DecryptionError) return {};
+			throw error;
+		}
+	}
+
+	/** The store's time when `c` has a cooldown to compare with it; the process clock, unread, otherwise. */
+	private databaseNowFor(c: Pick<StoredConnection, 'nextAttemptAt'>): Promise<number> | number {
+		return c.nextAttemptAt === null ? this.clock() : this.databaseClock();
+	}
+
 	private refreshTokenOf(row: StoredConnection): string | null {
 		return row.refreshToken === null ? null : this.cipher.decrypt(row.refreshToken, row.connectionId, 'refresh_token');
 	}
@@ -881,15 +890,14 @@ export class TokenManager {
 	}
 }
 
-/** The cooldown a connection is in at `now`, or null. */
-function cooldownOf(row: Pick<StoredConnection, 'nextAttemptAt' | 'failureCount' | 'lastError'>, now: number): ProviderCooldown | null {
-	if (row.nextAttemptAt === null || row.nextAttemptAt.getTime() <= now) return null;
-	return { nextAttemptAt: row.nextAttemptAt, failureCount: row.failureCount, lastError: row.lastError };
-}
-
 function providerFailing(connectionId: string, cooldown: ProviderCooldown): { code: string; message: string } {
 	const error = new ProviderFailingError(connectionId, cooldown.nextAttemptAt, cooldown.failureCount, cooldown.lastError);
 	return { code: error.code, message: error.message };
+}
+
+/** What last_error keeps of a failed refresh: the engine's own message (never a secret), or only that it was unexpected. */
+function failureMessage(error: unknown): string {
+	return error instanceof TokenManagerError ? error.message : 'Unexpected error during refresh';
 }
 
 /** An error for an output: the engine's own message (never a secret), or only the kind of an unexpected one. */

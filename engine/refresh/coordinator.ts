@@ -60,7 +60,7 @@ export interface RefreshSteps {
 	/** Reads the connection as the caller may use it. */
 	read(): Promise<Connection>;
 	/** The refresh policy for the caller's request: asked again of every later read. */
-	stillNeeded(connection: Connection): boolean;
+	stillNeeded(connection: Connection): Promise<boolean>;
 	/** Obtains new tokens and saves them (saveRefreshed); `deadline` (epoch ms) falls inside the lease. */
 	refresh(leased: Connection, deadline: number): Promise<Connection>;
 }
@@ -167,12 +167,12 @@ export class RefreshCoordinator {
 		const result = (connection: Connection): TokenResult => ({ connection, refreshed: connection.refreshCount !== started.refreshCount, recovered: false });
 		const doneMeanwhile = async () => {
 			const current = await steps.read();
-			return steps.stillNeeded(current) ? undefined : result(current);
+			return (await steps.stillNeeded(current)) ? undefined : result(current);
 		};
 		return this.underLease(started.connectionId, doneMeanwhile, async (since) => {
 			// Re-read under the lease: another process may have refreshed since our last read.
 			const leased = await steps.read();
-			if (!steps.stillNeeded(leased)) return result(leased);
+			if (!(await steps.stillNeeded(leased))) return result(leased);
 			const refreshed = await steps.refresh(leased, since + this.options.lease.refreshDeadlineMs);
 			// A success writes the failure bookkeeping back to none: the first after failures is a recovery.
 			return { connection: refreshed, refreshed: true, recovered: leased.failureCount > 0 && refreshed.failureCount === 0 };

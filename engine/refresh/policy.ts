@@ -43,6 +43,8 @@ export type RefreshRequest =
 export interface RefreshContext {
 	/** Epoch milliseconds. */
 	now: number;
+	/** The store's clock (epoch ms), which cooldowns are written in (see DatabaseClock). */
+	databaseNow: number;
 	/** The connection's refresh count when the caller first read it: a higher one means a refresh completed since. */
 	seenRefreshCount: number;
 }
@@ -75,7 +77,7 @@ const decision = (should: boolean, reason: RefreshReason): RefreshDecision => ({
  */
 export function shouldRefresh(token: TokenTimes, request: RefreshRequest, context: RefreshContext): RefreshDecision {
 	const wanted = refreshWanted(token, request, context);
-	if (wanted.should && token.nextAttemptAt !== null && context.now < token.nextAttemptAt.getTime()) return decision(false, 'cooldown');
+	if (wanted.should && token.nextAttemptAt !== null && context.databaseNow < token.nextAttemptAt.getTime()) return decision(false, 'cooldown');
 	return wanted;
 }
 

@@ -140,6 +140,10 @@ export class MemoryTokenStore implements TokenStore {
 		return copy(updated);
 	}
 
+	async databaseTime(): Promise<Date> {
+		return new Date(this.table.now());
+	}
+
 	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {
 		const row = this.table.rows.get(connectionId);
 		if (!row) return false;

@@ -15,6 +15,7 @@ import {
 	schemaError,
 	schemaReport,
 	schemaSql,
+	toDate,
 	STATE_COLUMNS,
 	statesError,
 	statesSql,
@@ -204,6 +205,13 @@ export abstract class SqlTokenStore implements TokenStore {
 			if (await this.readRow(connectionId)) throw new VersionConflictError(connectionId, expectedVersion);
 			throw new ConnectionNotFoundError(connectionId, this.description);
 		});
+	}
+
+	async databaseTime(): Promise<Date> {
+		const { rows } = await this.run('read the database clock', `select ${this.dialect.now} as now`, []);
+		const now = toDate(rows[0]?.now);
+		if (!now) throw new StoreError(`${this.description} answered no usable time for its clock`, 'Check the database server.');
+		return now;
 	}
 
 	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {

@@ -23,6 +23,8 @@ export class SupabaseTokenStore implements TokenStore {
 	private readonly table: string;
 	private readonly schema: string;
 	private readonly location: Record<string, string>;
+	/** The Date header of PostgREST's latest answer, and when (process monotonic time) it arrived. */
+	private serverDate: { at: number; receivedAt: number } | undefined;
 
 	constructor(options: SupabaseStoreOptions) {
 		[this.table] = parseTableName(options.tableName, false);
@@ -33,7 +35,7 @@ export class SupabaseTokenStore implements TokenStore {
 		this.client = createClient(url, options.serviceRoleKey, {
 			auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
 			db: { schema: this.schema },
-			global: options.fetch ? { fetch: options.fetch } : undefined,
+			global: { fetch: this.noteServerDate(options.fetch ?? fetch) },
 		});
 	}
 
@@ -105,6 +107,18 @@ export class SupabaseTokenStore implements TokenStore {
 		if (data && data[0]) return rowToConnection(data[0]);
 		if (await this.get(connectionId)) throw new VersionConflictError(connectionId, expectedVersion);
 		throw new ConnectionNotFoundError(connectionId, this.description);
+	}
+
+	/**
+	 * PostgREST's answers carry the server's Date (whole seconds, so half a second is added): the clock on the
+	 * database's side, with no function of ours to install. Without one, this process's clock.
+	 */
+	async databaseTime(): Promise<Date> {
+		const asked = performance.now();
+		const { error } = await this.rows().select('connection_id').limit(1);
+		if (error) throw this.wrap(error);
+		const answer = this.serverDate;
+		return answer && answer.receivedAt >= asked ? new Date(answer.at + 500 + (performance.now() - answer.receivedAt)) : new Date();
 	}
 
 	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {
@@ -210,6 +224,15 @@ export class SupabaseTokenStore implements TokenStore {
 	}
 
 	/** `table`: which of the two tables the failed request reached. */
+	private noteServerDate(send: typeof fetch): typeof fetch {
+		return async (input, init) => {
+			const response = await send(input, init);
+			const at = Date.parse(response.headers.get('date') ?? '');
+			if (!Number.isNaN(at)) this.serverDate = { at, receivedAt: performance.now() };
+			return response;
+		};
+	}
+
 	private wrap(error: PostgrestError, table: 'tokens' | 'states' = 'tokens'): StoreError {
 		const setup = 'Run sql/postgres.sql and then sql/supabase.sql (shipped with the package) in Supabase\'s SQL editor.';
 		// PGRST205: table not in the schema cache; PGRST202: function missing; 42P01: relation does not exist.

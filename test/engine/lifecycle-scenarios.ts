@@ -71,6 +71,8 @@ export function useLifecycleWorld(factory: StoreHarnessFactory): LifecycleWorld 
 			endpoint: { maxRetries: 0, retryBaseDelayMs: 1, timeoutMs: 5000 },
 			pollIntervalMs: 10,
 			clock: () => world.now,
+			// Cooldowns are kept in the store's clock: here the same injected time, so they pass without waiting.
+			databaseClock: async () => world.now,
 			refreshRegistry: registry,
 			failingAfterMs: FAILING_AFTER_MS,
 			...options,
@@ -221,12 +223,13 @@ export function describeLifecycleScenarios(name: string, factory: StoreHarnessFa
 			expect(refused).not.toBeInstanceOf(NeedsReauthorizationError);
 			expect(refused.code).toBe('invalid_client');
 			expect(refused.description).toMatch(/client id and client secret/);
-			expect((await world.store.get(id))!).toMatchObject({ status: 'active', failureCount: 0, lastError: refused.message });
+			expect((await world.store.get(id))!).toMatchObject({ status: 'active', failureCount: 1, lastError: refused.message });
 
-			// A transient failure: the same bookkeeping as a refresh.
+			// A transient failure after the base cooldown: the same bookkeeping as a refresh.
+			world.now += COOLDOWN_BASE_MS;
 			provider.state.answer = () => SERVICE_UNAVAILABLE;
 			await expect(world.manager(bodyAuth).getValidToken(id)).rejects.toThrow(/HTTP 503/);
-			expect((await world.store.get(id))!).toMatchObject({ status: 'active', failureCount: 1 });
+			expect((await world.store.get(id))!).toMatchObject({ status: 'active', failureCount: 2 });
 		});
 
 		test('Keep Alive swept by two processes at once: each due connection refreshed exactly once; fresh ones, other apps and needs_reauth untouched', async () => {

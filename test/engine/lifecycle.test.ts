@@ -3,13 +3,15 @@
  * engine's own decisions in detail: which failures are transient, client-credentials input and grants, and what Keep
  * Alive reports for each kind of connection, within its concurrency.
  */
-import { MissingInputError, NeedsReauthorizationError, ProviderFailingError } from '../../engine/errors';
+import { TokenCipher } from '../../engine/crypto';
+import { DecryptionError, MissingInputError, NeedsReauthorizationError, ProviderFailingError } from '../../engine/errors';
 import { basicAuthorization } from '../../engine/oauth';
 import { appFingerprint } from '../../engine/presets';
 import { MemoryTokenStore } from '../../engine/stores/memory';
 import { COOLDOWN_BASE_MS, COOLDOWN_MAX_MS, cooldownMs } from '../../engine/token-manager';
 import { CLIENT_SECRET, type ScriptedAnswer } from '../helpers/provider';
-import { describeLifecycleScenarios, useLifecycleWorld } from './lifecycle-scenarios';
+import { reportedStatus } from '../../engine/types';
+import { describeLifecycleScenarios, FAILING_AFTER_MS, useLifecycleWorld } from './lifecycle-scenarios';
 
 const memoryHarness = async () => {
 	const store = new MemoryTokenStore();
@@ -53,13 +55,46 @@ describe('transient failures and the cooldown, in detail', () => {
 		['invalid_client', { status: 401, body: { error: 'invalid_client' } }],
 		['invalid_request', { status: 400, body: { error: 'invalid_request' } }],
 		['a 200 without access_token', { status: 200, body: { token_type: 'Bearer' } }],
-	])('%s is not transient: the error is recorded, no cooldown, and the next call asks the provider again', async (_label, answer) => {
+	])('%s is not transient: counted and dated all the same, the base cooldown only (no backoff), then the provider is asked again', async (_label, answer) => {
 		const id = await expiredConnection('permanent');
 		world.provider.state.answer = () => answer;
+		const startedAt = world.now;
 		const error = await world.manager().getValidToken(id).catch((e) => e);
-		expect((await world.store.get(id))!).toMatchObject({ failureCount: 0, nextAttemptAt: null, lastError: error.message });
+		expect((await world.store.get(id))!).toMatchObject({ status: 'active', failureCount: 1, firstFailureAt: new Date(startedAt), nextAttemptAt: new Date(startedAt + COOLDOWN_BASE_MS), lastError: error.message });
+		// A burst of callers within the cooldown: none asks the provider.
+		world.now += 1000;
+		await expect(world.manager().getValidToken(id)).rejects.toThrow(ProviderFailingError);
+		expect(world.provider.of('refresh_token')).toHaveLength(1);
+		// Still refused after the cooldown: counted again, and the cooldown does not grow.
+		world.now = startedAt + COOLDOWN_BASE_MS;
 		await expect(world.manager().getValidToken(id)).rejects.toThrow(error.message);
+		expect((await world.store.get(id))!).toMatchObject({ failureCount: 2, firstFailureAt: new Date(startedAt), nextAttemptAt: new Date(world.now + COOLDOWN_BASE_MS), failingSince: null });
 		expect(world.provider.of('refresh_token')).toHaveLength(2);
+	});
+
+	test('a refresh refused for a reason that is not transient, for longer than the failing period: failing', async () => {
+		const id = await expiredConnection('permanent-failing');
+		world.provider.state.answer = () => ({ status: 401, body: { error: 'invalid_client' } });
+		const startedAt = world.now;
+		await expect(world.manager().getValidToken(id)).rejects.toThrow(/invalid_client/);
+		world.now = startedAt + FAILING_AFTER_MS;
+		await expect(world.manager().getValidToken(id)).rejects.toThrow(/invalid_client/);
+		const row = (await world.store.get(id))!;
+		expect(row).toMatchObject({ status: 'active', failureCount: 2, failingSince: new Date(world.now) });
+		expect(reportedStatus(row)).toBe('failing');
+	});
+
+	test('a refresh token no configured key opens: counted and dated, the token kept as stored', async () => {
+		const id = await expiredConnection('undecryptable');
+		const stored = (await world.store.get(id))!;
+		const other = world.manager({ cipher: new TokenCipher('another-key-that-opens-nothing-01', ['lifecycle-test-encryption-key-0001']) });
+		await world.patch(id, { refreshToken: new TokenCipher('a-key-that-was-dropped-000000001').encrypt('SENTINEL-lost', id, 'refresh_token') });
+		const error = await other.getValidToken(id).catch((e) => e);
+		expect(error).toBeInstanceOf(DecryptionError);
+		const row = (await world.store.get(id))!;
+		expect(row).toMatchObject({ failureCount: 1, nextAttemptAt: new Date(world.now + COOLDOWN_BASE_MS), lastError: error.message, accessToken: expect.any(String) });
+		expect(row.refreshToken).not.toBe(stored.refreshToken);
+		expect(world.provider.of('refresh_token')).toHaveLength(0);
 	});
 
 	test('failingAfterMs 0: failing from the first transient failure', async () => {

@@ -62,7 +62,7 @@ function provider() {
 	const deadlines: number[] = [];
 	const steps = (via: RefreshCoordinator, started: Connection): RefreshSteps => ({
 		read: async () => (await store.get(started.connectionId))!,
-		stillNeeded: (c) => c.refreshCount === started.refreshCount,
+		stillNeeded: async (c) => c.refreshCount === started.refreshCount,
 		refresh: async (leased, deadline) => {
 			deadlines.push(deadline);
 			await sleep(20);

@@ -23,7 +23,7 @@ function token(ageSeconds: number, leftSeconds: number, overrides: Partial<Token
 }
 
 const minValidity = (seconds: number): RefreshRequest => ({ kind: 'min-validity', minValidityMs: s(seconds) });
-const seen = (refreshCount = 3) => ({ now: NOW, seenRefreshCount: refreshCount });
+const seen = (refreshCount = 3) => ({ now: NOW, databaseNow: NOW, seenRefreshCount: refreshCount });
 
 describe('Get Valid Token: refresh when the token expires within the (capped) Minimum Validity', () => {
 	test.each<[string, TokenTimes, number, number, boolean, string]>([
@@ -106,6 +106,15 @@ describe('the cooldown after a transient failure: a refresh that would be made i
 		['refused token already replaced, next attempt in 10 s', token(10, 3590, cooling(10)), { kind: 'failed-token', failedAccessToken: 'access-0' }, false, 'failed-token-replaced'],
 	])('%s', (_description, times, request, should, reason) => {
 		expect(shouldRefresh(times, request, seen())).toEqual({ should, reason });
+	});
+
+	test('is judged on the database\'s clock, which wrote it: a process clock an hour off neither extends nor ends it', () => {
+		const cooling10s = token(10, 3590, cooling(10));
+		const forced: RefreshRequest = { kind: 'forced' };
+		const hour = s(3600);
+		expect(shouldRefresh(cooling10s, forced, { now: NOW - hour, databaseNow: NOW, seenRefreshCount: 3 })).toEqual({ should: false, reason: 'cooldown' });
+		expect(shouldRefresh(cooling10s, forced, { now: NOW + hour, databaseNow: NOW, seenRefreshCount: 3 })).toEqual({ should: false, reason: 'cooldown' });
+		expect(shouldRefresh(cooling10s, forced, { now: NOW, databaseNow: NOW + s(10), seenRefreshCount: 3 })).toEqual({ should: true, reason: 'forced' });
 	});
 });
 

@@ -201,7 +201,11 @@ describe('key rotation', () => {
 			new TokenCipher(OLD_KEY).encrypt('SENTINEL-refresh-old', 'rot:three', 'refresh_token'),
 		]);
 		const row = async () =>
-			(await db.sql<{ version: number; status: string; lease_holder: string | null }>(`select version, status, lease_holder from oauth2_tokens where connection_id = 'rot:three'`))[0];
+			(
+				await db.sql<{ version: number; status: string; lease_holder: string | null; refresh_token: string; failure_count: number; last_error: string | null }>(
+					`select version, status, lease_holder, refresh_token, failure_count, last_error from oauth2_tokens where connection_id = 'rot:three'`,
+				)
+			)[0];
 		const before = await row();
 		const notConfigured = /^The stored refresh_token of connection "rot:three" was encrypted with a key that is not configured \(key id [\w-]{8}\)$/;
 
@@ -211,13 +215,13 @@ describe('key rotation', () => {
 		// The refresh token is decrypted where it is read, with the same error as before.
 		expect(() => fresh.connection.refreshToken).toThrow(notConfigured);
 
-		// Once a refresh is needed, the error surfaces: no token request is made (nock has none), the row is untouched
-		// and the lease taken for the refresh is released.
+		// Once a refresh is needed, the error surfaces: no token request is made (nock has none), the stored tokens are
+		// kept as they are, the failed refresh is counted (so that Keep Alive and its alerts see it), and the lease is released.
 		await db.sql(`update oauth2_tokens set expires_at = now() - interval '1 second' where connection_id = 'rot:three'`);
 		const error = await manager().getValidToken('rot:three').catch((e) => e);
 		expect(error).toBeInstanceOf(DecryptionError);
 		expect(error.message).toMatch(notConfigured);
 		expect(`${error.message} ${error.description}`).not.toContain('SENTINEL-refresh-old');
-		expect(await row()).toEqual({ ...before, lease_holder: null });
+		expect(await row()).toEqual({ ...before, version: before.version + 1, lease_holder: null, failure_count: 1, last_error: error.message });
 	});
 });

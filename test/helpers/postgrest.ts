@@ -185,7 +185,8 @@ export function postgrestOverPostgres(origin: string, db: TemporaryDatabase, opt
 			if (this.req.headers.apikey !== options.serviceRoleKey) return [401, { message: 'Invalid API key' }];
 			try {
 				const result = await execute(this.req.method, url.pathname, params, parsedBody, String(this.req.headers.accept ?? ''));
-				return [result.status, result.body as nock.ReplyBody];
+				// As PostgREST's server does: the Date header is the store's clock (SupabaseTokenStore.databaseTime).
+				return [result.status, result.body as nock.ReplyBody, { date: new Date().toUTCString() }];
 			} catch (error) {
 				const e = error as { code?: string; message: string; status?: number };
 				if (e.code === '42P01') return [404, { code: 'PGRST205', message: `Could not find the table in the schema cache` }];
