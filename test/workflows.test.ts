@@ -229,36 +229,37 @@ describe('workflow 4 keeps connections alive and alerts on the ones in trouble',
 		(node('Settings').parameters.assignments as { assignments: Array<{ name: string; value: unknown }> }).assignments.map((a) => [a.name, a.value]),
 	);
 
-	it('Schedule Trigger → Settings → Keep Alive → the connections in trouble → the alert', () => {
+	it('Schedule Trigger → Settings → Keep Alive → the connections in new trouble → the alert', () => {
 		const trigger = workflow.nodes.find((n) => n.type === 'n8n-nodes-base.scheduleTrigger')!;
-		expect([next(trigger.name), next('Settings'), next('Keep Alive'), next('Needs Re-Authorization or Failing')]).toEqual([
-			['Settings'],
-			['Keep Alive'],
-			['Needs Re-Authorization or Failing'],
-			['Send Alert'],
-		]);
+		expect([next(trigger.name), next('Settings'), next('Keep Alive'), next('New Trouble Only')]).toEqual([['Settings'], ['Keep Alive'], ['New Trouble Only'], ['Send Alert']]);
 		expect(node('Keep Alive').parameters).toMatchObject({ operation: 'keepAlive', expiresWithinSeconds: '={{ $json.expiresWithinSeconds }}', idleAfterDays: '={{ $json.idleAfterDays }}' });
 		// Pipedrive's refresh tokens die after 60 days unused; the sweep runs every 15 minutes
 		expect(settings.idleAfterDays).toBeLessThan(60);
 		expect(settings.expiresWithinSeconds).toBeGreaterThan(15 * 60);
 	});
 
-	it('passes on the connections that need re-authorization or are failing, and no other', () => {
-		const condition = (node('Needs Re-Authorization or Failing').parameters.conditions as { conditions: Array<{ leftValue: string; operator: { operation: string } }> }).conditions;
-		expect(condition).toHaveLength(1);
-		expect(condition[0].operator.operation).toBe('true');
-		const passes = expressionOf(condition[0].leftValue);
-		const outcomes: Array<[string, string, boolean]> = [
-			['needs_reauth', 'needs_reauth', true],
-			['cooldown', 'failing', true],
-			['failed', 'failing', true],
-			['refreshed', 'active', false],
-			['skipped_fresh', 'active', false],
-			['cooldown', 'active', false],
-			['failed', 'active', false],
-			['revoked', 'revoked', false],
-		];
-		expect(outcomes.map(([outcome, status]) => [outcome, status, passes({ outcome, status })])).toEqual(outcomes);
+	it('alerts each connection once per state that needs a human (failed, failing, needs_reauth), across runs; a success clears it', () => {
+		const { jsCode } = node('New Trouble Only').parameters as { jsCode: string };
+		const staticData: Record<string, unknown> = {};
+		// The Code node's program, with what n8n gives it: the items and the workflow's static data (kept between runs).
+		const run = (items: Array<{ connectionId: string; outcome: string; status: string }>) =>
+			(new Function('$input', '$getWorkflowStaticData', jsCode)({ all: () => items.map((json) => ({ json })) }, () => staticData) as Array<{ json: { connectionId: string; status: string } }>).map(
+				({ json }) => `${json.connectionId}:${json.status}`,
+			);
+		const item = (connectionId: string, outcome: string, status = 'active') => ({ connectionId, outcome, status });
+
+		expect(run([item('a', 'failed'), item('b', 'refreshed'), item('c', 'cooldown'), item('d', 'needs_reauth', 'needs_reauth'), item('e', 'revoked', 'revoked')])).toEqual(['a:active', 'd:needs_reauth']);
+		// Every 15 minutes the same trouble: nothing new to say.
+		expect(run([item('a', 'cooldown'), item('b', 'skipped_fresh'), item('c', 'cooldown')])).toEqual([]);
+		expect(run([item('a', 'failed'), item('c', 'cooldown')])).toEqual([]);
+		// Worse: failing for longer than the failing period (here seen in a cooldown) is a new state.
+		expect(run([item('a', 'cooldown', 'failing'), item('c', 'failed', 'failing')])).toEqual(['a:failing', 'c:failing']);
+		expect(run([item('a', 'failed', 'failing'), item('c', 'cooldown', 'failing')])).toEqual([]);
+		// A success forgets it: the next failure is reported again.
+		expect(run([item('a', 'refreshed')])).toEqual([]);
+		expect(run([item('a', 'failed')])).toEqual(['a:active']);
+		// Ids are keys of their own, whatever they look like.
+		expect(run([item('__proto__', 'failed'), item('constructor', 'failed')])).toEqual(['__proto__:active', 'constructor:active']);
 	});
 
 	it('posts each to the configured endpoint with a header credential of its own: the link for the owner, never a token', () => {

@@ -512,7 +512,8 @@ test('List Connections and Get Connection run with the storage credential alone 
 	expect(stack.sandbox.stats().tokenRequests.total).toBe(0); // reading connections never asks the provider
 });
 
-test('workflow 4 on its schedule: a connection whose grant ended reaches the alert endpoint with its re-authorization link; a healthy one is refreshed once', async () => {
+/** An alert endpoint of the user's: records every post workflow 4 makes. */
+async function startAlertReceiver() {
 	const alerts = [];
 	const receiver = http.createServer((req, res) => {
 		let body = '';
@@ -523,6 +524,12 @@ test('workflow 4 on its schedule: a connection whose grant ended reaches the ale
 		});
 	});
 	await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+	return { alerts, url: `http://127.0.0.1:${receiver.address().port}/alerts`, close: () => new Promise((resolve) => receiver.close(resolve)) };
+}
+
+test('workflow 4 on its schedule: a connection whose grant ended reaches the alert endpoint with its re-authorization link; a healthy one is refreshed once', async () => {
+	const receiver = await startAlertReceiver();
+	const { alerts } = receiver;
 	let keepAliveId;
 	try {
 		const healthy = await stack.connect('alerts:healthy', { user: 'heidi' });
@@ -532,7 +539,7 @@ test('workflow 4 on its schedule: a connection whose grant ended reaches the ale
 		const grantOfUser = (user) => stack.sandbox.grants().find((g) => g.userName === user).grantId;
 		// Keep Alive refreshes what expires within 10 s: from about 10 s after the connections were made
 		stack.sandbox.reset();
-		keepAliveId = await stack.publishKeepAlive({ notificationUrl: `http://127.0.0.1:${receiver.address().port}/alerts`, expiresWithinSeconds: 10, everySeconds: 2 });
+		keepAliveId = await stack.publishKeepAlive({ notificationUrl: receiver.url, expiresWithinSeconds: 10, everySeconds: 2 });
 
 		const deadline = Date.now() + 90_000;
 		while (!(alerts.length > 0 && stack.sandbox.stats().refreshesByGrant[grantOfUser('heidi')] >= 1) && Date.now() < deadline) await sleep(250);
@@ -564,6 +571,50 @@ test('workflow 4 on its schedule: a connection whose grant ended reaches the ale
 		expect((await call('alerts:ended')).user.name).toBe('ivan');
 	} finally {
 		if (keepAliveId) await stack.client.unpublishWorkflow(keepAliveId).catch(() => undefined);
-		await new Promise((resolve) => receiver.close(resolve));
+		await receiver.close();
+	}
+}, 4 * 60 * 1000);
+
+test('workflow 4 on its schedule: a connection whose client secret no longer works is alerted once, naming the cause, across failed refreshes; a healthy one never', async () => {
+	const receiver = await startAlertReceiver();
+	let keepAliveId;
+	try {
+		stack.sandbox.configure({ expiresIn: 3600 });
+		const healthy = await stack.connect('secret:healthy', { user: 'kate' });
+		stack.sandbox.configure({ expiresIn: EXPIRES_IN });
+		const broken = await stack.connect('secret:broken', { user: 'leo' });
+		expect([healthy.status, broken.status]).toEqual([200, 200]);
+		// The app's secret is rotated at the provider; n8n's App credential still holds the old one.
+		stack.sandbox.configure({ clientSecret: `${stack.sandbox.clientSecret}-rotated` });
+		stack.sandbox.reset();
+		keepAliveId = await stack.publishKeepAlive({ notificationUrl: receiver.url, expiresWithinSeconds: 10, everySeconds: 2 });
+
+		// The broken connection becomes due about 10 s after it was made; a refused refresh is tried again after the
+		// 30 s base cooldown: wait for two refused refreshes, with the sweep running every 2 s all along. (Connections of
+		// earlier tests that are due fail too, with the same secret: their alerts are theirs.)
+		const grantOfUser = (user) => stack.sandbox.grants().find((g) => g.userName === user).grantId;
+		const refreshRequests = (user) => stack.sandbox.stats().refreshRequestsByGrant[grantOfUser(user)] ?? 0;
+		const deadline = Date.now() + 120_000;
+		while (refreshRequests('leo') < 2 && Date.now() < deadline) await sleep(250);
+		await sleep(4000); // two more sweeps, in the cooldown
+		await stack.client.unpublishWorkflow(keepAliveId);
+		keepAliveId = undefined;
+		await sleep(3000); // a sweep that had started ends
+
+		expect([refreshRequests('leo'), refreshRequests('kate')]).toEqual([2, 0]);
+		const alertsOf = (connectionId) => receiver.alerts.filter((a) => JSON.parse(a.body).connectionId === connectionId);
+		expect(alertsOf('secret:healthy')).toHaveLength(0);
+		expect(alertsOf('secret:broken')).toHaveLength(1);
+		const [alert] = alertsOf('secret:broken');
+		const body = JSON.parse(alert.body);
+		expect(body).toMatchObject({ connectionId: 'secret:broken', status: 'active', outcome: 'failed', errorCode: 'invalid_client' });
+		expect(body.errorMessage).toMatch(/invalid_client/);
+		expect(alert.key).toBe(stack.alertAuth.value);
+		expectNoToken(alert.body);
+		expect(alert.body).not.toContain(stack.sandbox.clientSecret);
+	} finally {
+		stack.sandbox.configure({ clientSecret: stack.sandbox.clientSecret, expiresIn: EXPIRES_IN });
+		if (keepAliveId) await stack.client.unpublishWorkflow(keepAliveId).catch(() => undefined);
+		await receiver.close();
 	}
 }, 4 * 60 * 1000);

@@ -4,7 +4,9 @@
  */
 import { spawn } from 'node:child_process';
 import nock from 'nock';
-import { LeaseTimeoutError, StoreError } from '../../engine/errors';
+import { LeaseTimeoutError, ProviderFailingError, StoreError } from '../../engine/errors';
+import { RefreshRegistry } from '../../engine/refresh/coordinator';
+import { COOLDOWN_BASE_MS } from '../../engine/refresh/policy';
 import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { testClient } from '../helpers/provider';
@@ -19,6 +21,7 @@ useFaultEnv((e) => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const HOUR_MS = 3_600_000;
 
 async function expiredConnection(label: string): Promise<string> {
 	const id = `fault:${label}:${++n}`;
@@ -169,4 +172,36 @@ describe('fault suite: token store', () => {
 		expect(connection.accessToken).toBe('SENTINEL-access-new-1');
 		expect(endpoint.requests).toHaveLength(1);
 	});
+
+	it('a cooldown written by a host an hour ahead binds every host for 30 s of database time, not an hour', async () => {
+		const id = await expiredConnection('cooldown-skew');
+		// Expired to every clock in this test, the one an hour behind included.
+		await env.db.sql(`update oauth2_tokens set expires_at = now() - interval '2 hours' where connection_id = $1`, [id]);
+		const hostAt = (offsetMs: number) =>
+			env.manager({ clock: () => Date.now() + offsetMs, store: new PostgresTokenStore({ pool: env.db.pool }), refreshRegistry: new RefreshRegistry() });
+		const databaseNow = async () => (await env.db.sql<{ now: Date }>('select clock_timestamp() as now'))[0].now.getTime();
+
+		nock(PROVIDER_ORIGIN).post('/oauth/token').times(3).reply(503, { error: 'temporarily_unavailable' });
+		const failedAt = await databaseNow();
+		await expectFailure(env.hygiene, 'cooldown skew: 503', () => hostAt(HOUR_MS).getValidToken(id));
+		const written = (await env.store.get(id))!;
+		expect(written.failureCount).toBe(1);
+		expect(written.nextAttemptAt!.getTime()).toBeGreaterThanOrEqual(failedAt + COOLDOWN_BASE_MS - 1000);
+		expect(written.nextAttemptAt!.getTime()).toBeLessThanOrEqual((await databaseNow()) + COOLDOWN_BASE_MS + 1000);
+
+		// Within the cooldown, neither a host on time nor one an hour behind asks the provider.
+		for (const offset of [0, -HOUR_MS]) {
+			const refused = await expectFailure(env.hygiene, `cooldown skew: host at ${offset}`, () => hostAt(offset).getValidToken(id));
+			expect(refused).toBeInstanceOf(ProviderFailingError);
+			expect((refused as ProviderFailingError).nextAttemptAt).toEqual(written.nextAttemptAt);
+		}
+		expect(nock.pendingMocks()).toEqual([]);
+
+		// Once the database's clock passes the next attempt time, the host on time refreshes.
+		await sleep(written.nextAttemptAt!.getTime() - (await databaseNow()) + 200);
+		const endpoint = refreshEndpoint();
+		const { connection } = await hostAt(0).getValidToken(id);
+		expect(connection).toMatchObject({ accessToken: 'SENTINEL-access-new-1', failureCount: 0, nextAttemptAt: null });
+		expect(endpoint.requests).toEqual(['SENTINEL-refresh-1']);
+	}, 60_000);
 });

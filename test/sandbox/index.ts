@@ -21,7 +21,8 @@
  *   });
  *   sb.url                     // 'http://127.0.0.1:<port>' — also the api_domain the token responses carry
  *   sb.stats()                 // counters, see below; sb.reset() zeroes them (tokens and grants stay)
- *   sb.configure({ expiresIn, tokenDelayMs, acceptPreviousRefreshToken, reuseDetection, codeTtl })  // at run time
+ *   sb.configure({ expiresIn, tokenDelayMs, acceptPreviousRefreshToken, reuseDetection, codeTtl, clientSecret })  // at run time;
+ *                              // a new clientSecret is the app's secret rotated: the old one gets invalid_client (sb.clientSecret stays the first)
  *   sb.expireAccessTokens()    // every access token issued so far is now expired (401 from the API)
  *   sb.grants()                // [{ grantId, userId, companyDomain, revoked, revokedBy, refreshes, accessTokens }]
  *                              // revokedBy: null | 'revocation' | 'code-replay' | 'refresh-token-reuse'
@@ -75,7 +76,7 @@ export interface SandboxOptions {
 
 /** The settings configure() may change while the sandbox runs. */
 export type SandboxSettings = Partial<
-	Pick<SandboxOptions, 'expiresIn' | 'codeTtl' | 'refreshTokenTtl' | 'tokenDelayMs' | 'acceptPreviousRefreshToken' | 'reuseDetection'>
+	Pick<SandboxOptions, 'expiresIn' | 'codeTtl' | 'refreshTokenTtl' | 'tokenDelayMs' | 'acceptPreviousRefreshToken' | 'reuseDetection' | 'clientSecret'>
 >;
 
 export interface SandboxStats {
@@ -406,6 +407,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		if (grantType === 'authorization_code' || grantType === 'refresh_token') stats.tokenRequests[grantType] += 1;
 		else stats.tokenRequests.other += 1;
 
+		// Counted before the client is checked: a refresh the client's secret spoils is still a request with the grant's token.
+		const refreshEntry = grantType === 'refresh_token' && body.refresh_token ? refreshTokens.get(body.refresh_token) : undefined;
+		const refreshGrant = refreshEntry && grants.get(refreshEntry.grantId);
+		if (refreshGrant) count(stats.refreshRequestsByGrant, refreshGrant.grantId);
+
 		const client = clientFrom(req, body);
 		if (!client || !safeEqual(client.id, config.clientId) || !safeEqual(client.secret, config.clientSecret)) {
 			tokenError(res, 401, 'invalid_client', 'Client authentication failed');
@@ -447,9 +453,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		}
 		if (grantType === 'refresh_token') {
 			if (!body.refresh_token) return tokenError(res, 400, 'invalid_request', 'Missing parameter: refresh_token');
-			const entry = refreshTokens.get(body.refresh_token);
-			const grant = entry && grants.get(entry.grantId);
-			if (grant) count(stats.refreshRequestsByGrant, grant.grantId);
+			const entry = refreshEntry;
+			const grant = refreshGrant;
 			if (!entry || !grant || grant.revokedBy) return tokenError(res, 400, 'invalid_grant', 'Invalid refresh token');
 			if (Date.now() > entry.expiresAt) return tokenError(res, 400, 'invalid_grant', 'Refresh token expired');
 			const graceRetry = entry.state === 'previous' && config.acceptPreviousRefreshToken;
@@ -628,7 +633,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			for (const g of grants.values()) stats.refreshesByGrant[g.grantId] = 0;
 		},
 		configure: (changes = {}) => {
-			const keys = ['expiresIn', 'codeTtl', 'refreshTokenTtl', 'tokenDelayMs', 'acceptPreviousRefreshToken', 'reuseDetection'] as const;
+			const keys = ['expiresIn', 'codeTtl', 'refreshTokenTtl', 'tokenDelayMs', 'acceptPreviousRefreshToken', 'reuseDetection', 'clientSecret'] as const;
 			for (const key of keys) {
 				if (changes[key] !== undefined) (config as Record<string, unknown>)[key] = changes[key];
 			}
