@@ -9,10 +9,15 @@ import { requireSecureUrl } from './urls';
  * The start of an authorization (RFC 6749 §4.1.1) and the checks on its callback.
  *
  * state = base64url(JSON payload) "." base64url(HMAC-SHA256(signing key, payload))
- *   payload: { v: 1, cid: connection id, n: nonce, iat, exp (ms since epoch), pv?: PKCE verifier, AES-256-GCM encrypted }
+ *   payload: { v: 2, cid: connection id, st: token store, n: nonce, iat, exp (ms since epoch), pv?: PKCE verifier, AES-256-GCM encrypted }
  *
  * The signing and PKCE keys are derived from the store's token encryption key (TokenCipher.subkeys): every
  * n8n process that can read the tokens can verify a state, and an old key keeps verifying during a rotation.
+ *
+ * Several stores may share that key (two tables, two databases), and each records used states only in itself: `st`
+ * binds the state to the store it was issued for (its TokenStore.identity(), as an HMAC under the signing key, so the
+ * URL does not reveal server, database or user), and every other store refuses it. States of version 1 carry no
+ * binding: they are refused (`outdated`), or one could be used once on every store that shares the key.
  *
  * Single use needs memory shared by every n8n process: the token store. For each connection it records the newest
  * state used (TokenStore.consumeState, in a table of its own): a state is accepted only if it is newer, atomically,
@@ -27,7 +32,7 @@ import { requireSecureUrl } from './urls';
  * id). Such a row still refuses the states it recorded until it expires and is purged like the new records.
  */
 
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 export const DEFAULT_STATE_TTL_SECONDS = 600;
 /** Longest validity a state may be issued with. */
 export const MAX_STATE_TTL_SECONDS = 30 * 86400;
@@ -46,6 +51,7 @@ export const LEGACY_MARKER_PROVIDER = 'oauth2-token-manager:state-marker';
 interface StatePayload {
 	v: number;
 	cid: string;
+	st: string;
 	n: string;
 	iat: number;
 	exp: number;
@@ -87,11 +93,15 @@ export function connectionIdFromState(state: unknown): string | null {
 	}
 }
 
+/** Issues and checks the states of one token store: `storeIdentity` is its TokenStore.identity(). */
 export class StateCodec {
 	private readonly signingKeys: Buffer[];
 	private readonly pkceKeys: Buffer[];
 
-	constructor(cipher: TokenCipher) {
+	constructor(
+		cipher: TokenCipher,
+		private readonly storeIdentity: string,
+	) {
 		this.signingKeys = cipher.subkeys('oauth-state/signing/v1');
 		this.pkceKeys = cipher.subkeys('oauth-state/pkce/v1');
 	}
@@ -102,7 +112,14 @@ export class StateCodec {
 			throw new InvalidInputError('stateTtlSeconds', 'must be more than 0 seconds and at most 30 days');
 		}
 		const iat = options.now ?? Date.now();
-		const payload: StatePayload = { v: STATE_VERSION, cid: connectionId, n: b64(randomBytes(16)), iat, exp: iat + Math.round(ttlSeconds * 1000) };
+		const payload: StatePayload = {
+			v: STATE_VERSION,
+			cid: connectionId,
+			st: this.storeBinding(this.signingKeys[0]),
+			n: b64(randomBytes(16)),
+			iat,
+			exp: iat + Math.round(ttlSeconds * 1000),
+		};
 		let codeChallenge: string | null = null;
 		if (options.pkce) {
 			const { verifier, challenge } = createPkcePair();
@@ -113,7 +130,7 @@ export class StateCodec {
 		return { state: `${body}.${b64(this.sign(this.signingKeys[0], body))}`, expiresAt: new Date(payload.exp), codeChallenge };
 	}
 
-	/** Checks format, signature, connection and expiry. Single use is checked by consumeState(). */
+	/** Checks format, signature, store, connection and expiry. Single use is checked by consumeState(). */
 	verify(state: string, connectionId: string, now = Date.now()): VerifiedState {
 		if (state.length > MAX_STATE_LENGTH) {
 			throw new InvalidStateError('malformed', `The state is ${state.length} characters long; a state the token manager issued is far shorter`, restartHint);
@@ -124,11 +141,11 @@ export class StateCodec {
 		}
 		const [body, signature] = parts;
 		const given = Buffer.from(signature, 'base64url');
-		const valid = this.signingKeys.some((key) => {
+		const signingKey = this.signingKeys.find((key) => {
 			const expected = this.sign(key, body);
 			return given.length === expected.length && timingSafeEqual(given, expected);
 		});
-		if (!valid) {
+		if (!signingKey) {
 			throw new InvalidStateError('tampered', 'The state failed its signature check: it was altered, or signed with another key', restartHint);
 		}
 		let payload: StatePayload;
@@ -137,8 +154,30 @@ export class StateCodec {
 		} catch {
 			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unreadable payload)', restartHint);
 		}
-		if (payload.v !== STATE_VERSION || typeof payload.cid !== 'string' || typeof payload.exp !== 'number' || typeof payload.iat !== 'number' || typeof payload.n !== 'string') {
+		if (payload.v === 1) {
+			throw new InvalidStateError(
+				'outdated',
+				'The state was issued by an earlier version of the token manager, before states were bound to their token store, and is no longer accepted',
+				restartHint,
+			);
+		}
+		if (
+			payload.v !== STATE_VERSION ||
+			typeof payload.cid !== 'string' ||
+			typeof payload.st !== 'string' ||
+			typeof payload.exp !== 'number' ||
+			typeof payload.iat !== 'number' ||
+			typeof payload.n !== 'string'
+		) {
 			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unknown version)', restartHint);
+		}
+		// Bound under the key that signed it, so that a state issued before a key rotation still matches.
+		if (payload.st !== this.storeBinding(signingKey)) {
+			throw new InvalidStateError(
+				'other_store',
+				'The state was issued for another token store (another table, database, server or database user) than the one checking this callback',
+				'Complete the authorization on the token store it was started on, or start it again on this one.',
+			);
 		}
 		if (payload.cid !== connectionId) {
 			throw new InvalidStateError(
@@ -169,6 +208,11 @@ export class StateCodec {
 
 	private sign(key: Buffer, body: string): Buffer {
 		return createHmac('sha256', key).update(`oauth2tm-state.v1.${body}`).digest();
+	}
+
+	/** The store this codec is for, as a state names it: 128 bits of an HMAC, not the identity's host and database names. */
+	private storeBinding(key: Buffer): string {
+		return b64(createHmac('sha256', key).update(`oauth2tm-state-store.v1.${this.storeIdentity}`).digest().subarray(0, 16));
 	}
 
 	private seal(verifier: string, payload: StatePayload): string {

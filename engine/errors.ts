@@ -217,7 +217,16 @@ export class DecryptionError extends TokenManagerError {
 }
 
 /** Why a callback's state was refused. */
-export type InvalidStateReason = 'missing' | 'malformed' | 'tampered' | 'expired' | 'issued_in_future' | 'replayed' | 'other_connection';
+export type InvalidStateReason =
+	| 'missing'
+	| 'malformed'
+	| 'tampered'
+	| 'outdated'
+	| 'expired'
+	| 'issued_in_future'
+	| 'replayed'
+	| 'other_connection'
+	| 'other_store';
 
 /**
  * The callback's `state` does not prove that this n8n started the authorization (RFC 6749 §10.12):

@@ -283,23 +283,24 @@ export class TokenManager {
 		}
 	}
 
-	/** Only the authorization operations need state keys; Get Valid Token never derives them. */
-	private get states(): StateCodec {
-		this.stateCodec ??= new StateCodec(this.cipher);
+	/** Only the authorization operations need state keys; Get Valid Token never derives them. States are bound to this store. */
+	private async states(): Promise<StateCodec> {
+		const storeIdentity = await this.store.identity();
+		this.stateCodec ??= new StateCodec(this.cipher, storeIdentity);
 		return this.stateCodec;
 	}
 
 	/**
 	 * RFC 6749 §4.1.1: the provider's authorize URL for this connection, with a signed, expiring, single-use
 	 * state and, where the provider supports it, PKCE S256 (the verifier travels only encrypted, inside the state).
-	 * Nothing is written: the state itself carries what the callback needs.
+	 * Nothing is written: the state itself carries what the callback needs, and only this store accepts it.
 	 */
-	buildAuthorizationUrl(
+	async buildAuthorizationUrl(
 		connectionId: string,
 		options: { expiresInSeconds?: number; extraParameters?: Record<string, string> } = {},
-	): AuthorizationStart {
+	): Promise<AuthorizationStart> {
 		validateConnectionId(connectionId);
-		const issued = this.states.issue(connectionId, { ttlSeconds: options.expiresInSeconds ?? DEFAULT_STATE_TTL_SECONDS, pkce: this.client.pkce });
+		const issued = (await this.states()).issue(connectionId, { ttlSeconds: options.expiresInSeconds ?? DEFAULT_STATE_TTL_SECONDS, pkce: this.client.pkce });
 		const authorizationUrl = buildAuthorizationUrl(this.client, issued, options.extraParameters);
 		return { connectionId, authorizationUrl, state: issued.state, expiresAt: issued.expiresAt, pkce: issued.codeChallenge !== null };
 	}
@@ -310,7 +311,7 @@ export class TokenManager {
 	 * nobody consents into a connection that cannot be saved; then builds the URL.
 	 */
 	async startAuthorization(connectionId: string, options: { expiresInSeconds?: number; extraParameters?: Record<string, string> } = {}): Promise<AuthorizationStart> {
-		const start = this.buildAuthorizationUrl(connectionId, options);
+		const start = await this.buildAuthorizationUrl(connectionId, options);
 		this.requireTokenUrl();
 		if (!this.client.clientId) throw new MissingInputError('clientId');
 		if (!this.client.clientSecret) throw new MissingInputError('clientSecret');
@@ -344,7 +345,7 @@ export class TokenManager {
 		let codeVerifier = params.codeVerifier || null;
 		if (state && connectionId !== null) {
 			// RFC 6749 §10.12: the state proves this n8n started the authorization, for this connection, recently, once.
-			const verified = this.states.verify(state, connectionId);
+			const verified = (await this.states()).verify(state, connectionId);
 			await consumeState(this.store, verified);
 			codeVerifier = verified.codeVerifier ?? codeVerifier;
 		} else if (!params.allowMissingState) {
@@ -567,7 +568,7 @@ export class TokenManager {
 		listed?: StoredConnection,
 	): Promise<{ result: TokenResult; cooldown: ProviderCooldown | null; tokenRequested: boolean }> {
 		const wroteKept = await this.coordinator.writeRefused(connectionId);
-		const current = listed && !wroteKept ? this.usable(connectionId, listed) : await this.readUsable(connectionId);
+		const current = listed && !wroteKept ? await this.usable(connectionId, listed) : await this.readUsable(connectionId);
 		const decide = async (c: Connection) =>
 			shouldRefresh(c, request, { now: this.clock(), databaseNow: await this.databaseNowFor(c), seenRefreshCount: current.refreshCount });
 		const first = await decide(current);
@@ -625,7 +626,7 @@ export class TokenManager {
 		}
 		if (!clientCredentials && !refreshToken) {
 			await this.store.update(connectionId, leased.version, { ...this.reencrypted(leased), status: 'needs_reauth', lastError: NO_REFRESH_TOKEN, ...NO_FAILURES });
-			throw this.needsReauth(connectionId, NO_REFRESH_TOKEN);
+			throw await this.needsReauth(connectionId, NO_REFRESH_TOKEN);
 		}
 		let response: IssuedTokens;
 		try {
@@ -681,7 +682,7 @@ export class TokenManager {
 				lastError: REFRESH_TOKEN_REJECTED,
 				...NO_FAILURES,
 			});
-			throw this.needsReauth(connectionId, REFRESH_TOKEN_REJECTED);
+			throw await this.needsReauth(connectionId, REFRESH_TOKEN_REJECTED);
 		});
 	}
 
@@ -778,11 +779,11 @@ export class TokenManager {
 		return this.usable(connectionId, await this.store.get(connectionId));
 	}
 
-	private usable(connectionId: string, row: StoredConnection | null): Connection {
+	private async usable(connectionId: string, row: StoredConnection | null): Promise<Connection> {
 		if (!row) throw new ConnectionNotFoundError(connectionId, this.store.description);
 		this.requireSameApp(row);
 		// last_error holds the reason the process that marked the connection gave: every process says the same.
-		if (row.status === 'needs_reauth') throw this.needsReauth(connectionId, row.lastError ?? REFRESH_TOKEN_REJECTED);
+		if (row.status === 'needs_reauth') throw await this.needsReauth(connectionId, row.lastError ?? REFRESH_TOKEN_REJECTED);
 		if (row.status === 'revoked') throw new ConnectionRevokedError(connectionId);
 		return this.decrypt(row);
 	}
@@ -815,11 +816,11 @@ export class TokenManager {
 	 * The NeedsReauthorizationError, with a fresh authorization link when the App credential allows one
 	 * (authorization URL and redirect URI set), for an Error Workflow to send to the account owner.
 	 */
-	private needsReauth(connectionId: string, reason: string): NeedsReauthorizationError {
+	private async needsReauth(connectionId: string, reason: string): Promise<NeedsReauthorizationError> {
 		let url: string | undefined;
 		if (this.reauthorizationLinkTtlSeconds > 0 && this.client.authorizationUrl && this.client.redirectUri) {
 			try {
-				url = this.buildAuthorizationUrl(connectionId, { expiresInSeconds: this.reauthorizationLinkTtlSeconds }).authorizationUrl;
+				url = (await this.buildAuthorizationUrl(connectionId, { expiresInSeconds: this.reauthorizationLinkTtlSeconds })).authorizationUrl;
 			} catch {
 				url = undefined;
 			}

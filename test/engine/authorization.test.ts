@@ -48,7 +48,7 @@ usePostgresStoreWithNock((d, s) => {
 
 describe('Build Authorization URL', () => {
 	it('Pipedrive: client_id, redirect_uri, response_type and a signed state; no PKCE; nothing written', async () => {
-		const start = manager().buildAuthorizationUrl('pipedrive:acme');
+		const start = await manager().buildAuthorizationUrl('pipedrive:acme');
 		const url = new URL(start.authorizationUrl);
 		expect(`${url.origin}${url.pathname}`).toBe('https://oauth.pipedrive.test/oauth/authorize');
 		expect(Object.fromEntries(url.searchParams)).toEqual({
@@ -66,7 +66,7 @@ describe('Build Authorization URL', () => {
 
 	it('PKCE S256 where the provider supports it: the challenge in the URL, the verifier only at the exchange', async () => {
 		const endpoint = rotatingTokenEndpoint();
-		const start = manager(custom()).buildAuthorizationUrl('custom:one', { extraParameters: { prompt: 'consent' } });
+		const start = await manager(custom()).buildAuthorizationUrl('custom:one', { extraParameters: { prompt: 'consent' } });
 		const url = new URL(start.authorizationUrl);
 		expect(url.searchParams.get('tenant')).toBe('t1');
 		expect(url.searchParams.get('prompt')).toBe('consent');
@@ -84,22 +84,18 @@ describe('Build Authorization URL', () => {
 		expect(endpoint.requests[0]).toMatchObject({ grant_type: 'authorization_code', code: 'the-code', redirect_uri: 'https://n8n.test/webhook/oauth/callback' });
 	});
 
-	it('refuses parameters the node sets itself, and a missing authorization URL, naming the field', () => {
-		expect(() => manager().buildAuthorizationUrl('x', { extraParameters: { state: 'mine' } })).toThrow('extraParameters cannot set "state": the token manager sets it itself');
-		const error = (() => {
-			try {
-				manager(testClient({ authorizationUrl: '' })).buildAuthorizationUrl('x');
-			} catch (e) {
-				return e;
-			}
-		})();
+	it('refuses parameters the node sets itself, and a missing authorization URL, naming the field', async () => {
+		await expect(manager().buildAuthorizationUrl('x', { extraParameters: { state: 'mine' } })).rejects.toThrow('extraParameters cannot set "state": the token manager sets it itself');
+		const error = await manager(testClient({ authorizationUrl: '' }))
+			.buildAuthorizationUrl('x')
+			.catch((e: unknown) => e);
 		expect(error).toBeInstanceOf(InvalidInputError);
 		expect(error).toMatchObject({ field: 'authorizationUrl', problem: 'is empty' });
 	});
 
 	it('refuses a state whose sealed PKCE verifier carries a GCM tag shorter than 16 bytes, even correctly signed', () => {
 		const cipher = new TokenCipher(KEY);
-		const codec = new StateCodec(cipher);
+		const codec = new StateCodec(cipher, 'a store identity');
 		const { state } = codec.issue('custom:short-tag', { pkce: true });
 		const payload = JSON.parse(Buffer.from(state.split('.')[0], 'base64url').toString());
 		const [iv, tag, ciphertext] = payload.pv.split('.');
@@ -124,10 +120,10 @@ describe('single use of the state on every SQL store (through the TokenStore int
 	async function singleUse(s: TokenStore) {
 		rotatingTokenEndpoint();
 		const m = manager(pipedrive(), s);
-		const { state } = m.buildAuthorizationUrl('store:single-use');
+		const { state } = await m.buildAuthorizationUrl('store:single-use');
 		await m.exchangeAuthorizationCode('store:single-use', { code: 'c', state });
 		await expect(m.exchangeAuthorizationCode('store:single-use', { code: 'c', state })).rejects.toThrow(InvalidStateError);
-		const second = m.buildAuthorizationUrl('store:single-use');
+		const second = await m.buildAuthorizationUrl('store:single-use');
 		expect((await m.exchangeAuthorizationCode('store:single-use', { code: 'c', state: second.state })).connection.status).toBe('active');
 	}
 
@@ -157,12 +153,15 @@ describe('single use of the state on every SQL store (through the TokenStore int
 });
 
 describe('used states: clock skew, purge of expired records, revoke, legacy marker rows', () => {
-	const codec = () => new StateCodec(new TokenCipher(KEY));
+	let codec: StateCodec;
+	beforeAll(async () => {
+		codec = new StateCodec(new TokenCipher(KEY), await store.identity());
+	});
 
 	it('a state issued ahead of the clock beyond the allowed skew is refused, and later states of the connection still work', async () => {
 		const endpoint = rotatingTokenEndpoint();
 		const m = manager();
-		const ahead = codec().issue('skew:ahead', { pkce: false, now: Date.now() + 10 * 60_000 });
+		const ahead = codec.issue('skew:ahead', { pkce: false, now: Date.now() + 10 * 60_000 });
 		const error = await m.exchangeAuthorizationCode('skew:ahead', { code: 'c', state: ahead.state }).catch((e) => e);
 		expect(error).toBeInstanceOf(InvalidStateError);
 		expect(error.reason).toBe('issued_in_future');
@@ -172,11 +171,11 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 		expect(await stateRecorded('skew:ahead')).toBe(false);
 
 		// The next authorization, started on a host with the right time, is not blocked as "replayed".
-		const { state } = m.buildAuthorizationUrl('skew:ahead');
+		const { state } = await m.buildAuthorizationUrl('skew:ahead');
 		expect((await m.exchangeAuthorizationCode('skew:ahead', { code: 'c', state })).connection.status).toBe('active');
 
 		// A state from a clock ahead by less than the skew is accepted.
-		const slightly = codec().issue('skew:slightly', { pkce: false, now: Date.now() + MAX_STATE_CLOCK_SKEW_MS / 2 });
+		const slightly = codec.issue('skew:slightly', { pkce: false, now: Date.now() + MAX_STATE_CLOCK_SKEW_MS / 2 });
 		expect((await m.exchangeAuthorizationCode('skew:slightly', { code: 'c', state: slightly.state })).connection.status).toBe('active');
 	});
 
@@ -188,8 +187,8 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 		skewClientClock(-31 * 86_400_000);
 		try {
 			for (const id of old) {
-				const { state } = codec().issue(id, { pkce: false });
-				await consumeState(store, codec().verify(state, id));
+				const { state } = codec.issue(id, { pkce: false });
+				await consumeState(store, codec.verify(state, id));
 			}
 		} finally {
 			jest.useRealTimers();
@@ -198,11 +197,11 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 
 		// Today's callbacks: each deletes at most a batch of the expired markers.
 		const m = manager();
-		const first = m.buildAuthorizationUrl('purge:new:1');
+		const first = await m.buildAuthorizationUrl('purge:new:1');
 		await m.exchangeAuthorizationCode('purge:new:1', { code: 'c', state: first.state });
 		const left = (await Promise.all(old.map(markerExists))).filter(Boolean).length;
 		expect(left).toBe(3);
-		const second = m.buildAuthorizationUrl('purge:new:2');
+		const second = await m.buildAuthorizationUrl('purge:new:2');
 		await m.exchangeAuthorizationCode('purge:new:2', { code: 'c', state: second.state });
 		for (const id of old) expect(await markerExists(id)).toBe(false);
 
@@ -215,9 +214,9 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 	it("Revoke deletes the connection's used-state record and keeps the revoked connection", async () => {
 		rotatingTokenEndpoint();
 		const m = manager();
-		const { state } = m.buildAuthorizationUrl('marker:revoked');
+		const { state } = await m.buildAuthorizationUrl('marker:revoked');
 		await m.exchangeAuthorizationCode('marker:revoked', { code: 'c', state });
-		const neighbour = m.buildAuthorizationUrl('marker:neighbour');
+		const neighbour = await m.buildAuthorizationUrl('marker:neighbour');
 		await m.exchangeAuthorizationCode('marker:neighbour', { code: 'c', state: neighbour.state });
 		expect(await stateRecorded('marker:revoked')).toBe(true);
 
@@ -230,7 +229,7 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 	it('states are recorded in the states table, never as rows of the tokens table', async () => {
 		rotatingTokenEndpoint();
 		const m = manager();
-		const { state } = m.buildAuthorizationUrl('states:own-table');
+		const { state } = await m.buildAuthorizationUrl('states:own-table');
 		await m.exchangeAuthorizationCode('states:own-table', { code: 'c', state });
 		expect(await stateRecorded('states:own-table')).toBe(true);
 		expect(await db.sql(`select connection_id from oauth2_tokens where connection_id like '\\_\\_oauth2tm\\_%'`)).toEqual([]);
@@ -260,14 +259,14 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 		it('still refuses its state as a replay, and an older state as superseded; a newer state is accepted', async () => {
 			const endpoint = rotatingTokenEndpoint();
 			const m = manager();
-			const older = m.buildAuthorizationUrl('legacy:marker');
+			const older = await m.buildAuthorizationUrl('legacy:marker');
 			await new Promise((resolve) => setTimeout(resolve, 5));
-			const used = m.buildAuthorizationUrl('legacy:marker');
-			await writeLegacyMarker('legacy:marker', codec().verify(used.state, 'legacy:marker').watermark, Date.now());
+			const used = await m.buildAuthorizationUrl('legacy:marker');
+			await writeLegacyMarker('legacy:marker', codec.verify(used.state, 'legacy:marker').watermark, Date.now());
 			await expect(m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: used.state })).rejects.toMatchObject({ reason: 'replayed' });
 			await expect(m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: older.state })).rejects.toMatchObject({ reason: 'replayed' });
 			expect(endpoint.requests).toHaveLength(0);
-			const newer = m.buildAuthorizationUrl('legacy:marker');
+			const newer = await m.buildAuthorizationUrl('legacy:marker');
 			expect((await m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: newer.state })).connection.status).toBe('active');
 		});
 
@@ -279,14 +278,14 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 			const legacyRows = async () => (await Promise.all(old.map((id) => store.get(legacyStateMarkerId(id))))).filter(Boolean).length;
 			expect(await legacyRows()).toBe(old.length);
 			const m = manager();
-			await m.exchangeAuthorizationCode('legacy:purge:1', { code: 'c', state: m.buildAuthorizationUrl('legacy:purge:1').state });
+			await m.exchangeAuthorizationCode('legacy:purge:1', { code: 'c', state: (await m.buildAuthorizationUrl('legacy:purge:1')).state });
 			expect(await legacyRows()).toBe(2);
-			await m.exchangeAuthorizationCode('legacy:purge:2', { code: 'c', state: m.buildAuthorizationUrl('legacy:purge:2').state });
+			await m.exchangeAuthorizationCode('legacy:purge:2', { code: 'c', state: (await m.buildAuthorizationUrl('legacy:purge:2')).state });
 			expect(await legacyRows()).toBe(0);
 
-			const live = m.buildAuthorizationUrl('legacy:revoked');
+			const live = await m.buildAuthorizationUrl('legacy:revoked');
 			await m.exchangeAuthorizationCode('legacy:revoked', { code: 'c', state: live.state });
-			await writeLegacyMarker('legacy:revoked', codec().verify(live.state, 'legacy:revoked').watermark, Date.now());
+			await writeLegacyMarker('legacy:revoked', codec.verify(live.state, 'legacy:revoked').watermark, Date.now());
 			await m.revoke('legacy:revoked', { atProvider: false });
 			expect(await store.get(legacyStateMarkerId('legacy:revoked'))).toBeNull();
 			expect(await stateRecorded('legacy:revoked')).toBe(false);

@@ -157,7 +157,7 @@ describe.each(presets.map((p) => [p.name, p] as const))('%s preset', (_name, pre
 		const tokenUrl = preset.tokenUrl ? filled(preset, preset.tokenUrl) : 'https://auth.custom.test/token';
 		expect(client.tokenUrl).toBe(tokenUrl);
 
-		const start = manager.buildAuthorizationUrl('preset:acme');
+		const start = await manager.buildAuthorizationUrl('preset:acme');
 		const url = new URL(start.authorizationUrl);
 		expect(`${url.origin}${url.pathname}`).toBe(preset.authorizationUrl ? filled(preset, preset.authorizationUrl) : 'https://auth.custom.test/authorize');
 		const query = Object.fromEntries(url.searchParams);
@@ -191,15 +191,15 @@ describe.each(presets.map((p) => [p.name, p] as const))('%s preset', (_name, pre
 });
 
 describe('what the named providers need, as their documentation says', () => {
-	const authorizationQuery = (preset: string, settings: Partial<OAuthClientSettings> = {}) =>
-		Object.fromEntries(new URL(managerFor(settingsFor(PROVIDER_PRESETS[preset], settings)).manager.buildAuthorizationUrl('c').authorizationUrl).searchParams);
+	const authorizationQuery = async (preset: string, settings: Partial<OAuthClientSettings> = {}) =>
+		Object.fromEntries(new URL((await managerFor(settingsFor(PROVIDER_PRESETS[preset], settings)).manager.buildAuthorizationUrl('c')).authorizationUrl).searchParams);
 
-	it('Google asks for offline access with consent, so that a refresh token is issued', () => {
-		expect(authorizationQuery('google')).toMatchObject({ access_type: 'offline', prompt: 'consent' });
+	it('Google asks for offline access with consent, so that a refresh token is issued', async () => {
+		expect(await authorizationQuery('google')).toMatchObject({ access_type: 'offline', prompt: 'consent' });
 	});
 
-	it('Dropbox asks for offline access (token_access_type=offline)', () => {
-		expect(authorizationQuery('dropbox')).toMatchObject({ token_access_type: 'offline' });
+	it('Dropbox asks for offline access (token_access_type=offline)', async () => {
+		expect(await authorizationQuery('dropbox')).toMatchObject({ token_access_type: 'offline' });
 	});
 
 	it('Microsoft Entra ID puts the tenant in its URLs', () => {
@@ -216,12 +216,12 @@ describe('what the named providers need, as their documentation says', () => {
 		expect(at('sandbox').keepResponseFields).toEqual(['instance_url']);
 	});
 
-	it('Zoho goes to the accounts server of the data center (accounts.zoho.com when none is set), keeps api_domain, and joins scopes with commas', () => {
+	it('Zoho goes to the accounts server of the data center (accounts.zoho.com when none is set), keeps api_domain, and joins scopes with commas', async () => {
 		const zoho = (accountsServer: string, scopes: string[] = []) => resolveOAuthClient(settingsFor(PROVIDER_PRESETS.zoho, { placeholderValues: { accountsServer }, scopes }));
 		expect(zoho('').tokenUrl).toBe('https://accounts.zoho.com/oauth/v2/token');
 		expect(zoho('accounts.zohocloud.ca').tokenUrl).toBe('https://accounts.zohocloud.ca/oauth/v2/token');
 		expect(zoho('accounts.zoho.eu').keepResponseFields).toEqual(['api_domain']);
-		expect(authorizationQuery('zoho', { scopes: ['ZohoCRM.modules.ALL', 'ZohoCRM.users.READ'] }).scope).toBe('ZohoCRM.modules.ALL,ZohoCRM.users.READ');
+		expect((await authorizationQuery('zoho', { scopes: ['ZohoCRM.modules.ALL', 'ZohoCRM.users.READ'] })).scope).toBe('ZohoCRM.modules.ALL,ZohoCRM.users.READ');
 	});
 
 	it('Xero, Intuit, Microsoft and Atlassian are marked as rotating their refresh tokens', () => {
@@ -260,7 +260,7 @@ describe('Intuit QuickBooks: realmId arrives on the callback', () => {
 	it('is kept from the callback query beside the kept response fields, and survives refreshes', async () => {
 		const preset = PROVIDER_PRESETS.quickbooks;
 		const { manager, store } = managerFor(settingsFor(preset));
-		const start = manager.buildAuthorizationUrl('qbo:acme');
+		const start = await manager.buildAuthorizationUrl('qbo:acme');
 		tokenEndpoint(preset, preset.tokenUrl);
 		await manager.exchangeAuthorizationCode('qbo:acme', { code: 'c', state: start.state, callbackFields: { code: 'c', state: start.state, realmId: '9130357992' } });
 		await manager.refreshToken('qbo:acme', { force: true });
@@ -269,7 +269,7 @@ describe('Intuit QuickBooks: realmId arrives on the callback', () => {
 
 	it('a realmId that is not a short text is refused before the code is spent', async () => {
 		const { manager } = managerFor(settingsFor(PROVIDER_PRESETS.quickbooks));
-		const start = manager.buildAuthorizationUrl('qbo:acme');
+		const start = await manager.buildAuthorizationUrl('qbo:acme');
 		const exchange = manager.exchangeAuthorizationCode('qbo:acme', { code: 'c', state: start.state, callbackFields: { realmId: { nested: true } } });
 		await expect(exchange).rejects.toThrow(new InvalidInputError('callbackFields', 'has an unusable "realmId": a text of at most 1024 characters without control characters is kept'));
 	});
@@ -335,7 +335,7 @@ describe('extra parameters', () => {
 				refreshParameters: { audience: 'refresh-audience' },
 			}),
 		);
-		const start = manager.buildAuthorizationUrl('g:1');
+		const start = await manager.buildAuthorizationUrl('g:1');
 		expect(Object.fromEntries(new URL(start.authorizationUrl).searchParams)).toMatchObject({ access_type: 'offline', prompt: 'select_account', login_hint: 'a@b.test' });
 		const seen = tokenEndpoint(preset, preset.tokenUrl);
 		await manager.exchangeAuthorizationCode('g:1', { code: 'c', state: start.state });
@@ -402,7 +402,7 @@ describe('a connection id derived from the provider\'s answer (Pipedrive Marketp
 
 	it('never replaces a connection named for another company: pipedrive:acme authorized for acme-corp survives an install from acme, byte for byte', async () => {
 		const { manager, store } = managerFor(settingsFor(preset));
-		const start = manager.buildAuthorizationUrl('pipedrive:acme');
+		const start = await manager.buildAuthorizationUrl('pipedrive:acme');
 		tokenEndpoint(preset, preset.tokenUrl, { api_domain: 'https://acme-corp.pipedrive.com' });
 		await manager.exchangeAuthorizationCode('pipedrive:acme', { code: 'c1', state: start.state });
 		const owned = await store.get('pipedrive:acme');

@@ -3,7 +3,7 @@
  * provider's ?error=, connection ids and table names that try SQL injection, oversize values. Every refused
  * input stores nothing and calls no provider.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,11 @@ async function expectNothingStored(id: string, endpoint: { requests: unknown[] }
 	expect(endpoint.requests).toHaveLength(0);
 }
 
+/** States as the node issues them for the fault store, here with a key or issue time of the test's choosing. */
+async function statesOf(cipher: TokenCipher): Promise<StateCodec> {
+	return new StateCodec(cipher, await env.store.identity());
+}
+
 function exchange(id: string, state: string | undefined, m: TokenManager = env.manager()) {
 	return m.exchangeAuthorizationCode(id, { code: `code-for-${id}`, state });
 }
@@ -44,7 +49,7 @@ describe('fault suite: callback state', () => {
 	it('a tampered signature is refused; nothing stored, provider not called', async () => {
 		const id = fresh('tampered-signature');
 		const endpoint = rotatingTokenEndpoint();
-		const { state } = env.manager().buildAuthorizationUrl(id);
+		const { state } = await env.manager().buildAuthorizationUrl(id);
 		const [body, signature] = state.split('.');
 		const flipped = `${body}.${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BB' : 'AA'}`;
 		const error = await expectFailure(env.hygiene, 'tampered signature', () => exchange(id, flipped));
@@ -58,7 +63,7 @@ describe('fault suite: callback state', () => {
 		const id = fresh('tampered-payload');
 		const victim = fresh('victim');
 		const endpoint = rotatingTokenEndpoint();
-		const { state } = env.manager().buildAuthorizationUrl(id);
+		const { state } = await env.manager().buildAuthorizationUrl(id);
 		const [body, signature] = state.split('.');
 		const payload = JSON.parse(Buffer.from(body, 'base64url').toString());
 		const forged = `${Buffer.from(JSON.stringify({ ...payload, cid: victim })).toString('base64url')}.${signature}`;
@@ -70,7 +75,7 @@ describe('fault suite: callback state', () => {
 	it('a state signed with another key (another n8n, a guessed key) is refused', async () => {
 		const id = fresh('other-key');
 		const endpoint = rotatingTokenEndpoint();
-		const foreign = new StateCodec(new TokenCipher('an entirely different key 0000')).issue(id, { pkce: false });
+		const foreign = (await statesOf(new TokenCipher('an entirely different key 0000'))).issue(id, { pkce: false });
 		const error = await expectFailure(env.hygiene, 'other key', () => exchange(id, foreign.state));
 		expect(error).toMatchObject({ reason: 'tampered' });
 		await expectNothingStored(id, endpoint);
@@ -79,7 +84,7 @@ describe('fault suite: callback state', () => {
 	it('an expired state is refused with how long ago it expired', async () => {
 		const id = fresh('expired');
 		const endpoint = rotatingTokenEndpoint();
-		const old = new StateCodec(env.cipher).issue(id, { pkce: false, now: Date.now() - 25 * 60_000 });
+		const old = (await statesOf(env.cipher)).issue(id, { pkce: false, now: Date.now() - 25 * 60_000 });
 		const error = await expectFailure(env.hygiene, 'expired', () => exchange(id, old.state));
 		expect(error).toMatchObject({ reason: 'expired' });
 		expect(error.message).toBe('The state expired about 15 minute(s) ago');
@@ -90,7 +95,7 @@ describe('fault suite: callback state', () => {
 	it('a replayed state is refused; the first exchange stays intact and the provider saw one code', async () => {
 		const id = fresh('replayed');
 		const endpoint = rotatingTokenEndpoint();
-		const { state } = env.manager().buildAuthorizationUrl(id);
+		const { state } = await env.manager().buildAuthorizationUrl(id);
 		await exchange(id, state);
 		const error = await expectFailure(env.hygiene, 'replayed', () => exchange(id, state));
 		expect(error).toMatchObject({ reason: 'replayed' });
@@ -102,7 +107,7 @@ describe('fault suite: callback state', () => {
 	it('the same state raced by two n8n processes (two store instances): exactly one exchange happens', async () => {
 		const id = fresh('raced');
 		const endpoint = rotatingTokenEndpoint({ delayMs: 20 });
-		const { state } = env.manager().buildAuthorizationUrl(id);
+		const { state } = await env.manager().buildAuthorizationUrl(id);
 		const second = new PostgresTokenStore({ pool: env.db.pool });
 		try {
 			const results = await Promise.allSettled([exchange(id, state), exchange(id, state, env.manager({ store: second }))]);
@@ -120,8 +125,8 @@ describe('fault suite: callback state', () => {
 	it('an older state is refused once a newer one for the same connection was used (superseded)', async () => {
 		const id = fresh('superseded');
 		const endpoint = rotatingTokenEndpoint();
-		const older = new StateCodec(env.cipher).issue(id, { pkce: false, now: Date.now() - 60_000 });
-		const newer = env.manager().buildAuthorizationUrl(id);
+		const older = (await statesOf(env.cipher)).issue(id, { pkce: false, now: Date.now() - 60_000 });
+		const newer = await env.manager().buildAuthorizationUrl(id);
 		await exchange(id, newer.state);
 		const error = await expectFailure(env.hygiene, 'superseded', () => exchange(id, older.state));
 		expect(error).toMatchObject({ reason: 'replayed' });
@@ -132,7 +137,7 @@ describe('fault suite: callback state', () => {
 		const id = fresh('mine');
 		const other = fresh('theirs');
 		const endpoint = rotatingTokenEndpoint();
-		const { state } = env.manager().buildAuthorizationUrl(other);
+		const { state } = await env.manager().buildAuthorizationUrl(other);
 		const error = await expectFailure(env.hygiene, 'other connection', () => exchange(id, state));
 		expect(error).toMatchObject({ reason: 'other_connection' });
 		expect(error.message).toBe(`The state was issued for another connection, not "${id}"`);
@@ -171,10 +176,75 @@ describe('fault suite: callback state', () => {
 		const id = fresh('rotated-key');
 		rotatingTokenEndpoint();
 		const oldCipher = new TokenCipher(OLD_ENCRYPTION_KEY);
-		const issued = new StateCodec(oldCipher).issue(id, { pkce: true });
+		const issued = (await statesOf(oldCipher)).issue(id, { pkce: true });
 		const rotated = env.manager({ cipher: new TokenCipher(ENCRYPTION_KEY, [OLD_ENCRYPTION_KEY]) });
 		const { connection } = await exchange(id, issued.state, rotated);
 		expect(connection.status).toBe('active');
+	});
+});
+
+describe('fault suite: a state replayed on another store that shares the Token Encryption Key', () => {
+	const otherStoreMessage = 'The state was issued for another token store (another table, database, server or database user) than the one checking this callback';
+
+	/** `state` refused by `m` as issued for another store; nothing stored there. */
+	async function expectOtherStore(where: string, m: TokenManager, store: TokenStore, id: string, state: string) {
+		const error = await expectFailure(env.hygiene, where, () => exchange(id, state, m));
+		expect(error).toBeInstanceOf(InvalidStateError);
+		expect(error).toMatchObject({ reason: 'other_store', code: 'invalid_state', message: otherStoreMessage });
+		expect(error.description).toBe('Complete the authorization on the token store it was started on, or start it again on this one.');
+		expect(await store.get(id)).toBeNull();
+	}
+
+	it('PostgreSQL and SQLite: a state from one is refused by the other without calling the provider; each works on its own', async () => {
+		const sqlite = new SqliteTokenStore({ filePath: ':memory:' });
+		try {
+			const onSqlite = env.manager({ store: sqlite });
+			const id = fresh('postgres-to-sqlite');
+			const endpoint = rotatingTokenEndpoint();
+			const fromPostgres = await env.manager().buildAuthorizationUrl(id);
+			// The identity names server, database and user: the state carries only a keyed hash of it.
+			expect(Buffer.from(fromPostgres.state.split('.')[0], 'base64url').toString()).not.toContain(env.db.name);
+			await expectOtherStore('postgres state on sqlite', onSqlite, sqlite, id, fromPostgres.state);
+			expect(endpoint.requests).toHaveLength(0);
+			expect((await exchange(id, fromPostgres.state)).connection.status).toBe('active');
+			expect(endpoint.requests).toHaveLength(1);
+
+			const back = fresh('sqlite-to-postgres');
+			const fromSqlite = await onSqlite.buildAuthorizationUrl(back);
+			await expectOtherStore('sqlite state on postgres', env.manager(), env.store, back, fromSqlite.state);
+			expect(endpoint.requests).toHaveLength(1);
+			expect((await exchange(back, fromSqlite.state, onSqlite)).connection.status).toBe('active');
+			expect(endpoint.requests).toHaveLength(2);
+		} finally {
+			await sqlite.close();
+		}
+	});
+
+	it('two PostgreSQL tables in one database: a state used on one is not accepted again on the other', async () => {
+		const otherTable = new PostgresTokenStore({ pool: env.db.pool, tableName: 'oauth2_tokens_second', createTableIfMissing: true });
+		try {
+			const id = fresh('two-tables');
+			const endpoint = rotatingTokenEndpoint();
+			const { state } = await env.manager().buildAuthorizationUrl(id);
+			expect((await exchange(id, state)).connection.status).toBe('active');
+			await expectOtherStore('replayed on another table', env.manager({ store: otherTable }), otherTable, id, state);
+			expect(endpoint.requests).toHaveLength(1);
+		} finally {
+			await otherTable.close();
+		}
+	});
+
+	it('a state of an earlier version, signed with the current key but bound to no store, is refused: start again', async () => {
+		const id = fresh('unbound');
+		const endpoint = rotatingTokenEndpoint();
+		const iat = Date.now();
+		const body = Buffer.from(JSON.stringify({ v: 1, cid: id, n: 'nonce', iat, exp: iat + 600_000 })).toString('base64url');
+		const signature = createHmac('sha256', env.cipher.subkeys('oauth-state/signing/v1')[0]).update(`oauth2tm-state.v1.${body}`).digest('base64url');
+		const error = await expectFailure(env.hygiene, 'unbound state', () => exchange(id, `${body}.${signature}`));
+		expect(error).toMatchObject({ reason: 'outdated', code: 'invalid_state' });
+		expect(error.message).toBe('The state was issued by an earlier version of the token manager, before states were bound to their token store, and is no longer accepted');
+		expect(error.description).toMatch(/^Start the authorization again/);
+		await expectNothingStored(id, endpoint);
 	});
 });
 
@@ -182,7 +252,7 @@ describe('fault suite: the provider error on the callback', () => {
 	it('?error=access_denied: a clear message, nothing stored, provider not called', async () => {
 		const id = fresh('denied');
 		const endpoint = rotatingTokenEndpoint();
-		const { state } = env.manager().buildAuthorizationUrl(id);
+		const { state } = await env.manager().buildAuthorizationUrl(id);
 		const error = await expectFailure(env.hygiene, 'access_denied', () =>
 			env.manager().exchangeAuthorizationCode(id, { code: '', state, providerError: 'access_denied', providerErrorDescription: 'User denied access' }),
 		);

@@ -67,7 +67,7 @@ describe('against the sandbox provider', () => {
 
 	it('PKCE S256: build, consent, exchange with the state; the sandbox accepts the verifier', async () => {
 		const m = manager(true);
-		const start = m.buildAuthorizationUrl('sandbox:pkce');
+		const start = await m.buildAuthorizationUrl('sandbox:pkce');
 		const query = await consent(start.authorizationUrl);
 		expect(query.get('state')).toBe(start.state);
 		const { connection } = await m.exchangeAuthorizationCode('sandbox:pkce', { code: query.get('code')!, state: query.get('state')! });
@@ -84,7 +84,7 @@ describe('against the sandbox provider', () => {
 
 	it('a code obtained with PKCE cannot be exchanged without the verifier (the state carries it)', async () => {
 		const m = manager(true);
-		const start = m.buildAuthorizationUrl('sandbox:no-verifier');
+		const start = await m.buildAuthorizationUrl('sandbox:no-verifier');
 		const query = await consent(start.authorizationUrl);
 		// Someone holding only the code (not the state, which carries the encrypted verifier), even with the
 		// state check waived by Allow Missing State: the provider refuses the code without its verifier.
@@ -97,7 +97,7 @@ describe('against the sandbox provider', () => {
 
 	it('declined consent (?error=access_denied): a clear error, nothing stored', async () => {
 		const m = manager(false);
-		const start = m.buildAuthorizationUrl('sandbox:declined', { extraParameters: { deny: '1' } });
+		const start = await m.buildAuthorizationUrl('sandbox:declined', { extraParameters: { deny: '1' } });
 		const query = await consent(start.authorizationUrl);
 		const error = await expectFailure(env.hygiene, 'sandbox declined', () =>
 			m.exchangeAuthorizationCode('sandbox:declined', {
@@ -113,7 +113,7 @@ describe('against the sandbox provider', () => {
 
 	it('revoke: the sandbox ends the grant (Pipedrive: uninstall), the row is erased, a re-authorization works', async () => {
 		const m = manager(false);
-		const start = m.buildAuthorizationUrl('sandbox:revoke');
+		const start = await m.buildAuthorizationUrl('sandbox:revoke');
 		const query = await consent(start.authorizationUrl);
 		await m.exchangeAuthorizationCode('sandbox:revoke', { code: query.get('code')!, state: query.get('state')! });
 		await remember('sandbox:revoke');

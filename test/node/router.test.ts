@@ -240,10 +240,12 @@ describe('engine errors in n8n\'s words', () => {
 			missing: /"Build Authorization URL".*"Allow Missing State"/,
 			malformed: /^Start the authorization again \(Build Authorization URL\)/,
 			tampered: /^Start the authorization again \(Build Authorization URL\)/,
+			outdated: /^Start the authorization again \(Build Authorization URL\)/,
 			expired: /^Start the authorization again \(Build Authorization URL\)/,
 			replayed: /^Start the authorization again \(Build Authorization URL\)/,
 			issued_in_future: /^Synchronize the clocks of every n8n host \(NTP\)/,
 			other_connection: /leave Connection ID empty to take it from the state/,
+			other_store: /^Give Exchange Authorization Code the storage credential that Build Authorization URL used/,
 		};
 		for (const [reason, hint] of Object.entries(hints) as Array<[InvalidStateReason, RegExp]>) {
 			const nodeError = mapped(new InvalidStateError(reason, `The state is refused (${reason})`, 'engine hint'));

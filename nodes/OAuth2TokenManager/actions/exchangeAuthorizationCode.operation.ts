@@ -20,7 +20,7 @@ export const description: INodeProperties[] = [
 		type: 'string',
 		default: '={{ $json.query.state }}',
 		description:
-			'The state the provider sent back. It must be one "Build Authorization URL" issued for this connection, unexpired and unused. Map Connection ID to the same state (the state query parameter of the callback) to take the connection from it.',
+			'The state the provider sent back. It must be one "Build Authorization URL" issued for this connection with the same storage credential, unexpired and unused. Map Connection ID to the same state (the state query parameter of the callback) to take the connection from it.',
 		displayOptions: show,
 	},
 	{

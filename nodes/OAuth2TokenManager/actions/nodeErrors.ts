@@ -73,10 +73,13 @@ const INVALID_STATE_HINTS: { [R in InvalidStateReason]: string } = {
 		'Start the authorization with "Build Authorization URL" (it adds a signed state). Only for Pipedrive Marketplace installs, which arrive without state, turn on "Allow Missing State".',
 	malformed: RESTART_AUTHORIZATION,
 	tampered: RESTART_AUTHORIZATION,
+	outdated: RESTART_AUTHORIZATION,
 	expired: RESTART_AUTHORIZATION,
 	replayed: RESTART_AUTHORIZATION,
 	issued_in_future: 'Synchronize the clocks of every n8n host (NTP), then start the authorization again (Build Authorization URL).',
 	other_connection: 'Use the connection id the authorization was started for (leave Connection ID empty to take it from the state).',
+	other_store:
+		'Give Exchange Authorization Code the storage credential that Build Authorization URL used (same table and database), then start the authorization again.',
 };
 
 /** Token endpoint refusals whose fix lies in the App credential. */
