@@ -37,8 +37,6 @@ async function main() {
 		refreshDeadlineMs: config.refreshDeadlineMs,
 		leaseWaitMs: config.leaseWaitMs,
 		pollIntervalMs: 50,
-		// A process whose clock runs ahead: past a cooldown without waiting for it.
-		clock: config.clockOffsetMs ? () => Date.now() + config.clockOffsetMs : undefined,
 	});
 	await store.get(config.connectionId); // connect and check the table before the start signal
 	process.send({ type: 'ready', pid: process.pid });
