@@ -77,7 +77,8 @@ export class SupabaseTokenStore implements TokenStore {
 			request = request
 				.eq('status', 'active')
 				.or(KNOWN_GRANT)
-				.or(`expires_at.lt.${expiresBefore},last_refreshed_at.lt.${idleBefore},and(last_refreshed_at.is.null,created_at.lt.${idleBefore})`);
+				.or(`expires_at.lt.${expiresBefore},last_refreshed_at.lt.${idleBefore},and(last_refreshed_at.is.null,created_at.lt.${idleBefore})`)
+				.or(`next_attempt_at.is.null,next_attempt_at.lte."${await this.databaseNow()}"`);
 		}
 		if (query.after !== undefined) request = request.gt('connection_id', query.after);
 		const { data, error } = await request.order('connection_id', { ascending: true }).limit(Math.max(1, Math.floor(query.limit) || 1));
@@ -184,7 +185,7 @@ export class SupabaseTokenStore implements TokenStore {
 		return (data ?? []).length;
 	}
 
-	/** Checks the table and the lease functions answer; errors point at sql/supabase.sql. */
+	/** Checks the table and the functions of sql/supabase.sql answer; errors point at that file. */
 	async verifySchema(): Promise<void> {
 		// The columns added after the first release are named, so a table created before them is reported.
 		const { error } = await this.rows().select(['connection_id', 'version', 'lease_until', ...ADDED_COLUMNS].join(',')).limit(1);
@@ -195,6 +196,17 @@ export class SupabaseTokenStore implements TokenStore {
 			p_holder: '',
 		});
 		if (lease.error) throw this.wrap(lease.error);
+		await this.databaseNow();
+	}
+
+	/**
+	 * The database's clock, as it answers (to the microsecond), for the comparisons a PostgREST filter cannot make with
+	 * now(): whether a cooldown is over is decided by the clock the lease follows.
+	 */
+	private async databaseNow(): Promise<string> {
+		const { data, error } = await this.client.rpc('oauth2_token_manager_now');
+		if (error) throw this.wrap(error);
+		return String(data);
 	}
 
 	async close(): Promise<void> {
@@ -225,7 +237,7 @@ export class SupabaseTokenStore implements TokenStore {
 			return new StoreError(`${this.description} does not exist`, setup);
 		}
 		if (error.code === 'PGRST202') {
-			return new StoreError(`The lease functions of ${this.description} are missing`, setup);
+			return new StoreError(`The functions of ${this.description} are missing`, setup);
 		}
 		if (error.code === 'PGRST106') {
 			return new StoreError(`Supabase does not expose the schema "${this.schema}"`, 'Use the public schema, or add yours to the exposed schemas in Supabase\'s API settings.');

@@ -131,7 +131,7 @@ describe('Keep Alive, in detail', () => {
 	const world = useLifecycleWorld(memoryHarness);
 	const sweep = { expiresWithinSeconds: 300, idleAfterDays: 30 };
 
-	test('one outcome per connection touched: refreshed (and recovered), cooldown, failed, needs_reauth with a link; one failure never stops the sweep', async () => {
+	test('one outcome per connection touched: refreshed (and recovered), cooldown (entered after the listing), failed, needs_reauth with a link; one failure never stops the sweep', async () => {
 		const { provider } = world;
 		const ids = { ok: freshId('ka-ok'), recovering: freshId('ka-recovering'), cooling: freshId('ka-cooling'), failing: freshId('ka-failing'), rejected: freshId('ka-rejected') };
 		const refreshTokens: Record<string, string> = {};
@@ -141,14 +141,21 @@ describe('Keep Alive, in detail', () => {
 		}
 		const failedAt = new Date(world.now - 40_000);
 		await world.patch(ids.recovering, { failureCount: 2, firstFailureAt: failedAt, nextAttemptAt: new Date(world.now - 1), lastError: 'earlier' });
-		await world.patch(ids.cooling, { failureCount: 1, firstFailureAt: failedAt, nextAttemptAt: new Date(world.now + 20_000), lastError: 'The token endpoint answered HTTP 503' });
 		provider.state.answer = (form) => {
 			if (form.refresh_token === refreshTokens.failing) return { status: 504, body: {} };
 			if (form.refresh_token === refreshTokens.rejected) return { status: 400, body: { error: 'invalid_grant' } };
 			return provider.issue(form);
 		};
+		// Another process's refresh of ids.cooling fails just after the sweep listed it: it is in its cooldown when its turn comes.
+		const list = world.store.list.bind(world.store);
+		jest.spyOn(world.store, 'list').mockImplementationOnce(async (query) => {
+			const listed = await list(query);
+			await world.patch(ids.cooling, { failureCount: 1, firstFailureAt: failedAt, nextAttemptAt: new Date(world.now + 20_000), lastError: 'The token endpoint answered HTTP 503' });
+			return listed;
+		});
 
 		const outcomes = await world.manager().keepAlive(sweep);
+		jest.restoreAllMocks();
 		const by = Object.fromEntries(outcomes.map((o) => [o.connectionId, o]));
 		expect(outcomes).toHaveLength(5);
 		expect(by[ids.ok]).toEqual({ connectionId: ids.ok, outcome: 'refreshed', status: 'active', expiresAt: expect.any(Date) });
@@ -173,12 +180,9 @@ describe('Keep Alive, in detail', () => {
 		expect(provider.of('refresh_token')).toHaveLength(4);
 		expect(JSON.stringify(outcomes)).not.toMatch(/SENTINEL/);
 
-		// The next sweep: the failed one is in its cooldown now; the others are fresh or need re-authorization (not listed).
-		const next = await world.manager().keepAlive(sweep);
-		expect(next.map((o) => [o.connectionId, o.outcome])).toEqual([
-			[ids.cooling, 'cooldown'],
-			[ids.failing, 'cooldown'],
-		]);
+		// The next sweep touches none of them: the failed ones are in their cooldown, the others are fresh or need
+		// re-authorization (none of them listed).
+		expect(await world.manager().keepAlive(sweep)).toEqual([]);
 		expect(provider.of('refresh_token')).toHaveLength(4);
 	});
 
