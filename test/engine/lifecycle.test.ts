@@ -6,6 +6,7 @@
 import { MissingInputError, NeedsReauthorizationError, ProviderFailingError } from '../../engine/errors';
 import { basicAuthorization } from '../../engine/oauth';
 import { appFingerprint } from '../../engine/presets';
+import { KEEP_ALIVE_CURSOR_PROVIDER, keepAliveCursorId } from '../../engine/keep-alive/due';
 import { MemoryTokenStore } from '../../engine/stores/memory';
 import { COOLDOWN_BASE_MS, COOLDOWN_MAX_MS, cooldownMs } from '../../engine/token-manager';
 import { CLIENT_SECRET, type ScriptedAnswer } from '../helpers/provider';
@@ -208,6 +209,32 @@ describe('Keep Alive, in detail', () => {
 		expect(provider.state.maxInFlight).toBe(4);
 		expect(new Set([...limited, ...rest].map((o) => o.outcome))).toEqual(new Set(['refreshed']));
 		expect(await world.manager().keepAlive(sweep)).toEqual([]);
+	});
+
+	test('a limited run keeps where it stopped in a record of its own, never listed, and the next one carries on from there; a cursor the store refuses only repeats a start', async () => {
+		const ids = [0, 1, 2, 3, 4].map((i) => freshId(`ka-cursor-${i}`));
+		for (const id of ids) {
+			await world.authorize(id);
+			await world.patch(id, { lastRefreshedAt: new Date(world.now - 31 * DAY_MS) });
+		}
+		// Refused for good (not transient): no cooldown, so every connection stays due run after run.
+		world.provider.state.answer = () => ({ status: 401, body: { error: 'invalid_client' } });
+		const run = async () => (await world.manager().keepAlive({ ...sweep, maxConnections: 2 })).map((o) => [o.connectionId, o.outcome]);
+		const failed = (...picked: number[]) => picked.map((i) => [ids[i], 'failed']);
+		expect(await run()).toEqual(failed(0, 1));
+		expect(await run()).toEqual(failed(2, 3));
+		// After the last one, round to the first (outcomes come in id order).
+		expect(await run()).toEqual(failed(0, 4));
+
+		const cursorId = keepAliveCursorId(world.client.id, appFingerprint(world.client));
+		expect(await world.store.get(cursorId)).toMatchObject({ provider: KEEP_ALIVE_CURSOR_PROVIDER, status: 'revoked', accessToken: null, refreshToken: null, metadata: { after: ids[0] } });
+		expect((await world.store.list({ limit: 1000 })).map((row) => row.connectionId)).not.toContain(cursorId);
+
+		const update = world.store.update.bind(world.store);
+		jest.spyOn(world.store, 'update').mockImplementation((id, version, fields) => (id === cursorId ? Promise.reject(new Error('refused')) : update(id, version, fields)));
+		expect(await run()).toEqual(failed(1, 2));
+		expect(await run()).toEqual(failed(1, 2));
+		jest.restoreAllMocks();
 	});
 
 	test('bad options are named', async () => {
