@@ -4,8 +4,11 @@
  *
  * A run limited to `max` connections carries on after the last connection the previous limited run handed out, and
  * wraps round to the first: connections that fail run after run (asked again whenever their cooldown is over, which
- * a scheduled run usually finds) take their turn like the others instead of every run's places. Where a run stopped
- * is kept in the store, in a record of the engine's own, so that every process and every later run sees it.
+ * a scheduled run usually finds) take their turn like the others instead of taking every run's places. Not the most
+ * urgent first: those failing connections have the oldest expiry and would head every run, and idle connections
+ * (the refresh tokens Keep Alive exists to save) would wait behind expiring ones for as long as there are any.
+ * Where a run stopped is kept in the store, in a record of the engine's own, so that every process and every later
+ * run sees it.
  */
 import { createHash } from 'node:crypto';
 import { RESERVED_PREFIX } from '../authorization';
