@@ -38,6 +38,7 @@ import {
 	type TokenTypeHint,
 } from './oauth';
 import { connectionIdFromAnswer, requireDerivableConnectionId, requireOwnDerivedConnection } from './derived-connection-id';
+import { dueConnections } from './keep-alive/due';
 import { appFingerprint, checkExtraParameters, describeClientApp, describeStoredApp, sameApp, type OAuthClient } from './presets';
 import { processRefreshRegistry, RefreshCoordinator, type RefreshRegistry } from './refresh/coordinator';
 import { DatabaseClock } from './refresh/database-clock';
@@ -45,7 +46,7 @@ import { cooldownOf, failureRecord, type ProviderCooldown } from './refresh/fail
 import { leaseSettings } from './refresh/lease';
 import { effectiveMinValidityMs, shouldRefresh, tokenUsable, type RefreshDecision, type RefreshRequest } from './refresh/policy';
 import type { TokenStore } from './store';
-import { NO_FAILURES, reportedStatus, type Connection, type ConnectionFields, type GrantType, type ReportedStatus, type StoredConnection } from './types';
+import { byteOrder, NO_FAILURES, reportedStatus, type Connection, type ConnectionFields, type GrantType, type ReportedStatus, type StoredConnection } from './types';
 import { requireSecureUrl } from './urls';
 import { writeFromLatest } from './versioned-write';
 
@@ -140,7 +141,7 @@ export interface KeepAliveOptions {
 	idleAfterDays: number;
 	/** Refreshes at once (1 to MAX_KEEP_ALIVE_CONCURRENCY, default 4). */
 	concurrency?: number;
-	/** Touch at most this many connections (1 or more); default all that are due. */
+	/** Touch at most this many connections (1 or more), starting after the last one the previous limited run touched; default all that are due. */
 	maxConnections?: number;
 }
 
@@ -210,8 +211,6 @@ const NO_REFRESH_TOKEN = 'no refresh token is stored for it';
 export const DEFAULT_FAILING_AFTER_MS = 900_000;
 export const DEFAULT_KEEP_ALIVE_CONCURRENCY = 4;
 export const MAX_KEEP_ALIVE_CONCURRENCY = 50;
-/** Connections Keep Alive reads per store query. */
-export const KEEP_ALIVE_PAGE_SIZE = 200;
 /**
  * A client-credentials connection keeps what its token request asks for in its metadata, under this prefix
  * (e.g. "request.scope"), so every renewal asks for the same.
@@ -473,8 +472,9 @@ export class TokenManager {
 	 * Keep Alive: refreshes every connection of this client's provider whose access token expires within the window,
 	 * or that was last refreshed (never refreshed: created) longer ago than the idle period, each under its lease (the
 	 * decision is taken again under it, so a connection another process refreshed meanwhile is not refreshed twice), at
-	 * most `concurrency` at once. Connections of another app are left alone and not reported. One outcome per connection
-	 * touched, in connection id order; one connection's failure never stops the sweep.
+	 * most `concurrency` at once. Connections of another app are left alone and not reported, those in their cooldown
+	 * too; a run limited by `maxConnections` carries on where the previous one stopped (keep-alive/due.ts). One outcome
+	 * per connection touched, in connection id order; one connection's failure never stops the sweep.
 	 */
 	async keepAlive(options: KeepAliveOptions): Promise<KeepAliveOutcome[]> {
 		const { expiresWithinSeconds, idleAfterDays } = options;
@@ -494,8 +494,14 @@ export class TokenManager {
 		}
 		this.requireTokenUrl();
 		const now = this.clock();
-		const request: RefreshRequest = { kind: 'keep-alive', expiresBefore: now + expiresWithinSeconds * 1000, idleBefore: now - idleAfterDays * 86_400_000 };
-		const due = this.dueConnections(request, maxConnections ?? Infinity);
+		const request = { kind: 'keep-alive', expiresBefore: now + expiresWithinSeconds * 1000, idleBefore: now - idleAfterDays * 86_400_000 } as const;
+		const due = dueConnections({
+			store: this.store,
+			provider: this.client.id,
+			app: this.fingerprint,
+			due: { expiresBefore: new Date(request.expiresBefore), idleBefore: new Date(request.idleBefore) },
+			max: maxConnections,
+		});
 		const outcomes: KeepAliveOutcome[] = [];
 		const worker = async () => {
 			// An async generator hands out one row per next(), in turn, however many workers ask.
@@ -505,7 +511,7 @@ export class TokenManager {
 			}
 		};
 		await Promise.all(Array.from({ length: concurrency }, worker));
-		return outcomes.sort((a, b) => Buffer.compare(Buffer.from(a.connectionId), Buffer.from(b.connectionId)));
+		return outcomes.sort((a, b) => byteOrder(a.connectionId, b.connectionId));
 	}
 
 	/**
@@ -728,24 +734,6 @@ export class TokenManager {
 			if (error instanceof ConnectionRevokedError) return report({ ...latest, status: 'revoked' }, 'revoked');
 			if (error instanceof ProviderFailingError) return { ...report(latest, 'cooldown'), nextAttemptAt: error.nextAttemptAt, error: described };
 			return { ...report(latest, 'failed'), error: described };
-		}
-	}
-
-	/** Keep Alive's candidates of this provider, a page at a time, without the rows of another app; at most `max`. */
-	private async *dueConnections(request: Extract<RefreshRequest, { kind: 'keep-alive' }>, max: number): AsyncGenerator<StoredConnection> {
-		const due = { expiresBefore: new Date(request.expiresBefore), idleBefore: new Date(request.idleBefore) };
-		let handedOut = 0;
-		let after: string | undefined;
-		for (;;) {
-			const page = await this.store.list({ provider: this.client.id, due, after, limit: KEEP_ALIVE_PAGE_SIZE });
-			for (const row of page) {
-				if (row.appFingerprint && !sameApp(row.appFingerprint, this.fingerprint)) continue;
-				if (handedOut >= max) return;
-				handedOut += 1;
-				yield row;
-			}
-			if (page.length < KEEP_ALIVE_PAGE_SIZE) return;
-			after = page[page.length - 1].connectionId;
 		}
 	}
 

@@ -117,11 +117,17 @@ export interface ConnectionQuery {
 	idPrefix?: string;
 	/**
 	 * Keep Alive candidates: rows with status active (failing ones included) whose expires_at lies before
-	 * `expiresBefore`, or whose last refresh (or, never refreshed, creation) lies before `idleBefore`.
+	 * `expiresBefore`, or whose last refresh (or, never refreshed, creation) lies before `idleBefore`; but not those
+	 * in their cooldown (next_attempt_at after the store's own clock, a database's now()), which must not be asked.
 	 */
 	due?: { expiresBefore: Date; idleBefore: Date };
 	/** Keyset pagination: only ids after this one in the list's order. */
 	after?: string;
 	/** At most this many rows (1 or more). */
 	limit: number;
+}
+
+/** Compares two connection ids by their UTF-8 bytes: the order `TokenStore.list` returns rows in. */
+export function byteOrder(a: string, b: string): number {
+	return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }

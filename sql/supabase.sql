@@ -59,10 +59,16 @@ begin
   using p_connection_id, p_holder;
 end $$;
 
+-- The database's clock, for what PostgREST's filters cannot compare with now(): Keep Alive leaves out the connections
+-- whose cooldown (next_attempt_at) has not ended by this clock, the one the lease follows.
+create or replace function oauth2_token_manager_now() returns timestamptz
+language sql volatile as $$ select clock_timestamp() $$;
+
 do $$
 begin
   if exists (select from pg_roles where rolname = 'anon') then
     revoke execute on function oauth2_token_manager_acquire_lease(text, text, text, integer) from public, anon, authenticated;
     revoke execute on function oauth2_token_manager_release_lease(text, text, text) from public, anon, authenticated;
+    revoke execute on function oauth2_token_manager_now() from public, anon, authenticated;
   end if;
 end $$;

@@ -9,7 +9,7 @@
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
 import { RESERVED_PREFIX } from '../authorization';
 import { storeIdentity, type TokenStore } from '../store';
-import { reportedStatus, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
+import { byteOrder, reportedStatus, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
 
 export interface MemoryStoreOptions {
 	/** The store's clock in epoch milliseconds (default: wall time that fake Date timers do not move). */
@@ -49,13 +49,10 @@ function copy(row: StoredConnection): StoredConnection {
 	};
 }
 
-/** Compares two ids by their UTF-8 bytes, the order the SQL stores list in. */
-function byteOrder(a: string, b: string): number {
-	return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-function isDue(row: StoredConnection, due: NonNullable<ConnectionQuery['due']>): boolean {
+/** Due at `now` (the store's clock), as ConnectionQuery.due says: not in its cooldown. */
+function isDue(row: StoredConnection, due: NonNullable<ConnectionQuery['due']>, now: number): boolean {
 	if (row.status !== 'active') return false;
+	if (row.nextAttemptAt !== null && row.nextAttemptAt.getTime() > now) return false;
 	const expiring = row.expiresAt !== null && row.expiresAt < due.expiresBefore;
 	return expiring || (row.lastRefreshedAt ?? row.createdAt) < due.idleBefore;
 }
@@ -91,13 +88,14 @@ export class MemoryTokenStore implements TokenStore {
 	}
 
 	async list(query: ConnectionQuery): Promise<StoredConnection[]> {
+		const now = this.table.now();
 		const matches = (row: StoredConnection): boolean =>
 			!row.connectionId.startsWith(RESERVED_PREFIX) &&
 			(query.status === undefined || reportedStatus(row) === query.status) &&
 			(query.provider === undefined || row.provider === query.provider) &&
 			(query.idPrefix === undefined || row.connectionId.startsWith(query.idPrefix)) &&
 			(query.after === undefined || byteOrder(row.connectionId, query.after) > 0) &&
-			(query.due === undefined || isDue(row, query.due));
+			(query.due === undefined || isDue(row, query.due, now));
 		return [...this.table.rows.values()]
 			.filter(matches)
 			.sort((a, b) => byteOrder(a.connectionId, b.connectionId))

@@ -159,6 +159,8 @@ export abstract class SqlTokenStore implements TokenStore {
 			where.push(
 				`${this.dialect.listedStatus} = 'active' and ${KNOWN_GRANT_SQL}`,
 				`(expires_at < ${param(query.due.expiresBefore)} or coalesce(last_refreshed_at, created_at) < ${param(query.due.idleBefore)})`,
+				// The cooldown ends on the database's clock, as the lease does.
+				`(next_attempt_at is null or next_attempt_at <= ${this.dialect.now})`,
 			);
 		}
 		if (query.after !== undefined) where.push(`${this.dialect.byteOrder(id)} > ${param(query.after)}`);

@@ -23,8 +23,6 @@ export class SupabaseTokenStore implements TokenStore {
 	private readonly table: string;
 	private readonly schema: string;
 	private readonly location: Record<string, string>;
-	/** The Date header of PostgREST's latest answer, and when (process monotonic time) it arrived. */
-	private serverDate: { at: number; receivedAt: number } | undefined;
 
 	constructor(options: SupabaseStoreOptions) {
 		[this.table] = parseTableName(options.tableName, false);
@@ -35,7 +33,7 @@ export class SupabaseTokenStore implements TokenStore {
 		this.client = createClient(url, options.serviceRoleKey, {
 			auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
 			db: { schema: this.schema },
-			global: { fetch: this.noteServerDate(options.fetch ?? fetch) },
+			global: options.fetch ? { fetch: options.fetch } : undefined,
 		});
 	}
 
@@ -79,7 +77,8 @@ export class SupabaseTokenStore implements TokenStore {
 			request = request
 				.eq('status', 'active')
 				.or(KNOWN_GRANT)
-				.or(`expires_at.lt.${expiresBefore},last_refreshed_at.lt.${idleBefore},and(last_refreshed_at.is.null,created_at.lt.${idleBefore})`);
+				.or(`expires_at.lt.${expiresBefore},last_refreshed_at.lt.${idleBefore},and(last_refreshed_at.is.null,created_at.lt.${idleBefore})`)
+				.or(`next_attempt_at.is.null,next_attempt_at.lte."${await this.databaseNow()}"`);
 		}
 		if (query.after !== undefined) request = request.gt('connection_id', query.after);
 		const { data, error } = await request.order('connection_id', { ascending: true }).limit(Math.max(1, Math.floor(query.limit) || 1));
@@ -109,16 +108,8 @@ export class SupabaseTokenStore implements TokenStore {
 		throw new ConnectionNotFoundError(connectionId, this.description);
 	}
 
-	/**
-	 * PostgREST's answers carry the server's Date (whole seconds, so half a second is added): the clock on the
-	 * database's side, with no function of ours to install. Without one, this process's clock.
-	 */
 	async databaseTime(): Promise<Date> {
-		const asked = performance.now();
-		const { error } = await this.rows().select('connection_id').limit(1);
-		if (error) throw this.wrap(error);
-		const answer = this.serverDate;
-		return answer && answer.receivedAt >= asked ? new Date(answer.at + 500 + (performance.now() - answer.receivedAt)) : new Date();
+		return new Date(await this.databaseNow());
 	}
 
 	async acquireLease(connectionId: string, holder: string, ttlMs: number): Promise<boolean> {
@@ -198,7 +189,7 @@ export class SupabaseTokenStore implements TokenStore {
 		return (data ?? []).length;
 	}
 
-	/** Checks the table and the lease functions answer; errors point at sql/supabase.sql. */
+	/** Checks the table and the functions of sql/supabase.sql answer; errors point at that file. */
 	async verifySchema(): Promise<void> {
 		// The columns added after the first release are named, so a table created before them is reported.
 		const { error } = await this.rows().select(['connection_id', 'version', 'lease_until', ...ADDED_COLUMNS].join(',')).limit(1);
@@ -209,6 +200,17 @@ export class SupabaseTokenStore implements TokenStore {
 			p_holder: '',
 		});
 		if (lease.error) throw this.wrap(lease.error);
+		await this.databaseNow();
+	}
+
+	/**
+	 * The database's clock, as it answers (to the microsecond), for the comparisons a PostgREST filter cannot make with
+	 * now(): whether a cooldown is over is decided by the clock the lease follows.
+	 */
+	private async databaseNow(): Promise<string> {
+		const { data, error } = await this.client.rpc('oauth2_token_manager_now');
+		if (error) throw this.wrap(error);
+		return String(data);
 	}
 
 	async close(): Promise<void> {
@@ -224,15 +226,6 @@ export class SupabaseTokenStore implements TokenStore {
 	}
 
 	/** `table`: which of the two tables the failed request reached. */
-	private noteServerDate(send: typeof fetch): typeof fetch {
-		return async (input, init) => {
-			const response = await send(input, init);
-			const at = Date.parse(response.headers.get('date') ?? '');
-			if (!Number.isNaN(at)) this.serverDate = { at, receivedAt: performance.now() };
-			return response;
-		};
-	}
-
 	private wrap(error: PostgrestError, table: 'tokens' | 'states' = 'tokens'): StoreError {
 		const setup = 'Run sql/postgres.sql and then sql/supabase.sql (shipped with the package) in Supabase\'s SQL editor.';
 		// PGRST205: table not in the schema cache; PGRST202: function missing; 42P01: relation does not exist.
@@ -248,7 +241,7 @@ export class SupabaseTokenStore implements TokenStore {
 			return new StoreError(`${this.description} does not exist`, setup);
 		}
 		if (error.code === 'PGRST202') {
-			return new StoreError(`The lease functions of ${this.description} are missing`, setup);
+			return new StoreError(`The functions of ${this.description} are missing`, setup);
 		}
 		if (error.code === 'PGRST106') {
 			return new StoreError(`Supabase does not expose the schema "${this.schema}"`, 'Use the public schema, or add yours to the exposed schemas in Supabase\'s API settings.');

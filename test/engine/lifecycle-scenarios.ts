@@ -10,7 +10,7 @@ import { NeedsReauthorizationError, ProviderFailingError, TokenEndpointError } f
 import { appFingerprint, type OAuthClient } from '../../engine/presets';
 import { RefreshRegistry } from '../../engine/refresh/coordinator';
 import type { TokenStore } from '../../engine/store';
-import { COOLDOWN_BASE_MS, TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
+import { COOLDOWN_BASE_MS, TokenManager, type KeepAliveOutcome, type TokenManagerOptions } from '../../engine/token-manager';
 import { reportedStatus, type ConnectionFields } from '../../engine/types';
 import { writeFromLatest } from '../../engine/versioned-write';
 import { CLIENT_SECRET, PROVIDER_ORIGIN, scriptedTokenEndpoint, testClient } from '../helpers/provider';
@@ -286,6 +286,40 @@ export function describeLifecycleScenarios(name: string, factory: StoreHarnessFa
 			expect(await Promise.all([fresh, reauth, otherApp].map(async (id) => (await world.store.get(id))!.version))).toEqual(untouched);
 			// In connection id order.
 			expect(a.map((o) => o.connectionId)).toEqual(a.map((o) => o.connectionId).sort());
+		});
+
+		test('Keep Alive with Max Connections 3 behind three failing connections: the three healthy ones are refreshed within two runs', async () => {
+			const { provider } = world;
+			// The failing accounts' ids sort first; the provider answers their refreshes 503.
+			const failing = [0, 1, 2].map((i) => freshId(`max-a-failing-${i}`));
+			const healthy = [0, 1, 2].map((i) => freshId(`max-b-healthy-${i}`));
+			const failingTokens = new Set<string>();
+			for (const id of failing) failingTokens.add(await world.authorize(id));
+			for (const id of healthy) await world.authorize(id);
+			provider.state.answer = (form) => (failingTokens.has(form.refresh_token) ? SERVICE_UNAVAILABLE : provider.issue(form));
+			const makeDue = (ids: string[]) => Promise.all(ids.map((id) => world.patch(id, { expiresAt: new Date(world.now + 60_000) })));
+			const limited = { expiresWithinSeconds: 300, idleAfterDays: 30, maxConnections: 3 };
+			const touched = (outcomes: KeepAliveOutcome[]) => outcomes.map((o) => [o.connectionId, o.outcome]);
+
+			// Each failing one just failed a Refresh Token: all six due, the failing ones in their cooldown.
+			await makeDue([...failing, ...healthy]);
+			for (const id of failing) await expect(world.manager().refreshToken(id)).rejects.toThrow(/HTTP 503/);
+			const inCooldown = await world.manager().keepAlive(limited);
+			// Neither handed out nor counted: the provider is not asked for them, and the three places go to the healthy ones.
+			expect(touched(inCooldown)).toEqual(healthy.map((id) => [id, 'refreshed']));
+			expect(provider.of('refresh_token').length).toBe(3 + 3);
+
+			// Runs 15 minutes apart, longer than any cooldown: before each, the failing ones may be asked again and the
+			// healthy ones are due again. Two runs touch all six once.
+			const laterRun = async () => {
+				world.now += 15 * 60_000;
+				await Promise.all(failing.map((id) => world.patch(id, { nextAttemptAt: new Date(Math.min(Date.now(), world.now) - 1000) })));
+				await makeDue(healthy);
+				return world.manager().keepAlive(limited);
+			};
+			const [first, second] = [await laterRun(), await laterRun()];
+			expect([...touched(first), ...touched(second)].sort()).toEqual([...failing.map((id) => [id, 'failed']), ...healthy.map((id) => [id, 'refreshed'])].sort());
+			expect([first.length, second.length]).toEqual([3, 3]);
 		});
 	});
 }

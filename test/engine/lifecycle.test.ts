@@ -7,6 +7,7 @@ import { TokenCipher } from '../../engine/crypto';
 import { DecryptionError, MissingInputError, NeedsReauthorizationError, ProviderFailingError } from '../../engine/errors';
 import { basicAuthorization } from '../../engine/oauth';
 import { appFingerprint } from '../../engine/presets';
+import { KEEP_ALIVE_CURSOR_PROVIDER, keepAliveCursorId } from '../../engine/keep-alive/due';
 import { MemoryTokenStore } from '../../engine/stores/memory';
 import { COOLDOWN_BASE_MS, COOLDOWN_MAX_MS, cooldownMs } from '../../engine/token-manager';
 import { CLIENT_SECRET, type ScriptedAnswer } from '../helpers/provider';
@@ -166,7 +167,7 @@ describe('Keep Alive, in detail', () => {
 	const world = useLifecycleWorld(memoryHarness);
 	const sweep = { expiresWithinSeconds: 300, idleAfterDays: 30 };
 
-	test('one outcome per connection touched: refreshed (and recovered), cooldown, failed, needs_reauth with a link; one failure never stops the sweep', async () => {
+	test('one outcome per connection touched: refreshed (and recovered), cooldown (entered after the listing), failed, needs_reauth with a link; one failure never stops the sweep', async () => {
 		const { provider } = world;
 		const ids = { ok: freshId('ka-ok'), recovering: freshId('ka-recovering'), cooling: freshId('ka-cooling'), failing: freshId('ka-failing'), rejected: freshId('ka-rejected') };
 		const refreshTokens: Record<string, string> = {};
@@ -176,14 +177,21 @@ describe('Keep Alive, in detail', () => {
 		}
 		const failedAt = new Date(world.now - 40_000);
 		await world.patch(ids.recovering, { failureCount: 2, firstFailureAt: failedAt, nextAttemptAt: new Date(world.now - 1), lastError: 'earlier' });
-		await world.patch(ids.cooling, { failureCount: 1, firstFailureAt: failedAt, nextAttemptAt: new Date(world.now + 20_000), lastError: 'The token endpoint answered HTTP 503' });
 		provider.state.answer = (form) => {
 			if (form.refresh_token === refreshTokens.failing) return { status: 504, body: {} };
 			if (form.refresh_token === refreshTokens.rejected) return { status: 400, body: { error: 'invalid_grant' } };
 			return provider.issue(form);
 		};
+		// Another process's refresh of ids.cooling fails just after the sweep listed it: it is in its cooldown when its turn comes.
+		const list = world.store.list.bind(world.store);
+		jest.spyOn(world.store, 'list').mockImplementationOnce(async (query) => {
+			const listed = await list(query);
+			await world.patch(ids.cooling, { failureCount: 1, firstFailureAt: failedAt, nextAttemptAt: new Date(world.now + 20_000), lastError: 'The token endpoint answered HTTP 503' });
+			return listed;
+		});
 
 		const outcomes = await world.manager().keepAlive(sweep);
+		jest.restoreAllMocks();
 		const by = Object.fromEntries(outcomes.map((o) => [o.connectionId, o]));
 		expect(outcomes).toHaveLength(5);
 		expect(by[ids.ok]).toEqual({ connectionId: ids.ok, outcome: 'refreshed', status: 'active', expiresAt: expect.any(Date) });
@@ -208,12 +216,9 @@ describe('Keep Alive, in detail', () => {
 		expect(provider.of('refresh_token')).toHaveLength(4);
 		expect(JSON.stringify(outcomes)).not.toMatch(/SENTINEL/);
 
-		// The next sweep: the failed one is in its cooldown now; the others are fresh or need re-authorization (not listed).
-		const next = await world.manager().keepAlive(sweep);
-		expect(next.map((o) => [o.connectionId, o.outcome])).toEqual([
-			[ids.cooling, 'cooldown'],
-			[ids.failing, 'cooldown'],
-		]);
+		// The next sweep touches none of them: the failed ones are in their cooldown, the others are fresh or need
+		// re-authorization (none of them listed).
+		expect(await world.manager().keepAlive(sweep)).toEqual([]);
 		expect(provider.of('refresh_token')).toHaveLength(4);
 	});
 
@@ -239,6 +244,32 @@ describe('Keep Alive, in detail', () => {
 		expect(provider.state.maxInFlight).toBe(4);
 		expect(new Set([...limited, ...rest].map((o) => o.outcome))).toEqual(new Set(['refreshed']));
 		expect(await world.manager().keepAlive(sweep)).toEqual([]);
+	});
+
+	test('a limited run keeps where it stopped in a record of its own, never listed, and the next one carries on from there; a cursor the store refuses only repeats a start', async () => {
+		const ids = [0, 1, 2, 3, 4].map((i) => freshId(`ka-cursor-${i}`));
+		for (const id of ids) {
+			await world.authorize(id);
+			await world.patch(id, { lastRefreshedAt: new Date(world.now - 31 * DAY_MS) });
+		}
+		// Refused for good (not transient): no cooldown, so every connection stays due run after run.
+		world.provider.state.answer = () => ({ status: 401, body: { error: 'invalid_client' } });
+		const run = async () => (await world.manager().keepAlive({ ...sweep, maxConnections: 2 })).map((o) => [o.connectionId, o.outcome]);
+		const failed = (...picked: number[]) => picked.map((i) => [ids[i], 'failed']);
+		expect(await run()).toEqual(failed(0, 1));
+		expect(await run()).toEqual(failed(2, 3));
+		// After the last one, round to the first (outcomes come in id order).
+		expect(await run()).toEqual(failed(0, 4));
+
+		const cursorId = keepAliveCursorId(world.client.id, appFingerprint(world.client));
+		expect(await world.store.get(cursorId)).toMatchObject({ provider: KEEP_ALIVE_CURSOR_PROVIDER, status: 'revoked', accessToken: null, refreshToken: null, metadata: { after: ids[0] } });
+		expect((await world.store.list({ limit: 1000 })).map((row) => row.connectionId)).not.toContain(cursorId);
+
+		const update = world.store.update.bind(world.store);
+		jest.spyOn(world.store, 'update').mockImplementation((id, version, fields) => (id === cursorId ? Promise.reject(new Error('refused')) : update(id, version, fields)));
+		expect(await run()).toEqual(failed(1, 2));
+		expect(await run()).toEqual(failed(1, 2));
+		jest.restoreAllMocks();
 	});
 
 	test('bad options are named', async () => {

@@ -5,7 +5,7 @@ import type { TemporaryDatabase } from './postgres';
  * Supabase cannot run here, so its REST layer is played by nock: each PostgREST request the
  * SupabaseTokenStore sends is recorded and executed as the equivalent SQL on a real PostgreSQL database that
  * has sql/postgres.sql and sql/supabase.sql applied. Only the request shapes the store uses are understood (filters
- * eq, gt, lt, is, in, like, match, each optionally negated with not, several on one column, or/and trees; select,
+ * eq, gt, lt, lte, is, in, like, match, each optionally negated with not, several on one column, or/and trees; select,
  * order, limit, insert, update, delete, rpc); anything else answers 400 so a change in the store's requests shows up
  * as a failing test. As in PostgREST, comparisons and order follow the column's collation.
  */
@@ -34,6 +34,7 @@ const OPERATORS: Record<string, (column: string, param: string) => string> = {
 	eq: (column, param) => `${column} = ${param}`,
 	gt: (column, param) => `${column} > ${param}`,
 	lt: (column, param) => `${column} < ${param}`,
+	lte: (column, param) => `${column} <= ${param}`,
 	like: (column, param) => `${column} like ${param}`,
 	match: (column, param) => `${column} ~ ${param}`,
 	in: (column, param) => `${column} = any(${param})`,
@@ -185,8 +186,7 @@ export function postgrestOverPostgres(origin: string, db: TemporaryDatabase, opt
 			if (this.req.headers.apikey !== options.serviceRoleKey) return [401, { message: 'Invalid API key' }];
 			try {
 				const result = await execute(this.req.method, url.pathname, params, parsedBody, String(this.req.headers.accept ?? ''));
-				// As PostgREST's server does: the Date header is the store's clock (SupabaseTokenStore.databaseTime).
-				return [result.status, result.body as nock.ReplyBody, { date: new Date().toUTCString() }];
+				return [result.status, result.body as nock.ReplyBody];
 			} catch (error) {
 				const e = error as { code?: string; message: string; status?: number };
 				if (e.code === '42P01') return [404, { code: 'PGRST205', message: `Could not find the table in the schema cache` }];

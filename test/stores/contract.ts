@@ -67,6 +67,7 @@ export type ContractCase =
 	| 'listStatus'
 	| 'listProviderAndPrefix'
 	| 'listDue'
+	| 'listDueCooldown'
 	| 'listCombined';
 
 export interface StoreContractOptions {
@@ -906,6 +907,42 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 			expect(await due(soon, new Date(now - day), { status: 'failing' })).toEqual(['failing-expiring']);
 			expect(await due(soon, new Date(now - day), { status: 'active' })).toEqual(['expiring', 'idle'].sort(byteOrder));
 			expect(await due(soon, new Date(now - day), { limit: 1 })).toEqual(['expiring']);
+		});
+
+		contractCase('listDueCooldown', "the due filter leaves out rows in their cooldown by the database's clock, whatever the process clock says", async () => {
+			if (!harness.databaseNow) throw new Error(`${name}: the harness has no databaseNow(); skip this case with a reason`);
+			const provider = `due-cooldown-${freshId('p')}`;
+			const prefix = freshId('list-due-cooldown');
+			const dbNow = (await harness.databaseNow()).getTime();
+			const minute = 60_000;
+			const expiring = new Date(dbNow + minute);
+			const failed = { failureCount: 1, firstFailureAt: new Date(dbNow - 10 * minute) };
+			const rows = {
+				healthy: { nextAttemptAt: null },
+				cooling: { ...failed, nextAttemptAt: new Date(dbNow + 10 * minute) },
+				'cooling-failing': { ...failed, nextAttemptAt: new Date(dbNow + 10 * minute), failingSince: new Date(dbNow - minute) },
+				cooled: { ...failed, nextAttemptAt: new Date(dbNow - 10 * minute) },
+				'cooled-failing': { ...failed, nextAttemptAt: new Date(dbNow - 10 * minute), failingSince: new Date(dbNow - minute) },
+			};
+			for (const [tail, fields] of Object.entries(rows)) await store.insert(newConnection(`${prefix}:${tail}`, { provider, expiresAt: expiring, ...fields }));
+			const due = async (extra: Partial<ConnectionQuery> = {}) =>
+				ids(await store.list({ provider, due: { expiresBefore: new Date(dbNow + 5 * minute), idleBefore: new Date(0) }, limit: 100, ...extra })).map((id) => id.slice(prefix.length + 1));
+			const notCooling = ['cooled', 'cooled-failing', 'healthy'].sort(byteOrder);
+			expect(await due()).toEqual(notCooling);
+			// Rows left out take no place in a page.
+			expect(await due({ limit: 2 })).toEqual(notCooling.slice(0, 2));
+			expect(await due({ after: `${prefix}:cooled`, limit: 1 })).toEqual([notCooling[1]]);
+			// A process clock an hour fast ends no cooldown; one an hour slow keeps none going.
+			for (const offsetMs of [3_600_000, -3_600_000]) {
+				skewClientClock(offsetMs);
+				try {
+					expect(await due()).toEqual(notCooling);
+				} finally {
+					jest.useRealTimers();
+				}
+			}
+			// Without the due filter, rows in their cooldown are listed as any other.
+			expect(ids(await store.list({ provider, limit: 100 }))).toHaveLength(Object.keys(rows).length);
 		});
 
 		contractCase('listCombined', 'filters combine: status, provider, prefix, due, after and limit at once', async () => {

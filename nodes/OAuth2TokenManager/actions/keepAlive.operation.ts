@@ -61,7 +61,7 @@ export const description: INodeProperties[] = [
 				type: 'number',
 				typeOptions: { minValue: 1 },
 				default: 1000,
-				description: 'Touch at most this many connections per run (in connection ID order); the rest wait for the next run. Leave the option out to touch every connection that is due.',
+				description: 'Touch at most this many connections per run, in connection ID order from where the previous run stopped (after the last one, the first again), so the rest get their turn in the next runs. Connections in their cooldown are skipped and not counted. Leave the option out to touch every connection that is due.',
 			},
 		],
 	},
