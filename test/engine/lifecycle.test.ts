@@ -252,9 +252,12 @@ describe('Keep Alive, in detail', () => {
 			await world.authorize(id);
 			await world.patch(id, { lastRefreshedAt: new Date(world.now - 31 * DAY_MS) });
 		}
-		// Refused for good (not transient): no cooldown, so every connection stays due run after run.
+		// Refused for good (not transient): runs 15 minutes apart find every cooldown over, so every connection stays due.
 		world.provider.state.answer = () => ({ status: 401, body: { error: 'invalid_client' } });
-		const run = async () => (await world.manager().keepAlive({ ...sweep, maxConnections: 2 })).map((o) => [o.connectionId, o.outcome]);
+		const run = async () => {
+			world.now += 15 * 60_000;
+			return (await world.manager().keepAlive({ ...sweep, maxConnections: 2 })).map((o) => [o.connectionId, o.outcome]);
+		};
 		const failed = (...picked: number[]) => picked.map((i) => [ids[i], 'failed']);
 		expect(await run()).toEqual(failed(0, 1));
 		expect(await run()).toEqual(failed(2, 3));
