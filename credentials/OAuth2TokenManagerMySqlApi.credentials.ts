@@ -1,5 +1,5 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
-import { createTableIfMissingField, databaseServerFields, sslFields } from './databaseServerFields';
+import { createTableIfMissingField, databaseServerFields, idleTimeoutField, sslFields } from './databaseServerFields';
 import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /**
@@ -30,6 +30,7 @@ export class OAuth2TokenManagerMySqlApi implements ICredentialType {
 			description: 'Table holding the tokens, in the database above: letters, digits and underscores. Its shape is in sql/mysql.sql.',
 		},
 		createTableIfMissingField,
+		idleTimeoutField,
 		...tokenEncryptionFields,
 	];
 }

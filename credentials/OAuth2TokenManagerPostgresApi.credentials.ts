@@ -1,5 +1,5 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
-import { createTableIfMissingField, databaseServerFields, sslFields } from './databaseServerFields';
+import { createTableIfMissingField, databaseServerFields, idleTimeoutField, sslFields } from './databaseServerFields';
 import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /**
@@ -26,6 +26,7 @@ export class OAuth2TokenManagerPostgresApi implements ICredentialType {
 				'Table holding the tokens: letters, digits and underscores, optionally prefixed by a schema ("tokens.oauth2_tokens"). Its shape is in sql/postgres.sql.',
 		},
 		createTableIfMissingField,
+		idleTimeoutField,
 		...tokenEncryptionFields,
 	];
 }

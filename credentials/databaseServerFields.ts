@@ -29,6 +29,19 @@ export const createTableIfMissingField: INodeProperties = {
 		'Whether the node creates the table on first use when it does not exist (needs the CREATE privilege), and adds to a table created by an earlier version the nullable columns added since (needs the ALTER privilege). A table of another shape is never changed.',
 };
 
+/** Default of Idle Connection Timeout. */
+export const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
+
+export const idleTimeoutField: INodeProperties = {
+	displayName: 'Idle Connection Timeout (Seconds)',
+	name: 'idleTimeoutSeconds',
+	type: 'number',
+	typeOptions: { minValue: 1 },
+	default: DEFAULT_IDLE_TIMEOUT_SECONDS,
+	description:
+		'How long a connection to the server may stay unused before the node closes it (the next call opens a new one). The node opens at most 5 per credential.',
+};
+
 /**
  * SSL of a database server credential, the same for PostgreSQL and MySQL. Field names and the Disable and Require
  * values are those of n8n's own Postgres credential, and Require verifies the certificate as there; its "Allow" is

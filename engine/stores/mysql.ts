@@ -29,6 +29,8 @@ export interface MySqlStoreOptions {
 	/** Connections in the pool (default 5). */
 	poolSize?: number;
 	connectTimeoutMs?: number;
+	/** How long a connection may stay unused before the pool closes it (default 60 s). */
+	idleTimeoutMs?: number;
 }
 
 /** MySQL error numbers: duplicate key; duplicate column name. */
@@ -110,8 +112,13 @@ export class MySqlTokenStore extends SqlTokenStore {
 
 	constructor(options: MySqlStoreOptions) {
 		const tableParts = parseTableName(options.tableName, false);
+		const poolSize = options.poolSize ?? 5;
 		const config: PoolOptions = {
-			connectionLimit: options.poolSize ?? 5,
+			connectionLimit: poolSize,
+			// mysql2 runs its idle check only when maxIdle is below the pool size; it then closes every connection left
+			// unused for idleTimeout, so a pool nobody calls holds no session.
+			maxIdle: poolSize - 1,
+			idleTimeout: options.idleTimeoutMs ?? 60_000,
 			connectTimeout: options.connectTimeoutMs ?? 10_000,
 			timezone: 'Z',
 			dateStrings: false,

@@ -16,6 +16,8 @@ export function executeContext(options: {
 	asAgentTool?: boolean;
 	/** The node's type version in the saved workflow: 1 unless given (1.1 names its own output fields in camelCase). */
 	typeVersion?: number;
+	/** The n8n id of each credential type's credential, as the saved node names it (n8n keeps it across edits). */
+	credentialIds?: Record<string, string>;
 }): IExecuteFunctions {
 	const parametersFor = (i: number) => (typeof options.parameters === 'function' ? options.parameters(i) : options.parameters);
 	return {
@@ -37,6 +39,9 @@ export function executeContext(options: {
 			typeVersion: options.typeVersion ?? 1,
 			position: [0, 0],
 			parameters: {},
+			...(options.credentialIds && {
+				credentials: Object.fromEntries(Object.entries(options.credentialIds).map(([type, id]) => [type, { id, name: `${type} ${id}` }])),
+			}),
 		}),
 		continueOnFail: () => options.continueOnFail ?? false,
 	} as unknown as IExecuteFunctions;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nock from 'nock';
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
-import { cipherFromCredentials, oauthClientFromCredentials, storeFromCredentials, engineFor } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
+import { cipherFromCredentials, oauthClientFromCredentials, storeFromCredentials, withEngine } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
 import { TokenManager } from '../../engine/token-manager';
 import { executeContext, NOCK_APP_CREDENTIAL } from '../helpers/node-context';
 import { rotatingTokenEndpoint } from '../helpers/provider';
@@ -33,7 +33,8 @@ function credentials(changes: Changes = {}): Record<string, ICredentialDataDecry
 	};
 }
 
-const managerFor = (c: Record<string, ICredentialDataDecryptedObject>) => engineFor(executeContext({ parameters: { storage: 'embedded' }, credentials: c }), 0).manager();
+const managerFor = (c: Record<string, ICredentialDataDecryptedObject>) =>
+	withEngine(executeContext({ parameters: { storage: 'embedded' }, credentials: c }), 0, (engine) => engine.manager());
 
 /** Every string reachable from `root` through own properties, Maps and Sets. */
 function reachableStrings(root: unknown): string[] {

@@ -1,7 +1,7 @@
 import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
 import { NeedsReauthorizationError, TokenManagerError } from '../../../engine/errors';
 import { validateConnectionId } from '../../../engine/token-manager';
-import { engineFor } from '../methods/engineFromCredentials';
+import { withEngine } from '../methods/engineFromCredentials';
 import { DERIVED_FROM_PROVIDER, isStoreOperation, type Operation } from './node.type';
 import { toNodeError } from './nodeErrors';
 import { AGENT_TOOL_OPERATIONS, isOperation, operations } from './operations';
@@ -33,9 +33,10 @@ async function runOperation<K extends Operation>(
 	rule: OutputRule,
 ): Promise<IDataObject[]> {
 	const module = operations[operation];
-	const engine = engineFor(ctx, itemIndex);
-	if (isStoreOperation(module)) return operationOutput(rule, operation, await module.execute.call(ctx, { engine, itemIndex }));
-	return operationOutput(rule, operation, await module.execute.call(ctx, { engine, connectionId: connectionId!, itemIndex }));
+	const result = await withEngine(ctx, itemIndex, (engine) =>
+		isStoreOperation(module) ? module.execute.call(ctx, { engine, itemIndex }) : module.execute.call(ctx, { engine, connectionId: connectionId!, itemIndex }),
+	);
+	return operationOutput(rule, operation, result);
 }
 
 /** Runs the operation of every item, pairs each output with its input, and turns failures into n8n errors. */

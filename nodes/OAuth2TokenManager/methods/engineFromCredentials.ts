@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ICredentialDataDecryptedObject, IExecuteFunctions, ILoadOptionsFunctions } from 'n8n-workflow';
-import { tlsFromCredentials } from '../../../credentials/databaseServerFields';
+import { DEFAULT_IDLE_TIMEOUT_SECONDS, tlsFromCredentials } from '../../../credentials/databaseServerFields';
 import { TokenCipher } from '../../../engine/crypto';
 import { MissingInputError } from '../../../engine/errors';
 import { parseExtraParameters, resolveOAuthClient, type ClientAuthentication, type OAuthClient } from '../../../engine/presets';
@@ -57,6 +57,12 @@ export function oauthClientFromCredentials(credentials: ICredentialDataDecrypted
 	});
 }
 
+/** Idle Connection Timeout in ms; a credential saved before the field existed has none. */
+function idleTimeoutMs(c: ICredentialDataDecryptedObject): number {
+	const seconds = Number(c.idleTimeoutSeconds);
+	return (seconds > 0 ? seconds : DEFAULT_IDLE_TIMEOUT_SECONDS) * 1000;
+}
+
 /** Builds a store from its credential. Pure: the caller decides about caching. */
 export function storeFromCredentials(storage: Storage, c: ICredentialDataDecryptedObject): TokenStore {
 	const ssl = tlsFromCredentials(c);
@@ -65,7 +71,15 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
 			return new SupabaseTokenStore({ url: text(c.host), serviceRoleKey: String(c.serviceRole ?? ''), tableName: text(c.tableName), schema: text(c.schema) });
 		case 'postgres':
 			return new PostgresTokenStore({
-				pool: { host: text(c.host), port: Number(c.port) || 5432, database: text(c.database), user: text(c.user), password: String(c.password ?? ''), ssl },
+				pool: {
+					host: text(c.host),
+					port: Number(c.port) || 5432,
+					database: text(c.database),
+					user: text(c.user),
+					password: String(c.password ?? ''),
+					ssl,
+					idleTimeoutMillis: idleTimeoutMs(c),
+				},
 				tableName: text(c.tableName),
 				createTableIfMissing: c.createTableIfMissing === true,
 			});
@@ -78,6 +92,7 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
 				user: text(c.user),
 				password: String(c.password ?? ''),
 				ssl: ssl ?? false,
+				idleTimeoutMs: idleTimeoutMs(c),
 				tableName: text(c.tableName),
 				createTableIfMissing: c.createTableIfMissing === true,
 			});
@@ -89,22 +104,76 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
 }
 
 /*
- * Stores hold connection pools: one per distinct credential for the life of the n8n process, so Get
- * Valid Token costs one query, not a new connection. Keyed by a hash of the settings (never kept in clear).
+ * Stores hold connection pools, so Get Valid Token costs one query, not a new connection: one store per distinct
+ * settings, keyed by a hash of them (never kept in clear). A store leaves the cache when the storage credential it
+ * was built from is used with other settings (n8n keeps a credential's id across edits, so the old pool would stay
+ * logged in with the old password), or as the least recently used past MAX_STORES. It is closed once no item still
+ * uses it: an execution in flight finishes on the store it began with.
  */
-const stores = new Map<string, TokenStore>();
+interface CachedStore {
+	store: TokenStore;
+	/** Items (and panel searches) using the store now. */
+	users: number;
+	/** Out of the cache: closed when the last user releases it. */
+	retired: boolean;
+}
+
+const stores = new Map<string, CachedStore>();
+/** The settings key each storage credential, by its n8n id, was last used with. */
+const storeKeyOfCredential = new Map<string, string>();
+const MAX_STORES = 20;
 
 const settingsHash = (...settings: unknown[]) => createHash('sha256').update(JSON.stringify(settings)).digest('hex');
 
-function cachedStore(storage: Storage, credentials: ICredentialDataDecryptedObject): TokenStore {
+function closeQuietly(store: TokenStore): void {
+	// A pool that fails to close has nothing left to serve: its error concerns nobody.
+	void store.close().catch(() => undefined);
+}
+
+function retireStore(key: string): void {
+	const cached = stores.get(key);
+	if (!cached) return;
+	stores.delete(key);
+	for (const [credentialId, storeKey] of storeKeyOfCredential) if (storeKey === key) storeKeyOfCredential.delete(credentialId);
+	cached.retired = true;
+	if (cached.users === 0) closeQuietly(cached.store);
+}
+
+/** The cached store of these settings, counted as in use until releaseStore; `credentialId` tells an edited credential. */
+function acquireStore(storage: Storage, credentials: ICredentialDataDecryptedObject, credentialId: string | undefined): CachedStore {
 	const { encryptionKey: _key, previousEncryptionKeys: _old, ...settings } = credentials;
 	const key = settingsHash(storage, settings);
-	let store = stores.get(key);
-	if (!store) {
-		store = storeFromCredentials(storage, credentials);
-		stores.set(key, store);
+	const cached = stores.get(key) ?? { store: storeFromCredentials(storage, credentials), users: 0, retired: false };
+	// Map order is use order: the first key is the least recently used.
+	stores.delete(key);
+	if (stores.size >= MAX_STORES) retireStore(stores.keys().next().value!);
+	stores.set(key, cached);
+	if (credentialId) {
+		const previous = storeKeyOfCredential.get(credentialId);
+		storeKeyOfCredential.set(credentialId, key);
+		// Two credentials with the same settings share a store: it goes when neither uses those settings any more.
+		if (previous && previous !== key && ![...storeKeyOfCredential.values()].includes(previous)) retireStore(previous);
 	}
-	return store;
+	cached.users++;
+	return cached;
+}
+
+function releaseStore(cached: CachedStore): void {
+	cached.users--;
+	if (cached.retired && cached.users === 0) closeQuietly(cached.store);
+}
+
+/**
+ * Takes every store out of the cache; each is closed once no item uses it. n8n gives a node no shutdown hook: this is
+ * for tests, whose process would otherwise wait on the pools (a MySQL pool's idle check runs until it is closed).
+ */
+export function retireCachedStores(): void {
+	for (const key of [...stores.keys()]) retireStore(key);
+}
+
+/** The n8n id of the storage credential the node selects (absent when n8n does not give it). */
+function storageCredentialId(ctx: IExecuteFunctions | ILoadOptionsFunctions, storage: Storage): string | undefined {
+	return ctx.getNode().credentials?.[STORAGE_CREDENTIALS[storage]]?.id ?? undefined;
 }
 
 export function cipherFromCredentials(credentials: ICredentialDataDecryptedObject): TokenCipher {
@@ -117,21 +186,18 @@ export function cipherFromCredentials(credentials: ICredentialDataDecryptedObjec
  * a cipher, an app fingerprint and a coordinator built anew. Keyed like the stores. A manager holds settings and
  * keys, never a token: every call reads the connection's row. The oldest goes first past MAX_MANAGERS.
  */
-const managers = new Map<string, TokenManager>();
+const managers = new Map<string, { manager: TokenManager; store: TokenStore }>();
 const MAX_MANAGERS = 100;
 
-function cachedManager(storage: Storage, storeCredentials: ICredentialDataDecryptedObject, appCredentials: ICredentialDataDecryptedObject): TokenManager {
+function cachedManager(storage: Storage, storeCredentials: ICredentialDataDecryptedObject, appCredentials: ICredentialDataDecryptedObject, store: TokenStore): TokenManager {
 	const key = settingsHash(storage, storeCredentials, appCredentials);
-	let manager = managers.get(key);
-	if (!manager) {
-		manager = new TokenManager({
-			store: cachedStore(storage, storeCredentials),
-			cipher: cipherFromCredentials(storeCredentials),
-			client: oauthClientFromCredentials(appCredentials),
-		});
-		if (managers.size >= MAX_MANAGERS) managers.delete(managers.keys().next().value!);
-		managers.set(key, manager);
-	}
+	const cached = managers.get(key);
+	// A manager built on a store that has left the cache would use a closed pool.
+	if (cached?.store === store) return cached.manager;
+	const manager = new TokenManager({ store, cipher: cipherFromCredentials(storeCredentials), client: oauthClientFromCredentials(appCredentials) });
+	managers.delete(key);
+	if (managers.size >= MAX_MANAGERS) managers.delete(managers.keys().next().value!);
+	managers.set(key, { manager, store });
 	return manager;
 }
 
@@ -141,17 +207,37 @@ export interface Engine {
 	manager(): Promise<TokenManager>;
 }
 
-export function engineFor(ctx: IExecuteFunctions, itemIndex: number): Engine {
-	const storage = () => ctx.getNodeParameter('storage', itemIndex) as Storage;
-	const storeCredentials = () => ctx.getCredentials(STORAGE_CREDENTIALS[storage()], itemIndex);
-	return {
-		store: async () => cachedStore(storage(), await storeCredentials()),
-		manager: async () => cachedManager(storage(), await storeCredentials(), await ctx.getCredentials(APP_CREDENTIAL, itemIndex)),
+/** Runs `work` with the item's engine; the stores it took are released when `work` settles. */
+export async function withEngine<T>(ctx: IExecuteFunctions, itemIndex: number, work: (engine: Engine) => Promise<T>): Promise<T> {
+	const taken: CachedStore[] = [];
+	const takeStore = async (storage: Storage) => {
+		const credentials = await ctx.getCredentials(STORAGE_CREDENTIALS[storage], itemIndex);
+		const cached = acquireStore(storage, credentials, storageCredentialId(ctx, storage));
+		taken.push(cached);
+		return { store: cached.store, credentials };
 	};
+	const storage = () => ctx.getNodeParameter('storage', itemIndex) as Storage;
+	try {
+		return await work({
+			store: async () => (await takeStore(storage())).store,
+			manager: async () => {
+				const selected = storage();
+				const { store, credentials } = await takeStore(selected);
+				return cachedManager(selected, credentials, await ctx.getCredentials(APP_CREDENTIAL, itemIndex), store);
+			},
+		});
+	} finally {
+		taken.forEach(releaseStore);
+	}
 }
 
-/** The store the node's panel lists connections from: the one its Storage and storage credential select. */
-export async function storeForPanel(ctx: ILoadOptionsFunctions): Promise<TokenStore> {
+/** Runs `work` with the store the node's panel lists connections from: the one its Storage and storage credential select. */
+export async function withPanelStore<T>(ctx: ILoadOptionsFunctions, work: (store: TokenStore) => Promise<T>): Promise<T> {
 	const storage = (ctx.getCurrentNodeParameter('storage') ?? DEFAULT_STORAGE) as Storage;
-	return cachedStore(storage, await ctx.getCredentials(STORAGE_CREDENTIALS[storage]));
+	const cached = acquireStore(storage, await ctx.getCredentials(STORAGE_CREDENTIALS[storage]), storageCredentialId(ctx, storage));
+	try {
+		return await work(cached.store);
+	} finally {
+		releaseStore(cached);
+	}
 }

@@ -1,7 +1,7 @@
 import type { ILoadOptionsFunctions, INodeListSearchResult } from 'n8n-workflow';
 import { connectionPage } from '../../../engine/connections';
 import { toNodeError } from '../actions/nodeErrors';
-import { storeForPanel } from './engineFromCredentials';
+import { withPanelStore } from './engineFromCredentials';
 
 /** Connections per page of the Connection ID list; n8n's list asks for the next page as the user scrolls. */
 export const CONNECTION_LIST_PAGE_SIZE = 100;
@@ -13,8 +13,9 @@ export const CONNECTION_LIST_PAGE_SIZE = 100;
 export async function searchConnections(this: ILoadOptionsFunctions, filter?: string, paginationToken?: string): Promise<INodeListSearchResult> {
 	let page;
 	try {
-		const store = await storeForPanel(this);
-		page = await connectionPage(store, { idPrefix: filter?.trim() || undefined }, { after: paginationToken || undefined, size: CONNECTION_LIST_PAGE_SIZE });
+		page = await withPanelStore(this, (store) =>
+			connectionPage(store, { idPrefix: filter?.trim() || undefined }, { after: paginationToken || undefined, size: CONNECTION_LIST_PAGE_SIZE }),
+		);
 	} catch (error) {
 		throw toNodeError(this.getNode(), error, 0, false);
 	}
