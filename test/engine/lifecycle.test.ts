@@ -252,10 +252,10 @@ describe('Keep Alive, in detail', () => {
 			await world.authorize(id);
 			await world.patch(id, { lastRefreshedAt: new Date(world.now - 31 * DAY_MS) });
 		}
-		// Refused for good (not transient): runs 15 minutes apart find every cooldown over, so every connection stays due.
+		// Refused for good (not transient): runs far enough apart find every cooldown over, so every connection stays due.
 		world.provider.state.answer = () => ({ status: 401, body: { error: 'invalid_client' } });
 		const run = async () => {
-			world.now += 15 * 60_000;
+			for (const id of ids) await world.patch(id, { nextAttemptAt: null });
 			return (await world.manager().keepAlive({ ...sweep, maxConnections: 2 })).map((o) => [o.connectionId, o.outcome]);
 		};
 		const failed = (...picked: number[]) => picked.map((i) => [ids[i], 'failed']);
