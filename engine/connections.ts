@@ -4,7 +4,7 @@
  */
 import { ConnectionNotFoundError, InvalidInputError } from './errors';
 import type { TokenStore } from './store';
-import { validateConnectionId } from './token-manager';
+import { validateConnectionId } from './connection-id';
 import { reportedStatus, REPORTED_STATUSES, type ConnectionQuery, type ReportedStatus, type StoredConnection } from './types';
 
 /** A connection without its tokens, lease or version: what may leave the engine for any caller. */

@@ -1,7 +1,6 @@
 import { ConnectionNotFoundError, StoreError, TokenManagerError } from '../errors';
 import type { TokenStore } from '../store';
-import type { TokenResult } from '../token-manager';
-import type { Connection, ConnectionFields, StoredConnection } from '../types';
+import type { Connection, ConnectionFields, StoredConnection, TokenResult } from '../types';
 import { writeFromLatest } from '../versioned-write';
 import { underLease, type LeaseSettings } from './lease';
 

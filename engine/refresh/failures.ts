@@ -1,4 +1,4 @@
-import type { ConnectionFields, StoredConnection } from '../types';
+import type { ConnectionFields, ProviderCooldown, StoredConnection } from '../types';
 import { COOLDOWN_BASE_MS, cooldownMs } from './policy';
 
 /*
@@ -9,14 +9,6 @@ import { COOLDOWN_BASE_MS, cooldownMs } from './policy';
 
 export type FailureFields = Pick<ConnectionFields, 'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince'>;
 
-/** The provider is not asked again before then: the cooldown of the connection at `databaseNow`, or null. */
-export interface ProviderCooldown {
-	nextAttemptAt: Date;
-	/** Failed refreshes in a row. */
-	failureCount: number;
-	/** The last failure, secrets redacted. */
-	lastError: string | null;
-}
 
 /**
  * The bookkeeping after one more failed refresh. A transient failure (unreachable, 5xx, 429) backs off, doubling per

@@ -11,7 +11,8 @@ import type { Pool, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/p
 
 import { storeIdentity } from '../store';
 import { parseTableName } from './sql-schema';
-import { likePrefixPattern, SqlTokenStore, type SqlDialect, type SqlDriver, type SqlResult } from './sql-store';
+import type { SqlDialect, SqlDriver, SqlResult } from './sql-dialect';
+import { likePrefixPattern, SqlTokenStore } from './sql-store';
 
 export interface MySqlStoreOptions {
 	host?: string;

@@ -7,7 +7,8 @@ import { Pool, type PoolConfig } from 'pg';
 import { StoreError } from '../errors';
 import { storeIdentity } from '../store';
 import { parseTableName } from './sql-schema';
-import { likePrefixPattern, SqlTokenStore, type SqlDialect, type SqlDriver } from './sql-store';
+import type { SqlDialect, SqlDriver } from './sql-dialect';
+import { likePrefixPattern, SqlTokenStore } from './sql-store';
 
 export interface PostgresStoreOptions {
 	pool?: PoolConfig;

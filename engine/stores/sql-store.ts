@@ -1,94 +1,16 @@
 /**
- * The one TokenStore over SQL. Each database brings a small dialect (its driver, placeholders, clock, quoting,
- * duplicate-key detection, error hints and schema inspection: postgres.ts, mysql.ts, sqlite.ts); the statements
- * and the store contract live here once. The tables are created by the shipped sql/<dialect>.sql.
+ * The one TokenStore over SQL: the statements and the store contract, once. Each database brings a small dialect
+ * (sql-dialect.ts; postgres.ts, mysql.ts, sqlite.ts); the tables are prepared by sql-tables.ts from the shipped
+ * sql/<dialect>.sql (sql-schema.ts); rows map to connections in sql-rows.ts.
  */
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
 import { RESERVED_PREFIX } from '../authorization';
 import type { TokenStore } from '../store';
 import { NO_FAILURES, type ConnectionFields, type ConnectionQuery, type NewConnection, type ReportedStatus, type StoredConnection } from '../types';
-import {
-	addColumnsSql,
-	fieldEntries,
-	KNOWN_GRANT_SQL,
-	rowToConnection,
-	schemaError,
-	schemaReport,
-	schemaSql,
-	toDate,
-	STATE_COLUMNS,
-	statesError,
-	statesSql,
-	statesTableParts,
-	upgradable,
-	upgradeError,
-	versionedUpdateSet,
-	type Dialect,
-	type QuotedTables,
-	type SchemaReport,
-} from './sql-schema';
-
-export type SqlRow = Record<string, unknown>;
-
-export interface SqlResult {
-	rows: SqlRow[];
-	/** Rows the statement inserted, changed or deleted (MySQL: rows it matched). */
-	changes: number;
-}
-
-/** One database's connection pool (or file), as the store uses it. */
-export interface SqlDriver {
-	run(sql: string, params: unknown[]): Promise<SqlResult>;
-	/**
-	 * Runs `write` (an insert or update of one row) and returns the row as written, or undefined when it wrote none:
-	 * with `returning *` where the database has it, else by a read in the same transaction.
-	 */
-	writeReturning(write: string, params: unknown[], read: string, readParams: unknown[]): Promise<SqlRow | undefined>;
-	close(): Promise<void>;
-}
-
-/** What differs between PostgreSQL, MySQL/MariaDB and SQLite. */
-export interface SqlDialect {
-	/** The shipped sql/<name>.sql. */
-	readonly name: Dialect;
-	/** What to check when the database cannot be reached or refuses a statement. */
-	readonly hint: string;
-	quote(identifier: string): string;
-	/** What the shipped index names (oauth2_tokens_…_idx) start with for the table `table`: index names are unique per schema or per table. */
-	indexPrefix(table: string): string;
-	/** The placeholder of the statement's parameter number `index` (0-based); statements never reuse one. */
-	placeholder(index: number): string;
-	/** The database clock's current time, as the time columns hold it. */
-	readonly now: string;
-	/** The database clock's time `ttlMs` (the expression of a parameter) milliseconds from now. */
-	later(ttlMs: string): string;
-	/** A value as the driver takes it (dates and metadata in the columns' formats). */
-	encode(value: unknown): unknown;
-	/** `column` as an expression that compares and sorts byte by byte (UTF-8 byte order = code point order). */
-	byteOrder(column: string): string;
-	/**
-	 * The status column as the list filters compare it. Listing reads in connection id order, a page at a time; an
-	 * index on status only helps when few rows have the status asked for, which a database without statistics
-	 * cannot tell.
-	 */
-	readonly listedStatus: string;
-	/** A condition true when the text column `column` holds exactly the parameter `value`: case and every space count. */
-	equalsExactly(column: string, value: string): string;
-	/** A condition true when `column` starts with the text of `pattern`, the placeholder of prefixPattern's value. */
-	startsWith(column: string, pattern: string): string;
-	/** The parameter startsWith compares with, for ids that start with exactly `prefix` (no character is a wildcard). */
-	prefixPattern(prefix: string): string;
-	/** A "delete … where" bounded to `limit` rows (a whole number, written into the statement). */
-	deleteAtMost(table: string, where: string, limit: number): string;
-	/** The insert failed because the key is taken. */
-	isDuplicateKey(error: unknown): boolean;
-	/** Adding a column failed because another process added it first (dialects whose ALTER has no "if not exists"). */
-	isDuplicateColumn(error: unknown): boolean;
-	/** The column names of a table, or null when it does not exist. */
-	columnsOf(tableParts: string[]): Promise<string[] | null>;
-	/** The driver's message for an error, shortened and without credentials. */
-	message(error: unknown): string;
-}
+import type { SqlDialect, SqlDriver, SqlResult, SqlRow } from './sql-dialect';
+import { fieldEntries, KNOWN_GRANT_SQL, rowToConnection, toDate, versionedUpdateSet } from './sql-rows';
+import { schemaError, type QuotedTables, type SchemaReport } from './sql-schema';
+import { SqlTables } from './sql-tables';
 
 export interface SqlStoreOptions {
 	tableParts: string[];
@@ -100,13 +22,11 @@ export interface SqlStoreOptions {
 export abstract class SqlTokenStore implements TokenStore {
 	readonly description: string;
 	protected readonly tableParts: string[];
-	private readonly statesParts: string[];
+	/** The tables, quoted, and their preparation. */
+	private readonly schema: SqlTables;
 	private readonly tables: QuotedTables;
 	/** The primary-key read every call begins with, built once. */
 	private readonly readSql: string;
-	private readonly createTableIfMissing: boolean;
-	private ready: Promise<void> | undefined;
-	private statesReady: Promise<void> | undefined;
 
 	protected constructor(
 		protected readonly dialect: SqlDialect,
@@ -114,12 +34,9 @@ export abstract class SqlTokenStore implements TokenStore {
 		options: SqlStoreOptions,
 	) {
 		this.tableParts = options.tableParts;
-		this.statesParts = statesTableParts(options.tableParts);
-		this.createTableIfMissing = options.createTableIfMissing;
 		this.description = options.description;
-		const quoteAll = (parts: string[]) => parts.map((part) => dialect.quote(part)).join('.');
-		const indexPrefix = dialect.indexPrefix(this.tableParts[this.tableParts.length - 1]);
-		this.tables = { tokens: quoteAll(this.tableParts), states: quoteAll(this.statesParts), indexPrefix };
+		this.schema = new SqlTables(dialect, driver, options.tableParts, options.createTableIfMissing);
+		this.tables = this.schema.quoted;
 		this.readSql = `select * from ${this.tables.tokens} where connection_id = ${dialect.placeholder(0)}`;
 	}
 
@@ -127,7 +44,7 @@ export abstract class SqlTokenStore implements TokenStore {
 
 	/** Reports whether the tokens table exists and which required columns it lacks (for credential tests). */
 	async inspectSchema(): Promise<SchemaReport> {
-		return this.guard('inspect the table', () => this.inspect());
+		return this.guard('inspect the table', () => this.schema.inspect());
 	}
 
 	/** Throws a StoreError naming the missing columns, or telling how to create the table. */
@@ -264,7 +181,7 @@ export abstract class SqlTokenStore implements TokenStore {
 			return changes === 1;
 		};
 		return this.guard('record the used state', async () => {
-			await this.prepareStates();
+			await this.schema.prepareStates();
 			if (await advance()) return true;
 			try {
 				await this.driver.run(
@@ -292,10 +209,6 @@ export abstract class SqlTokenStore implements TokenStore {
 		await this.driver.close();
 	}
 
-	private async inspect(): Promise<SchemaReport> {
-		return schemaReport(this.tableParts, await this.dialect.columnsOf(this.tableParts));
-	}
-
 	private async readRow(connectionId: string): Promise<SqlRow | undefined> {
 		const { rows } = await this.driver.run(this.readSql, [connectionId]);
 		return rows[0];
@@ -312,79 +225,14 @@ export abstract class SqlTokenStore implements TokenStore {
 	/** One statement on a prepared table (the states table when `states`), failures named by `action`. */
 	private run(action: string, sql: string, params: unknown[], states = false): Promise<SqlResult> {
 		return this.guard(action, async () => {
-			await (states ? this.prepareStates() : this.prepare());
+			await (states ? this.schema.prepareStates() : this.schema.prepare());
 			return this.driver.run(sql, this.encode(params));
 		});
 	}
 
-	/**
-	 * Creates the tables when allowed and the tokens table is missing, or adds the columns added since an existing
-	 * table was created; otherwise checks its columns. Runs once per store.
-	 */
+	/** The tables, created, upgraded or checked once (sql-tables.ts). */
 	protected prepare(): Promise<void> {
-		this.ready ??= (async () => {
-			let report = await this.inspect();
-			// Only a missing table is created: a table of the wrong shape is reported by its missing columns.
-			if (!report.exists && this.createTableIfMissing) {
-				report = await this.createTables(schemaSql(this.dialect.name, this.tables), () => this.inspect());
-			} else if (upgradable(report) && this.createTableIfMissing) {
-				for (const statement of addColumnsSql(this.dialect.name, this.tables.tokens, report.missingColumns)) {
-					try {
-						await this.driver.run(statement, []);
-					} catch (error) {
-						// Another process added it first.
-						if (!this.dialect.isDuplicateColumn(error)) throw upgradeError(report, this.dialect.name, this.tables.tokens, this.dialect.message(error));
-					}
-				}
-				report = await this.inspect();
-			}
-			const problem = schemaError(report, this.dialect.name, this.tables.tokens);
-			if (problem) throw problem;
-		})().catch((error) => {
-			this.ready = undefined;
-			throw error;
-		});
-		return this.ready;
-	}
-
-	/**
-	 * The states table, checked (and created when allowed) on first use: a tokens table created before it existed
-	 * keeps serving tokens; only the authorization callback and revoke need it.
-	 */
-	private prepareStates(): Promise<void> {
-		this.statesReady ??= (async () => {
-			await this.prepare();
-			const inspect = async () => schemaReport(this.statesParts, await this.dialect.columnsOf(this.statesParts), STATE_COLUMNS);
-			let report = await inspect();
-			if (!report.exists && this.createTableIfMissing) {
-				report = await this.createTables(statesSql(this.dialect.name, this.tables).join(';\n'), inspect);
-			}
-			const problem = statesError(report, this.dialect.name, this.tables);
-			if (problem) throw problem;
-		})().catch((error) => {
-			this.statesReady = undefined;
-			throw error;
-		});
-		return this.statesReady;
-	}
-
-	/**
-	 * Runs a script of "create … if not exists" statements one at a time (drivers differ in running several at once).
-	 * Another process creating the same tables at that moment can make PostgreSQL refuse one (a duplicate catalog
-	 * entry, reported as a duplicate key, table or type): so the tables are inspected afterwards, and the failure
-	 * counts only when the table is still missing.
-	 */
-	private async createTables(script: string, inspect: () => Promise<SchemaReport>): Promise<SchemaReport> {
-		try {
-			for (const statement of script.replace(/^\s*--.*$/gm, '').split(';')) {
-				if (statement.trim()) await this.driver.run(statement, []);
-			}
-		} catch (error) {
-			const report = await inspect();
-			if (!report.exists) throw error;
-			return report;
-		}
-		return inspect();
+		return this.schema.prepare();
 	}
 
 	/** Turns driver failures into a StoreError naming the store and the action (the driver's error as its cause); engine errors pass through. */

@@ -20,7 +20,8 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { StoreError } from '../errors';
 import { storeIdentity } from '../store';
 import { parseTableName } from './sql-schema';
-import { SqlTokenStore, type SqlDialect, type SqlDriver } from './sql-store';
+import type { SqlDialect, SqlDriver } from './sql-dialect';
+import { SqlTokenStore } from './sql-store';
 
 export interface SqliteStoreOptions {
 	/** Database file; empty = `defaultSqlitePath()`. ":memory:" works for one process. */

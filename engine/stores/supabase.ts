@@ -4,7 +4,8 @@ import { storeIdentity, type TokenStore } from '../store';
 import { requireSecureUrl } from '../urls';
 import { RESERVED_PREFIX } from '../authorization';
 import { GRANT_TYPES, NO_FAILURES, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
-import { ADDED_COLUMNS, addColumnsSql, fieldEntries, parseTableName, rowToConnection, STATES_SUFFIX, statesSql } from './sql-schema';
+import { fieldEntries, rowToConnection } from './sql-rows';
+import { ADDED_COLUMNS, addColumnsSql, parseTableName, STATES_SUFFIX, statesSql } from './sql-schema';
 
 export interface SupabaseStoreOptions {
 	/** https://<project>.supabase.co */

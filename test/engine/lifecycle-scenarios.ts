@@ -10,7 +10,9 @@ import { NeedsReauthorizationError, ProviderFailingError, TokenEndpointError } f
 import { appFingerprint, type OAuthClient } from '../../engine/presets';
 import { RefreshRegistry } from '../../engine/refresh/coordinator';
 import type { TokenStore } from '../../engine/store';
-import { COOLDOWN_BASE_MS, TokenManager, type KeepAliveOutcome, type TokenManagerOptions } from '../../engine/token-manager';
+import { COOLDOWN_BASE_MS } from '../../engine/refresh/policy';
+import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
+import { type KeepAliveOutcome } from '../../engine/types';
 import { reportedStatus, type ConnectionFields } from '../../engine/types';
 import { writeFromLatest } from '../../engine/versioned-write';
 import { CLIENT_SECRET, PROVIDER_ORIGIN, scriptedTokenEndpoint, testClient } from '../helpers/provider';

@@ -9,7 +9,7 @@ import { basicAuthorization } from '../../engine/oauth';
 import { appFingerprint } from '../../engine/presets';
 import { KEEP_ALIVE_CURSOR_PROVIDER, keepAliveCursorId } from '../../engine/keep-alive/due';
 import { MemoryTokenStore } from '../../engine/stores/memory';
-import { COOLDOWN_BASE_MS, COOLDOWN_MAX_MS, cooldownMs } from '../../engine/token-manager';
+import { COOLDOWN_BASE_MS, COOLDOWN_MAX_MS, cooldownMs } from '../../engine/refresh/policy';
 import { CLIENT_SECRET, type ScriptedAnswer } from '../helpers/provider';
 import { reportedStatus } from '../../engine/types';
 import { describeLifecycleScenarios, FAILING_AFTER_MS, useLifecycleWorld } from './lifecycle-scenarios';

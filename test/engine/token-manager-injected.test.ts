@@ -9,7 +9,9 @@ import { RefreshRegistry } from '../../engine/refresh/coordinator';
 import type { TokenStore } from '../../engine/store';
 import { MemoryTokenStore } from '../../engine/stores/memory';
 import type { Grant } from '../../engine/oauth';
-import { EXPIRY_MARGIN_MS, TokenManager, type TokenEndpoint, type TokenManagerOptions } from '../../engine/token-manager';
+import { EXPIRY_MARGIN_MS } from '../../engine/sealing';
+import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
+import { type TokenEndpoint } from '../../engine/engine-parts';
 import { testClient } from '../helpers/provider';
 
 const KEY = 'injected-test-encryption-key-0001';

@@ -9,7 +9,7 @@ import nock from 'nock';
 import { NeedsReauthorizationError, TokenEndpointError } from '../../engine/errors';
 import type { OAuthClient } from '../../engine/presets';
 import { MySqlTokenStore } from '../../engine/stores';
-import { EXPIRY_MARGIN_MS } from '../../engine/token-manager';
+import { EXPIRY_MARGIN_MS } from '../../engine/sealing';
 import { describeEngineError } from '../../nodes/OAuth2TokenManager/actions/nodeErrors';
 import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
 import { rotatingTokenEndpoint, testClient } from '../helpers/provider';

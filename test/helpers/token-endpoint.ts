@@ -1,6 +1,6 @@
 import { AuthorizationServerClient, type RequestPolicy } from '../../engine/oauth';
 import type { OAuthClient } from '../../engine/presets';
-import type { TokenEndpoint } from '../../engine/token-manager';
+import type { TokenEndpoint } from '../../engine/engine-parts';
 
 /**
  * The engine's own token endpoint for `client`, which runs `then` once the provider has answered a refresh and

@@ -1,7 +1,5 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
-import { DEFAULT_STATE_TTL_SECONDS } from '../../../engine/authorization';
-import { InvalidInputError } from '../../../engine/errors';
-import { parseExtraParameters } from '../../../engine/presets';
+import { DEFAULT_STATE_TTL_SECONDS, InvalidInputError, parseExtraParameters } from '../../../engine';
 import type { ConnectionOperation } from './node.type';
 
 const show = { show: { operation: ['buildAuthorizationUrl'] } };

@@ -1,5 +1,5 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
-import { parseExtraParameters } from '../../../engine/presets';
+import { parseExtraParameters } from '../../../engine';
 import type { ConnectionOperation } from './node.type';
 
 const show = { show: { operation: ['connectClientCredentials'] } };

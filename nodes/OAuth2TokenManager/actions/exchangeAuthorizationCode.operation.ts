@@ -1,5 +1,5 @@
 import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
-import { connectionIdFromState } from '../../../engine/authorization';
+import { connectionIdFromState } from '../../../engine';
 import { DERIVED_FROM_PROVIDER, type ConnectionOperation } from './node.type';
 
 const show = { show: { operation: ['exchangeAuthorizationCode'] } };

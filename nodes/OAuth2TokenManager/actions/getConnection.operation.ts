@@ -1,5 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { getConnection } from '../../../engine/connections';
+import { getConnection } from '../../../engine';
 import type { ConnectionOperation } from './node.type';
 
 /** Needs only the storage credential: the output is the stored connection without its tokens. */

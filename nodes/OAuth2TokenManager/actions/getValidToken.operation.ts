@@ -1,5 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { DEFAULT_MIN_VALIDITY_SECONDS } from '../../../engine/token-manager';
+import { DEFAULT_MIN_VALIDITY_SECONDS } from '../../../engine';
 import type { ConnectionOperation } from './node.type';
 
 export const description: INodeProperties[] = [

@@ -1,5 +1,5 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
-import { DEFAULT_KEEP_ALIVE_CONCURRENCY, MAX_KEEP_ALIVE_CONCURRENCY } from '../../../engine/token-manager';
+import { DEFAULT_KEEP_ALIVE_CONCURRENCY, MAX_KEEP_ALIVE_CONCURRENCY } from '../../../engine';
 import type { StoreOperation } from './node.type';
 
 const show = { show: { operation: ['keepAlive'] } };

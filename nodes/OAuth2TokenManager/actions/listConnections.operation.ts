@@ -1,6 +1,5 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
-import { listConnections } from '../../../engine/connections';
-import { REPORTED_STATUSES, type ReportedStatus } from '../../../engine/types';
+import { listConnections, REPORTED_STATUSES, type ReportedStatus } from '../../../engine';
 import type { StoreOperation } from './node.type';
 
 const show = { show: { operation: ['listConnections'] } };

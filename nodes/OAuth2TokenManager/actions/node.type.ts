@@ -1,6 +1,5 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
-import type { ConnectionSummary } from '../../../engine/connections';
-import type { AuthorizationStart, KeepAliveOutcome, RevokeResult, TokenResult, ValidTokenResult } from '../../../engine/token-manager';
+import type { AuthorizationStart, ConnectionSummary, KeepAliveOutcome, RevokeResult, TokenResult, ValidTokenResult } from '../../../engine';
 import type { Engine } from '../methods/engineFromCredentials';
 
 /** What each operation returns from the engine, keyed by the Operation parameter's value. */

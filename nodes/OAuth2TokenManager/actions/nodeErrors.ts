@@ -1,18 +1,5 @@
 import { NodeApiError, NodeOperationError, type INode, type JsonObject } from 'n8n-workflow';
-import {
-	AppMismatchError,
-	ConnectionNotFoundError,
-	ConnectionRevokedError,
-	DecryptionError,
-	InvalidInputError,
-	InvalidStateError,
-	MissingInputError,
-	NeedsReauthorizationError,
-	ProviderFailingError,
-	TokenEndpointError,
-	TokenManagerError,
-	type InvalidStateReason,
-} from '../../../engine/errors';
+import { AppMismatchError, ConnectionNotFoundError, ConnectionRevokedError, DecryptionError, InvalidInputError, InvalidStateError, type InvalidStateReason, MissingInputError, NeedsReauthorizationError, ProviderFailingError, TokenEndpointError, TokenManagerError } from '../../../engine';
 
 /*
  * The one place where engine errors get n8n's words: the engine names its settings by their keys and speaks of

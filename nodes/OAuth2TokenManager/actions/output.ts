@@ -1,6 +1,5 @@
 import type { IDataObject } from 'n8n-workflow';
-import type { ConnectionSummary } from '../../../engine/connections';
-import type { KeepAliveOutcome, TokenResult, ValidTokenResult } from '../../../engine/token-manager';
+import type { ConnectionSummary, KeepAliveOutcome, TokenResult, ValidTokenResult } from '../../../engine';
 import type { Operation, OperationResults } from './node.type';
 
 /*

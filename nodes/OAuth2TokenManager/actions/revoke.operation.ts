@@ -1,5 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { PROVIDER_PRESETS, type ProviderPreset } from '../../../engine/presets';
+import { PROVIDER_PRESETS, type ProviderPreset } from '../../../engine';
 import type { ConnectionOperation } from './node.type';
 
 /**

@@ -1,6 +1,5 @@
 import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
-import { NeedsReauthorizationError, TokenManagerError } from '../../../engine/errors';
-import { validateConnectionId } from '../../../engine/token-manager';
+import { NeedsReauthorizationError, TokenManagerError, validateConnectionId } from '../../../engine';
 import { withEngine } from '../methods/engineFromCredentials';
 import { DERIVED_FROM_PROVIDER, isStoreOperation, type Operation } from './node.type';
 import { toNodeError } from './nodeErrors';

@@ -1,7 +1,5 @@
 import type { ICredentialsDecrypted, ICredentialTestFunctions, INodeCredentialTestResult } from 'n8n-workflow';
-import { TokenCipher } from '../../../engine/crypto';
-import { TokenEndpointError, TokenManagerError } from '../../../engine/errors';
-import { AuthorizationServerClient } from '../../../engine/oauth';
+import { AuthorizationServerClient, TokenCipher, TokenEndpointError, TokenManagerError } from '../../../engine';
 import { describeEngineError } from '../actions/nodeErrors';
 import { oauthClientFromCredentials, storeFromCredentials, type Storage } from './engineFromCredentials';
 

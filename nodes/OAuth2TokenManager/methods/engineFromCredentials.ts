@@ -1,13 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ICredentialDataDecryptedObject, IExecuteFunctions, ILoadOptionsFunctions } from 'n8n-workflow';
 import { DEFAULT_IDLE_TIMEOUT_SECONDS, tlsFromCredentials } from '../../../credentials/databaseServerFields';
-import { TokenCipher } from '../../../engine/crypto';
-import { MissingInputError } from '../../../engine/errors';
-import { parseExtraParameters, resolveOAuthClient, type ClientAuthentication, type OAuthClient } from '../../../engine/presets';
-import type { TokenStore } from '../../../engine/store';
-import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../../../engine/stores';
-import { SupabaseTokenStore } from '../../../engine/stores/supabase';
-import { TokenManager } from '../../../engine/token-manager';
+import { type ClientAuthentication, MissingInputError, MySqlTokenStore, type OAuthClient, parseExtraParameters, PostgresTokenStore, resolveOAuthClient, SqliteTokenStore, SupabaseTokenStore, TokenCipher, TokenManager, type TokenStore } from '../../../engine';
 
 /**
  * Turns the node's credentials (and its Storage parameter) into engine objects: the OAuth client, the token store,

@@ -1,5 +1,5 @@
 import type { ILoadOptionsFunctions, INodeListSearchResult } from 'n8n-workflow';
-import { connectionPage } from '../../../engine/connections';
+import { connectionPage } from '../../../engine';
 import { toNodeError } from '../actions/nodeErrors';
 import { withPanelStore } from './engineFromCredentials';
 

@@ -4,10 +4,10 @@
  * by anyone with a code of their own, so a derived id may only ever write the connection of that same company
  * through that same app: never a connection someone named, authorized for another company or through another app.
  */
-import { ConnectionClaimedError, InvalidInputError, TokenEndpointError } from './errors';
-import type { IssuedTokens } from './oauth';
-import { derivedConnectionId, sameApp, type OAuthClient } from './presets';
-import type { StoredConnection } from './types';
+import { ConnectionClaimedError, InvalidInputError, TokenEndpointError } from '../errors';
+import type { IssuedTokens } from '../oauth';
+import { derivedConnectionId, sameApp, type OAuthClient } from '../presets';
+import type { StoredConnection } from '../types';
 
 type DerivingClient = Pick<OAuthClient, 'connectionIdFrom' | 'name'>;
 

@@ -1,0 +1,36 @@
+/*
+ * The engine's public surface: what the n8n node (and any other caller) uses. The engine has no n8n import; everything
+ * below is plain TypeScript over a TokenStore.
+ */
+export { DEFAULT_STATE_TTL_SECONDS, connectionIdFromState } from './authorization';
+export { validateConnectionId } from './connection-id';
+export { connectionPage, getConnection, listConnections, type ConnectionSummary } from './connections';
+export { TokenCipher } from './crypto';
+export * from './errors';
+export { DEFAULT_KEEP_ALIVE_CONCURRENCY, MAX_KEEP_ALIVE_CONCURRENCY } from './keep-alive/sweep';
+export { AuthorizationServerClient } from './oauth';
+export {
+	parseExtraParameters,
+	PROVIDER_PRESETS,
+	resolveOAuthClient,
+	type ClientAuthentication,
+	type OAuthClient,
+	type PlaceholderField,
+	type ProviderPreset,
+} from './presets';
+export type { TokenStore } from './store';
+export { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from './stores';
+export { SupabaseTokenStore } from './stores/supabase';
+export { DEFAULT_MIN_VALIDITY_SECONDS, TokenManager, type TokenManagerOptions } from './token-manager';
+export {
+	REPORTED_STATUSES,
+	type AuthorizationStart,
+	type ClientCredentialsParams,
+	type ExchangeParams,
+	type KeepAliveOptions,
+	type KeepAliveOutcome,
+	type ReportedStatus,
+	type RevokeResult,
+	type TokenResult,
+	type ValidTokenResult,
+} from './types';
