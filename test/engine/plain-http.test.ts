@@ -1,25 +1,24 @@
 /**
  * Endpoints that receive the client secret, tokens or the service role key are refused over plain http,
- * except on loopback addresses; nothing reaches the endpoint.
+ * except on loopback addresses; nothing reaches the endpoint. The refusal comes before any store is written, so the
+ * in-memory store stands for them all.
  */
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
 import { InvalidInputError } from '../../engine/errors';
 import type { OAuthClient } from '../../engine/presets';
-import type { PostgresTokenStore } from '../../engine/stores/postgres';
+import { MemoryTokenStore } from '../../engine/stores/memory';
 import { SupabaseTokenStore } from '../../engine/stores/supabase';
 import { AuthorizationServerClient } from '../../engine/oauth';
 import { TokenManager } from '../../engine/token-manager';
-import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 
 const KEY = 'test-token-encryption-key-http';
 const PLAIN = 'http://provider.test';
-let store: PostgresTokenStore;
+const store = new MemoryTokenStore();
 
-usePostgresStoreWithNock((_db, s) => {
-	store = s;
-});
+beforeAll(() => nock.disableNetConnect());
+afterEach(() => nock.cleanAll());
 
 const manager = (client: Partial<OAuthClient> = {}) =>
 	new TokenManager({
