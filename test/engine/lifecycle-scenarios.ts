@@ -2,7 +2,7 @@
  * The connection lifecycle through the engine, on any store: transient refresh failures and their cooldown, client
  * credentials connections, and Keep Alive swept by two "processes" at once (a TokenManager each, with its own store
  * instance and refresh registry, on one table). test/engine/lifecycle.test.ts runs them on the in-memory store,
- * test/stores/lifecycle.test.ts on every real store. The provider is a token endpoint under nock; the engine's clock
+ * test/stores/lifecycle.db.test.ts on every real store. The provider is a token endpoint under nock; the engine's clock
  * is injected, so cooldowns pass without waiting.
  */
 import { TokenCipher } from '../../engine/crypto';

@@ -27,7 +27,7 @@ function manager(options: Partial<TokenManagerOptions> = {}) {
 
 /** Authorizes `id` through a code exchange; the endpoint's first tokens are SENTINEL-access-1 / SENTINEL-refresh-1. */
 async function authorize(id: string, m = manager()) {
-	// These cases are about tokens, not the callback's state (test/engine/authorization.test.ts covers that).
+	// These cases are about tokens, not the callback's state (test/engine/authorization.db.test.ts covers that).
 	return m.exchangeAuthorizationCode(id, { code: `code-for-${id}`, allowMissingState: true });
 }
 

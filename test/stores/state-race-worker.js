@@ -1,6 +1,6 @@
 'use strict';
 /*
- * One OS process of the used-state race (test/stores/state-race.test.ts): opens the store, says "ready" over IPC,
+ * One OS process of the used-state race (test/stores/state-race.db.test.ts): opens the store, says "ready" over IPC,
  * and on "go" records the same states as every other process, `calls` at once, reporting which were accepted.
  * The engine is TypeScript: scripts/ts-require.js transpiles it on load.
  */
