@@ -1,18 +1,29 @@
+/**
+ * The node's item loop, its errors and its AI-agent tool variant. The storage is incidental here: embedded SQLite in
+ * a temporary file (the node on PostgreSQL and MariaDB: the *.db.test.ts files beside this one).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import nock from 'nock';
 import { NodeApiError, NodeHelpers, NodeOperationError, type ICredentialDataDecryptedObject, type INodeTypeDescription } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext, useNodeTestDatabase } from '../helpers/node-context';
+import { executeContext, NOCK_APP_CREDENTIAL } from '../helpers/node-context';
 import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
 const node = new OAuth2TokenManager();
-let credentials: Record<string, ICredentialDataDecryptedObject>;
+const dir = mkdtempSync(join(tmpdir(), 'oauth2tm-node-'));
+const credentials: Record<string, ICredentialDataDecryptedObject> = {
+	oAuth2TokenManagerAppApi: NOCK_APP_CREDENTIAL,
+	oAuth2TokenManagerEmbeddedApi: { filePath: join(dir, 'tokens.sqlite'), encryptionKey: 'node-test-encryption-key' },
+};
 
-useNodeTestDatabase('oauth2tm_node', 'node-test-encryption-key', (_database, nodeCredentials) => {
-	credentials = nodeCredentials;
-});
+beforeAll(() => nock.disableNetConnect());
+afterEach(() => nock.cleanAll());
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const exchange = (connectionId: string) => ({
-	storage: 'postgres',
+	storage: 'embedded',
 	operation: 'exchangeAuthorizationCode',
 	connectionId,
 	code: `code-${connectionId}`,
@@ -39,7 +50,7 @@ describe('OAuth2 Token Manager node', () => {
 		const [valid] = await node.execute.call(
 			executeContext({
 				items: ids.map((id) => ({ json: { id } })),
-				parameters: (i) => ({ storage: 'postgres', operation: 'getValidToken', connectionId: ids[i], minValiditySeconds: 300 }),
+				parameters: (i) => ({ storage: 'embedded', operation: 'getValidToken', connectionId: ids[i], minValiditySeconds: 300 }),
 				credentials,
 			}),
 		);
@@ -51,7 +62,7 @@ describe('OAuth2 Token Manager node', () => {
 		const endpoint = rotatingTokenEndpoint();
 		await node.execute.call(executeContext({ parameters: exchange('node:capped'), credentials }));
 		const get = async (minValiditySeconds: number) =>
-			(await node.execute.call(executeContext({ parameters: { storage: 'postgres', operation: 'getValidToken', connectionId: 'node:capped', minValiditySeconds }, credentials })))[0][0].json;
+			(await node.execute.call(executeContext({ parameters: { storage: 'embedded', operation: 'getValidToken', connectionId: 'node:capped', minValiditySeconds }, credentials })))[0][0].json;
 		expect(await get(300)).toMatchObject({ refreshed: false, min_validity_seconds: 300, min_validity_capped: false });
 		// The token lives 3600 s (less the 2 s expiry margin): 3600 s of Minimum Validity would refresh it at once.
 		expect(await get(3600)).toMatchObject({ refreshed: false, min_validity_seconds: 1799, min_validity_capped: true });
@@ -64,7 +75,7 @@ describe('OAuth2 Token Manager node', () => {
 			.call(
 				executeContext({
 					items: [{ json: {} }, { json: {} }],
-					parameters: (i) => ({ storage: 'postgres', operation: 'getValidToken', connectionId: i === 0 ? 'node:a' : '   ' }),
+					parameters: (i) => ({ storage: 'embedded', operation: 'getValidToken', connectionId: i === 0 ? 'node:a' : '   ' }),
 					credentials,
 				}),
 			)
@@ -83,7 +94,7 @@ describe('OAuth2 Token Manager node', () => {
 		await node.execute.call(executeContext({ parameters: exchange('node:app'), credentials }));
 		const otherApp = { ...credentials, oAuth2TokenManagerAppApi: { ...credentials.oAuth2TokenManagerAppApi, clientId: 'client-id-of-another-app' } };
 		const error = await node.execute
-			.call(executeContext({ parameters: { storage: 'postgres', operation: 'getValidToken', connectionId: 'node:app' }, credentials: otherApp }))
+			.call(executeContext({ parameters: { storage: 'embedded', operation: 'getValidToken', connectionId: 'node:app' }, credentials: otherApp }))
 			.catch((e) => e);
 		expect(error).toBeInstanceOf(NodeOperationError);
 		expect(error.message).toMatch(/^Connection "node:app" was authorized through the app with token URL https:\/\/provider\.test\/oauth\/token .* client ID "client-id-of-another-app"/);
@@ -103,7 +114,7 @@ describe('OAuth2 Token Manager node', () => {
 		const [items] = await node.execute.call(
 			executeContext({
 				items: [{ json: {} }, { json: {} }],
-				parameters: (i) => (i === 0 ? { storage: 'postgres', operation: 'getValidToken', connectionId: 'node:never-connected' } : { storage: 'postgres', operation: 'getValidToken', connectionId: 'node:a' }),
+				parameters: (i) => (i === 0 ? { storage: 'embedded', operation: 'getValidToken', connectionId: 'node:never-connected' } : { storage: 'embedded', operation: 'getValidToken', connectionId: 'node:a' }),
 				credentials,
 				continueOnFail: true,
 			}),
@@ -111,7 +122,7 @@ describe('OAuth2 Token Manager node', () => {
 		// Only error, message and details: the shape n8n routes to the error output and keeps whole.
 		expect(items[0]).toEqual({
 			json: {
-				error: expect.stringMatching(/^No connection "node:never-connected" in PostgreSQL table \S+ on \S+$/),
+				error: expect.stringMatching(/^No connection "node:never-connected" in SQLite table \S+ in \S+$/),
 				details: {
 					description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
 					code: 'connection_not_found',
@@ -141,12 +152,12 @@ describe('as an AI agent\'s tool', () => {
 	it('Get Valid Token and Refresh Token answer with status and expiry only, never a token', async () => {
 		const endpoint = rotatingTokenEndpoint();
 		await node.execute.call(executeContext({ parameters: exchange('tool:acme'), credentials }));
-		const [[valid]] = await asTool({ storage: 'postgres', operation: 'getValidToken', connectionId: 'tool:acme', minValiditySeconds: 300 });
+		const [[valid]] = await asTool({ storage: 'embedded', operation: 'getValidToken', connectionId: 'tool:acme', minValiditySeconds: 300 });
 		expect(Object.keys(valid.json).sort()).toEqual(['connectionId', 'expires_at', 'expires_in', 'refreshed', 'status']);
 		expect(valid.json).toMatchObject({ connectionId: 'tool:acme', status: 'active', refreshed: false });
 		expect(valid.json.expires_in).toBeGreaterThan(3500);
 
-		const [[refreshed]] = await asTool({ storage: 'postgres', operation: 'refreshToken', connectionId: 'tool:acme', failedAccessToken: '', force: true });
+		const [[refreshed]] = await asTool({ storage: 'embedded', operation: 'refreshToken', connectionId: 'tool:acme', failedAccessToken: '', force: true });
 		expect(refreshed.json).toMatchObject({ connectionId: 'tool:acme', status: 'active', refreshed: true });
 		expect(endpoint.requests.map((r) => r.grant_type)).toEqual(['authorization_code', 'refresh_token']);
 		expect(JSON.stringify([valid, refreshed])).not.toMatch(/SENTINEL|access_token|refresh_token|token_type/);
@@ -157,8 +168,8 @@ describe('as an AI agent\'s tool', () => {
 		await node.execute.call(executeContext({ parameters: exchange('tool:keep'), credentials }));
 		const revocations = nock(PROVIDER_ORIGIN).post('/oauth/revoke').reply(200);
 		const refused = [
-			{ storage: 'postgres', operation: 'revoke', connectionId: 'tool:keep', revokeAtProvider: true },
-			{ storage: 'postgres', operation: 'buildAuthorizationUrl', connectionId: 'tool:keep' },
+			{ storage: 'embedded', operation: 'revoke', connectionId: 'tool:keep', revokeAtProvider: true },
+			{ storage: 'embedded', operation: 'buildAuthorizationUrl', connectionId: 'tool:keep' },
 			exchange('tool:keep'),
 		];
 		for (const parameters of refused) {
@@ -169,7 +180,7 @@ describe('as an AI agent\'s tool', () => {
 		}
 		expect(revocations.isDone()).toBe(false);
 		const [[stillThere]] = await node.execute.call(
-			executeContext({ parameters: { storage: 'postgres', operation: 'getValidToken', connectionId: 'tool:keep' }, credentials }),
+			executeContext({ parameters: { storage: 'embedded', operation: 'getValidToken', connectionId: 'tool:keep' }, credentials }),
 		);
 		expect(stillThere.json).toMatchObject({ status: 'active', access_token: 'SENTINEL-access-1' }); // the refused exchange issued nothing
 	});
@@ -179,7 +190,7 @@ describe('as an AI agent\'s tool', () => {
 		await node.execute.call(executeContext({ parameters: exchange('tool:dead'), credentials }));
 		nock.cleanAll();
 		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(400, { error: 'invalid_grant' });
-		const parameters = { storage: 'postgres', operation: 'refreshToken', connectionId: 'tool:dead', force: true };
+		const parameters = { storage: 'embedded', operation: 'refreshToken', connectionId: 'tool:dead', force: true };
 		const thrown = await asTool(parameters).catch((e) => e);
 		expect(thrown.message).toMatch(/must be re-authorized/);
 		const [[item]] = await asTool(parameters, true);
