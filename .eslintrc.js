@@ -29,7 +29,7 @@ module.exports = {
 			},
 		},
 		{
-			// The bootstrap (scripts/*.js) and the JavaScript tests are CommonJS: require() is how they load modules.
+			// The bootstrap (scripts/run.js, tools/*.js) and the JavaScript tests are CommonJS: require() is how they load modules.
 			files: ['*.js'],
 			parserOptions: { sourceType: 'script' },
 			rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -7,9 +7,9 @@
  */
 import * as crypto from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
-import type { N8nClient, Workflow } from '../scripts/n8n/client';
-import { embeddedStore, postgresStore, provisionTokenManager, type StoreChoice } from '../scripts/n8n/provision';
-import type { Sandbox } from '../test/sandbox';
+import type { N8nClient, Workflow } from '../tools/n8n/client';
+import { embeddedStore, postgresStore, provisionTokenManager, type StoreChoice } from '../tools/n8n/provision';
+import type { Sandbox } from '../tools/sandbox';
 import { callWorkflow, refreshWorkflow, TABLE_SQL, TEMPLATE_APP_ID, TEMPLATE_TABLE } from './template';
 
 export interface CallResult {

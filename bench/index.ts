@@ -4,7 +4,7 @@
  *   steady  one execution per second per contender across several token lifetimes, regular mode
  *   burst   concurrent executions right after expiry, regular mode (one n8n process)
  *   queue   n8n main + 2 workers on Redis, concurrent executions right after expiry, repeated
- *   engine  Get Valid Token on a fresh token vs a raw primary-key read, per store (scripts/store-latency.ts)
+ *   engine  Get Valid Token on a fresh token vs a raw primary-key read, per store (bench/store-latency.ts)
  * Every contender gets a fresh grant per scenario. Prints a table per scenario, writes bench/results/latest.json and
  * the chart docs/benchmarks.svg (+ .png). Run through `npm run bench` (scripts/bench.ts), which sets the machine up first.
  */
@@ -14,12 +14,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
-import { N8N_VERSION } from '../scripts/n8n/install';
-import { startN8n } from '../scripts/n8n/instance';
-import { installPackage, packProject } from '../scripts/n8n/package';
-import { ownerClient } from '../scripts/n8n/provision';
-import { startQueueCluster } from '../scripts/n8n/queue';
-import { startSandbox, type Sandbox, type SandboxStats } from '../test/sandbox';
+import { N8N_VERSION } from '../tools/n8n/install';
+import { startN8n } from '../tools/n8n/instance';
+import { installPackage, packProject } from '../tools/n8n/package';
+import { ownerClient } from '../tools/n8n/provision';
+import { startQueueCluster } from '../tools/n8n/queue';
+import { startSandbox, type Sandbox, type SandboxStats } from '../tools/sandbox';
+import { sleep } from '../tools/sleep';
+import { createTemporaryMySqlDatabase } from '../tools/temporary-database';
 import { builtInContender, embeddedContender, postgresContender, templateContender, type CallResult, type Contender, type Environment } from './contenders';
 import { chartSvg, engineTable, percentile, scenarioTable, writeChart, type ContenderResult, type EngineResult, type ScenarioResult } from './report';
 import { REFRESH_CALL_TIMEOUT_MS, RETRY_BOUND } from './template';
@@ -46,7 +48,6 @@ const settings = {
 const N8N_ENV = { DB_POSTGRESDB_POOL_SIZE: '10' };
 
 const started = Date.now();
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 function progress(line: string): void {
 	const s = Math.round((Date.now() - started) / 1000);
 	process.stdout.write(`[${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${line}\n`);
@@ -149,7 +150,7 @@ async function bursts(sandbox: Sandbox, contenders: Contender[], scenario: strin
 }
 
 async function engine(): Promise<EngineResult[]> {
-	progress(`engine: scripts/store-latency.ts (${settings.engineIterations} interleaved calls per store)`);
+	progress(`engine: bench/store-latency.ts (${settings.engineIterations} interleaved calls per store)`);
 	const { stdout } = await promisify(execFile)(
 		process.execPath,
 		[path.join(repo, 'scripts', 'run.js'), 'store-latency', '--json', '--iterations', String(settings.engineIterations)],
@@ -158,24 +159,21 @@ async function engine(): Promise<EngineResult[]> {
 	return (JSON.parse(stdout) as { results: EngineResult[] }).results;
 }
 
+/** The server of contender A's table, as its n8n MySQL credential names it (contenders.ts). */
+const MARIADB_SERVER = 'mysql://root@127.0.0.1:3306/';
+
 async function mariadb(): Promise<{ pool: mysql.Pool; database: string; drop(): Promise<void> } | undefined> {
-	const database = `oauth2tm_bench_${Date.now().toString(36)}`;
-	try {
-		const admin = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root', password: '', connectTimeout: 5000 });
-		await admin.query(`CREATE DATABASE \`${database}\``);
-		await admin.end();
-	} catch (error) {
-		progress(`MariaDB not reachable (${(error as Error).message}): contender A is left out`);
-		return undefined;
-	}
-	const pool = mysql.createPool({ host: '127.0.0.1', port: 3306, user: 'root', password: '', database, connectionLimit: 2 });
+	const database = await createTemporaryMySqlDatabase('oauth2tm_bench', { server: MARIADB_SERVER }).catch((error: Error) => {
+		progress(`MariaDB not reachable (${error.message}): contender A is left out`);
+	});
+	if (!database) return undefined;
+	const pool = mysql.createPool({ uri: database.url, connectionLimit: 2 });
 	return {
 		pool,
-		database,
+		database: database.name,
 		async drop() {
 			await pool.end().catch(() => {});
-			const admin = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root', password: '' });
-			await admin.query(`DROP DATABASE IF EXISTS \`${database}\``).finally(() => admin.end());
+			await database.drop();
 		},
 	};
 }

@@ -19,9 +19,9 @@ import { RefreshRegistry } from '../engine/refresh/coordinator';
 import type { TokenStore } from '../engine/store';
 import { TokenManager } from '../engine/token-manager';
 import { type KeepAliveOutcome } from '../engine/types';
-import { startSandbox, type Sandbox } from '../test/sandbox';
 import { PostgresTokenStore } from '../engine/stores';
-import { temporaryPostgresDatabase } from './store-latency';
+import { startSandbox, type Sandbox } from '../tools/sandbox';
+import { createTemporaryPostgresDatabase } from '../tools/temporary-database';
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 const TOKEN_LIFETIME_SECONDS = 3600;
@@ -59,7 +59,15 @@ async function authorizeAll(sandbox: Sandbox, manager: TokenManager, connections
 	await Promise.all(Array.from({ length: AUTHORIZE_CONCURRENCY }, worker));
 }
 
+const USAGE =
+	'usage: node scripts/run.js keep-alive-sweep [--connections 1000] [--concurrency 1,4,16] [--token-delay-ms 0] [--json]\n' +
+	'  environment: TEST_POSTGRES_URL (the server the temporary database goes on)';
+
 export async function main(args: string[]): Promise<number> {
+	if (args.includes('--help') || args.includes('-h')) {
+		console.log(USAGE);
+		return 0;
+	}
 	const option = (name: string, fallback: string) => {
 		const index = args.indexOf(`--${name}`);
 		return index >= 0 ? args[index + 1] : fallback;
@@ -72,10 +80,10 @@ export async function main(args: string[]): Promise<number> {
 	}
 
 	const sandbox = await startSandbox({ host: '127.0.0.1', port: 0, expiresIn: TOKEN_LIFETIME_SECONDS, tokenDelayMs });
-	const database = await temporaryPostgresDatabase();
+	const database = await createTemporaryPostgresDatabase('oauth2tm_sweep');
 	const stores: TokenStore[] = [];
 	const openStore = () => {
-		const store = new PostgresTokenStore({ pool: { connectionString: database.url }, createTableIfMissing: true });
+		const store = new PostgresTokenStore({ pool: database.pool, createTableIfMissing: true });
 		stores.push(store);
 		return store;
 	};

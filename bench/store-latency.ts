@@ -22,7 +22,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import mysql from 'mysql2/promise';
-import { Client, Pool } from 'pg';
+import { Pool } from 'pg';
 import { listConnections, LIST_PAGE_SIZE, type ListFilters } from '../engine/connections';
 import { TokenCipher } from '../engine/crypto';
 import { resolveOAuthClient } from '../engine/presets';
@@ -30,6 +30,7 @@ import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../engine
 import { COLUMNS } from '../engine/stores/sql-schema';
 import { TokenManager } from '../engine/token-manager';
 import type { TokenStore } from '../engine/store';
+import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase } from '../tools/temporary-database';
 
 // The baseline: the same row read by primary key through the same driver, on a connection of its own.
 const COLUMN_LIST = COLUMNS.join(', ');
@@ -50,32 +51,8 @@ type Measure =
 	| { store: string; skipped: string }
 	| { store: string; skipped?: undefined; description: string; iterations: number; rawRead: Percentiles; getValidToken: Percentiles };
 
-const POSTGRES_URL = process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const MYSQL_URL = process.env.TEST_MYSQL_URL || 'mysql://root@127.0.0.1:3306/test';
-const uniqueName = () => `oauth2tm_latency_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-
-/** A temporary database on the TEST_POSTGRES_URL server (also for scripts/keep-alive-sweep.ts). */
-export async function temporaryPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-	const name = uniqueName();
-	const admin = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
-	await admin.connect();
-	await admin.query(`create database "${name}"`);
-	await admin.end();
-	const url = new URL(POSTGRES_URL);
-	url.pathname = `/${name}`;
-	return {
-		url: url.toString(),
-		async drop() {
-			const client = new Client({ connectionString: POSTGRES_URL });
-			await client.connect();
-			await client.query(`drop database if exists "${name}" with (force)`);
-			await client.end();
-		},
-	};
-}
-
 async function postgresSetup(): Promise<StoreUnderTest> {
-	const database = await temporaryPostgresDatabase();
+	const database = await createTemporaryPostgresDatabase('oauth2tm_latency');
 	const raw = new Pool({ connectionString: database.url, max: 1 });
 	return {
 		store: new PostgresTokenStore({ pool: { connectionString: database.url }, createTableIfMissing: true }),
@@ -88,21 +65,14 @@ async function postgresSetup(): Promise<StoreUnderTest> {
 }
 
 async function mysqlSetup(): Promise<StoreUnderTest> {
-	const name = uniqueName();
-	const admin = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 3000 });
-	await admin.query(`create database \`${name}\``);
-	await admin.end();
-	const url = new URL(MYSQL_URL);
-	url.pathname = `/${name}`;
-	const raw = mysql.createPool({ uri: url.toString(), connectionLimit: 1 });
+	const database = await createTemporaryMySqlDatabase('oauth2tm_latency');
+	const raw = mysql.createPool({ uri: database.url, connectionLimit: 1 });
 	return {
-		store: new MySqlTokenStore({ uri: url.toString(), createTableIfMissing: true }),
+		store: new MySqlTokenStore({ uri: database.url, createTableIfMissing: true }),
 		rawRead: async (id) => (await raw.execute<mysql.RowDataPacket[]>(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = ?`, [id]))[0][0],
 		async drop() {
 			await raw.end();
-			const db = await mysql.createConnection({ uri: MYSQL_URL });
-			await db.query(`drop database if exists \`${name}\``);
-			await db.end();
+			await database.drop();
 		},
 	};
 }
@@ -299,7 +269,16 @@ async function listMain(count: number, runs: number, json: boolean): Promise<num
 	return 0;
 }
 
+const USAGE =
+	'usage: npm run store-latency [-- --iterations 2000] [--warmup 300] [--json]\n' +
+	'       npm run store-latency -- --list 10000 [--runs 5] [--json]\n' +
+	'  environment: TEST_POSTGRES_URL, TEST_MYSQL_URL (the servers the temporary databases go on)';
+
 export async function main(args: string[]): Promise<number> {
+	if (args.includes('--help') || args.includes('-h')) {
+		console.log(USAGE);
+		return 0;
+	}
 	const option = (name: string, fallback: number) => {
 		const index = args.indexOf(`--${name}`);
 		return index >= 0 ? Number(args[index + 1]) : fallback;

@@ -8,7 +8,7 @@
  * Step 1 (capturing the first code) is played by the benchmark itself, which writes the first row.
  */
 import * as crypto from 'node:crypto';
-import type { Workflow, WorkflowNode } from '../scripts/n8n/client';
+import type { Workflow, WorkflowNode } from '../tools/n8n/client';
 
 export const TEMPLATE_TABLE = 'App_tok';
 export const TEMPLATE_APP_ID = 'bench-app';

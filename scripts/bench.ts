@@ -5,7 +5,7 @@
 import { execSync } from 'node:child_process';
 import path from 'node:path';
 import { runBench } from '../bench';
-import { ensureN8n } from './n8n/install';
+import { ensureN8n } from '../tools/n8n/install';
 
 const root = path.resolve(__dirname, '..');
 const USAGE =

@@ -9,13 +9,14 @@ import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startSandbox, type Sandbox, type SandboxStats } from '../test/sandbox';
-import { CURRENT_N8N, ensureN8n, N8N_1X, type N8nTarget } from './n8n/install';
-import { type N8nInstance, startN8n } from './n8n/instance';
-import { installPackage, packProject } from './n8n/package';
-import { embeddedStore, ownerClient, postgresStore, provisionTokenManager, type StoreChoice, type TokenManagerSetup } from './n8n/provision';
-import { importWithCli, WORKFLOW_FILES, type WorkflowKey } from './n8n/stack';
-import { nodeRuntimeOf } from './node-runtime';
+import { startSandbox, type Sandbox, type SandboxStats } from '../tools/sandbox';
+import { CURRENT_N8N, ensureN8n, N8N_1X, type N8nTarget } from '../tools/n8n/install';
+import { type N8nInstance, startN8n } from '../tools/n8n/instance';
+import { installPackage, packProject } from '../tools/n8n/package';
+import { embeddedStore, ownerClient, postgresStore, provisionTokenManager, type StoreChoice, type TokenManagerSetup } from '../tools/n8n/provision';
+import { importWithCli, WORKFLOW_FILES, type WorkflowKey } from '../tools/n8n/stack';
+import { nodeRuntimeOf } from '../tools/node-runtime';
+import { sleep } from '../tools/sleep';
 
 const TARGETS: N8nTarget[] = [N8N_1X, CURRENT_N8N];
 const EXPIRES_IN = 20; // seconds an access token lives at the sandbox
@@ -31,7 +32,6 @@ interface Cell {
 	error?: string;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const log = (line: string) => console.log(`[compat] ${line}`);
 

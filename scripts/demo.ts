@@ -9,8 +9,9 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ensureN8n } from './n8n/install';
-import { startStack } from './n8n/stack';
+import { ensureN8n } from '../tools/n8n/install';
+import { startStack } from '../tools/n8n/stack';
+import { sleep } from '../tools/sleep';
 
 const repo = path.resolve(__dirname, '..');
 const started = Date.now();
@@ -61,7 +62,6 @@ interface RefreshAnswer {
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 const step = (text: string) => console.log(`\n[${elapsed()}] ${text}`);
 const info = (text: string) => console.log(`    ${text}`);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function run(cmd: string, args: string[], label: string) {
 	step(label);

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // @ts-check
 'use strict';
-// `node scripts/run.js <script> [args]` runs scripts/<script>.ts, the way every npm script starts (test, demo...).
+// `node scripts/run.js <script> [args]` runs scripts/<script>.ts (the tooling's commands: test, demo...) or, for a
+// measurement, bench/<script>.ts; the way every npm script starts.
 // Plain JavaScript, because it runs first: under the machine's Node (20 on this project's kind of machine) and, on a
 // fresh clone, before node_modules exists. It installs the dependencies when they are missing or older than
-// package-lock.json, moves to a Node 24 runtime (node-runtime.js), then loads the script through the transpile-on-load
-// hook (ts-require.js, which needs the `typescript` package just installed). The script exports
-// `main(args)`: a number it resolves is the exit code; nothing lets the process end on its own.
+// package-lock.json, moves to a Node 24 runtime (tools/node-runtime.js), then loads the script through the
+// transpile-on-load hook (tools/ts-require.js, which needs the `typescript` package just installed). The script
+// exports `main(args)`: a number it resolves is the exit code; nothing lets the process end on its own.
 const { execSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -28,21 +29,21 @@ function fail(error) {
 }
 
 function start() {
-	const file = path.join(__dirname, `${name}.ts`);
-	if (!name || !fs.existsSync(file)) throw new Error('usage: node scripts/run.js <script> [args], where scripts/<script>.ts exports main(args)');
+	const file = name && ['scripts', 'bench'].map((folder) => path.join(root, folder, `${name}.ts`)).find((candidate) => fs.existsSync(candidate));
+	if (!file) throw new Error('usage: node scripts/run.js <script> [args], where scripts/<script>.ts or bench/<script>.ts exports main(args)');
 	if (!dependenciesInstalled()) {
 		process.stdout.write('\n> Installing dependencies (npm ci)\n');
 		execSync('npm ci --no-audit --no-fund', { cwd: root, stdio: 'inherit' });
 	}
-	const { nodeRuntime, runWithRuntime } = require('./node-runtime');
+	const { nodeRuntime, runWithRuntime } = require('../tools/node-runtime');
 	if (nodeRuntime() !== process.execPath) {
 		runWithRuntime([__filename, name, ...args]).then((code) => process.exit(code), fail);
 		return;
 	}
-	require('./ts-require');
+	require('../tools/ts-require');
 	/** @type {{ main(args: string[]): Promise<number | void> }} */
 	const script = require(file);
-	if (typeof script.main !== 'function') throw new Error(`scripts/${name}.ts exports no main(args)`);
+	if (typeof script.main !== 'function') throw new Error(`${path.relative(root, file)} exports no main(args)`);
 	script.main(args).then((code) => {
 		if (typeof code === 'number') process.exit(code);
 	}, fail);

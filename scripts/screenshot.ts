@@ -10,12 +10,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { capture } from './chromium';
-import { type Editor, openEditor } from './n8n/editor';
-import { startStack } from './n8n/stack';
+import { capture } from '../tools/chromium';
+import { type Editor, openEditor } from '../tools/n8n/editor';
+import { startStack } from '../tools/n8n/stack';
+import { sleep } from '../tools/sleep';
 
 const repo = path.resolve(__dirname, '..');
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function main(args: string[]): Promise<number> {
 	const outIndex = args.indexOf('--out');

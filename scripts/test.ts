@@ -6,8 +6,8 @@ import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureN8n } from './n8n/install';
-import { runWithRuntime } from './node-runtime';
+import { ensureN8n } from '../tools/n8n/install';
+import { runWithRuntime } from '../tools/node-runtime';
 
 const root = path.resolve(__dirname, '..');
 

@@ -126,7 +126,7 @@ describe('the bundled workflows', () => {
 
 	// n8n 2.x's `import:workflow --input=<file>` stores no workflow without an id; a credential id of null makes n8n
 	// 1.x's import print a dependency-index error, and n8n 2.x's editor then flags no missing credential. An id n8n does
-	// not know is linked by name on import (scripts/n8n/stack.ts, credentialReference).
+	// not know is linked by name on import (tools/n8n/stack.ts, credentialReference).
 	it('carry a workflow id of their own and give every credential reference a placeholder id, one for each name', () => {
 		expect(new Set(workflows.map(({ workflow }) => workflow.id)).size).toBe(workflows.length);
 		for (const { file, workflow } of workflows) expect({ file, id: typeof workflow.id === 'string' && workflow.id.length > 0 }).toEqual({ file, id: true });

@@ -5,8 +5,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+import { sleep } from './sleep';
 
 /** A DevTools-protocol message: the answer to a command (`id`) or an event (`method`). */
 interface DevToolsMessage {

@@ -4,7 +4,7 @@
  *
  * API (keep it small; the multi-process test, the fault tests, the e2e suite and the benchmark use it):
  *
- *   import { startSandbox } from '../test/sandbox';   // plain Node scripts: require('./ts-require') first
+ *   import { startSandbox } from '../tools/sandbox';   // plain Node scripts: require('../tools/ts-require') first
  *   const sb = await startSandbox({
  *     port: 0,                 // 0 = any free port
  *     host: '127.0.0.1',
@@ -49,7 +49,7 @@
  *            apiCallsByGrant: { [grantId]: n }, failedApiCallsByGrant: { [grantId]: n },
  *            lastTokenError }
  *
- * CLI: node -r ./scripts/ts-require test/sandbox [--port 8787] [--expires-in 20] [--client-id x] [--client-secret y]
+ * CLI: node -r ./tools/ts-require tools/sandbox [--port 8787] [--expires-in 20] [--client-id x] [--client-secret y]
  *      [--accept-previous-refresh-token] [--reuse-detection] [--token-delay-ms 0] [--log]
  */
 import * as crypto from 'node:crypto';
@@ -698,7 +698,7 @@ if (require.main === module) {
 	}
 	if (args.help) {
 		console.log(
-			'usage: node -r ./scripts/ts-require test/sandbox [--port 8787] [--host 127.0.0.1] [--expires-in 3600] [--code-ttl 60]\n' +
+			'usage: node -r ./tools/ts-require tools/sandbox [--port 8787] [--host 127.0.0.1] [--expires-in 3600] [--code-ttl 60]\n' +
 				'       [--client-id ID] [--client-secret SECRET] [--token-delay-ms 0] [--accept-previous-refresh-token]\n' +
 				'       [--reuse-detection] [--log]',
 		);

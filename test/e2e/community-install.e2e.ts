@@ -2,17 +2,17 @@
  * The path users take: Settings → Community Nodes → Install in their own n8n. The packed package is published to a
  * local registry (verdaccio; every other package passes through to the registry npm uses here) and n8n's own
  * installer fetches it over the REST routes the editor calls, as the owner: install, update to a newer release,
- * restart, uninstall. How n8n's npm is pointed at that registry without a licence: scripts/n8n/registry.ts.
+ * restart, uninstall. How n8n's npm is pointed at that registry without a licence: tools/n8n/registry.ts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { N8nClient } from '../../scripts/n8n/client';
-import { dropDatabase, type N8nInstance, startN8n } from '../../scripts/n8n/instance';
-import { packProject, repackAs } from '../../scripts/n8n/package';
-import { ownerClient } from '../../scripts/n8n/provision';
-import { type LocalRegistry, startLocalRegistry } from '../../scripts/n8n/registry';
-import { PACKAGE_NODE } from '../../scripts/n8n/stack';
+import { N8nClient } from '../../tools/n8n/client';
+import { dropDatabase, type N8nInstance, startN8n } from '../../tools/n8n/instance';
+import { packProject, repackAs } from '../../tools/n8n/package';
+import { ownerClient } from '../../tools/n8n/provision';
+import { type LocalRegistry, startLocalRegistry } from '../../tools/n8n/registry';
+import { PACKAGE_NODE } from '../../tools/n8n/stack';
 
 const CREDENTIAL_TYPES = [
 	'oAuth2TokenManagerAppApi',

@@ -8,12 +8,12 @@ const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
-const { openEditor } = require('../../scripts/n8n/editor');
-const { readWorkflow, startStack } = require('../../scripts/n8n/stack');
+const { openEditor } = require('../../tools/n8n/editor');
+const { readWorkflow, startStack } = require('../../tools/n8n/stack');
+const { sleep } = require('../../tools/sleep');
 
 const EXPIRES_IN = 20; // seconds an access token lives at the sandbox
 const MIN_VALIDITY = 5; // Get Valid Token refreshes when fewer seconds remain
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let stack;
 let userFolder;

@@ -7,15 +7,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { packProject } from '../../scripts/n8n/package';
-import { postgresStore, provisionTokenManager, type TokenManagerSetup } from '../../scripts/n8n/provision';
-import { countRedisKeys, startQueueCluster, type QueueCluster } from '../../scripts/n8n/queue';
-import { startSandbox, type Sandbox } from '../sandbox';
+import { packProject } from '../../tools/n8n/package';
+import { postgresStore, provisionTokenManager, type TokenManagerSetup } from '../../tools/n8n/provision';
+import { countRedisKeys, startQueueCluster, type QueueCluster } from '../../tools/n8n/queue';
+import { startSandbox, type Sandbox } from '../../tools/sandbox';
+import { sleep } from '../../tools/sleep';
 
 const EXPIRES_IN = 20;
 const MIN_VALIDITY = 5;
 const CONNECTION = 'pipedrive:queue';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let sandbox: Sandbox;
 let cluster: QueueCluster | undefined;

@@ -8,12 +8,12 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startSandbox, type Sandbox } from '../sandbox';
-import type { N8nClient, Workflow } from '../../scripts/n8n/client';
-import { type Editor, openEditor } from '../../scripts/n8n/editor';
-import { type N8nInstance, startN8n } from '../../scripts/n8n/instance';
-import { installPackage, packProject } from '../../scripts/n8n/package';
-import { ownerClient } from '../../scripts/n8n/provision';
+import { startSandbox, type Sandbox } from '../../tools/sandbox';
+import type { N8nClient, Workflow } from '../../tools/n8n/client';
+import { type Editor, openEditor } from '../../tools/n8n/editor';
+import { type N8nInstance, startN8n } from '../../tools/n8n/instance';
+import { installPackage, packProject } from '../../tools/n8n/package';
+import { ownerClient } from '../../tools/n8n/provision';
 import {
 	assertLinked,
 	CREDENTIAL_NAMES,
@@ -24,7 +24,7 @@ import {
 	WORKFLOW_FILES,
 	type WorkflowKey,
 	workflowFile,
-} from '../../scripts/n8n/stack';
+} from '../../tools/n8n/stack';
 
 const KEYS = Object.keys(WORKFLOW_FILES) as WorkflowKey[];
 

@@ -19,8 +19,7 @@ import { MySqlTokenStore, SqliteTokenStore } from '../../engine/stores';
 import type { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager } from '../../engine/token-manager';
-import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
-import type { TemporaryDatabase } from '../helpers/postgres';
+import { createTemporaryMySqlDatabase, type TemporaryPostgresDatabase, TEST_MYSQL_URL } from '../../tools/temporary-database';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { skewClientClock } from '../stores/contract';
@@ -28,7 +27,7 @@ import { IN_CI, tcpReachable } from '../stores/servers';
 
 const KEY = 'test-token-encryption-key-0002';
 let store: PostgresTokenStore;
-let db: TemporaryDatabase;
+let db: TemporaryPostgresDatabase;
 /** Whether the states table holds a record of used states for the connection. */
 const stateRecorded = async (connectionId: string) =>
 	(await db.sql('select 1 from oauth2_tokens_states where connection_id = $1', [connectionId])).length === 1;

@@ -11,9 +11,9 @@ import type { TokenStore } from '../../engine/store';
 import { MemoryTokenStore } from '../../engine/stores/memory';
 import type { Connection, NewConnection, StoredConnection } from '../../engine/types';
 import { WRITE_ATTEMPTS, writeFromLatest } from '../../engine/versioned-write';
+import { sleep } from '../../tools/sleep';
 
 const APP = 'v1:app-a';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let store: MemoryTokenStore;
 let n = 0;
 

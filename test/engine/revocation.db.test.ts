@@ -4,13 +4,13 @@ import { TokenCipher } from '../../engine/crypto';
 import { ConnectionNotFoundError, ConnectionRevokedError, DecryptionError, TokenEndpointError } from '../../engine/errors';
 import type { PostgresTokenStore } from '../../engine/stores/postgres';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
-import type { TemporaryDatabase } from '../helpers/postgres';
+import type { TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 
 const KEY = 'test-token-encryption-key-0003';
 const OLD_KEY = 'test-token-encryption-key-old-1';
-let db: TemporaryDatabase;
+let db: TemporaryPostgresDatabase;
 let store: PostgresTokenStore;
 
 function manager(options: Partial<TokenManagerOptions> = {}) {

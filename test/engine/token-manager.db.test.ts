@@ -5,13 +5,13 @@ import type { PostgresTokenStore } from '../../engine/stores/postgres';
 import { appFingerprint } from '../../engine/presets';
 import { EXPIRY_MARGIN_MS } from '../../engine/sealing';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
-import type { TemporaryDatabase } from '../helpers/postgres';
+import type { TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { CLIENT_SECRET, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { afterRefreshAnswer } from '../helpers/token-endpoint';
 
 const KEY = 'test-token-encryption-key-0001';
-let db: TemporaryDatabase;
+let db: TemporaryPostgresDatabase;
 let store: PostgresTokenStore;
 
 function manager(options: Partial<TokenManagerOptions> = {}) {

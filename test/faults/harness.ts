@@ -12,7 +12,7 @@ import { TokenCipher } from '../../engine/crypto';
 import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { createTemporaryPostgresDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { CLIENT_SECRET, CLIENT_SECRET_FORMS, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 
 export const ENCRYPTION_KEY = 'SENTINEL-encryption-key-4d2a9e';
@@ -53,7 +53,7 @@ export class Hygiene {
 }
 
 export interface FaultEnv {
-	db: TemporaryDatabase;
+	db: TemporaryPostgresDatabase;
 	store: PostgresTokenStore;
 	cipher: TokenCipher;
 	hygiene: Hygiene;

@@ -15,7 +15,7 @@ import { AppMismatchError, NeedsReauthorizationError, StoreError } from '../../e
 import { appFingerprint, resolveOAuthClient, type OAuthClient } from '../../engine/presets';
 import { PostgresTokenStore } from '../../engine/stores/postgres';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
-import { createTemporaryPostgresDatabase, TEST_POSTGRES_URL, type TemporaryDatabase } from '../helpers/postgres';
+import { createTemporaryPostgresDatabase, type TemporaryPostgresDatabase, TEST_POSTGRES_URL } from '../../tools/temporary-database';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { PROVIDER_ORIGIN, testClient } from '../helpers/provider';
 import { afterRefreshAnswer } from '../helpers/token-endpoint';
@@ -78,7 +78,7 @@ function manager(store: PostgresTokenStore, client: OAuthClient, options: Partia
 	return new TokenManager({ store, cipher, client, endpoint: { retryBaseDelayMs: 1 }, pollIntervalMs: 10, ...options });
 }
 
-async function expire(db: TemporaryDatabase, table: string, id: string) {
+async function expire(db: TemporaryPostgresDatabase, table: string, id: string) {
 	await db.sql(`update ${table} set expires_at = now() - interval '1 second' where connection_id = $1`, [id]);
 }
 
@@ -87,7 +87,7 @@ afterEach(() => nock.cleanAll());
 afterAll(() => nock.enableNetConnect());
 
 describe('two tenants on one database: unqualified oauth2_tokens resolves to a schema per user', () => {
-	let db: TemporaryDatabase;
+	let db: TemporaryPostgresDatabase;
 	const roles = ['a', 'b'].map((tenant) => `oauth2tm_tenant_${tenant}_${randomBytes(4).toString('hex')}`);
 	const stores: PostgresTokenStore[] = [];
 	let storeA: PostgresTokenStore;
@@ -181,7 +181,7 @@ describe('two tenants on one database: unqualified oauth2_tokens resolves to a s
 });
 
 describe('two apps on one store, same connection id', () => {
-	let db: TemporaryDatabase;
+	let db: TemporaryPostgresDatabase;
 	let store: PostgresTokenStore;
 	const custom = (origin: string, clientId: string, clientSecret: string) =>
 		resolveOAuthClient({
@@ -294,7 +294,7 @@ describe('two apps on one store, same connection id', () => {
 });
 
 describe('re-authorization whose code response has no refresh_token (RFC 6749 §5.1)', () => {
-	let db: TemporaryDatabase;
+	let db: TemporaryPostgresDatabase;
 	let store: PostgresTokenStore;
 	usePostgresStoreWithNock((database, postgres) => {
 		db = database;

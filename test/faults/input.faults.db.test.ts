@@ -16,10 +16,9 @@ import { PostgresTokenStore } from '../../engine/stores/postgres';
 import { SupabaseTokenStore } from '../../engine/stores/supabase';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager } from '../../engine/token-manager';
-import { createTemporaryMySqlDatabase } from '../helpers/mysql';
+import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../../tools/temporary-database';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { IN_CI, tcpReachable } from '../stores/servers';
-import { TEST_MYSQL_URL } from '../helpers/mysql';
 import { ENCRYPTION_KEY, OLD_ENCRYPTION_KEY, expectFailure, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;

@@ -1,6 +1,6 @@
 /**
  * The authorization start, the callback checks and revoke against the Pipedrive-like sandbox over real HTTP
- * (test/sandbox): the sandbox checks redirect_uri, single-use codes, the PKCE verifier, and ends the grant
+ * (tools/sandbox.ts): the sandbox checks redirect_uri, single-use codes, the PKCE verifier, and ends the grant
  * when its refresh token is revoked. The real tokens it issues are added to the hygiene scan.
  */
 import nock from 'nock';
@@ -8,7 +8,7 @@ import { TokenCipher } from '../../engine/crypto';
 import { AuthorizationDeniedError, InvalidStateError, NeedsReauthorizationError } from '../../engine/errors';
 import { resolveOAuthClient, type OAuthClient } from '../../engine/presets';
 import { TokenManager } from '../../engine/token-manager';
-import { startSandbox, type Sandbox } from '../sandbox';
+import { startSandbox, type Sandbox } from '../../tools/sandbox';
 import { ENCRYPTION_KEY, expectFailure, faultEnv, type FaultEnv } from './harness';
 
 

@@ -12,6 +12,7 @@ import type { TokenStore } from '../../engine/store';
 import { testClient } from '../helpers/provider';
 import { afterRefreshAnswer } from '../helpers/token-endpoint';
 import { PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';
+import { sleep } from '../../tools/sleep';
 
 let env: FaultEnv;
 let n = 0;
@@ -20,7 +21,6 @@ useFaultEnv((e) => {
 	env = e;
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const HOUR_MS = 3_600_000;
 
 async function expiredConnection(label: string): Promise<string> {

@@ -11,7 +11,7 @@ import type { OAuthClient } from '../../engine/presets';
 import { MySqlTokenStore } from '../../engine/stores';
 import { EXPIRY_MARGIN_MS } from '../../engine/sealing';
 import { describeEngineError } from '../../nodes/OAuth2TokenManager/actions/nodeErrors';
-import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../helpers/mysql';
+import { createTemporaryMySqlDatabase, TEST_MYSQL_URL } from '../../tools/temporary-database';
 import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { IN_CI, tcpReachable } from '../stores/servers';
 import { CLIENT_SECRET, CLIENT_SECRET_FORMS, PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';

@@ -1,6 +1,6 @@
 import type { ICredentialDataDecryptedObject, IExecuteFunctions, IGetNodeParameterOptions, ILoadOptionsFunctions, INodeExecutionData } from 'n8n-workflow';
 import nock from 'nock';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from './postgres';
+import { createTemporaryPostgresDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { CLIENT_SECRET, PROVIDER_ORIGIN } from './provider';
 
 /**
@@ -84,7 +84,7 @@ export const NOCK_APP_CREDENTIAL: ICredentialDataDecryptedObject = Object.freeze
 });
 
 /** The node's credentials for a sandbox-less run: a Custom App on the nock provider, tokens in `db`. */
-export function nodeCredentials(db: TemporaryDatabase, encryptionKey: string): Record<string, ICredentialDataDecryptedObject> {
+export function nodeCredentials(db: TemporaryPostgresDatabase, encryptionKey: string): Record<string, ICredentialDataDecryptedObject> {
 	const url = new URL(db.url);
 	return {
 		oAuth2TokenManagerAppApi: NOCK_APP_CREDENTIAL,
@@ -108,9 +108,9 @@ export function nodeCredentials(db: TemporaryDatabase, encryptionKey: string): R
 export function useNodeTestDatabase(
 	name: string,
 	encryptionKey: string,
-	ready: (db: TemporaryDatabase, credentials: Record<string, ICredentialDataDecryptedObject>) => void,
+	ready: (db: TemporaryPostgresDatabase, credentials: Record<string, ICredentialDataDecryptedObject>) => void,
 ): void {
-	let db: TemporaryDatabase | undefined;
+	let db: TemporaryPostgresDatabase | undefined;
 	beforeAll(async () => {
 		nock.disableNetConnect();
 		nock.enableNetConnect(/127\.0\.0\.1|localhost/);

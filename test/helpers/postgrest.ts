@@ -1,5 +1,5 @@
 import nock from 'nock';
-import type { TemporaryDatabase } from './postgres';
+import type { TemporaryPostgresDatabase } from '../../tools/temporary-database';
 
 /**
  * Supabase cannot run here, so its REST layer is played by nock: each PostgREST request the
@@ -97,7 +97,7 @@ function sqlValue(value: unknown): unknown {
 	return value !== null && typeof value === 'object' ? JSON.stringify(value) : value;
 }
 
-export function postgrestOverPostgres(origin: string, db: TemporaryDatabase, options: { serviceRoleKey: string }) {
+export function postgrestOverPostgres(origin: string, db: TemporaryPostgresDatabase, options: { serviceRoleKey: string }) {
 	const requests: RecordedRequest[] = [];
 
 	async function execute(method: string, path: string, query: Array<[string, string]>, body: unknown, accept: string) {

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from './postgres';
+import { createTemporaryPostgresDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 
 export const sqlFile = (name: string) => readFileSync(join(__dirname, '..', '..', 'sql', name), 'utf8');
 
 /** A temporary database with the shipped Supabase SQL applied, and Supabase's API roles present. */
-export async function supabaseDatabase(postgresSql = sqlFile('postgres.sql'), supabaseSql = sqlFile('supabase.sql'), options = {}): Promise<TemporaryDatabase> {
+export async function supabaseDatabase(postgresSql = sqlFile('postgres.sql'), supabaseSql = sqlFile('supabase.sql'), options = {}): Promise<TemporaryPostgresDatabase> {
 	const db = await createTemporaryPostgresDatabase('oauth2tm_supabase', options);
 	await db.sql(`do $$ begin
 		if not exists (select from pg_roles where rolname = 'anon') then create role anon nologin; end if;

@@ -8,12 +8,12 @@ import { storeFromCredentials } from '../../nodes/OAuth2TokenManager/methods/eng
 import { CONNECTION_LIST_PAGE_SIZE } from '../../nodes/OAuth2TokenManager/methods/listSearch';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { executeContext, loadOptionsContext, locator, nodeCredentials } from '../helpers/node-context';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { createTemporaryPostgresDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { newConnection } from '../stores/contract';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
 const node = new OAuth2TokenManager();
-let db: TemporaryDatabase;
+let db: TemporaryPostgresDatabase;
 let credentials: Record<string, ICredentialDataDecryptedObject>;
 /** The storage credential alone: what Get Connection, List Connections and the list ask for. */
 let storeOnly: Record<string, ICredentialDataDecryptedObject>;

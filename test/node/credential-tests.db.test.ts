@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import nock from 'nock';
 import type { ICredentialDataDecryptedObject, ICredentialTestFunctions } from 'n8n-workflow';
 import { storeCredentialTest, testOAuthApp } from '../../nodes/OAuth2TokenManager/methods/credentialTest';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { createTemporaryPostgresDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { postgrestOverPostgres } from '../helpers/postgrest';
 import { CLIENT_SECRET, PROVIDER_ORIGIN } from '../helpers/provider';
 
@@ -48,7 +48,7 @@ describe('OAuth2 Token Manager App credential test', () => {
 describe('OAuth2 Token Manager Supabase credential test', () => {
 	const origin = 'https://credential.supabase.test';
 	const serviceRole = 'SENTINEL-service-role';
-	let db: TemporaryDatabase;
+	let db: TemporaryPostgresDatabase;
 	let rest: ReturnType<typeof postgrestOverPostgres>;
 	const supabase = (data: ICredentialDataDecryptedObject) =>
 		test(storeCredentialTest('supabase'), { host: origin, serviceRole, tableName: 'oauth2_tokens', schema: 'public', encryptionKey: 'a key of sixteen+ characters', ...data });

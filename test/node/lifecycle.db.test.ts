@@ -6,11 +6,11 @@ import nock from 'nock';
 import { NodeApiError, NodeOperationError, type ICredentialDataDecryptedObject, type IDataObject } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { executeContext, locator, useNodeTestDatabase } from '../helpers/node-context';
-import type { TemporaryDatabase } from '../helpers/postgres';
+import type { TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
 const node = new OAuth2TokenManager();
-let db: TemporaryDatabase;
+let db: TemporaryPostgresDatabase;
 let credentials: Record<string, ICredentialDataDecryptedObject>;
 
 useNodeTestDatabase('oauth2tm_node_lifecycle', 'lifecycle-test-encryption-key', (database, nodeCredentials) => {

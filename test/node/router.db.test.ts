@@ -25,12 +25,12 @@ import { PROVIDER_PRESETS } from '../../engine/presets';
 import { describeEngineError, inputFieldLabel, toNodeError } from '../../nodes/OAuth2TokenManager/actions/nodeErrors';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { executeContext, locator, useNodeTestDatabase } from '../helpers/node-context';
-import type { TemporaryDatabase } from '../helpers/postgres';
+import type { TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
 const node = new OAuth2TokenManager();
 const n8nNode = { id: 'n', name: 'OAuth2 Token Manager', type: 'oAuth2TokenManager', typeVersion: 1.1, position: [0, 0], parameters: {} } as INode;
-let db: TemporaryDatabase;
+let db: TemporaryPostgresDatabase;
 let credentials: Record<string, ICredentialDataDecryptedObject>;
 
 useNodeTestDatabase('oauth2tm_router', 'router-test-encryption-key', (database, nodeCredentials) => {

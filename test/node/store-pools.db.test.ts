@@ -10,9 +10,8 @@ import { Client } from 'pg';
 import type { ICredentialDataDecryptedObject, IDataObject } from 'n8n-workflow';
 import { retireCachedStores, STORAGE_CREDENTIALS } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { createTemporaryMySqlDatabase } from '../helpers/mysql';
+import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase, TEST_POSTGRES_URL } from '../../tools/temporary-database';
 import { executeContext, locator, NOCK_APP_CREDENTIAL } from '../helpers/node-context';
-import { createTemporaryPostgresDatabase, TEST_POSTGRES_URL } from '../helpers/postgres';
 import { PROVIDER_ORIGIN } from '../helpers/provider';
 import { describeMySql, describePostgres } from '../stores/servers';
 

@@ -10,6 +10,7 @@ import { LEGACY_MARKER_PROVIDER, RESERVED_PREFIX } from '../../engine/authorizat
 import { ConnectionExistsError, ConnectionNotFoundError, VersionConflictError } from '../../engine/errors';
 import type { TokenStore } from '../../engine/store';
 import { NO_FAILURES, reportedStatus, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../../engine/types';
+import { sleep } from '../../tools/sleep';
 
 export interface StoreHarness {
 	/** The store under test, on an empty table. Every case uses its own connection ids. */
@@ -76,8 +77,6 @@ export interface StoreContractOptions {
 	/** Lease TTL for the expiry case; long enough for two round trips to the database (default 400 ms). */
 	shortLeaseMs?: number;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let sequence = 0;
 /** A connection id no other case uses. */

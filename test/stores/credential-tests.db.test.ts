@@ -12,8 +12,7 @@ import { OAuth2TokenManagerMySqlApi } from '../../credentials/OAuth2TokenManager
 import { OAuth2TokenManagerPostgresApi } from '../../credentials/OAuth2TokenManagerPostgresApi.credentials';
 import { storeCredentialTest } from '../../nodes/OAuth2TokenManager/methods/credentialTest';
 import { STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
-import { createTemporaryMySqlDatabase, type TemporaryMySqlDatabase } from '../helpers/mysql';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase, type TemporaryMySqlDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { describeMySql, describePostgres } from './servers';
 
 const KEY = 'credential-test-key-0123456789abcdef';
@@ -42,7 +41,7 @@ test('the credential type names are the ones the node asks for', () => {
 });
 
 describePostgres()('PostgreSQL credential test', () => {
-	let db: TemporaryDatabase;
+	let db: TemporaryPostgresDatabase;
 	const base = () => {
 		const url = new URL(db.url);
 		return credentialData(new OAuth2TokenManagerPostgresApi(), {

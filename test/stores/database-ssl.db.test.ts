@@ -10,8 +10,7 @@ import { OAuth2TokenManagerPostgresApi } from '../../credentials/OAuth2TokenMana
 import { InvalidInputError } from '../../engine/errors';
 import { storeCredentialTest } from '../../nodes/OAuth2TokenManager/methods/credentialTest';
 import { STORAGE_CREDENTIALS } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
-import { createTemporaryMySqlDatabase, type TemporaryMySqlDatabase } from '../helpers/mysql';
-import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
+import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase, type TemporaryMySqlDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { describeMySql, describePostgres } from './servers';
 
 const KEY = 'ssl-test-encryption-key-0123456789';
@@ -83,7 +82,7 @@ async function credentialTest(storage: DatabaseStorage, data: ICredentialDataDec
 }
 
 describePostgres()('PostgreSQL without TLS (the server here)', () => {
-	let db: TemporaryDatabase;
+	let db: TemporaryPostgresDatabase;
 	const saved = (ssl: INodeParameters) => {
 		const url = new URL(db.url);
 		return asN8nGivesIt('postgres', { host: url.hostname, port: Number(url.port) || 5432, database: db.name, user: decodeURIComponent(url.username), encryptionKey: KEY, ...ssl });

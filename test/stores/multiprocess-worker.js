@@ -3,11 +3,11 @@
  * One OS process of the multi-process test (test/stores/multiprocess.db.test.ts): opens the store, builds a
  * TokenManager, says "ready" over IPC, and on "go" runs `calls` concurrent Get Valid Token, reporting each result.
  * With mode "die" it stops right after the token endpoint answered (before the store write) and tells the parent,
- * which then kills it with SIGKILL. The engine is TypeScript: scripts/ts-require.js transpiles it on load.
+ * which then kills it with SIGKILL. The engine is TypeScript: tools/ts-require.js transpiles it on load.
  */
 const path = require('node:path');
 
-require('../../scripts/ts-require');
+require('../../tools/ts-require');
 
 const root = path.join(__dirname, '..', '..');
 const { TokenManager } = require(path.join(root, 'engine', 'token-manager.ts'));

@@ -25,9 +25,8 @@ import { resolveOAuthClient } from '../../engine/presets';
 import type { TokenStore } from '../../engine/store';
 import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../../engine/stores';
 import { TokenManager } from '../../engine/token-manager';
-import { createTemporaryMySqlDatabase } from '../helpers/mysql';
-import { createTemporaryPostgresDatabase } from '../helpers/postgres';
-import { startSandbox, type Sandbox } from '../sandbox';
+import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase } from '../../tools/temporary-database';
+import { startSandbox, type Sandbox } from '../../tools/sandbox';
 import { startTokenServer } from '../helpers/token-server';
 import { describeMySql, describePostgres } from './servers';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { StoreError } from '../../engine/errors';
 import { MySqlTokenStore } from '../../engine/stores/mysql';
 import type { TokenStore } from '../../engine/store';
-import { createTemporaryMySqlDatabase, type TemporaryMySqlDatabase } from '../helpers/mysql';
+import { createTemporaryMySqlDatabase, type TemporaryMySqlDatabase } from '../../tools/temporary-database';
 import { describeStoreContract, newConnection } from './contract';
 import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql, expectUpgradedLifecycleRow } from './legacy-schema';
 import { checkStatesTableUpgrade } from './states-table';

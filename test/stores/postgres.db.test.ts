@@ -4,7 +4,7 @@ import { Client } from 'pg';
 import { StoreError } from '../../engine/errors';
 import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
-import { createTemporaryPostgresDatabase, ICU_COLLATION, type TemporaryDatabase } from '../helpers/postgres';
+import { createTemporaryPostgresDatabase, ICU_COLLATION, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { byteOrder, describeStoreContract, newConnection } from './contract';
 import { LIFECYCLE_COLUMNS, legacySchemaSql, tokensTableSql, expectUpgradedLifecycleRow } from './legacy-schema';
 import { checkStatesTableUpgrade } from './states-table';
@@ -33,7 +33,7 @@ describePostgres()('PostgreSQL store (real server)', () => {
 	});
 
 	describe('schema', () => {
-		let db: TemporaryDatabase;
+		let db: TemporaryPostgresDatabase;
 		const stores: PostgresTokenStore[] = [];
 		const open = (options: { tableName?: string; createTableIfMissing?: boolean }) => {
 			const store = new PostgresTokenStore({ pool: db.pool, ...options });

@@ -4,8 +4,7 @@
  * laptop without MariaDB can still run the rest.
  */
 import { spawnSync } from 'node:child_process';
-import { TEST_POSTGRES_URL } from '../helpers/postgres';
-import { TEST_MYSQL_URL } from '../helpers/mysql';
+import { TEST_MYSQL_URL, TEST_POSTGRES_URL } from '../../tools/temporary-database';
 
 export const IN_CI = /^(1|true|yes)$/i.test(process.env.CI ?? '');
 

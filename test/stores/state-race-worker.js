@@ -2,11 +2,11 @@
 /*
  * One OS process of the used-state race (test/stores/state-race.db.test.ts): opens the store, says "ready" over IPC,
  * and on "go" records the same states as every other process, `calls` at once, reporting which were accepted.
- * The engine is TypeScript: scripts/ts-require.js transpiles it on load.
+ * The engine is TypeScript: tools/ts-require.js transpiles it on load.
  */
 const path = require('node:path');
 
-require('../../scripts/ts-require');
+require('../../tools/ts-require');
 
 const stores = require(path.join(__dirname, '..', '..', 'engine', 'stores', 'index.ts'));
 

@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TokenStore } from '../../engine/store';
 import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../../engine/stores';
-import { createTemporaryMySqlDatabase } from '../helpers/mysql';
-import { createTemporaryPostgresDatabase } from '../helpers/postgres';
+import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { stateOrder } from './contract';
 import { describeMySql, describePostgres } from './servers';
 

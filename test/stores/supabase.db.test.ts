@@ -6,7 +6,7 @@ import { StoreError } from '../../engine/errors';
 import type { TokenStore } from '../../engine/store';
 import { SupabaseTokenStore } from '../../engine/stores/supabase';
 import { TokenManager } from '../../engine/token-manager';
-import { ICU_COLLATION, type TemporaryDatabase } from '../helpers/postgres';
+import { ICU_COLLATION, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { sqlFile, supabaseDatabase } from '../helpers/supabase';
 import { postgrestOverPostgres } from '../helpers/postgrest';
 import { rotatingTokenEndpoint, testClient } from '../helpers/provider';
@@ -27,7 +27,7 @@ afterAll(() => {
 
 describePostgres()('Supabase store', () => {
 	describe('the shipped SQL, on a real PostgreSQL', () => {
-		let db: TemporaryDatabase;
+		let db: TemporaryPostgresDatabase;
 		beforeAll(async () => {
 			db = await supabaseDatabase();
 		});
@@ -97,7 +97,7 @@ describePostgres()('Supabase store', () => {
 
 	describe('a table created before app_fingerprint and token_issued_at', () => {
 		const origin = 'https://legacy.supabase.test';
-		let db: TemporaryDatabase;
+		let db: TemporaryPostgresDatabase;
 		let rest: ReturnType<typeof postgrestOverPostgres>;
 		beforeAll(async () => {
 			db = await supabaseDatabase(legacySchemaSql('postgres'), legacySupabaseSql());
@@ -138,7 +138,7 @@ describePostgres()('Supabase store', () => {
 
 	describe('tables created before the states table', () => {
 		const origin = 'https://prestates.supabase.test';
-		let db: TemporaryDatabase;
+		let db: TemporaryPostgresDatabase;
 		let rest: ReturnType<typeof postgrestOverPostgres>;
 		beforeAll(async () => {
 			db = await supabaseDatabase(tokensTableSql('postgres'), legacySupabaseSql());
@@ -201,7 +201,7 @@ describePostgres()('Supabase store', () => {
 	});
 
 	describe('requests to PostgREST and engine behaviour', () => {
-		let db: TemporaryDatabase;
+		let db: TemporaryPostgresDatabase;
 		let rest: ReturnType<typeof postgrestOverPostgres>;
 		let store: SupabaseTokenStore;
 		beforeAll(async () => {

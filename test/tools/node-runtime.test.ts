@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-// `npm test` and `npm run demo` start under the machine's Node; scripts/node-runtime.js must hand them a Node 24
+// `npm test` and `npm run demo` start under the machine's Node; tools/node-runtime.js must hand them a Node 24
 // even on a fresh machine, from inside the project (whose .npmrc sets ignore-scripts), with two first runs at once.
 const root = join(__dirname, '..', '..');
 const run = promisify(execFile);
@@ -29,7 +29,7 @@ const fetchesRuntime = older !== null && Number(older.version.slice(1).split('.'
 		const [npmCache, runtimeCache] = [mkdtempSync(join(tmpdir(), 'npm-cache-')), mkdtempSync(join(tmpdir(), 'runtime-cache-'))];
 		caches.push(npmCache, runtimeCache);
 		const env = { ...process.env, npm_config_cache: npmCache, XDG_CACHE_HOME: runtimeCache };
-		const once = () => run(older!.path, ['scripts/node-runtime.js', '-p', 'process.version + " " + process.execPath'], { cwd: root, env });
+		const once = () => run(older!.path, ['tools/node-runtime.js', '-p', 'process.version + " " + process.execPath'], { cwd: root, env });
 		const answers = (await Promise.all([once(), once()])).map(({ stdout }) => stdout.trim().split(' '));
 		for (const [version] of answers) expect(Number(version.slice(1).split('.')[0])).toBeGreaterThanOrEqual(24);
 		expect(answers[0][1]).toBe(answers[1][1]);

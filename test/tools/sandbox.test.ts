@@ -1,5 +1,5 @@
-/* The Pipedrive-like sandbox (test/sandbox) behaves as the reference says Pipedrive does. */
-import { PIPEDRIVE_INVALID_TOKEN, startSandbox, type Sandbox } from '.';
+/* The Pipedrive-like sandbox (tools/sandbox.ts) behaves as the reference says Pipedrive does. */
+import { PIPEDRIVE_INVALID_TOKEN, startSandbox, type Sandbox } from '../../tools/sandbox';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 let sb: Sandbox;

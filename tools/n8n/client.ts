@@ -1,6 +1,7 @@
 // Talks to a running n8n: owner set-up and login over its REST API (/rest), an API key, then the public API
 // (/api/v1) for credentials, workflows and executions, and plain HTTP for webhooks.
 import crypto from 'node:crypto';
+import { sleep } from '../sleep';
 
 /** A non-2xx answer: the status and the parsed body beside the message. */
 export class N8nRequestError extends Error {
@@ -198,7 +199,7 @@ export class N8nClient {
 			const allowed = (res.headers.get('access-control-allow-methods') || '').split(/\s*,\s*/);
 			if (allowed.includes(method)) return;
 			if (Date.now() > deadline) throw new Error(`webhook ${path} was not registered within ${timeoutMs} ms`);
-			await new Promise((resolve) => setTimeout(resolve, 250));
+			await sleep(250);
 		}
 	}
 

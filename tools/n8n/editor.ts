@@ -2,9 +2,9 @@
 // typed text, and what the page shows read back. Used by the end-to-end suite and by scripts/screenshot.ts.
 // Needs a global WebSocket (Node >= 22) and Debian's chromium (`apt-get install -y chromium`).
 import { capture, launchChromium, type Page } from '../chromium';
+import { sleep } from '../sleep';
 import type { Stack } from './stack';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const js = (value: unknown) => JSON.stringify(value);
 
 /** Page-side expressions that find one visible element. */

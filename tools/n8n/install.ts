@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir } from '../node-runtime';
+import { sleep } from '../sleep';
 
 /** An n8n release and the Node.js major it runs on here. */
 export interface N8nTarget {
@@ -49,10 +50,6 @@ export interface N8nInstall {
 
 export function isInstalled(target: N8nTarget = CURRENT_N8N): boolean {
 	return fs.existsSync(markerOf(target)) && fs.existsSync(binOf(target));
-}
-
-function sleep(ms: number) {
-	return new Promise<void>((resolve) => setTimeout(resolve, ms));
 }
 
 /** One installer at a time across processes (the demo and the tests may start together). */

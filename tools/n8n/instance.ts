@@ -7,8 +7,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Client } from 'pg';
 import { nodeRuntimeOf } from '../node-runtime';
+import { sleep } from '../sleep';
+import { createTemporaryPostgresDatabase, dropPostgresDatabase, dropStalePostgresDatabases, type TemporaryPostgresDatabase } from '../temporary-database';
 import { CURRENT_N8N, ensureN8n, type Log, type N8nTarget } from './install';
 
 export function freePort(): Promise<number> {
@@ -21,10 +22,6 @@ export function freePort(): Promise<number> {
 			srv.close(() => resolve(port));
 		});
 	});
-}
-
-function sleep(ms: number) {
-	return new Promise<void>((resolve) => setTimeout(resolve, ms));
 }
 
 export interface PgConfig {
@@ -43,37 +40,23 @@ export function pgConfig(): PgConfig {
 	};
 }
 
-async function withAdminClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-	const client = new Client({ ...pgConfig(), database: 'postgres' });
-	await client.connect();
-	try {
-		return await fn(client);
-	} finally {
-		await client.end();
-	}
+/** pgConfig's server as a URL, on its maintenance database `postgres`. */
+function pgServer(): string {
+	const { host, port, user, password } = pgConfig();
+	return `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/postgres`;
 }
 
-const DB_PREFIX = 'n8n_oauth2tm_';
+const DB_PREFIX = 'n8n_oauth2tm';
+/** Databases of runs that died without cleaning up are dropped after a day. */
+const STALE_DATABASE_MS = 24 * 3600 * 1000;
 
-/** Databases of runs that died without cleaning up (the name carries its creation time): dropped after a day. */
-async function dropStaleDatabases(maxAgeMs = 24 * 3600 * 1000) {
-	await withAdminClient(async (c) => {
-		const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${DB_PREFIX}%`]);
-		for (const { datname } of rows) {
-			const created = parseInt(datname.slice(DB_PREFIX.length).split('_')[0], 36);
-			if (Number.isFinite(created) && Date.now() - created > maxAgeMs) {
-				await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-			}
-		}
-	});
-}
-
-export async function createDatabase(name: string): Promise<void> {
-	await withAdminClient((c) => c.query(`CREATE DATABASE "${name}"`));
+async function freshDatabase(): Promise<TemporaryPostgresDatabase> {
+	await dropStalePostgresDatabases(pgServer(), DB_PREFIX, STALE_DATABASE_MS).catch(() => {});
+	return createTemporaryPostgresDatabase(DB_PREFIX, { server: pgServer() });
 }
 
 export async function dropDatabase(name: string): Promise<void> {
-	await withAdminClient((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+	await dropPostgresDatabase(pgServer(), name);
 }
 
 /** Environment for an n8n process: its folder, ports, database, and no calls home. */
@@ -188,12 +171,9 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 	const port = options.port || (await freePort());
 	let brokerPort = options.brokerPort || (await freePort());
 	while (brokerPort === port) brokerPort = await freePort();
-	const database = options.database || `${DB_PREFIX}${Date.now().toString(36)}_${crypto.randomBytes(3).toString('hex')}`;
+	const fresh = options.database ? undefined : await freshDatabase();
+	const database = options.database || fresh!.name;
 	const encryptionKey = options.encryptionKey || crypto.randomBytes(24).toString('base64url');
-	if (!options.database) {
-		await dropStaleDatabases().catch(() => {});
-		await createDatabase(database);
-	}
 	const env = n8nEnv({ userFolder, port, brokerPort, database, encryptionKey, extra: options.env });
 	const logFile = options.logFile || path.join(userFolder, 'n8n.log');
 	const out = fs.openSync(logFile, 'a');
@@ -213,7 +193,7 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 		if (exited) {
 			fs.closeSync(out);
 			const tail = fs.readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n');
-			if (!options.database && !options.keepDatabase) await dropDatabase(database).catch(() => {});
+			if (!options.keepDatabase) await fresh?.drop().catch(() => {});
 			throw new Error(`n8n exited during start (${JSON.stringify(exited)}). Last lines of ${logFile}:\n${tail}`);
 		}
 		try {
@@ -279,7 +259,7 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 				} catch {
 					// closed already
 				}
-				if (!keepDatabase && !options.database) await dropDatabase(database).catch(() => {});
+				if (!keepDatabase) await fresh?.drop().catch(() => {});
 			})();
 			return stopping;
 		},

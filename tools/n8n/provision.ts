@@ -5,7 +5,7 @@
  * workflow 1 and calls workflow 2. The queue-mode e2e test and the benchmark use it; the demo has its own stack.
  */
 import * as crypto from 'node:crypto';
-import type { Sandbox } from '../../test/sandbox';
+import type { Sandbox } from '../sandbox';
 import { N8nClient, type WebhookResponse, type Workflow } from './client';
 import { assertLinked, credentialReference, PACKAGE_NODE, readWorkflow, sandboxAppCredential, setMinValidity } from './stack';
 

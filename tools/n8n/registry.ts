@@ -23,6 +23,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { nodeRuntime } from '../node-runtime';
+import { sleep } from '../sleep';
 import { freePort } from './instance';
 import { repoDir } from './package';
 
@@ -155,7 +156,7 @@ export async function startLocalRegistry({ dir, packages }: { dir: string; packa
 			const ping = await httpsJson(`${url}/-/ping`, ca).catch(() => null);
 			if (ping?.status === 200) break;
 			if (Date.now() > deadline) throw new Error(`verdaccio did not answer within 60 s; see ${logFile}`);
-			await new Promise((resolve) => setTimeout(resolve, 250));
+			await sleep(250);
 		}
 		// a publisher account: verdaccio answers a new user with a token
 		const user = await httpsJson(`${url}/-/user/org.couchdb.user:publisher`, ca, 'PUT', { name: 'publisher', password: 'local-registry-only' });

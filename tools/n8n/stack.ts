@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startSandbox, type Sandbox } from '../../test/sandbox';
+import { startSandbox, type Sandbox } from '../sandbox';
 import { N8nClient, type Owner, type WebhookResponse, type Workflow } from './client';
 import type { Log } from './install';
 import { type N8nInstance, startN8n } from './instance';
