@@ -1,6 +1,6 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import type { AuthorizationStart, ConnectionSummary, KeepAliveOutcome, RevokeResult, TokenResult, ValidTokenResult } from '../../../engine';
-import type { Engine } from '../methods/engineFromCredentials';
+import type { Engine } from '../transport/engine';
 
 /** What each operation returns from the engine, keyed by the Operation parameter's value. */
 export interface OperationResults {

@@ -1,6 +1,6 @@
 import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
 import { NeedsReauthorizationError, TokenManagerError, validateConnectionId } from '../../../engine';
-import { withEngine } from '../methods/engineFromCredentials';
+import { withEngine } from '../transport/engine';
 import { DERIVED_FROM_PROVIDER, isStoreOperation, type Operation } from './node.type';
 import { toNodeError } from './nodeErrors';
 import { AGENT_TOOL_OPERATIONS, isOperation, operations } from './operations';

@@ -1,6 +1,6 @@
 /* eslint-disable n8n-nodes-base/node-filename-against-convention -- the description lives apart from the node class, as in n8n's versioned nodes */
 import { NodeConnectionTypes, type ICredentialsDisplayOptions, type INodeProperties, type INodeTypeDescription } from 'n8n-workflow';
-import { APP_CREDENTIAL, DEFAULT_STORAGE, STORAGE_CREDENTIALS, type Storage } from '../methods/engineFromCredentials';
+import { APP_CREDENTIAL, DEFAULT_STORAGE, STORAGE_CREDENTIALS, type Storage } from '../transport/credentials';
 import { operationProperty, operations, STORE_ONLY_OPERATIONS } from './operations';
 
 /**
