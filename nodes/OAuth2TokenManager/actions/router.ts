@@ -11,7 +11,7 @@ function runsAsAgentTool(ctx: IExecuteFunctions): boolean {
 	return ctx.getNode().type.endsWith('Tool');
 }
 
-/** "A, B and C" */
+/** Names as a sentence lists them: "A, B and C". */
 function inWords(names: string[]): string {
 	return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names.join('');
 }

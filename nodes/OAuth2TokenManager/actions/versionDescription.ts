@@ -62,7 +62,7 @@ const ON_CALLBACK = operationValues((operation) => operation.connectionId === 'f
 const textConnectionIdVersions = inVersionsBefore(CONNECTION_ID_LOCATOR_SINCE);
 const locatorConnectionIdVersions = inVersionsSince(CONNECTION_ID_LOCATOR_SINCE);
 
-/** Before the locator: a plain text field (saved nodes keep their value as it is). */
+/** Before CONNECTION_ID_LOCATOR_SINCE: a plain text field (saved nodes keep their value as it is). */
 const connectionIdText: INodeProperties = {
 	displayName: 'Connection ID',
 	name: 'connectionId',
@@ -73,8 +73,9 @@ const connectionIdText: INodeProperties = {
 };
 
 /**
- * From the locator's version on: a resource locator, as n8n's own nodes pick a record: from a searchable list of the selected store's
- * connections (each with its status), or by ID (typed or mapped). The node reads it with extractValue.
+ * From CONNECTION_ID_LOCATOR_SINCE: a resource locator, as n8n's own nodes pick a record: from a searchable list of
+ * the selected store's connections (each with its status), or by ID (typed or mapped). The node reads it with
+ * extractValue.
  */
 function connectionIdLocator(defaultMode: 'list' | 'id'): INodeProperties {
 	return {
