@@ -9,7 +9,7 @@ import { OAuth2TokenManagerMySqlApi } from '../../credentials/OAuth2TokenManager
 import { OAuth2TokenManagerPostgresApi } from '../../credentials/OAuth2TokenManagerPostgresApi.credentials';
 import { InvalidInputError } from '../../engine/errors';
 import { storeCredentialTest } from '../../nodes/OAuth2TokenManager/methods/credentialTest';
-import { STORAGE_CREDENTIALS } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
+import { STORAGE_CREDENTIALS } from '../../nodes/OAuth2TokenManager/transport/credentials';
 import { createTemporaryMySqlDatabase, type TemporaryMySqlDatabase } from '../helpers/mysql';
 import { createTemporaryPostgresDatabase, type TemporaryDatabase } from '../helpers/postgres';
 import { describeMySql, describePostgres } from './servers';
