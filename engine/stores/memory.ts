@@ -9,7 +9,8 @@
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
 import { RESERVED_PREFIX } from '../authorization';
 import { storeIdentity, type TokenStore } from '../store';
-import { byteOrder, reportedStatus, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
+import { byteOrder, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
+import { dueCondition, reportedStatusCondition, type RowCondition, type TimeColumn } from './row-filters';
 
 export interface MemoryStoreOptions {
 	/** The store's clock in epoch milliseconds (default: wall time that fake Date timers do not move). */
@@ -49,12 +50,35 @@ function copy(row: StoredConnection): StoredConnection {
 	};
 }
 
-/** Due at `now` (the store's clock), as ConnectionQuery.due says: not in its cooldown. */
-function isDue(row: StoredConnection, due: NonNullable<ConnectionQuery['due']>, now: number): boolean {
-	if (row.status !== 'active') return false;
-	if (row.nextAttemptAt !== null && row.nextAttemptAt.getTime() > now) return false;
-	const expiring = row.expiresAt !== null && row.expiresAt < due.expiresBefore;
-	return expiring || (row.lastRefreshedAt ?? row.createdAt) < due.idleBefore;
+const TIME_FIELDS = {
+	expires_at: 'expiresAt',
+	last_refreshed_at: 'lastRefreshedAt',
+	created_at: 'createdAt',
+	next_attempt_at: 'nextAttemptAt',
+	failing_since: 'failingSince',
+} as const satisfies Record<TimeColumn, keyof StoredConnection>;
+
+/** Whether `row` meets `condition` at `now` (the store's clock). Rows here only ever hold grant types this version knows. */
+function meets(row: StoredConnection, condition: RowCondition, now: number): boolean {
+	switch (condition.kind) {
+		case 'status':
+			return row.status === condition.is;
+		case 'unset':
+			return row[TIME_FIELDS[condition.column]] === null;
+		case 'knownGrant':
+			return true;
+		case 'before': {
+			const value = row[TIME_FIELDS[condition.column]];
+			const time = condition.time === 'databaseNow' ? now : condition.time.getTime();
+			return value !== null && (condition.orAt ? value.getTime() <= time : value.getTime() < time);
+		}
+		case 'not':
+			return !meets(row, condition.condition, now);
+		case 'all':
+			return condition.of.every((c) => meets(row, c, now));
+		case 'any':
+			return condition.of.some((c) => meets(row, c, now));
+	}
 }
 
 /** Only the engine-written fields that are present, so an update keeps the rest. */
@@ -91,11 +115,11 @@ export class MemoryTokenStore implements TokenStore {
 		const now = this.table.now();
 		const matches = (row: StoredConnection): boolean =>
 			!row.connectionId.startsWith(RESERVED_PREFIX) &&
-			(query.status === undefined || reportedStatus(row) === query.status) &&
+			(query.status === undefined || meets(row, reportedStatusCondition(query.status), now)) &&
 			(query.provider === undefined || row.provider === query.provider) &&
 			(query.idPrefix === undefined || row.connectionId.startsWith(query.idPrefix)) &&
 			(query.after === undefined || byteOrder(row.connectionId, query.after) > 0) &&
-			(query.due === undefined || isDue(row, query.due, now));
+			(query.due === undefined || meets(row, dueCondition(query.due), now));
 		return [...this.table.rows.values()]
 			.filter(matches)
 			.sort((a, b) => byteOrder(a.connectionId, b.connectionId))

@@ -6,8 +6,9 @@
 import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
 import { RESERVED_PREFIX } from '../authorization';
 import type { TokenStore } from '../store';
-import { NO_FAILURES, type ConnectionFields, type ConnectionQuery, type NewConnection, type ReportedStatus, type StoredConnection } from '../types';
+import { NO_FAILURES, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
 import type { SqlDialect, SqlDriver, SqlResult, SqlRow } from './sql-dialect';
+import { dueCondition, reportedStatusCondition, type RowCondition } from './row-filters';
 import { fieldEntries, KNOWN_GRANT_SQL, rowToConnection, toDate, versionedUpdateSet } from './sql-rows';
 import { schemaError, type QuotedTables, type SchemaReport } from './sql-schema';
 import { SqlTables } from './sql-tables';
@@ -69,17 +70,10 @@ export abstract class SqlTokenStore implements TokenStore {
 		};
 		const id = 'connection_id';
 		const where = [`not (${this.dialect.startsWith(id, param(this.dialect.prefixPattern(RESERVED_PREFIX)))})`];
-		if (query.status !== undefined) where.push(statusCondition(query.status, this.dialect.listedStatus));
+		if (query.status !== undefined) where.push(this.sqlCondition(reportedStatusCondition(query.status), param));
 		if (query.provider !== undefined) where.push(this.dialect.equalsExactly('provider', param(query.provider)));
 		if (query.idPrefix !== undefined) where.push(this.dialect.startsWith(id, param(this.dialect.prefixPattern(query.idPrefix))));
-		if (query.due !== undefined) {
-			where.push(
-				`${this.dialect.listedStatus} = 'active' and ${KNOWN_GRANT_SQL}`,
-				`(expires_at < ${param(query.due.expiresBefore)} or coalesce(last_refreshed_at, created_at) < ${param(query.due.idleBefore)})`,
-				// The cooldown ends on the database's clock, as the lease does.
-				`(next_attempt_at is null or next_attempt_at <= ${this.dialect.now})`,
-			);
-		}
+		if (query.due !== undefined) where.push(this.sqlCondition(dueCondition(query.due), param));
 		if (query.after !== undefined) where.push(`${this.dialect.byteOrder(id)} > ${param(query.after)}`);
 		const sql = `select * from ${this.tables.tokens} where ${where.join(' and ')} order by ${this.dialect.byteOrder(id)} limit ${Math.max(1, batchSize(query.limit))}`;
 		const { rows } = await this.run('list connections', sql, params);
@@ -230,6 +224,26 @@ export abstract class SqlTokenStore implements TokenStore {
 		});
 	}
 
+	/** A RowCondition in SQL, its times as parameters through `param`; the database clock is the dialect's own. */
+	private sqlCondition(condition: RowCondition, param: (value: unknown) => string): string {
+		switch (condition.kind) {
+			case 'status':
+				return `${this.dialect.listedStatus} = '${condition.is}'`;
+			case 'unset':
+				return `${condition.column} is null`;
+			case 'knownGrant':
+				return KNOWN_GRANT_SQL;
+			case 'before':
+				return `${condition.column} ${condition.orAt ? '<=' : '<'} ${condition.time === 'databaseNow' ? this.dialect.now : param(condition.time)}`;
+			case 'not':
+				return `not (${this.sqlCondition(condition.condition, param)})`;
+			case 'all':
+				return `(${condition.of.map((c) => this.sqlCondition(c, param)).join(' and ')})`;
+			case 'any':
+				return `(${condition.of.map((c) => this.sqlCondition(c, param)).join(' or ')})`;
+		}
+	}
+
 	/** The tables, created, upgraded or checked once (sql-tables.ts). */
 	protected prepare(): Promise<void> {
 		return this.schema.prepare();
@@ -243,23 +257,6 @@ export abstract class SqlTokenStore implements TokenStore {
 			if (error instanceof TokenManagerError) throw error;
 			throw new StoreError(`${this.description}: could not ${action}: ${this.dialect.message(error)}`, this.dialect.hint);
 		}
-	}
-}
-
-/**
- * The rows that report `status` (see reportedStatus and rowToConnection): failing ones are active rows with
- * failing_since set; an active row of a grant type this version does not know reports needs_reauth.
- */
-function statusCondition(status: ReportedStatus, column: string): string {
-	switch (status) {
-		case 'active':
-			return `${column} = 'active' and failing_since is null and ${KNOWN_GRANT_SQL}`;
-		case 'failing':
-			return `${column} = 'active' and failing_since is not null and ${KNOWN_GRANT_SQL}`;
-		case 'needs_reauth':
-			return `(${column} = 'needs_reauth' or (${column} = 'active' and not ${KNOWN_GRANT_SQL}))`;
-		case 'revoked':
-			return `${column} = 'revoked'`;
 	}
 }
 

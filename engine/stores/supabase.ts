@@ -4,6 +4,7 @@ import { storeIdentity, type TokenStore } from '../store';
 import { requireSecureUrl } from '../urls';
 import { RESERVED_PREFIX } from '../authorization';
 import { GRANT_TYPES, NO_FAILURES, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
+import { dueCondition, reportedStatusCondition, type RowCondition } from './row-filters';
 import { fieldEntries, rowToConnection } from './sql-rows';
 import { ADDED_COLUMNS, addColumnsSql, parseTableName, STATES_SUFFIX, statesSql } from './sql-schema';
 
@@ -56,31 +57,15 @@ export class SupabaseTokenStore implements TokenStore {
 	 */
 	async list(query: ConnectionQuery): Promise<StoredConnection[]> {
 		let request = this.rows().select('*').not('connection_id', 'match', regexPrefix(RESERVED_PREFIX));
-		switch (query.status) {
-			case 'active':
-				request = request.eq('status', 'active').is('failing_since', null).or(KNOWN_GRANT);
-				break;
-			case 'failing':
-				request = request.eq('status', 'active').not('failing_since', 'is', null).or(KNOWN_GRANT);
-				break;
-			case 'needs_reauth':
-				request = request.or(`status.eq.needs_reauth,and(status.eq.active,grant_type.not.is.null,grant_type.not.in.(${GRANT_TYPES.join(',')}))`);
-				break;
-			case 'revoked':
-				request = request.eq('status', 'revoked');
-				break;
-		}
+		const conditions = [
+			...(query.status !== undefined ? [reportedStatusCondition(query.status)] : []),
+			...(query.due !== undefined ? [dueCondition(query.due)] : []),
+		];
+		// The cooldown ends on the database's clock, which a PostgREST filter cannot name: asked once for the list.
+		const databaseNow = query.due !== undefined ? await this.databaseNow() : undefined;
+		for (const condition of conditions) request = request.or(postgrestFilter(condition, databaseNow));
 		if (query.provider !== undefined) request = request.eq('provider', query.provider);
 		if (query.idPrefix !== undefined) request = request.filter('connection_id', 'match', regexPrefix(query.idPrefix));
-		if (query.due !== undefined) {
-			const expiresBefore = `"${query.due.expiresBefore.toISOString()}"`;
-			const idleBefore = `"${query.due.idleBefore.toISOString()}"`;
-			request = request
-				.eq('status', 'active')
-				.or(KNOWN_GRANT)
-				.or(`expires_at.lt.${expiresBefore},last_refreshed_at.lt.${idleBefore},and(last_refreshed_at.is.null,created_at.lt.${idleBefore})`)
-				.or(`next_attempt_at.is.null,next_attempt_at.lte."${await this.databaseNow()}"`);
-		}
 		if (query.after !== undefined) request = request.gt('connection_id', query.after);
 		const { data, error } = await request.order('connection_id', { ascending: true }).limit(Math.max(1, Math.floor(query.limit) || 1));
 		if (error) throw this.wrap(error);
@@ -267,8 +252,32 @@ export class SupabaseTokenStore implements TokenStore {
 	}
 }
 
-/** PostgREST's condition for rows whose grant type this version knows (see rowToConnection). */
-const KNOWN_GRANT = `grant_type.is.null,grant_type.in.(${GRANT_TYPES.join(',')})`;
+/**
+ * A RowCondition in PostgREST's logic syntax, as one `or=(…)` term: `and(…)`/`or(…)` trees, `not.` before an
+ * operator or a tree. `databaseNow` is the store's clock, for conditions that compare with it.
+ */
+function postgrestFilter(condition: RowCondition, databaseNow: string | undefined): string {
+	const negated = (term: string) => (/^(and|or)\(/.test(term) ? `not.${term}` : term.replace('.', '.not.'));
+	switch (condition.kind) {
+		case 'status':
+			return `status.eq.${condition.is}`;
+		case 'unset':
+			return `${condition.column}.is.null`;
+		case 'knownGrant':
+			return `or(grant_type.is.null,grant_type.in.(${GRANT_TYPES.join(',')}))`;
+		case 'before': {
+			const time = condition.time === 'databaseNow' ? databaseNow : condition.time.toISOString();
+			if (time === undefined) throw new Error('a condition on the database clock needs its time');
+			return `${condition.column}.${condition.orAt ? 'lte' : 'lt'}."${time}"`;
+		}
+		case 'not':
+			return negated(postgrestFilter(condition.condition, databaseNow));
+		case 'all':
+			return `and(${condition.of.map((c) => postgrestFilter(c, databaseNow)).join(',')})`;
+		case 'any':
+			return `or(${condition.of.map((c) => postgrestFilter(c, databaseNow)).join(',')})`;
+	}
+}
 
 /**
  * A POSIX regular expression (PostgREST's match, PostgreSQL's ~) for text that starts with exactly `prefix`: every

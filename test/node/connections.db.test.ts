@@ -4,7 +4,7 @@
  */
 import nock from 'nock';
 import { NodeApiError, type ICredentialDataDecryptedObject, type IDataObject } from 'n8n-workflow';
-import { storeFromCredentials } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
+import { storeFromCredentials } from '../../nodes/OAuth2TokenManager/transport/credentials';
 import { CONNECTION_LIST_PAGE_SIZE } from '../../nodes/OAuth2TokenManager/methods/listSearch';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { executeContext, loadOptionsContext, locator, nodeCredentials } from '../helpers/node-context';

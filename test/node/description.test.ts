@@ -1,6 +1,6 @@
 import { NodeHelpers, Workflow, type INode, type INodeCredentialDescription, type INodeTypes } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
+import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/transport/credentials';
 
 const { description } = new OAuth2TokenManager();
 const credentials = description.credentials as INodeCredentialDescription[];

@@ -11,7 +11,7 @@ import { OAuth2TokenManagerEmbeddedApi } from '../../credentials/OAuth2TokenMana
 import { OAuth2TokenManagerMySqlApi } from '../../credentials/OAuth2TokenManagerMySqlApi.credentials';
 import { OAuth2TokenManagerPostgresApi } from '../../credentials/OAuth2TokenManagerPostgresApi.credentials';
 import { storeCredentialTest } from '../../nodes/OAuth2TokenManager/methods/credentialTest';
-import { STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
+import { STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/transport/credentials';
 import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase, type TemporaryMySqlDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { describeMySql, describePostgres } from './servers';
 

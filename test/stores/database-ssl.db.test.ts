@@ -9,7 +9,7 @@ import { OAuth2TokenManagerMySqlApi } from '../../credentials/OAuth2TokenManager
 import { OAuth2TokenManagerPostgresApi } from '../../credentials/OAuth2TokenManagerPostgresApi.credentials';
 import { InvalidInputError } from '../../engine/errors';
 import { storeCredentialTest } from '../../nodes/OAuth2TokenManager/methods/credentialTest';
-import { STORAGE_CREDENTIALS } from '../../nodes/OAuth2TokenManager/methods/engineFromCredentials';
+import { STORAGE_CREDENTIALS } from '../../nodes/OAuth2TokenManager/transport/credentials';
 import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase, type TemporaryMySqlDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { describeMySql, describePostgres } from './servers';
 

@@ -247,7 +247,7 @@ describePostgres()('Supabase store', () => {
 			rest.requests.length = 0;
 			const listed = await store.list({ status: 'active', provider: 'pipedrive', idPrefix: 'acme:*_', due: { expiresBefore, idleBefore }, after: 'acme:', limit: 50 });
 			expect(listed.map((row) => row.connectionId)).toEqual(['acme:*_1']);
-			const knownGrant = ['or', '(grant_type.is.null,grant_type.in.(authorization_code,client_credentials))'];
+			const knownGrant = 'or(grant_type.is.null,grant_type.in.(authorization_code,client_credentials))';
 			expect(rest.requests.map((r) => ({ method: r.method, path: r.path, params: r.params }))).toEqual([
 				// The end of a cooldown is decided on the database's clock, which a PostgREST filter cannot name.
 				{ method: 'POST', path: '/rest/v1/rpc/oauth2_token_manager_now', params: [] },
@@ -257,18 +257,20 @@ describePostgres()('Supabase store', () => {
 					params: [
 						['select', '*'],
 						['connection_id', 'not.match.^\\_\\_oauth2tm\\_'],
-						['status', 'eq.active'],
-						['failing_since', 'is.null'],
-						knownGrant,
-						['provider', 'eq.pipedrive'],
-						['connection_id', 'match.^acme\\:\\*\\_'],
-						['status', 'eq.active'],
-						knownGrant,
+						// Each condition (row-filters.ts) is one or=(…) term; the terms are and-ed.
+						['or', `(and(status.eq.active,failing_since.is.null,${knownGrant}))`],
 						[
 							'or',
-							'(expires_at.lt."2031-01-01T00:00:00.000Z",last_refreshed_at.lt."2030-01-01T00:00:00.000Z",and(last_refreshed_at.is.null,created_at.lt."2030-01-01T00:00:00.000Z"))',
+							expect.stringMatching(
+								new RegExp(
+									`^${escapeRegExp(
+										`(and(status.eq.active,${knownGrant},or(expires_at.lt."2031-01-01T00:00:00.000Z",last_refreshed_at.lt."2030-01-01T00:00:00.000Z",and(last_refreshed_at.is.null,created_at.lt."2030-01-01T00:00:00.000Z")),or(next_attempt_at.is.null,next_attempt_at.lte."`,
+									)}\\d{4}-\\d\\d-\\d\\dT[^"]+"\\)\\)\\)$`,
+								),
+							),
 						],
-						['or', expect.stringMatching(/^\(next_attempt_at\.is\.null,next_attempt_at\.lte\."\d{4}-\d\d-\d\dT[^"]+"\)$/)],
+						['provider', 'eq.pipedrive'],
+						['connection_id', 'match.^acme\\:\\*\\_'],
 						['connection_id', 'gt.acme:'],
 						['order', 'connection_id.asc'],
 						['limit', '50'],
@@ -276,7 +278,7 @@ describePostgres()('Supabase store', () => {
 				},
 			]);
 			await store.list({ status: 'needs_reauth', limit: 1 });
-			expect(rest.requests[2].params).toContainEqual(['or', '(status.eq.needs_reauth,and(status.eq.active,grant_type.not.is.null,grant_type.not.in.(authorization_code,client_credentials)))']);
+			expect(rest.requests[2].params).toContainEqual(['or', '(or(status.eq.needs_reauth,and(status.eq.active,not.or(grant_type.is.null,grant_type.in.(authorization_code,client_credentials)))))']);
 		});
 
 		test('records a used state with a conditional PATCH, else a POST, else (taken meanwhile) the PATCH again', async () => {
@@ -369,3 +371,7 @@ describe('Supabase store, unreachable', () => {
 		}
 	});
 });
+
+function escapeRegExp(text: string): string {
+	return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,10 +1,10 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
 import { DEFAULT_STATE_TTL_SECONDS, InvalidInputError, parseExtraParameters } from '../../../engine';
-import type { ConnectionOperation } from './node.type';
+import { defineOperation } from './node.type';
 
 const show = { show: { operation: ['buildAuthorizationUrl'] } };
 
-export const description: INodeProperties[] = [
+const properties: INodeProperties[] = [
 	{
 		displayName: 'Options',
 		name: 'authorizationOptions',
@@ -33,14 +33,31 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export const execute: ConnectionOperation<'buildAuthorizationUrl'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
-	const options = this.getNodeParameter('authorizationOptions', itemIndex, {}) as IDataObject;
-	const minutes = options.expiresInMinutes === undefined ? DEFAULT_STATE_TTL_SECONDS / 60 : Number(options.expiresInMinutes);
-	if (!Number.isFinite(minutes) || minutes <= 0) {
-		throw new InvalidInputError('expiresInMinutes', 'must be a number of minutes, more than 0');
-	}
-	return (await engine.manager()).startAuthorization(connectionId, {
-		expiresInSeconds: minutes * 60,
-		extraParameters: parseExtraParameters('additionalParameters', typeof options.additionalParameters === 'string' ? options.additionalParameters : ''),
-	});
-};
+export const buildAuthorizationUrl = defineOperation({
+	value: 'buildAuthorizationUrl',
+	name: 'Build Authorization URL',
+	description: 'Start an authorization: the provider\'s consent URL with a signed, single-use state (and PKCE where supported)',
+	action: 'Build an authorization URL',
+	agentTool: false,
+	needsApp: true,
+	connectionId: 'new',
+	properties,
+	async execute({ engine, connectionId, itemIndex }) {
+		const options = this.getNodeParameter('authorizationOptions', itemIndex, {}) as IDataObject;
+		const minutes = options.expiresInMinutes === undefined ? DEFAULT_STATE_TTL_SECONDS / 60 : Number(options.expiresInMinutes);
+		if (!Number.isFinite(minutes) || minutes <= 0) {
+			throw new InvalidInputError('expiresInMinutes', 'must be a number of minutes, more than 0');
+		}
+		return (await engine.manager()).startAuthorization(connectionId, {
+			expiresInSeconds: minutes * 60,
+			extraParameters: parseExtraParameters('additionalParameters', typeof options.additionalParameters === 'string' ? options.additionalParameters : ''),
+		});
+	},
+	output: ({ names }, start) => ({
+		connectionId: start.connectionId,
+		authorizationUrl: start.authorizationUrl,
+		state: start.state,
+		[names.expiresAt]: start.expiresAt.toISOString(),
+		pkce: start.pkce,
+	}),
+});

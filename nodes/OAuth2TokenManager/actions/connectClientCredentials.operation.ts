@@ -1,10 +1,11 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
 import { parseExtraParameters } from '../../../engine';
-import type { ConnectionOperation } from './node.type';
+import { defineOperation } from './node.type';
+import { connectionFields } from './output';
 
 const show = { show: { operation: ['connectClientCredentials'] } };
 
-export const description: INodeProperties[] = [
+const properties: INodeProperties[] = [
 	{
 		displayName: 'Scopes',
 		name: 'clientCredentialsScopes',
@@ -39,11 +40,23 @@ function parseScopes(value: unknown): string[] {
 	return typeof value === 'string' ? value.split(/[\s,]+/).filter(Boolean) : [];
 }
 
-export const execute: ConnectionOperation<'connectClientCredentials'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
-	const scopes = parseScopes(this.getNodeParameter('clientCredentialsScopes', itemIndex, ''));
-	const options = this.getNodeParameter('clientCredentialsOptions', itemIndex, {}) as IDataObject;
-	return (await engine.manager()).connectClientCredentials(connectionId, {
-		scopes: scopes.length > 0 ? scopes : undefined,
-		extraParameters: parseExtraParameters('additionalParameters', typeof options.additionalParameters === 'string' ? options.additionalParameters : ''),
-	});
-};
+export const connectClientCredentials = defineOperation({
+	value: 'connectClientCredentials',
+	name: 'Connect with Client Credentials',
+	description: 'Connect the OAuth app itself (client credentials grant, no user): get a token and store it; Get Valid Token renews it',
+	action: 'Connect with client credentials',
+	since: 1.2,
+	agentTool: false,
+	needsApp: true,
+	connectionId: 'new',
+	properties,
+	async execute({ engine, connectionId, itemIndex }) {
+		const scopes = parseScopes(this.getNodeParameter('clientCredentialsScopes', itemIndex, ''));
+		const options = this.getNodeParameter('clientCredentialsOptions', itemIndex, {}) as IDataObject;
+		return (await engine.manager()).connectClientCredentials(connectionId, {
+			scopes: scopes.length > 0 ? scopes : undefined,
+			extraParameters: parseExtraParameters('additionalParameters', typeof options.additionalParameters === 'string' ? options.additionalParameters : ''),
+		});
+	},
+	output: (rule, result) => connectionFields(rule, result, false),
+});

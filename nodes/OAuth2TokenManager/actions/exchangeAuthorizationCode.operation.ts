@@ -1,10 +1,11 @@
 import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import { connectionIdFromState } from '../../../engine';
-import { DERIVED_FROM_PROVIDER, type ConnectionOperation } from './node.type';
+import { DERIVED_FROM_PROVIDER, defineOperation } from './node.type';
+import { connectionFields } from './output';
 
 const show = { show: { operation: ['exchangeAuthorizationCode'] } };
 
-export const description: INodeProperties[] = [
+const properties: INodeProperties[] = [
 	{
 		displayName: 'Authorization Code',
 		name: 'code',
@@ -73,7 +74,7 @@ const optionalString = (value: unknown) => (typeof value === 'string' && value.t
  * mapped to the raw state), the connection is taken from there. The engine then verifies the state. A callback
  * without state, allowed to lack one, leaves an empty Connection ID to the provider's answer.
  */
-export function connectionId(this: IExecuteFunctions, itemIndex: number): unknown {
+function connectionIdFromCallback(this: IExecuteFunctions, itemIndex: number): unknown {
 	const given = this.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
 	const state = this.getNodeParameter('state', itemIndex, '');
 	const empty = given === '' || given === undefined || given === null;
@@ -84,18 +85,30 @@ export function connectionId(this: IExecuteFunctions, itemIndex: number): unknow
 	return empty && !optionalString(state) && options.allowMissingState === true ? DERIVED_FROM_PROVIDER : given;
 }
 
-export const execute: ConnectionOperation<'exchangeAuthorizationCode'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
-	const code = this.getNodeParameter('code', itemIndex, '') as string;
-	const state = optionalString(this.getNodeParameter('state', itemIndex, ''));
-	const providerError = optionalString(this.getNodeParameter('providerError', itemIndex, ''));
-	const options = this.getNodeParameter('exchangeOptions', itemIndex, {}) as IDataObject;
-	const callbackQuery = this.getNodeParameter('callbackQuery', itemIndex, {});
-	return (await engine.manager()).exchangeAuthorizationCode(connectionId === '' ? null : connectionId, {
-		code,
-		state,
-		providerError,
-		providerErrorDescription: optionalString(options.providerErrorDescription),
-		allowMissingState: options.allowMissingState === true,
-		callbackFields: callbackQuery && typeof callbackQuery === 'object' && !Array.isArray(callbackQuery) ? (callbackQuery as IDataObject) : {},
-	});
-};
+export const exchangeAuthorizationCode = defineOperation({
+	value: 'exchangeAuthorizationCode',
+	name: 'Exchange Authorization Code',
+	description: 'Trade the code from the OAuth callback for tokens and store them',
+	action: 'Exchange an authorization code',
+	agentTool: false,
+	needsApp: true,
+	connectionId: 'fromCallback',
+	readConnectionId: connectionIdFromCallback,
+	properties,
+	async execute({ engine, connectionId, itemIndex }) {
+		const code = this.getNodeParameter('code', itemIndex, '') as string;
+		const state = optionalString(this.getNodeParameter('state', itemIndex, ''));
+		const providerError = optionalString(this.getNodeParameter('providerError', itemIndex, ''));
+		const options = this.getNodeParameter('exchangeOptions', itemIndex, {}) as IDataObject;
+		const callbackQuery = this.getNodeParameter('callbackQuery', itemIndex, {});
+		return (await engine.manager()).exchangeAuthorizationCode(connectionId === '' ? null : connectionId, {
+			code,
+			state,
+			providerError,
+			providerErrorDescription: optionalString(options.providerErrorDescription),
+			allowMissingState: options.allowMissingState === true,
+			callbackFields: callbackQuery && typeof callbackQuery === 'object' && !Array.isArray(callbackQuery) ? (callbackQuery as IDataObject) : {},
+		});
+	},
+	output: (rule, result) => connectionFields(rule, result, false),
+});

@@ -1,10 +1,20 @@
-import type { INodeProperties } from 'n8n-workflow';
-import { getConnection } from '../../../engine';
-import type { ConnectionOperation } from './node.type';
+import { getConnection as readConnection } from '../../../engine';
+import { defineOperation } from './node.type';
+import { summaryFields } from './output';
 
-/** Needs only the storage credential: the output is the stored connection without its tokens. */
-export const description: INodeProperties[] = [];
-
-export const execute: ConnectionOperation<'getConnection'>['execute'] = async function ({ engine, connectionId }) {
-	return getConnection(await engine.store(), connectionId);
-};
+/** The stored connection without its tokens: the storage credential is all it needs. */
+export const getConnection = defineOperation({
+	value: 'getConnection',
+	name: 'Get Connection',
+	description: 'Inspect a connection: status, expiry, last refresh, last error, failures; never a token',
+	action: 'Get a connection',
+	since: 1.2,
+	agentTool: false,
+	needsApp: false,
+	connectionId: 'existing',
+	properties: [],
+	async execute({ engine, connectionId }) {
+		return readConnection(await engine.store(), connectionId);
+	},
+	output: summaryFields,
+});

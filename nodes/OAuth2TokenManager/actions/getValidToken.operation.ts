@@ -1,8 +1,9 @@
 import type { INodeProperties } from 'n8n-workflow';
 import { DEFAULT_MIN_VALIDITY_SECONDS } from '../../../engine';
-import type { ConnectionOperation } from './node.type';
+import { defineOperation } from './node.type';
+import { connectionFields, healthFields } from './output';
 
-export const description: INodeProperties[] = [
+const properties: INodeProperties[] = [
 	{
 		displayName: 'Minimum Validity (Seconds)',
 		name: 'minValiditySeconds',
@@ -15,7 +16,23 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export const execute: ConnectionOperation<'getValidToken'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
-	const minValiditySeconds = this.getNodeParameter('minValiditySeconds', itemIndex, DEFAULT_MIN_VALIDITY_SECONDS) as number;
-	return (await engine.manager()).getValidToken(connectionId, { minValiditySeconds });
-};
+export const getValidToken = defineOperation({
+	value: 'getValidToken',
+	name: 'Get Valid Token',
+	description: 'Return an access token that stays valid, refreshing it first when it is about to expire',
+	action: 'Get a valid access token',
+	agentTool: true,
+	needsApp: true,
+	connectionId: 'existing',
+	properties,
+	async execute({ engine, connectionId, itemIndex }) {
+		const minValiditySeconds = this.getNodeParameter('minValiditySeconds', itemIndex, DEFAULT_MIN_VALIDITY_SECONDS) as number;
+		return (await engine.manager()).getValidToken(connectionId, { minValiditySeconds });
+	},
+	output: (rule, result) =>
+		connectionFields(rule, result, true, {
+			[rule.names.minValiditySeconds]: result.minValidity.effectiveSeconds,
+			[rule.names.minValidityCapped]: result.minValidity.capped,
+			...healthFields(result),
+		}),
+});

@@ -1,6 +1,7 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
 import { DEFAULT_KEEP_ALIVE_CONCURRENCY, MAX_KEEP_ALIVE_CONCURRENCY } from '../../../engine';
-import type { StoreOperation } from './node.type';
+import { defineOperation } from './node.type';
+import { keepAliveFields } from './output';
 
 const show = { show: { operation: ['keepAlive'] } };
 
@@ -11,7 +12,7 @@ const show = { show: { operation: ['keepAlive'] } };
 export const DEFAULT_IDLE_AFTER_DAYS = 30;
 export const DEFAULT_EXPIRES_WITHIN_SECONDS = 600;
 
-export const description: INodeProperties[] = [
+const properties: INodeProperties[] = [
 	{
 		displayName:
 			'Run this from a Schedule Trigger (e.g. every 15 minutes). Each connection of the App credential\'s provider that is due is refreshed under its lease, one item per connection touched. Bundled workflow 4 sends the ones that need re-authorization or are failing to an alert endpoint.',
@@ -67,14 +68,24 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export const scope = 'store';
-
-export const execute: StoreOperation<'keepAlive'>['execute'] = async function ({ engine, itemIndex }) {
-	const options = this.getNodeParameter('keepAliveOptions', itemIndex, {}) as IDataObject;
-	return (await engine.manager()).keepAlive({
-		expiresWithinSeconds: this.getNodeParameter('expiresWithinSeconds', itemIndex, DEFAULT_EXPIRES_WITHIN_SECONDS) as number,
-		idleAfterDays: this.getNodeParameter('idleAfterDays', itemIndex, DEFAULT_IDLE_AFTER_DAYS) as number,
-		concurrency: options.concurrency === undefined ? undefined : (options.concurrency as number),
-		maxConnections: options.maxConnections === undefined ? undefined : (options.maxConnections as number),
-	});
-};
+export const keepAlive = defineOperation({
+	value: 'keepAlive',
+	name: 'Keep Alive',
+	description: 'For a Schedule Trigger: refresh every connection that expires soon or has been idle, one item per connection touched',
+	action: 'Keep connections alive',
+	since: 1.2,
+	agentTool: false,
+	needsApp: true,
+	connectionId: 'none',
+	properties,
+	async execute({ engine, itemIndex }) {
+		const options = this.getNodeParameter('keepAliveOptions', itemIndex, {}) as IDataObject;
+		return (await engine.manager()).keepAlive({
+			expiresWithinSeconds: this.getNodeParameter('expiresWithinSeconds', itemIndex, DEFAULT_EXPIRES_WITHIN_SECONDS) as number,
+			idleAfterDays: this.getNodeParameter('idleAfterDays', itemIndex, DEFAULT_IDLE_AFTER_DAYS) as number,
+			concurrency: options.concurrency === undefined ? undefined : (options.concurrency as number),
+			maxConnections: options.maxConnections === undefined ? undefined : (options.maxConnections as number),
+		});
+	},
+	output: (rule, outcomes) => outcomes.map((outcome) => keepAliveFields(rule, outcome)),
+});

@@ -1,6 +1,7 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
-import { listConnections, REPORTED_STATUSES, type ReportedStatus } from '../../../engine';
-import type { StoreOperation } from './node.type';
+import { listConnections as readConnections, REPORTED_STATUSES, type ReportedStatus } from '../../../engine';
+import { defineOperation } from './node.type';
+import { summaryFields } from './output';
 
 const show = { show: { operation: ['listConnections'] } };
 
@@ -11,7 +12,7 @@ const STATUS_NAMES: { [S in ReportedStatus]: string } = {
 	revoked: 'Revoked',
 };
 
-export const description: INodeProperties[] = [
+const properties: INodeProperties[] = [
 	{
 		displayName: 'Return All',
 		name: 'returnAll',
@@ -64,19 +65,29 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export const scope = 'store';
-
-export const execute: StoreOperation<'listConnections'>['execute'] = async function ({ engine, itemIndex }) {
-	const returnAll = this.getNodeParameter('returnAll', itemIndex, false) as boolean;
-	const limit = returnAll ? undefined : (this.getNodeParameter('limit', itemIndex, 50) as number);
-	const filters = this.getNodeParameter('filters', itemIndex, {}) as IDataObject;
-	return listConnections(
-		await engine.store(),
-		{
-			status: filters.status as ReportedStatus | undefined,
-			provider: typeof filters.provider === 'string' ? filters.provider.trim() : undefined,
-			idPrefix: typeof filters.idPrefix === 'string' ? filters.idPrefix : undefined,
-		},
-		limit,
-	);
-};
+export const listConnections = defineOperation({
+	value: 'listConnections',
+	name: 'List Connections',
+	description: 'List the stored connections, filtered by status, provider or ID prefix; never a token',
+	action: 'List connections',
+	since: 1.2,
+	agentTool: false,
+	needsApp: false,
+	connectionId: 'none',
+	properties,
+	async execute({ engine, itemIndex }) {
+		const returnAll = this.getNodeParameter('returnAll', itemIndex, false) as boolean;
+		const limit = returnAll ? undefined : (this.getNodeParameter('limit', itemIndex, 50) as number);
+		const filters = this.getNodeParameter('filters', itemIndex, {}) as IDataObject;
+		return readConnections(
+			await engine.store(),
+			{
+				status: filters.status as ReportedStatus | undefined,
+				provider: typeof filters.provider === 'string' ? filters.provider.trim() : undefined,
+				idPrefix: typeof filters.idPrefix === 'string' ? filters.idPrefix : undefined,
+			},
+			limit,
+		);
+	},
+	output: (rule, connections) => connections.map((connection) => summaryFields(rule, connection)),
+});

@@ -1,54 +1,74 @@
-import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
-import type { AuthorizationStart, ConnectionSummary, KeepAliveOutcome, RevokeResult, TokenResult, ValidTokenResult } from '../../../engine';
-import type { Engine } from '../methods/engineFromCredentials';
+import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
+import type { Engine } from '../transport/engine';
+import type { OutputRule } from './output';
+import type { NodeVersion } from './versions';
 
-/** What each operation returns from the engine, keyed by the Operation parameter's value. */
-export interface OperationResults {
-	buildAuthorizationUrl: AuthorizationStart;
-	exchangeAuthorizationCode: TokenResult;
-	getValidToken: ValidTokenResult;
-	refreshToken: TokenResult;
-	revoke: RevokeResult;
-	getConnection: ConnectionSummary;
-	listConnections: ConnectionSummary[];
-	keepAlive: KeepAliveOutcome[];
-	connectClientCredentials: TokenResult;
-}
-
-export type Operation = keyof OperationResults;
-
-/** Returned by a `connectionId` reader when the connection id comes from the provider's answer: the operation then gets ''. */
+/** Returned by `readConnectionId` when the connection id comes from the provider's answer: the operation then gets ''. */
 export const DERIVED_FROM_PROVIDER = Symbol('connection id derived from the provider\'s answer');
 
+/** The TokenManager needs the App credential: an operation that only reads the store gets the store alone. */
+export type EngineFor<NeedsApp extends boolean> = NeedsApp extends true ? Engine : Pick<Engine, 'store'>;
+
 /** What every operation gets for its item: the engine (built on first use) and the item's index. */
-export interface OperationInput {
-	engine: Engine;
+export interface OperationInput<NeedsApp extends boolean> {
+	engine: EngineFor<NeedsApp>;
 	itemIndex: number;
 }
 
 /** What an operation on one connection gets besides: its connection id, checked. */
-export interface ConnectionOperationInput extends OperationInput {
+export interface ConnectionOperationInput<NeedsApp extends boolean> extends OperationInput<NeedsApp> {
 	connectionId: string;
 }
 
-/** An operation on one connection, named by the Connection ID parameter (or by `connectionId` when given). */
-export interface ConnectionOperation<K extends Operation> {
+/**
+ * What an operation declares: its option in the panel, what it needs, its parameters and how its result becomes
+ * items. The node's description and its router derive everything else from these declarations.
+ */
+interface OperationBase<NeedsApp extends boolean, Result> {
+	/** The Operation parameter's value: saved workflows hold it. */
+	value: string;
+	/** The option's name, description and action, as n8n shows them. */
+	name: string;
+	description: string;
+	action: string;
+	/** The node version the operation came with; absent, every version offers it. */
+	since?: NodeVersion;
+	/** Whether an AI agent may run it: a token handed to an agent goes to the model's vendor, so only operations whose tool output is status and expiry. */
+	agentTool: boolean;
+	/** Whether it needs the App credential; reading the store needs the storage credential alone. */
+	needsApp: NeedsApp;
 	/** The operation's own parameters, shown for it alone. */
-	description: INodeProperties[];
-	/** Where the operation takes its connection id from, before the engine checks it: the Connection ID parameter when absent. */
-	connectionId?: (this: IExecuteFunctions, itemIndex: number) => unknown;
-	execute: (this: IExecuteFunctions, input: ConnectionOperationInput) => Promise<OperationResults[K]>;
+	properties: INodeProperties[];
+	/** Its items: one, or one per connection for an operation over many. */
+	output(rule: OutputRule, result: Result): IDataObject | IDataObject[];
 }
 
 /** An operation over the store's connections: it has no Connection ID. */
-export interface StoreOperation<K extends Operation> {
-	description: INodeProperties[];
-	scope: 'store';
-	execute: (this: IExecuteFunctions, input: OperationInput) => Promise<OperationResults[K]>;
+interface StoreOperation<NeedsApp extends boolean, Result> extends OperationBase<NeedsApp, Result> {
+	connectionId: 'none';
+	execute(this: IExecuteFunctions, input: OperationInput<NeedsApp>): Promise<Result>;
 }
 
-export type OperationModule<K extends Operation> = ConnectionOperation<K> | StoreOperation<K>;
+/** An operation on one connection: 'existing' picks a stored one, 'new' names the one it makes (typed rather than picked). */
+interface ConnectionOperation<NeedsApp extends boolean, Result> extends OperationBase<NeedsApp, Result> {
+	connectionId: 'existing' | 'new';
+	execute(this: IExecuteFunctions, input: ConnectionOperationInput<NeedsApp>): Promise<Result>;
+}
 
-export function isStoreOperation<K extends Operation>(module: OperationModule<K>): module is StoreOperation<K> {
-	return 'scope' in module && module.scope === 'store';
+/** An operation on an OAuth callback: its Connection ID is optional, the callback's signed state names the connection. */
+interface CallbackOperation<NeedsApp extends boolean, Result> extends OperationBase<NeedsApp, Result> {
+	connectionId: 'fromCallback';
+	/** The connection id to check, from the Connection ID parameter and the callback. */
+	readConnectionId(this: IExecuteFunctions, itemIndex: number): unknown;
+	execute(this: IExecuteFunctions, input: ConnectionOperationInput<NeedsApp>): Promise<Result>;
+}
+
+export type OperationDefinition<NeedsApp extends boolean = boolean, Result = unknown> =
+	| StoreOperation<NeedsApp, Result>
+	| ConnectionOperation<NeedsApp, Result>
+	| CallbackOperation<NeedsApp, Result>;
+
+/** Checks an operation's declaration against what it does: its result feeds its output, and no App means no TokenManager. */
+export function defineOperation<NeedsApp extends boolean, Result>(definition: OperationDefinition<NeedsApp, Result>): OperationDefinition<NeedsApp, Result> {
+	return definition;
 }

@@ -1,14 +1,15 @@
 import type { IDataObject } from 'n8n-workflow';
 import type { ConnectionSummary, KeepAliveOutcome, TokenResult, ValidTokenResult } from '../../../engine';
-import type { Operation, OperationResults } from './node.type';
+import { CAMEL_CASE_OUTPUT_SINCE } from './versions';
 
 /*
- * The item each operation returns. The rule (node version 1.1 and later): fields defined by RFC 6749 keep their
- * names (access_token, token_type, expires_in, scope), the node's own fields are camelCase (connectionId,
- * expiresAt, refreshCount…); the item starts with the connection and its token, and the provider's kept fields
- * (e.g. Pipedrive's api_domain) come last. Version 1 keeps the names and order it always had, so saved workflows
- * that read them keep working; version 1.2 follows 1.1's rule. The refresh token is never output; the access token
- * only where the caller asked for one (Get Valid Token, Refresh Token), and never to an AI agent.
+ * The fields of the items the operations return (each operation's `output` builds its items from them). The rule
+ * (node version 1.1 and later): fields defined by RFC 6749 keep their names (access_token, token_type, expires_in,
+ * scope), the node's own fields are camelCase (connectionId, expiresAt, refreshCount…); the item starts with the
+ * connection and its token, and the provider's kept fields (e.g. Pipedrive's api_domain) come last. Version 1 keeps
+ * the names and order it always had, so saved workflows that read them keep working; version 1.2 follows 1.1's rule.
+ * The refresh token is never output; the access token only where the caller asked for one (Get Valid Token, Refresh
+ * Token), and never to an AI agent.
  */
 
 /** The node's own output fields, by their version 1.1 names. */
@@ -58,7 +59,7 @@ const VERSION_1_1: OutputRule = {
 };
 
 export function outputRuleFor(typeVersion: number): OutputRule {
-	return typeVersion < 1.1 ? VERSION_1 : VERSION_1_1;
+	return typeVersion < CAMEL_CASE_OUTPUT_SINCE ? VERSION_1 : VERSION_1_1;
 }
 
 const isoTime = (date: Date | null) => (date ? date.toISOString() : null);
@@ -71,7 +72,7 @@ function withProviderFields(rule: OutputRule, own: IDataObject, metadata: Record
 	return { ...own, ...Object.fromEntries(kept) };
 }
 
-function connectionFields(rule: OutputRule, { connection: c, refreshed }: TokenResult, includeAccessToken: boolean, extra: IDataObject = {}): IDataObject {
+export function connectionFields(rule: OutputRule, { connection: c, refreshed }: TokenResult, includeAccessToken: boolean, extra: IDataObject = {}): IDataObject {
 	const { names } = rule;
 	const own: IDataObject = {
 		connectionId: c.connectionId,
@@ -95,7 +96,7 @@ function connectionFields(rule: OutputRule, { connection: c, refreshed }: TokenR
  * and, when Get Valid Token served the stored token because the provider is failing, when it is asked again. Only
  * when true or set, so healthy items stay as they were.
  */
-function healthFields(result: TokenResult & Partial<Pick<ValidTokenResult, 'cooldown'>>): IDataObject {
+export function healthFields(result: TokenResult & Partial<Pick<ValidTokenResult, 'cooldown'>>): IDataObject {
 	return {
 		...(result.recovered ? { recovered: true } : {}),
 		...(result.cooldown ? { nextAttemptAt: result.cooldown.nextAttemptAt.toISOString() } : {}),
@@ -106,7 +107,7 @@ function healthFields(result: TokenResult & Partial<Pick<ValidTokenResult, 'cool
  * One Keep Alive item. The failure goes in errorCode and errorMessage, not in an `error` field: n8n takes an item with
  * `error` for a failed item (its error output).
  */
-function keepAliveFields({ names }: OutputRule, outcome: KeepAliveOutcome): IDataObject {
+export function keepAliveFields({ names }: OutputRule, outcome: KeepAliveOutcome): IDataObject {
 	return {
 		connectionId: outcome.connectionId,
 		outcome: outcome.outcome,
@@ -122,7 +123,7 @@ function keepAliveFields({ names }: OutputRule, outcome: KeepAliveOutcome): IDat
 }
 
 /** A stored connection as Get Connection and List Connections show it: every field but its tokens. */
-function summaryFields(rule: OutputRule, s: ConnectionSummary): IDataObject {
+export function summaryFields(rule: OutputRule, s: ConnectionSummary): IDataObject {
 	const { names } = rule;
 	const own: IDataObject = {
 		connectionId: s.connectionId,
@@ -145,39 +146,6 @@ function summaryFields(rule: OutputRule, s: ConnectionSummary): IDataObject {
 		updatedAt: s.updatedAt.toISOString(),
 	};
 	return withProviderFields(rule, own, s.metadata);
-}
-
-/** Each operation's items: one, or one per connection for the operations over many. */
-const formats: { [K in Operation]: (rule: OutputRule, result: OperationResults[K]) => IDataObject | IDataObject[] } = {
-	buildAuthorizationUrl: ({ names }, start) => ({
-		connectionId: start.connectionId,
-		authorizationUrl: start.authorizationUrl,
-		state: start.state,
-		[names.expiresAt]: start.expiresAt.toISOString(),
-		pkce: start.pkce,
-	}),
-	exchangeAuthorizationCode: (rule, result) => connectionFields(rule, result, false),
-	getValidToken: (rule, result) =>
-		connectionFields(rule, result, true, {
-			[rule.names.minValiditySeconds]: result.minValidity.effectiveSeconds,
-			[rule.names.minValidityCapped]: result.minValidity.capped,
-			...healthFields(result),
-		}),
-	refreshToken: (rule, result) => connectionFields(rule, result, true, healthFields(result)),
-	revoke: (rule, { connection, revokedAtProvider }) =>
-		connectionFields(rule, { connection, refreshed: false, recovered: false }, false, {
-			[rule.names.revokedAtProvider]: revokedAtProvider !== null,
-			[rule.names.revokedTokenType]: revokedAtProvider,
-		}),
-	getConnection: summaryFields,
-	listConnections: (rule, connections) => connections.map((connection) => summaryFields(rule, connection)),
-	keepAlive: (rule, outcomes) => outcomes.map((outcome) => keepAliveFields(rule, outcome)),
-	connectClientCredentials: (rule, result) => connectionFields(rule, result, false),
-};
-
-export function operationOutput<K extends Operation>(rule: OutputRule, operation: K, result: OperationResults[K]): IDataObject[] {
-	const format: (rule: OutputRule, result: OperationResults[K]) => IDataObject | IDataObject[] = formats[operation];
-	return [format(rule, result)].flat();
 }
 
 export function agentToolOutput(rule: OutputRule, json: IDataObject): IDataObject {

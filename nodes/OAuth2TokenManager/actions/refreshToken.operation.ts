@@ -1,9 +1,10 @@
 import type { INodeProperties } from 'n8n-workflow';
-import type { ConnectionOperation } from './node.type';
+import { defineOperation } from './node.type';
+import { connectionFields, healthFields } from './output';
 
 const show = { show: { operation: ['refreshToken'] } };
 
-export const description: INodeProperties[] = [
+const properties: INodeProperties[] = [
 	{
 		displayName: 'Failed Access Token',
 		name: 'failedAccessToken',
@@ -24,8 +25,19 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export const execute: ConnectionOperation<'refreshToken'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
-	const failedAccessToken = (this.getNodeParameter('failedAccessToken', itemIndex, '') as string) || undefined;
-	const force = this.getNodeParameter('force', itemIndex, false) as boolean;
-	return (await engine.manager()).refreshToken(connectionId, { failedAccessToken, force });
-};
+export const refreshToken = defineOperation({
+	value: 'refreshToken',
+	name: 'Refresh Token',
+	description: 'Refresh the access token now, or only if a failed token is still the stored one',
+	action: 'Refresh an access token',
+	agentTool: true,
+	needsApp: true,
+	connectionId: 'existing',
+	properties,
+	async execute({ engine, connectionId, itemIndex }) {
+		const failedAccessToken = (this.getNodeParameter('failedAccessToken', itemIndex, '') as string) || undefined;
+		const force = this.getNodeParameter('force', itemIndex, false) as boolean;
+		return (await engine.manager()).refreshToken(connectionId, { failedAccessToken, force });
+	},
+	output: (rule, result) => connectionFields(rule, result, true, healthFields(result)),
+});

@@ -1,6 +1,7 @@
 import type { INodeProperties } from 'n8n-workflow';
 import { PROVIDER_PRESETS, type ProviderPreset } from '../../../engine';
-import type { ConnectionOperation } from './node.type';
+import { defineOperation } from './node.type';
+import { connectionFields } from './output';
 
 /**
  * What the switch does depends on the App credential's provider, which the panel cannot read: the notice lists
@@ -19,7 +20,7 @@ const REVOKE_AT_PROVIDER_EFFECT = [
 	...Object.values(PROVIDER_PRESETS).map(revokeEffect),
 ].join(' ');
 
-export const description: INodeProperties[] = [
+const properties: INodeProperties[] = [
 	{
 		displayName: 'Revoke at Provider',
 		name: 'revokeAtProvider',
@@ -38,7 +39,22 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export const execute: ConnectionOperation<'revoke'>['execute'] = async function ({ engine, connectionId, itemIndex }) {
-	const atProvider = this.getNodeParameter('revokeAtProvider', itemIndex, true) as boolean;
-	return (await engine.manager()).revoke(connectionId, { atProvider });
-};
+export const revoke = defineOperation({
+	value: 'revoke',
+	name: 'Revoke / Disconnect',
+	description: 'Revoke the tokens at the provider (RFC 7009), then mark the connection revoked and erase them',
+	action: 'Revoke a connection',
+	agentTool: false,
+	needsApp: true,
+	connectionId: 'existing',
+	properties,
+	async execute({ engine, connectionId, itemIndex }) {
+		const atProvider = this.getNodeParameter('revokeAtProvider', itemIndex, true) as boolean;
+		return (await engine.manager()).revoke(connectionId, { atProvider });
+	},
+	output: (rule, { connection, revokedAtProvider }) =>
+		connectionFields(rule, { connection, refreshed: false, recovered: false }, false, {
+			[rule.names.revokedAtProvider]: revokedAtProvider !== null,
+			[rule.names.revokedTokenType]: revokedAtProvider,
+		}),
+});

@@ -1,41 +1,43 @@
 import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
 import { NeedsReauthorizationError, TokenManagerError, validateConnectionId } from '../../../engine';
-import { withEngine } from '../methods/engineFromCredentials';
-import { DERIVED_FROM_PROVIDER, isStoreOperation, type Operation } from './node.type';
+import { withEngine } from '../transport/engine';
+import { DERIVED_FROM_PROVIDER, type OperationDefinition } from './node.type';
 import { toNodeError } from './nodeErrors';
-import { AGENT_TOOL_OPERATIONS, isOperation, operations } from './operations';
-import { agentToolOutput, operationOutput, outputRuleFor, type OutputRule } from './output';
+import { operationNamed, operations } from './operations';
+import { agentToolOutput, outputRuleFor, type OutputRule } from './output';
 
 /** n8n runs the node as an AI agent's tool under its type name with a "Tool" suffix. */
 function runsAsAgentTool(ctx: IExecuteFunctions): boolean {
 	return ctx.getNode().type.endsWith('Tool');
 }
 
+/** Names as a sentence lists them: "A, B and C". */
+function inWords(names: string[]): string {
+	return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names.join('');
+}
+
+const AGENT_TOOL_OPERATION_NAMES = inWords(operations.filter((operation) => operation.agentTool).map((operation) => operation.name));
+
 /**
  * The item's connection id, checked before any credential is read or any store is reached (version 1.2's resource
  * locator gives its value); '' when the provider's answer names the connection, undefined for an operation on the
  * whole store.
  */
-function connectionIdOf(ctx: IExecuteFunctions, operation: Operation, itemIndex: number): string | undefined {
-	const module = operations[operation];
-	if (isStoreOperation(module)) return undefined;
-	const given = module.connectionId ? module.connectionId.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
+function connectionIdOf(ctx: IExecuteFunctions, operation: OperationDefinition, itemIndex: number): string | undefined {
+	if (operation.connectionId === 'none') return undefined;
+	const given =
+		operation.connectionId === 'fromCallback' ? operation.readConnectionId.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
 	return given === DERIVED_FROM_PROVIDER ? '' : validateConnectionId(given);
 }
 
 /** One item, one or more outputs (an operation over many connections gives one per connection). */
-async function runOperation<K extends Operation>(
-	ctx: IExecuteFunctions,
-	operation: K,
-	connectionId: string | undefined,
-	itemIndex: number,
-	rule: OutputRule,
-): Promise<IDataObject[]> {
-	const module = operations[operation];
+async function runOperation(ctx: IExecuteFunctions, operation: OperationDefinition, connectionId: string | undefined, itemIndex: number, rule: OutputRule): Promise<IDataObject[]> {
 	const result = await withEngine(ctx, itemIndex, (engine) =>
-		isStoreOperation(module) ? module.execute.call(ctx, { engine, itemIndex }) : module.execute.call(ctx, { engine, connectionId: connectionId!, itemIndex }),
+		operation.connectionId === 'none'
+			? operation.execute.call(ctx, { engine, itemIndex })
+			: operation.execute.call(ctx, { engine, connectionId: connectionId!, itemIndex }),
 	);
-	return operationOutput(rule, operation, result);
+	return [operation.output(rule, result)].flat();
 }
 
 /** Runs the operation of every item, pairs each output with its input, and turns failures into n8n errors. */
@@ -47,12 +49,13 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 	for (let i = 0; i < items.length; i++) {
 		let connectionId: string | undefined;
 		try {
-			const operation = this.getNodeParameter('operation', i);
-			if (!isOperation(operation)) throw new NodeOperationError(this.getNode(), `The operation "${String(operation)}" is not supported`, { itemIndex: i });
-			if (asAgentTool && !AGENT_TOOL_OPERATIONS.includes(operation)) {
-				throw new NodeOperationError(this.getNode(), `The operation "${operation}" is not available to an AI agent`, {
+			const value = this.getNodeParameter('operation', i);
+			const operation = operationNamed(value);
+			if (!operation) throw new NodeOperationError(this.getNode(), `The operation "${String(value)}" is not supported`, { itemIndex: i });
+			if (asAgentTool && !operation.agentTool) {
+				throw new NodeOperationError(this.getNode(), `The operation "${operation.value}" is not available to an AI agent`, {
 					itemIndex: i,
-					description: 'As an agent\'s tool this node runs Get Valid Token and Refresh Token and answers with status and expiry, never a token. Run the other operations in a workflow without an agent.',
+					description: `As an agent's tool this node runs ${AGENT_TOOL_OPERATION_NAMES} and answers with status and expiry, never a token. Run the other operations in a workflow without an agent.`,
 				});
 			}
 			connectionId = connectionIdOf(this, operation, i);

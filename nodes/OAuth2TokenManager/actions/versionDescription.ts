@@ -1,7 +1,35 @@
 /* eslint-disable n8n-nodes-base/node-filename-against-convention -- the description lives apart from the node class, as in n8n's versioned nodes */
-import { NodeConnectionTypes, type ICredentialsDisplayOptions, type INodeProperties, type INodeTypeDescription } from 'n8n-workflow';
-import { APP_CREDENTIAL, DEFAULT_STORAGE, STORAGE_CREDENTIALS, type Storage } from '../methods/engineFromCredentials';
-import { operationProperty, operations, STORE_ONLY_OPERATIONS } from './operations';
+import {
+	NodeConnectionTypes,
+	type ICredentialsDisplayOptions,
+	type IDisplayOptions,
+	type INodeProperties,
+	type INodePropertyOptions,
+	type INodeTypeDescription,
+} from 'n8n-workflow';
+import { APP_CREDENTIAL, DEFAULT_STORAGE, STORAGE_CREDENTIALS, type Storage } from '../transport/credentials';
+import type { OperationDefinition } from './node.type';
+import { operations, operationValues } from './operations';
+import { CONNECTION_ID_LOCATOR_SINCE, DEFAULT_NODE_VERSION, inVersionsBefore, inVersionsSince, NODE_VERSIONS } from './versions';
+
+/** An operation's option: offered from its version on, and to an AI agent's tool only where it says so. */
+function operationOption({ name, value, description, action, since, agentTool }: OperationDefinition): INodePropertyOptions {
+	const displayOptions: IDisplayOptions = {
+		...(since === undefined ? {} : { show: inVersionsSince(since) }),
+		...(agentTool ? {} : { hide: { '@tool': [true] } }),
+	};
+	return { name, value, description, action, ...(Object.keys(displayOptions).length > 0 ? { displayOptions } : {}) };
+}
+
+const operationProperty: INodeProperties = {
+	displayName: 'Operation',
+	name: 'operation',
+	type: 'options',
+	noDataExpression: true,
+	// n8n lists options by name (its lint rule for nodes asks so).
+	options: [...operations].sort((a, b) => (a.name < b.name ? -1 : 1)).map(operationOption),
+	default: 'getValidToken',
+};
 
 /**
  * The canvas names the operation and the connection. A mapped connection ID has no value before a run (n8n's
@@ -25,14 +53,16 @@ const CALLBACK_CONNECTION_ID_DESCRIPTION =
 	'Leave empty, or map it to the state query parameter of the callback: the node then reads the connection from the signed state. A connection ID given here must be the one the state was issued for.';
 
 /** Operations that take no Connection ID: they work on the store's connections. */
-const OVER_MANY_CONNECTIONS = ['listConnections', 'keepAlive'];
+const OVER_MANY_CONNECTIONS = operationValues((operation) => operation.connectionId === 'none');
 /** Operations that make a connection: its ID is typed (or mapped) rather than picked. */
-const MAKING_CONNECTIONS = ['buildAuthorizationUrl', 'connectClientCredentials'];
+const MAKING_CONNECTIONS = operationValues((operation) => operation.connectionId === 'new');
+/** Operations on an OAuth callback: the signed state names the connection. */
+const ON_CALLBACK = operationValues((operation) => operation.connectionId === 'fromCallback');
 
-const upToVersion11 = { '@version': [1, 1.1] };
-const fromVersion12 = { '@version': [{ _cnd: { gte: 1.2 } }] };
+const textConnectionIdVersions = inVersionsBefore(CONNECTION_ID_LOCATOR_SINCE);
+const locatorConnectionIdVersions = inVersionsSince(CONNECTION_ID_LOCATOR_SINCE);
 
-/** Versions 1 and 1.1: a plain text field (saved nodes keep their value as it is). */
+/** Before CONNECTION_ID_LOCATOR_SINCE: a plain text field (saved nodes keep their value as it is). */
 const connectionIdText: INodeProperties = {
 	displayName: 'Connection ID',
 	name: 'connectionId',
@@ -43,8 +73,9 @@ const connectionIdText: INodeProperties = {
 };
 
 /**
- * Version 1.2: a resource locator, as n8n's own nodes pick a record: from a searchable list of the selected store's
- * connections (each with its status), or by ID (typed or mapped). The node reads it with extractValue.
+ * From CONNECTION_ID_LOCATOR_SINCE: a resource locator, as n8n's own nodes pick a record: from a searchable list of
+ * the selected store's connections (each with its status), or by ID (typed or mapped). The node reads it with
+ * extractValue.
  */
 function connectionIdLocator(defaultMode: 'list' | 'id'): INodeProperties {
 	return {
@@ -79,44 +110,40 @@ const connectionIdProperties: INodeProperties[] = [
 	{
 		...connectionIdText,
 		description: CONNECTION_ID_DESCRIPTION,
-		displayOptions: { show: upToVersion11, hide: { operation: ['exchangeAuthorizationCode', ...OVER_MANY_CONNECTIONS] } },
+		displayOptions: { show: textConnectionIdVersions, hide: { operation: [...ON_CALLBACK, ...OVER_MANY_CONNECTIONS] } },
 	},
 	{
 		...connectionIdText,
 		required: false,
 		description: CALLBACK_CONNECTION_ID_DESCRIPTION,
-		displayOptions: { show: { ...upToVersion11, operation: ['exchangeAuthorizationCode'] } },
+		displayOptions: { show: { ...textConnectionIdVersions, operation: ON_CALLBACK } },
 	},
 	{
 		...connectionIdLocator('list'),
 		description: CONNECTION_ID_DESCRIPTION,
-		displayOptions: { show: fromVersion12, hide: { operation: ['exchangeAuthorizationCode', ...MAKING_CONNECTIONS, ...OVER_MANY_CONNECTIONS] } },
+		displayOptions: { show: locatorConnectionIdVersions, hide: { operation: [...ON_CALLBACK, ...MAKING_CONNECTIONS, ...OVER_MANY_CONNECTIONS] } },
 	},
 	{
 		...connectionIdLocator('id'),
 		description: `${CONNECTION_ID_DESCRIPTION}. Pick an existing one to authorize it again.`,
-		displayOptions: { show: { ...fromVersion12, operation: MAKING_CONNECTIONS } },
+		displayOptions: { show: { ...locatorConnectionIdVersions, operation: MAKING_CONNECTIONS } },
 	},
 	{
 		...connectionIdLocator('id'),
 		required: false,
 		description: CALLBACK_CONNECTION_ID_DESCRIPTION,
-		displayOptions: { show: { ...fromVersion12, operation: ['exchangeAuthorizationCode'] } },
+		displayOptions: { show: { ...locatorConnectionIdVersions, operation: ON_CALLBACK } },
 	},
 ];
 
-/**
- * Version 1.1 names the node's own output fields in camelCase (see actions/output.ts); version 1 keeps the
- * snake_case names saved workflows read. Version 1.2 makes the Connection ID a resource locator and adds the
- * operations on the store's connections; its output follows 1.1's rule.
- */
+/** The node's description for all its versions (see versions.ts for what each changed). */
 export const versionDescription: INodeTypeDescription = {
 	displayName: 'OAuth2 Token Manager',
 	name: 'oAuth2TokenManager',
 	icon: 'file:oauth2TokenManager.svg',
 	group: ['transform'],
-	version: [1, 1.1, 1.2],
-	defaultVersion: 1.2,
+	version: [...NODE_VERSIONS],
+	defaultVersion: DEFAULT_NODE_VERSION,
 	subtitle: SUBTITLE,
 	description: 'Keep OAuth2 access tokens valid: exchange codes, refresh once before expiry, store tokens encrypted in your database',
 	defaults: { name: 'OAuth2 Token Manager' },
@@ -130,7 +157,7 @@ export const versionDescription: INodeTypeDescription = {
 			required: true,
 			testedBy: 'oAuthAppTest',
 			// Reading connections needs the store alone. Hidden, not shown by operation: see shownOnlyFor.
-			displayOptions: { hide: { operation: [...STORE_ONLY_OPERATIONS] } },
+			displayOptions: { hide: { operation: operationValues((operation) => !operation.needsApp) } },
 		},
 		{
 			name: STORAGE_CREDENTIALS.supabase,
@@ -178,6 +205,6 @@ export const versionDescription: INodeTypeDescription = {
 		},
 		operationProperty,
 		...connectionIdProperties,
-		...Object.values(operations).flatMap((operation) => operation.description),
+		...operations.flatMap((operation) => operation.properties),
 	],
 };

@@ -1,7 +1,7 @@
 import type { ICredentialsDecrypted, ICredentialTestFunctions, INodeCredentialTestResult } from 'n8n-workflow';
 import { AuthorizationServerClient, TokenCipher, TokenEndpointError, TokenManagerError } from '../../../engine';
 import { describeEngineError } from '../actions/nodeErrors';
-import { oauthClientFromCredentials, storeFromCredentials, type Storage } from './engineFromCredentials';
+import { oauthClientFromCredentials, storeFromCredentials, type Storage } from '../transport/credentials';
 
 /*
  * n8n's editor shows the message of a failed test and its own "Connection tested successfully" for a passed one:

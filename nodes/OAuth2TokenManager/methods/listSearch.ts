@@ -1,7 +1,7 @@
 import type { ILoadOptionsFunctions, INodeListSearchResult } from 'n8n-workflow';
 import { connectionPage } from '../../../engine';
 import { toNodeError } from '../actions/nodeErrors';
-import { withPanelStore } from './engineFromCredentials';
+import { withPanelStore } from '../transport/engine';
 
 /** Connections per page of the Connection ID list; n8n's list asks for the next page as the user scrolls. */
 export const CONNECTION_LIST_PAGE_SIZE = 100;
