@@ -81,9 +81,13 @@ describe('API Request', () => {
 			.get('/api/v1/users/me')
 			.matchHeader('authorization', 'Bearer SENTINEL-access-2')
 			.reply(200, { data: { id: 7 } });
-		const [[item]] = await run(request('api:expired'));
+		const [[item]] = await run(request('api:expired', { apiOptions: { connectionStatus: true } }));
 		expect(api.isDone()).toBe(true);
-		expect(item.json).toEqual({ data: { id: 7 } });
+		expect(item.json).toEqual({
+			body: { data: { id: 7 } },
+			connection: { connectionId: 'api:expired', status: 'active', expiresAt: expect.any(String), refreshedBeforeCall: false, retriedAfter401: true },
+		});
+		noTokenIn(item);
 		expect(endpoint.refreshRequests()).toHaveLength(1);
 		expect(endpoint.refreshRequests()[0].refresh_token).toBe('SENTINEL-refresh-1');
 	});

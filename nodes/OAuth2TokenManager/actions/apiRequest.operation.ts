@@ -99,13 +99,31 @@ const properties: INodeProperties[] = [
 				default: false,
 				description: 'Whether to return the status code, status message and headers beside the body',
 			},
+			{
+				displayName: 'Include Connection Status',
+				name: 'connectionStatus',
+				type: 'boolean',
+				default: false,
+				description:
+					'Whether to return, beside the body, the connection\'s ID, status and token expiry, whether its token was refreshed before the call, and whether the call was retried after a 401 (never a token)',
+			},
 		],
 	},
 ];
 
+/** What Include Connection Status adds: the call's connection, never its token. */
+interface CallConnection {
+	connectionId: string;
+	status: string;
+	expiresAt: string | null;
+	refreshedBeforeCall: boolean;
+	retriedAfter401: boolean;
+}
+
 interface ApiCallResult {
 	response: IN8nHttpFullResponse;
 	fullResponse: boolean;
+	connection: CallConnection | null;
 	/** An AI agent gets the answer whole in one item; a workflow gets one item per object of a JSON array. */
 	splitArrays: boolean;
 }
@@ -162,7 +180,7 @@ export const apiRequest = defineOperation({
 		}
 		const body = jsonBodyOf(this, method, itemIndex);
 		const minValiditySeconds = this.getNodeParameter('minValiditySeconds', itemIndex, DEFAULT_MIN_VALIDITY_SECONDS) as number;
-		const { fullResponse = false } = this.getNodeParameter('apiOptions', itemIndex, {}) as { fullResponse?: boolean };
+		const { fullResponse = false, connectionStatus = false } = this.getNodeParameter('apiOptions', itemIndex, {}) as { fullResponse?: boolean; connectionStatus?: boolean };
 		const manager = await engine.manager();
 		const settings = manager.apiSettings();
 		if (asAgentTool) {
@@ -172,7 +190,9 @@ export const apiRequest = defineOperation({
 			requireUnderBase(resolveApiUrl(given, base), base);
 		}
 
-		let { connection }: TokenResult = await manager.getValidToken(connectionId, { minValiditySeconds });
+		const valid = await manager.getValidToken(connectionId, { minValiditySeconds });
+		let { connection }: TokenResult = valid;
+		let retried = false;
 		const base = apiBaseUrl(settings, connection.metadata);
 		const url = resolveApiUrl(given, base);
 		if (asAgentTool) requireUnderBase(url, base);
@@ -201,15 +221,34 @@ export const apiRequest = defineOperation({
 		if (tokenRefused(settings, response.statusCode, response.body)) {
 			// "Refresh if stale": when another execution has refreshed already, its token is taken without a token request.
 			({ connection } = await manager.refreshToken(connectionId, { failedAccessToken: connection.accessToken ?? undefined }));
+			retried = true;
 			response = await send();
 			if (tokenRefused(settings, response.statusCode, response.body)) throw apiError(connection, response.statusCode, response.body, tokens, true);
 		}
 		if (response.statusCode >= 400) throw apiError(connection, response.statusCode, response.body, tokens, false);
-		return { response: redactValue({ ...response, headers: response.headers ?? {} }, tokens), fullResponse, splitArrays: !asAgentTool };
+		const called: CallConnection = {
+			connectionId,
+			status: connection.status,
+			expiresAt: connection.expiresAt ? connection.expiresAt.toISOString() : null,
+			refreshedBeforeCall: valid.refreshed,
+			retriedAfter401: retried,
+		};
+		return {
+			response: redactValue({ ...response, headers: response.headers ?? {} }, tokens),
+			fullResponse,
+			connection: connectionStatus ? called : null,
+			splitArrays: !asAgentTool,
+		};
 	},
-	output: (_rule, { response, fullResponse, splitArrays }) => {
+	output: (_rule, { response, fullResponse, connection, splitArrays }) => {
 		const { body } = response;
-		if (fullResponse) return { body: body as IDataObject, headers: response.headers as IDataObject, statusCode: response.statusCode, statusMessage: response.statusMessage ?? null };
+		if (fullResponse || connection) {
+			return {
+				body: (body ?? null) as IDataObject,
+				...(fullResponse ? { headers: response.headers as IDataObject, statusCode: response.statusCode, statusMessage: response.statusMessage ?? null } : {}),
+				...(connection ? { connection: { ...connection } } : {}),
+			};
+		}
 		const isObject = (value: unknown): value is IDataObject => value !== null && typeof value === 'object' && !Array.isArray(value);
 		if (isObject(body)) return body;
 		if (splitArrays && Array.isArray(body) && body.length > 0 && body.every(isObject)) return body;
