@@ -6,7 +6,6 @@
  */
 import nock from 'nock';
 import type { ICredentialDataDecryptedObject, IDataObject } from 'n8n-workflow';
-import nock from 'nock';
 import { basicAuthorization } from '../../engine/oauth';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { executeContext, nodeCredentials } from '../helpers/node-context';
