@@ -1,5 +1,6 @@
 import { ApiRequestError, InvalidInputError } from './errors';
 import type { OAuthClient } from './presets';
+import { reportedStatus, type StoredConnection } from './types';
 import { requireSecureUrl } from './urls';
 
 /*
@@ -118,7 +119,7 @@ export function providerMessage(body: unknown, secrets: Array<string | null | un
 
 /** The error for an API answer of `statusCode` (>= 400, or a token refusal after the one retry). */
 export function apiError(
-	connection: { connectionId: string; status: string; lastRefreshedAt: Date | null },
+	connection: Pick<StoredConnection, 'connectionId' | 'status' | 'failingSince' | 'lastRefreshedAt'>,
 	statusCode: number,
 	body: unknown,
 	secrets: Array<string | null | undefined>,
@@ -132,8 +133,8 @@ export function apiError(
 			`The API refused connection "${connection.connectionId}"'s token again after one refresh (HTTP ${statusCode})${saying}`,
 			'api_token_refused',
 			statusCode,
-			`The connection is ${connection.status}${refreshed}, and the provider still refuses its new token: the app may lack a scope, or the account lost access. Nothing was retried further.`,
+			`The connection is ${reportedStatus(connection)}${refreshed}, and the provider still refuses its new token: the app may lack a scope, or the account lost access. Nothing was retried further.`,
 		);
 	}
-	return new ApiRequestError(`The API answered HTTP ${statusCode}${saying}`, 'api_error', statusCode, `Connection "${connection.connectionId}" (${connection.status}).`);
+	return new ApiRequestError(`The API answered HTTP ${statusCode}${saying}`, 'api_error', statusCode, `Connection "${connection.connectionId}" (${reportedStatus(connection)}).`);
 }

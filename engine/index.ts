@@ -37,6 +37,7 @@ export { SupabaseTokenStore } from './stores/supabase';
 export { DEFAULT_MIN_VALIDITY_SECONDS, TokenManager, type TokenManagerOptions } from './token-manager';
 export {
 	REPORTED_STATUSES,
+	reportedStatus,
 	type AuthorizationStart,
 	type ClientCredentialsParams,
 	type ExchangeParams,

@@ -10,6 +10,7 @@ import {
 	isUnderBase,
 	redactSecrets,
 	redactValue,
+	reportedStatus,
 	resolveApiUrl,
 	tokenRefused,
 	type TokenResult,
@@ -228,7 +229,7 @@ export const apiRequest = defineOperation({
 		if (response.statusCode >= 400) throw apiError(connection, response.statusCode, response.body, tokens, false);
 		const called: CallConnection = {
 			connectionId,
-			status: connection.status,
+			status: reportedStatus(connection),
 			expiresAt: connection.expiresAt ? connection.expiresAt.toISOString() : null,
 			refreshedBeforeCall: valid.refreshed,
 			retriedAfter401: retried,
