@@ -137,6 +137,37 @@ describe('API Request', () => {
 	});
 });
 
+describe('API Request with a provider\'s own "token not valid" answer (preset data)', () => {
+	it('Slack: HTTP 200 with ok:false and invalid_auth refreshes once and retries; its bot token goes as Bearer', async () => {
+		const slack = { ...credentials, oAuth2TokenManagerAppApi: { preset: 'slack', clientId: 'client-id', clientSecret: 'slack-client-secret', redirectUri: 'https://n8n.test/webhook/oauth/callback', scopes: 'chat:write' } };
+		const grants: string[] = [];
+		let issued = 0;
+		nock('https://slack.com')
+			.persist()
+			.post('/api/oauth.v2.access')
+			.reply((_uri, body) => {
+				grants.push(String(new URLSearchParams(body as string).get('grant_type')));
+				issued += 1;
+				return [200, { ok: true, access_token: `SENTINEL-xoxb-${issued}`, token_type: 'bot', expires_in: 43200, refresh_token: `SENTINEL-xoxe-${issued}`, app_id: 'A1' }];
+			});
+		const exchange = { storage: 'postgres', operation: 'exchangeAuthorizationCode', connectionId: 'slack:T1', code: 'code', state: '', providerError: '', exchangeOptions: { allowMissingState: true } };
+		await node.execute.call(executeContext({ parameters: exchange, credentials: slack }));
+		const api = nock('https://slack.com')
+			.post('/api/auth.test')
+			.matchHeader('authorization', 'Bearer SENTINEL-xoxb-1')
+			.reply(200, { ok: false, error: 'invalid_auth' })
+			.post('/api/auth.test')
+			.matchHeader('authorization', 'Bearer SENTINEL-xoxb-2')
+			.reply(200, { ok: true, team: 'Acme' });
+		const [[item]] = await node.execute.call(
+			executeContext({ parameters: request('slack:T1', { method: 'POST', url: 'auth.test' }), credentials: slack, typeVersion: 1.2 }),
+		);
+		expect(api.isDone()).toBe(true);
+		expect(item.json).toEqual({ ok: true, team: 'Acme' });
+		expect(grants).toEqual(['authorization_code', 'refresh_token']);
+	});
+});
+
 describe('API Request as an AI agent\'s tool', () => {
 	it('calls under the API base and answers with the body, never a token', async () => {
 		await connect('tool:api');
