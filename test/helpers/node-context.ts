@@ -62,6 +62,7 @@ async function httpRequest(request: IHttpRequestOptions): Promise<unknown> {
 		data: request.body,
 		responseType: request.json ? 'json' : 'text',
 		validateStatus: request.ignoreHttpStatusErrors ? () => true : undefined,
+		...(request.disableFollowRedirect ? { maxRedirects: 0 } : {}),
 	});
 	return request.returnFullResponse
 		? { body: response.data, headers: response.headers, statusCode: response.status, statusMessage: response.statusText }

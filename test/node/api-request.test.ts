@@ -193,6 +193,15 @@ describe('API Request as an AI agent\'s tool', () => {
 		expect(endpoint.requests).toHaveLength(1); // the exchange only: no refresh either
 	});
 
+	it('does not follow a redirect out of the API base: the redirect is the answer, nothing reaches the other host', async () => {
+		await connect('tool:redirect');
+		nock(API).get('/api/v1/users/me').reply(302, { moved: true }, { location: 'https://attacker.test/collect' });
+		const elsewhere = nock('https://attacker.test').get('/collect').reply(200, { stolen: true });
+		const [[item]] = await run(request('tool:redirect'), { asAgentTool: true });
+		expect(item.json).toEqual({ moved: true });
+		expect(elsewhere.isDone()).toBe(false);
+	});
+
 	it('an answer over the size limit is cut, with a note', async () => {
 		await connect('tool:big');
 		nock(API).get('/api/v1/deals').reply(200, { data: Array.from({ length: 2000 }, (_, id) => ({ id, title: `Deal number ${id}` })) });

@@ -211,6 +211,8 @@ export const apiRequest = defineOperation({
 					json: true,
 					returnFullResponse: true,
 					ignoreHttpStatusErrors: true,
+					// An agent's call stays under the API base: a redirect elsewhere is answered, not followed.
+					...(asAgentTool ? { disableFollowRedirect: true } : {}),
 				})) as IN8nHttpFullResponse;
 			} catch (error) {
 				const reason = redactSecrets(error instanceof Error ? error.message : String(error), tokens).slice(0, 300);
