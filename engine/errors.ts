@@ -255,3 +255,20 @@ export class AuthorizationDeniedError extends TokenManagerError {
 		);
 	}
 }
+
+/**
+ * A call to the provider's API (not its token endpoint) failed: `api_error` for an error answer or no answer,
+ * `api_token_refused` when the API refused the token again after one refresh, `api_url_refused` for a URL outside
+ * the connection's API base where only that is allowed. `providerMessage` is the provider's explanation, secrets
+ * redacted and cut to an excerpt.
+ */
+export class ApiRequestError extends TokenManagerError {
+	constructor(
+		message: string,
+		code: 'api_error' | 'api_token_refused' | 'api_url_refused',
+		readonly httpStatus: number | undefined,
+		description?: string,
+	) {
+		super(message, code, description);
+	}
+}

@@ -2,6 +2,18 @@
  * The engine's public surface: what the n8n node (and any other caller) uses. The engine has no n8n import; everything
  * below is plain TypeScript over a TokenStore.
  */
+export {
+	apiBaseUrl,
+	apiError,
+	authorizationHeader,
+	isUnderBase,
+	MAX_PROVIDER_MESSAGE_LENGTH,
+	providerMessage,
+	redactSecrets,
+	redactValue,
+	resolveApiUrl,
+	tokenRefused,
+} from './api-request';
 export { DEFAULT_STATE_TTL_SECONDS, connectionIdFromState } from './authorization';
 export { validateConnectionId } from './connection-id';
 export { connectionPage, getConnection, listConnections, type ConnectionSummary } from './connections';
@@ -13,6 +25,7 @@ export {
 	parseExtraParameters,
 	PROVIDER_PRESETS,
 	resolveOAuthClient,
+	type ApiTokenInvalidRule,
 	type ClientAuthentication,
 	type OAuthClient,
 	type PlaceholderField,
@@ -24,6 +37,7 @@ export { SupabaseTokenStore } from './stores/supabase';
 export { DEFAULT_MIN_VALIDITY_SECONDS, TokenManager, type TokenManagerOptions } from './token-manager';
 export {
 	REPORTED_STATUSES,
+	reportedStatus,
 	type AuthorizationStart,
 	type ClientCredentialsParams,
 	type ExchangeParams,

@@ -30,6 +30,12 @@ export interface ConnectionIdRule {
 	prefix: string;
 }
 
+/** A provider's own "access token not valid" answer (Slack's HTTP 200 `{ ok: false, error: "invalid_auth" }`). */
+export interface ApiTokenInvalidRule {
+	field: string;
+	values: string[];
+}
+
 /** Extra request parameters, name to value. Not secret by design: they travel in URLs and request bodies as given. */
 export type RequestParameters = Record<string, string>;
 
@@ -65,6 +71,10 @@ export interface ProviderPreset {
 	errorCodes: Record<string, string>;
 	/** Informational: each refresh returns a new refresh token and retires the old one. */
 	rotatingRefreshTokens: boolean;
+	/** Where the provider's API lives: an https URL, or `{field}` naming a kept field that holds one (see api-request.ts). */
+	apiBaseUrl: string;
+	/** How the provider's API says, besides HTTP 401, that the access token is not valid: a JSON body field and its values. */
+	apiTokenInvalid: ApiTokenInvalidRule | null;
 	connectionIdFrom: ConnectionIdRule | null;
 	placeholders: Record<string, PlaceholderRule>;
 }
@@ -87,6 +97,8 @@ export function presetFromData(id: string, data: PresetData): ProviderPreset {
 		bearerTokenTypes: [],
 		errorCodes: {},
 		rotatingRefreshTokens: false,
+		apiBaseUrl: '',
+		apiTokenInvalid: null,
 		connectionIdFrom: null,
 		placeholders: {},
 		...data,

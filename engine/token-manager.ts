@@ -184,6 +184,12 @@ export class TokenManager {
 		return (await this.refreshPath.refreshIfNeeded(connectionId, request)).result;
 	}
 
+	/** What a call to the provider's API needs to know of the app's preset: its API base, bearer token types and "token not valid" answer. */
+	apiSettings(): Pick<OAuthClient, 'apiBaseUrl' | 'apiTokenInvalid' | 'bearerTokenTypes'> {
+		const { apiBaseUrl, apiTokenInvalid, bearerTokenTypes } = this.parts.client;
+		return { apiBaseUrl, apiTokenInvalid, bearerTokenTypes };
+	}
+
 	/** Refreshes every due connection of the client's provider (keep-alive/sweep.ts); one outcome each, never a token. */
 	keepAlive(options: KeepAliveOptions): Promise<KeepAliveOutcome[]> {
 		return keepAlive(this.parts, this.refreshPath, options);

@@ -6,6 +6,7 @@ import { OAuth2TokenManagerMySqlApi } from '../credentials/OAuth2TokenManagerMyS
 import { OAuth2TokenManagerPostgresApi } from '../credentials/OAuth2TokenManagerPostgresApi.credentials';
 import { OAuth2TokenManagerSupabaseApi } from '../credentials/OAuth2TokenManagerSupabaseApi.credentials';
 import {
+	ApiRequestError,
 	AppMismatchError,
 	ConnectionNotFoundError,
 	ConnectionRevokedError,
@@ -103,7 +104,7 @@ describe('the bundled workflows', () => {
 		const tokenManagers = workflows.flatMap(({ file, workflow }) =>
 			workflow.nodes.filter((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager').map((node) => ({ file, node })),
 		);
-		expect(tokenManagers).toHaveLength(6);
+		expect(tokenManagers).toHaveLength(5);
 		expect(tokenManagers.filter(({ node }) => node.typeVersion !== 1.2).map(({ file, node }) => `${file}: ${node.name}`)).toEqual([]);
 		// Version 1.2's Connection ID is a resource locator: a plain string there would be a version 1 or 1.1 value.
 		const plainIds = tokenManagers.filter(({ node }) => 'connectionId' in node.parameters && (node.parameters.connectionId as { __rl?: boolean }).__rl !== true);
@@ -116,11 +117,12 @@ describe('the bundled workflows', () => {
 		expect(stale).toEqual([]);
 	});
 
-	it("keep no successful production run when a node's output holds an access token (Get Valid Token, Refresh Token)", () => {
+	it("keep no successful production run when a node's output holds an access token (Get Valid Token, Refresh Token), nor workflow 2's API data", () => {
 		const carryingTokens = workflows.filter(({ workflow }) =>
 			workflow.nodes.some((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager' && ['getValidToken', 'refreshToken'].includes(n.parameters.operation as string)),
 		);
-		expect(carryingTokens.map(({ file }) => file)).toEqual(['2-call-api-with-valid-token.json', '3-refresh-on-request.json']);
+		expect(carryingTokens.map(({ file }) => file)).toEqual(['3-refresh-on-request.json']);
+		carryingTokens.push(workflows.find(({ file }) => file === '2-call-api-with-valid-token.json')!);
 		for (const { file, workflow } of carryingTokens) expect({ file, saved: workflow.settings.saveDataSuccessExecution }).toEqual({ file, saved: 'none' });
 	});
 
@@ -165,15 +167,46 @@ describe('workflow 2 answers its caller', () => {
 	const node = (name: string) => workflow.nodes.find((n) => n.name === name)!;
 	const next = (name: string, output: number) => (workflow.connections[name]?.main?.[output] ?? []).map((link) => link.node);
 
-	it('through Respond to Webhook nodes: the result on success, the error answer from every token and API node that fails', () => {
+	it('Webhook → API Request → Respond: the result on success, the error answer when API Request fails; no node outputs a token', () => {
 		expect(node('Call Webhook').parameters.responseMode).toBe('responseNode');
-		expect(next('Result', 0)).toEqual(['Respond with Result']);
+		const tokenManagers = workflow.nodes.filter((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager');
+		expect(tokenManagers.map((n) => [n.name, n.parameters.operation])).toEqual([['Call Pipedrive API', 'apiRequest']]);
+		expect(workflow.nodes.filter((n) => n.type === 'n8n-nodes-base.httpRequest')).toEqual([]);
+		expect(node('Call Pipedrive API').parameters).toMatchObject({ url: '/api/v1/users/me', apiOptions: { fullResponse: true, connectionStatus: true } });
+		expect([next('Call Webhook', 0), next('Call Pipedrive API', 0), next('Result', 0)]).toEqual([['Call Pipedrive API'], ['Result'], ['Respond with Result']]);
+		expect(node('Call Pipedrive API').onError).toBe('continueErrorOutput');
+		expect(next('Call Pipedrive API', 1)).toEqual(['Error Answer']);
 		expect(node('Respond with Result').parameters).toEqual({ respondWith: 'firstIncomingItem', options: {} });
-		const failing = workflow.nodes.filter((n) => ['n8n-nodes-oauth2-token-manager.oAuth2TokenManager', 'n8n-nodes-base.httpRequest'].includes(n.type));
-		expect(failing.map((n) => n.name).sort()).toEqual(['Call Pipedrive API', 'Get Valid Token', 'Refresh Token (Failed Token)', 'Retry Once']);
-		for (const n of failing) expect({ node: n.name, onError: n.onError, errorOutput: next(n.name, 1) }).toEqual({ node: n.name, onError: 'continueErrorOutput', errorOutput: ['Error Answer'] });
 		expect(next('Error Answer', 0)).toEqual(['Respond with Error']);
 		expect(node('Respond with Error').parameters.respondWith).toBe('firstIncomingItem');
+	});
+
+	it('takes the connection ID from the caller, so a call without one is answered 400; a manual run uses pipedrive:acme', () => {
+		const connectionId = expressionOf((node('Call Pipedrive API').parameters.connectionId as { value: string }).value);
+		expect(connectionId({ query: { connectionId: 'pipedrive:globex' } })).toBe('pipedrive:globex');
+		expect(connectionId({ query: {} })).toBe('');
+		expect(connectionId({})).toBe('pipedrive:acme');
+		const status = expressionOf((node('Respond with Error').parameters.options as { responseCode: string }).responseCode);
+		expect(status({ error: { code: new InvalidInputError('connectionId', 'is empty').code } })).toBe(400);
+	});
+
+	it('answers with the API\'s result and how the token served, read from API Request\'s item', () => {
+		const result = expressionOf(node('Result').parameters.jsonOutput);
+		const item = {
+			body: { success: true, data: { id: 1, name: 'alice' } },
+			headers: {},
+			statusCode: 200,
+			statusMessage: 'OK',
+			connection: { connectionId: 'pipedrive:acme', status: 'active', expiresAt: '2026-12-06T21:00:00.000Z', refreshedBeforeCall: true, retriedAfter401: false },
+		};
+		expect(result(item)).toEqual({
+			connectionId: 'pipedrive:acme',
+			statusCode: 200,
+			user: { id: 1, name: 'alice' },
+			tokenRefreshedBeforeCall: true,
+			tokenExpiresAt: '2026-12-06T21:00:00.000Z',
+			retriedAfter401: false,
+		});
 	});
 
 	it("answers each of the engine's error codes with its HTTP status", () => {
@@ -190,7 +223,8 @@ describe('workflow 2 answers its caller', () => {
 			[new TokenEndpointError('failed', { httpStatus: 500 }).code, 502],
 			[new TokenEndpointError('refused', { error: 'invalid_client', httpStatus: 401 }).code, 502],
 			[new TokenEndpointError('busy', { error: 'temporarily_unavailable', httpStatus: 503 }).code, 503],
-			['api_error', 502],
+			[new ApiRequestError('HTTP 500', 'api_error', 500).code, 502],
+			[new ApiRequestError('refused again', 'api_token_refused', 401).code, 502],
 			[new AppMismatchError('c', 'app A', 'app B').code, 500],
 			[new DecryptionError('wrong key').code, 500],
 			[new VersionConflictError('c', 1).code, 500],
@@ -199,25 +233,25 @@ describe('workflow 2 answers its caller', () => {
 		expect(cases.map(([code]) => [code, statusOf(code)])).toEqual(cases);
 	});
 
-	it('builds the error answer from the failed item without its token: a token node item, or an API call item', () => {
-		const answer = expressionOf((node('Error Answer').parameters.assignments as { assignments: Array<{ name: string; value: string }> }).assignments.find((a) => a.name === 'error')!.value);
-		const tokenNodeItem = {
+	it('builds the error answer from the failed item: code, message, description and re-authorization link, and the connection', () => {
+		const assignments = (node('Error Answer').parameters.assignments as { assignments: Array<{ name: string; value: string }> }).assignments;
+		const answer = expressionOf(assignments.find((a) => a.name === 'error')!.value);
+		const connection = expressionOf(assignments.find((a) => a.name === 'connectionId')!.value);
+		const failedItem = {
 			error: 'Connection "c" must be re-authorized: refused',
-			details: { description: 'Send the account owner through the authorization flow again', code: 'needs_reauth', reauthorizationUrl: 'https://provider/authorize?state=s' },
-			connectionId: 'c',
+			details: { description: 'Send the account owner through the authorization flow again', code: 'needs_reauth', connectionId: 'c', reauthorizationUrl: 'https://provider/authorize?state=s' },
 		};
-		expect(JSON.parse(JSON.stringify(answer(tokenNodeItem)))).toEqual({
+		expect(JSON.parse(JSON.stringify(answer(failedItem)))).toEqual({
 			code: 'needs_reauth',
-			message: tokenNodeItem.error,
-			description: tokenNodeItem.details.description,
-			reauthorizationUrl: tokenNodeItem.details.reauthorizationUrl,
+			message: failedItem.error,
+			description: failedItem.details.description,
+			reauthorizationUrl: failedItem.details.reauthorizationUrl,
 		});
-		// n8n puts the failed node's input (here Get Valid Token's output) beside the error of an HTTP Request node
-		const apiItem = {
-			error: { message: 'Request failed with status code 401', config: { headers: { Authorization: 'Bearer SENTINEL-token' } } },
-			access_token: 'SENTINEL-token',
-		};
-		expect(answer(apiItem)).toEqual({ code: 'api_error', message: 'The API call failed: Request failed with status code 401' });
+		expect(connection(failedItem)).toBe('c');
+		// No connection ID given: the answer says so without one.
+		const missing = { error: 'The Connection ID is empty', details: { description: 'Check the "Connection ID" field.', code: 'invalid_input' } };
+		expect(JSON.parse(JSON.stringify(answer(missing)))).toEqual({ code: 'invalid_input', message: missing.error, description: missing.details.description });
+		expect(connection(missing)).toBeNull();
 	});
 });
 

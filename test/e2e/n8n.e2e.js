@@ -13,7 +13,7 @@ const { readWorkflow, startStack } = require('../../tools/n8n/stack');
 const { sleep } = require('../../tools/sleep');
 
 const EXPIRES_IN = 20; // seconds an access token lives at the sandbox
-const MIN_VALIDITY = 5; // Get Valid Token refreshes when fewer seconds remain
+const MIN_VALIDITY = 5; // API Request (workflow 2) refreshes when fewer seconds remain
 
 let stack;
 let userFolder;
@@ -176,7 +176,7 @@ test('10 parallel executions of workflow 2 just after expiry make exactly 1 toke
 	expect(s.failedApiCalls).toBe(0);
 }, 2 * 60 * 1000);
 
-test('a token the provider drops early: 401 → Refresh Token with the failed token → one retry; 5 executions, 1 refresh', async () => {
+test('API Request on a token the provider drops early: 401 → one refresh with the failed token → one retry; 5 executions, 1 refresh', async () => {
 	await call('pipedrive:acme'); // a fresh, stored token
 	stack.sandbox.expireAccessTokens(); // the provider drops it before its expiry
 	stack.sandbox.reset();
@@ -274,7 +274,7 @@ test('workflow 3 also runs as a sub-workflow (Execute Workflow Trigger) from ano
 });
 
 test('On Error "continue (using error output)": a failed item reaches the error branch with its code and description', async () => {
-	const token = readWorkflow('call').nodes.find((n) => n.name === 'Get Valid Token');
+	const token = readWorkflow('call').nodes.find((n) => n.name === 'Call Pipedrive API');
 	const noOp = (name, x) => ({ id: `7e2f4a10-0000-4000-8000-00000000000${x}`, name, type: 'n8n-nodes-base.noOp', typeVersion: 1, position: [480, x * 100], parameters: {} });
 	const workflow = await stack.client.createWorkflow({
 		name: 'e2e: error output',
@@ -365,7 +365,7 @@ test('a new user sets the node up in the editor (headless Chromium): both creden
 	}
 }, 3 * 60 * 1000);
 
-test('workflow 2 saves no successful production run: its data holds the access token', async () => {
+test('workflow 2 saves no successful production run: its data holds the account\'s API data', async () => {
 	const connected = await stack.connect('pipedrive:saved', { user: 'erin' });
 	expect(connected.status).toBe(200);
 	for (let i = 0; i < 2; i++) expect((await call('pipedrive:saved')).user.name).toBe('erin');
@@ -416,6 +416,14 @@ test('workflow 2 answers an unknown connection with 404 and a JSON error naming 
 	expect(stack.sandbox.stats()).toMatchObject({ apiCalls: 0, tokenRequests: { total: 0 } });
 });
 
+test('workflow 2 answers 400 to a call without a connection ID (no fallback), asking the provider nothing', async () => {
+	stack.sandbox.reset();
+	const res = await stack.client.webhook(stack.workflows.call.path, { headers: { [stack.callAuth.name]: stack.callAuth.value } });
+	expect(res.status).toBe(400);
+	expect(res.body).toEqual({ connectionId: null, error: expect.objectContaining({ code: 'invalid_input', message: expect.stringMatching(/Connection ID/) }) });
+	expect(stack.sandbox.stats()).toMatchObject({ apiCalls: 0, tokenRequests: { total: 0 } });
+});
+
 test('workflow 2 answers 409 with a working re-authorization link when the provider revoked the grant', async () => {
 	const connectionId = 'pipedrive:revoked';
 	const connected = await stack.connect(connectionId, { user: 'grace' });
@@ -425,8 +433,8 @@ test('workflow 2 answers 409 with a working re-authorization link when the provi
 	stack.sandbox.expireAccessTokens(); // the API now answers 401, and the refresh is refused
 	stack.sandbox.reset();
 
-	const first = await stack.call(connectionId); // 401 → Refresh Token (Failed Token) → invalid_grant
-	const again = await stack.call(connectionId); // Get Valid Token reads the stored status: no token request
+	const first = await stack.call(connectionId); // API Request: 401 → refresh with the failed token → invalid_grant
+	const again = await stack.call(connectionId); // API Request reads the stored status: no token request
 	for (const res of [first, again]) {
 		expectErrorAnswer(res, 409, connectionId);
 		expect(res.body.error).toMatchObject({

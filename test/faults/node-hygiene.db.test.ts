@@ -148,4 +148,39 @@ describe('secret hygiene through the node', () => {
 		recordOutput('bad state', badState);
 		expect(badState).toMatchObject({ details: { code: 'invalid_state' } });
 	});
+	it('API Request: an API that echoes the Authorization header, in refusals, errors and a success, leaks the token nowhere', async () => {
+		rotatingTokenEndpoint();
+		const [connected] = await run({
+			...base,
+			connectionId: 'node:api',
+			operation: 'exchangeAuthorizationCode',
+			code: 'code',
+			state: '',
+			providerError: '',
+			exchangeOptions: { allowMissingState: true },
+		});
+		recordOutput('exchange for API Request', connected);
+		const echo = function (this: { req: { headers: Record<string, unknown> } }) {
+			return { error: `bad token: ${String(this.req.headers.authorization)}`, echoed: this.req.headers };
+		};
+		const api = nock('https://acme.pipedrive.test');
+		api.get('/api/v1/users/me').times(2).reply(401, echo);
+		const request = { ...base, connectionId: 'node:api', operation: 'apiRequest', method: 'GET', url: '/api/v1/users/me', minValiditySeconds: 300 };
+		const thrown = await run(request).catch((e) => e);
+		expect(thrown.message).toMatch(/again after one refresh \(HTTP 401\): bad token: Bearer \[redacted\]/);
+		api.get('/api/v1/users/me').times(2).reply(401, echo);
+		const [refusedItem] = await run(request, true);
+		recordOutput('API Request refused twice', refusedItem);
+		api.get('/api/v1/deals').reply(500, echo);
+		const [failedItem] = await run({ ...request, url: '/api/v1/deals' }, true);
+		recordOutput('API Request answered 500', failedItem);
+		expect(failedItem).toMatchObject({ details: { code: 'api_error' } });
+		api.get('/api/v1/users/me').reply(200, function () {
+			return { data: { seen: this.req.headers.authorization } };
+		});
+		const [okItem] = await run({ ...request, apiOptions: { fullResponse: true, connectionStatus: true } });
+		recordOutput('API Request answered 200', okItem);
+		expect(okItem).toMatchObject({ statusCode: 200, body: { data: { seen: 'Bearer [redacted]' } } });
+		await env.scanRawRows();
+	});
 });

@@ -1,4 +1,5 @@
-import type { ICredentialDataDecryptedObject, IExecuteFunctions, IGetNodeParameterOptions, ILoadOptionsFunctions, INodeExecutionData } from 'n8n-workflow';
+import axios from 'axios';
+import type { ICredentialDataDecryptedObject, IExecuteFunctions, IGetNodeParameterOptions, IHttpRequestOptions, ILoadOptionsFunctions, INodeExecutionData } from 'n8n-workflow';
 import nock from 'nock';
 import { createTemporaryPostgresDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { CLIENT_SECRET, PROVIDER_ORIGIN } from './provider';
@@ -44,7 +45,28 @@ export function executeContext(options: {
 			}),
 		}),
 		continueOnFail: () => options.continueOnFail ?? false,
+		helpers: { httpRequest },
 	} as unknown as IExecuteFunctions;
+}
+
+/**
+ * The slice of n8n's `helpers.httpRequest` (axios underneath, as in n8n) that API Request uses: JSON in and out,
+ * `qs`, the full response, and HTTP error statuses answered rather than thrown when asked. nock plays the remote side.
+ */
+async function httpRequest(request: IHttpRequestOptions): Promise<unknown> {
+	const response = await axios.request({
+		url: request.url,
+		method: request.method ?? 'GET',
+		params: request.qs,
+		headers: request.headers as Record<string, string>,
+		data: request.body,
+		responseType: request.json ? 'json' : 'text',
+		validateStatus: request.ignoreHttpStatusErrors ? () => true : undefined,
+		...(request.disableFollowRedirect ? { maxRedirects: 0 } : {}),
+	});
+	return request.returnFullResponse
+		? { body: response.data, headers: response.headers, statusCode: response.status, statusMessage: response.statusText }
+		: response.data;
 }
 
 /** What n8n's extractValue gives for a resource locator without a mode's own extractValue: its value; other values as they are. */

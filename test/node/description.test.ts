@@ -62,6 +62,7 @@ describe('the node\'s versions', () => {
 		expect(offered(1)).toEqual(always);
 		expect(offered(1.1)).toEqual(always);
 		expect(offered(1.2)).toEqual([
+			'apiRequest',
 			'buildAuthorizationUrl',
 			'connectClientCredentials',
 			'exchangeAuthorizationCode',

@@ -176,7 +176,7 @@ describe('as an AI agent\'s tool', () => {
 			const error = await asTool(parameters).catch((e) => e);
 			expect(error).toBeInstanceOf(NodeOperationError);
 			expect(error.message).toBe(`The operation "${parameters.operation}" is not available to an AI agent`);
-			expect(error.description).toMatch(/status and expiry, never a token/);
+			expect(error.description).toMatch(/never hands the agent a token/);
 		}
 		expect(revocations.isDone()).toBe(false);
 		const [[stillThere]] = await node.execute.call(
@@ -201,7 +201,7 @@ describe('as an AI agent\'s tool', () => {
 		expect(String((plain.json.details as { reauthorizationUrl?: string }).reauthorizationUrl)).toMatch(/^https:\/\/provider\.test\/oauth\/authorize\?.*state=/);
 	});
 
-	it("n8n's tool variant of the node (type name + \"Tool\") offers Get Valid Token and Refresh Token only", () => {
+	it("n8n's tool variant of the node (type name + \"Tool\") offers Get Valid Token, Refresh Token and (from version 1.2) API Request only", () => {
 		const operationsShown = (description: INodeTypeDescription) =>
 			description.properties
 				.filter((p) => p.name === 'operation' && NodeHelpers.displayParameter({}, p, { typeVersion: 1 }, description))
@@ -209,6 +209,12 @@ describe('as an AI agent\'s tool', () => {
 				.map((o) => (o as { value: string }).value);
 		const tool = { ...node.description, name: `${node.description.name}Tool` };
 		expect(operationsShown(tool)).toEqual(['getValidToken', 'refreshToken']);
+		const shownIn12 = (description: INodeTypeDescription) =>
+			description.properties
+				.filter((p) => p.name === 'operation')
+				.flatMap((p) => (p.options ?? []).filter((o) => NodeHelpers.displayParameter({}, o, { typeVersion: 1.2 }, description)))
+				.map((o) => (o as { value: string }).value);
+		expect(shownIn12(tool)).toEqual(['apiRequest', 'getValidToken', 'refreshToken']);
 		expect(operationsShown(node.description)).toEqual(['buildAuthorizationUrl', 'exchangeAuthorizationCode', 'getValidToken', 'refreshToken', 'revoke']);
 	});
 });

@@ -22,6 +22,13 @@ describe('the lists derived from the operations\' declarations', () => {
 			noDataExpression: true,
 			options: [
 				{
+					name: 'API Request',
+					value: 'apiRequest',
+					description: 'Call the provider\'s API with the connection\'s token: refreshed ahead of expiry, and once more (one retry) if the API answers 401',
+					action: 'Call the provider API with a valid token',
+					displayOptions: { show: { '@version': [{ _cnd: { gte: 1.2 } }] } },
+				},
+				{
 					name: 'Build Authorization URL',
 					value: 'buildAuthorizationUrl',
 					description: 'Start an authorization: the provider\'s consent URL with a signed, single-use state (and PKCE where supported)',
@@ -98,6 +105,7 @@ describe('the lists derived from the operations\' declarations', () => {
 			'listConnections',
 			'keepAlive',
 			'connectClientCredentials',
+			'apiRequest',
 		]);
 		expect(properties.slice(-operations.flatMap((operation) => operation.properties).length)).toEqual(operations.flatMap((operation) => operation.properties));
 	});
@@ -119,12 +127,12 @@ describe('the lists derived from the operations\' declarations', () => {
 		expect(app?.displayOptions).toStrictEqual({ hide: { operation: ['getConnection', 'listConnections'] } });
 	});
 
-	it('an AI agent runs Get Valid Token and Refresh Token, and is told so for any other operation', async () => {
-		expect(operations.filter((operation) => operation.agentTool).map((operation) => operation.value)).toEqual(['getValidToken', 'refreshToken']);
+	it('an AI agent runs Get Valid Token, Refresh Token and API Request, and is told so for any other operation', async () => {
+		expect(operations.filter((operation) => operation.agentTool).map((operation) => operation.value)).toEqual(['getValidToken', 'refreshToken', 'apiRequest']);
 		const error = await node.execute.call(executeContext({ parameters: { operation: 'revoke' }, credentials: {}, asAgentTool: true })).catch((e) => e);
 		expect(error).toBeInstanceOf(NodeOperationError);
 		expect(error.description).toBe(
-			'As an agent\'s tool this node runs Get Valid Token and Refresh Token and answers with status and expiry, never a token. Run the other operations in a workflow without an agent.',
+			'As an agent\'s tool this node runs Get Valid Token, Refresh Token and API Request, and never hands the agent a token. Run the other operations in a workflow without an agent.',
 		);
 	});
 });

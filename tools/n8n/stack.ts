@@ -71,7 +71,7 @@ export interface StackOptions {
 	userFolder: string;
 	/** access token lifetime the sandbox gives (seconds) */
 	expiresIn?: number;
-	/** Get Valid Token's minimum validity in workflow 2 (the one value changed for short lifetimes) */
+	/** API Request's minimum validity in workflow 2 (the one value changed for short lifetimes) */
 	minValiditySeconds?: number;
 	/** latency of the sandbox's token endpoint */
 	tokenDelayMs?: number;
@@ -343,9 +343,9 @@ export function setSettings(workflow: Workflow, values: Record<string, unknown>)
 	}
 }
 
-/** Sets the Minimum Validity of workflow 2's Get Valid Token node. */
+/** Sets the Minimum Validity of workflow 2's API Request node. */
 export function setMinValidity(workflow: Workflow, seconds: number) {
-	const node = workflow.nodes.find((n) => n.type === PACKAGE_NODE && n.parameters.operation === 'getValidToken');
-	if (!node) throw new Error(`workflow "${workflow.name}" has no Get Valid Token node`);
+	const node = workflow.nodes.find((n) => n.type === PACKAGE_NODE && n.parameters.operation === 'apiRequest');
+	if (!node) throw new Error(`workflow "${workflow.name}" has no API Request node`);
 	node.parameters.minValiditySeconds = seconds;
 }

@@ -13,6 +13,8 @@ export type EngineFor<NeedsApp extends boolean> = NeedsApp extends true ? Engine
 export interface OperationInput<NeedsApp extends boolean> {
 	engine: EngineFor<NeedsApp>;
 	itemIndex: number;
+	/** Whether an AI agent runs the node as its tool (only operations with `agentTool` run then). */
+	asAgentTool: boolean;
 }
 
 /** What an operation on one connection gets besides: its connection id, checked. */
@@ -41,6 +43,8 @@ interface OperationBase<NeedsApp extends boolean, Result> {
 	properties: INodeProperties[];
 	/** Its items: one, or one per connection for an operation over many. */
 	output(rule: OutputRule, result: Result): IDataObject | IDataObject[];
+	/** What an AI agent gets of each item; absent, status and expiry only (output.ts agentToolOutput). */
+	toolOutput?(json: IDataObject): IDataObject;
 }
 
 /** An operation over the store's connections: it has no Connection ID. */

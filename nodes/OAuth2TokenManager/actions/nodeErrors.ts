@@ -1,5 +1,5 @@
 import { NodeApiError, NodeOperationError, type INode, type JsonObject } from 'n8n-workflow';
-import { AppMismatchError, ConnectionNotFoundError, ConnectionRevokedError, DecryptionError, InvalidInputError, InvalidStateError, type InvalidStateReason, MissingInputError, NeedsReauthorizationError, ProviderFailingError, TokenEndpointError, TokenManagerError } from '../../../engine';
+import { ApiRequestError, AppMismatchError, ConnectionNotFoundError, ConnectionRevokedError, DecryptionError, InvalidInputError, InvalidStateError, type InvalidStateReason, MissingInputError, NeedsReauthorizationError, ProviderFailingError, TokenEndpointError, TokenManagerError } from '../../../engine';
 
 /*
  * The one place where engine errors get n8n's words: the engine names its settings by their keys and speaks of
@@ -46,6 +46,9 @@ const INPUT_FIELDS = new Map<string, { label: string; place: Place; whenEmpty?: 
 	tableName: { label: 'Table Name', place: 'storage credential' },
 	database: { label: 'Database', place: 'MySQL storage credential', whenEmpty: 'enter the database of the token table' },
 	supabaseUrl: { label: 'Supabase Host', place: 'storage credential' },
+	apiUrl: { label: 'URL', place: 'node', whenEmpty: 'give a path under the connection\'s API base, e.g. /api/v1/users/me' },
+	apiHeaders: { label: 'Headers', place: 'node' },
+	jsonBody: { label: 'JSON Body', place: 'node' },
 }));
 
 /** The label of the field that holds an engine input key, if the node knows it. */
@@ -136,7 +139,7 @@ export function toNodeError(node: INode, error: unknown, itemIndex: number, with
 	return new NodeApiError(node, { message, code: error.code } as JsonObject, {
 		message,
 		description: link ? `${description} Re-authorization link: ${error.reauthorizationUrl}` : description,
-		httpCode: error instanceof TokenEndpointError && error.httpStatus ? String(error.httpStatus) : undefined,
+		httpCode: (error instanceof TokenEndpointError || error instanceof ApiRequestError) && error.httpStatus ? String(error.httpStatus) : undefined,
 		itemIndex,
 	});
 }

@@ -1,3 +1,4 @@
+import { apiRequest } from './apiRequest.operation';
 import { buildAuthorizationUrl } from './buildAuthorizationUrl.operation';
 import { connectClientCredentials } from './connectClientCredentials.operation';
 import { exchangeAuthorizationCode } from './exchangeAuthorizationCode.operation';
@@ -23,6 +24,7 @@ export const operations: readonly OperationDefinition[] = [
 	listConnections,
 	keepAlive,
 	connectClientCredentials,
+	apiRequest,
 ];
 
 /** The operation a saved Operation parameter names, if the node has it. */

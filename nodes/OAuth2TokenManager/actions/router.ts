@@ -31,11 +31,18 @@ function connectionIdOf(ctx: IExecuteFunctions, operation: OperationDefinition, 
 }
 
 /** One item, one or more outputs (an operation over many connections gives one per connection). */
-async function runOperation(ctx: IExecuteFunctions, operation: OperationDefinition, connectionId: string | undefined, itemIndex: number, rule: OutputRule): Promise<IDataObject[]> {
+async function runOperation(
+	ctx: IExecuteFunctions,
+	operation: OperationDefinition,
+	connectionId: string | undefined,
+	itemIndex: number,
+	rule: OutputRule,
+	asAgentTool: boolean,
+): Promise<IDataObject[]> {
 	const result = await withEngine(ctx, itemIndex, (engine) =>
 		operation.connectionId === 'none'
-			? operation.execute.call(ctx, { engine, itemIndex })
-			: operation.execute.call(ctx, { engine, connectionId: connectionId!, itemIndex }),
+			? operation.execute.call(ctx, { engine, itemIndex, asAgentTool })
+			: operation.execute.call(ctx, { engine, connectionId: connectionId!, itemIndex, asAgentTool }),
 	);
 	return [operation.output(rule, result)].flat();
 }
@@ -55,12 +62,13 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 			if (asAgentTool && !operation.agentTool) {
 				throw new NodeOperationError(this.getNode(), `The operation "${operation.value}" is not available to an AI agent`, {
 					itemIndex: i,
-					description: `As an agent's tool this node runs ${AGENT_TOOL_OPERATION_NAMES} and answers with status and expiry, never a token. Run the other operations in a workflow without an agent.`,
+					description: `As an agent's tool this node runs ${AGENT_TOOL_OPERATION_NAMES}, and never hands the agent a token. Run the other operations in a workflow without an agent.`,
 				});
 			}
 			connectionId = connectionIdOf(this, operation, i);
-			for (const json of await runOperation(this, operation, connectionId, i, rule)) {
-				returnData.push({ json: asAgentTool ? agentToolOutput(rule, json) : json, pairedItem: { item: i } });
+			for (const json of await runOperation(this, operation, connectionId, i, rule, asAgentTool)) {
+				const toolJson = () => (operation.toolOutput ? operation.toolOutput(json) : agentToolOutput(rule, json));
+				returnData.push({ json: asAgentTool ? toolJson() : json, pairedItem: { item: i } });
 			}
 		} catch (error) {
 			// The re-authorization link carries a signed state that can bind an account: never handed to an agent.
