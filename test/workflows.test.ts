@@ -365,14 +365,14 @@ describe('workflow 5 answers a status page of the connections', () => {
 	];
 
 	/** Runs Render Page's code as n8n's Code node does ("Run Once for All Items"); resolves its one item. */
-	function render(query: Record<string, unknown>, page = listed): { contentType: string; contentSecurityPolicy: string; body: string } {
+	function render(query: Record<string, unknown>, page = listed): { contentType: string; body: string } {
 		const outputs: Record<string, Array<{ json: Record<string, unknown> }>> = {
 			'Read Request': [{ json: readRequest(query) }],
 			'List Page': page.map((json) => ({ json })),
 		};
 		const $ = (name: string) => ({ first: () => outputs[name][0], all: () => outputs[name] });
 		const $input = { all: () => counts.map((json) => ({ json })) };
-		const run = new Function('$', '$input', String(node('Render Page').parameters.jsCode)) as (...args: unknown[]) => Array<{ json: { contentType: string; contentSecurityPolicy: string; body: string } }>;
+		const run = new Function('$', '$input', String(node('Render Page').parameters.jsCode)) as (...args: unknown[]) => Array<{ json: { contentType: string; body: string } }>;
 		const items = run($, $input);
 		expect(items).toHaveLength(1);
 		return items[0].json;
@@ -461,24 +461,28 @@ describe('workflow 5 answers a status page of the connections', () => {
 		expect(html).not.toMatch(/v1:abc|Bearer|oauth\.example/);
 	});
 
-	it("sends a Content-Security-Policy that lets only the page's own style in (by its hash), no script, nothing from elsewhere", () => {
-		const { body: html, contentSecurityPolicy } = render({});
+	it("carries a Content-Security-Policy that lets only the page's own style in (by its hash), no script, nothing from elsewhere", () => {
+		const { body: html } = render({});
 		const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1];
 		const hash = createHash('sha256').update(style).digest('base64');
-		expect(contentSecurityPolicy).toBe(`default-src 'none'; style-src 'sha256-${hash}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`);
+		// n8n drops a Content-Security-Policy header a workflow sets (it sends its own sandbox policy): the page carries
+		// its policy itself, before anything it governs
+		const policy = `default-src 'none'; style-src 'sha256-${hash}'; form-action 'self'; base-uri 'none'`;
+		expect(html.indexOf(`<meta http-equiv="Content-Security-Policy" content="${policy}">`)).toBeGreaterThan(0);
+		expect(html.indexOf('<meta http-equiv="Content-Security-Policy"')).toBeLessThan(html.indexOf('<style>'));
 		// nothing to fetch: no element that loads, no address of another origin (a link of its own starts with "/" or "?")
 		expect(html).not.toMatch(/<(link|img|iframe|object|embed|script)\b|@import|url\(|=["']?(https?:)?\/\//i);
-		const headers = Object.fromEntries(
-			(node('Respond with Page').parameters.options as { responseHeaders: { entries: Array<{ name: string; value: string }> } }).responseHeaders.entries.map((h) => [h.name, h.value]),
-		);
-		expect(headers).toEqual({
+		const headers = (name: string) =>
+			Object.fromEntries((node(name).parameters.options as { responseHeaders: { entries: Array<{ name: string; value: string }> } }).responseHeaders.entries.map((h) => [h.name, h.value]));
+		expect(headers('Respond with Page')).toEqual({
 			'Content-Type': '={{ $json.contentType }}',
-			'Content-Security-Policy': '={{ $json.contentSecurityPolicy }}',
 			'Cache-Control': 'no-store',
 			'X-Content-Type-Options': 'nosniff',
 			'Referrer-Policy': 'no-referrer',
 			'X-Frame-Options': 'DENY',
 		});
+		expect(headers('Store Error Page')).toMatchObject({ 'Cache-Control': 'no-store', 'X-Frame-Options': 'DENY' });
+		expect(node('Store Error Page').parameters.responseBody).toContain(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'">`);
 	});
 
 	it('pages with the last ID shown and keeps the filters; reloads itself only when asked', () => {
