@@ -291,7 +291,7 @@ test(`${SEEDED.toLocaleString('en')} connections: the first page answers in unde
 	const figure = (t: { median: number; max: number }) => `median ${Math.round(t.median)} ms (max ${Math.round(t.max)})`;
 	process.stderr.write(
 		`status page, ${(SEEDED + 5).toLocaleString('en')} connections (seeded in ${Math.round(seedMs)} ms): first page ${figure(first)}; JSON ${figure(json)}; ` +
-			`page after load:09000 ${figure(deep)}; failing + prefix load:05 ${figure(filtered)}\n`,
+			`page after load:09000 ${figure(deep)}; failing + prefix load:05 ${figure(filtered)}; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores\n`,
 	);
 	expect(first.median).toBeLessThan(1000);
 	expect(json.median).toBeLessThan(1000);
