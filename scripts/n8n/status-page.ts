@@ -25,11 +25,11 @@ export const failingFields = (now = Date.now()): Partial<ConnectionFields> => ({
 	firstFailureAt: new Date(now - 40 * MINUTE),
 	nextAttemptAt: new Date(now + 3 * MINUTE + 30_000),
 	failingSince: new Date(now - 25 * MINUTE),
-	lastError: 'temporarily_unavailable: the token endpoint answered HTTP 503 <b>Service Unavailable</b>',
+	lastError: 'temporarily_unavailable: the token endpoint answered HTTP 503',
 });
 
 /** Writes `fields` over the stored connection, as the engine's versioned write does. */
-async function updateStored(stack: Stack, connectionId: string, fields: Partial<ConnectionFields>): Promise<void> {
+export async function updateStoredConnection(stack: Stack, connectionId: string, fields: Partial<ConnectionFields>): Promise<void> {
 	const store = new SqliteTokenStore({ filePath: stack.storeFile });
 	try {
 		const row = await store.get(connectionId);
@@ -57,17 +57,17 @@ export async function connectInEveryState(stack: Stack, ids: ConnectionsInEveryS
 	await connect(stack, ids.active, 'alice');
 	sandbox.configure({ expiresIn: 4 * 60 + 30 });
 	await connect(stack, ids.expiring, 'bob');
-	sandbox.configure({ refreshTokenTtl: 1 });
+	sandbox.configure({ expiresIn: 3600, refreshTokenTtl: 1 });
 	await connect(stack, ids.needsReauth, 'carol');
-	sandbox.configure({ expiresIn: 3600, refreshTokenTtl: 60 * 24 * 3600 });
+	sandbox.configure({ refreshTokenTtl: 60 * 24 * 3600 });
 	await connect(stack, ids.failing, 'dave');
 	await connect(stack, ids.revoked, 'erin');
 
 	await new Promise((resolve) => setTimeout(resolve, 1500)); // the refresh token given for 1 s is dead
 	const refused = await stack.refresh(ids.needsReauth);
 	if (refused.status === 200) throw new Error(`workflow 3 refreshed ${ids.needsReauth}, whose refresh token had died`);
-	await updateStored(stack, ids.failing, failingFields());
-	await updateStored(stack, ids.revoked, { status: 'revoked', accessToken: null, refreshToken: null, expiresAt: null });
+	await updateStoredConnection(stack, ids.failing, failingFields());
+	await updateStoredConnection(stack, ids.revoked, { status: 'revoked', accessToken: null, refreshToken: null, expiresAt: null });
 }
 
 /** How many rows seedConnections() writes in one statement. */

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { TokenCipher } from '../../engine/crypto';
 import type { Browser, Page } from '../../scripts/chromium';
-import { connectInEveryState, failingFields, openStatusPageBrowser, seedConnections, type ConnectionsInEveryState } from '../../scripts/n8n/status-page';
+import { connectInEveryState, failingFields, openStatusPageBrowser, seedConnections, updateStoredConnection, type ConnectionsInEveryState } from '../../scripts/n8n/status-page';
 import { startStack, type Stack } from '../../scripts/n8n/stack';
 
 const IDS: ConnectionsInEveryState = {
@@ -29,6 +29,8 @@ const COLOURS: Record<string, [string, string]> = {
 	needs_reauth: ['rgb(110, 64, 201)', 'rgb(251, 239, 255)'],
 	revoked: ['rgb(66, 74, 83)', 'rgb(234, 238, 242)'],
 };
+/** A provider's error text is the provider's to choose too: the page must show it as text. */
+const MARKED_UP_ERROR = `${failingFields().lastError}: <b>Service Unavailable</b><img src=x onerror="alert('error')">`;
 const SEEDED = 10_000;
 
 let stack: Stack;
@@ -141,6 +143,7 @@ beforeAll(async () => {
 	userFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-status-'));
 	stack = await startStack({ userFolder, expiresIn: 3600, log });
 	await connectInEveryState(stack, IDS);
+	await updateStoredConnection(stack, IDS.failing, { lastError: MARKED_UP_ERROR });
 }, 15 * 60 * 1000);
 
 afterAll(async () => {
@@ -186,7 +189,7 @@ test('in Chromium: one row per connection, its status in colour and in words, ti
 	// connected a moment ago for an hour, never refreshed
 	expect(byId[IDS.active]).toMatchObject({ expires: expect.stringMatching(/^in 5\d min$/), lastRefresh: 'never', refreshes: '0', failures: '0', failingSince: '—', lastError: '—', reauthorize: null });
 	expect(byId[IDS.expiring].expires).toMatch(/^in 4 min$/);
-	expect(byId[IDS.failing]).toMatchObject({ failures: '4, next in 3 min', failingSince: '25 min ago', lastError: failingFields().lastError });
+	expect(byId[IDS.failing]).toMatchObject({ failures: '4, next in 3 min', failingSince: '25 min ago', lastError: MARKED_UP_ERROR });
 	expect(byId[IDS.revoked]).toMatchObject({ expires: 'erased', reauthorize: null });
 	expect(byId[IDS.needsReauth].lastError).toMatch(/invalid_grant/);
 	expect(byId[IDS.needsReauth].reauthorize).toBe(`/webhook/pipedrive/oauth/start?connectionId=${encodeURIComponent(IDS.needsReauth)}`);
@@ -214,13 +217,15 @@ test('in Chromium: the filters, and on a phone the rows become cards without sid
 
 	await page.send('Emulation.setDeviceMetricsOverride', { width: 390, height: 844, deviceScaleFactor: 1, mobile: true });
 	await page.navigate(stack.statusPageUrl);
-	const phone = await page.evaluate<{ overflow: number; thead: string; cell: string; label: string }>(`({
+	// each row a card of labelled lines: the labels come from the cells, the table's head is gone
+	const phone = await page.evaluate<{ overflow: number; thead: string; row: string; cell: string; label: string }>(`({
 		overflow: document.documentElement.scrollWidth - window.innerWidth,
 		thead: getComputedStyle(document.querySelector('thead')).display,
+		row: getComputedStyle(document.querySelector('tbody tr')).display,
 		cell: getComputedStyle(document.querySelector('tbody td')).display,
 		label: getComputedStyle(document.querySelector('tbody td'), '::before').content,
 	})`);
-	expect(phone).toEqual({ overflow: 0, thead: 'none', cell: 'grid', label: '"Connection"' });
+	expect(phone).toEqual({ overflow: 0, thead: 'none', row: 'block', cell: 'block', label: '"Connection"' });
 	await page.send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 900, deviceScaleFactor: 1, mobile: false });
 }, 2 * 60 * 1000);
 
