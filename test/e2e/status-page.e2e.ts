@@ -51,16 +51,20 @@ async function fetchPage(query: Record<string, string> = {}): Promise<{ res: Res
 	return { res, text, ms: performance.now() - started };
 }
 
-/** Runs `action` (a navigation) and waits for the page it leads to. */
-async function navigation(page: Page, action: () => Promise<unknown>): Promise<void> {
-	const loaded = new Promise<void>((resolve) => {
-		const stop = page.on('Page.loadEventFired', () => {
-			stop();
-			resolve();
-		});
+/** Runs `action` (a navigation) and waits for the page it leads to, at most `timeoutMs`. */
+async function navigation(page: Page, action: () => Promise<unknown>, timeoutMs = 20_000): Promise<void> {
+	let timer: NodeJS.Timeout | undefined;
+	let stop = () => {};
+	const loaded = new Promise<void>((resolve, reject) => {
+		timer = setTimeout(() => reject(new Error(`no page loaded within ${timeoutMs} ms`)), timeoutMs);
+		stop = page.on('Page.loadEventFired', () => resolve());
 	});
-	await action();
-	await loaded;
+	try {
+		await Promise.all([action(), loaded]);
+	} finally {
+		clearTimeout(timer);
+		stop();
+	}
 }
 
 /** What the page shows of each row: the cells' texts, the status's colours, the Re-authorize link. */
@@ -228,6 +232,23 @@ test('in Chromium: the filters, and on a phone the rows become cards without sid
 	expect(phone).toEqual({ overflow: 0, thead: 'none', row: 'block', cell: 'block', label: '"Connection"' });
 	await page.send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 900, deviceScaleFactor: 1, mobile: false });
 }, 2 * 60 * 1000);
+
+test('?refresh=5 reloads the page by itself, without a script; without it the page stays', async () => {
+	const { page } = browser!;
+	const asOf = () => page.evaluate<string>('document.querySelector(".meta time").getAttribute("datetime")');
+	await page.navigate(`${stack.statusPageUrl}?refresh=5`);
+	const first = await asOf();
+	await navigation(page, async () => undefined, 10_000); // the next load is the page's own
+	expect(Date.parse(await asOf()) - Date.parse(first)).toBeGreaterThanOrEqual(4500);
+	expect(await page.evaluate('location.search')).toBe('?refresh=5');
+
+	await page.navigate(stack.statusPageUrl);
+	const loads: number[] = [];
+	const stop = page.on('Page.loadEventFired', () => loads.push(Date.now()));
+	await new Promise((resolve) => setTimeout(resolve, 6000));
+	stop();
+	expect(loads).toEqual([]);
+}, 60 * 1000);
 
 test('Re-authorize leads through workflow 1 and the sandbox\'s consent to the connection active again', async () => {
 	const { page } = browser!;
