@@ -156,24 +156,18 @@ export async function launchChromium({ width, height }: { width: number; height:
 }
 
 /**
- * Answers the browser's HTTP authentication prompts as a user typing into them would: `credentials` gives the user
- * name and password for the URL that asks, or nothing to cancel the prompt. Resolves a function that stops answering.
+ * Answers the browser's HTTP authentication prompts from now on, as a user typing into them would: `credentials` gives
+ * the user name and password for the URL that asks, or nothing to cancel the prompt.
  */
-export async function answerBasicAuth(page: Page, credentials: (url: string) => { username: string; password: string } | undefined): Promise<() => Promise<void>> {
-	const stops = [
-		// with auth requests handled, every request pauses first: let each go on
-		page.on('Fetch.requestPaused', ({ requestId }) => void page.send('Fetch.continueRequest', { requestId })),
-		page.on('Fetch.authRequired', ({ requestId, request }) => {
-			const given = credentials(String((request as { url: string }).url));
-			const authChallengeResponse = given ? { response: 'ProvideCredentials', ...given } : { response: 'CancelAuth' };
-			void page.send('Fetch.continueWithAuth', { requestId, authChallengeResponse });
-		}),
-	];
+export async function answerBasicAuth(page: Page, credentials: (url: string) => { username: string; password: string } | undefined): Promise<void> {
+	// with auth requests handled, every request pauses first: let each go on
+	page.on('Fetch.requestPaused', ({ requestId }) => void page.send('Fetch.continueRequest', { requestId }));
+	page.on('Fetch.authRequired', ({ requestId, request }) => {
+		const given = credentials(String((request as { url: string }).url));
+		const authChallengeResponse = given ? { response: 'ProvideCredentials', ...given } : { response: 'CancelAuth' };
+		void page.send('Fetch.continueWithAuth', { requestId, authChallengeResponse });
+	});
 	await page.send('Fetch.enable', { handleAuthRequests: true });
-	return async () => {
-		await page.send('Fetch.disable');
-		for (const stop of stops) stop();
-	};
 }
 
 export async function capture(page: Page, file: string): Promise<void> {
