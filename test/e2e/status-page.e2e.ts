@@ -303,7 +303,7 @@ test(`${SEEDED.toLocaleString('en')} connections: the first page answers in unde
 	);
 	db.close();
 
-	const timed = async (query: Record<string, string>, runs = 5) => {
+	const timed = async (query: Record<string, string>, runs = 7) => {
 		await fetchPage(query); // the first run of the Code node starts its task runner
 		const answers = [];
 		for (let i = 0; i < runs; i++) answers.push(await fetchPage(query));
@@ -331,7 +331,7 @@ test(`${SEEDED.toLocaleString('en')} connections: the first page answers in unde
 	expect(page.nextAfter).toBe('load:00048');
 	const second = JSON.parse((await fetchPage({ format: 'json', after: page.nextAfter })).text);
 	expect(second.connections.map((c: { connectionId: string }) => c.connectionId)).toEqual(Array.from({ length: 50 }, (_, i) => `load:${String(49 + i).padStart(5, '0')}`));
-	expect(JSON.parse(deep.last.text).connections[0].connectionId).toBe('load:09001');
+	expect(/data-connection-id="([^"]*)"/.exec(deep.last.text)?.[1]).toBe('load:09001');
 	const failing = JSON.parse((await fetchPage({ format: 'json', status: 'failing', prefix: 'load:05' })).text);
 	expect(failing.connections.every((c: { connectionId: string; status: string }) => c.status === 'failing' && c.connectionId.startsWith('load:05'))).toBe(true);
 	expect(failing.counts.total).toBe(1000);
