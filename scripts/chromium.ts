@@ -79,7 +79,10 @@ export async function openPage(wsUrl: string): Promise<Page> {
 			listeners.push(listener);
 		});
 		await send('Page.navigate', { url });
-		await Promise.race([loaded, sleep(30000)]);
+		// at most 30 s, and no timer left behind to keep the process alive
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([loaded, new Promise<void>((resolve) => (timer = setTimeout(resolve, 30000)))]);
+		clearTimeout(timer);
 	};
 	const on = (method: string, listener: (params: Record<string, unknown>) => void) => {
 		const forEvent = (message: DevToolsMessage) => {
