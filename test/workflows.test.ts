@@ -481,7 +481,13 @@ describe('workflow 5 answers a status page of the connections', () => {
 			'Referrer-Policy': 'no-referrer',
 			'X-Frame-Options': 'DENY',
 		});
-		expect(headers('Store Error Page')).toMatchObject({ 'Cache-Control': 'no-store', 'X-Frame-Options': 'DENY' });
+		expect(headers('Store Error Page')).toEqual({
+			'Content-Type': 'text/html; charset=utf-8',
+			'Cache-Control': 'no-store',
+			'X-Content-Type-Options': 'nosniff',
+			'Referrer-Policy': 'no-referrer',
+			'X-Frame-Options': 'DENY',
+		});
 		expect(node('Store Error Page').parameters.responseBody).toContain(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'">`);
 	});
 
