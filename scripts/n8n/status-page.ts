@@ -40,7 +40,7 @@ export async function updateStoredConnection(stack: Stack, connectionId: string,
 	}
 }
 
-/** Connects through workflow 1; throws unless the callback page says it connected. */
+/** Connects through workflow 1; throws unless its callback answers 200, the connected page. */
 async function connect(stack: Stack, connectionId: string, user: string): Promise<void> {
 	const { status, html } = await stack.connect(connectionId, { user });
 	if (status !== 200) throw new Error(`connecting ${connectionId} answered ${status}: ${html.slice(0, 300)}`);
@@ -50,7 +50,8 @@ async function connect(stack: Stack, connectionId: string, user: string): Promis
  * Makes a connection in each state, each connected through workflow 1 first: active; expiring (the sandbox gives it a
  * 4-minute access token); needs re-authorization (its refresh token dies at once, as Pipedrive's do after 60 days
  * unused, and workflow 3's refresh is refused with invalid_grant); failing (the engine's failure record of a provider
- * down for 25 minutes, written to the store); revoked (as Revoke / Disconnect leaves it: tokens erased).
+ * down for 25 minutes, written to the store); revoked (as Revoke / Disconnect leaves it: tokens erased). The sandbox
+ * gives access tokens an hour and refresh tokens 60 days again afterwards.
  */
 export async function connectInEveryState(stack: Stack, ids: ConnectionsInEveryState): Promise<void> {
 	const { sandbox } = stack;
