@@ -1,7 +1,7 @@
 // `npm run test:compat`: the bundled workflows' main path on each n8n this package supports, on the Node.js it runs
 // there, with the PostgreSQL and the embedded token stores: connect through workflow 1 (the sandbox as provider),
 // Get Valid Token across an expiry (one refresh), then a burst of calls just after the next expiry (exactly 1 token
-// request, 0 failed API calls). Before that it imports the four bundled workflows with `n8n import:workflow`, as a
+// request, 0 failed API calls). Before that it imports the five bundled workflows with `n8n import:workflow`, as a
 // user of n8n's CLI does: a cell fails when that import prints an error. Each n8n is pinned and installed once into
 // the cache outside the clone (about 6 minutes each the first time). Prints a matrix n8n × Node × store → pass/fail and figures; exits 1 if a cell fails.
 // Started by run.js (dependencies installed, Node 24).

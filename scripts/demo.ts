@@ -2,9 +2,10 @@
 //
 // On a fresh machine: installs the repo's dependencies if missing, builds, fetches a Node.js runtime n8n accepts and
 // the pinned n8n (both cached outside the clone), installs the packed package into n8n as a community package,
-// starts the Pipedrive-like sandbox and n8n, creates the credentials, imports and publishes the three bundled
-// workflows, connects an account through workflow 1, calls workflow 2 across several access-token expiries, calls
-// workflow 3 once, and prints a summary. --keep leaves n8n running (until Ctrl+C) and prints where its editor is.
+// starts the Pipedrive-like sandbox and n8n, creates the credentials, imports and publishes bundled workflows 1, 2, 3
+// and 5, connects an account through workflow 1, calls workflow 2 across several access-token expiries, calls
+// workflow 3 once, and prints a summary. --keep leaves n8n running (until Ctrl+C) and prints where its editor and
+// workflow 5's status page are.
 // Started by run.js, which has installed the dependencies and moved to the Node 24 runtime.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -51,6 +52,12 @@ interface CallAnswer {
 	statusCode?: number;
 	user?: { name?: string };
 	retriedAfter401?: boolean;
+}
+
+/** What workflow 5 answers with ?format=json (the fields the demo prints). */
+interface StatusPageAnswer {
+	counts?: Record<string, number>;
+	connections?: { connectionId: string; shownStatus: string }[];
 }
 
 /** What workflow 3 answers. */
@@ -149,6 +156,15 @@ export async function main(args: string[]): Promise<number | undefined> {
 		info(`without it: HTTP ${refused.status}`);
 		const final = stack.sandbox.stats();
 
+		step('Opening workflow 5, the connections status page (its own Basic auth), as JSON...');
+		const statusAuthorization = `Basic ${Buffer.from(`${stack.statusAuth.user}:${stack.statusAuth.password}`).toString('base64')}`;
+		const statusPage = await stack.client.webhook(stack.workflows.status.path, { query: { format: 'json' }, headers: { authorization: statusAuthorization } });
+		const statusBody = (statusPage.body && typeof statusPage.body === 'object' ? statusPage.body : {}) as StatusPageAnswer;
+		const shown = (statusBody.connections ?? []).map((c) => `${c.connectionId} ${c.shownStatus}`).join(', ');
+		info(`with it: HTTP ${statusPage.status}, ${shown || 'no connection'}`);
+		const statusRefused = await stack.client.webhook(stack.workflows.status.path);
+		info(`without it: HTTP ${statusRefused.status}`);
+
 		const failedWebhooks = calls.filter((c) => c.status !== 200 || c.api !== 200).length;
 		const refreshes = afterRun.tokenRequests.refresh_token - afterConsent.tokenRequests.refresh_token;
 		const apiCalls = afterRun.apiCalls - afterConsent.apiCalls;
@@ -166,15 +182,19 @@ export async function main(args: string[]): Promise<number | undefined> {
 		row('token refreshes', `${refreshes}, all ahead of expiry (fewer than ${opts.minValidity}s left); ${retried} call(s) retried after a 401`);
 		row('token requests (sandbox)', `${final.tokenRequests.total}: ${final.tokenRequests.authorization_code} code exchange, ${final.tokenRequests.refresh_token} refresh (incl. workflow 3), ${final.tokenRequests.failed} failed`);
 		row('workflow 3', `HTTP ${refreshed.status}, status ${refreshedBody?.status}, expires in ${refreshedBody?.expires_in}s; without header auth: HTTP ${refused.status}`);
+		row('workflow 5', `HTTP ${statusPage.status}, ${statusBody.counts?.total ?? 0} connection(s): ${shown}; without Basic auth: HTTP ${statusRefused.status}`);
 		row('total time', elapsed());
 		console.log('=================================================');
-		const ok = failedWebhooks === 0 && failedApi === 0 && refreshes >= opts.expiries && refreshed.status === 200 && refused.status >= 400 && callRefused.status >= 400;
+		const ok = failedWebhooks === 0 && failedApi === 0 && refreshes >= opts.expiries && refreshed.status === 200 && refused.status >= 400 && callRefused.status >= 400 && statusPage.status === 200 && statusRefused.status === 401;
 
 		if (opts.keep) {
 			if (!ok) process.exitCode = 1;
 			console.log(`\nn8n keeps running. Editor: ${stack.n8n.url}/home/workflows`);
 			console.log(`  log in as ${stack.owner.email} / ${stack.owner.password}`);
 			console.log(`  sandbox (provider): ${stack.sandbox.url}/__sandbox/stats`);
+			// the run's own throwaway credentials, as for the editor above
+			console.log(`Connections status page (workflow 5): ${stack.statusPageUrl}`);
+			console.log(`  Basic auth ${stack.statusAuth.user} / ${stack.statusAuth.password}`);
 			console.log('Press Ctrl+C to stop n8n and the sandbox.');
 			return undefined;
 		}

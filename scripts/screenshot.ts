@@ -1,11 +1,13 @@
 // npm run screenshots [-- --out docs]
-// Pictures of the four bundled workflows as n8n's editor shows them: brings up the demo's set-up (sandbox, n8n with
+// Pictures of the five bundled workflows as n8n's editor shows them: brings up the demo's set-up (sandbox, n8n with
 // the package, credentials, published workflows; workflow 4 on a 15-minute schedule that does not come round while the
 // pictures are taken), logs in with headless Chromium from Debian's packages (`apt-get install -y chromium`) and
-// captures each workflow's canvas over the DevTools protocol, then one picture of all four, then the node's panel as a
-// new user sets it up and the App credential. Writes docs/workflow-1-connect.png, docs/workflow-2-call-api.png,
-// docs/workflow-3-refresh.png, docs/workflow-4-keep-alive.png, docs/workflows.png, docs/node-panel.png and
-// docs/app-credential.png. Started by run.js on the Node 24 runtime (a global WebSocket).
+// captures each workflow's canvas over the DevTools protocol, then one picture of all five, then the node's panel as a
+// new user sets it up, the App credential, and workflow 5's status page (on a desktop and a phone) over connections in
+// each state. Writes docs/workflow-1-connect.png, docs/workflow-2-call-api.png, docs/workflow-3-refresh.png,
+// docs/workflow-4-keep-alive.png, docs/workflow-5-status-page.png, docs/workflows.png, docs/node-panel.png,
+// docs/app-credential.png, docs/status-page.png and docs/status-page-phone.png. Started by run.js on the Node 24
+// runtime (a global WebSocket).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +16,7 @@ import { capture } from '../tools/chromium';
 import { type Editor, openEditor } from '../tools/n8n/editor';
 import { startStack } from '../tools/n8n/stack';
 import { sleep } from '../tools/sleep';
+import { connectInEveryState, openStatusPageBrowser } from '../tools/n8n/status-page';
 
 const repo = path.resolve(__dirname, '..');
 
@@ -25,7 +28,7 @@ export async function main(args: string[]): Promise<number> {
 
 	if (!fs.existsSync(path.join(repo, 'dist'))) spawnSync('npm', ['run', 'build', '--silent'], { cwd: repo, stdio: 'inherit' });
 	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-shot-'));
-	console.log('Bringing up the sandbox and n8n with the four workflows...');
+	console.log('Bringing up the sandbox and n8n with the five workflows...');
 	const stack = await startStack({ userFolder, expiresIn: 3600, log });
 	const width = 1600;
 	const height = 900;
@@ -45,6 +48,7 @@ export async function main(args: string[]): Promise<number> {
 			[stack.workflows.call, 'workflow-2-call-api.png'],
 			[stack.workflows.refresh, 'workflow-3-refresh.png'],
 			[await stack.client.getWorkflow(keepAlive), 'workflow-4-keep-alive.png'],
+			[stack.workflows.status, 'workflow-5-status-page.png'],
 		];
 		const files = [];
 		for (const [wf, fileName] of shots) {
@@ -102,7 +106,7 @@ export async function main(args: string[]): Promise<number> {
 		await capture(page, credential);
 		log(`${path.relative(repo, credential)}: the OAuth2 Token Manager App credential`);
 
-		// one picture of the four, stacked
+		// one picture of the five, stacked
 		const imgs = files.map((f) => `<img src="data:image/png;base64,${fs.readFileSync(f).toString('base64')}">`).join('');
 		const html = `<!doctype html><html><body style="margin:0;background:#fff">${imgs}<style>img{display:block;width:${width}px;border-bottom:6px solid #e0e0e0}</style></body></html>`;
 		const htmlFile = path.join(userFolder, 'all.html');
@@ -112,7 +116,36 @@ export async function main(args: string[]): Promise<number> {
 		await sleep(500);
 		const all = path.join(outDir, 'workflows.png');
 		await capture(page, all);
-		log(`${path.relative(repo, all)}: the four workflows`);
+		log(`${path.relative(repo, all)}: the five workflows`);
+
+		// the status page over a connection in each state, as a desktop and a phone show it
+		await connectInEveryState(stack, {
+			active: 'pipedrive:globex',
+			expiring: 'pipedrive:hooli',
+			failing: 'pipedrive:initech',
+			needsReauth: 'pipedrive:umbrella',
+			revoked: 'pipedrive:vandelay',
+		});
+		const statusBrowser = await openStatusPageBrowser(stack, { width: 1280, height: 800 });
+		try {
+			for (const [fileName, width, mobile] of [
+				['status-page.png', 1280, false],
+				['status-page-phone.png', 390, true],
+			] as const) {
+				const metrics = { width, height: 800, deviceScaleFactor: 1, mobile };
+				await statusBrowser.page.send('Emulation.setDeviceMetricsOverride', metrics);
+				await statusBrowser.page.navigate(stack.statusPageUrl);
+				// the whole page in one picture
+				const height = await statusBrowser.page.evaluate<number>('document.documentElement.scrollHeight');
+				await statusBrowser.page.send('Emulation.setDeviceMetricsOverride', { ...metrics, height });
+				await sleep(500);
+				const file = path.join(outDir, fileName);
+				await capture(statusBrowser.page, file);
+				log(`${path.relative(repo, file)}: workflow 5's status page, ${width} px wide`);
+			}
+		} finally {
+			await statusBrowser.close();
+		}
 	} finally {
 		if (editor) await editor.close();
 		await stack.stop();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OAuth2TokenManagerAppApi } from '../credentials/OAuth2TokenManagerAppApi.credentials';
@@ -73,12 +74,14 @@ describe('the bundled workflows', () => {
 			'2-call-api-with-valid-token.json',
 			'3-refresh-on-request.json',
 			'4-keep-alive-and-alerts.json',
+			'5-connections-status.json',
 		]);
 		expect(webhooks.map(({ file, node }) => `${file}: ${node.name}`)).toEqual([
 			'1-connect-oauth-callback.json: Start Webhook',
 			'1-connect-oauth-callback.json: OAuth Callback',
 			'2-call-api-with-valid-token.json: Call Webhook',
 			'3-refresh-on-request.json: Refresh Webhook',
+			'5-connections-status.json: Status Page',
 		]);
 	});
 
@@ -97,14 +100,14 @@ describe('the bundled workflows', () => {
 		}
 		expect(unauthenticated).toEqual([]);
 		expect(new Set(credentialNames).size).toBe(credentialNames.length);
-		expect(credentialNames).toHaveLength(3);
+		expect(credentialNames).toHaveLength(4);
 	});
 
 	it('run the node\'s current version and read its output by the current field names', () => {
 		const tokenManagers = workflows.flatMap(({ file, workflow }) =>
 			workflow.nodes.filter((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager').map((node) => ({ file, node })),
 		);
-		expect(tokenManagers).toHaveLength(5);
+		expect(tokenManagers).toHaveLength(7);
 		expect(tokenManagers.filter(({ node }) => node.typeVersion !== 1.2).map(({ file, node }) => `${file}: ${node.name}`)).toEqual([]);
 		// Version 1.2's Connection ID is a resource locator: a plain string there would be a version 1 or 1.1 value.
 		const plainIds = tokenManagers.filter(({ node }) => 'connectionId' in node.parameters && (node.parameters.connectionId as { __rl?: boolean }).__rl !== true);
@@ -155,11 +158,14 @@ describe('the bundled workflows', () => {
 	});
 });
 
-/** A node parameter's n8n expression ("={{ … }}") as a function of $json: these use plain JavaScript only. */
-function expressionOf(value: unknown): ($json: unknown) => unknown {
+/** Another node's output as n8n's `$('Node')` gives it to an expression or a Code node. */
+type NodeOutput = (name: string) => { first(): { json: Record<string, unknown> }; all(): Array<{ json: Record<string, unknown> }> };
+
+/** A node parameter's n8n expression ("={{ … }}") as a function of $json and $: these use plain JavaScript only. */
+function expressionOf(value: unknown): ($json: unknown, $?: NodeOutput) => unknown {
 	const match = /^=\{\{([\s\S]*)\}\}$/.exec(String(value));
 	if (!match) throw new Error(`not an expression: ${String(value)}`);
-	return new Function('$json', `return (${match[1]});`) as ($json: unknown) => unknown;
+	return new Function('$json', '$', `return (${match[1]});`) as ($json: unknown, $?: NodeOutput) => unknown;
 }
 
 describe('workflow 2 answers its caller', () => {
@@ -334,5 +340,222 @@ describe('workflow 4 keeps connections alive and alerts on the ones in trouble',
 
 	it('saves no successful run: its items hold re-authorization links', () => {
 		expect(workflow.settings.saveDataSuccessExecution).toBe('none');
+	});
+});
+
+describe('workflow 5 answers a status page of the connections', () => {
+	const { workflow } = workflows.find(({ file }) => file === '5-connections-status.json')!;
+	const node = (name: string) => workflow.nodes.find((n) => n.name === name)!;
+	const next = (name: string, output = 0) => (workflow.connections[name]?.main?.[output] ?? []).map((link) => link.node);
+	const assignmentsOf = (name: string) => (node(name).parameters.assignments as { assignments: Array<{ name: string; value: unknown }> }).assignments;
+	const settings = Object.fromEntries(assignmentsOf('Settings').map((a) => [a.name, a.value]));
+
+	/** Read Request's fields for a request with this query (after Settings, whose fields it keeps). */
+	function readRequest(query: Record<string, unknown>): Record<string, unknown> {
+		const $ = (() => ({ first: () => ({ json: { query } }) })) as unknown as NodeOutput;
+		const read = { ...settings };
+		for (const { name, value } of assignmentsOf('Read Request')) read[name] = expressionOf(value)(settings, $);
+		return read;
+	}
+
+	const NOW = Date.now();
+	const at = (offsetMs: number) => new Date(NOW + offsetMs).toISOString();
+	const MINUTE = 60_000;
+	/** A List Connections item as the node outputs it (no token: it has none to give). */
+	const connection = (connectionId: string, fields: Record<string, unknown> = {}) => ({
+		connectionId,
+		provider: 'pipedrive',
+		grantType: 'authorization_code',
+		status: 'active',
+		token_type: 'Bearer',
+		expiresAt: at(50 * MINUTE),
+		expires_in: 3000,
+		scope: 'base',
+		refreshCount: 3,
+		lastRefreshedAt: at(-10 * MINUTE),
+		lastError: null,
+		failureCount: 0,
+		firstFailureAt: null,
+		nextAttemptAt: null,
+		failingSince: null,
+		appFingerprint: 'v1:abc https://oauth.example/token …c0ff',
+		createdAt: at(-86_400_000),
+		updatedAt: at(-10 * MINUTE),
+		...fields,
+	});
+	const XSS_ID = '<script>alert("id")</script>';
+	const XSS_ERROR = 'token endpoint answered 503: <img src=x onerror=alert(1)> & "more"';
+	const listed = [
+		connection('acme'),
+		connection('globex', { expiresAt: at(4 * MINUTE + 30_000) }),
+		connection('initech', { failureCount: 4, nextAttemptAt: at(3 * MINUTE + 30_000), firstFailureAt: at(-40 * MINUTE), failingSince: at(-25 * MINUTE), lastError: XSS_ERROR, status: 'failing' }),
+		connection(XSS_ID, { status: 'needs_reauth', expiresAt: at(-2 * 60 * MINUTE - 5 * MINUTE), lastError: 'invalid_grant: the refresh token was revoked' }),
+		connection('umbrella', { status: 'revoked', expiresAt: null }),
+	];
+	const counts = [
+		{ status: 'active', count_connectionId: 9000 },
+		{ status: 'failing', count_connectionId: 12 },
+		{ status: 'needs_reauth', count_connectionId: 7 },
+		{ status: 'revoked', count_connectionId: 981 },
+	];
+
+	/** Runs Render Page's code as n8n's Code node does ("Run Once for All Items"); resolves its one item. */
+	function render(query: Record<string, unknown>, page = listed): { contentType: string; body: string } {
+		const outputs: Record<string, Array<{ json: Record<string, unknown> }>> = {
+			'Read Request': [{ json: readRequest(query) }],
+			'List Page': page.map((json) => ({ json })),
+		};
+		const $ = (name: string) => ({ first: () => outputs[name][0], all: () => outputs[name] });
+		const $input = { all: () => counts.map((json) => ({ json })) };
+		const run = new Function('$', '$input', String(node('Render Page').parameters.jsCode)) as (...args: unknown[]) => Array<{ json: { contentType: string; body: string } }>;
+		const items = run($, $input);
+		expect(items).toHaveLength(1);
+		return items[0].json;
+	}
+	/** The row of a connection, by its data-connection-id (as escaped in the page). */
+	const rowOf = (html: string, escapedId: string) => new RegExp(`<tr [^>]*data-connection-id="${escapedId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"[\\s\\S]*?</tr>`).exec(html)?.[0] ?? '';
+
+	it('Status Page → Settings → Read Request → List Page → List All for Counts → Count per Status → Render Page → Respond with Page; a store that fails answers the error page', () => {
+		expect(node('Status Page').parameters).toMatchObject({ path: 'connections/status', authentication: 'basicAuth', responseMode: 'responseNode' });
+		expect(node('Status Page').parameters.httpMethod ?? 'GET').toBe('GET');
+		expect([next('Status Page'), next('Settings'), next('Read Request'), next('List Page'), next('List All for Counts'), next('Count per Status'), next('Render Page')]).toEqual([
+			['Settings'],
+			['Read Request'],
+			['List Page'],
+			['List All for Counts'],
+			['Count per Status'],
+			['Render Page'],
+			['Respond with Page'],
+		]);
+		for (const name of ['List Page', 'List All for Counts']) expect({ name, onError: node(name).onError, errorOutput: next(name, 1) }).toEqual({ name, onError: 'continueErrorOutput', errorOutput: ['Store Error Page'] });
+		expect(node('Store Error Page').parameters).toMatchObject({ respondWith: 'text', options: { responseCode: 503 } });
+		expect(workflow.settings.saveDataSuccessExecution).toBe('none');
+	});
+
+	it('reads one page after the cursor, one connection more than shown (so it knows a next page follows), and counts within the ID prefix', () => {
+		expect(node('List Page').parameters).toEqual({
+			storage: 'embedded',
+			operation: 'listConnections',
+			returnAll: false,
+			limit: '={{ $json.pageSize + 1 }}',
+			afterConnectionId: '={{ $json.after }}',
+			filters: { idPrefix: '={{ $json.prefix }}', status: '={{ $json.status }}' },
+		});
+		expect(node('List All for Counts').parameters).toMatchObject({ operation: 'listConnections', returnAll: true, filters: { idPrefix: "={{ $('Read Request').first().json.prefix }}" } });
+		expect(node('List All for Counts')).toMatchObject({ executeOnce: true, alwaysOutputData: true });
+		expect(node('Count per Status').parameters).toMatchObject({ fieldsToSummarize: { values: [{ field: 'connectionId' }] }, fieldsToSplitBy: 'status' });
+	});
+
+	it('takes only the statuses List Connections knows, a bounded refresh and page size from the query or Settings', () => {
+		expect(settings).toMatchObject({ pageSize: 50, autoRefreshSeconds: 0, reauthorizeStartUrl: '/webhook/pipedrive/oauth/start' });
+		expect(readRequest({})).toMatchObject({ status: '', prefix: '', after: '', format: 'html', refreshSeconds: 0, refreshParameter: '', pageSize: 50 });
+		expect(readRequest({ status: 'needs_reauth', prefix: 'pipedrive:', after: 'pipedrive:acme', format: 'json', refresh: '30' })).toMatchObject({
+			status: 'needs_reauth',
+			prefix: 'pipedrive:',
+			after: 'pipedrive:acme',
+			format: 'json',
+			refreshSeconds: 30,
+			refreshParameter: '30',
+		});
+		expect(readRequest({ status: 'expiring"><script>', refresh: '1' })).toMatchObject({ status: '', refreshSeconds: 5 });
+		expect(readRequest({ status: ['active', 'revoked'], refresh: 'soon' })).toMatchObject({ status: '', refreshSeconds: 0, refreshParameter: '' });
+		expect(readRequest({ refresh: '0' })).toMatchObject({ refreshSeconds: 0, refreshParameter: '0' });
+	});
+
+	it('shows every connection with its status in colour and in words, relative times, and the Re-authorize link where one is needed', () => {
+		const { body: html, contentType } = render({});
+		expect(contentType).toBe('text/html; charset=utf-8');
+		const badge = (row: string) => /<span class="status (s-[a-z_]+)">([^<]+)<\/span>/.exec(row)?.slice(1);
+		expect(badge(rowOf(html, 'acme'))).toEqual(['s-active', 'active']);
+		expect(badge(rowOf(html, 'globex'))).toEqual(['s-expiring', 'expiring']);
+		expect(badge(rowOf(html, 'initech'))).toEqual(['s-failing', 'failing']);
+		expect(badge(rowOf(html, '&lt;script&gt;alert(&quot;id&quot;)&lt;/script&gt;'))).toEqual(['s-needs_reauth', 'needs re-authorization']);
+		expect(badge(rowOf(html, 'umbrella'))).toEqual(['s-revoked', 'revoked']);
+		// each status has a colour of its own in the style
+		for (const status of ['active', 'expiring', 'failing', 'needs_reauth', 'revoked']) expect(html).toMatch(new RegExp(`\\.s-${status}\\{color:#[0-9a-f]{6};background:#[0-9a-f]{6}`));
+
+		expect(rowOf(html, 'acme')).toMatch(/>in 4\d min</);
+		expect(rowOf(html, 'globex')).toContain('>in 4 min<');
+		expect(rowOf(html, 'acme')).toContain('>10 min ago<');
+		expect(rowOf(html, 'initech')).toMatch(/4, next <time [^>]+>in 3 min<\/time>/);
+		expect(rowOf(html, 'initech')).toContain('>25 min ago<');
+		const reauth = rowOf(html, '&lt;script&gt;alert(&quot;id&quot;)&lt;/script&gt;');
+		expect(reauth).toContain('>expired 2 h ago<');
+		expect(reauth).toContain(`<a class="reauth" href="/webhook/pipedrive/oauth/start?connectionId=${encodeURIComponent(XSS_ID)}">Re-authorize</a>`);
+		expect(html.match(/class="reauth"/g)).toHaveLength(1);
+		expect(html).toContain('<b>10000</b>all');
+		expect(html).toContain('<b>12</b>failing');
+	});
+
+	it('escapes every value: connection IDs and last errors come from users and providers; the page has no script at all', () => {
+		const { body: html } = render({ prefix: '"><script>alert(2)</script>' });
+		expect(html).not.toMatch(/<script|<img|onerror=alert\(1\)>/i);
+		expect(html).toContain('token endpoint answered 503: &lt;img src=x onerror=alert(1)&gt; &amp; &quot;more&quot;');
+		expect(html).toContain('value="&quot;&gt;&lt;script&gt;alert(2)&lt;/script&gt;"');
+		// nothing of the connection that is not shown: no app fingerprint, scope or token type
+		expect(html).not.toMatch(/v1:abc|Bearer|oauth\.example/);
+	});
+
+	it("carries a Content-Security-Policy that lets only the page's own style in (by its hash), no script, nothing from elsewhere", () => {
+		const { body: html } = render({});
+		const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1];
+		const hash = createHash('sha256').update(style).digest('base64');
+		// n8n drops a Content-Security-Policy header a workflow sets (it sends its own sandbox policy): the page carries
+		// its policy itself, before anything it governs
+		const policy = `default-src 'none'; style-src 'sha256-${hash}'; form-action 'self'; base-uri 'none'`;
+		expect(html.indexOf(`<meta http-equiv="Content-Security-Policy" content="${policy}">`)).toBeGreaterThan(0);
+		expect(html.indexOf('<meta http-equiv="Content-Security-Policy"')).toBeLessThan(html.indexOf('<style>'));
+		// nothing to fetch: no element that loads, no address of another origin (a link of its own starts with "/" or "?")
+		expect(html).not.toMatch(/<(link|img|iframe|object|embed|script)\b|@import|url\(|=["']?(https?:)?\/\//i);
+		const headers = (name: string) =>
+			Object.fromEntries((node(name).parameters.options as { responseHeaders: { entries: Array<{ name: string; value: string }> } }).responseHeaders.entries.map((h) => [h.name, h.value]));
+		expect(headers('Respond with Page')).toEqual({
+			'Content-Type': '={{ $json.contentType }}',
+			'Cache-Control': 'no-store',
+			'X-Content-Type-Options': 'nosniff',
+			'Referrer-Policy': 'no-referrer',
+			'X-Frame-Options': 'DENY',
+		});
+		expect(headers('Store Error Page')).toEqual({
+			'Content-Type': 'text/html; charset=utf-8',
+			'Cache-Control': 'no-store',
+			'X-Content-Type-Options': 'nosniff',
+			'Referrer-Policy': 'no-referrer',
+			'X-Frame-Options': 'DENY',
+		});
+		expect(node('Store Error Page').parameters.responseBody).toContain(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'">`);
+	});
+
+	it('pages with the last ID shown and keeps the filters; reloads itself only when asked', () => {
+		const page = Array.from({ length: 51 }, (_, i) => connection(`c:${String(i).padStart(3, '0')}`));
+		const { body: first } = render({ status: 'active', prefix: 'c:' }, page);
+		expect(first.match(/<tr class=/g)).toHaveLength(50);
+		expect(first).toContain('<a rel="next" href="?status=active&amp;prefix=c%3A&amp;after=c%3A049">Next page »</a>');
+		expect(first).not.toContain('First page');
+		expect(first).not.toContain('http-equiv="refresh"');
+		const { body: last } = render({ status: 'active', prefix: 'c:', after: 'c:049', refresh: '30' }, page.slice(50));
+		expect(last).not.toContain('Next page');
+		expect(last).toContain('<a href="?status=active&amp;prefix=c%3A&amp;refresh=30">« First page</a>');
+		expect(last).toContain('<meta http-equiv="refresh" content="30">');
+		expect(render({}, []).body).toContain('No connection matches.');
+	});
+
+	it('answers JSON with ?format=json: the same connections, counts and cursor', () => {
+		const answer = render({ format: 'json' });
+		expect(answer.contentType).toBe('application/json; charset=utf-8');
+		const body = JSON.parse(answer.body);
+		expect(body.counts).toEqual({ active: 9000, failing: 12, needs_reauth: 7, revoked: 981, total: 10000 });
+		expect(body.nextAfter).toBeNull();
+		expect(body.connections.map((c: { connectionId: string; shownStatus: string }) => [c.connectionId, c.shownStatus])).toEqual([
+			['acme', 'active'],
+			['globex', 'expiring'],
+			['initech', 'failing'],
+			[XSS_ID, 'needs_reauth'],
+			['umbrella', 'revoked'],
+		]);
+		expect(body.connections[3].reauthorizeUrl).toBe(`/webhook/pipedrive/oauth/start?connectionId=${encodeURIComponent(XSS_ID)}`);
+		expect(Object.keys(body.connections[0]).sort()).toEqual(
+			['connectionId', 'provider', 'status', 'shownStatus', 'expiresAt', 'lastRefreshedAt', 'refreshCount', 'failureCount', 'nextAttemptAt', 'failingSince', 'lastError', 'reauthorizeUrl'].sort(),
+		);
 	});
 });

@@ -11,6 +11,7 @@ import { sleep } from './sleep';
 interface DevToolsMessage {
 	id?: number;
 	method?: string;
+	params?: Record<string, unknown>;
 	result?: Record<string, unknown>;
 	error?: { message: string; code: number };
 }
@@ -21,6 +22,8 @@ export interface Page {
 	/** The value of a page-side expression (awaited when it is a promise). */
 	evaluate<T = unknown>(expression: string): Promise<T>;
 	navigate(url: string): Promise<void>;
+	/** Calls `listener` with the parameters of every event `method` until the returned function is called. */
+	on(method: string, listener: (params: Record<string, unknown>) => void): () => void;
 	close(): void;
 }
 
@@ -75,9 +78,22 @@ export async function openPage(wsUrl: string): Promise<Page> {
 			listeners.push(listener);
 		});
 		await send('Page.navigate', { url });
-		await Promise.race([loaded, sleep(30000)]);
+		// at most 30 s, and no timer left behind to keep the process alive
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([loaded, new Promise<void>((resolve) => (timer = setTimeout(resolve, 30000)))]);
+		clearTimeout(timer);
 	};
-	return { send, evaluate, navigate, close: () => ws.close() };
+	const on = (method: string, listener: (params: Record<string, unknown>) => void) => {
+		const forEvent = (message: DevToolsMessage) => {
+			if (message.method === method) listener(message.params ?? {});
+		};
+		listeners.push(forEvent);
+		return () => {
+			const index = listeners.indexOf(forEvent);
+			if (index >= 0) listeners.splice(index, 1);
+		};
+	};
+	return { send, evaluate, navigate, on, close: () => ws.close() };
 }
 
 export async function launchChromium({ width, height }: { width: number; height: number }): Promise<Browser> {
@@ -139,6 +155,21 @@ export async function launchChromium({ width, height }: { width: number; height:
 			fs.rmSync(userDataDir, { recursive: true, force: true });
 		},
 	};
+}
+
+/**
+ * Answers the browser's HTTP authentication prompts from now on, as a user typing into them would: `credentials` gives
+ * the user name and password for the URL that asks, or nothing to cancel the prompt.
+ */
+export async function answerBasicAuth(page: Page, credentials: (url: string) => { username: string; password: string } | undefined): Promise<void> {
+	// with auth requests handled, every request pauses first: let each go on
+	page.on('Fetch.requestPaused', ({ requestId }) => void page.send('Fetch.continueRequest', { requestId }));
+	page.on('Fetch.authRequired', ({ requestId, request }) => {
+		const given = credentials(String((request as { url: string }).url));
+		const authChallengeResponse = given ? { response: 'ProvideCredentials', ...given } : { response: 'CancelAuth' };
+		void page.send('Fetch.continueWithAuth', { requestId, authChallengeResponse });
+	});
+	await page.send('Fetch.enable', { handleAuthRequests: true });
 }
 
 export async function capture(page: Page, file: string): Promise<void> {

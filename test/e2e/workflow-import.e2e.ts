@@ -95,6 +95,7 @@ test('with the named credentials created first, n8n import:workflow links every 
 		callAuth: { name: 'X-Call-Key', value: crypto.randomBytes(18).toString('base64url') },
 		basicAuth: { user: 'connect', password: crypto.randomBytes(18).toString('base64url') },
 		alertAuth: { name: 'X-Alert-Key', value: crypto.randomBytes(18).toString('base64url') },
+		statusAuth: { user: 'status', password: crypto.randomBytes(18).toString('base64url') },
 	};
 	const ids: string[] = [];
 	for (const key of Object.keys(CREDENTIAL_NAMES) as (keyof typeof CREDENTIAL_NAMES)[]) {

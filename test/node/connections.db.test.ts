@@ -132,6 +132,20 @@ describe('List Connections', () => {
 		expect(ids(await list({ returnAll: false, limit: 2 }))).toEqual(['list:a', 'list:b']);
 	});
 
+	it('After Connection ID continues the list after that ID, with the filters, up to Limit', async () => {
+		const page = (afterConnectionId: string, limit: number, filters: IDataObject = {}) => list({ returnAll: false, limit, afterConnectionId, filters });
+		expect(ids(await page('list:a', 2))).toEqual(['list:b', 'list:c']);
+		expect(ids(await page('list:c', 2))).toEqual(['other:x']);
+		expect(ids(await page('list:a', 5, { status: 'active', idPrefix: 'list:' }))).toEqual(['list:c']);
+		// an ID that is not stored still marks the place: what sorts after it
+		expect(ids(await page('list:bb', 5, { idPrefix: 'list:' }))).toEqual(['list:c']);
+		expect(await page('other:x', 5)).toEqual([]);
+	});
+
+	it('an empty status (e.g. from an expression) lists every status, as an empty ID prefix does', async () => {
+		expect(ids(await list({ filters: { status: '', idPrefix: '' } }))).toEqual(['list:a', 'list:b', 'list:c', 'other:x']);
+	});
+
 	it('a status that is none (e.g. from an expression) is an error naming the Status filter', async () => {
 		const [item] = await run({ operation: 'listConnections', returnAll: true, filters: { status: 'broken' } }, { continueOnFail: true });
 		expect(item.json).toEqual({

@@ -1,6 +1,6 @@
 // The whole set-up the demo and the e2e tests share: the Pipedrive-like sandbox, a real n8n with this package
-// installed as a community package, the credentials, and bundled workflows 1 to 3 imported and published (workflow 4
-// runs on a schedule: publishKeepAlive() publishes it when a caller wants it to run).
+// installed as a community package, the credentials, and bundled workflows 1, 2, 3 and 5 imported and published
+// (workflow 4 runs on a schedule: publishKeepAlive() publishes it when a caller wants it to run).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,10 +15,11 @@ export const WORKFLOW_FILES = {
 	call: '2-call-api-with-valid-token.json',
 	refresh: '3-refresh-on-request.json',
 	keepAlive: '4-keep-alive-and-alerts.json',
+	status: '5-connections-status.json',
 };
 export type WorkflowKey = keyof typeof WORKFLOW_FILES;
 /** The workflows published when the stack starts: the ones that run when called. */
-const STARTED_WORKFLOWS = ['connect', 'call', 'refresh'] as const;
+const STARTED_WORKFLOWS = ['connect', 'call', 'refresh', 'status'] as const;
 export type StartedWorkflow = (typeof STARTED_WORKFLOWS)[number];
 export const CREDENTIAL_NAMES = {
 	app: 'Pipedrive OAuth app',
@@ -27,6 +28,7 @@ export const CREDENTIAL_NAMES = {
 	callAuth: 'Call webhook header auth',
 	basicAuth: 'Connect start basic auth',
 	alertAuth: 'Alert endpoint header auth',
+	statusAuth: 'Status page basic auth',
 };
 /** The type of each credential the bundled workflows name. */
 export const CREDENTIAL_TYPES: Record<keyof typeof CREDENTIAL_NAMES, string> = {
@@ -36,6 +38,7 @@ export const CREDENTIAL_TYPES: Record<keyof typeof CREDENTIAL_NAMES, string> = {
 	callAuth: 'httpHeaderAuth',
 	basicAuth: 'httpBasicAuth',
 	alertAuth: 'httpHeaderAuth',
+	statusAuth: 'httpBasicAuth',
 };
 export const PACKAGE_NODE = 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager';
 
@@ -105,7 +108,13 @@ export interface Stack {
 	basicAuth: { user: string; password: string };
 	/** The header workflow 4's alert request sends (its Alert endpoint header auth credential). */
 	alertAuth: { name: string; value: string };
+	/** Workflow 5's Basic auth: who may open the status page. */
+	statusAuth: { user: string; password: string };
+	/** Workflow 5's page, with no query: the URL a browser opens. */
+	statusPageUrl: string;
 	storeFile: string;
+	/** The Token Encryption Key of the store credential: a test reads what the store holds with it. */
+	storeEncryptionKey: string;
 	credentials: Record<keyof typeof CREDENTIAL_NAMES, { id: string; name: string }>;
 	workflows: Record<StartedWorkflow, { id: string; name: string; hooks: Webhook[]; path: string }>;
 	/**
@@ -200,14 +209,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 		const callAuth = headerCredential('X-Call-Key');
 		const alertAuth = headerCredential('X-Alert-Key');
 		const basicAuth = { user: 'connect', password: crypto.randomBytes(18).toString('base64url') };
+		const statusAuth = { user: 'status', password: crypto.randomBytes(18).toString('base64url') };
 		const storeFile = path.join(n8n.userFolder, '.n8n', 'oauth2-token-manager-demo.sqlite');
+		const storeEncryptionKey = crypto.randomBytes(32).toString('base64');
 		const data: Record<keyof typeof CREDENTIAL_NAMES, Record<string, unknown>> = {
 			app: sandboxAppCredential(sandbox, callbackUrl),
-			store: { filePath: storeFile, encryptionKey: crypto.randomBytes(32).toString('base64') },
+			store: { filePath: storeFile, encryptionKey: storeEncryptionKey },
 			headerAuth,
 			callAuth,
 			basicAuth,
 			alertAuth,
+			statusAuth,
 		};
 		const credentials = {} as Stack['credentials'];
 		for (const key of Object.keys(CREDENTIAL_NAMES) as (keyof typeof CREDENTIAL_NAMES)[]) {
@@ -229,7 +241,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 			for (const h of w.hooks) await client.waitForWebhook(h.path, { method: h.method });
 		}
 		mark('setupMs', t);
-		log(`Credentials created, workflows 1 to 3 imported and published (${(timings.setupMs / 1000).toFixed(1)}s)`);
+		log(`Credentials created, workflows 1, 2, 3 and 5 imported and published (${(timings.setupMs / 1000).toFixed(1)}s)`);
 
 		const stack: Stack = {
 			timings,
@@ -244,7 +256,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 			callAuth,
 			basicAuth,
 			alertAuth,
+			statusAuth,
+			statusPageUrl: `${n8n.url}/webhook/${workflows.status.path}`,
 			storeFile,
+			storeEncryptionKey,
 			credentials,
 			workflows,
 

@@ -1,5 +1,5 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
-import { listConnections as readConnections, REPORTED_STATUSES, type ReportedStatus } from '../../../engine';
+import { connectionPage, listConnections as readConnections, REPORTED_STATUSES, type ReportedStatus } from '../../../engine';
 import { defineOperation } from './node.type';
 import { summaryFields } from './output';
 
@@ -28,6 +28,15 @@ const properties: INodeProperties[] = [
 		typeOptions: { minValue: 1 },
 		default: 50,
 		description: 'Max number of results to return',
+		displayOptions: { show: { ...show.show, returnAll: [false] } },
+	},
+	{
+		displayName: 'After Connection ID',
+		name: 'afterConnectionId',
+		type: 'string',
+		default: '',
+		placeholder: 'pipedrive:acme',
+		description: 'Continues a list: only connections whose ID comes after this one in the list\'s order (the last ID of the previous page). Empty: from the start.',
 		displayOptions: { show: { ...show.show, returnAll: [false] } },
 	},
 	{
@@ -78,16 +87,18 @@ export const listConnections = defineOperation({
 	async execute({ engine, itemIndex }) {
 		const returnAll = this.getNodeParameter('returnAll', itemIndex, false) as boolean;
 		const limit = returnAll ? undefined : (this.getNodeParameter('limit', itemIndex, 50) as number);
+		const after = limit === undefined ? '' : (this.getNodeParameter('afterConnectionId', itemIndex, '') as string);
 		const filters = this.getNodeParameter('filters', itemIndex, {}) as IDataObject;
-		return readConnections(
-			await engine.store(),
-			{
-				status: filters.status as ReportedStatus | undefined,
-				provider: typeof filters.provider === 'string' ? filters.provider.trim() : undefined,
-				idPrefix: typeof filters.idPrefix === 'string' ? filters.idPrefix : undefined,
-			},
-			limit,
-		);
+		const store = await engine.store();
+		const query = {
+			// Empty (an expression that yields no status): every status, as an empty prefix or provider means every one.
+			status: (filters.status as ReportedStatus | '' | undefined) || undefined,
+			provider: typeof filters.provider === 'string' ? filters.provider.trim() : undefined,
+			idPrefix: typeof filters.idPrefix === 'string' ? filters.idPrefix : undefined,
+		};
+		// A continued list is one keyset page of the store, read by one query however deep it lies.
+		if (limit !== undefined && after) return (await connectionPage(store, query, { after, size: limit })).connections;
+		return readConnections(store, query, limit);
 	},
 	output: (rule, connections) => connections.map((connection) => summaryFields(rule, connection)),
 });
