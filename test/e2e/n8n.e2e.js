@@ -213,7 +213,7 @@ test('workflow 3 refuses a request without its header auth, and answers status a
 	expect(ok.status).toBe(200);
 	expect(ok.body).toMatchObject({ connectionId: 'pipedrive:globex', status: 'active', refreshed: true });
 	expect(ok.body.expires_in).toBeGreaterThan(EXPIRES_IN - 5);
-	expect(Object.keys(ok.body).sort()).toEqual(['connectionId', 'expires_at', 'expires_in', 'refreshed', 'status']);
+	expect(Object.keys(ok.body).sort()).toEqual(['connectionId', 'expiresAt', 'expires_in', 'refreshed', 'status']);
 	expect(ok.text).not.toMatch(/access_token|refresh_token/);
 	expect(stack.sandbox.stats().tokenRequests.refresh_token).toBe(1);
 
@@ -303,11 +303,11 @@ test('On Error "continue (using error output)": a failed item reaches the error 
 	// n8n adds the input item's fields (the webhook request) to an item it routes to the error output.
 	expect(res.body).toMatchObject({
 		error: expect.stringMatching(/^No connection "pipedrive:never-connected" in /),
-		details: { code: 'connection_not_found', description: expect.stringMatching(/Exchange Authorization Code/) },
+		details: { code: 'connection_not_found', description: expect.stringMatching(/Build Authorization URL/) },
 	});
 });
 
-test('a new user sets the node up in the editor (headless Chromium): both credential lists, Storage, Get Valid Token', async () => {
+test('a new user sets the node up in the editor (headless Chromium): the embedded store by default, the credentials picked, Get Valid Token', async () => {
 	// a second App and a store of another kind, so each list has to offer its own kind and the right one be picked
 	await stack.client.createCredential({
 		name: 'Another OAuth app',
@@ -326,25 +326,34 @@ test('a new user sets the node up in the editor (headless Chromium): both creden
 	const editor = await openEditor(stack);
 	try {
 		await editor.addNodeToNewWorkflow('OAuth2 Token Manager', 'Get a valid access token');
-		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'Supabase Token Storage']);
+		// a new node starts on the embedded store, which needs nothing set up
+		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'Embedded (SQLite) Token Storage']);
 		expect(await editor.parameterLabels()).toEqual(['Storage', 'Operation', 'Connection ID', 'Minimum Validity (Seconds)']);
-		expect(await editor.optionShown('storage')).toBe('Supabase'); // the default, not whatever credential n8n found
+		expect(await editor.optionShown('storage')).toBe('Embedded (SQLite)');
+		// n8n 2.41 fills one slot of a new node: with the credential saved last among the slots shown (here the
+		// second App, created above); the embedded slot then offers its only credential
+		expect(await editor.selectedCredential('OAuth App')).toBe('Another OAuth app');
+		expect(await editor.selectedCredential('Embedded (SQLite) Token Storage')).toBe('Select Credential');
+		expect(await editor.credentialChoices('Embedded (SQLite) Token Storage')).toEqual([store]);
+		await editor.pickCredential(store);
+		expect(await editor.selectedCredential('Embedded (SQLite) Token Storage')).toBe(store);
 
 		expect((await editor.credentialChoices('OAuth App')).sort()).toEqual(['Another OAuth app', app]);
 		await editor.pickCredential(app);
 		expect(await editor.selectedCredential('OAuth App')).toBe(app);
-		expect(await editor.optionShown('storage')).toBe('Supabase');
-
-		expect(await editor.chooseOption('storage', 'Embedded (SQLite)')).toEqual(['Embedded (SQLite)', 'MySQL', 'PostgreSQL', 'Supabase']);
-		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'Embedded (SQLite) Token Storage']);
-		expect(await editor.credentialChoices('Embedded (SQLite) Token Storage')).toEqual([store]);
-		await editor.pickCredential(store);
 		expect(await editor.selectedCredential('Embedded (SQLite) Token Storage')).toBe(store);
-		expect(await editor.selectedCredential('OAuth App')).toBe(app);
 		expect(await editor.optionShown('storage')).toBe('Embedded (SQLite)');
 
+		// another store shows its own slot; back on the embedded store, its credential is still the one picked
+		expect(await editor.chooseOption('storage', 'PostgreSQL')).toEqual(['Embedded (SQLite)', 'MySQL', 'PostgreSQL', 'Supabase']);
+		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'PostgreSQL Token Storage']);
+		await editor.chooseOption('storage', 'Embedded (SQLite)');
+		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'Embedded (SQLite) Token Storage']);
+		expect(await editor.selectedCredential('Embedded (SQLite) Token Storage')).toBe(store);
+
 		// the Connection ID's list: the store's connections with their status, searched by ID
-		const listed = await editor.pickFromList('connectionId', 'pipedrive:ed', 'pipedrive:editor (active)');
+		// searched anywhere in the ID: "editor" finds "pipedrive:editor"
+		const listed = await editor.pickFromList('connectionId', 'editor', 'pipedrive:editor (active)');
 		expect(listed).toEqual(['pipedrive:editor (active)']);
 		const output = await editor.executeStep();
 		expect(output).toMatchObject({ connectionId: 'pipedrive:editor', status: 'active', token_type: 'Bearer' });
@@ -411,7 +420,7 @@ test('workflow 2 answers an unknown connection with 404 and a JSON error naming 
 	expect(res.body.error).toEqual({
 		code: 'connection_not_found',
 		message: expect.stringMatching(/^No connection "pipedrive:never-connected" in /),
-		description: expect.stringMatching(/Exchange Authorization Code/),
+		description: expect.stringMatching(/Build Authorization URL/),
 	});
 	expect(stack.sandbox.stats()).toMatchObject({ apiCalls: 0, tokenRequests: { total: 0 } });
 });
