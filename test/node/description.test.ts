@@ -1,4 +1,8 @@
 import { NodeHelpers, Workflow, type INode, type INodeCredentialDescription, type INodeTypes } from 'n8n-workflow';
+import { OAuth2TokenManagerEmbeddedApi } from '../../credentials/OAuth2TokenManagerEmbeddedApi.credentials';
+import { OAuth2TokenManagerMySqlApi } from '../../credentials/OAuth2TokenManagerMySqlApi.credentials';
+import { OAuth2TokenManagerPostgresApi } from '../../credentials/OAuth2TokenManagerPostgresApi.credentials';
+import { OAuth2TokenManagerSupabaseApi } from '../../credentials/OAuth2TokenManagerSupabaseApi.credentials';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/transport/credentials';
 import { defaultStorage } from '../../nodes/OAuth2TokenManager/actions/versions';
@@ -180,5 +184,23 @@ describe('the node on the canvas and in the panel', () => {
 		const [exchange, ...more] = shownFor('exchangeAuthorizationCode');
 		expect(more).toEqual([]);
 		expect(exchange.description).toMatch(/state query parameter of the callback/);
+	});
+});
+
+describe('the storage credential forms', () => {
+	const storageTypes = [new OAuth2TokenManagerSupabaseApi(), new OAuth2TokenManagerPostgresApi(), new OAuth2TokenManagerMySqlApi(), new OAuth2TokenManagerEmbeddedApi()];
+
+	it('the Token Encryption Key says, in one line, the command that makes one', () => {
+		for (const type of storageTypes) {
+			const key = type.properties.find((p) => p.name === 'encryptionKey')!;
+			expect(key.description).toMatch(/^Generate one in a terminal with: openssl rand -base64 32 \(/);
+		}
+	});
+
+	it('the Supabase form names the SQL it needs, in the order to run it, before its first field', () => {
+		const [notice, first] = new OAuth2TokenManagerSupabaseApi().properties;
+		expect(notice.type).toBe('notice');
+		expect(notice.displayName).toMatch(/SQL Editor, in this order: sql\/postgres\.sql \(the token tables\), then sql\/supabase\.sql \(row level security/);
+		expect(first.name).toBe('host');
 	});
 });
