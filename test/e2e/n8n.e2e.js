@@ -627,3 +627,30 @@ test('workflow 4 on its schedule: a connection whose client secret no longer wor
 		await receiver.close();
 	}
 }, 4 * 60 * 1000);
+
+test('workflows 1 and 3 run a first test from their Manual Trigger, no webhook event awaited (n8n execute)', async () => {
+	const connected = await stack.connect('pipedrive:acme', { user: 'alice' });
+	expect(connected.status).toBe(200);
+	const execute = async (id) => {
+		const { code, stdout, stderr } = await stack.n8n.cli(['execute', `--id=${id}`, '--rawOutput']);
+		if (code !== 0) throw new Error(`n8n execute --id=${id} exited with ${code}: ${(stderr || stdout).slice(-1500)}`);
+		return stdout;
+	};
+	// workflow 1: Test Connection ID → Build Authorization URL: a link to the provider for pipedrive:acme
+	const connect = await execute(stack.workflows.connect.id);
+	expect(connect).toMatch(/"authorizationUrl":\s*"http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?[^"]*state=/);
+
+	// workflow 3: the CLI starts a workflow at its Execute Workflow Trigger, so a copy without it starts at the Manual Trigger
+	const refresh = readWorkflow('refresh');
+	const subTrigger = refresh.nodes.find((n) => n.type === 'n8n-nodes-base.executeWorkflowTrigger');
+	refresh.nodes = refresh.nodes.filter((n) => n !== subTrigger);
+	delete refresh.connections[subTrigger.name];
+	refresh.name = 'e2e: workflow 3 by its Manual Trigger';
+	delete refresh.id;
+	const copy = await stack.client.createWorkflow(refresh);
+	stack.sandbox.reset();
+	const refreshed = await execute(copy.id);
+	expect(refreshed).toMatch(/"expiresAt":\s*"20\d\d-/);
+	expect(refreshed).toMatch(/"refreshed":\s*true/);
+	expect(stack.sandbox.stats().tokenRequests.refresh_token).toBe(1);
+}, 3 * 60 * 1000);
