@@ -9,6 +9,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { openEditor } = require('../../scripts/n8n/editor');
+const { freePort } = require('../../scripts/n8n/instance');
 const { readWorkflow, startStack } = require('../../scripts/n8n/stack');
 
 const EXPIRES_IN = 20; // seconds an access token lives at the sandbox
@@ -632,7 +633,8 @@ test('workflows 1 and 3 run a first test from their Manual Trigger, no webhook e
 	const connected = await stack.connect('pipedrive:acme', { user: 'alice' });
 	expect(connected.status).toBe(200);
 	const execute = async (id) => {
-		const { code, stdout, stderr } = await stack.n8n.cli(['execute', `--id=${id}`, '--rawOutput']);
+		// a task broker of its own: the running n8n holds the instance's port
+		const { code, stdout, stderr } = await stack.n8n.cli(['execute', `--id=${id}`, '--rawOutput'], { N8N_RUNNERS_BROKER_PORT: String(await freePort()) });
 		if (code !== 0) throw new Error(`n8n execute --id=${id} exited with ${code}: ${(stderr || stdout).slice(-1500)}`);
 		return stdout;
 	};
