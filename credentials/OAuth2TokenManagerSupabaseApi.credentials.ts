@@ -11,6 +11,13 @@ export class OAuth2TokenManagerSupabaseApi implements ICredentialType {
 
 	properties: INodeProperties[] = [
 		{
+			displayName:
+				'Before the first use, run two SQL files from the sql/ folder of this node\'s repository (see Docs) in your Supabase project\'s SQL Editor, in this order: sql/postgres.sql (the token tables), then sql/supabase.sql (row level security, so only the service role reaches the rows). Run both again after an upgrade.',
+			name: 'sqlNotice',
+			type: 'notice',
+			default: '',
+		},
+		{
 			displayName: 'Host',
 			name: 'host',
 			type: 'string',

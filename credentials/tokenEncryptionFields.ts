@@ -10,7 +10,7 @@ export const tokenEncryptionFields: INodeProperties[] = [
 		default: '',
 		required: true,
 		description:
-			'At least 16 characters (e.g. the output of: openssl rand -base64 32). Tokens are stored encrypted with it; keep it safe, without it stored tokens cannot be read.',
+			'Generate one in a terminal with: openssl rand -base64 32 (paste its output here; at least 16 characters). Tokens are stored encrypted with it; keep it safe, without it stored tokens cannot be read.',
 	},
 	{
 		displayName: 'Previous Token Encryption Keys',

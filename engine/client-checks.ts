@@ -12,6 +12,17 @@ export function requireTokenUrl(client: Pick<OAuthClient, 'tokenUrl'>): void {
 }
 
 /**
+ * Checked before every request for tokens (code exchange, refresh, client credentials) and before an authorization
+ * link is issued: the token endpoint, the client ID and the client secret, so an empty field is named before any
+ * round trip to the provider, whichever operation the user starts with.
+ */
+export function requireTokenClient(client: Pick<OAuthClient, 'tokenUrl' | 'clientId' | 'clientSecret'>): void {
+	requireTokenUrl(client);
+	if (!client.clientId) throw new MissingInputError('clientId');
+	if (!client.clientSecret) throw new MissingInputError('clientSecret');
+}
+
+/**
  * A connection is used only through the app that authorized it: its refresh token works only with that client
  * and its access token was granted to that app. Rows from before fingerprints existed adopt the first app that
  * refreshes them.

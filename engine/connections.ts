@@ -65,6 +65,8 @@ export interface ListFilters {
 	status?: ReportedStatus;
 	provider?: string;
 	idPrefix?: string;
+	/** Connection ids containing this text anywhere (a picker's search). */
+	idContains?: string;
 }
 
 /** Rows read per store query while listing. */
@@ -100,6 +102,7 @@ function listQuery(filters: ListFilters): Omit<ConnectionQuery, 'limit'> {
 	}
 	if (filters.provider) query.provider = filters.provider;
 	if (filters.idPrefix) query.idPrefix = filters.idPrefix;
+	if (filters.idContains) query.idContains = filters.idContains;
 	return query;
 }
 

@@ -5,7 +5,7 @@
  * revoke.ts. When to refresh is refresh/policy.ts; failure bookkeeping and cooldowns refresh/failures.ts.
  */
 import { ConnectionAccess } from './access';
-import { requireTokenUrl } from './client-checks';
+import { requireTokenClient } from './client-checks';
 import { validateConnectionId } from './connection-id';
 import { AuthorizationLinks, type LinkOptions } from './connecting/authorization-links';
 import { connectClientCredentials } from './connecting/client-credentials';
@@ -180,7 +180,7 @@ export class TokenManager {
 		validateConnectionId(connectionId);
 		const request: RefreshRequest =
 			options.failedAccessToken && !options.force ? { kind: 'failed-token', failedAccessToken: options.failedAccessToken } : { kind: 'forced' };
-		requireTokenUrl(this.parts.client); // a misconfigured client is named before the connection is compared with it
+		requireTokenClient(this.parts.client); // a misconfigured client is named before the connection is compared with it
 		return (await this.refreshPath.refreshIfNeeded(connectionId, request)).result;
 	}
 

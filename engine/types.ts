@@ -117,6 +117,8 @@ export interface ConnectionQuery {
 	provider?: string;
 	/** Ids that start with exactly this text (no wildcards: `%` and `_` match themselves). */
 	idPrefix?: string;
+	/** Ids that contain exactly this text anywhere (no wildcards either), e.g. "acme" in "pipedrive:acme". */
+	idContains?: string;
 	/**
 	 * Keep Alive candidates: rows with status active (failing ones included) whose expires_at lies before
 	 * `expiresBefore`, or whose last refresh (or, never refreshed, creation) lies before `idleBefore`; but not those

@@ -2,16 +2,16 @@
 //
 // On a fresh machine: installs the repo's dependencies if missing, builds, fetches a Node.js runtime n8n accepts and
 // the pinned n8n (both cached outside the clone), installs the packed package into n8n as a community package,
-// starts the Pipedrive-like sandbox and n8n, creates the credentials, imports and publishes bundled workflows 1, 2, 3
-// and 5, connects an account through workflow 1, calls workflow 2 across several access-token expiries, calls
-// workflow 3 once, and prints a summary. --keep leaves n8n running (until Ctrl+C) and prints where its editor and
-// workflow 5's status page are.
+// starts the Pipedrive-like sandbox and n8n, creates the credentials, imports every bundled workflow (publishes 1, 2, 3
+// and 5: 4 runs on a schedule), connects an account through workflow 1, calls workflow 2 across several access-token
+// expiries, calls workflow 3 once, and prints a summary. --keep leaves n8n running (until Ctrl+C) and prints where its
+// editor and workflow 5's status page are.
 // Started by run.js, which has installed the dependencies and moved to the Node 24 runtime.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensureN8n } from '../tools/n8n/install';
-import { startStack } from '../tools/n8n/stack';
+import { assertLinked, readWorkflow, startStack, WORKFLOW_FILES, type WorkflowKey } from '../tools/n8n/stack';
 import { sleep } from '../tools/sleep';
 
 const repo = path.resolve(__dirname, '..');
@@ -112,6 +112,15 @@ export async function main(args: string[]): Promise<number | undefined> {
 	process.on('SIGTERM', onSignal);
 
 	try {
+		// The other bundled workflows are imported too, unpublished (workflow 4 would post alerts to its example
+		// endpoint on a schedule), so the editor shows every one of them with its credentials linked.
+		const imported: string[] = [];
+		for (const key of Object.keys(WORKFLOW_FILES) as WorkflowKey[]) {
+			if (key in stack.workflows) continue;
+			const created = assertLinked(await stack.client.createWorkflow(readWorkflow(key)), Object.values(stack.credentials).map((c) => c.id));
+			imported.push(created.name);
+		}
+		if (imported.length > 0) info(`Imported, not published: ${imported.join(', ')}`);
 		const connectionId = 'pipedrive:acme';
 		step(`Connecting "${connectionId}" through workflow 1 (start webhook → Build Authorization URL → consent at the provider → callback → Exchange Authorization Code)...`);
 		const connected = await stack.connect(connectionId, { user: 'acme-admin' });
@@ -183,6 +192,7 @@ export async function main(args: string[]): Promise<number | undefined> {
 		row('token requests (sandbox)', `${final.tokenRequests.total}: ${final.tokenRequests.authorization_code} code exchange, ${final.tokenRequests.refresh_token} refresh (incl. workflow 3), ${final.tokenRequests.failed} failed`);
 		row('workflow 3', `HTTP ${refreshed.status}, status ${refreshedBody?.status}, expires in ${refreshedBody?.expires_in}s; without header auth: HTTP ${refused.status}`);
 		row('workflow 5', `HTTP ${statusPage.status}, ${statusBody.counts?.total ?? 0} connection(s): ${shown}; without Basic auth: HTTP ${statusRefused.status}`);
+		row('imported, not published', imported.length > 0 ? imported.join('; ') : 'none');
 		row('total time', elapsed());
 		console.log('=================================================');
 		const ok = failedWebhooks === 0 && failedApi === 0 && refreshes >= opts.expiries && refreshed.status === 200 && refused.status >= 400 && callRefused.status >= 400 && statusPage.status === 200 && statusRefused.status === 401;

@@ -85,7 +85,7 @@ export async function main(args: string[]): Promise<number> {
 		await editor.chooseOption('storage', 'Embedded (SQLite)');
 		await editor.credentialChoices('Embedded (SQLite) Token Storage');
 		await editor.pickCredential(store);
-		await editor.pickFromList('connectionId', 'pipedrive:ac', 'pipedrive:acme (active)');
+		await editor.pickFromList('connectionId', 'acme', 'pipedrive:acme (active)');
 		const { access_token: accessToken } = await editor.executeStep();
 		await sleep(1000);
 		// The picture shows where the token is, not the token: even a sandbox's has no place in the repository.

@@ -120,6 +120,59 @@ describe('the bundled workflows', () => {
 		expect(stale).toEqual([]);
 	});
 
+	// Workflow 2 is left out: its own change brings it.
+	const byNumber = (n: number) => workflows.find(({ file }) => file.startsWith(`${n}-`))!;
+	const firstTestRun = [1, 3, 4].map(byNumber);
+	const TOKEN_MANAGER = 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager';
+	const sticky = (workflow: Workflow) => String(workflow.nodes.find((n) => n.type === 'n8n-nodes-base.stickyNote')!.parameters.content);
+
+	it('workflows 1, 3 and 4 run a first test by a click: a Manual Trigger whose path reaches the token manager, no webhook event awaited', () => {
+		for (const { file, workflow } of firstTestRun) {
+			const [manual, ...more] = workflow.nodes.filter((n) => n.type === 'n8n-nodes-base.manualTrigger');
+			expect({ file, more }).toEqual({ file, more: [] });
+			const reached = new Set<string>();
+			const visit = (name: string) => {
+				if (reached.has(name)) return;
+				reached.add(name);
+				for (const link of (workflow.connections[name]?.main ?? []).flat()) visit(link.node);
+			};
+			visit(manual.name);
+			const tokenManagersReached = workflow.nodes.filter((n) => n.type === TOKEN_MANAGER && reached.has(n.name));
+			expect({ file, reached: tokenManagersReached.length > 0 }).toEqual({ file, reached: true });
+			// the sticky note tells how
+			expect(sticky(workflow)).toContain(`**First test run:** click *Execute workflow* (trigger *${manual.name}*)`);
+		}
+		// the test input of workflows 1 and 3 is what their Build Authorization URL and Request read
+		const testInput = (n: number) => byNumber(n).workflow.nodes.find((node) => node.name === 'Test Connection ID')!;
+		expect(JSON.stringify(testInput(1).parameters)).toContain('"name":"query.connectionId"');
+		expect(JSON.stringify(byNumber(1).workflow.nodes.find((n) => n.name === 'Build Authorization URL')!.parameters)).toContain('$json.query.connectionId');
+		expect(JSON.stringify(testInput(3).parameters)).toContain('"name":"connectionId"');
+	});
+
+	it('workflows 1, 3 and 4 save failed production runs to debug, and say so; a run that holds a token is never saved when it succeeds', () => {
+		for (const { file, workflow } of firstTestRun) {
+			expect({ file, saved: workflow.settings.saveDataErrorExecution }).toEqual({ file, saved: 'all' });
+			expect(sticky(workflow)).toContain('**Failed runs are saved** (Settings → Save failed production executions: Save)');
+		}
+	});
+
+	it('each sticky checklist names, for each token manager node, the credential each of its slots must show after an import', () => {
+		for (const { file, workflow } of firstTestRun) {
+			const checklist = sticky(workflow).split('**Set-up checklist**')[1];
+			for (const node of workflow.nodes.filter((n) => n.type === TOKEN_MANAGER)) {
+				expect({ file, node: node.name, named: checklist.includes(`**${node.name}**`) }).toEqual({ file, node: node.name, named: true });
+				for (const credential of Object.values(node.credentials ?? {})) expect({ file, credential: checklist.includes(`*${credential.name}*`) }).toEqual({ file, credential: true });
+			}
+			expect(checklist).toContain('**OAuth App** = *Pipedrive OAuth app*, **Embedded (SQLite) Token Storage** = *OAuth2 token store (embedded)*');
+		}
+	});
+
+	it('workflow 3 answers the node\'s own field names: expiresAt, not expires_at', () => {
+		const answer = byNumber(3).workflow.nodes.find((n) => n.name === 'Status and Expiry')!;
+		const names = (answer.parameters.assignments as { assignments: Array<{ name: string }> }).assignments.map((a) => a.name);
+		expect(names).toEqual(['connectionId', 'status', 'refreshed', 'expiresAt', 'expires_in']);
+	});
+
 	it("keep no successful production run when a node's output holds an access token (Get Valid Token, Refresh Token), nor workflow 2's API data", () => {
 		const carryingTokens = workflows.filter(({ workflow }) =>
 			workflow.nodes.some((n) => n.type === 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager' && ['getValidToken', 'refreshToken'].includes(n.parameters.operation as string)),

@@ -1,11 +1,10 @@
 import { buildAuthorizationUrl, DEFAULT_STATE_TTL_SECONDS, StateCodec } from '../authorization';
 import { validateConnectionId } from '../connection-id';
 import type { TokenCipher } from '../crypto';
-import { MissingInputError } from '../errors';
 import type { OAuthClient } from '../presets';
 import type { TokenStore } from '../store';
 import type { AuthorizationStart } from '../types';
-import { requireTokenUrl } from '../client-checks';
+import { requireTokenClient } from '../client-checks';
 
 export interface LinkOptions {
 	expiresInSeconds?: number;
@@ -47,9 +46,7 @@ export class AuthorizationLinks {
 	 */
 	async start(connectionId: string, options: LinkOptions = {}): Promise<AuthorizationStart> {
 		const start = await this.build(connectionId, options);
-		requireTokenUrl(this.client);
-		if (!this.client.clientId) throw new MissingInputError('clientId');
-		if (!this.client.clientSecret) throw new MissingInputError('clientSecret');
+		requireTokenClient(this.client);
 		await this.store.get(connectionId);
 		return start;
 	}

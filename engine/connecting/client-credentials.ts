@@ -1,7 +1,7 @@
-import { requireTokenUrl } from '../client-checks';
+import { requireTokenClient } from '../client-checks';
 import { validateConnectionId } from '../connection-id';
 import type { EngineParts } from '../engine-parts';
-import { InvalidInputError, MissingInputError } from '../errors';
+import { InvalidInputError } from '../errors';
 import type { Grant } from '../oauth';
 import { checkExtraParameters, type OAuthClient } from '../presets';
 import type { ClientCredentialsParams, TokenResult } from '../types';
@@ -21,9 +21,7 @@ export const REQUEST_PARAMETER_PREFIX = 'request.';
 export async function connectClientCredentials(parts: EngineParts, connectionId: string, params: ClientCredentialsParams = {}): Promise<TokenResult> {
 	const { client } = parts;
 	validateConnectionId(connectionId);
-	requireTokenUrl(client);
-	if (!client.clientId) throw new MissingInputError('clientId');
-	if (!client.clientSecret) throw new MissingInputError('clientSecret');
+	requireTokenClient(client);
 	const requestMetadata = clientCredentialsRequest(client, params);
 	const response = await parts.tokenEndpoint(clientCredentialsGrant(requestMetadata), {});
 	// RFC 6749 §4.4.3: a refresh token should not be issued here; one that is is not used.

@@ -1,5 +1,5 @@
 import { consumeState, providerErrorFromCallback } from '../authorization';
-import { requireTokenUrl } from '../client-checks';
+import { requireTokenClient } from '../client-checks';
 import { validateConnectionId } from '../connection-id';
 import type { EngineParts } from '../engine-parts';
 import { InvalidInputError, InvalidStateError, MissingInputError } from '../errors';
@@ -34,7 +34,7 @@ export async function exchangeAuthorizationCode(parts: EngineParts, connectionId
 	if (!redirectUri) {
 		throw new MissingInputError('redirectUri');
 	}
-	requireTokenUrl(client);
+	requireTokenClient(client);
 	const keptCallbackFields = keptFieldsOf(client, params.callbackFields ?? {});
 	let codeVerifier = params.codeVerifier || null;
 	if (state && connectionId !== null) {

@@ -1,5 +1,5 @@
 import { NO_REFRESH_TOKEN, REFRESH_TOKEN_REJECTED } from '../access';
-import { requireTokenUrl } from '../client-checks';
+import { requireTokenClient } from '../client-checks';
 import { clientCredentialsGrant } from '../connecting/client-credentials';
 import type { EngineParts } from '../engine-parts';
 import { ProviderFailingError, TokenEndpointError, TokenManagerError } from '../errors';
@@ -35,7 +35,7 @@ export class RefreshPath {
 			shouldRefresh(c, request, { now: clock(), databaseNow: await this.databaseNowFor(c), seenRefreshCount: current.refreshCount });
 		const first = await decide(current);
 		if (!first.should) return { ...(await this.settled(current, request, first)), tokenRequested: false };
-		requireTokenUrl(this.parts.client);
+		requireTokenClient(this.parts.client);
 		let tokenRequested = false;
 		let result: TokenResult;
 		try {

@@ -118,6 +118,7 @@ export class MemoryTokenStore implements TokenStore {
 			(query.status === undefined || meets(row, reportedStatusCondition(query.status), now)) &&
 			(query.provider === undefined || row.provider === query.provider) &&
 			(query.idPrefix === undefined || row.connectionId.startsWith(query.idPrefix)) &&
+			(query.idContains === undefined || row.connectionId.includes(query.idContains)) &&
 			(query.after === undefined || byteOrder(row.connectionId, query.after) > 0) &&
 			(query.due === undefined || meets(row, dueCondition(query.due), now));
 		return [...this.table.rows.values()]

@@ -60,6 +60,7 @@ function mysqlDialect(pool: Pool): SqlDialect {
 		equalsExactly: (column, value) => `${column} = cast(${value} as binary)`,
 		startsWith: (column, pattern) => `${column} like ${pattern} escape '!'`,
 		prefixPattern: likePrefixPattern,
+		containsPattern: (text) => `%${likePrefixPattern(text)}`,
 		deleteAtMost: (table, where, limit) => `delete from ${table} where ${where} limit ${limit}`,
 		isDuplicateKey: (error) => (error as { errno?: number }).errno === ER_DUP_ENTRY,
 		isDuplicateColumn: (error) => (error as { errno?: number }).errno === ER_DUP_FIELDNAME,

@@ -38,6 +38,7 @@ function postgresDialect(pool: Pool): SqlDialect {
 		equalsExactly: (column, value) => `${column} = ${value}`,
 		startsWith: (column, pattern) => `${column} like ${pattern} escape '!'`,
 		prefixPattern: likePrefixPattern,
+		containsPattern: (text) => `%${likePrefixPattern(text)}`,
 		// The outer condition is checked again on a row a concurrent writer just changed; the subquery only bounds the batch.
 		deleteAtMost: (table, where, limit) =>
 			`delete from ${table} where ${where} and connection_id in (select connection_id from ${table} where ${where} limit ${limit})`,

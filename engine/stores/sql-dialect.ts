@@ -51,10 +51,12 @@ export interface SqlDialect {
 	readonly listedStatus: string;
 	/** A condition true when the text column `column` holds exactly the parameter `value`: case and every space count. */
 	equalsExactly(column: string, value: string): string;
-	/** A condition true when `column` starts with the text of `pattern`, the placeholder of prefixPattern's value. */
+	/** A condition true when `column` matches `pattern`, the placeholder of a prefixPattern or containsPattern value. */
 	startsWith(column: string, pattern: string): string;
 	/** The parameter startsWith compares with, for ids that start with exactly `prefix` (no character is a wildcard). */
 	prefixPattern(prefix: string): string;
+	/** The parameter startsWith compares with, for ids that contain exactly `text` anywhere (no character is a wildcard). */
+	containsPattern(text: string): string;
 	/** A "delete … where" bounded to `limit` rows (a whole number, written into the statement). */
 	deleteAtMost(table: string, where: string, limit: number): string;
 	/** The insert failed because the key is taken. */

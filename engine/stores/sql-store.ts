@@ -73,6 +73,7 @@ export abstract class SqlTokenStore implements TokenStore {
 		if (query.status !== undefined) where.push(this.sqlCondition(reportedStatusCondition(query.status), param));
 		if (query.provider !== undefined) where.push(this.dialect.equalsExactly('provider', param(query.provider)));
 		if (query.idPrefix !== undefined) where.push(this.dialect.startsWith(id, param(this.dialect.prefixPattern(query.idPrefix))));
+		if (query.idContains !== undefined) where.push(this.dialect.startsWith(id, param(this.dialect.containsPattern(query.idContains))));
 		if (query.due !== undefined) where.push(this.sqlCondition(dueCondition(query.due), param));
 		if (query.after !== undefined) where.push(`${this.dialect.byteOrder(id)} > ${param(query.after)}`);
 		const sql = `select * from ${this.tables.tokens} where ${where.join(' and ')} order by ${this.dialect.byteOrder(id)} limit ${Math.max(1, batchSize(query.limit))}`;

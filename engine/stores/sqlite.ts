@@ -167,6 +167,7 @@ function sqliteDialect(file: SqliteFile): SqlDialect {
 		// GLOB, unlike SQLite's LIKE, is case-sensitive; a wildcard character in brackets matches itself.
 		startsWith: (column, pattern) => `${column} glob ${pattern}`,
 		prefixPattern: (prefix) => `${prefix.replace(/[*?[]/g, '[$&]')}*`,
+		containsPattern: (text) => `*${text.replace(/[*?[]/g, '[$&]')}*`,
 		deleteAtMost: (table, where, limit) => `delete from ${table} where connection_id in (select connection_id from ${table} where ${where} limit ${limit})`,
 		isDuplicateKey: (error) => [SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE].includes((error as { errcode?: number }).errcode ?? 0),
 		isDuplicateColumn: (error) => /duplicate column name/i.test(driverMessage(error)),

@@ -66,6 +66,7 @@ export class SupabaseTokenStore implements TokenStore {
 		for (const condition of conditions) request = request.or(postgrestFilter(condition, databaseNow));
 		if (query.provider !== undefined) request = request.eq('provider', query.provider);
 		if (query.idPrefix !== undefined) request = request.filter('connection_id', 'match', regexPrefix(query.idPrefix));
+		if (query.idContains !== undefined) request = request.filter('connection_id', 'match', regexLiteral(query.idContains));
 		if (query.after !== undefined) request = request.gt('connection_id', query.after);
 		const { data, error } = await request.order('connection_id', { ascending: true }).limit(Math.max(1, Math.floor(query.limit) || 1));
 		if (error) throw this.wrap(error);
@@ -285,7 +286,12 @@ function postgrestFilter(condition: RowCondition, databaseNow: string | undefine
  * in the prefix into a wildcard.
  */
 function regexPrefix(prefix: string): string {
-	return `^${prefix.replace(/[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/g, '\\$&')}`;
+	return `^${regexLiteral(prefix)}`;
+}
+
+/** A POSIX regular expression matching exactly `text` anywhere, every ASCII punctuation character escaped (as regexPrefix). */
+function regexLiteral(text: string): string {
+	return text.replace(/[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/g, '\\$&');
 }
 
 function toRow(fields: Partial<ConnectionFields>): Record<string, unknown> {

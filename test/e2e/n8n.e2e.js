@@ -9,6 +9,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { openEditor } = require('../../tools/n8n/editor');
+const { freePort } = require('../../tools/n8n/instance');
 const { readWorkflow, startStack } = require('../../tools/n8n/stack');
 const { sleep } = require('../../tools/sleep');
 
@@ -213,7 +214,7 @@ test('workflow 3 refuses a request without its header auth, and answers status a
 	expect(ok.status).toBe(200);
 	expect(ok.body).toMatchObject({ connectionId: 'pipedrive:globex', status: 'active', refreshed: true });
 	expect(ok.body.expires_in).toBeGreaterThan(EXPIRES_IN - 5);
-	expect(Object.keys(ok.body).sort()).toEqual(['connectionId', 'expires_at', 'expires_in', 'refreshed', 'status']);
+	expect(Object.keys(ok.body).sort()).toEqual(['connectionId', 'expiresAt', 'expires_in', 'refreshed', 'status']);
 	expect(ok.text).not.toMatch(/access_token|refresh_token/);
 	expect(stack.sandbox.stats().tokenRequests.refresh_token).toBe(1);
 
@@ -303,11 +304,11 @@ test('On Error "continue (using error output)": a failed item reaches the error 
 	// n8n adds the input item's fields (the webhook request) to an item it routes to the error output.
 	expect(res.body).toMatchObject({
 		error: expect.stringMatching(/^No connection "pipedrive:never-connected" in /),
-		details: { code: 'connection_not_found', description: expect.stringMatching(/Exchange Authorization Code/) },
+		details: { code: 'connection_not_found', description: expect.stringMatching(/Build Authorization URL/) },
 	});
 });
 
-test('a new user sets the node up in the editor (headless Chromium): both credential lists, Storage, Get Valid Token', async () => {
+test('a new user sets the node up in the editor (headless Chromium): the embedded store by default, the credentials picked, Get Valid Token', async () => {
 	// a second App and a store of another kind, so each list has to offer its own kind and the right one be picked
 	await stack.client.createCredential({
 		name: 'Another OAuth app',
@@ -326,25 +327,34 @@ test('a new user sets the node up in the editor (headless Chromium): both creden
 	const editor = await openEditor(stack);
 	try {
 		await editor.addNodeToNewWorkflow('OAuth2 Token Manager', 'Get a valid access token');
-		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'Supabase Token Storage']);
+		// a new node starts on the embedded store, which needs nothing set up
+		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'Embedded (SQLite) Token Storage']);
 		expect(await editor.parameterLabels()).toEqual(['Storage', 'Operation', 'Connection ID', 'Minimum Validity (Seconds)']);
-		expect(await editor.optionShown('storage')).toBe('Supabase'); // the default, not whatever credential n8n found
+		expect(await editor.optionShown('storage')).toBe('Embedded (SQLite)');
+		// n8n 2.41 fills one slot of a new node: with the credential saved last among the slots shown (here the
+		// second App, created above); the embedded slot then offers its only credential
+		expect(await editor.selectedCredential('OAuth App')).toBe('Another OAuth app');
+		expect(await editor.selectedCredential('Embedded (SQLite) Token Storage')).toBe('Select Credential');
+		expect(await editor.credentialChoices('Embedded (SQLite) Token Storage')).toEqual([store]);
+		await editor.pickCredential(store);
+		expect(await editor.selectedCredential('Embedded (SQLite) Token Storage')).toBe(store);
 
 		expect((await editor.credentialChoices('OAuth App')).sort()).toEqual(['Another OAuth app', app]);
 		await editor.pickCredential(app);
 		expect(await editor.selectedCredential('OAuth App')).toBe(app);
-		expect(await editor.optionShown('storage')).toBe('Supabase');
-
-		expect(await editor.chooseOption('storage', 'Embedded (SQLite)')).toEqual(['Embedded (SQLite)', 'MySQL', 'PostgreSQL', 'Supabase']);
-		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'Embedded (SQLite) Token Storage']);
-		expect(await editor.credentialChoices('Embedded (SQLite) Token Storage')).toEqual([store]);
-		await editor.pickCredential(store);
 		expect(await editor.selectedCredential('Embedded (SQLite) Token Storage')).toBe(store);
-		expect(await editor.selectedCredential('OAuth App')).toBe(app);
 		expect(await editor.optionShown('storage')).toBe('Embedded (SQLite)');
 
+		// another store shows its own slot; back on the embedded store, its credential is still the one picked
+		expect(await editor.chooseOption('storage', 'PostgreSQL')).toEqual(['Embedded (SQLite)', 'MySQL', 'PostgreSQL', 'Supabase']);
+		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'PostgreSQL Token Storage']);
+		await editor.chooseOption('storage', 'Embedded (SQLite)');
+		expect(await editor.credentialLabels()).toEqual(['OAuth App', 'Embedded (SQLite) Token Storage']);
+		expect(await editor.selectedCredential('Embedded (SQLite) Token Storage')).toBe(store);
+
 		// the Connection ID's list: the store's connections with their status, searched by ID
-		const listed = await editor.pickFromList('connectionId', 'pipedrive:ed', 'pipedrive:editor (active)');
+		// searched anywhere in the ID: "editor" finds "pipedrive:editor"
+		const listed = await editor.pickFromList('connectionId', 'editor', 'pipedrive:editor (active)');
 		expect(listed).toEqual(['pipedrive:editor (active)']);
 		const output = await editor.executeStep();
 		expect(output).toMatchObject({ connectionId: 'pipedrive:editor', status: 'active', token_type: 'Bearer' });
@@ -411,7 +421,7 @@ test('workflow 2 answers an unknown connection with 404 and a JSON error naming 
 	expect(res.body.error).toEqual({
 		code: 'connection_not_found',
 		message: expect.stringMatching(/^No connection "pipedrive:never-connected" in /),
-		description: expect.stringMatching(/Exchange Authorization Code/),
+		description: expect.stringMatching(/Build Authorization URL/),
 	});
 	expect(stack.sandbox.stats()).toMatchObject({ apiCalls: 0, tokenRequests: { total: 0 } });
 });
@@ -626,3 +636,31 @@ test('workflow 4 on its schedule: a connection whose client secret no longer wor
 		await receiver.close();
 	}
 }, 4 * 60 * 1000);
+
+test('workflows 1 and 3 run a first test from their Manual Trigger, no webhook event awaited (n8n execute)', async () => {
+	const connected = await stack.connect('pipedrive:acme', { user: 'alice' });
+	expect(connected.status).toBe(200);
+	const execute = async (id) => {
+		// a task broker of its own: the running n8n holds the instance's port
+		const { code, stdout, stderr } = await stack.n8n.cli(['execute', `--id=${id}`, '--rawOutput'], { N8N_RUNNERS_BROKER_PORT: String(await freePort()) });
+		if (code !== 0) throw new Error(`n8n execute --id=${id} exited with ${code}: ${(stderr || stdout).slice(-1500)}`);
+		return stdout;
+	};
+	// workflow 1: Test Connection ID → Build Authorization URL: a link to the provider for pipedrive:acme
+	const connect = await execute(stack.workflows.connect.id);
+	expect(connect).toMatch(/"authorizationUrl":\s*"http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?[^"]*state=/);
+
+	// workflow 3: the CLI starts a workflow at its Execute Workflow Trigger, so a copy without it starts at the Manual Trigger
+	const refresh = readWorkflow('refresh');
+	const subTrigger = refresh.nodes.find((n) => n.type === 'n8n-nodes-base.executeWorkflowTrigger');
+	refresh.nodes = refresh.nodes.filter((n) => n !== subTrigger);
+	delete refresh.connections[subTrigger.name];
+	refresh.name = 'e2e: workflow 3 by its Manual Trigger';
+	delete refresh.id;
+	const copy = await stack.client.createWorkflow(refresh);
+	stack.sandbox.reset();
+	const refreshed = await execute(copy.id);
+	expect(refreshed).toMatch(/"expiresAt":\s*"20\d\d-/);
+	expect(refreshed).toMatch(/"refreshed":\s*true/);
+	expect(stack.sandbox.stats().tokenRequests.refresh_token).toBe(1);
+}, 3 * 60 * 1000);

@@ -166,6 +166,10 @@ describe('the Connection ID list ("From List")', () => {
 			{ name: 'list:c (active)', value: 'list:c', description: 'custom' },
 		]);
 		expect((await search('other')).results.map((r) => r.value)).toEqual(['other:x']);
+		// anywhere in the ID, not only at its start: "x" finds "other:x"
+		expect((await search(':x')).results.map((r) => r.value)).toEqual(['other:x']);
+		expect((await search('ist:')).results.map((r) => r.value)).toEqual(['list:a', 'list:b', 'list:c']);
+		expect((await search('%')).results).toEqual([]);
 		expect(await search('nothing-like-it')).toEqual({ results: [], paginationToken: undefined });
 	});
 

@@ -1,6 +1,11 @@
 import { NodeHelpers, Workflow, type INode, type INodeCredentialDescription, type INodeTypes } from 'n8n-workflow';
+import { OAuth2TokenManagerEmbeddedApi } from '../../credentials/OAuth2TokenManagerEmbeddedApi.credentials';
+import { OAuth2TokenManagerMySqlApi } from '../../credentials/OAuth2TokenManagerMySqlApi.credentials';
+import { OAuth2TokenManagerPostgresApi } from '../../credentials/OAuth2TokenManagerPostgresApi.credentials';
+import { OAuth2TokenManagerSupabaseApi } from '../../credentials/OAuth2TokenManagerSupabaseApi.credentials';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/transport/credentials';
+import { defaultStorage } from '../../nodes/OAuth2TokenManager/actions/versions';
 
 const { description } = new OAuth2TokenManager();
 const credentials = description.credentials as INodeCredentialDescription[];
@@ -24,7 +29,33 @@ describe('the node\'s credential slots', () => {
 		for (const storage of storages) expect(slotsFor({ storage })).toEqual([APP_CREDENTIAL, STORAGE_CREDENTIALS[storage]]);
 		// a saved node without a storage parameter keeps the default store it always had
 		expect(storageProperty?.default).toBe('supabase');
-		expect(slotsFor({})).toEqual([APP_CREDENTIAL, STORAGE_CREDENTIALS.supabase]);
+		for (const typeVersion of [1, 1.1, 1.2]) expect(slotsFor({}, typeVersion)).toEqual([APP_CREDENTIAL, STORAGE_CREDENTIALS.supabase]);
+	});
+
+	it('a new node (version 1.3) starts on the embedded store, which needs nothing set up; saved nodes keep Supabase', () => {
+		const storageDefault = (typeVersion: number) => NodeHelpers.getNodeParameters(description.properties, {}, true, false, { typeVersion }, description)?.storage;
+		expect(storageDefault(1.3)).toBe('embedded');
+		for (const typeVersion of [1, 1.1, 1.2]) expect(storageDefault(typeVersion)).toBe('supabase');
+		// so the slot n8n fills with the only credential of its type is the embedded store's
+		expect(slotsFor({}, 1.3)).toEqual([APP_CREDENTIAL, STORAGE_CREDENTIALS.embedded]);
+		// one Storage field shown in each version, with the same options
+		for (const typeVersion of [1, 1.2, 1.3]) expect(shown('storage', {}, typeVersion)).toHaveLength(1);
+		expect(shown('storage', {}, 1.3)[0].options).toEqual(storageProperty?.options);
+		// what the node runs with when n8n hands it no Storage value
+		expect(defaultStorage(1.3)).toBe('embedded');
+		expect(defaultStorage(1.2)).toBe('supabase');
+	});
+
+	it('Revoke at Provider is off for new nodes and says what on does; saved nodes keep it on', () => {
+		const revokeDefault = (typeVersion: number) =>
+			NodeHelpers.getNodeParameters(description.properties, { operation: 'revoke' }, true, false, { typeVersion }, description)?.revokeAtProvider;
+		expect(revokeDefault(1.3)).toBe(false);
+		for (const typeVersion of [1, 1.1, 1.2]) expect(revokeDefault(typeVersion)).toBe(true);
+		for (const typeVersion of [1.2, 1.3]) {
+			const [field, ...more] = shown('revokeAtProvider', { operation: 'revoke' }, typeVersion);
+			expect(more).toEqual([]);
+			expect(field.description).toMatch(/On: the grant ends at the provider too \(for Pipedrive this uninstalls the app from the company\) and the account must be connected again\. Off: only the tokens stored here are erased\./);
+		}
 	});
 
 	it('Get Connection and List Connections ask for the storage credential alone: they read the store, never a provider', () => {
@@ -47,9 +78,9 @@ describe('the node\'s credential slots', () => {
 });
 
 describe('the node\'s versions', () => {
-	it('new nodes get version 1.2; saved version 1 and 1.1 nodes keep running as they were saved', () => {
-		expect(description.version).toEqual([1, 1.1, 1.2]);
-		expect(description.defaultVersion).toBe(1.2);
+	it('new nodes get version 1.3; saved version 1, 1.1 and 1.2 nodes keep running as they were saved', () => {
+		expect(description.version).toEqual([1, 1.1, 1.2, 1.3]);
+		expect(description.defaultVersion).toBe(1.3);
 	});
 
 	const offered = (typeVersion: number) =>
@@ -154,5 +185,23 @@ describe('the node on the canvas and in the panel', () => {
 		const [exchange, ...more] = shownFor('exchangeAuthorizationCode');
 		expect(more).toEqual([]);
 		expect(exchange.description).toMatch(/state query parameter of the callback/);
+	});
+});
+
+describe('the storage credential forms', () => {
+	const storageTypes = [new OAuth2TokenManagerSupabaseApi(), new OAuth2TokenManagerPostgresApi(), new OAuth2TokenManagerMySqlApi(), new OAuth2TokenManagerEmbeddedApi()];
+
+	it('the Token Encryption Key says, in one line, the command that makes one', () => {
+		for (const type of storageTypes) {
+			const key = type.properties.find((p) => p.name === 'encryptionKey')!;
+			expect(key.description).toMatch(/^Generate one in a terminal with: openssl rand -base64 32 \(/);
+		}
+	});
+
+	it('the Supabase form names the SQL it needs, in the order to run it, before its first field', () => {
+		const [notice, first] = new OAuth2TokenManagerSupabaseApi().properties;
+		expect(notice.type).toBe('notice');
+		expect(notice.displayName).toMatch(/SQL Editor, in this order: sql\/postgres\.sql \(the token tables\), then sql\/supabase\.sql \(row level security/);
+		expect(first.name).toBe('host');
 	});
 });

@@ -124,7 +124,7 @@ describe('OAuth2 Token Manager node', () => {
 			json: {
 				error: expect.stringMatching(/^No connection "node:never-connected" in SQLite table \S+ in \S+$/),
 				details: {
-					description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
+					description: 'Connect the account first: start with "Build Authorization URL" for this connection ID (the Connect workflow) and complete the authorization, or check the connection ID for typos.',
 					code: 'connection_not_found',
 					connectionId: 'node:never-connected',
 				},

@@ -66,7 +66,7 @@ describe('the item loop', () => {
 		expect(items[3].json).toEqual({
 			error: expect.stringMatching(/^No connection "router:missing" in PostgreSQL table/),
 			details: {
-				description: 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.',
+				description: 'Connect the account first: start with "Build Authorization URL" for this connection ID (the Connect workflow) and complete the authorization, or check the connection ID for typos.',
 				code: 'connection_not_found',
 				connectionId: 'router:missing',
 			},
@@ -114,6 +114,23 @@ describe('output fields', () => {
 		expect(revoked).toMatchObject({ status: 'revoked', revokedAtProvider: true, revokedTokenType: 'refresh_token' });
 		expect(JSON.stringify([connected, valid, refreshed, revoked])).not.toMatch(/"refresh_token":|SENTINEL-refresh|_at":|_count":|"min_validity/);
 		expect(endpoint.requests).toHaveLength(2);
+	});
+
+	it('version 1.3 revokes only here unless Revoke at Provider is turned on; a saved 1.2 node without the value revokes at the provider', async () => {
+		const revokeCalls = () => nock(PROVIDER_ORIGIN).post('/oauth/revoke').reply(200, '');
+		rotatingTokenEndpoint();
+		await run({ ...exchange('router:v13'), connectionId: locator('router:v13') }, 1.3);
+		const untouched = revokeCalls();
+		const revoked = await run({ operation: 'revoke', connectionId: locator('router:v13', 'list') }, 1.3);
+		expect(revoked).toMatchObject({ status: 'revoked', revokedAtProvider: false });
+		expect(untouched.isDone()).toBe(false);
+		nock.cleanAll();
+
+		rotatingTokenEndpoint();
+		await run({ ...exchange('router:v12-revoke'), connectionId: locator('router:v12-revoke') }, 1.2);
+		const called = revokeCalls();
+		expect(await run({ operation: 'revoke', connectionId: locator('router:v12-revoke', 'list') }, 1.2)).toMatchObject({ status: 'revoked', revokedAtProvider: true });
+		expect(called.isDone()).toBe(true);
 	});
 
 	it('version 1.2 reads its Connection ID from the resource locator (either mode) and outputs by 1.1\'s rule', async () => {
@@ -265,8 +282,8 @@ describe('engine errors in n8n\'s words', () => {
 	// n8n's NodeApiError takes the engine's code as its httpCode where no HTTP status applies.
 	it('provider and store failures are NodeApiErrors with the node\'s advice and the provider\'s HTTP status', () => {
 		const cases: Array<[Error, string | undefined, string | undefined]> = [
-			[new ConnectionNotFoundError('acme', 'PostgreSQL table t on h'), 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.', 'connection_not_found'],
-			[new ConnectionRevokedError('acme'), 'Authorize the account again with "Exchange Authorization Code" to use it.', 'revoked'],
+			[new ConnectionNotFoundError('acme', 'PostgreSQL table t on h'), 'Connect the account first: start with "Build Authorization URL" for this connection ID (the Connect workflow) and complete the authorization, or check the connection ID for typos.', 'connection_not_found'],
+			[new ConnectionRevokedError('acme'), 'Connect the account again to use it: start with "Build Authorization URL" (the Connect workflow) and complete the authorization.', 'revoked'],
 			[
 				new DecryptionError('The stored access token of connection "acme" failed its integrity check'),
 				'Use the Token Encryption Key the connection was stored with (put it in Previous Token Encryption Keys to rotate), or authorize the connection again.',
@@ -343,6 +360,33 @@ describe('Build Authorization URL, before the account owner consents', () => {
 		const [[item]] = await start('router:consent-ok');
 		expect(String(item.json.authorizationUrl)).toContain('state=');
 		expect(await db.sql(`select count(*)::int as n from oauth2_tokens where connection_id = 'router:consent-ok'`)).toEqual([{ n: 0 }]);
+	});
+});
+
+describe('an empty Client Secret, whichever operation asks for tokens', () => {
+	it('is named before any request to the provider: Exchange, Get Valid Token (when it must refresh), Refresh, Client Credentials', async () => {
+		rotatingTokenEndpoint();
+		await run({ ...exchange('router:no-secret') }, 1.3);
+		nock.cleanAll();
+		// the stored access token has expired: Get Valid Token must refresh
+		await db.sql(`update oauth2_tokens set expires_at = now() - interval '1 minute' where connection_id = 'router:no-secret'`);
+		const noSecret = { ...credentials, oAuth2TokenManagerAppApi: { ...credentials.oAuth2TokenManagerAppApi, clientSecret: '' } };
+		const provider = nock(PROVIDER_ORIGIN).post(/.*/).reply(500, 'must not be asked');
+		const attempt = (parameters: Record<string, unknown>) =>
+			node.execute.call(executeContext({ parameters: { storage: 'postgres', ...parameters }, credentials: noSecret, typeVersion: 1.3 })).catch((e) => e);
+		const attempts = [
+			{ ...exchange('router:no-secret-2'), connectionId: locator('router:no-secret-2') },
+			{ operation: 'getValidToken', connectionId: locator('router:no-secret') },
+			{ operation: 'refreshToken', connectionId: locator('router:no-secret'), force: true },
+			{ operation: 'connectClientCredentials', connectionId: locator('router:no-secret-cc') },
+		];
+		for (const parameters of attempts) {
+			const error = await attempt(parameters);
+			expect([parameters.operation, error]).toEqual([parameters.operation, expect.any(NodeOperationError)]);
+			expect(error.message).toBe('The Client Secret is empty: enter the client secret from the provider\'s app settings');
+			expect(error.description).toBe('Check the "Client Secret" field in the App credential.');
+		}
+		expect(provider.isDone()).toBe(false);
 	});
 });
 

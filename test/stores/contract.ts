@@ -67,6 +67,7 @@ export type ContractCase =
 	| 'listReserved'
 	| 'listStatus'
 	| 'listProviderAndPrefix'
+	| 'listContains'
 	| 'listDue'
 	| 'listDueCooldown'
 	| 'listCombined';
@@ -871,6 +872,20 @@ export function describeStoreContract(name: string, factory: StoreHarnessFactory
 			expect(ids(byProvider)).toEqual(tails.filter((tail) => tail !== 'aXb').map((tail) => `${base}:${tail}`).sort(byteOrder));
 			expect(ids(await store.list({ provider: `${provider}:other`, idPrefix: `${base}:a`, limit: 10 }))).toEqual([`${base}:aXb`]);
 			expect(await store.list({ provider: provider.toUpperCase(), limit: 10 })).toEqual([]);
+		});
+
+		contractCase('listContains', 'the id "contains" filter (the connection picker\'s search) matches the text anywhere, exactly: no wildcard, case counts', async () => {
+			const base = freshId('list-contains');
+			const tails = ['acme', 'pipedrive:acme', 'pipedrive:acme-eu', 'ACME', 'globex', 'a%c', 'abc', 'a_c', 'a*c', 'a?c', 'a[c]', 'a!c', 'a\\c'];
+			for (const tail of tails) await store.insert(newConnection(`${base}:${tail}`));
+			const containing = async (text: string) => ids(await store.list({ idPrefix: `${base}:`, idContains: text, limit: 100 }));
+			const expected = (text: string) => tails.filter((tail) => tail.includes(text)).map((tail) => `${base}:${tail}`).sort(byteOrder);
+			expect(await containing('acme')).toEqual([`${base}:acme`, `${base}:pipedrive:acme`, `${base}:pipedrive:acme-eu`].sort(byteOrder));
+			for (const text of ['%', '_', '*', '?', '[c]', '!', '\\', 'a%c', 'a_c', 'ACME', 'me-e', 'drive:a']) expect(await containing(text)).toEqual(expected(text));
+			expect(await containing('nothing-like-it')).toEqual([]);
+			// alone, and paged with `after`
+			expect(ids(await store.list({ idContains: `${base}:pipedrive:`, limit: 100 }))).toEqual(expected('pipedrive:'));
+			expect(ids(await store.list({ idContains: `${base}:pipedrive:`, after: `${base}:pipedrive:acme`, limit: 100 }))).toEqual([`${base}:pipedrive:acme-eu`]);
 		});
 
 		contractCase('listDue', 'the due filter: active rows (failing too) expiring before expiresBefore, or refreshed (else created) before idleBefore', async () => {

@@ -124,6 +124,8 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 
 		async addNodeToNewWorkflow(nodeName, actionName) {
 			await page.navigate(`${stack.n8n.url}/workflow/new`);
+			// a new workflow's canvas loads the node types first: slow on a loaded machine
+			await waitFor(`!!${byTestId('canvas-add-button')}`, 'the "Add first step" button', 60000);
 			await click(byTestId('canvas-add-button'), 'the "Add first step" button');
 			const search = `(${byTestId('node-creator-search-bar')}?.querySelector('input') ?? ${byTestId('node-creator-search-bar')})`;
 			const result = byText(nodeName, '[data-test-id="node-creator-item-name"]');

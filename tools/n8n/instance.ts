@@ -154,8 +154,8 @@ export interface N8nInstance {
 	startMs: number;
 	child: ChildProcess;
 	env: NodeJS.ProcessEnv;
-	/** Runs an n8n CLI command with this instance's environment. */
-	cli(args: string[]): Promise<CliResult>;
+	/** Runs an n8n CLI command with this instance's environment (and `extraEnv`: e.g. a broker port of its own beside the running n8n). */
+	cli(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<CliResult>;
 	/** SIGTERM, wait for n8n's graceful shutdown (then SIGKILL), drop the database. */
 	stop(options?: { keepDatabase?: boolean }): Promise<void>;
 }
@@ -233,9 +233,9 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 		startMs,
 		child,
 		env,
-		cli(args) {
+		cli(args, extraEnv = {}) {
 			return new Promise((resolve, reject) => {
-				const c = spawn(node, [bin, ...args], { cwd: userFolder, env, stdio: ['ignore', 'pipe', 'pipe'] });
+				const c = spawn(node, [bin, ...args], { cwd: userFolder, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
 				let stdout = '';
 				let stderr = '';
 				c.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -109,11 +109,11 @@ export function describeEngineError(error: TokenManagerError): UserFacingError {
 }
 
 function operationalHint(error: TokenManagerError): string | undefined {
-	if (error instanceof ConnectionNotFoundError) return 'Run "Exchange Authorization Code" for this connection ID first, or check the connection ID for typos.';
+	if (error instanceof ConnectionNotFoundError) return 'Connect the account first: start with "Build Authorization URL" for this connection ID (the Connect workflow) and complete the authorization, or check the connection ID for typos.';
 	if (error instanceof NeedsReauthorizationError) {
 		return 'Send the account owner through the authorization flow again (workflow "Connect"); until then this connection is not refreshed.';
 	}
-	if (error instanceof ConnectionRevokedError) return 'Authorize the account again with "Exchange Authorization Code" to use it.';
+	if (error instanceof ConnectionRevokedError) return 'Connect the account again to use it: start with "Build Authorization URL" (the Connect workflow) and complete the authorization.';
 	if (error instanceof ProviderFailingError) {
 		return `The node does not call the provider again before ${error.nextAttemptAt.toISOString()}, and the stored access token has expired. Retry after that time (e.g. with the node's Retry On Fail and a wait between tries); the account does not need to be authorized again.`;
 	}

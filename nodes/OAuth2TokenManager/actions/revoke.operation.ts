@@ -2,6 +2,7 @@ import type { INodeProperties } from 'n8n-workflow';
 import { PROVIDER_PRESETS, type ProviderPreset } from '../../../engine';
 import { defineOperation } from './node.type';
 import { connectionFields } from './output';
+import { defaultRevokeAtProvider, EDITOR_FIRST_DEFAULTS_SINCE, inVersionsBefore, inVersionsSince } from './versions';
 
 /**
  * What the switch does depends on the App credential's provider, which the panel cannot read: the notice lists
@@ -20,16 +21,31 @@ const REVOKE_AT_PROVIDER_EFFECT = [
 	...Object.values(PROVIDER_PRESETS).map(revokeEffect),
 ].join(' ');
 
-const properties: INodeProperties[] = [
+const REVOKE_AT_PROVIDER_DESCRIPTION =
+	'Whether to revoke the refresh token at the provider (RFC 7009) before erasing it here. On: the grant ends at the provider too (for Pipedrive this uninstalls the app from the company) and the account must be connected again. Off: only the tokens stored here are erased.';
+
+/** One per default: saved nodes before EDITOR_FIRST_DEFAULTS_SINCE keep "on"; new nodes start "off", so a test run erases only what is stored here. */
+const revokeAtProviderProperties: INodeProperties[] = [
 	{
 		displayName: 'Revoke at Provider',
 		name: 'revokeAtProvider',
 		type: 'boolean',
 		default: true,
-		description:
-			'Whether to revoke the refresh token at the provider (RFC 7009) before erasing it here. For Pipedrive this uninstalls the app from the company. Turn off to only erase the tokens stored here.',
-		displayOptions: { show: { operation: ['revoke'] } },
+		description: REVOKE_AT_PROVIDER_DESCRIPTION,
+		displayOptions: { show: { operation: ['revoke'], ...inVersionsBefore(EDITOR_FIRST_DEFAULTS_SINCE) } },
 	},
+	{
+		displayName: 'Revoke at Provider',
+		name: 'revokeAtProvider',
+		type: 'boolean',
+		default: false,
+		description: REVOKE_AT_PROVIDER_DESCRIPTION,
+		displayOptions: { show: { operation: ['revoke'], ...inVersionsSince(EDITOR_FIRST_DEFAULTS_SINCE) } },
+	},
+];
+
+const properties: INodeProperties[] = [
+	...revokeAtProviderProperties,
 	{
 		displayName: REVOKE_AT_PROVIDER_EFFECT,
 		name: 'revokeAtProviderNotice',
@@ -49,7 +65,7 @@ export const revoke = defineOperation({
 	connectionId: 'existing',
 	properties,
 	async execute({ engine, connectionId, itemIndex }) {
-		const atProvider = this.getNodeParameter('revokeAtProvider', itemIndex, true) as boolean;
+		const atProvider = this.getNodeParameter('revokeAtProvider', itemIndex, defaultRevokeAtProvider(this.getNode().typeVersion)) as boolean;
 		return (await engine.manager()).revoke(connectionId, { atProvider });
 	},
 	output: (rule, { connection, revokedAtProvider }) =>

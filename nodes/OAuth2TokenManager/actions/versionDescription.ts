@@ -7,10 +7,10 @@ import {
 	type INodePropertyOptions,
 	type INodeTypeDescription,
 } from 'n8n-workflow';
-import { APP_CREDENTIAL, DEFAULT_STORAGE, STORAGE_CREDENTIALS, type Storage } from '../transport/credentials';
+import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../transport/credentials';
 import type { OperationDefinition } from './node.type';
 import { operations, operationValues } from './operations';
-import { CONNECTION_ID_LOCATOR_SINCE, DEFAULT_NODE_VERSION, inVersionsBefore, inVersionsSince, NODE_VERSIONS } from './versions';
+import { type NodeVersion, CONNECTION_ID_LOCATOR_SINCE, DEFAULT_NODE_VERSION, defaultStorage, EDITOR_FIRST_DEFAULTS_SINCE, inVersionsBefore, inVersionsSince, NODE_VERSIONS } from './versions';
 
 /** An operation's option: offered from its version on, and to an AI agent's tool only where it says so. */
 function operationOption({ name, value, description, action, since, agentTool }: OperationDefinition): INodePropertyOptions {
@@ -136,6 +136,34 @@ const connectionIdProperties: INodeProperties[] = [
 	},
 ];
 
+/**
+ * Storage, one per default: nodes saved before EDITOR_FIRST_DEFAULTS_SINCE keep Supabase (their saved parameters
+ * hold no Storage when it was the default); new nodes start on the embedded store, which needs nothing set up, so
+ * n8n pre-selects the embedded credential when exactly one exists.
+ */
+function storageProperty(typeVersion: NodeVersion, displayOptions: IDisplayOptions): INodeProperties {
+	return {
+		displayName: 'Storage',
+		name: 'storage',
+		type: 'options',
+		noDataExpression: true,
+		options: [
+			{ name: 'Embedded (SQLite)', value: 'embedded', description: 'A file beside n8n\'s own data; nothing to set up' },
+			{ name: 'MySQL', value: 'mysql' },
+			{ name: 'PostgreSQL', value: 'postgres' },
+			{ name: 'Supabase', value: 'supabase' },
+		],
+		default: defaultStorage(typeVersion),
+		description: 'Where the encrypted tokens are kept. Each store has its own credential: pick it in the Token Storage field above.',
+		displayOptions,
+	};
+}
+
+const storageProperties: INodeProperties[] = [
+	storageProperty(1, { show: inVersionsBefore(EDITOR_FIRST_DEFAULTS_SINCE) }),
+	storageProperty(EDITOR_FIRST_DEFAULTS_SINCE, { show: inVersionsSince(EDITOR_FIRST_DEFAULTS_SINCE) }),
+];
+
 /** The node's description for all its versions (see versions.ts for what each changed). */
 export const versionDescription: INodeTypeDescription = {
 	displayName: 'OAuth2 Token Manager',
@@ -189,20 +217,7 @@ export const versionDescription: INodeTypeDescription = {
 		},
 	],
 	properties: [
-		{
-			displayName: 'Storage',
-			name: 'storage',
-			type: 'options',
-			noDataExpression: true,
-			options: [
-				{ name: 'Embedded (SQLite)', value: 'embedded', description: 'A file beside n8n\'s own data; nothing to set up' },
-				{ name: 'MySQL', value: 'mysql' },
-				{ name: 'PostgreSQL', value: 'postgres' },
-				{ name: 'Supabase', value: 'supabase' },
-			],
-			default: DEFAULT_STORAGE,
-			description: 'Where the encrypted tokens are kept. Each store has its own credential: pick it in the Token Storage field above.',
-		},
+		...storageProperties,
 		operationProperty,
 		...connectionIdProperties,
 		...operations.flatMap((operation) => operation.properties),

@@ -8,13 +8,14 @@ export const CONNECTION_LIST_PAGE_SIZE = 100;
 
 /**
  * The Connection ID's "From List" mode: the selected store's connections in ID order, each with its status, those
- * whose ID starts with what the user typed. The page token is the last ID shown.
+ * whose ID contains what the user typed ("acme" finds "pipedrive:acme"), one bounded query a page. The page token is
+ * the last ID shown.
  */
 export async function searchConnections(this: ILoadOptionsFunctions, filter?: string, paginationToken?: string): Promise<INodeListSearchResult> {
 	let page;
 	try {
 		page = await withPanelStore(this, (store) =>
-			connectionPage(store, { idPrefix: filter?.trim() || undefined }, { after: paginationToken || undefined, size: CONNECTION_LIST_PAGE_SIZE }),
+			connectionPage(store, { idContains: filter?.trim() || undefined }, { after: paginationToken || undefined, size: CONNECTION_LIST_PAGE_SIZE }),
 		);
 	} catch (error) {
 		throw toNodeError(this.getNode(), error, 0, false);

@@ -9,8 +9,8 @@ import { type ClientAuthentication, MissingInputError, MySqlTokenStore, type OAu
 
 export type Storage = 'supabase' | 'postgres' | 'mysql' | 'embedded';
 
-/** What a node saved without a Storage value uses (Supabase was the only store at first). */
-export const DEFAULT_STORAGE: Storage = 'supabase';
+/** What a node of versions before 1.3 saved without a Storage value uses (Supabase was the only store at first); see versions.ts. */
+export const SAVED_NODE_STORAGE: Storage = 'supabase';
 
 export const APP_CREDENTIAL = 'oAuth2TokenManagerAppApi';
 

@@ -1,6 +1,7 @@
 import type { ICredentialDataDecryptedObject, IExecuteFunctions, ILoadOptionsFunctions } from 'n8n-workflow';
 import { TokenManager, type TokenStore } from '../../../engine';
-import { APP_CREDENTIAL, cipherFromCredentials, DEFAULT_STORAGE, oauthClientFromCredentials, type Storage, STORAGE_CREDENTIALS } from './credentials';
+import { defaultStorage } from '../actions/versions';
+import { APP_CREDENTIAL, cipherFromCredentials, oauthClientFromCredentials, type Storage, STORAGE_CREDENTIALS } from './credentials';
 import { acquireStore, type CachedStore, releaseStore, settingsHash } from './storeCache';
 
 /** The n8n id of the storage credential the node selects (absent when n8n does not give it). */
@@ -43,7 +44,7 @@ export async function withEngine<T>(ctx: IExecuteFunctions, itemIndex: number, w
 		taken.push(cached);
 		return { store: cached.store, credentials };
 	};
-	const storage = () => ctx.getNodeParameter('storage', itemIndex) as Storage;
+	const storage = () => ctx.getNodeParameter('storage', itemIndex, defaultStorage(ctx.getNode().typeVersion)) as Storage;
 	try {
 		return await work({
 			store: async () => (await takeStore(storage())).store,
@@ -60,7 +61,7 @@ export async function withEngine<T>(ctx: IExecuteFunctions, itemIndex: number, w
 
 /** Runs `work` with the store the node's panel lists connections from: the one its Storage and storage credential select. */
 export async function withPanelStore<T>(ctx: ILoadOptionsFunctions, work: (store: TokenStore) => Promise<T>): Promise<T> {
-	const storage = (ctx.getCurrentNodeParameter('storage') ?? DEFAULT_STORAGE) as Storage;
+	const storage = (ctx.getCurrentNodeParameter('storage') ?? defaultStorage(ctx.getNode().typeVersion)) as Storage;
 	const cached = acquireStore(storage, await ctx.getCredentials(STORAGE_CREDENTIALS[storage]), storageCredentialId(ctx, storage));
 	try {
 		return await work(cached.store);
