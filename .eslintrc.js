@@ -13,7 +13,13 @@ module.exports = {
 		sourceType: 'module',
 		extraFileExtensions: ['.json'],
 	},
-	ignorePatterns: ['.eslintrc.js', 'gulpfile.js', 'jest*.config.js', '**/node_modules/**', '**/dist/**'],
+	ignorePatterns: [
+		'.eslintrc.js',
+		'gulpfile.js',
+		'jest*.config.js',
+		'**/node_modules/**',
+		'**/dist/**',
+	],
 	overrides: [
 		{
 			files: ['*.ts', '*.js'],
@@ -22,10 +28,15 @@ module.exports = {
 			extends: ['eslint:recommended', 'plugin:@typescript-eslint/recommended'],
 			rules: {
 				// `const { secret: _secret, ...rest } = value` drops a field on purpose.
-				'@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true, argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+				'@typescript-eslint/no-unused-vars': [
+					'error',
+					{ ignoreRestSiblings: true, argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+				],
 				// A promise nobody awaits loses its error (and, in the tooling, leaves n8n or a browser running).
 				'@typescript-eslint/no-floating-promises': 'error',
 				'@typescript-eslint/no-misused-promises': 'error',
+				// Whitespace is Prettier's (it aligns continued union members with spaces after tabs).
+				'no-mixed-spaces-and-tabs': 'off',
 			},
 		},
 		{
@@ -48,7 +59,10 @@ module.exports = {
 			files: ['test/**/*.ts', 'test/**/*.js'],
 			env: { jest: true },
 			// Tests load built files and modules at run time with require(), and hand malformed values to the code.
-			rules: { '@typescript-eslint/no-require-imports': 'off', '@typescript-eslint/no-explicit-any': 'off' },
+			rules: {
+				'@typescript-eslint/no-require-imports': 'off',
+				'@typescript-eslint/no-explicit-any': 'off',
+			},
 		},
 		{
 			files: ['package.json'],

@@ -2,7 +2,10 @@ const { src, dest, parallel } = require('gulp');
 
 /** Node icons next to the compiled nodes and credentials, where n8n looks for them. */
 function copyIcons() {
-	return src(['nodes/**/*.{png,svg}', 'credentials/**/*.{png,svg}'], { base: '.', encoding: false }).pipe(dest('dist'));
+	return src(['nodes/**/*.{png,svg}', 'credentials/**/*.{png,svg}'], {
+		base: '.',
+		encoding: false,
+	}).pipe(dest('dist'));
 }
 
 /** Codex files, and the schema files the stores read to create their table. */

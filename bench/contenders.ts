@@ -8,9 +8,20 @@
 import * as crypto from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
 import type { N8nClient, Workflow } from '../tools/n8n/client';
-import { embeddedStore, postgresStore, provisionTokenManager, type StoreChoice } from '../tools/n8n/provision';
+import {
+	embeddedStore,
+	postgresStore,
+	provisionTokenManager,
+	type StoreChoice,
+} from '../tools/n8n/provision';
 import type { Sandbox } from '../tools/sandbox';
-import { callWorkflow, refreshWorkflow, TABLE_SQL, TEMPLATE_APP_ID, TEMPLATE_TABLE } from './template';
+import {
+	callWorkflow,
+	refreshWorkflow,
+	TABLE_SQL,
+	TEMPLATE_APP_ID,
+	TEMPLATE_TABLE,
+} from './template';
 
 export interface CallResult {
 	ok: boolean;
@@ -49,7 +60,10 @@ async function timed(
 ): Promise<CallResult> {
 	const started = performance.now();
 	try {
-		const res = await fetch(`${url}/webhook/${path}`, { headers, signal: AbortSignal.timeout(120_000) });
+		const res = await fetch(`${url}/webhook/${path}`, {
+			headers,
+			signal: AbortSignal.timeout(120_000),
+		});
 		const text = await res.text();
 		const ms = performance.now() - started;
 		let body: unknown = {};
@@ -58,18 +72,30 @@ async function timed(
 		} catch {
 			// not JSON: no fields
 		}
-		const verdict = check(res.status, body && typeof body === 'object' ? (body as Record<string, unknown>) : {});
-		if (typeof verdict === 'boolean') return verdict ? { ok: true, ms } : { ok: false, ms, failure: `${res.status} ${text.slice(0, 160)}` };
+		const verdict = check(
+			res.status,
+			body && typeof body === 'object' ? (body as Record<string, unknown>) : {},
+		);
+		if (typeof verdict === 'boolean')
+			return verdict
+				? { ok: true, ms }
+				: { ok: false, ms, failure: `${res.status} ${text.slice(0, 160)}` };
 		return { ...verdict, ms };
 	} catch (error) {
 		return { ok: false, ms: performance.now() - started, failure: (error as Error).message };
 	}
 }
 
-const userName = (key: string, scenario: string) => `${key}-${scenario}`.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+const userName = (key: string, scenario: string) =>
+	`${key}-${scenario}`.toLowerCase().replace(/[^a-z0-9-]/g, '-');
 
 /** C: bundled workflows 1 and 2, switched to one store. Workflow 2's own webhook auth is a header. */
-export async function tokenManagerContender(env: Environment, key: string, label: string, store: StoreChoice): Promise<Contender> {
+export async function tokenManagerContender(
+	env: Environment,
+	key: string,
+	label: string,
+	store: StoreChoice,
+): Promise<Contender> {
 	const setup = await provisionTokenManager({
 		n8nUrl: env.n8nUrl,
 		client: env.client,
@@ -95,24 +121,38 @@ export async function tokenManagerContender(env: Environment, key: string, label
 			try {
 				const res = await setup.call(connectionId);
 				const ms = performance.now() - started;
-				const ok = res.status === 200 && res.body.statusCode === 200 && res.body.user?.name === expected;
+				const ok =
+					res.status === 200 && res.body.statusCode === 200 && res.body.user?.name === expected;
 				return ok ? { ok, ms } : { ok, ms, failure: `${res.status} ${res.text.slice(0, 160)}` };
 			} catch (error) {
-				return { ok: false, ms: performance.now() - started, failure: `0 ${(error as Error).message.slice(0, 160)}` };
+				return {
+					ok: false,
+					ms: performance.now() - started,
+					failure: `0 ${(error as Error).message.slice(0, 160)}`,
+				};
 			}
 		},
 	};
 }
 
 export function postgresContender(env: Environment): Promise<Contender> {
-	return tokenManagerContender(env, 'c-pg', 'C: this node (PostgreSQL)', postgresStore(env.postgresDatabase));
+	return tokenManagerContender(
+		env,
+		'c-pg',
+		'C: this node (PostgreSQL)',
+		postgresStore(env.postgresDatabase),
+	);
 }
 
 export function embeddedContender(env: Environment, file: string): Promise<Contender> {
 	return tokenManagerContender(env, 'c-sqlite', 'C: this node (embedded)', embeddedStore(file));
 }
 
-async function publish(client: N8nClient, workflow: Workflow, webhooks: Array<{ path: string; method?: string }>): Promise<void> {
+async function publish(
+	client: N8nClient,
+	workflow: Workflow,
+	webhooks: Array<{ path: string; method?: string }>,
+): Promise<void> {
 	const created = await client.createWorkflow(workflow);
 	await client.publishWorkflow(created.id);
 	for (const hook of webhooks) await client.waitForWebhook(hook.path, { method: hook.method });
@@ -124,7 +164,8 @@ async function consent(authorizeUrl: string, user: string): Promise<string> {
 	url.searchParams.set('user', user);
 	const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
 	const location = res.headers.get('location');
-	if (res.status !== 302 || !location) throw new Error(`the sandbox answered ${res.status} to the consent`);
+	if (res.status !== 302 || !location)
+		throw new Error(`the sandbox answered ${res.status} to the consent`);
 	return location;
 }
 
@@ -137,7 +178,11 @@ export async function builtInContender(env: Environment): Promise<Contender> {
 	const key = 'b-oauth2';
 	const { sandbox, client } = env;
 	const callAuth = { name: 'X-Call-Key', value: crypto.randomBytes(18).toString('base64url') };
-	const callAuthCredential = await client.createCredential({ name: `${key} call webhook header auth`, type: 'httpHeaderAuth', data: callAuth });
+	const callAuthCredential = await client.createCredential({
+		name: `${key} call webhook header auth`,
+		type: 'httpHeaderAuth',
+		data: callAuth,
+	});
 	const credential = await client.createCredential({
 		name: `${key} Pipedrive (n8n OAuth2)`,
 		type: 'oAuth2Api',
@@ -166,7 +211,9 @@ export async function builtInContender(env: Environment): Promise<Contender> {
 					position: [0, 0],
 					webhookId: crypto.randomUUID(),
 					parameters: { path, authentication: 'headerAuth', responseMode: 'lastNode', options: {} },
-					credentials: { httpHeaderAuth: { id: callAuthCredential.id, name: `${key} call webhook header auth` } },
+					credentials: {
+						httpHeaderAuth: { id: callAuthCredential.id, name: `${key} call webhook header auth` },
+					},
 				},
 				{
 					id: 'a1b2c3d4-0000-4000-8000-000000000002',
@@ -174,11 +221,18 @@ export async function builtInContender(env: Environment): Promise<Contender> {
 					type: 'n8n-nodes-base.httpRequest',
 					typeVersion: 4.2,
 					position: [220, 0],
-					parameters: { url: `${sandbox.url}/api/v1/users/me`, authentication: 'genericCredentialType', genericAuthType: 'oAuth2Api', options: {} },
+					parameters: {
+						url: `${sandbox.url}/api/v1/users/me`,
+						authentication: 'genericCredentialType',
+						genericAuthType: 'oAuth2Api',
+						options: {},
+					},
 					credentials: { oAuth2Api: { id: credential.id, name: `${key} Pipedrive (n8n OAuth2)` } },
 				},
 			],
-			connections: { 'Call Webhook': { main: [[{ node: 'Call Pipedrive API', type: 'main', index: 0 }]] } },
+			connections: {
+				'Call Webhook': { main: [[{ node: 'Call Pipedrive API', type: 'main', index: 0 }]] },
+			},
 			settings: { executionOrder: 'v1', saveDataSuccessExecution: 'none' },
 		},
 		[{ path }],
@@ -189,7 +243,10 @@ export async function builtInContender(env: Environment): Promise<Contender> {
 		label: "B: n8n's built-in OAuth2",
 		async freshGrant(scenario) {
 			expected = userName(key, scenario);
-			const authorizeUrl: string = await client.rest('GET', `/oauth2-credential/auth?id=${credential.id}`);
+			const authorizeUrl: string = await client.rest(
+				'GET',
+				`/oauth2-credential/auth?id=${credential.id}`,
+			);
 			const callback = await consent(authorizeUrl, expected);
 			const res = await fetch(callback, {
 				redirect: 'manual',
@@ -197,13 +254,21 @@ export async function builtInContender(env: Environment): Promise<Contender> {
 				signal: AbortSignal.timeout(30_000),
 			});
 			const page = await res.text();
-			if (res.status !== 200 || /error/i.test(page.slice(0, 2000)) && !/success/i.test(page)) {
-				throw new Error(`${key}: n8n's OAuth2 callback answered ${res.status}: ${page.replace(/\s+/g, ' ').slice(0, 200)}`);
+			if (res.status !== 200 || (/error/i.test(page.slice(0, 2000)) && !/success/i.test(page))) {
+				throw new Error(
+					`${key}: n8n's OAuth2 callback answered ${res.status}: ${page.replace(/\s+/g, ' ').slice(0, 200)}`,
+				);
 			}
 			return expected;
 		},
 		call: () =>
-			timed(path, env.n8nUrl, (status, body) => status === 200 && (body.data as { name?: string } | undefined)?.name === expected, { [callAuth.name]: callAuth.value }),
+			timed(
+				path,
+				env.n8nUrl,
+				(status, body) =>
+					status === 200 && (body.data as { name?: string } | undefined)?.name === expected,
+				{ [callAuth.name]: callAuth.value },
+			),
 	};
 }
 
@@ -216,7 +281,11 @@ export async function templateContender(env: Environment): Promise<Contender> {
 	await pool.query(TABLE_SQL);
 	const mysqlCredential = `${key} MariaDB`;
 	const basicAuthCredential = `${key} refresh webhook basic auth`;
-	await client.createCredential({ name: mysqlCredential, type: 'mySql', data: { host: '127.0.0.1', port: 3306, database, user: 'root', password: '' } });
+	await client.createCredential({
+		name: mysqlCredential,
+		type: 'mySql',
+		data: { host: '127.0.0.1', port: 3306, database, user: 'root', password: '' },
+	});
 	await client.createCredential({
 		name: basicAuthCredential,
 		type: 'httpBasicAuth',
@@ -242,36 +311,46 @@ export async function templateContender(env: Environment): Promise<Contender> {
 		async freshGrant(scenario) {
 			const user = userName(key, scenario);
 			term = `${user}@example.test`;
-			const q = new URLSearchParams({ client_id: sandbox.clientId, redirect_uri: redirectUri, state: 'bench' });
-			const code = new URL(await consent(`${sandbox.authorizationUrl}?${q}`, user)).searchParams.get('code');
+			const q = new URLSearchParams({
+				client_id: sandbox.clientId,
+				redirect_uri: redirectUri,
+				state: 'bench',
+			});
+			const code = new URL(
+				await consent(`${sandbox.authorizationUrl}?${q}`, user),
+			).searchParams.get('code');
 			const res = await fetch(sandbox.tokenUrl, {
 				method: 'POST',
 				headers: {
 					'content-type': 'application/x-www-form-urlencoded',
 					authorization: `Basic ${Buffer.from(`${sandbox.clientId}:${sandbox.clientSecret}`).toString('base64')}`,
 				},
-				body: new URLSearchParams({ grant_type: 'authorization_code', code: code ?? '', redirect_uri: redirectUri }),
+				body: new URLSearchParams({
+					grant_type: 'authorization_code',
+					code: code ?? '',
+					redirect_uri: redirectUri,
+				}),
 				signal: AbortSignal.timeout(10_000),
 			});
 			const tokens = (await res.json()) as { access_token: string; refresh_token: string };
 			if (!tokens.access_token) throw new Error(`${key}: the code exchange failed (${res.status})`);
 			// the template's step 1: update the Pipedrive row when there is one, else insert it
-			const [updated] = await pool.query(`UPDATE ${TEMPLATE_TABLE} SET acc_token = ?, ref_token = ?, updated_at = NOW() WHERE Platform = 'Pipedrive'`, [
-				tokens.access_token,
-				tokens.refresh_token,
-			]);
+			const [updated] = await pool.query(
+				`UPDATE ${TEMPLATE_TABLE} SET acc_token = ?, ref_token = ?, updated_at = NOW() WHERE Platform = 'Pipedrive'`,
+				[tokens.access_token, tokens.refresh_token],
+			);
 			if ((updated as { affectedRows: number }).affectedRows === 0) {
-				await pool.query(`INSERT INTO ${TEMPLATE_TABLE} (acc_token, ref_token, Platform, AppId) VALUES (?, ?, 'Pipedrive', ?)`, [
-					tokens.access_token,
-					tokens.refresh_token,
-					TEMPLATE_APP_ID,
-				]);
+				await pool.query(
+					`INSERT INTO ${TEMPLATE_TABLE} (acc_token, ref_token, Platform, AppId) VALUES (?, ?, 'Pipedrive', ?)`,
+					[tokens.access_token, tokens.refresh_token, TEMPLATE_APP_ID],
+				);
 			}
 			return user;
 		},
 		call: () =>
 			timed(`${key}/call?${new URLSearchParams({ term })}`, env.n8nUrl, (status, body) => {
-				if (body.boundHit === 'true') return { ok: false, ms: 0, boundHit: true, failure: 'retry bound hit' };
+				if (body.boundHit === 'true')
+					return { ok: false, ms: 0, boundHit: true, failure: 'retry bound hit' };
 				return status === 200 && body.name === term.split('@')[0];
 			}),
 	};

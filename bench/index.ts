@@ -22,8 +22,25 @@ import { startQueueCluster } from '../tools/n8n/queue';
 import { startSandbox, type Sandbox, type SandboxStats } from '../tools/sandbox';
 import { sleep } from '../tools/sleep';
 import { createTemporaryMySqlDatabase } from '../tools/temporary-database';
-import { builtInContender, embeddedContender, postgresContender, templateContender, type CallResult, type Contender, type Environment } from './contenders';
-import { chartSvg, engineTable, percentile, scenarioTable, writeChart, type ContenderResult, type EngineResult, type ScenarioResult } from './report';
+import {
+	builtInContender,
+	embeddedContender,
+	postgresContender,
+	templateContender,
+	type CallResult,
+	type Contender,
+	type Environment,
+} from './contenders';
+import {
+	chartSvg,
+	engineTable,
+	percentile,
+	scenarioTable,
+	writeChart,
+	type ContenderResult,
+	type EngineResult,
+	type ScenarioResult,
+} from './report';
 import { REFRESH_CALL_TIMEOUT_MS, RETRY_BOUND } from './template';
 
 const repo = path.resolve(__dirname, '..');
@@ -50,7 +67,9 @@ const N8N_ENV = { DB_POSTGRESDB_POOL_SIZE: '10' };
 const started = Date.now();
 function progress(line: string): void {
 	const s = Math.round((Date.now() - started) / 1000);
-	process.stdout.write(`[${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${line}\n`);
+	process.stdout.write(
+		`[${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${line}\n`,
+	);
 }
 
 interface Run {
@@ -69,7 +88,8 @@ function grantOf(sandbox: Sandbox, user: string) {
 function summarize(sandbox: Sandbox, run: Run): ContenderResult {
 	const after = sandbox.stats();
 	const grant = grantOf(sandbox, run.user);
-	const delta = (counters: (s: SandboxStats) => Record<string, number>) => (counters(after)[grant.grantId] ?? 0) - (counters(run.before)[grant.grantId] ?? 0);
+	const delta = (counters: (s: SandboxStats) => Record<string, number>) =>
+		(counters(after)[grant.grantId] ?? 0) - (counters(run.before)[grant.grantId] ?? 0);
 	const tokenRequests = delta((s) => s.refreshRequestsByGrant);
 	const failures = run.calls.filter((c) => !c.ok);
 	const times = run.calls.map((c) => c.ms);
@@ -92,7 +112,10 @@ function summarize(sandbox: Sandbox, run: Run): ContenderResult {
 }
 
 /** Fresh grants for every contender; resolves when their first access tokens have expired at the sandbox. */
-async function freshGrants(contenders: Contender[], scenario: string): Promise<{ users: Map<Contender, string>; expired: Promise<void> }> {
+async function freshGrants(
+	contenders: Contender[],
+	scenario: string,
+): Promise<{ users: Map<Contender, string>; expired: Promise<void> }> {
 	const users = new Map<Contender, string>();
 	for (const contender of contenders) users.set(contender, await contender.freshGrant(scenario));
 	const expiresAt = Date.now() + settings.lifetimeSeconds * 1000 + 700;
@@ -102,14 +125,23 @@ async function freshGrants(contenders: Contender[], scenario: string): Promise<{
 async function steady(sandbox: Sandbox, contenders: Contender[]): Promise<ScenarioResult> {
 	const { users } = await freshGrants(contenders, 'steady');
 	const seconds = settings.lifetimeSeconds * settings.steadyLifetimes;
-	progress(`steady: 1 execution/s per contender for ${seconds}s (${settings.steadyLifetimes} token lifetimes), contenders side by side`);
-	const runs: Run[] = contenders.map((contender) => ({ contender, user: users.get(contender)!, calls: [], before: sandbox.stats() }));
+	progress(
+		`steady: 1 execution/s per contender for ${seconds}s (${settings.steadyLifetimes} token lifetimes), contenders side by side`,
+	);
+	const runs: Run[] = contenders.map((contender) => ({
+		contender,
+		user: users.get(contender)!,
+		calls: [],
+		before: sandbox.stats(),
+	}));
 	const pending: Promise<void>[] = [];
 	for (let second = 0; second < seconds; second++) {
 		const tick = Date.now();
 		for (const run of runs) pending.push(run.contender.call().then((r) => void run.calls.push(r)));
 		if (second % 20 === 19) {
-			const failed = runs.map((r) => `${r.contender.key} ${r.calls.filter((c) => !c.ok).length} failed`).join(', ');
+			const failed = runs
+				.map((r) => `${r.contender.key} ${r.calls.filter((c) => !c.ok).length} failed`)
+				.join(', ');
 			progress(`  steady ${second + 1}/${seconds}s: ${failed}`);
 		}
 		await sleep(1000 - (Date.now() - tick));
@@ -128,18 +160,32 @@ async function steady(sandbox: Sandbox, contenders: Contender[]): Promise<Scenar
  * times. Each round starts with the next contender, so a slow moment of the machine does not always fall on the same
  * one; each contender's burst waits for the token its previous burst got to expire.
  */
-async function bursts(sandbox: Sandbox, contenders: Contender[], scenario: string, size: number, repeats: number): Promise<Run[]> {
+async function bursts(
+	sandbox: Sandbox,
+	contenders: Contender[],
+	scenario: string,
+	size: number,
+	repeats: number,
+): Promise<Run[]> {
 	const { users, expired } = await freshGrants(contenders, scenario);
-	const runs: Run[] = contenders.map((contender) => ({ contender, user: users.get(contender)!, calls: [], before: sandbox.stats() }));
+	const runs: Run[] = contenders.map((contender) => ({
+		contender,
+		user: users.get(contender)!,
+		calls: [],
+		before: sandbox.stats(),
+	}));
 	const lastBurst = new Map<Run, number>();
 	for (let round = 1; round <= repeats; round++) {
-		progress(`${scenario}: round ${round}/${repeats}, each contender after its access token expired`);
+		progress(
+			`${scenario}: round ${round}/${repeats}, each contender after its access token expired`,
+		);
 		await expired;
 		const first = (round - 1) % runs.length;
 		for (const run of [...runs.slice(first), ...runs.slice(0, first)]) {
 			const previous = lastBurst.get(run);
 			// the token refreshed in its previous burst expires one lifetime after that burst began
-			if (previous !== undefined) await sleep(previous + settings.lifetimeSeconds * 1000 + 700 - Date.now());
+			if (previous !== undefined)
+				await sleep(previous + settings.lifetimeSeconds * 1000 + 700 - Date.now());
 			lastBurst.set(run, Date.now());
 			const results = await Promise.all(Array.from({ length: size }, () => run.contender.call()));
 			run.calls.push(...results);
@@ -150,10 +196,18 @@ async function bursts(sandbox: Sandbox, contenders: Contender[], scenario: strin
 }
 
 async function engine(): Promise<EngineResult[]> {
-	progress(`engine: bench/store-latency.ts (${settings.engineIterations} interleaved calls per store)`);
+	progress(
+		`engine: bench/store-latency.ts (${settings.engineIterations} interleaved calls per store)`,
+	);
 	const { stdout } = await promisify(execFile)(
 		process.execPath,
-		[path.join(repo, 'scripts', 'run.js'), 'store-latency', '--json', '--iterations', String(settings.engineIterations)],
+		[
+			path.join(repo, 'scripts', 'run.js'),
+			'store-latency',
+			'--json',
+			'--iterations',
+			String(settings.engineIterations),
+		],
 		{ cwd: repo, maxBuffer: 16 * 1024 * 1024, timeout: 5 * 60 * 1000 },
 	);
 	return (JSON.parse(stdout) as { results: EngineResult[] }).results;
@@ -162,8 +216,12 @@ async function engine(): Promise<EngineResult[]> {
 /** The server of contender A's table, as its n8n MySQL credential names it (contenders.ts). */
 const MARIADB_SERVER = 'mysql://root@127.0.0.1:3306/';
 
-async function mariadb(): Promise<{ pool: mysql.Pool; database: string; drop(): Promise<void> } | undefined> {
-	const database = await createTemporaryMySqlDatabase('oauth2tm_bench', { server: MARIADB_SERVER }).catch((error: Error) => {
+async function mariadb(): Promise<
+	{ pool: mysql.Pool; database: string; drop(): Promise<void> } | undefined
+> {
+	const database = await createTemporaryMySqlDatabase('oauth2tm_bench', {
+		server: MARIADB_SERVER,
+	}).catch((error: Error) => {
 		progress(`MariaDB not reachable (${error.message}): contender A is left out`);
 	});
 	if (!database) return undefined;
@@ -180,16 +238,23 @@ async function mariadb(): Promise<{ pool: mysql.Pool; database: string; drop(): 
 
 export async function runBench(): Promise<void> {
 	const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-bench-'));
-	const cleanups: Array<() => Promise<unknown>> = [async () => fs.rmSync(workdir, { recursive: true, force: true })];
+	const cleanups: Array<() => Promise<unknown>> = [
+		async () => fs.rmSync(workdir, { recursive: true, force: true }),
+	];
 	const scenarios: ScenarioResult[] = [];
 	try {
 		// First, while no n8n process runs: the engine figures are microseconds, which n8n and what it leaves running blur.
 		const engineResults = await engine();
 		console.log(`\n${engineTable(engineResults)}\n`);
 
-		const sandbox = await startSandbox({ expiresIn: settings.lifetimeSeconds, reuseDetection: true });
+		const sandbox = await startSandbox({
+			expiresIn: settings.lifetimeSeconds,
+			reuseDetection: true,
+		});
 		cleanups.unshift(() => sandbox.close());
-		progress(`sandbox provider on ${sandbox.url}: rotating refresh tokens, reuse detection on, access tokens live ${settings.lifetimeSeconds}s`);
+		progress(
+			`sandbox provider on ${sandbox.url}: rotating refresh tokens, reuse detection on, access tokens live ${settings.lifetimeSeconds}s`,
+		);
 		const { tarball } = await packProject();
 		cleanups.push(async () => fs.rmSync(path.dirname(tarball), { recursive: true, force: true }));
 		const maria = await mariadb();
@@ -213,13 +278,21 @@ export async function runBench(): Promise<void> {
 		if (maria) regular.push(await templateContender(env));
 		regular.push(await builtInContender(env));
 		regular.push(await postgresContender(env));
-		regular.push(await embeddedContender(env, path.join(userFolder, '.n8n', 'bench-tokens.sqlite')));
+		regular.push(
+			await embeddedContender(env, path.join(userFolder, '.n8n', 'bench-tokens.sqlite')),
+		);
 		progress(`contenders set up: ${regular.map((c) => c.key).join(', ')}`);
 
 		scenarios.push(await steady(sandbox, regular));
 		console.log(`\n${scenarioTable(scenarios[scenarios.length - 1])}\n`);
 
-		const burstRuns = await bursts(sandbox, regular, 'burst', settings.burst, settings.burstRepeats);
+		const burstRuns = await bursts(
+			sandbox,
+			regular,
+			'burst',
+			settings.burst,
+			settings.burstRepeats,
+		);
 		scenarios.push({
 			scenario: 'burst',
 			title: `Burst: ${settings.burst} concurrent executions right after expiry, regular mode (one n8n process), ${settings.burstRepeats} rounds`,
@@ -240,15 +313,27 @@ export async function runBench(): Promise<void> {
 			log: (line) => progress(`  ${line}`),
 		});
 		cleanups.unshift(() => cluster.stop());
-		const queueEnv: Environment = { ...env, client: await ownerClient(cluster.main.url), n8nUrl: cluster.main.url, postgresDatabase: cluster.main.database };
+		const queueEnv: Environment = {
+			...env,
+			client: await ownerClient(cluster.main.url),
+			n8nUrl: cluster.main.url,
+			postgresDatabase: cluster.main.database,
+		};
 		const queued: Contender[] = [];
 		if (maria) queued.push(await templateContender(queueEnv));
 		queued.push(await builtInContender(queueEnv));
 		queued.push(await postgresContender(queueEnv));
 		const ranBefore = cluster.executionsByWorker();
-		const queueRuns = await bursts(sandbox, queued, 'queue', settings.queueBurst, settings.queueRepeats);
+		const queueRuns = await bursts(
+			sandbox,
+			queued,
+			'queue',
+			settings.queueBurst,
+			settings.queueRepeats,
+		);
 		const perWorker = cluster.workers.map(() => 0);
-		for (const [execution, worker] of cluster.executionsByWorker()) if (!ranBefore.has(execution)) perWorker[worker] += 1;
+		for (const [execution, worker] of cluster.executionsByWorker())
+			if (!ranBefore.has(execution)) perWorker[worker] += 1;
 		scenarios.push({
 			scenario: 'queue mode',
 			title: `Queue mode: main + ${settings.queueWorkers} workers, ${settings.queueBurst} concurrent executions right after expiry, ${settings.queueRepeats} rounds`,
@@ -258,15 +343,40 @@ export async function runBench(): Promise<void> {
 		console.log(`\n${scenarioTable(scenarios[scenarios.length - 1])}\n`);
 		await cluster.stop();
 
-		const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 2 ** 30), platform: `${os.platform()} ${os.release()}` };
-		const results = { date: new Date().toISOString(), machine, node: process.version, n8n: N8N_VERSION, settings: { ...settings, retryBound: RETRY_BOUND, refreshCallTimeoutMs: REFRESH_CALL_TIMEOUT_MS }, scenarios, engine: engineResults };
+		const machine = {
+			cores: os.cpus().length,
+			cpu: os.cpus()[0]?.model ?? 'unknown',
+			memoryGb: Math.round(os.totalmem() / 2 ** 30),
+			platform: `${os.platform()} ${os.release()}`,
+		};
+		const results = {
+			date: new Date().toISOString(),
+			machine,
+			node: process.version,
+			n8n: N8N_VERSION,
+			settings: {
+				...settings,
+				retryBound: RETRY_BOUND,
+				refreshCallTimeoutMs: REFRESH_CALL_TIMEOUT_MS,
+			},
+			scenarios,
+			engine: engineResults,
+		};
 		fs.mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
-		fs.writeFileSync(path.join(repo, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+		fs.writeFileSync(
+			path.join(repo, 'bench', 'results', 'latest.json'),
+			`${JSON.stringify(results, null, 2)}\n`,
+		);
 		const subtitle = `n8n ${N8N_VERSION}, Node ${process.version}, ${machine.cores} cores; access tokens live ${settings.lifetimeSeconds}s; refresh tokens rotate, reuse revokes the grant`;
-		const chart = await writeChart(chartSvg(scenarios, subtitle), path.join(repo, 'docs', 'benchmarks.svg'), path.join(repo, 'docs', 'benchmarks.png'));
-		progress(`wrote bench/results/latest.json and ${chart.map((f) => path.relative(repo, f)).join(', ')} in ${Math.round((Date.now() - started) / 1000)}s`);
+		const chart = await writeChart(
+			chartSvg(scenarios, subtitle),
+			path.join(repo, 'docs', 'benchmarks.svg'),
+			path.join(repo, 'docs', 'benchmarks.png'),
+		);
+		progress(
+			`wrote bench/results/latest.json and ${chart.map((f) => path.relative(repo, f)).join(', ')} in ${Math.round((Date.now() - started) / 1000)}s`,
+		);
 	} finally {
 		for (const cleanup of cleanups) await cleanup().catch(() => {});
 	}
 }
-

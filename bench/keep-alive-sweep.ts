@@ -45,15 +45,27 @@ function count(outcomes: KeepAliveOutcome[]): Record<string, number> {
 	return counts;
 }
 
-async function authorizeAll(sandbox: Sandbox, manager: TokenManager, connections: number): Promise<void> {
+async function authorizeAll(
+	sandbox: Sandbox,
+	manager: TokenManager,
+	connections: number,
+): Promise<void> {
 	let next = 0;
 	const worker = async () => {
 		for (let i = next++; i < connections; i = next++) {
 			const authorize = new URL(`${sandbox.url}/oauth/authorize`);
-			authorize.search = new URLSearchParams({ client_id: sandbox.clientId, redirect_uri: REDIRECT_URI, state: 'sweep' }).toString();
+			authorize.search = new URLSearchParams({
+				client_id: sandbox.clientId,
+				redirect_uri: REDIRECT_URI,
+				state: 'sweep',
+			}).toString();
 			const response = await fetch(authorize, { redirect: 'manual' });
 			const code = new URL(response.headers.get('location')!).searchParams.get('code')!;
-			await manager.exchangeAuthorizationCode(`sweep:${String(i).padStart(5, '0')}`, { code, redirectUri: REDIRECT_URI, allowMissingState: true });
+			await manager.exchangeAuthorizationCode(`sweep:${String(i).padStart(5, '0')}`, {
+				code,
+				redirectUri: REDIRECT_URI,
+				allowMissingState: true,
+			});
 		}
 	};
 	await Promise.all(Array.from({ length: AUTHORIZE_CONCURRENCY }, worker));
@@ -75,11 +87,20 @@ export async function main(args: string[]): Promise<number> {
 	const connections = Number(option('connections', '1000'));
 	const concurrencies = option('concurrency', '1,4,16').split(',').map(Number);
 	const tokenDelayMs = Number(option('token-delay-ms', '0'));
-	if (!Number.isInteger(connections) || connections < 1 || concurrencies.some((c) => !Number.isInteger(c) || c < 1)) {
+	if (
+		!Number.isInteger(connections) ||
+		connections < 1 ||
+		concurrencies.some((c) => !Number.isInteger(c) || c < 1)
+	) {
 		throw new Error('--connections and --concurrency take whole numbers, 1 or more');
 	}
 
-	const sandbox = await startSandbox({ host: '127.0.0.1', port: 0, expiresIn: TOKEN_LIFETIME_SECONDS, tokenDelayMs });
+	const sandbox = await startSandbox({
+		host: '127.0.0.1',
+		port: 0,
+		expiresIn: TOKEN_LIFETIME_SECONDS,
+		tokenDelayMs,
+	});
 	const database = await createTemporaryPostgresDatabase('oauth2tm_sweep');
 	const stores: TokenStore[] = [];
 	const openStore = () => {
@@ -96,7 +117,8 @@ export async function main(args: string[]): Promise<number> {
 			tokenUrl: `${sandbox.url}/oauth/token`,
 		});
 		const cipher = new TokenCipher('keep-alive-sweep-key-0123456789abcdef');
-		const manager = (store: TokenStore, registry = new RefreshRegistry()) => new TokenManager({ store, cipher, client, refreshRegistry: registry });
+		const manager = (store: TokenStore, registry = new RefreshRegistry()) =>
+			new TokenManager({ store, cipher, client, refreshRegistry: registry });
 
 		const store = openStore();
 		const authorizing = performance.now();
@@ -104,20 +126,37 @@ export async function main(args: string[]): Promise<number> {
 		const authorizeSeconds = (performance.now() - authorizing) / 1000;
 
 		const sweeps: Sweep[] = [];
-		const sweep = async (label: string, concurrency: number, run: () => Promise<KeepAliveOutcome[][]>) => {
+		const sweep = async (
+			label: string,
+			concurrency: number,
+			run: () => Promise<KeepAliveOutcome[][]>,
+		) => {
 			sandbox.reset();
 			const started = performance.now();
 			const outcomes = (await run()).flat();
-			sweeps.push({ label, concurrency, seconds: (performance.now() - started) / 1000, tokenRequests: sandbox.stats().tokenRequests.refresh_token, outcomes: count(outcomes) });
+			sweeps.push({
+				label,
+				concurrency,
+				seconds: (performance.now() - started) / 1000,
+				tokenRequests: sandbox.stats().tokenRequests.refresh_token,
+				outcomes: count(outcomes),
+			});
 		};
 		for (const concurrency of concurrencies) {
-			await sweep('all due', concurrency, async () => [await manager(store).keepAlive({ ...EVERYTHING_DUE, concurrency })]);
+			await sweep('all due', concurrency, async () => [
+				await manager(store).keepAlive({ ...EVERYTHING_DUE, concurrency }),
+			]);
 		}
 		const usualConcurrency = concurrencies[concurrencies.length - 1];
-		await sweep('nothing due (usual window)', usualConcurrency, async () => [await manager(store).keepAlive({ ...USUAL, concurrency: usualConcurrency })]);
+		await sweep('nothing due (usual window)', usualConcurrency, async () => [
+			await manager(store).keepAlive({ ...USUAL, concurrency: usualConcurrency }),
+		]);
 		const second = openStore();
 		await sweep('all due, two processes at once', usualConcurrency, () =>
-			Promise.all([manager(store).keepAlive({ ...EVERYTHING_DUE, concurrency: usualConcurrency }), manager(second).keepAlive({ ...EVERYTHING_DUE, concurrency: usualConcurrency })]),
+			Promise.all([
+				manager(store).keepAlive({ ...EVERYTHING_DUE, concurrency: usualConcurrency }),
+				manager(second).keepAlive({ ...EVERYTHING_DUE, concurrency: usualConcurrency }),
+			]),
 		);
 
 		const result = { node: process.version, connections, tokenDelayMs, authorizeSeconds, sweeps };
@@ -125,11 +164,20 @@ export async function main(args: string[]): Promise<number> {
 			process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 			return 0;
 		}
-		process.stdout.write(`Node ${process.version}, PostgreSQL, ${connections} connections, sandbox token delay ${tokenDelayMs} ms (authorized in ${authorizeSeconds.toFixed(1)} s)\n\n`);
-		process.stdout.write('sweep                             concurrency   time       token requests   outcomes\n');
+		process.stdout.write(
+			`Node ${process.version}, PostgreSQL, ${connections} connections, sandbox token delay ${tokenDelayMs} ms (authorized in ${authorizeSeconds.toFixed(1)} s)\n\n`,
+		);
+		process.stdout.write(
+			'sweep                             concurrency   time       token requests   outcomes\n',
+		);
 		for (const s of sweeps) {
-			const outcomes = Object.entries(s.outcomes).map(([name, n]) => `${name} ${n}`).join(', ') || 'none';
-			process.stdout.write(`${s.label.padEnd(34)}${String(s.concurrency).padStart(11)}   ${`${s.seconds.toFixed(3)} s`.padStart(9)}   ${String(s.tokenRequests).padStart(14)}   ${outcomes}\n`);
+			const outcomes =
+				Object.entries(s.outcomes)
+					.map(([name, n]) => `${name} ${n}`)
+					.join(', ') || 'none';
+			process.stdout.write(
+				`${s.label.padEnd(34)}${String(s.concurrency).padStart(11)}   ${`${s.seconds.toFixed(3)} s`.padStart(9)}   ${String(s.tokenRequests).padStart(14)}   ${outcomes}\n`,
+			);
 		}
 		return 0;
 	} finally {

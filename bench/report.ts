@@ -44,7 +44,8 @@ export function percentile(values: number[], p: number): number {
 
 function table(headers: string[], rows: string[][]): string {
 	const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-	const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+	const line = (cells: string[]) =>
+		cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
 	return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -56,13 +57,26 @@ export function scenarioTable(s: ScenarioResult): string {
 		`${c.succeeded}/${c.executions}`,
 		String(c.failed) + (c.retryBoundHits ? ` (${c.retryBoundHits} bound)` : ''),
 		`${c.failedApiCalls}/${c.apiCalls}`,
-		c.failedTokenRequests ? `${c.tokenRequests} (${c.failedTokenRequests} failed)` : String(c.tokenRequests),
+		c.failedTokenRequests
+			? `${c.tokenRequests} (${c.failedTokenRequests} failed)`
+			: String(c.tokenRequests),
 		c.grantAlive ? 'yes' : 'NO',
 		ms(c.p50Ms),
 		ms(c.p95Ms),
 	]);
-	const headers = ['contender', 'succeeded', 'failed', '401s/API calls', 'token requests', 'grant alive', 'p50', 'p95'];
-	const failures = s.contenders.filter((c) => c.firstFailure).map((c) => `  ${c.contender}, first failure: ${c.firstFailure}`);
+	const headers = [
+		'contender',
+		'succeeded',
+		'failed',
+		'401s/API calls',
+		'token requests',
+		'grant alive',
+		'p50',
+		'p95',
+	];
+	const failures = s.contenders
+		.filter((c) => c.firstFailure)
+		.map((c) => `  ${c.contender}, first failure: ${c.firstFailure}`);
 	return [`${s.title}\n${s.note}\n\n${table(headers, rows)}`, ...failures].join('\n');
 }
 
@@ -87,18 +101,43 @@ export function engineTable(results: EngineResult[]): string {
 	)}`;
 }
 
-const COLORS: Record<string, string> = { 'a-template': '#c0392b', 'b-oauth2': '#e67e22', 'c-pg': '#27ae60', 'c-sqlite': '#2e86c1' };
+const COLORS: Record<string, string> = {
+	'a-template': '#c0392b',
+	'b-oauth2': '#e67e22',
+	'c-pg': '#27ae60',
+	'c-sqlite': '#2e86c1',
+};
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /** One panel per metric; a group of bars per scenario, one bar per contender. */
 export function chartSvg(scenarios: ScenarioResult[], subtitle: string): string {
-	const metrics: Array<{ title: string; value: (c: ContenderResult) => number; format: (v: number) => string }> = [
-		{ title: 'Failed executions (% of executions)', value: (c) => (100 * c.failed) / Math.max(1, c.executions), format: (v) => `${v.toFixed(0)}%` },
-		{ title: 'API calls refused with 401', value: (c) => c.failedApiCalls, format: (v) => String(v) },
+	const metrics: Array<{
+		title: string;
+		value: (c: ContenderResult) => number;
+		format: (v: number) => string;
+	}> = [
+		{
+			title: 'Failed executions (% of executions)',
+			value: (c) => (100 * c.failed) / Math.max(1, c.executions),
+			format: (v) => `${v.toFixed(0)}%`,
+		},
+		{
+			title: 'API calls refused with 401',
+			value: (c) => c.failedApiCalls,
+			format: (v) => String(v),
+		},
 		{ title: 'Token requests', value: (c) => c.tokenRequests, format: (v) => String(v) },
-		{ title: 'p50 execution time (ms)', value: (c) => c.p50Ms, format: (v) => String(Math.round(v)) },
+		{
+			title: 'p50 execution time (ms)',
+			value: (c) => c.p50Ms,
+			format: (v) => String(Math.round(v)),
+		},
 	];
-	const contenders = [...new Map(scenarios.flatMap((s) => s.contenders.map((c) => [c.contender, c.label] as const))).entries()];
+	const contenders = [
+		...new Map(
+			scenarios.flatMap((s) => s.contenders.map((c) => [c.contender, c.label] as const)),
+		).entries(),
+	];
 	const panelW = 560;
 	const panelH = 250;
 	const width = panelW * 2 + 60;
@@ -111,15 +150,22 @@ export function chartSvg(scenarios: ScenarioResult[], subtitle: string): string 
 	];
 	contenders.forEach(([key, label], i) => {
 		const x = 20 + i * 270;
-		parts.push(`<rect x="${x}" y="66" width="14" height="14" fill="${COLORS[key] ?? '#888'}"/><text x="${x + 20}" y="78">${escape(label)}</text>`);
+		parts.push(
+			`<rect x="${x}" y="66" width="14" height="14" fill="${COLORS[key] ?? '#888'}"/><text x="${x + 20}" y="78">${escape(label)}</text>`,
+		);
 	});
 	metrics.forEach((metric, m) => {
 		const ox = 20 + (m % 2) * (panelW + 20);
 		const oy = 100 + Math.floor(m / 2) * (panelH + 40);
-		const max = Math.max(1, ...scenarios.flatMap((s) => s.contenders.map(metric.value).filter(Number.isFinite)));
+		const max = Math.max(
+			1,
+			...scenarios.flatMap((s) => s.contenders.map(metric.value).filter(Number.isFinite)),
+		);
 		const plotH = panelH - 60;
 		parts.push(`<text x="${ox}" y="${oy + 14}" font-weight="bold">${escape(metric.title)}</text>`);
-		parts.push(`<line x1="${ox}" y1="${oy + 30 + plotH}" x2="${ox + panelW}" y2="${oy + 30 + plotH}" stroke="#999"/>`);
+		parts.push(
+			`<line x1="${ox}" y1="${oy + 30 + plotH}" x2="${ox + panelW}" y2="${oy + 30 + plotH}" stroke="#999"/>`,
+		);
 		const groupW = panelW / scenarios.length;
 		scenarios.forEach((s, g) => {
 			const barW = Math.min(34, (groupW - 20) / Math.max(1, s.contenders.length));
@@ -129,10 +175,16 @@ export function chartSvg(scenarios: ScenarioResult[], subtitle: string): string 
 				const h = Number.isFinite(value) ? (value / max) * plotH : 0;
 				const x = gx + k * barW;
 				const y = oy + 30 + plotH - h;
-				parts.push(`<rect x="${x + 2}" y="${y}" width="${barW - 4}" height="${h}" fill="${COLORS[c.contender] ?? '#888'}"/>`);
-				parts.push(`<text x="${x + barW / 2}" y="${y - 3}" text-anchor="middle" font-size="10">${Number.isFinite(value) ? metric.format(value) : '-'}</text>`);
+				parts.push(
+					`<rect x="${x + 2}" y="${y}" width="${barW - 4}" height="${h}" fill="${COLORS[c.contender] ?? '#888'}"/>`,
+				);
+				parts.push(
+					`<text x="${x + barW / 2}" y="${y - 3}" text-anchor="middle" font-size="10">${Number.isFinite(value) ? metric.format(value) : '-'}</text>`,
+				);
 			});
-			parts.push(`<text x="${ox + g * groupW + groupW / 2}" y="${oy + 48 + plotH}" text-anchor="middle">${escape(s.scenario)}</text>`);
+			parts.push(
+				`<text x="${ox + g * groupW + groupW / 2}" y="${oy + 48 + plotH}" text-anchor="middle">${escape(s.scenario)}</text>`,
+			);
 		});
 	});
 	parts.push('</svg>');
@@ -147,12 +199,23 @@ export async function writeChart(svg: string, svgFile: string, pngFile: string):
 	try {
 		await promisify(execFile)(
 			process.env.CHROMIUM || '/usr/bin/chromium',
-			['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--user-data-dir=${profile}`, `--window-size=${width},${height}`, `--screenshot=${pngFile}`, `file://${svgFile}`],
+			[
+				'--headless',
+				'--no-sandbox',
+				'--disable-gpu',
+				'--hide-scrollbars',
+				`--user-data-dir=${profile}`,
+				`--window-size=${width},${height}`,
+				`--screenshot=${pngFile}`,
+				`file://${svgFile}`,
+			],
 			{ timeout: 120_000 },
 		);
 		return [svgFile, pngFile];
 	} catch (error) {
-		process.stderr.write(`chart PNG skipped (headless Chromium: ${(error as Error).message.split('\n')[0]})\n`);
+		process.stderr.write(
+			`chart PNG skipped (headless Chromium: ${(error as Error).message.split('\n')[0]})\n`,
+		);
 		return [svgFile];
 	} finally {
 		fs.rmSync(profile, { recursive: true, force: true });

@@ -30,7 +30,10 @@ import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../engine
 import { COLUMNS } from '../engine/stores/sql-schema';
 import { TokenManager } from '../engine/token-manager';
 import type { TokenStore } from '../engine/store';
-import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase } from '../tools/temporary-database';
+import {
+	createTemporaryMySqlDatabase,
+	createTemporaryPostgresDatabase,
+} from '../tools/temporary-database';
 
 // The baseline: the same row read by primary key through the same driver, on a connection of its own.
 const COLUMN_LIST = COLUMNS.join(', ');
@@ -49,14 +52,26 @@ interface Percentiles {
 
 type Measure =
 	| { store: string; skipped: string }
-	| { store: string; skipped?: undefined; description: string; iterations: number; rawRead: Percentiles; getValidToken: Percentiles };
+	| {
+			store: string;
+			skipped?: undefined;
+			description: string;
+			iterations: number;
+			rawRead: Percentiles;
+			getValidToken: Percentiles;
+	  };
 
 async function postgresSetup(): Promise<StoreUnderTest> {
 	const database = await createTemporaryPostgresDatabase('oauth2tm_latency');
 	const raw = new Pool({ connectionString: database.url, max: 1 });
 	return {
-		store: new PostgresTokenStore({ pool: { connectionString: database.url }, createTableIfMissing: true }),
-		rawRead: async (id) => (await raw.query(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = $1`, [id])).rows[0],
+		store: new PostgresTokenStore({
+			pool: { connectionString: database.url },
+			createTableIfMissing: true,
+		}),
+		rawRead: async (id) =>
+			(await raw.query(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = $1`, [id]))
+				.rows[0],
 		async drop() {
 			await raw.end();
 			await database.drop();
@@ -69,7 +84,13 @@ async function mysqlSetup(): Promise<StoreUnderTest> {
 	const raw = mysql.createPool({ uri: database.url, connectionLimit: 1 });
 	return {
 		store: new MySqlTokenStore({ uri: database.url, createTableIfMissing: true }),
-		rawRead: async (id) => (await raw.execute<mysql.RowDataPacket[]>(`select ${COLUMN_LIST} from oauth2_tokens where connection_id = ?`, [id]))[0][0],
+		rawRead: async (id) =>
+			(
+				await raw.execute<mysql.RowDataPacket[]>(
+					`select ${COLUMN_LIST} from oauth2_tokens where connection_id = ?`,
+					[id],
+				)
+			)[0][0],
 		async drop() {
 			await raw.end();
 			await database.drop();
@@ -107,7 +128,12 @@ function summary(samples: number[]): Percentiles {
 	return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) };
 }
 
-async function measure(label: string, setup: () => Promise<StoreUnderTest>, iterations: number, warmup: number): Promise<Measure> {
+async function measure(
+	label: string,
+	setup: () => Promise<StoreUnderTest>,
+	iterations: number,
+	warmup: number,
+): Promise<Measure> {
 	let context: StoreUnderTest;
 	try {
 		context = await setup();
@@ -125,7 +151,11 @@ async function measure(label: string, setup: () => Promise<StoreUnderTest>, iter
 			connectionId,
 			provider: 'pipedrive',
 			accessToken: cipher.encrypt(access, connectionId, 'access_token'),
-			refreshToken: cipher.encrypt(`rt-${randomBytes(32).toString('hex')}`, connectionId, 'refresh_token'),
+			refreshToken: cipher.encrypt(
+				`rt-${randomBytes(32).toString('hex')}`,
+				connectionId,
+				'refresh_token',
+			),
 			tokenType: 'Bearer',
 			scope: 'base deals:read',
 			expiresAt: new Date(Date.now() + 3600_000),
@@ -140,12 +170,19 @@ async function measure(label: string, setup: () => Promise<StoreUnderTest>, iter
 		const manager = new TokenManager({
 			store,
 			cipher,
-			client: resolveOAuthClient({ preset: 'pipedrive', clientId: 'id', clientSecret: 'secret', redirectUri: 'http://127.0.0.1:9/cb', tokenUrl: 'http://127.0.0.1:9/token' }),
+			client: resolveOAuthClient({
+				preset: 'pipedrive',
+				clientId: 'id',
+				clientSecret: 'secret',
+				redirectUri: 'http://127.0.0.1:9/cb',
+				tokenUrl: 'http://127.0.0.1:9/token',
+			}),
 		});
 		const rawRead = () => context.rawRead(connectionId);
 		const getValidToken = async () => {
 			const result = await manager.getValidToken(connectionId);
-			if (result.refreshed || result.connection.accessToken !== access) throw new Error('Get Valid Token did not return the stored fresh token');
+			if (result.refreshed || result.connection.accessToken !== access)
+				throw new Error('Get Valid Token did not return the stored fresh token');
 		};
 		for (let i = 0; i < warmup; i++) {
 			await rawRead();
@@ -163,7 +200,13 @@ async function measure(label: string, setup: () => Promise<StoreUnderTest>, iter
 		}
 		const rawSummary = summary(raw);
 		const gvtSummary = summary(gvt);
-		return { store: label, description: store.description, iterations: iterations, rawRead: rawSummary, getValidToken: gvtSummary };
+		return {
+			store: label,
+			description: store.description,
+			iterations: iterations,
+			rawRead: rawSummary,
+			getValidToken: gvtSummary,
+		};
 	} finally {
 		await store.close().catch(() => undefined);
 		await context.drop().catch(() => undefined);
@@ -222,7 +265,12 @@ async function timeListing(store: TokenStore, filters: ListFilters, runs: number
 	return { rows, min: times[0], median: times[Math.floor(times.length / 2)] };
 }
 
-async function measureList(label: string, setup: () => Promise<StoreUnderTest>, count: number, runs: number): Promise<ListMeasure> {
+async function measureList(
+	label: string,
+	setup: () => Promise<StoreUnderTest>,
+	count: number,
+	runs: number,
+): Promise<ListMeasure> {
 	let context: StoreUnderTest;
 	try {
 		context = await setup();
@@ -232,8 +280,13 @@ async function measureList(label: string, setup: () => Promise<StoreUnderTest>, 
 	try {
 		await fillStore(context.store, count);
 		const all = await timeListing(context.store, {}, runs);
-		if (all.rows !== count) throw new Error(`${label}: Return All listed ${all.rows} of ${count} connections`);
-		const filtered = await timeListing(context.store, { status: 'active', idPrefix: 'customer-' }, runs);
+		if (all.rows !== count)
+			throw new Error(`${label}: Return All listed ${all.rows} of ${count} connections`);
+		const filtered = await timeListing(
+			context.store,
+			{ status: 'active', idPrefix: 'customer-' },
+			runs,
+		);
 		return { store: label, all, filtered };
 	} finally {
 		await context.store.close().catch(() => undefined);
@@ -251,12 +304,18 @@ async function listMain(count: number, runs: number, json: boolean): Promise<num
 		results.push(await measureList(label, setup, count, runs));
 	}
 	if (json) {
-		process.stdout.write(`${JSON.stringify({ node: process.version, connections: count, pageSize: LIST_PAGE_SIZE, runs, results }, null, 2)}\n`);
+		process.stdout.write(
+			`${JSON.stringify({ node: process.version, connections: count, pageSize: LIST_PAGE_SIZE, runs, results }, null, 2)}\n`,
+		);
 		return 0;
 	}
 	const ms = (value: number) => `${value.toFixed(1)} ms`;
-	process.stdout.write(`Node ${process.version}, ${count} connections, pages of ${LIST_PAGE_SIZE}, ${runs} timed runs after one warm-up\n\n`);
-	process.stdout.write('store        Return All (min / median)      status active + id prefix "customer-" (rows, min / median)\n');
+	process.stdout.write(
+		`Node ${process.version}, ${count} connections, pages of ${LIST_PAGE_SIZE}, ${runs} timed runs after one warm-up\n\n`,
+	);
+	process.stdout.write(
+		'store        Return All (min / median)      status active + id prefix "customer-" (rows, min / median)\n',
+	);
 	for (const r of results) {
 		if (!r.all || !r.filtered) {
 			process.stdout.write(`${r.store.padEnd(12)} skipped: ${r.skipped}\n`);
@@ -283,7 +342,8 @@ export async function main(args: string[]): Promise<number> {
 		const index = args.indexOf(`--${name}`);
 		return index >= 0 ? Number(args[index + 1]) : fallback;
 	};
-	if (args.includes('--list')) return listMain(option('list', 10_000), option('runs', 5), args.includes('--json'));
+	if (args.includes('--list'))
+		return listMain(option('list', 10_000), option('runs', 5), args.includes('--json'));
 	const iterations = option('iterations', 2000);
 	const warmup = option('warmup', 300);
 	const results: Measure[] = [];
@@ -295,12 +355,18 @@ export async function main(args: string[]): Promise<number> {
 		results.push(await measure(label, setup, iterations, warmup));
 	}
 	if (args.includes('--json')) {
-		process.stdout.write(`${JSON.stringify({ node: process.version, iterations, results }, null, 2)}\n`);
+		process.stdout.write(
+			`${JSON.stringify({ node: process.version, iterations, results }, null, 2)}\n`,
+		);
 		return 0;
 	}
 	const ms = (value: number) => `${value.toFixed(3)} ms`;
-	process.stdout.write(`Node ${process.version}, ${iterations} interleaved calls per measure after ${warmup} warm-up pairs, one at a time\n\n`);
-	process.stdout.write('store        raw PK read p50   Get Valid Token p50   overhead p50   (p95 raw / GVT)\n');
+	process.stdout.write(
+		`Node ${process.version}, ${iterations} interleaved calls per measure after ${warmup} warm-up pairs, one at a time\n\n`,
+	);
+	process.stdout.write(
+		'store        raw PK read p50   Get Valid Token p50   overhead p50   (p95 raw / GVT)\n',
+	);
 	for (const r of results) {
 		if (r.skipped !== undefined) {
 			process.stdout.write(`${r.store.padEnd(12)} skipped: ${r.skipped}\n`);

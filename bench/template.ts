@@ -38,16 +38,32 @@ export interface TemplateSettings {
 }
 
 let counter = 0;
-function node(name: string, type: string, typeVersion: number, parameters: Record<string, unknown>, extra: Partial<WorkflowNode> = {}): WorkflowNode {
+function node(
+	name: string,
+	type: string,
+	typeVersion: number,
+	parameters: Record<string, unknown>,
+	extra: Partial<WorkflowNode> = {},
+): WorkflowNode {
 	counter += 1;
-	return { id: `b3c4d5e6-0000-4000-8000-${String(counter).padStart(12, '0')}`, name, type, typeVersion, position: [counter * 220, 0], parameters, ...extra };
+	return {
+		id: `b3c4d5e6-0000-4000-8000-${String(counter).padStart(12, '0')}`,
+		name,
+		type,
+		typeVersion,
+		position: [counter * 220, 0],
+		parameters,
+		...extra,
+	};
 }
 
 function condition(leftValue: string, operation: string, rightValue: unknown, type = 'string') {
 	return {
 		conditions: {
 			options: { caseSensitive: true, leftValue: '', typeValidation: 'loose', version: 2 },
-			conditions: [{ id: `cond-${++counter}`, leftValue, rightValue, operator: { type, operation } }],
+			conditions: [
+				{ id: `cond-${++counter}`, leftValue, rightValue, operator: { type, operation } },
+			],
 			combinator: 'and',
 		},
 		options: {},
@@ -57,13 +73,20 @@ function condition(leftValue: string, operation: string, rightValue: unknown, ty
 function set(fields: Record<string, string>) {
 	return {
 		assignments: {
-			assignments: Object.entries(fields).map(([name, value]) => ({ id: `set-${++counter}`, name, value, type: 'string' })),
+			assignments: Object.entries(fields).map(([name, value]) => ({
+				id: `set-${++counter}`,
+				name,
+				value,
+				type: 'string',
+			})),
 		},
 		options: {},
 	};
 }
 
-const link = (...names: string[]) => ({ main: names.map((n) => (n ? [{ node: n, type: 'main', index: 0 }] : [])) });
+const link = (...names: string[]) => ({
+	main: names.map((n) => (n ? [{ node: n, type: 'main', index: 0 }] : [])),
+});
 
 /** Step 2: POST {appId} → read the row → Set holding the client secret → token request → save when "access_token" comes first. */
 export function refreshWorkflow(s: TemplateSettings): Workflow {
@@ -71,33 +94,85 @@ export function refreshWorkflow(s: TemplateSettings): Workflow {
 	return {
 		name: `${s.tag} template #2319 · refresh service`,
 		nodes: [
-			node('Refresh Webhook', 'n8n-nodes-base.webhook', 2.1, { httpMethod: 'POST', path: `${s.tag}/refresh`, authentication: 'basicAuth', responseMode: 'lastNode', options: {} }, {
-				webhookId: crypto.randomUUID(),
-				credentials: { httpBasicAuth: { id: null, name: s.basicAuthCredential } },
-			}),
-			node('Get Refresh Token', 'n8n-nodes-base.mySql', 2.4, {
-				operation: 'executeQuery',
-				query: `=SELECT ref_token FROM ${TEMPLATE_TABLE} WHERE Platform = 'Pipedrive' AND AppId = '{{ $json.body.appId }}' LIMIT 1`,
-				options: {},
-			}, { credentials: mysql }),
-			node('Client Credentials', 'n8n-nodes-base.set', 3.4, set({ client_id: s.clientId, client_secret: s.clientSecret, ref_token: '={{ $json.ref_token }}' })),
+			node(
+				'Refresh Webhook',
+				'n8n-nodes-base.webhook',
+				2.1,
+				{
+					httpMethod: 'POST',
+					path: `${s.tag}/refresh`,
+					authentication: 'basicAuth',
+					responseMode: 'lastNode',
+					options: {},
+				},
+				{
+					webhookId: crypto.randomUUID(),
+					credentials: { httpBasicAuth: { id: null, name: s.basicAuthCredential } },
+				},
+			),
+			node(
+				'Get Refresh Token',
+				'n8n-nodes-base.mySql',
+				2.4,
+				{
+					operation: 'executeQuery',
+					query: `=SELECT ref_token FROM ${TEMPLATE_TABLE} WHERE Platform = 'Pipedrive' AND AppId = '{{ $json.body.appId }}' LIMIT 1`,
+					options: {},
+				},
+				{ credentials: mysql },
+			),
+			node(
+				'Client Credentials',
+				'n8n-nodes-base.set',
+				3.4,
+				set({
+					client_id: s.clientId,
+					client_secret: s.clientSecret,
+					ref_token: '={{ $json.ref_token }}',
+				}),
+			),
 			node('Refresh Access Token', 'n8n-nodes-base.httpRequest', 4.2, {
 				method: 'POST',
 				url: s.tokenUrl,
 				sendHeaders: true,
-				headerParameters: { parameters: [{ name: 'Authorization', value: "=Basic {{ ($json.client_id + ':' + $json.client_secret).base64Encode() }}" }] },
+				headerParameters: {
+					parameters: [
+						{
+							name: 'Authorization',
+							value: "=Basic {{ ($json.client_id + ':' + $json.client_secret).base64Encode() }}",
+						},
+					],
+				},
 				sendBody: true,
 				contentType: 'form-urlencoded',
-				bodyParameters: { parameters: [{ name: 'grant_type', value: 'refresh_token' }, { name: 'refresh_token', value: '={{ $json.ref_token }}' }] },
+				bodyParameters: {
+					parameters: [
+						{ name: 'grant_type', value: 'refresh_token' },
+						{ name: 'refresh_token', value: '={{ $json.ref_token }}' },
+					],
+				},
 				options: {},
 			}),
-			node('First Key Is access_token?', 'n8n-nodes-base.if', 2.2, condition('={{ Object.keys($json)[0] }}', 'equals', 'access_token')),
-			node('Save Tokens', 'n8n-nodes-base.mySql', 2.4, {
-				operation: 'executeQuery',
-				query: `=UPDATE ${TEMPLATE_TABLE} SET acc_token = '{{ $json.access_token }}', ref_token = '{{ $json.refresh_token }}', updated_at = NOW() WHERE Platform = 'Pipedrive'`,
-				options: {},
-			}, { credentials: mysql }),
-			node('Token Refresh Failed', 'n8n-nodes-base.stopAndError', 1, { errorMessage: 'Token refresh failed' }),
+			node(
+				'First Key Is access_token?',
+				'n8n-nodes-base.if',
+				2.2,
+				condition('={{ Object.keys($json)[0] }}', 'equals', 'access_token'),
+			),
+			node(
+				'Save Tokens',
+				'n8n-nodes-base.mySql',
+				2.4,
+				{
+					operation: 'executeQuery',
+					query: `=UPDATE ${TEMPLATE_TABLE} SET acc_token = '{{ $json.access_token }}', ref_token = '{{ $json.refresh_token }}', updated_at = NOW() WHERE Platform = 'Pipedrive'`,
+					options: {},
+				},
+				{ credentials: mysql },
+			),
+			node('Token Refresh Failed', 'n8n-nodes-base.stopAndError', 1, {
+				errorMessage: 'Token refresh failed',
+			}),
 		],
 		connections: {
 			'Refresh Webhook': link('Get Refresh Token'),
@@ -116,37 +191,91 @@ export function callWorkflow(s: TemplateSettings): Workflow {
 	return {
 		name: `${s.tag} template #2319 · business call`,
 		nodes: [
-			node('Call Webhook', 'n8n-nodes-base.webhook', 2.1, { path: `${s.tag}/call`, responseMode: 'lastNode', options: {} }, { webhookId: crypto.randomUUID() }),
-			node('Get Token', 'n8n-nodes-base.mySql', 2.4, {
-				operation: 'executeQuery',
-				query: `SELECT acc_token FROM ${TEMPLATE_TABLE} WHERE Platform = 'Pipedrive' AND AppId = '${TEMPLATE_APP_ID}' LIMIT 1`,
-				options: {},
-			}, { credentials: mysql }),
-			node('Search Person', 'n8n-nodes-base.httpRequest', 4.2, {
-				url: `${s.apiUrl}/api/v2/persons/search`,
-				sendQuery: true,
-				queryParameters: { parameters: [{ name: 'fields', value: 'email' }, { name: 'term', value: "={{ $('Call Webhook').first().json.query.term }}" }] },
-				sendHeaders: true,
-				headerParameters: { parameters: [{ name: 'Authorization', value: '=Bearer {{ $json.acc_token }}' }] },
-				options: {},
-			}, { onError: 'continueRegularOutput' }),
+			node(
+				'Call Webhook',
+				'n8n-nodes-base.webhook',
+				2.1,
+				{ path: `${s.tag}/call`, responseMode: 'lastNode', options: {} },
+				{ webhookId: crypto.randomUUID() },
+			),
+			node(
+				'Get Token',
+				'n8n-nodes-base.mySql',
+				2.4,
+				{
+					operation: 'executeQuery',
+					query: `SELECT acc_token FROM ${TEMPLATE_TABLE} WHERE Platform = 'Pipedrive' AND AppId = '${TEMPLATE_APP_ID}' LIMIT 1`,
+					options: {},
+				},
+				{ credentials: mysql },
+			),
+			node(
+				'Search Person',
+				'n8n-nodes-base.httpRequest',
+				4.2,
+				{
+					url: `${s.apiUrl}/api/v2/persons/search`,
+					sendQuery: true,
+					queryParameters: {
+						parameters: [
+							{ name: 'fields', value: 'email' },
+							{ name: 'term', value: "={{ $('Call Webhook').first().json.query.term }}" },
+						],
+					},
+					sendHeaders: true,
+					headerParameters: {
+						parameters: [{ name: 'Authorization', value: '=Bearer {{ $json.acc_token }}' }],
+					},
+					options: {},
+				},
+				{ onError: 'continueRegularOutput' },
+			),
 			// the template reads error.message; with continue-on-fail HTTP Request 4.2 outputs the request's whole error
 			// object as `error`, so the same English string is looked for in all of it
-			node('Invalid Token?', 'n8n-nodes-base.if', 2.2, condition('={{ JSON.stringify($json.error ?? "") }}', 'contains', INVALID_TOKEN)),
-			node('Under Retry Bound?', 'n8n-nodes-base.if', 2.2, condition('={{ $runIndex }}', 'lt', RETRY_BOUND, 'number')),
-			node('Call Refresh Service', 'n8n-nodes-base.httpRequest', 4.2, {
-				method: 'POST',
-				url: `${s.n8nUrl}/webhook/${s.tag}/refresh`,
-				authentication: 'genericCredentialType',
-				genericAuthType: 'httpBasicAuth',
-				sendBody: true,
-				specifyBody: 'json',
-				jsonBody: `{ "appId": "${TEMPLATE_APP_ID}" }`,
-				// n8n's default waits 5 minutes; in queue mode the refresh execution may find no free worker slot
-				options: { timeout: REFRESH_CALL_TIMEOUT_MS },
-			}, { credentials: { httpBasicAuth: { id: null, name: s.basicAuthCredential } } }),
-			node('Retry Bound Hit', 'n8n-nodes-base.set', 3.4, set({ boundHit: 'true', refreshRounds: '={{ $runIndex }}' })),
-			node('Person', 'n8n-nodes-base.set', 3.4, set({ name: '={{ $json.data?.items?.[0]?.item?.name ?? "" }}', error: '={{ $json.error ? "API call failed" : "" }}' })),
+			node(
+				'Invalid Token?',
+				'n8n-nodes-base.if',
+				2.2,
+				condition('={{ JSON.stringify($json.error ?? "") }}', 'contains', INVALID_TOKEN),
+			),
+			node(
+				'Under Retry Bound?',
+				'n8n-nodes-base.if',
+				2.2,
+				condition('={{ $runIndex }}', 'lt', RETRY_BOUND, 'number'),
+			),
+			node(
+				'Call Refresh Service',
+				'n8n-nodes-base.httpRequest',
+				4.2,
+				{
+					method: 'POST',
+					url: `${s.n8nUrl}/webhook/${s.tag}/refresh`,
+					authentication: 'genericCredentialType',
+					genericAuthType: 'httpBasicAuth',
+					sendBody: true,
+					specifyBody: 'json',
+					jsonBody: `{ "appId": "${TEMPLATE_APP_ID}" }`,
+					// n8n's default waits 5 minutes; in queue mode the refresh execution may find no free worker slot
+					options: { timeout: REFRESH_CALL_TIMEOUT_MS },
+				},
+				{ credentials: { httpBasicAuth: { id: null, name: s.basicAuthCredential } } },
+			),
+			node(
+				'Retry Bound Hit',
+				'n8n-nodes-base.set',
+				3.4,
+				set({ boundHit: 'true', refreshRounds: '={{ $runIndex }}' }),
+			),
+			node(
+				'Person',
+				'n8n-nodes-base.set',
+				3.4,
+				set({
+					name: '={{ $json.data?.items?.[0]?.item?.name ?? "" }}',
+					error: '={{ $json.error ? "API call failed" : "" }}',
+				}),
+			),
 		],
 		connections: {
 			'Call Webhook': link('Get Token'),

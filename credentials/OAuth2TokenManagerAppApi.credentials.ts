@@ -6,7 +6,11 @@ const presets = Object.values(PROVIDER_PRESETS);
 
 /** The presets whose URLs take a value from this field, and that value's rule. */
 function placeholderUsers(field: PlaceholderField) {
-	const users = presets.flatMap((preset) => Object.values(preset.placeholders).filter((rule) => rule.field === field).map((rule) => ({ preset, rule })));
+	const users = presets.flatMap((preset) =>
+		Object.values(preset.placeholders)
+			.filter((rule) => rule.field === field)
+			.map((rule) => ({ preset, rule })),
+	);
 	return { shownFor: { show: { preset: users.map((u) => u.preset.id) } }, rule: users[0]?.rule };
 }
 
@@ -14,14 +18,20 @@ function placeholderUsers(field: PlaceholderField) {
 function summary(preset: ProviderPreset): string {
 	if (!preset.tokenUrl) return 'Any OAuth 2.0 provider: enter its endpoints';
 	const kept = [...preset.keepResponseFields, ...preset.keepCallbackFields];
-	return [preset.tokenUrl.replace(/^https:\/\//, '').split('/')[0], kept.length ? `keeps ${kept.join(', ')}` : ''].filter(Boolean).join(', ');
+	return [
+		preset.tokenUrl.replace(/^https:\/\//, '').split('/')[0],
+		kept.length ? `keeps ${kept.join(', ')}` : '',
+	]
+		.filter(Boolean)
+		.join(', ');
 }
 
 const tenant = placeholderUsers('tenant');
 const accountsServer = placeholderUsers('accountsServer');
 const environment = placeholderUsers('environment');
 
-const parametersHint = 'name=value&name2=value2, or a JSON object. Added to the provider preset\'s own (same name: this value wins). Not for secrets: they are sent as given.';
+const parametersHint =
+	"name=value&name2=value2, or a JSON object. Added to the provider preset's own (same name: this value wins). Not for secrets: they are sent as given.";
 
 /** The OAuth client (the app registered with the provider). Its secret never leaves the token requests. */
 export class OAuth2TokenManagerAppApi implements ICredentialType {
@@ -29,14 +39,19 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 
 	displayName = 'OAuth2 Token Manager App';
 
-	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager';
+	documentationUrl =
+		'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager';
 
 	properties: INodeProperties[] = [
 		{
 			displayName: 'Provider',
 			name: 'preset',
 			type: 'options',
-			options: presets.map((preset) => ({ name: preset.name, value: preset.id, description: summary(preset) })),
+			options: presets.map((preset) => ({
+				name: preset.name,
+				value: preset.id,
+				description: summary(preset),
+			})),
 			default: 'pipedrive',
 		},
 		// The Custom preset's endpoints come first, as in n8n's own OAuth2 credential. n8n 1.x's public API also keys
@@ -111,7 +126,11 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			displayName: 'Environment',
 			name: 'environment',
 			type: 'options',
-			options: Object.entries(environment.rule?.values ?? {}).map(([value, host]) => ({ name: `${value[0].toUpperCase()}${value.slice(1)}`, value, description: host })),
+			options: Object.entries(environment.rule?.values ?? {}).map(([value, host]) => ({
+				name: `${value[0].toUpperCase()}${value.slice(1)}`,
+				value,
+				description: host,
+			})),
 			default: environment.rule?.default ?? '',
 			description: 'Where the accounts sign in: a production org or a sandbox',
 			displayOptions: environment.shownFor,
@@ -147,7 +166,7 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			default: '',
 			placeholder: 'deals:read users:read',
 			description:
-				'Space-separated scopes to request when building the authorization URL. Empty: the provider preset\'s default scopes, if any. Pipedrive takes scopes from the app settings; leave empty there.',
+				"Space-separated scopes to request when building the authorization URL. Empty: the provider preset's default scopes, if any. Pipedrive takes scopes from the app settings; leave empty there.",
 		},
 		{
 			displayName: 'Authorization Parameters',
@@ -179,7 +198,8 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			type: 'string',
 			default: '',
 			placeholder: 'realmId',
-			description: 'Comma-separated fields of the callback\'s query stored beside the tokens, added to the provider preset\'s own (Intuit\'s realmId is kept already)',
+			description:
+				"Comma-separated fields of the callback's query stored beside the tokens, added to the provider preset's own (Intuit's realmId is kept already)",
 		},
 		{
 			displayName: 'Response Fields to Keep',
@@ -187,7 +207,8 @@ export class OAuth2TokenManagerAppApi implements ICredentialType {
 			type: 'string',
 			default: '',
 			placeholder: 'api_domain, instance_url',
-			description: 'Comma-separated fields of the token response stored beside the tokens and returned by the node, added to the provider preset\'s own',
+			description:
+				"Comma-separated fields of the token response stored beside the tokens and returned by the node, added to the provider preset's own",
 		},
 	];
 }

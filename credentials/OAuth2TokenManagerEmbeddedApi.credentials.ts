@@ -10,7 +10,8 @@ export class OAuth2TokenManagerEmbeddedApi implements ICredentialType {
 
 	displayName = 'OAuth2 Token Manager Embedded (SQLite)';
 
-	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
+	documentationUrl =
+		'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
 
 	properties: INodeProperties[] = [
 		{
@@ -27,7 +28,8 @@ export class OAuth2TokenManagerEmbeddedApi implements ICredentialType {
 			name: 'tableName',
 			type: 'string',
 			default: 'oauth2_tokens',
-			description: 'Table holding the tokens: letters, digits and underscores. Created on first use (see sql/sqlite.sql).',
+			description:
+				'Table holding the tokens: letters, digits and underscores. Created on first use (see sql/sqlite.sql).',
 		},
 		...tokenEncryptionFields,
 	];

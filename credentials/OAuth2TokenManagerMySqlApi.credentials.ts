@@ -1,5 +1,10 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
-import { createTableIfMissingField, databaseServerFields, idleTimeoutField, sslFields } from './databaseServerFields';
+import {
+	createTableIfMissingField,
+	databaseServerFields,
+	idleTimeoutField,
+	sslFields,
+} from './databaseServerFields';
 import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /**
@@ -11,7 +16,8 @@ export class OAuth2TokenManagerMySqlApi implements ICredentialType {
 
 	displayName = 'OAuth2 Token Manager MySQL';
 
-	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
+	documentationUrl =
+		'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
 
 	properties: INodeProperties[] = [
 		// No default database: MySQL's own is "mysql", the system database, where no token table belongs.
@@ -19,7 +25,8 @@ export class OAuth2TokenManagerMySqlApi implements ICredentialType {
 			database: '',
 			user: 'mysql',
 			port: 3306,
-			databaseHint: 'The database of the token table, e.g. one made for it: CREATE DATABASE n8n_tokens',
+			databaseHint:
+				'The database of the token table, e.g. one made for it: CREATE DATABASE n8n_tokens',
 		}),
 		...sslFields,
 		{
@@ -27,7 +34,8 @@ export class OAuth2TokenManagerMySqlApi implements ICredentialType {
 			name: 'tableName',
 			type: 'string',
 			default: 'oauth2_tokens',
-			description: 'Table holding the tokens, in the database above: letters, digits and underscores. Its shape is in sql/mysql.sql.',
+			description:
+				'Table holding the tokens, in the database above: letters, digits and underscores. Its shape is in sql/mysql.sql.',
 		},
 		createTableIfMissingField,
 		idleTimeoutField,

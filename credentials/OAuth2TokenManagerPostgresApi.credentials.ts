@@ -1,5 +1,10 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
-import { createTableIfMissingField, databaseServerFields, idleTimeoutField, sslFields } from './databaseServerFields';
+import {
+	createTableIfMissingField,
+	databaseServerFields,
+	idleTimeoutField,
+	sslFields,
+} from './databaseServerFields';
 import { tokenEncryptionFields } from './tokenEncryptionFields';
 
 /**
@@ -12,7 +17,8 @@ export class OAuth2TokenManagerPostgresApi implements ICredentialType {
 
 	displayName = 'OAuth2 Token Manager PostgreSQL';
 
-	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
+	documentationUrl =
+		'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager#credentials';
 
 	properties: INodeProperties[] = [
 		...databaseServerFields({ database: 'postgres', user: 'postgres', port: 5432 }),

@@ -7,12 +7,13 @@ export class OAuth2TokenManagerSupabaseApi implements ICredentialType {
 
 	displayName = 'OAuth2 Token Manager Supabase';
 
-	documentationUrl = 'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager';
+	documentationUrl =
+		'https://github.com/n8n-nodes-oauth2-token-manager/n8n-nodes-oauth2-token-manager';
 
 	properties: INodeProperties[] = [
 		{
 			displayName:
-				'Before the first use, run two SQL files from the sql/ folder of this node\'s repository (see Docs) in your Supabase project\'s SQL Editor, in this order: sql/postgres.sql (the token tables), then sql/supabase.sql (row level security, so only the service role reaches the rows). Run both again after an upgrade.',
+				"Before the first use, run two SQL files from the sql/ folder of this node's repository (see Docs) in your Supabase project's SQL Editor, in this order: sql/postgres.sql (the token tables), then sql/supabase.sql (row level security, so only the service role reaches the rows). Run both again after an upgrade.",
 			name: 'sqlNotice',
 			type: 'notice',
 			default: '',
@@ -32,7 +33,8 @@ export class OAuth2TokenManagerSupabaseApi implements ICredentialType {
 			typeOptions: { password: true },
 			default: '',
 			required: true,
-			description: 'The service_role key (Project Settings → API). The table has row level security with no policy, so other keys cannot read it.',
+			description:
+				'The service_role key (Project Settings → API). The table has row level security with no policy, so other keys cannot read it.',
 		},
 		{
 			displayName: 'Table Name',

@@ -2,7 +2,12 @@ import type { ICredentialDataDecryptedObject, INodeProperties } from 'n8n-workfl
 import { InvalidInputError } from '../engine/errors';
 
 /** Connection fields of a database server credential, named as in n8n's own Postgres and MySQL credentials. */
-export function databaseServerFields(defaults: { database: string; user: string; port: number; databaseHint?: string }): INodeProperties[] {
+export function databaseServerFields(defaults: {
+	database: string;
+	user: string;
+	port: number;
+	databaseHint?: string;
+}): INodeProperties[] {
 	return [
 		{ displayName: 'Host', name: 'host', type: 'string', default: 'localhost', required: true },
 		{
@@ -15,7 +20,13 @@ export function databaseServerFields(defaults: { database: string; user: string;
 			...(defaults.databaseHint ? { hint: defaults.databaseHint } : {}),
 		},
 		{ displayName: 'User', name: 'user', type: 'string', default: defaults.user, required: true },
-		{ displayName: 'Password', name: 'password', type: 'string', typeOptions: { password: true }, default: '' },
+		{
+			displayName: 'Password',
+			name: 'password',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+		},
 		{ displayName: 'Port', name: 'port', type: 'number', default: defaults.port },
 	];
 }
@@ -53,15 +64,21 @@ export const sslFields: INodeProperties[] = [
 		name: 'ssl',
 		type: 'options',
 		options: [
-			{ name: 'Disable', value: 'disable', description: 'Unencrypted: only for a server on the n8n host or a private network' },
+			{
+				name: 'Disable',
+				value: 'disable',
+				description: 'Unencrypted: only for a server on the n8n host or a private network',
+			},
 			{
 				name: 'Require',
 				value: 'require',
-				description: "Encrypted (TLS). The server's certificate is verified against the CAs the n8n host trusts, unless Ignore SSL Issues is on.",
+				description:
+					"Encrypted (TLS). The server's certificate is verified against the CAs the n8n host trusts, unless Ignore SSL Issues is on.",
 			},
 		],
 		default: 'disable',
-		description: 'Whether to connect over TLS. Hosted databases (Supabase, RDS, Neon, Azure) usually require it.',
+		description:
+			'Whether to connect over TLS. Hosted databases (Supabase, RDS, Neon, Azure) usually require it.',
 	},
 	{
 		displayName: 'Ignore SSL Issues (Insecure)',
@@ -79,9 +96,15 @@ export const sslFields: INodeProperties[] = [
  * The driver's TLS settings from the SSL fields: undefined for none. Values saved by earlier versions keep their
  * meaning (MySQL's on/off switch: true is Require); a value this version does not know is refused, never read as off.
  */
-export function tlsFromCredentials(credentials: ICredentialDataDecryptedObject): { rejectUnauthorized: boolean } | undefined {
+export function tlsFromCredentials(
+	credentials: ICredentialDataDecryptedObject,
+): { rejectUnauthorized: boolean } | undefined {
 	const ssl = credentials.ssl ?? 'disable';
 	if (ssl === 'disable' || ssl === false) return undefined;
-	if (ssl === 'require' || ssl === true) return { rejectUnauthorized: credentials.allowUnauthorizedCerts !== true };
-	throw new InvalidInputError('SSL', `The storage credential's SSL setting "${String(ssl)}" is not one this node knows: choose Disable or Require`);
+	if (ssl === 'require' || ssl === true)
+		return { rejectUnauthorized: credentials.allowUnauthorizedCerts !== true };
+	throw new InvalidInputError(
+		'SSL',
+		`The storage credential's SSL setting "${String(ssl)}" is not one this node knows: choose Disable or Require`,
+	);
 }

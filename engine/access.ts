@@ -1,6 +1,10 @@
 import { requireSameApp } from './client-checks';
 import type { AuthorizationLinks } from './connecting/authorization-links';
-import { ConnectionNotFoundError, ConnectionRevokedError, NeedsReauthorizationError } from './errors';
+import {
+	ConnectionNotFoundError,
+	ConnectionRevokedError,
+	NeedsReauthorizationError,
+} from './errors';
 import type { OAuthClient } from './presets';
 import type { RowSealer } from './sealing';
 import type { TokenStore } from './store';
@@ -39,7 +43,8 @@ export class ConnectionAccess {
 		if (!row) throw new ConnectionNotFoundError(connectionId, this.parts.store.description);
 		this.requireSameApp(row);
 		// last_error holds the reason the process that marked the connection gave: every process says the same.
-		if (row.status === 'needs_reauth') throw await this.needsReauth(connectionId, row.lastError ?? REFRESH_TOKEN_REJECTED);
+		if (row.status === 'needs_reauth')
+			throw await this.needsReauth(connectionId, row.lastError ?? REFRESH_TOKEN_REJECTED);
 		if (row.status === 'revoked') throw new ConnectionRevokedError(connectionId);
 		return this.parts.sealer.open(row);
 	}
@@ -53,7 +58,8 @@ export class ConnectionAccess {
 		let url: string | undefined;
 		if (reauthorizationLinkTtlSeconds > 0 && client.authorizationUrl && client.redirectUri) {
 			try {
-				url = (await links.build(connectionId, { expiresInSeconds: reauthorizationLinkTtlSeconds })).authorizationUrl;
+				url = (await links.build(connectionId, { expiresInSeconds: reauthorizationLinkTtlSeconds }))
+					.authorizationUrl;
 			} catch {
 				url = undefined;
 			}

@@ -17,7 +17,10 @@ export const MAX_PROVIDER_MESSAGE_LENGTH = 300;
  * The connection's API base URL: the preset's `apiBaseUrl`, its `{field}` filled from the connection's kept fields
  * (Pipedrive's `api_domain`). Null when the preset names none or the kept field is missing or not an https URL.
  */
-export function apiBaseUrl(client: Pick<OAuthClient, 'apiBaseUrl'>, metadata: Record<string, string>): string | null {
+export function apiBaseUrl(
+	client: Pick<OAuthClient, 'apiBaseUrl'>,
+	metadata: Record<string, string>,
+): string | null {
 	const template = client.apiBaseUrl ?? '';
 	const field = /^\{([A-Za-z0-9_.-]+)\}$/.exec(template)?.[1];
 	const base = field === undefined ? template : (metadata[field] ?? '');
@@ -52,7 +55,11 @@ export function isUnderBase(url: string, base: string): boolean {
  */
 export function resolveApiUrl(given: string, base: string | null): string {
 	const text = given.trim();
-	if (text === '') throw new InvalidInputError('apiUrl', 'is empty: give a path such as /api/v1/users/me, or an absolute https:// URL');
+	if (text === '')
+		throw new InvalidInputError(
+			'apiUrl',
+			'is empty: give a path such as /api/v1/users/me, or an absolute https:// URL',
+		);
 	if (/^[a-z][a-z0-9+.-]*:/i.test(text)) return requireSecureUrl('apiUrl', text).href;
 	if (base === null) {
 		throw new InvalidInputError(
@@ -64,14 +71,25 @@ export function resolveApiUrl(given: string, base: string | null): string {
 }
 
 /** The Authorization header for the token: `<token_type> <access_token>`, Bearer for bearer types (and when none is stored). */
-export function authorizationHeader(client: Pick<OAuthClient, 'bearerTokenTypes'>, tokenType: string | null, accessToken: string): string {
+export function authorizationHeader(
+	client: Pick<OAuthClient, 'bearerTokenTypes'>,
+	tokenType: string | null,
+	accessToken: string,
+): string {
 	const type = (tokenType ?? '').trim();
-	const bearer = type === '' || type.toLowerCase() === 'bearer' || client.bearerTokenTypes.includes(type.toLowerCase());
+	const bearer =
+		type === '' ||
+		type.toLowerCase() === 'bearer' ||
+		client.bearerTokenTypes.includes(type.toLowerCase());
 	return `${bearer ? 'Bearer' : type} ${accessToken}`;
 }
 
 /** Whether the API's answer says the access token is not valid: HTTP 401, or the preset's own shape of it. */
-export function tokenRefused(client: Pick<OAuthClient, 'apiTokenInvalid'>, statusCode: number, body: unknown): boolean {
+export function tokenRefused(
+	client: Pick<OAuthClient, 'apiTokenInvalid'>,
+	statusCode: number,
+	body: unknown,
+): boolean {
 	if (statusCode === 401) return true;
 	const rule = client.apiTokenInvalid;
 	if (!rule || body === null || typeof body !== 'object') return false;
@@ -108,18 +126,34 @@ export function providerMessage(body: unknown, secrets: Array<string | null | un
 	if (typeof body === 'string') text = body;
 	else if (body !== null && typeof body === 'object') {
 		const fields = body as Record<string, unknown>;
-		const nested = fields.error !== null && typeof fields.error === 'object' ? (fields.error as Record<string, unknown>) : {};
-		const errors = Array.isArray(fields.errors) ? (fields.errors[0] as Record<string, unknown> | undefined) : undefined;
-		const found = [fields.error_description, fields.message, nested.message, fields.error, errors?.message].find((v) => typeof v === 'string' && v.trim() !== '');
+		const nested =
+			fields.error !== null && typeof fields.error === 'object'
+				? (fields.error as Record<string, unknown>)
+				: {};
+		const errors = Array.isArray(fields.errors)
+			? (fields.errors[0] as Record<string, unknown> | undefined)
+			: undefined;
+		const found = [
+			fields.error_description,
+			fields.message,
+			nested.message,
+			fields.error,
+			errors?.message,
+		].find((v) => typeof v === 'string' && v.trim() !== '');
 		text = typeof found === 'string' ? found : JSON.stringify(body);
 	}
 	const clean = redactSecrets(text, secrets).replace(/\s+/g, ' ').trim();
-	return clean.length > MAX_PROVIDER_MESSAGE_LENGTH ? `${clean.slice(0, MAX_PROVIDER_MESSAGE_LENGTH)}…` : clean;
+	return clean.length > MAX_PROVIDER_MESSAGE_LENGTH
+		? `${clean.slice(0, MAX_PROVIDER_MESSAGE_LENGTH)}…`
+		: clean;
 }
 
 /** The error for an API answer of `statusCode` (>= 400, or a token refusal after the one retry). */
 export function apiError(
-	connection: Pick<StoredConnection, 'connectionId' | 'status' | 'failingSince' | 'lastRefreshedAt'>,
+	connection: Pick<
+		StoredConnection,
+		'connectionId' | 'status' | 'failingSince' | 'lastRefreshedAt'
+	>,
 	statusCode: number,
 	body: unknown,
 	secrets: Array<string | null | undefined>,
@@ -128,7 +162,9 @@ export function apiError(
 	const said = providerMessage(body, secrets);
 	const saying = said ? `: ${said}` : '';
 	if (afterRefresh) {
-		const refreshed = connection.lastRefreshedAt ? `, its token refreshed at ${connection.lastRefreshedAt.toISOString()}` : '';
+		const refreshed = connection.lastRefreshedAt
+			? `, its token refreshed at ${connection.lastRefreshedAt.toISOString()}`
+			: '';
 		return new ApiRequestError(
 			`The API refused connection "${connection.connectionId}"'s token again after one refresh (HTTP ${statusCode})${saying}`,
 			'api_token_refused',
@@ -136,5 +172,10 @@ export function apiError(
 			`The connection is ${reportedStatus(connection)}${refreshed}, and the provider still refuses its new token: the app may lack a scope, or the account lost access. Nothing was retried further.`,
 		);
 	}
-	return new ApiRequestError(`The API answered HTTP ${statusCode}${saying}`, 'api_error', statusCode, `Connection "${connection.connectionId}" (${reportedStatus(connection)}).`);
+	return new ApiRequestError(
+		`The API answered HTTP ${statusCode}${saying}`,
+		'api_error',
+		statusCode,
+		`Connection "${connection.connectionId}" (${reportedStatus(connection)}).`,
+	);
 }

@@ -1,6 +1,18 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+	createCipheriv,
+	createDecipheriv,
+	createHash,
+	createHmac,
+	randomBytes,
+	timingSafeEqual,
+} from 'node:crypto';
 import { GCM_TAG_LENGTH, type TokenCipher } from './crypto';
-import { AuthorizationDeniedError, InvalidInputError, InvalidStateError, MissingInputError } from './errors';
+import {
+	AuthorizationDeniedError,
+	InvalidInputError,
+	InvalidStateError,
+	MissingInputError,
+} from './errors';
 import { checkExtraParameters, type OAuthClient, type RequestParameters } from './presets';
 import type { TokenStore } from './store';
 import { requireSecureUrl } from './urls';
@@ -86,7 +98,9 @@ export function createPkcePair(): { verifier: string; challenge: string } {
 export function connectionIdFromState(state: unknown): string | null {
 	if (typeof state !== 'string' || state.length > MAX_STATE_LENGTH) return null;
 	try {
-		const payload = JSON.parse(Buffer.from(state.split('.')[0], 'base64url').toString('utf8')) as Partial<StatePayload>;
+		const payload = JSON.parse(
+			Buffer.from(state.split('.')[0], 'base64url').toString('utf8'),
+		) as Partial<StatePayload>;
 		return typeof payload.cid === 'string' && payload.cid !== '' ? payload.cid : null;
 	} catch {
 		return null;
@@ -106,10 +120,16 @@ export class StateCodec {
 		this.pkceKeys = cipher.subkeys('oauth-state/pkce/v1');
 	}
 
-	issue(connectionId: string, options: { ttlSeconds?: number; pkce: boolean; now?: number }): IssuedState {
+	issue(
+		connectionId: string,
+		options: { ttlSeconds?: number; pkce: boolean; now?: number },
+	): IssuedState {
 		const ttlSeconds = options.ttlSeconds ?? DEFAULT_STATE_TTL_SECONDS;
 		if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > MAX_STATE_TTL_SECONDS) {
-			throw new InvalidInputError('stateTtlSeconds', 'must be more than 0 seconds and at most 30 days');
+			throw new InvalidInputError(
+				'stateTtlSeconds',
+				'must be more than 0 seconds and at most 30 days',
+			);
 		}
 		const iat = options.now ?? Date.now();
 		const payload: StatePayload = {
@@ -127,17 +147,33 @@ export class StateCodec {
 			codeChallenge = challenge;
 		}
 		const body = b64(Buffer.from(JSON.stringify(payload), 'utf8'));
-		return { state: `${body}.${b64(this.sign(this.signingKeys[0], body))}`, expiresAt: new Date(payload.exp), codeChallenge };
+		return {
+			state: `${body}.${b64(this.sign(this.signingKeys[0], body))}`,
+			expiresAt: new Date(payload.exp),
+			codeChallenge,
+		};
 	}
 
 	/** Checks format, signature, store, connection and expiry. Single use is checked by consumeState(). */
 	verify(state: string, connectionId: string, now = Date.now()): VerifiedState {
 		if (state.length > MAX_STATE_LENGTH) {
-			throw new InvalidStateError('malformed', `The state is ${state.length} characters long; a state the token manager issued is far shorter`, restartHint);
+			throw new InvalidStateError(
+				'malformed',
+				`The state is ${state.length} characters long; a state the token manager issued is far shorter`,
+				restartHint,
+			);
 		}
 		const parts = state.split('.');
-		if (parts.length !== 2 || !/^[A-Za-z0-9_-]+$/.test(parts[0]) || !/^[A-Za-z0-9_-]+$/.test(parts[1])) {
-			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unknown format)', restartHint);
+		if (
+			parts.length !== 2 ||
+			!/^[A-Za-z0-9_-]+$/.test(parts[0]) ||
+			!/^[A-Za-z0-9_-]+$/.test(parts[1])
+		) {
+			throw new InvalidStateError(
+				'malformed',
+				'The state is not one the token manager issued (unknown format)',
+				restartHint,
+			);
 		}
 		const [body, signature] = parts;
 		const given = Buffer.from(signature, 'base64url');
@@ -146,13 +182,21 @@ export class StateCodec {
 			return given.length === expected.length && timingSafeEqual(given, expected);
 		});
 		if (!signingKey) {
-			throw new InvalidStateError('tampered', 'The state failed its signature check: it was altered, or signed with another key', restartHint);
+			throw new InvalidStateError(
+				'tampered',
+				'The state failed its signature check: it was altered, or signed with another key',
+				restartHint,
+			);
 		}
 		let payload: StatePayload;
 		try {
 			payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as StatePayload;
 		} catch {
-			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unreadable payload)', restartHint);
+			throw new InvalidStateError(
+				'malformed',
+				'The state is not one the token manager issued (unreadable payload)',
+				restartHint,
+			);
 		}
 		if (payload.v === 1) {
 			throw new InvalidStateError(
@@ -169,7 +213,11 @@ export class StateCodec {
 			typeof payload.iat !== 'number' ||
 			typeof payload.n !== 'string'
 		) {
-			throw new InvalidStateError('malformed', 'The state is not one the token manager issued (unknown version)', restartHint);
+			throw new InvalidStateError(
+				'malformed',
+				'The state is not one the token manager issued (unknown version)',
+				restartHint,
+			);
 		}
 		// Bound under the key that signed it, so that a state issued before a key rotation still matches.
 		if (payload.st !== this.storeBinding(signingKey)) {
@@ -188,7 +236,11 @@ export class StateCodec {
 		}
 		if (now >= payload.exp) {
 			const minutes = Math.max(1, Math.round((now - payload.exp) / 60_000));
-			throw new InvalidStateError('expired', `The state expired about ${minutes} minute(s) ago`, restartHint);
+			throw new InvalidStateError(
+				'expired',
+				`The state expired about ${minutes} minute(s) ago`,
+				restartHint,
+			);
 		}
 		if (payload.iat - now > MAX_STATE_CLOCK_SKEW_MS) {
 			const seconds = Math.round((payload.iat - now) / 1000);
@@ -212,7 +264,12 @@ export class StateCodec {
 
 	/** The store this codec is for, as a state names it: 128 bits of an HMAC, not the identity's host and database names. */
 	private storeBinding(key: Buffer): string {
-		return b64(createHmac('sha256', key).update(`oauth2tm-state-store.v1.${this.storeIdentity}`).digest().subarray(0, 16));
+		return b64(
+			createHmac('sha256', key)
+				.update(`oauth2tm-state-store.v1.${this.storeIdentity}`)
+				.digest()
+				.subarray(0, 16),
+		);
 	}
 
 	private seal(verifier: string, payload: StatePayload): string {
@@ -234,7 +291,9 @@ export class StateCodec {
 		}
 		for (const key of this.pkceKeys) {
 			try {
-				const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: GCM_TAG_LENGTH });
+				const decipher = createDecipheriv('aes-256-gcm', key, iv, {
+					authTagLength: GCM_TAG_LENGTH,
+				});
 				decipher.setAAD(Buffer.from(`${payload.cid}\u0000${payload.n}`, 'utf8'));
 				decipher.setAuthTag(tag);
 				return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
@@ -242,11 +301,16 @@ export class StateCodec {
 				// try the next key
 			}
 		}
-		throw new InvalidStateError('tampered', 'The PKCE verifier inside the state failed its integrity check', restartHint);
+		throw new InvalidStateError(
+			'tampered',
+			'The PKCE verifier inside the state failed its integrity check',
+			restartHint,
+		);
 	}
 }
 
-const restartHint = 'Start the authorization again and complete it within its validity; each authorization URL works once.';
+const restartHint =
+	'Start the authorization again and complete it within its validity; each authorization URL works once.';
 
 /** The tokens-table row in which earlier versions recorded the states of a connection that were used. */
 export function legacyStateMarkerId(connectionId: string): string {
@@ -262,7 +326,10 @@ export async function consumeState(store: TokenStore, verified: VerifiedState): 
 	const expiresAt = new Date(verified.issuedAt + MAX_STATE_TTL_SECONDS * 1000);
 	const legacy = await store.get(legacyStateMarkerId(verified.connectionId));
 	const usedAsLegacy = (legacy?.metadata?.consumed ?? '') >= verified.watermark;
-	if (usedAsLegacy || !(await store.consumeState(verified.connectionId, verified.watermark, expiresAt))) {
+	if (
+		usedAsLegacy ||
+		!(await store.consumeState(verified.connectionId, verified.watermark, expiresAt))
+	) {
 		throw new InvalidStateError(
 			'replayed',
 			`The state was already used for connection "${verified.connectionId}" (or a newer authorization of it completed)`,
@@ -285,7 +352,11 @@ export async function deleteConsumedStates(store: TokenStore, connectionId: stri
  * The provider's authorize URL for a connection (RFC 6749 §4.1.1, RFC 7636 §4.3): the preset's and App credential's
  * authorization parameters, then this request's own (a `scope` among them replaces the client's scopes).
  */
-export function buildAuthorizationUrl(client: OAuthClient, issued: IssuedState, extraParameters: RequestParameters = {}): string {
+export function buildAuthorizationUrl(
+	client: OAuthClient,
+	issued: IssuedState,
+	extraParameters: RequestParameters = {},
+): string {
 	if (!client.authorizationUrl) {
 		throw new MissingInputError('authorizationUrl');
 	}
@@ -293,12 +364,16 @@ export function buildAuthorizationUrl(client: OAuthClient, issued: IssuedState, 
 		throw new MissingInputError('redirectUri');
 	}
 	const url = requireSecureUrl('authorizationUrl', client.authorizationUrl);
-	const parameters = { ...client.authorizationParameters, ...checkExtraParameters('extraParameters', extraParameters) };
+	const parameters = {
+		...client.authorizationParameters,
+		...checkExtraParameters('extraParameters', extraParameters),
+	};
 	for (const [name, value] of Object.entries(parameters)) url.searchParams.set(name, value);
 	url.searchParams.set('response_type', 'code');
 	url.searchParams.set('client_id', client.clientId);
 	url.searchParams.set('redirect_uri', client.redirectUri);
-	if (client.scopes.length && !('scope' in parameters)) url.searchParams.set('scope', client.scopes.join(client.scopeSeparator || ' '));
+	if (client.scopes.length && !('scope' in parameters))
+		url.searchParams.set('scope', client.scopes.join(client.scopeSeparator || ' '));
 	url.searchParams.set('state', issued.state);
 	if (issued.codeChallenge) {
 		url.searchParams.set('code_challenge', issued.codeChallenge);
@@ -308,9 +383,17 @@ export function buildAuthorizationUrl(client: OAuthClient, issued: IssuedState, 
 }
 
 /** The callback carried `?error=…` instead of a code (RFC 6749 §4.1.2.1). The values come from the query: cleaned and cut short. */
-export function providerErrorFromCallback(error: unknown, description?: unknown): AuthorizationDeniedError | null {
+export function providerErrorFromCallback(
+	error: unknown,
+	description?: unknown,
+): AuthorizationDeniedError | null {
 	const clean = (value: unknown, max: number) =>
-		typeof value === 'string' ? value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, max) : '';
+		typeof value === 'string'
+			? value
+					.replace(/[\u0000-\u001f\u007f]+/g, ' ')
+					.trim()
+					.slice(0, max)
+			: '';
 	const code = clean(error, 64);
 	if (!code) return null;
 	const detail = clean(description, 200);

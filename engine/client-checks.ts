@@ -16,7 +16,9 @@ export function requireTokenUrl(client: Pick<OAuthClient, 'tokenUrl'>): void {
  * link is issued: the token endpoint, the client ID and the client secret, so an empty field is named before any
  * round trip to the provider, whichever operation the user starts with.
  */
-export function requireTokenClient(client: Pick<OAuthClient, 'tokenUrl' | 'clientId' | 'clientSecret'>): void {
+export function requireTokenClient(
+	client: Pick<OAuthClient, 'tokenUrl' | 'clientId' | 'clientSecret'>,
+): void {
 	requireTokenUrl(client);
 	if (!client.clientId) throw new MissingInputError('clientId');
 	if (!client.clientSecret) throw new MissingInputError('clientSecret');
@@ -27,8 +29,16 @@ export function requireTokenClient(client: Pick<OAuthClient, 'tokenUrl' | 'clien
  * and its access token was granted to that app. Rows from before fingerprints existed adopt the first app that
  * refreshes them.
  */
-export function requireSameApp(row: Pick<StoredConnection, 'connectionId' | 'appFingerprint'>, client: OAuthClient, fingerprint: string): void {
+export function requireSameApp(
+	row: Pick<StoredConnection, 'connectionId' | 'appFingerprint'>,
+	client: OAuthClient,
+	fingerprint: string,
+): void {
 	if (row.appFingerprint && !sameApp(row.appFingerprint, fingerprint)) {
-		throw new AppMismatchError(row.connectionId, describeStoredApp(row.appFingerprint), describeClientApp(client));
+		throw new AppMismatchError(
+			row.connectionId,
+			describeStoredApp(row.appFingerprint),
+			describeClientApp(client),
+		);
 	}
 }

@@ -5,7 +5,13 @@
 import { ConnectionNotFoundError, InvalidInputError } from './errors';
 import type { TokenStore } from './store';
 import { validateConnectionId } from './connection-id';
-import { reportedStatus, REPORTED_STATUSES, type ConnectionQuery, type ReportedStatus, type StoredConnection } from './types';
+import {
+	reportedStatus,
+	REPORTED_STATUSES,
+	type ConnectionQuery,
+	type ReportedStatus,
+	type StoredConnection,
+} from './types';
 
 /** A connection without its tokens, lease or version: what may leave the engine for any caller. */
 export interface ConnectionSummary {
@@ -54,7 +60,10 @@ export function summarize(row: StoredConnection): ConnectionSummary {
 	};
 }
 
-export async function getConnection(store: TokenStore, connectionId: string): Promise<ConnectionSummary> {
+export async function getConnection(
+	store: TokenStore,
+	connectionId: string,
+): Promise<ConnectionSummary> {
 	validateConnectionId(connectionId);
 	const row = await store.get(connectionId);
 	if (!row) throw new ConnectionNotFoundError(connectionId, store.description);
@@ -76,7 +85,11 @@ export const LIST_PAGE_SIZE = 1000;
  * Connections matching `filters` in connection id order: all of them when `limit` is undefined (Return All), else at
  * most `limit`. Read a page at a time, so a large table is never loaded by one query.
  */
-export async function listConnections(store: TokenStore, filters: ListFilters, limit?: number): Promise<ConnectionSummary[]> {
+export async function listConnections(
+	store: TokenStore,
+	filters: ListFilters,
+	limit?: number,
+): Promise<ConnectionSummary[]> {
 	const query = listQuery(filters);
 	if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
 		throw new InvalidInputError('limit', 'must be a whole number, 1 or more');
@@ -84,7 +97,8 @@ export async function listConnections(store: TokenStore, filters: ListFilters, l
 	const found: ConnectionSummary[] = [];
 	let after: string | undefined;
 	for (;;) {
-		const want = limit === undefined ? LIST_PAGE_SIZE : Math.min(LIST_PAGE_SIZE, limit - found.length);
+		const want =
+			limit === undefined ? LIST_PAGE_SIZE : Math.min(LIST_PAGE_SIZE, limit - found.length);
 		const page = await store.list({ ...query, after, limit: want });
 		found.push(...page.map(summarize));
 		if (page.length < want || found.length === limit) return found;
@@ -96,7 +110,10 @@ function listQuery(filters: ListFilters): Omit<ConnectionQuery, 'limit'> {
 	const query: Omit<ConnectionQuery, 'limit'> = {};
 	if (filters.status !== undefined) {
 		if (!REPORTED_STATUSES.includes(filters.status)) {
-			throw new InvalidInputError('status', `"${String(filters.status).slice(0, 40)}" is not a status: use one of ${REPORTED_STATUSES.join(', ')}`);
+			throw new InvalidInputError(
+				'status',
+				`"${String(filters.status).slice(0, 40)}" is not a status: use one of ${REPORTED_STATUSES.join(', ')}`,
+			);
 		}
 		query.status = filters.status;
 	}
@@ -118,5 +135,7 @@ export async function connectionPage(
 	// One row more than the page tells whether another page follows, without a count query.
 	const rows = await store.list({ ...listQuery(filters), after: page.after, limit: page.size + 1 });
 	const connections = rows.slice(0, page.size).map(summarize);
-	return rows.length > page.size ? { connections, next: connections[connections.length - 1].connectionId } : { connections };
+	return rows.length > page.size
+		? { connections, next: connections[connections.length - 1].connectionId }
+		: { connections };
 }

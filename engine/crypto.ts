@@ -1,4 +1,12 @@
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, scryptSync, type KeyObject } from 'node:crypto';
+import {
+	createCipheriv,
+	createDecipheriv,
+	createHmac,
+	createSecretKey,
+	randomBytes,
+	scryptSync,
+	type KeyObject,
+} from 'node:crypto';
 import { DecryptionError, InvalidInputError } from './errors';
 
 /*
@@ -32,7 +40,10 @@ const derivedKeys = new Map<string, DerivedKey>();
  * oldest out first.
  */
 const OPENED_LIMIT = 1000;
-const opened = new Map<string, { stored: string; keyId: string; key: KeyObject; plaintext: string }>();
+const opened = new Map<
+	string,
+	{ stored: string; keyId: string; key: KeyObject; plaintext: string }
+>();
 
 /** scrypt makes a weak passphrase costly to brute-force; derived once per key per process. */
 function deriveKey(secret: string, field: string): DerivedKey {
@@ -44,7 +55,9 @@ function deriveKey(secret: string, field: string): DerivedKey {
 	}
 	let derived = derivedKeys.get(secret);
 	if (!derived) {
-		const key = createSecretKey(scryptSync(secret, KEY_SALT, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }));
+		const key = createSecretKey(
+			scryptSync(secret, KEY_SALT, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }),
+		);
 		const id = createHmac('sha256', key).update('key-id').digest('base64url').slice(0, 8);
 		derived = { id, key };
 		derivedKeys.set(secret, derived);
@@ -61,7 +74,11 @@ export class TokenCipher {
 	/** `currentKey` encrypts; `previousKeys` still decrypt, so values written before a rotation stay readable. */
 	constructor(currentKey: string, previousKeys: string[] = []) {
 		this.current = deriveKey(currentKey, 'encryptionKey');
-		this.byId = new Map([this.current, ...previousKeys.map((k) => deriveKey(k, 'previousEncryptionKeys'))].map((k) => [k.id, k]));
+		this.byId = new Map(
+			[this.current, ...previousKeys.map((k) => deriveKey(k, 'previousEncryptionKeys'))].map(
+				(k) => [k.id, k],
+			),
+		);
 	}
 
 	encrypt(plaintext: string, connectionId: string, field: TokenField): string {
@@ -77,10 +94,13 @@ export class TokenCipher {
 		const boundTo = `${connectionId}\u0000${field}`;
 		const known = opened.get(boundTo);
 		// Served only for the very value it was opened from, and only to a cipher holding the key that opened it.
-		if (known && known.stored === stored && this.byId.get(known.keyId)?.key === known.key) return known.plaintext;
+		if (known && known.stored === stored && this.byId.get(known.keyId)?.key === known.key)
+			return known.plaintext;
 		const parts = stored.split(':');
 		if (parts.length !== 6 || `${parts[0]}:${parts[1]}` !== PREFIX) {
-			throw new DecryptionError(`The stored ${field} of connection "${connectionId}" is not in the encrypted format`);
+			throw new DecryptionError(
+				`The stored ${field} of connection "${connectionId}" is not in the encrypted format`,
+			);
 		}
 		const [, , keyId, iv, tag, ciphertext] = parts;
 		const tagBytes = Buffer.from(tag, 'base64url');
@@ -97,12 +117,18 @@ export class TokenCipher {
 		}
 		let plaintext: string;
 		try {
-			const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'), { authTagLength: GCM_TAG_LENGTH });
+			const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'), {
+				authTagLength: GCM_TAG_LENGTH,
+			});
 			decipher.setAAD(Buffer.from(boundTo, 'utf8'));
 			decipher.setAuthTag(tagBytes);
-			plaintext = decipher.update(Buffer.from(ciphertext, 'base64url'), undefined, 'utf8') + decipher.final('utf8');
+			plaintext =
+				decipher.update(Buffer.from(ciphertext, 'base64url'), undefined, 'utf8') +
+				decipher.final('utf8');
 		} catch {
-			throw new DecryptionError(`The stored ${field} of connection "${connectionId}" failed its integrity check`);
+			throw new DecryptionError(
+				`The stored ${field} of connection "${connectionId}" failed its integrity check`,
+			);
 		}
 		opened.delete(boundTo);
 		if (opened.size >= OPENED_LIMIT) opened.delete(opened.keys().next().value!);
@@ -116,7 +142,11 @@ export class TokenCipher {
 	 */
 	subkeys(purpose: string): Buffer[] {
 		const keys = [this.current, ...[...this.byId.values()].filter((k) => k !== this.current)];
-		return keys.map((k) => createHmac('sha256', k.key).update(`n8n-nodes-oauth2-token-manager/subkey/${purpose}`).digest());
+		return keys.map((k) =>
+			createHmac('sha256', k.key)
+				.update(`n8n-nodes-oauth2-token-manager/subkey/${purpose}`)
+				.digest(),
+		);
 	}
 
 	/** True when the value was written under a key other than the current one (re-encrypt on next write). */

@@ -153,7 +153,12 @@ export class TokenEndpointError extends TokenManagerError {
 	 */
 	readonly consequence: string | undefined;
 
-	constructor(message: string, response: EndpointErrorResponse = {}, description?: string, consequence?: string) {
+	constructor(
+		message: string,
+		response: EndpointErrorResponse = {},
+		description?: string,
+		consequence?: string,
+	) {
 		super(message, response.error ?? 'token_endpoint_error', description);
 		this.consequence = consequence;
 		this.error = response.error;

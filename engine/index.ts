@@ -16,7 +16,12 @@ export {
 } from './api-request';
 export { DEFAULT_STATE_TTL_SECONDS, connectionIdFromState } from './authorization';
 export { validateConnectionId } from './connection-id';
-export { connectionPage, getConnection, listConnections, type ConnectionSummary } from './connections';
+export {
+	connectionPage,
+	getConnection,
+	listConnections,
+	type ConnectionSummary,
+} from './connections';
 export { TokenCipher } from './crypto';
 export * from './errors';
 export { DEFAULT_KEEP_ALIVE_CONCURRENCY, MAX_KEEP_ALIVE_CONCURRENCY } from './keep-alive/sweep';
@@ -34,7 +39,11 @@ export {
 export type { TokenStore } from './store';
 export { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from './stores';
 export { SupabaseTokenStore } from './stores/supabase';
-export { DEFAULT_MIN_VALIDITY_SECONDS, TokenManager, type TokenManagerOptions } from './token-manager';
+export {
+	DEFAULT_MIN_VALIDITY_SECONDS,
+	TokenManager,
+	type TokenManagerOptions,
+} from './token-manager';
 export {
 	REPORTED_STATUSES,
 	reportedStatus,

@@ -79,8 +79,16 @@ export interface ProviderPreset {
 	placeholders: Record<string, PlaceholderRule>;
 }
 
-type PresetData = Pick<ProviderPreset, 'name' | 'docsUrl' | 'authorizationUrl' | 'tokenUrl' | 'clientAuthentication' | 'pkce'> &
-	Partial<Omit<ProviderPreset, 'id' | 'name' | 'docsUrl' | 'authorizationUrl' | 'tokenUrl' | 'clientAuthentication' | 'pkce'>>;
+type PresetData = Pick<
+	ProviderPreset,
+	'name' | 'docsUrl' | 'authorizationUrl' | 'tokenUrl' | 'clientAuthentication' | 'pkce'
+> &
+	Partial<
+		Omit<
+			ProviderPreset,
+			'id' | 'name' | 'docsUrl' | 'authorizationUrl' | 'tokenUrl' | 'clientAuthentication' | 'pkce'
+		>
+	>;
 
 /** A preset as written in the data file, with every optional setting at its default. */
 export function presetFromData(id: string, data: PresetData): ProviderPreset {
@@ -106,7 +114,10 @@ export function presetFromData(id: string, data: PresetData): ProviderPreset {
 }
 
 export const PROVIDER_PRESETS: Record<string, ProviderPreset> = Object.fromEntries(
-	Object.entries(presetFile.providers as Record<string, PresetData>).map(([id, data]) => [id, presetFromData(id, data)]),
+	Object.entries(presetFile.providers as Record<string, PresetData>).map(([id, data]) => [
+		id,
+		presetFromData(id, data),
+	]),
 );
 
 /** Parameters the engine sends itself in the authorization request or a token request: no preset or setting may set them. */
@@ -125,13 +136,24 @@ export const ENGINE_PARAMETERS: readonly string[] = [
 ];
 
 /** Refuses parameters the engine owns; `field` names the setting they came from. */
-export function checkExtraParameters(field: string, parameters: RequestParameters): RequestParameters {
+export function checkExtraParameters(
+	field: string,
+	parameters: RequestParameters,
+): RequestParameters {
 	for (const [name, value] of Object.entries(parameters)) {
-		if (name.trim() === '') throw new InvalidInputError(field, 'contain a parameter without a name: use name=value&name2=value2');
+		if (name.trim() === '')
+			throw new InvalidInputError(
+				field,
+				'contain a parameter without a name: use name=value&name2=value2',
+			);
 		if (ENGINE_PARAMETERS.includes(name)) {
 			throw new InvalidInputError(field, `cannot set "${name}": the token manager sets it itself`);
 		}
-		if (typeof value !== 'string') throw new InvalidInputError(field, `set "${name}" to a ${typeof value}: each value must be text`);
+		if (typeof value !== 'string')
+			throw new InvalidInputError(
+				field,
+				`set "${name}" to a ${typeof value}: each value must be text`,
+			);
 	}
 	return parameters;
 }
@@ -148,15 +170,22 @@ export function parseExtraParameters(field: string, text: string): RequestParame
 		try {
 			parsed = JSON.parse(trimmed);
 		} catch {
-			throw new InvalidInputError(field, 'are not valid JSON: write {"name": "value"} or name=value&name2=value2');
+			throw new InvalidInputError(
+				field,
+				'are not valid JSON: write {"name": "value"} or name=value&name2=value2',
+			);
 		}
 		if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-			throw new InvalidInputError(field, 'must be a JSON object of texts, e.g. {"audience": "api.example.com"}');
+			throw new InvalidInputError(
+				field,
+				'must be a JSON object of texts, e.g. {"audience": "api.example.com"}',
+			);
 		}
 		return checkExtraParameters(field, parsed as RequestParameters);
 	}
 	const parameters: RequestParameters = {};
-	for (const [name, value] of new URLSearchParams(trimmed.replace(/^\?/, ''))) parameters[name] = value;
+	for (const [name, value] of new URLSearchParams(trimmed.replace(/^\?/, '')))
+		parameters[name] = value;
 	return checkExtraParameters(field, parameters);
 }
 
@@ -183,7 +212,17 @@ export type OAuthClientSettings = {
 	/** Added to the preset's. */
 	keepResponseFields?: string[];
 	keepCallbackFields?: string[];
-} & Partial<Pick<ProviderPreset, 'authorizationUrl' | 'tokenUrl' | 'revocationUrl' | 'clientAuthentication' | 'pkce' | 'scopeSeparator'>>;
+} & Partial<
+	Pick<
+		ProviderPreset,
+		| 'authorizationUrl'
+		| 'tokenUrl'
+		| 'revocationUrl'
+		| 'clientAuthentication'
+		| 'pkce'
+		| 'scopeSeparator'
+	>
+>;
 
 const MAX_PLACEHOLDER_LENGTH = 253;
 
@@ -194,12 +233,19 @@ function placeholderValue(rule: PlaceholderRule, given: string | undefined): str
 	const example = rule.example ? `, such as ${rule.example}` : '';
 	if (rule.values) {
 		const choice = rule.values[value];
-		if (choice === undefined) throw new InvalidInputError(rule.field, `must be one of ${Object.keys(rule.values).join(', ')}`);
+		if (choice === undefined)
+			throw new InvalidInputError(
+				rule.field,
+				`must be one of ${Object.keys(rule.values).join(', ')}`,
+			);
 		return choice;
 	}
 	const shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
 	if (value.length > MAX_PLACEHOLDER_LENGTH || !new RegExp(rule.pattern ?? '^$').test(value)) {
-		throw new InvalidInputError(rule.field, `must be a plain name or host${example} (no https://, path or spaces), not ${shown}`);
+		throw new InvalidInputError(
+			rule.field,
+			`must be a plain name or host${example} (no https://, path or spaces), not ${shown}`,
+		);
 	}
 	return value;
 }
@@ -212,14 +258,21 @@ function fillPlaceholders(url: string, values: Record<string, string>): string {
 export function resolveOAuthClient(settings: OAuthClientSettings): OAuthClient {
 	const preset = PROVIDER_PRESETS[settings.preset];
 	if (!preset) {
-		throw new Error(`Unknown provider preset "${settings.preset}" (known: ${Object.keys(PROVIDER_PRESETS).join(', ')})`);
+		throw new Error(
+			`Unknown provider preset "${settings.preset}" (known: ${Object.keys(PROVIDER_PRESETS).join(', ')})`,
+		);
 	}
-	const pick = <K extends keyof OAuthClientSettings & keyof ProviderPreset>(key: K): ProviderPreset[K] => {
+	const pick = <K extends keyof OAuthClientSettings & keyof ProviderPreset>(
+		key: K,
+	): ProviderPreset[K] => {
 		const value = settings[key] as ProviderPreset[K] | undefined;
 		return value === undefined || value === '' ? preset[key] : value;
 	};
 	const values = Object.fromEntries(
-		Object.entries(preset.placeholders).map(([name, rule]) => [name, placeholderValue(rule, settings.placeholderValues?.[rule.field])]),
+		Object.entries(preset.placeholders).map(([name, rule]) => [
+			name,
+			placeholderValue(rule, settings.placeholderValues?.[rule.field]),
+		]),
 	);
 	const union = (own: string[], added: string[] = []) => [...new Set([...own, ...added])];
 	const scopes = settings.scopes ?? [];
@@ -231,9 +284,18 @@ export function resolveOAuthClient(settings: OAuthClientSettings): OAuthClient {
 		clientAuthentication: pick('clientAuthentication'),
 		pkce: pick('pkce'),
 		scopeSeparator: pick('scopeSeparator'),
-		authorizationParameters: { ...preset.authorizationParameters, ...checkExtraParameters('authorizationParameters', settings.authorizationParameters ?? {}) },
-		tokenParameters: { ...preset.tokenParameters, ...checkExtraParameters('tokenParameters', settings.tokenParameters ?? {}) },
-		refreshParameters: { ...preset.refreshParameters, ...checkExtraParameters('refreshParameters', settings.refreshParameters ?? {}) },
+		authorizationParameters: {
+			...preset.authorizationParameters,
+			...checkExtraParameters('authorizationParameters', settings.authorizationParameters ?? {}),
+		},
+		tokenParameters: {
+			...preset.tokenParameters,
+			...checkExtraParameters('tokenParameters', settings.tokenParameters ?? {}),
+		},
+		refreshParameters: {
+			...preset.refreshParameters,
+			...checkExtraParameters('refreshParameters', settings.refreshParameters ?? {}),
+		},
 		keepResponseFields: union(preset.keepResponseFields, settings.keepResponseFields),
 		keepCallbackFields: union(preset.keepCallbackFields, settings.keepCallbackFields),
 		clientId: settings.clientId,
@@ -247,12 +309,16 @@ export function resolveOAuthClient(settings: OAuthClientSettings): OAuthClient {
  * The connection id a preset derives from a token response (e.g. "pipedrive:acme" from Pipedrive's api_domain
  * https://acme.pipedrive.com), or null when the preset derives none or the response does not match.
  */
-export function derivedConnectionId(client: Pick<OAuthClient, 'connectionIdFrom'>, responseFields: Record<string, unknown>): string | null {
+export function derivedConnectionId(
+	client: Pick<OAuthClient, 'connectionIdFrom'>,
+	responseFields: Record<string, unknown>,
+): string | null {
 	const rule = client.connectionIdFrom;
 	if (!rule) return null;
 	const value = responseFields[rule.responseField];
 	// Host names are case-insensitive: the pattern sees the value lower-cased, so one company gets one id.
-	const match = typeof value === 'string' ? new RegExp(rule.pattern).exec(value.toLowerCase()) : null;
+	const match =
+		typeof value === 'string' ? new RegExp(rule.pattern).exec(value.toLowerCase()) : null;
 	return match?.[1] ? `${rule.prefix}${match[1]}` : null;
 }
 
@@ -287,7 +353,9 @@ function displayedTokenUrl(tokenUrl: string): string {
 /** The stable fingerprint of the app (token URL + client id) that a connection's tokens belong to. */
 export function appFingerprint(client: Pick<OAuthClient, 'tokenUrl' | 'clientId'>): string {
 	const hash = createHash('sha256')
-		.update(`oauth2-token-manager app ${FINGERPRINT_VERSION}\n${normalisedTokenUrl(client.tokenUrl)}\n${client.clientId}`)
+		.update(
+			`oauth2-token-manager app ${FINGERPRINT_VERSION}\n${normalisedTokenUrl(client.tokenUrl)}\n${client.clientId}`,
+		)
 		.digest('hex')
 		.slice(0, 32);
 	const tail = client.clientId.slice(-4);

@@ -11,7 +11,11 @@ import { writeFromLatest } from './versioned-write';
  * revocation URL, then status revoked, both tokens erased and its used-state record deleted. If the provider refuses
  * or cannot be reached, nothing is erased (the error says so). Holds the refresh lease so no refresh races it.
  */
-export async function revoke(parts: EngineParts, connectionId: string, options: { atProvider?: boolean } = {}): Promise<RevokeResult> {
+export async function revoke(
+	parts: EngineParts,
+	connectionId: string,
+	options: { atProvider?: boolean } = {},
+): Promise<RevokeResult> {
 	const { store, client, coordinator, sealer } = parts;
 	validateConnectionId(connectionId);
 	const atProvider = options.atProvider !== false;
@@ -37,7 +41,13 @@ export async function revoke(parts: EngineParts, connectionId: string, options: 
 				revokedAtProvider = current.refreshToken ? 'refresh_token' : 'access_token';
 				await parts.oauth.revokeToken(token, revokedAtProvider);
 			}
-			const fields: Partial<ConnectionFields> = { status: 'revoked', accessToken: null, refreshToken: null, expiresAt: null, lastError: null };
+			const fields: Partial<ConnectionFields> = {
+				status: 'revoked',
+				accessToken: null,
+				refreshToken: null,
+				expiresAt: null,
+				lastError: null,
+			};
 			const revoked = await writeFromLatest(
 				store,
 				connectionId,

@@ -9,7 +9,10 @@ import type { Connection, ConnectionFields, StoredConnection } from './types';
  */
 export const EXPIRY_MARGIN_MS = 2_000;
 
-export type SealedTokenFields = Pick<ConnectionFields, 'accessToken' | 'refreshToken' | 'tokenType' | 'scope' | 'expiresAt' | 'metadata'>;
+export type SealedTokenFields = Pick<
+	ConnectionFields,
+	'accessToken' | 'refreshToken' | 'tokenType' | 'scope' | 'expiresAt' | 'metadata'
+>;
 
 /*
  * Sealing and opening rows: tokens are encrypted, bound to their connection and field, before any write, and decrypted
@@ -24,7 +27,8 @@ export class RowSealer {
 	 * (a refresh, a revocation), not on every call that only uses the access token.
 	 */
 	open(row: StoredConnection): Connection {
-		const open = (value: string | null, field: TokenField) => (value === null ? null : this.cipher.decrypt(value, row.connectionId, field));
+		const open = (value: string | null, field: TokenField) =>
+			value === null ? null : this.cipher.decrypt(value, row.connectionId, field);
 		let refreshToken: { value: string | null } | undefined;
 		return {
 			...row,
@@ -39,13 +43,17 @@ export class RowSealer {
 	/** The connection's tokens sealed under the current key, for any write of it. */
 	resealed(c: Connection): Pick<ConnectionFields, 'accessToken' | 'refreshToken'> {
 		return {
-			accessToken: c.accessToken === null ? null : this.seal(c.accessToken, c.connectionId, 'access_token'),
-			refreshToken: c.refreshToken === null ? null : this.seal(c.refreshToken, c.connectionId, 'refresh_token'),
+			accessToken:
+				c.accessToken === null ? null : this.seal(c.accessToken, c.connectionId, 'access_token'),
+			refreshToken:
+				c.refreshToken === null ? null : this.seal(c.refreshToken, c.connectionId, 'refresh_token'),
 		};
 	}
 
 	/** As resealed, leaving out a token no configured key opens: the write then keeps it as it is. */
-	resealedIfReadable(c: Connection): Partial<Pick<ConnectionFields, 'accessToken' | 'refreshToken'>> {
+	resealedIfReadable(
+		c: Connection,
+	): Partial<Pick<ConnectionFields, 'accessToken' | 'refreshToken'>> {
 		try {
 			return this.resealed(c);
 		} catch (error) {
@@ -55,7 +63,9 @@ export class RowSealer {
 	}
 
 	refreshTokenOf(row: StoredConnection): string | null {
-		return row.refreshToken === null ? null : this.cipher.decrypt(row.refreshToken, row.connectionId, 'refresh_token');
+		return row.refreshToken === null
+			? null
+			: this.cipher.decrypt(row.refreshToken, row.connectionId, 'refresh_token');
 	}
 
 	/** The row's refresh token, or null when there is none or it cannot be decrypted with the configured keys. */
@@ -84,11 +94,15 @@ export class RowSealer {
 		const refreshToken = response.refreshToken ?? previous.refreshToken;
 		return {
 			accessToken: this.seal(response.accessToken, connectionId, 'access_token'),
-			refreshToken: refreshToken === null ? null : this.seal(refreshToken, connectionId, 'refresh_token'),
+			refreshToken:
+				refreshToken === null ? null : this.seal(refreshToken, connectionId, 'refresh_token'),
 			tokenType: response.tokenType,
 			scope: response.scope,
 			// From when the request was sent: the token cannot have been issued earlier.
-			expiresAt: response.expiresIn === null ? null : new Date(response.requestedAt.getTime() + response.expiresIn * 1000 - EXPIRY_MARGIN_MS),
+			expiresAt:
+				response.expiresIn === null
+					? null
+					: new Date(response.requestedAt.getTime() + response.expiresIn * 1000 - EXPIRY_MARGIN_MS),
 			metadata,
 		};
 	}

@@ -34,7 +34,11 @@ export interface TokenStore {
 	 * Writes `fields` when the row is at `expectedVersion`, bumps the version and clears any lease
 	 * (the write is the lease's release). Throws VersionConflictError otherwise, ConnectionNotFoundError when absent.
 	 */
-	update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection>;
+	update(
+		connectionId: string,
+		expectedVersion: number,
+		fields: Partial<ConnectionFields>,
+	): Promise<StoredConnection>;
 
 	/** The database's clock now: cooldowns are written and compared in it, as the lease is. */
 	databaseTime(): Promise<Date>;
@@ -83,6 +87,14 @@ export interface TokenStore {
  * A store identity from its kind and the values that locate its table (server, database, user, resolved schema
  * and table; a file's real path), in a form no two different locations share.
  */
-export function storeIdentity(kind: string, location: Record<string, string | number | null | undefined>): string {
-	return JSON.stringify([kind, ...Object.keys(location).sort().map((name) => [name, location[name] ?? null])]);
+export function storeIdentity(
+	kind: string,
+	location: Record<string, string | number | null | undefined>,
+): string {
+	return JSON.stringify([
+		kind,
+		...Object.keys(location)
+			.sort()
+			.map((name) => [name, location[name] ?? null]),
+	]);
 }

@@ -16,7 +16,11 @@ import { InvalidInputError } from './errors';
 import { keepAlive } from './keep-alive/sweep';
 import { AuthorizationServerClient, type RequestPolicy } from './oauth';
 import { appFingerprint, type OAuthClient } from './presets';
-import { processRefreshRegistry, RefreshCoordinator, type RefreshRegistry } from './refresh/coordinator';
+import {
+	processRefreshRegistry,
+	RefreshCoordinator,
+	type RefreshRegistry,
+} from './refresh/coordinator';
 import { DatabaseClock } from './refresh/database-clock';
 import { leaseSettings } from './refresh/lease';
 import { effectiveMinValidityMs, type RefreshRequest } from './refresh/policy';
@@ -102,7 +106,8 @@ export class TokenManager {
 			client,
 			fingerprint,
 			oauth,
-			tokenEndpoint: options.tokenEndpoint ?? ((grant, limits) => oauth.requestToken(grant, limits)),
+			tokenEndpoint:
+				options.tokenEndpoint ?? ((grant, limits) => oauth.requestToken(grant, limits)),
 			clock,
 			databaseClock: options.databaseClock ?? (() => storeClock.now()),
 			coordinator: new RefreshCoordinator({
@@ -126,7 +131,8 @@ export class TokenManager {
 				fingerprint,
 				sealer,
 				links,
-				reauthorizationLinkTtlSeconds: options.reauthorizationLinkTtlSeconds ?? DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS,
+				reauthorizationLinkTtlSeconds:
+					options.reauthorizationLinkTtlSeconds ?? DEFAULT_REAUTHORIZATION_LINK_TTL_SECONDS,
 			}),
 			failingAfterMs,
 		};
@@ -134,7 +140,10 @@ export class TokenManager {
 	}
 
 	/** The provider's authorize URL for this connection, with a signed state that only this store accepts. Nothing is written. */
-	buildAuthorizationUrl(connectionId: string, options: LinkOptions = {}): Promise<AuthorizationStart> {
+	buildAuthorizationUrl(
+		connectionId: string,
+		options: LinkOptions = {},
+	): Promise<AuthorizationStart> {
 		return this.parts.links.build(connectionId, options);
 	}
 
@@ -144,12 +153,18 @@ export class TokenManager {
 	}
 
 	/** Trades an authorization code for tokens and stores them; a null id is derived from the answer (marketplace installs). */
-	exchangeAuthorizationCode(connectionId: string | null, params: ExchangeParams): Promise<TokenResult> {
+	exchangeAuthorizationCode(
+		connectionId: string | null,
+		params: ExchangeParams,
+	): Promise<TokenResult> {
 		return exchangeAuthorizationCode(this.parts, connectionId, params);
 	}
 
 	/** A connection of the client itself (RFC 6749 §4.4), renewed with the same request whenever it is stale. */
-	connectClientCredentials(connectionId: string, params: ClientCredentialsParams = {}): Promise<TokenResult> {
+	connectClientCredentials(
+		connectionId: string,
+		params: ClientCredentialsParams = {},
+	): Promise<TokenResult> {
 		return connectClientCredentials(this.parts, connectionId, params);
 	}
 
@@ -158,16 +173,35 @@ export class TokenManager {
 	 * failing (cooldown) it is not called: the stored token is returned while it has not expired (`cooldown` says so),
 	 * else a ProviderFailingError.
 	 */
-	async getValidToken(connectionId: string, options: { minValiditySeconds?: number } = {}): Promise<ValidTokenResult> {
+	async getValidToken(
+		connectionId: string,
+		options: { minValiditySeconds?: number } = {},
+	): Promise<ValidTokenResult> {
 		validateConnectionId(connectionId);
 		const minValidityMs = minValidityMsOf(options.minValiditySeconds);
-		const { result, cooldown } = await this.refreshPath.refreshIfNeeded(connectionId, { kind: 'min-validity', minValidityMs });
+		const { result, cooldown } = await this.refreshPath.refreshIfNeeded(connectionId, {
+			kind: 'min-validity',
+			minValidityMs,
+		});
 		if (cooldown) {
-			const leftMs = result.connection.expiresAt ? result.connection.expiresAt.getTime() - this.parts.clock() : minValidityMs;
-			return { ...result, cooldown, minValidity: { effectiveSeconds: Math.max(0, Math.floor(leftMs / 1000)), capped: true } };
+			const leftMs = result.connection.expiresAt
+				? result.connection.expiresAt.getTime() - this.parts.clock()
+				: minValidityMs;
+			return {
+				...result,
+				cooldown,
+				minValidity: { effectiveSeconds: Math.max(0, Math.floor(leftMs / 1000)), capped: true },
+			};
 		}
 		const effectiveMs = effectiveMinValidityMs(result.connection, minValidityMs);
-		return { ...result, cooldown: null, minValidity: { effectiveSeconds: Math.floor(effectiveMs / 1000), capped: effectiveMs < minValidityMs } };
+		return {
+			...result,
+			cooldown: null,
+			minValidity: {
+				effectiveSeconds: Math.floor(effectiveMs / 1000),
+				capped: effectiveMs < minValidityMs,
+			},
+		};
 	}
 
 	/**
@@ -176,10 +210,15 @@ export class TokenManager {
 	 * refreshes unless another refresh completed after this call began. In a cooldown even a forced refresh does not call
 	 * the provider (ProviderFailingError): every execution of a workflow would add load to a failing provider.
 	 */
-	async refreshToken(connectionId: string, options: { failedAccessToken?: string; force?: boolean } = {}): Promise<TokenResult> {
+	async refreshToken(
+		connectionId: string,
+		options: { failedAccessToken?: string; force?: boolean } = {},
+	): Promise<TokenResult> {
 		validateConnectionId(connectionId);
 		const request: RefreshRequest =
-			options.failedAccessToken && !options.force ? { kind: 'failed-token', failedAccessToken: options.failedAccessToken } : { kind: 'forced' };
+			options.failedAccessToken && !options.force
+				? { kind: 'failed-token', failedAccessToken: options.failedAccessToken }
+				: { kind: 'forced' };
 		requireTokenClient(this.parts.client); // a misconfigured client is named before the connection is compared with it
 		return (await this.refreshPath.refreshIfNeeded(connectionId, request)).result;
 	}

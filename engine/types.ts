@@ -3,7 +3,11 @@ import type { TokenTypeHint } from './oauth';
 /** Lifecycle of one authorized account, as stored (the status column). */
 export type ConnectionStatus = 'active' | 'needs_reauth' | 'revoked';
 
-export const CONNECTION_STATUSES: readonly ConnectionStatus[] = ['active', 'needs_reauth', 'revoked'];
+export const CONNECTION_STATUSES: readonly ConnectionStatus[] = [
+	'active',
+	'needs_reauth',
+	'revoked',
+];
 
 /**
  * The status users see: an active connection whose refreshes have failed for longer than the failing period
@@ -12,9 +16,16 @@ export const CONNECTION_STATUSES: readonly ConnectionStatus[] = ['active', 'need
  */
 export type ReportedStatus = ConnectionStatus | 'failing';
 
-export const REPORTED_STATUSES: readonly ReportedStatus[] = ['active', 'failing', 'needs_reauth', 'revoked'];
+export const REPORTED_STATUSES: readonly ReportedStatus[] = [
+	'active',
+	'failing',
+	'needs_reauth',
+	'revoked',
+];
 
-export function reportedStatus(row: Pick<StoredConnection, 'status' | 'failingSince'>): ReportedStatus {
+export function reportedStatus(
+	row: Pick<StoredConnection, 'status' | 'failingSince'>,
+): ReportedStatus {
 	return row.status === 'active' && row.failingSince !== null ? 'failing' : row.status;
 }
 
@@ -91,12 +102,17 @@ export type ConnectionFields = Pick<
 >;
 
 /** Fields an insert may leave out: the store fills the column defaults (authorization_code, no failures). */
-type DefaultedField = 'grantType' | 'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince';
+type DefaultedField =
+	'grantType' | 'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince';
 
-export type NewConnection = Omit<ConnectionFields, DefaultedField> & Partial<Pick<ConnectionFields, DefaultedField>> & { connectionId: string };
+export type NewConnection = Omit<ConnectionFields, DefaultedField> &
+	Partial<Pick<ConnectionFields, DefaultedField>> & { connectionId: string };
 
 /** The failure bookkeeping of a healthy connection, written with every success. */
-export const NO_FAILURES: Pick<ConnectionFields, 'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince'> = {
+export const NO_FAILURES: Pick<
+	ConnectionFields,
+	'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince'
+> = {
 	failureCount: 0,
 	firstFailureAt: null,
 	nextAttemptAt: null,
@@ -196,7 +212,8 @@ export interface KeepAliveOptions {
 	maxConnections?: number;
 }
 
-export type KeepAliveOutcomeKind = 'refreshed' | 'skipped_fresh' | 'cooldown' | 'needs_reauth' | 'revoked' | 'failed';
+export type KeepAliveOutcomeKind =
+	'refreshed' | 'skipped_fresh' | 'cooldown' | 'needs_reauth' | 'revoked' | 'failed';
 
 /** What Keep Alive did to one connection. Never carries a token. */
 export interface KeepAliveOutcome {

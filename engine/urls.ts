@@ -17,7 +17,8 @@ export function requireSecureUrl(field: string, value: string): URL {
 	} catch {
 		throw new InvalidInputError(field, 'is not an absolute https:// URL');
 	}
-	if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname))) return url;
+	if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname)))
+		return url;
 	if (url.protocol === 'http:') {
 		throw new InvalidInputError(
 			field,

@@ -22,7 +22,8 @@ export async function writeFromLatest<T>(
 		try {
 			return await write(latest);
 		} catch (error) {
-			if (!(error instanceof VersionConflictError || error instanceof ConnectionExistsError)) throw error;
+			if (!(error instanceof VersionConflictError || error instanceof ConnectionExistsError))
+				throw error;
 			if (attempt >= WRITE_ATTEMPTS) {
 				throw new StoreError(
 					`Connection "${connectionId}" kept changing while it was being written (${attempt} attempts)`,

@@ -13,7 +13,14 @@ import { startSandbox, type Sandbox, type SandboxStats } from '../tools/sandbox'
 import { CURRENT_N8N, ensureN8n, N8N_1X, type N8nTarget } from '../tools/n8n/install';
 import { type N8nInstance, startN8n } from '../tools/n8n/instance';
 import { installPackage, packProject } from '../tools/n8n/package';
-import { embeddedStore, ownerClient, postgresStore, provisionTokenManager, type StoreChoice, type TokenManagerSetup } from '../tools/n8n/provision';
+import {
+	embeddedStore,
+	ownerClient,
+	postgresStore,
+	provisionTokenManager,
+	type StoreChoice,
+	type TokenManagerSetup,
+} from '../tools/n8n/provision';
 import { importWithCli, WORKFLOW_FILES, type WorkflowKey } from '../tools/n8n/stack';
 import { nodeRuntimeOf } from '../tools/node-runtime';
 import { sleep } from '../tools/sleep';
@@ -36,13 +43,17 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const log = (line: string) => console.log(`[compat] ${line}`);
 
 function check(condition: boolean, what: string, stats?: SandboxStats) {
-	if (!condition) throw new Error(`${what}${stats ? ` (sandbox: ${JSON.stringify({ tokenRequests: stats.tokenRequests, apiCalls: stats.apiCalls, failedApiCalls: stats.failedApiCalls })})` : ''}`);
+	if (!condition)
+		throw new Error(
+			`${what}${stats ? ` (sandbox: ${JSON.stringify({ tokenRequests: stats.tokenRequests, apiCalls: stats.apiCalls, failedApiCalls: stats.failedApiCalls })})` : ''}`,
+		);
 }
 
 /** Sleeps until the access token has expired at the sandbox too. */
 async function untilExpired(tokenExpiresAt: string | undefined) {
 	const expiresAt = Date.parse(String(tokenExpiresAt));
-	if (!Number.isFinite(expiresAt)) throw new Error(`workflow 2 answered no tokenExpiresAt (${tokenExpiresAt})`);
+	if (!Number.isFinite(expiresAt))
+		throw new Error(`workflow 2 answered no tokenExpiresAt (${tokenExpiresAt})`);
 	await sleep(Math.max(0, expiresAt - Date.now() + 700));
 }
 
@@ -53,25 +64,43 @@ async function mainPath(setup: TokenManagerSetup, sandbox: Sandbox): Promise<str
 	check((await setup.connect(connectionId, 'alice')) === 200, 'workflow 1 did not connect');
 	const connectMs = Date.now() - t;
 	const first = await setup.call(connectionId);
-	check(first.status === 200 && first.body.statusCode === 200 && first.body.user?.name === 'alice', `workflow 2 answered ${first.status}: ${first.text.slice(0, 300)}`);
+	check(
+		first.status === 200 && first.body.statusCode === 200 && first.body.user?.name === 'alice',
+		`workflow 2 answered ${first.status}: ${first.text.slice(0, 300)}`,
+	);
 
 	await untilExpired(first.body.tokenExpiresAt);
 	sandbox.reset();
 	t = Date.now();
 	const across = await setup.call(connectionId);
 	const acrossMs = Date.now() - t;
-	check(across.status === 200 && across.body.statusCode === 200 && across.body.tokenRefreshedBeforeCall === true, `the call after expiry answered ${across.status}: ${across.text.slice(0, 300)}`);
-	check(sandbox.stats().tokenRequests.refresh_token === 1, 'the call after expiry did not refresh exactly once', sandbox.stats());
+	check(
+		across.status === 200 &&
+			across.body.statusCode === 200 &&
+			across.body.tokenRefreshedBeforeCall === true,
+		`the call after expiry answered ${across.status}: ${across.text.slice(0, 300)}`,
+	);
+	check(
+		sandbox.stats().tokenRequests.refresh_token === 1,
+		'the call after expiry did not refresh exactly once',
+		sandbox.stats(),
+	);
 
 	await untilExpired(across.body.tokenExpiresAt);
 	sandbox.reset();
 	t = Date.now();
 	const burst = await Promise.all(Array.from({ length: BURST }, () => setup.call(connectionId)));
 	const burstMs = Date.now() - t;
-	const ok = burst.filter((r) => r.status === 200 && r.body.statusCode === 200 && r.body.user?.name === 'alice').length;
+	const ok = burst.filter(
+		(r) => r.status === 200 && r.body.statusCode === 200 && r.body.user?.name === 'alice',
+	).length;
 	const stats = sandbox.stats();
 	check(ok === BURST, `${BURST - ok} of ${BURST} burst calls failed`, stats);
-	check(stats.tokenRequests.total === 1 && stats.tokenRequests.refresh_token === 1, 'the burst did not make exactly 1 token request', stats);
+	check(
+		stats.tokenRequests.total === 1 && stats.tokenRequests.refresh_token === 1,
+		'the burst did not make exactly 1 token request',
+		stats,
+	);
 	check(stats.failedApiCalls === 0, 'the burst made failed API calls', stats);
 	return `connect ${seconds(connectMs)}; refresh across expiry 1 request, ${seconds(acrossMs)}; burst ${ok}/${BURST} ok, ${stats.tokenRequests.total} token request, ${stats.failedApiCalls} failed calls, ${seconds(burstMs)}`;
 }
@@ -82,7 +111,10 @@ async function runTarget(target: N8nTarget, tarball: string, baseFolder: string)
 	const userFolder = path.join(baseFolder, `n8n-${target.version}`);
 	const sandboxes: Sandbox[] = [];
 	let n8n: N8nInstance | undefined;
-	const stores = (database: string): StoreChoice[] => [postgresStore(database), embeddedStore(path.join(userFolder, 'tokens.sqlite'))];
+	const stores = (database: string): StoreChoice[] => [
+		postgresStore(database),
+		embeddedStore(path.join(userFolder, 'tokens.sqlite')),
+	];
 	try {
 		await installPackage(userFolder, tarball);
 		n8n = await startN8n({ userFolder, target, log });
@@ -90,25 +122,46 @@ async function runTarget(target: N8nTarget, tarball: string, baseFolder: string)
 		const importProblems: string[] = [];
 		for (const key of Object.keys(WORKFLOW_FILES) as WorkflowKey[]) {
 			const { code, problems } = await importWithCli(n8n, key);
-			if (code !== 0 || problems.length) importProblems.push(`n8n import:workflow ${WORKFLOW_FILES[key]} exited ${code}: ${problems.join(' / ') || 'no message'}`);
+			if (code !== 0 || problems.length)
+				importProblems.push(
+					`n8n import:workflow ${WORKFLOW_FILES[key]} exited ${code}: ${problems.join(' / ') || 'no message'}`,
+				);
 		}
-		log(`n8n ${target.version}: the bundled workflows imported with n8n import:workflow, ${importProblems.length ? importProblems.join('; ') : 'no error printed'}`);
+		log(
+			`n8n ${target.version}: the bundled workflows imported with n8n import:workflow, ${importProblems.length ? importProblems.join('; ') : 'no error printed'}`,
+		);
 		const url = n8n.url;
 		const runs = stores(n8n.database).map(async (store): Promise<Cell> => {
 			const cell = { n8n: target.version, node, store: store.storage, pass: false, figures: '' };
 			try {
 				const sandbox = await startSandbox({ expiresIn: EXPIRES_IN, tokenDelayMs: 150 });
 				sandboxes.push(sandbox);
-				const setup = await provisionTokenManager({ n8nUrl: url, client, sandbox, store, tag: store.storage, minValiditySeconds: MIN_VALIDITY });
+				const setup = await provisionTokenManager({
+					n8nUrl: url,
+					client,
+					sandbox,
+					store,
+					tag: store.storage,
+					minValiditySeconds: MIN_VALIDITY,
+				});
 				const figures = await mainPath(setup, sandbox);
-				return importProblems.length ? { ...cell, figures, error: importProblems.join('\n') } : { ...cell, pass: true, figures };
+				return importProblems.length
+					? { ...cell, figures, error: importProblems.join('\n') }
+					: { ...cell, pass: true, figures };
 			} catch (err) {
 				return { ...cell, error: (err as Error).message };
 			}
 		});
 		return await Promise.all(runs);
 	} catch (err) {
-		return ['postgres', 'embedded'].map((store) => ({ n8n: target.version, node, store, pass: false, figures: '', error: (err as Error).message }));
+		return ['postgres', 'embedded'].map((store) => ({
+			n8n: target.version,
+			node,
+			store,
+			pass: false,
+			figures: '',
+			error: (err as Error).message,
+		}));
 	} finally {
 		await n8n?.stop();
 		for (const sandbox of sandboxes) await sandbox.close().catch(() => {});
@@ -117,7 +170,16 @@ async function runTarget(target: N8nTarget, tarball: string, baseFolder: string)
 
 function printMatrix(cells: Cell[]) {
 	const firstLine = (text = '') => text.split('\n')[0].slice(0, 240);
-	const rows = [['n8n', 'Node', 'token store', 'result', 'figures'], ...cells.map((c) => [c.n8n, c.node, c.store, c.pass ? 'pass' : 'FAIL', c.pass ? c.figures : firstLine(c.error)])];
+	const rows = [
+		['n8n', 'Node', 'token store', 'result', 'figures'],
+		...cells.map((c) => [
+			c.n8n,
+			c.node,
+			c.store,
+			c.pass ? 'pass' : 'FAIL',
+			c.pass ? c.figures : firstLine(c.error),
+		]),
+	];
 	const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 	const line = (r: string[]) => `| ${r.map((v, i) => v.padEnd(widths[i])).join(' | ')} |`;
 	console.log(`\n${line(rows[0])}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
@@ -131,7 +193,9 @@ export async function main(): Promise<number> {
 	for (const target of TARGETS) {
 		const t = Date.now();
 		const installed = await ensureN8n({ target, log });
-		log(`n8n ${target.version} ${installed.installedNow ? `installed in ${seconds(Date.now() - t)}` : 'cached'}; Node ${nodeRuntimeOf(target.nodeMajor)}`);
+		log(
+			`n8n ${target.version} ${installed.installedNow ? `installed in ${seconds(Date.now() - t)}` : 'cached'}; Node ${nodeRuntimeOf(target.nodeMajor)}`,
+		);
 	}
 	const baseFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-compat-'));
 	const { tarball } = await packProject();

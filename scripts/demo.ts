@@ -11,12 +11,19 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensureN8n } from '../tools/n8n/install';
-import { assertLinked, readWorkflow, startStack, WORKFLOW_FILES, type WorkflowKey } from '../tools/n8n/stack';
+import {
+	assertLinked,
+	readWorkflow,
+	startStack,
+	WORKFLOW_FILES,
+	type WorkflowKey,
+} from '../tools/n8n/stack';
 import { sleep } from '../tools/sleep';
 
 const repo = path.resolve(__dirname, '..');
 const started = Date.now();
-const USAGE = 'usage: npm run demo [-- --keep] [--expires-in 20] [--min-validity 5] [--expiries 3] [--interval 2]';
+const USAGE =
+	'usage: npm run demo [-- --keep] [--expires-in 20] [--min-validity 5] [--expiries 3] [--interval 2]';
 
 interface DemoOptions {
 	keep: boolean;
@@ -117,15 +124,23 @@ export async function main(args: string[]): Promise<number | undefined> {
 		const imported: string[] = [];
 		for (const key of Object.keys(WORKFLOW_FILES) as WorkflowKey[]) {
 			if (key in stack.workflows) continue;
-			const created = assertLinked(await stack.client.createWorkflow(readWorkflow(key)), Object.values(stack.credentials).map((c) => c.id));
+			const created = assertLinked(
+				await stack.client.createWorkflow(readWorkflow(key)),
+				Object.values(stack.credentials).map((c) => c.id),
+			);
 			imported.push(created.name);
 		}
 		if (imported.length > 0) info(`Imported, not published: ${imported.join(', ')}`);
 		const connectionId = 'pipedrive:acme';
-		step(`Connecting "${connectionId}" through workflow 1 (start webhook → Build Authorization URL → consent at the provider → callback → Exchange Authorization Code)...`);
+		step(
+			`Connecting "${connectionId}" through workflow 1 (start webhook → Build Authorization URL → consent at the provider → callback → Exchange Authorization Code)...`,
+		);
 		const connected = await stack.connect(connectionId, { user: 'acme-admin' });
-		if (connected.status !== 200) throw new Error(`workflow 1 answered ${connected.status}: ${connected.html.slice(0, 300)}`);
-		info(`callback page: HTTP ${connected.status}, "${/<h1>(.*?)<\/h1>/.exec(connected.html)?.[1]}"`);
+		if (connected.status !== 200)
+			throw new Error(`workflow 1 answered ${connected.status}: ${connected.html.slice(0, 300)}`);
+		info(
+			`callback page: HTTP ${connected.status}, "${/<h1>(.*?)<\/h1>/.exec(connected.html)?.[1]}"`,
+		);
 		const afterConsent = stack.sandbox.stats();
 
 		const runSeconds = opts.expiries * opts.expiresIn + opts.minValidity + 2;
@@ -133,7 +148,13 @@ export async function main(args: string[]): Promise<number | undefined> {
 			`Calling workflow 2 every ${opts.interval}s for ${runSeconds}s: access tokens live ${opts.expiresIn}s, ` +
 				`Get Valid Token refreshes when fewer than ${opts.minValidity}s remain...`,
 		);
-		const calls: { status: number; api?: number; ms: number; refreshed: number; retried?: boolean }[] = [];
+		const calls: {
+			status: number;
+			api?: number;
+			ms: number;
+			refreshed: number;
+			retried?: boolean;
+		}[] = [];
 		const runStart = Date.now();
 		let lastRefreshes = stack.sandbox.stats().tokenRequests.refresh_token;
 		while (Date.now() - runStart < runSeconds * 1000) {
@@ -143,7 +164,13 @@ export async function main(args: string[]): Promise<number | undefined> {
 			const refreshedNow = s.tokenRequests.refresh_token - lastRefreshes;
 			lastRefreshes = s.tokenRequests.refresh_token;
 			const body: CallAnswer = res.body && typeof res.body === 'object' ? res.body : {};
-			calls.push({ status: res.status, api: body.statusCode, ms: Date.now() - t, refreshed: refreshedNow, retried: body.retriedAfter401 });
+			calls.push({
+				status: res.status,
+				api: body.statusCode,
+				ms: Date.now() - t,
+				refreshed: refreshedNow,
+				retried: body.retriedAfter401,
+			});
 			info(
 				`#${String(calls.length).padStart(2)}  t=${String(Math.round((t - runStart) / 1000)).padStart(3)}s  ` +
 					`webhook ${res.status}  API ${body.statusCode ?? '-'}  user ${body.user?.name ?? '-'}  ` +
@@ -167,35 +194,72 @@ export async function main(args: string[]): Promise<number | undefined> {
 
 		step('Opening workflow 5, the connections status page (its own Basic auth), as JSON...');
 		const statusAuthorization = `Basic ${Buffer.from(`${stack.statusAuth.user}:${stack.statusAuth.password}`).toString('base64')}`;
-		const statusPage = await stack.client.webhook(stack.workflows.status.path, { query: { format: 'json' }, headers: { authorization: statusAuthorization } });
-		const statusBody = (statusPage.body && typeof statusPage.body === 'object' ? statusPage.body : {}) as StatusPageAnswer;
-		const shown = (statusBody.connections ?? []).map((c) => `${c.connectionId} ${c.shownStatus}`).join(', ');
+		const statusPage = await stack.client.webhook(stack.workflows.status.path, {
+			query: { format: 'json' },
+			headers: { authorization: statusAuthorization },
+		});
+		const statusBody = (
+			statusPage.body && typeof statusPage.body === 'object' ? statusPage.body : {}
+		) as StatusPageAnswer;
+		const shown = (statusBody.connections ?? [])
+			.map((c) => `${c.connectionId} ${c.shownStatus}`)
+			.join(', ');
 		info(`with it: HTTP ${statusPage.status}, ${shown || 'no connection'}`);
 		const statusRefused = await stack.client.webhook(stack.workflows.status.path);
 		info(`without it: HTTP ${statusRefused.status}`);
 
 		const failedWebhooks = calls.filter((c) => c.status !== 200 || c.api !== 200).length;
-		const refreshes = afterRun.tokenRequests.refresh_token - afterConsent.tokenRequests.refresh_token;
+		const refreshes =
+			afterRun.tokenRequests.refresh_token - afterConsent.tokenRequests.refresh_token;
 		const apiCalls = afterRun.apiCalls - afterConsent.apiCalls;
 		const failedApi = afterRun.failedApiCalls - afterConsent.failedApiCalls;
 		const avg = Math.round(calls.reduce((a, c) => a + c.ms, 0) / Math.max(1, calls.length));
 		console.log('\n==================== Summary ====================');
 		const row = (k: string, v: string) => console.log(`  ${k.padEnd(26)}${v}`);
-		row('n8n', `${n8nInstall.version} on ${stack.n8n.url} (started in ${(stack.n8n.startMs / 1000).toFixed(1)}s)`);
+		row(
+			'n8n',
+			`${n8nInstall.version} on ${stack.n8n.url} (started in ${(stack.n8n.startMs / 1000).toFixed(1)}s)`,
+		);
 		row('package', 'n8n-nodes-oauth2-token-manager (packed, installed as a community package)');
 		row('connection', `${connectionId}, connected through workflow 1`);
-		row('workflow 2 executions', `${calls.length} in ${(runMs / 1000).toFixed(0)}s (average ${avg} ms), ${failedWebhooks} failed; without header auth: HTTP ${callRefused.status}`);
+		row(
+			'workflow 2 executions',
+			`${calls.length} in ${(runMs / 1000).toFixed(0)}s (average ${avg} ms), ${failedWebhooks} failed; without header auth: HTTP ${callRefused.status}`,
+		);
 		row('API calls (sandbox)', `${apiCalls}, ${failedApi} failed (401)`);
 		const retried = calls.filter((c) => c.retried).length;
-		row('access tokens', `live ${opts.expiresIn}s; ${Math.floor(runMs / 1000 / opts.expiresIn)} lifetimes crossed during the run`);
-		row('token refreshes', `${refreshes}, all ahead of expiry (fewer than ${opts.minValidity}s left); ${retried} call(s) retried after a 401`);
-		row('token requests (sandbox)', `${final.tokenRequests.total}: ${final.tokenRequests.authorization_code} code exchange, ${final.tokenRequests.refresh_token} refresh (incl. workflow 3), ${final.tokenRequests.failed} failed`);
-		row('workflow 3', `HTTP ${refreshed.status}, status ${refreshedBody?.status}, expires in ${refreshedBody?.expires_in}s; without header auth: HTTP ${refused.status}`);
-		row('workflow 5', `HTTP ${statusPage.status}, ${statusBody.counts?.total ?? 0} connection(s): ${shown}; without Basic auth: HTTP ${statusRefused.status}`);
+		row(
+			'access tokens',
+			`live ${opts.expiresIn}s; ${Math.floor(runMs / 1000 / opts.expiresIn)} lifetimes crossed during the run`,
+		);
+		row(
+			'token refreshes',
+			`${refreshes}, all ahead of expiry (fewer than ${opts.minValidity}s left); ${retried} call(s) retried after a 401`,
+		);
+		row(
+			'token requests (sandbox)',
+			`${final.tokenRequests.total}: ${final.tokenRequests.authorization_code} code exchange, ${final.tokenRequests.refresh_token} refresh (incl. workflow 3), ${final.tokenRequests.failed} failed`,
+		);
+		row(
+			'workflow 3',
+			`HTTP ${refreshed.status}, status ${refreshedBody?.status}, expires in ${refreshedBody?.expires_in}s; without header auth: HTTP ${refused.status}`,
+		);
+		row(
+			'workflow 5',
+			`HTTP ${statusPage.status}, ${statusBody.counts?.total ?? 0} connection(s): ${shown}; without Basic auth: HTTP ${statusRefused.status}`,
+		);
 		row('imported, not published', imported.length > 0 ? imported.join('; ') : 'none');
 		row('total time', elapsed());
 		console.log('=================================================');
-		const ok = failedWebhooks === 0 && failedApi === 0 && refreshes >= opts.expiries && refreshed.status === 200 && refused.status >= 400 && callRefused.status >= 400 && statusPage.status === 200 && statusRefused.status === 401;
+		const ok =
+			failedWebhooks === 0 &&
+			failedApi === 0 &&
+			refreshes >= opts.expiries &&
+			refreshed.status === 200 &&
+			refused.status >= 400 &&
+			callRefused.status >= 400 &&
+			statusPage.status === 200 &&
+			statusRefused.status === 401;
 
 		if (opts.keep) {
 			if (!ok) process.exitCode = 1;

@@ -17,7 +17,10 @@ const [name, ...args] = process.argv.slice(2);
 
 function dependenciesInstalled() {
 	const marker = path.join(root, 'node_modules', '.package-lock.json');
-	return fs.existsSync(marker) && fs.statSync(marker).mtimeMs >= fs.statSync(path.join(root, 'package-lock.json')).mtimeMs;
+	return (
+		fs.existsSync(marker) &&
+		fs.statSync(marker).mtimeMs >= fs.statSync(path.join(root, 'package-lock.json')).mtimeMs
+	);
 }
 
 /** @param {unknown} error */
@@ -29,8 +32,15 @@ function fail(error) {
 }
 
 function start() {
-	const file = name && ['scripts', 'bench'].map((folder) => path.join(root, folder, `${name}.ts`)).find((candidate) => fs.existsSync(candidate));
-	if (!file) throw new Error('usage: node scripts/run.js <script> [args], where scripts/<script>.ts or bench/<script>.ts exports main(args)');
+	const file =
+		name &&
+		['scripts', 'bench']
+			.map((folder) => path.join(root, folder, `${name}.ts`))
+			.find((candidate) => fs.existsSync(candidate));
+	if (!file)
+		throw new Error(
+			'usage: node scripts/run.js <script> [args], where scripts/<script>.ts or bench/<script>.ts exports main(args)',
+		);
 	if (!dependenciesInstalled()) {
 		process.stdout.write('\n> Installing dependencies (npm ci)\n');
 		execSync('npm ci --no-audit --no-fund', { cwd: root, stdio: 'inherit' });
@@ -43,7 +53,8 @@ function start() {
 	require('../tools/ts-require');
 	/** @type {{ main(args: string[]): Promise<number | void> }} */
 	const script = require(file);
-	if (typeof script.main !== 'function') throw new Error(`${path.relative(root, file)} exports no main(args)`);
+	if (typeof script.main !== 'function')
+		throw new Error(`${path.relative(root, file)} exports no main(args)`);
 	script.main(args).then((code) => {
 		if (typeof code === 'number') process.exit(code);
 	}, fail);

@@ -26,7 +26,8 @@ export async function main(args: string[]): Promise<number> {
 	fs.mkdirSync(outDir, { recursive: true });
 	const log = (line: string) => console.log(`  ${line}`);
 
-	if (!fs.existsSync(path.join(repo, 'dist'))) spawnSync('npm', ['run', 'build', '--silent'], { cwd: repo, stdio: 'inherit' });
+	if (!fs.existsSync(path.join(repo, 'dist')))
+		spawnSync('npm', ['run', 'build', '--silent'], { cwd: repo, stdio: 'inherit' });
 	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-shot-'));
 	console.log('Bringing up the sandbox and n8n with the five workflows...');
 	const stack = await startStack({ userFolder, expiresIn: 3600, log });
@@ -42,7 +43,11 @@ export async function main(args: string[]): Promise<number> {
 		editor = await openEditor(stack, { width, height });
 		const { page } = editor;
 
-		const keepAlive = await stack.publishKeepAlive({ notificationUrl: `${stack.sandbox.url}/alerts`, expiresWithinSeconds: 600, everySeconds: 900 });
+		const keepAlive = await stack.publishKeepAlive({
+			notificationUrl: `${stack.sandbox.url}/alerts`,
+			expiresWithinSeconds: 600,
+			everySeconds: 900,
+		});
 		const shots: [{ id: string; name: string }, string][] = [
 			[stack.workflows.connect, 'workflow-1-connect.png'],
 			[stack.workflows.call, 'workflow-2-call-api.png'],
@@ -52,19 +57,29 @@ export async function main(args: string[]): Promise<number> {
 		];
 		const files = [];
 		for (const [wf, fileName] of shots) {
-			const expected = (await stack.client.getWorkflow(wf.id)).nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote').length;
+			const expected = (await stack.client.getWorkflow(wf.id)).nodes.filter(
+				(n) => n.type !== 'n8n-nodes-base.stickyNote',
+			).length;
 			await page.navigate(`${stack.n8n.url}/workflow/${wf.id}`);
 			let rendered = 0;
 			for (let i = 0; i < 100 && rendered < expected; i++) {
 				await sleep(200);
-				rendered = await page.evaluate<number>(`document.querySelectorAll('[data-test-id="canvas-node"]').length`);
+				rendered = await page.evaluate<number>(
+					`document.querySelectorAll('[data-test-id="canvas-node"]').length`,
+				);
 			}
-			if (rendered < expected) throw new Error(`the editor showed ${rendered} of ${expected} nodes of "${wf.name}"`);
+			if (rendered < expected)
+				throw new Error(`the editor showed ${rendered} of ${expected} nodes of "${wf.name}"`);
 			// close anything that pops up over the canvas, then let the zoom-to-fit settle
 			// n8n opens a "Production Checklist" popover over the canvas of a published workflow: Escape closes it
 			await sleep(1500);
 			for (const type of ['keyDown', 'keyUp']) {
-				await page.send('Input.dispatchKeyEvent', { type, key: 'Escape', code: 'Escape', windowsVirtualKeyCode: 27 });
+				await page.send('Input.dispatchKeyEvent', {
+					type,
+					key: 'Escape',
+					code: 'Escape',
+					windowsVirtualKeyCode: 27,
+				});
 			}
 			const popoverLeft = await page.evaluate<boolean>(
 				`[...document.querySelectorAll('body *')].some((e) => e.children.length === 0 && e.textContent.trim() === 'Production Checklist' && e.getBoundingClientRect().width > 0)`,
@@ -100,18 +115,28 @@ export async function main(args: string[]): Promise<number> {
 		log(`${path.relative(repo, panel)}: the node's panel after Get Valid Token`);
 
 		await page.navigate(`${stack.n8n.url}/home/credentials/${stack.credentials.app.id}`);
-		await editor.waitFor(`!!document.querySelector('[data-test-id="credential-edit-dialog"]')`, 'the App credential');
+		await editor.waitFor(
+			`!!document.querySelector('[data-test-id="credential-edit-dialog"]')`,
+			'the App credential',
+		);
 		await sleep(2500); // its test runs when it opens
 		const credential = path.join(outDir, 'app-credential.png');
 		await capture(page, credential);
 		log(`${path.relative(repo, credential)}: the OAuth2 Token Manager App credential`);
 
 		// one picture of the five, stacked
-		const imgs = files.map((f) => `<img src="data:image/png;base64,${fs.readFileSync(f).toString('base64')}">`).join('');
+		const imgs = files
+			.map((f) => `<img src="data:image/png;base64,${fs.readFileSync(f).toString('base64')}">`)
+			.join('');
 		const html = `<!doctype html><html><body style="margin:0;background:#fff">${imgs}<style>img{display:block;width:${width}px;border-bottom:6px solid #e0e0e0}</style></body></html>`;
 		const htmlFile = path.join(userFolder, 'all.html');
 		fs.writeFileSync(htmlFile, html);
-		await page.send('Emulation.setDeviceMetricsOverride', { width, height: files.length * (height + 6), deviceScaleFactor: 1, mobile: false });
+		await page.send('Emulation.setDeviceMetricsOverride', {
+			width,
+			height: files.length * (height + 6),
+			deviceScaleFactor: 1,
+			mobile: false,
+		});
 		await page.navigate(`file://${htmlFile}`);
 		await sleep(500);
 		const all = path.join(outDir, 'workflows.png');
@@ -136,7 +161,9 @@ export async function main(args: string[]): Promise<number> {
 				await statusBrowser.page.send('Emulation.setDeviceMetricsOverride', metrics);
 				await statusBrowser.page.navigate(stack.statusPageUrl);
 				// the whole page in one picture
-				const height = await statusBrowser.page.evaluate<number>('document.documentElement.scrollHeight');
+				const height = await statusBrowser.page.evaluate<number>(
+					'document.documentElement.scrollHeight',
+				);
 				await statusBrowser.page.send('Emulation.setDeviceMetricsOverride', { ...metrics, height });
 				await sleep(500);
 				const file = path.join(outDir, fileName);

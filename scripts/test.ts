@@ -16,7 +16,10 @@ function step(title: string, command: string) {
 	execSync(command, { cwd: root, stdio: 'inherit' });
 }
 
-const jest = (args: string[]) => runWithRuntime([path.join(root, 'node_modules', 'jest', 'bin', 'jest.js'), ...args], { cwd: root });
+const jest = (args: string[]) =>
+	runWithRuntime([path.join(root, 'node_modules', 'jest', 'bin', 'jest.js'), ...args], {
+		cwd: root,
+	});
 
 async function endToEnd(jestArgs: string[]): Promise<number> {
 	const n8n = await ensureN8n({ log: (line) => console.log(`[e2e] ${line}`) });
@@ -30,9 +33,17 @@ export async function main(args: string[]): Promise<number> {
 	if (args.includes('--e2e')) return endToEnd(jestArgs);
 	step('Type-checking sources, tests and scripts', 'npx tsc --noEmit -p tsconfig.json');
 	const report = path.join(os.tmpdir(), `oauth2tm-jest-${process.pid}.json`);
-	const code = await jest(['--json', `--outputFile=${report}`, ...(process.env.CI ? ['--ci'] : []), ...jestArgs]);
+	const code = await jest([
+		'--json',
+		`--outputFile=${report}`,
+		...(process.env.CI ? ['--ci'] : []),
+		...jestArgs,
+	]);
 	if (fs.existsSync(report)) {
-		const result = JSON.parse(fs.readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number };
+		const result = JSON.parse(fs.readFileSync(report, 'utf8')) as {
+			numPassedTests: number;
+			numFailedTests: number;
+		};
 		fs.rmSync(report);
 		console.log(`\njest: ${result.numPassedTests} passed, ${result.numFailedTests} failed`);
 	}

@@ -46,7 +46,8 @@ export async function openPage(wsUrl: string): Promise<Page> {
 		const waiting = message.id === undefined ? undefined : pending.get(message.id);
 		if (waiting) {
 			pending.delete(message.id!);
-			if (message.error) waiting.reject(new Error(`${message.error.message} (${message.error.code})`));
+			if (message.error)
+				waiting.reject(new Error(`${message.error.message} (${message.error.code})`));
 			else waiting.resolve(message.result);
 		} else if (message.method) {
 			for (const listener of listeners) listener(message);
@@ -59,12 +60,18 @@ export async function openPage(wsUrl: string): Promise<Page> {
 			ws.send(JSON.stringify({ id, method, params }));
 		});
 	const evaluate = async <T>(expression: string) => {
-		const answer = await send<{ result: { value: T }; exceptionDetails?: unknown }>('Runtime.evaluate', {
-			expression,
-			awaitPromise: true,
-			returnByValue: true,
-		});
-		if (answer.exceptionDetails) throw new Error(`page script failed: ${JSON.stringify(answer.exceptionDetails).slice(0, 300)}`);
+		const answer = await send<{ result: { value: T }; exceptionDetails?: unknown }>(
+			'Runtime.evaluate',
+			{
+				expression,
+				awaitPromise: true,
+				returnByValue: true,
+			},
+		);
+		if (answer.exceptionDetails)
+			throw new Error(
+				`page script failed: ${JSON.stringify(answer.exceptionDetails).slice(0, 300)}`,
+			);
 		return answer.result.value;
 	};
 	const navigate = async (url: string) => {
@@ -80,7 +87,10 @@ export async function openPage(wsUrl: string): Promise<Page> {
 		await send('Page.navigate', { url });
 		// at most 30 s, and no timer left behind to keep the process alive
 		let timer: NodeJS.Timeout | undefined;
-		await Promise.race([loaded, new Promise<void>((resolve) => (timer = setTimeout(resolve, 30000)))]);
+		await Promise.race([
+			loaded,
+			new Promise<void>((resolve) => (timer = setTimeout(resolve, 30000))),
+		]);
 		clearTimeout(timer);
 	};
 	const on = (method: string, listener: (params: Record<string, unknown>) => void) => {
@@ -96,10 +106,17 @@ export async function openPage(wsUrl: string): Promise<Page> {
 	return { send, evaluate, navigate, on, close: () => ws.close() };
 }
 
-export async function launchChromium({ width, height }: { width: number; height: number }): Promise<Browser> {
+export async function launchChromium({
+	width,
+	height,
+}: {
+	width: number;
+	height: number;
+}): Promise<Browser> {
 	const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-chromium-'));
 	const chromium = process.env.CHROMIUM || '/usr/bin/chromium';
-	if (!fs.existsSync(chromium)) throw new Error(`${chromium} not found: apt-get update && apt-get install -y chromium`);
+	if (!fs.existsSync(chromium))
+		throw new Error(`${chromium} not found: apt-get update && apt-get install -y chromium`);
 	const child = spawn(
 		chromium,
 		[
@@ -128,7 +145,10 @@ export async function launchChromium({ width, height }: { width: number; height:
 	let target: { type: string; webSocketDebuggerUrl: string } | undefined;
 	for (let i = 0; i < 100 && !target; i++) {
 		try {
-			const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { type: string; webSocketDebuggerUrl: string }[];
+			const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as {
+				type: string;
+				webSocketDebuggerUrl: string;
+			}[];
 			target = list.find((t) => t.type === 'page');
 		} catch {
 			// DevTools not answering yet
@@ -139,7 +159,12 @@ export async function launchChromium({ width, height }: { width: number; height:
 	const page = await openPage(target.webSocketDebuggerUrl);
 	await page.send('Page.enable');
 	await page.send('Runtime.enable');
-	await page.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false });
+	await page.send('Emulation.setDeviceMetricsOverride', {
+		width,
+		height,
+		deviceScaleFactor: 1,
+		mobile: false,
+	});
 	return {
 		page,
 		close: async () => {
@@ -161,12 +186,20 @@ export async function launchChromium({ width, height }: { width: number; height:
  * Answers the browser's HTTP authentication prompts from now on, as a user typing into them would: `credentials` gives
  * the user name and password for the URL that asks, or nothing to cancel the prompt.
  */
-export async function answerBasicAuth(page: Page, credentials: (url: string) => { username: string; password: string } | undefined): Promise<void> {
+export async function answerBasicAuth(
+	page: Page,
+	credentials: (url: string) => { username: string; password: string } | undefined,
+): Promise<void> {
 	// with auth requests handled, every request pauses first: let each go on
-	page.on('Fetch.requestPaused', ({ requestId }) => void page.send('Fetch.continueRequest', { requestId }));
+	page.on(
+		'Fetch.requestPaused',
+		({ requestId }) => void page.send('Fetch.continueRequest', { requestId }),
+	);
 	page.on('Fetch.authRequired', ({ requestId, request }) => {
 		const given = credentials(String((request as { url: string }).url));
-		const authChallengeResponse = given ? { response: 'ProvideCredentials', ...given } : { response: 'CancelAuth' };
+		const authChallengeResponse = given
+			? { response: 'ProvideCredentials', ...given }
+			: { response: 'CancelAuth' };
 		void page.send('Fetch.continueWithAuth', { requestId, authChallengeResponse });
 	});
 	await page.send('Fetch.enable', { handleAuthRequests: true });

@@ -16,7 +16,10 @@ const REQUIRED_MAJOR = 24;
 /** The runtime pinned for each Node.js major the project runs n8n on (22: n8n 1.x in the compatibility run). */
 /** @type {Record<number, string>} */
 const RUNTIME_VERSIONS = { 24: '24.21.0', 22: '22.23.3' };
-const cacheDir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'n8n-oauth2-token-manager');
+const cacheDir = path.join(
+	process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'),
+	'n8n-oauth2-token-manager',
+);
 const INSTALL_ATTEMPTS = 3;
 
 /** @type {Partial<Record<NodeJS.Platform, string>>} */
@@ -25,14 +28,20 @@ const PLATFORMS = { linux: 'linux', darwin: 'darwin' };
 /** @param {number} major */
 function runtimeVersion(major) {
 	const version = RUNTIME_VERSIONS[major];
-	if (!version) throw new Error(`No Node.js ${major} runtime is pinned (known: ${Object.keys(RUNTIME_VERSIONS).join(', ')})`);
+	if (!version)
+		throw new Error(
+			`No Node.js ${major} runtime is pinned (known: ${Object.keys(RUNTIME_VERSIONS).join(', ')})`,
+		);
 	return version;
 }
 
 /** @param {number} major */
 function platformPackage(major) {
 	const platform = PLATFORMS[process.platform];
-	if (!platform) throw new Error(`No Node.js runtime package for ${process.platform}: install Node.js ${major} yourself`);
+	if (!platform)
+		throw new Error(
+			`No Node.js runtime package for ${process.platform}: install Node.js ${major} yourself`,
+		);
 	return `node-${platform}-${process.arch}@${runtimeVersion(major)}`;
 }
 
@@ -47,7 +56,11 @@ function majorOf(version) {
  */
 function versionOf(binary) {
 	try {
-		return execFileSync(binary, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 }).trim();
+		return execFileSync(binary, ['--version'], {
+			encoding: 'utf8',
+			stdio: ['ignore', 'pipe', 'ignore'],
+			timeout: 30_000,
+		}).trim();
 	} catch {
 		return null;
 	}
@@ -58,7 +71,13 @@ function versionOf(binary) {
  * @param {number} major
  */
 function installedBinary(dir, major) {
-	const binary = path.join(dir, 'node_modules', platformPackage(major).replace(/@[^@]+$/, ''), 'bin', 'node');
+	const binary = path.join(
+		dir,
+		'node_modules',
+		platformPackage(major).replace(/@[^@]+$/, ''),
+		'bin',
+		'node',
+	);
 	const version = fs.existsSync(binary) ? versionOf(binary) : null;
 	return version && majorOf(version) === major ? binary : null;
 }
@@ -72,16 +91,31 @@ function install(major, runtimeDir) {
 	const staging = fs.mkdtempSync(path.join(cacheDir, '.node-staging-'));
 	try {
 		fs.writeFileSync(path.join(staging, 'package.json'), '{"private":true}\n');
-		execFileSync('npm', ['install', platformPackage(major), '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], {
-			cwd: staging,
-			stdio: ['ignore', 'ignore', 'inherit'],
-		});
-		if (!installedBinary(staging, major)) throw new Error(`${platformPackage(major)} installed without a working bin/node`);
+		execFileSync(
+			'npm',
+			[
+				'install',
+				platformPackage(major),
+				'--no-save',
+				'--no-package-lock',
+				'--ignore-scripts',
+				'--no-audit',
+				'--no-fund',
+				'--loglevel=error',
+			],
+			{
+				cwd: staging,
+				stdio: ['ignore', 'ignore', 'inherit'],
+			},
+		);
+		if (!installedBinary(staging, major))
+			throw new Error(`${platformPackage(major)} installed without a working bin/node`);
 		try {
 			fs.renameSync(staging, runtimeDir);
 		} catch (error) {
 			// Another first run finished first: its copy is as good as ours.
-			if (!['EEXIST', 'ENOTEMPTY'].includes(error.code) || !installedBinary(runtimeDir, major)) throw error;
+			if (!['EEXIST', 'ENOTEMPTY'].includes(error.code) || !installedBinary(runtimeDir, major))
+				throw error;
 		}
 	} finally {
 		fs.rmSync(staging, { recursive: true, force: true });
@@ -93,7 +127,9 @@ function install(major, runtimeDir) {
  * @returns {string}
  */
 function nodeRuntime() {
-	return majorOf(process.version) >= REQUIRED_MAJOR ? process.execPath : nodeRuntimeOf(REQUIRED_MAJOR);
+	return majorOf(process.version) >= REQUIRED_MAJOR
+		? process.execPath
+		: nodeRuntimeOf(REQUIRED_MAJOR);
 }
 
 /**
@@ -112,7 +148,10 @@ function nodeRuntimeOf(major) {
 		if (ready) return ready;
 		// Only complete copies are renamed into place, so one that exists but fails its check was damaged: replace it.
 		if (fs.existsSync(runtimeDir)) fs.rmSync(runtimeDir, { recursive: true, force: true });
-		if (attempt === 1) process.stderr.write(`Fetching the Node.js ${runtimeVersion(major)} runtime (${platformPackage(major)}) from the npm registry...\n`);
+		if (attempt === 1)
+			process.stderr.write(
+				`Fetching the Node.js ${runtimeVersion(major)} runtime (${platformPackage(major)}) from the npm registry...\n`,
+			);
 		try {
 			install(major, runtimeDir);
 		} catch (error) {

@@ -76,11 +76,26 @@ export interface SandboxOptions {
 
 /** The settings configure() may change while the sandbox runs. */
 export type SandboxSettings = Partial<
-	Pick<SandboxOptions, 'expiresIn' | 'codeTtl' | 'refreshTokenTtl' | 'tokenDelayMs' | 'acceptPreviousRefreshToken' | 'reuseDetection' | 'clientSecret'>
+	Pick<
+		SandboxOptions,
+		| 'expiresIn'
+		| 'codeTtl'
+		| 'refreshTokenTtl'
+		| 'tokenDelayMs'
+		| 'acceptPreviousRefreshToken'
+		| 'reuseDetection'
+		| 'clientSecret'
+	>
 >;
 
 export interface SandboxStats {
-	tokenRequests: { total: number; authorization_code: number; refresh_token: number; other: number; failed: number };
+	tokenRequests: {
+		total: number;
+		authorization_code: number;
+		refresh_token: number;
+		other: number;
+		failed: number;
+	};
 	apiCalls: number;
 	failedApiCalls: number;
 	authorizations: number;
@@ -213,7 +228,12 @@ function parseBody(req: http.IncomingMessage, text: string): Form {
 	return Object.fromEntries(new URLSearchParams(text));
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(
+	res: http.ServerResponse,
+	status: number,
+	body: unknown,
+	headers: Record<string, string> = {},
+): void {
 	const text = JSON.stringify(body);
 	res.writeHead(status, {
 		'content-type': 'application/json; charset=utf-8',
@@ -225,7 +245,10 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
 }
 
 function sendHtml(res: http.ServerResponse, status: number, html: string): void {
-	res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html) });
+	res.writeHead(status, {
+		'content-type': 'text/html; charset=utf-8',
+		'content-length': Buffer.byteLength(html),
+	});
 	res.end(html);
 }
 
@@ -285,7 +308,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	const codes = new Map<string, CodeEntry>();
 	const grants = new Map<string, Grant>();
 	const accessTokens = new Map<string, { grantId: string; issuedAt: number; expiresAt: number }>();
-	const refreshTokens = new Map<string, { grantId: string; expiresAt: number; state: RefreshState }>();
+	const refreshTokens = new Map<
+		string,
+		{ grantId: string; expiresAt: number; state: RefreshState }
+	>();
 	const users = new Map<string, User>();
 	let nextUserId = 1001;
 	let nextGrant = 1;
@@ -296,7 +322,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		let user = users.get(key);
 		if (!user) {
 			const id = nextUserId++;
-			user = { id, name: key, email: `${key}@example.test`, company_id: 7000 + id, company_domain: `company${id}` };
+			user = {
+				id,
+				name: key,
+				email: `${key}@example.test`,
+				company_id: 7000 + id,
+				company_domain: `company${id}`,
+			};
 			users.set(key, user);
 		}
 		return user;
@@ -312,7 +344,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	function issueTokens(grant: Grant) {
 		const now = Date.now();
 		const access = randomToken(`${grant.user.id}:`, 24);
-		accessTokens.set(access, { grantId: grant.grantId, issuedAt: now, expiresAt: now + config.expiresIn * 1000 });
+		accessTokens.set(access, {
+			grantId: grant.grantId,
+			issuedAt: now,
+			expiresAt: now + config.expiresIn * 1000,
+		});
 		grant.accessTokens += 1;
 		const refresh = randomToken(`${grant.user.id}:r:`, 24);
 		// rotation: the current refresh token becomes "previous" (accepted once if configured), older ones die
@@ -321,7 +357,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			if (entry.state === 'current') entry.state = 'previous';
 			else if (entry.state === 'previous') entry.state = 'dead';
 		}
-		refreshTokens.set(refresh, { grantId: grant.grantId, expiresAt: now + config.refreshTokenTtl * 1000, state: 'current' });
+		refreshTokens.set(refresh, {
+			grantId: grant.grantId,
+			expiresAt: now + config.refreshTokenTtl * 1000,
+			state: 'current',
+		});
 		return {
 			access_token: access,
 			token_type: 'Bearer',
@@ -332,14 +372,28 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		};
 	}
 
-	function tokenError(res: http.ServerResponse, status: number, error: string, description: string): void {
+	function tokenError(
+		res: http.ServerResponse,
+		status: number,
+		error: string,
+		description: string,
+	): void {
 		stats.tokenRequests.failed += 1;
 		stats.lastTokenError = error;
 		log(`token error ${status} ${error}: ${description}`);
-		sendJson(res, status, { error, error_description: description, message: description }, status === 401 ? { 'www-authenticate': 'Basic realm="oauth"' } : {});
+		sendJson(
+			res,
+			status,
+			{ error, error_description: description, message: description },
+			status === 401 ? { 'www-authenticate': 'Basic realm="oauth"' } : {},
+		);
 	}
 
-	async function handleAuthorize(_req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+	async function handleAuthorize(
+		_req: http.IncomingMessage,
+		res: http.ServerResponse,
+		url: URL,
+	): Promise<void> {
 		const q = url.searchParams;
 		const clientId = q.get('client_id');
 		const redirectUri = q.get('redirect_uri');
@@ -392,10 +446,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		redirect(res, target.toString());
 	}
 
-	function clientFrom(req: http.IncomingMessage, body: Form): { id: string; secret: string } | null {
+	function clientFrom(
+		req: http.IncomingMessage,
+		body: Form,
+	): { id: string; secret: string } | null {
 		const basic = basicCredentials(req.headers.authorization);
 		if (basic) return basic;
-		if (body.client_id !== undefined) return { id: body.client_id, secret: body.client_secret ?? '' };
+		if (body.client_id !== undefined)
+			return { id: body.client_id, secret: body.client_secret ?? '' };
 		return null;
 	}
 
@@ -404,16 +462,24 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		if (config.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, config.tokenDelayMs));
 		const grantType = body.grant_type;
 		stats.tokenRequests.total += 1;
-		if (grantType === 'authorization_code' || grantType === 'refresh_token') stats.tokenRequests[grantType] += 1;
+		if (grantType === 'authorization_code' || grantType === 'refresh_token')
+			stats.tokenRequests[grantType] += 1;
 		else stats.tokenRequests.other += 1;
 
 		// Counted before the client is checked: a refresh the client's secret spoils is still a request with the grant's token.
-		const refreshEntry = grantType === 'refresh_token' && body.refresh_token ? refreshTokens.get(body.refresh_token) : undefined;
+		const refreshEntry =
+			grantType === 'refresh_token' && body.refresh_token
+				? refreshTokens.get(body.refresh_token)
+				: undefined;
 		const refreshGrant = refreshEntry && grants.get(refreshEntry.grantId);
 		if (refreshGrant) count(stats.refreshRequestsByGrant, refreshGrant.grantId);
 
 		const client = clientFrom(req, body);
-		if (!client || !safeEqual(client.id, config.clientId) || !safeEqual(client.secret, config.clientSecret)) {
+		if (
+			!client ||
+			!safeEqual(client.id, config.clientId) ||
+			!safeEqual(client.secret, config.clientSecret)
+		) {
 			tokenError(res, 401, 'invalid_client', 'Client authentication failed');
 			return;
 		}
@@ -428,13 +494,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 				return tokenError(res, 400, 'invalid_grant', 'Authorization code already used');
 			}
 			entry.used = true;
-			if (Date.now() > entry.expiresAt) return tokenError(res, 400, 'invalid_grant', 'Authorization code expired');
-			if (entry.redirectUri !== body.redirect_uri) return tokenError(res, 400, 'invalid_grant', 'redirect_uri mismatch');
+			if (Date.now() > entry.expiresAt)
+				return tokenError(res, 400, 'invalid_grant', 'Authorization code expired');
+			if (entry.redirectUri !== body.redirect_uri)
+				return tokenError(res, 400, 'invalid_grant', 'redirect_uri mismatch');
 			if (entry.challenge) {
 				const verifier = body.code_verifier || '';
 				const computed =
-					entry.method === 'S256' ? crypto.createHash('sha256').update(verifier).digest('base64url') : verifier;
-				if (!verifier || computed !== entry.challenge) return tokenError(res, 400, 'invalid_grant', 'PKCE verification failed');
+					entry.method === 'S256'
+						? crypto.createHash('sha256').update(verifier).digest('base64url')
+						: verifier;
+				if (!verifier || computed !== entry.challenge)
+					return tokenError(res, 400, 'invalid_grant', 'PKCE verification failed');
 			}
 			const grant: Grant = {
 				grantId: `grant-${nextGrant++}`,
@@ -452,11 +523,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			return;
 		}
 		if (grantType === 'refresh_token') {
-			if (!body.refresh_token) return tokenError(res, 400, 'invalid_request', 'Missing parameter: refresh_token');
+			if (!body.refresh_token)
+				return tokenError(res, 400, 'invalid_request', 'Missing parameter: refresh_token');
 			const entry = refreshEntry;
 			const grant = refreshGrant;
-			if (!entry || !grant || grant.revokedBy) return tokenError(res, 400, 'invalid_grant', 'Invalid refresh token');
-			if (Date.now() > entry.expiresAt) return tokenError(res, 400, 'invalid_grant', 'Refresh token expired');
+			if (!entry || !grant || grant.revokedBy)
+				return tokenError(res, 400, 'invalid_grant', 'Invalid refresh token');
+			if (Date.now() > entry.expiresAt)
+				return tokenError(res, 400, 'invalid_grant', 'Refresh token expired');
 			const graceRetry = entry.state === 'previous' && config.acceptPreviousRefreshToken;
 			if (entry.state !== 'current' && !graceRetry) {
 				// a rotated-out token came back: someone holds a copy (RFC 9700 §4.14.2), so the grant may end
@@ -479,18 +553,33 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			sendJson(res, 200, answer);
 			return;
 		}
-		tokenError(res, 400, 'unsupported_grant_type', `Unsupported grant type: ${grantType ?? '(none)'}`);
+		tokenError(
+			res,
+			400,
+			'unsupported_grant_type',
+			`Unsupported grant type: ${grantType ?? '(none)'}`,
+		);
 	}
 
 	async function handleRevoke(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
 		const body = parseBody(req, await readBody(req));
 		const client = clientFrom(req, body);
-		if (!client || !safeEqual(client.id, config.clientId) || !safeEqual(client.secret, config.clientSecret)) {
-			sendJson(res, 401, { error: 'invalid_client', error_description: 'Client authentication failed' });
+		if (
+			!client ||
+			!safeEqual(client.id, config.clientId) ||
+			!safeEqual(client.secret, config.clientSecret)
+		) {
+			sendJson(res, 401, {
+				error: 'invalid_client',
+				error_description: 'Client authentication failed',
+			});
 			return;
 		}
 		if (!body.token) {
-			sendJson(res, 400, { error: 'invalid_request', error_description: 'Missing parameter: token' });
+			sendJson(res, 400, {
+				error: 'invalid_request',
+				error_description: 'Missing parameter: token',
+			});
 			return;
 		}
 		stats.revocations += 1;
@@ -513,9 +602,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			stats.failedApiCalls += 1;
 			if (grant) count(stats.failedApiCallsByGrant, grant.grantId);
 			log(`api 401 ${req.url}`);
-			sendJson(res, 401, pipedriveError(PIPEDRIVE_INVALID_TOKEN, 'Please check developers.pipedrive.com'), {
-				'www-authenticate': 'Bearer error="invalid_token"',
-			});
+			sendJson(
+				res,
+				401,
+				pipedriveError(PIPEDRIVE_INVALID_TOKEN, 'Please check developers.pipedrive.com'),
+				{
+					'www-authenticate': 'Bearer error="invalid_token"',
+				},
+			);
 			return null;
 		}
 		return grant;
@@ -539,7 +633,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		});
 	}
 
-	function handlePersonsSearch(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
+	function handlePersonsSearch(
+		req: http.IncomingMessage,
+		res: http.ServerResponse,
+		url: URL,
+	): void {
 		const grant = authenticateApi(req, res);
 		if (!grant) return;
 		const term = url.searchParams.get('term') || '';
@@ -598,7 +696,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 				default:
 					if (url.pathname.startsWith('/api/')) {
 						const grant = authenticateApi(req, res);
-						if (grant) sendJson(res, 404, pipedriveError('Not found', 'Unknown endpoint in the sandbox'));
+						if (grant)
+							sendJson(res, 404, pipedriveError('Not found', 'Unknown endpoint in the sandbox'));
 						return;
 					}
 					sendJson(res, 404, { error: 'not_found' });
@@ -633,7 +732,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			for (const g of grants.values()) stats.refreshesByGrant[g.grantId] = 0;
 		},
 		configure: (changes = {}) => {
-			const keys = ['expiresIn', 'codeTtl', 'refreshTokenTtl', 'tokenDelayMs', 'acceptPreviousRefreshToken', 'reuseDetection', 'clientSecret'] as const;
+			const keys = [
+				'expiresIn',
+				'codeTtl',
+				'refreshTokenTtl',
+				'tokenDelayMs',
+				'acceptPreviousRefreshToken',
+				'reuseDetection',
+				'clientSecret',
+			] as const;
 			for (const key of keys) {
 				if (changes[key] !== undefined) (config as Record<string, unknown>)[key] = changes[key];
 			}
@@ -667,16 +774,36 @@ function parseArgs(argv: string[]): SandboxOptions & { help?: boolean } {
 		const arg = argv[i];
 		const next = () => argv[++i];
 		switch (arg) {
-			case '--port': out.port = Number(next()); break;
-			case '--host': out.host = next(); break;
-			case '--expires-in': out.expiresIn = Number(next()); break;
-			case '--code-ttl': out.codeTtl = Number(next()); break;
-			case '--client-id': out.clientId = next(); break;
-			case '--client-secret': out.clientSecret = next(); break;
-			case '--token-delay-ms': out.tokenDelayMs = Number(next()); break;
-			case '--accept-previous-refresh-token': out.acceptPreviousRefreshToken = true; break;
-			case '--reuse-detection': out.reuseDetection = true; break;
-			case '--log': out.log = true; break;
+			case '--port':
+				out.port = Number(next());
+				break;
+			case '--host':
+				out.host = next();
+				break;
+			case '--expires-in':
+				out.expiresIn = Number(next());
+				break;
+			case '--code-ttl':
+				out.codeTtl = Number(next());
+				break;
+			case '--client-id':
+				out.clientId = next();
+				break;
+			case '--client-secret':
+				out.clientSecret = next();
+				break;
+			case '--token-delay-ms':
+				out.tokenDelayMs = Number(next());
+				break;
+			case '--accept-previous-refresh-token':
+				out.acceptPreviousRefreshToken = true;
+				break;
+			case '--reuse-detection':
+				out.reuseDetection = true;
+				break;
+			case '--log':
+				out.log = true;
+				break;
 			case '--help':
 			case '-h':
 				out.help = true;

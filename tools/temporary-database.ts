@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { Client, type PoolConfig } from 'pg';
 
-export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+export const TEST_POSTGRES_URL =
+	process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 export const TEST_MYSQL_URL = process.env.TEST_MYSQL_URL || 'mysql://root@127.0.0.1:3306/test';
 
 const CONNECT_TIMEOUT_MS = 5000;
@@ -61,7 +62,12 @@ async function withPostgres<T>(url: string, run: (client: Client) => Promise<T>)
 }
 
 async function withMySql<T>(url: string, run: (connection: Connection) => Promise<T>): Promise<T> {
-	const connection = await createConnection({ uri: url, timezone: 'Z', connectTimeout: CONNECT_TIMEOUT_MS, multipleStatements: true });
+	const connection = await createConnection({
+		uri: url,
+		timezone: 'Z',
+		connectTimeout: CONNECT_TIMEOUT_MS,
+		multipleStatements: true,
+	});
 	try {
 		return await run(connection);
 	} finally {
@@ -76,42 +82,65 @@ export async function createTemporaryPostgresDatabase(
 ): Promise<TemporaryPostgresDatabase> {
 	const server = options.server ?? TEST_POSTGRES_URL;
 	const name = freshName(prefix);
-	const collation = options.icuLocale ? ` template template0 locale_provider icu icu_locale '${options.icuLocale.replace(/'/g, '')}'` : '';
+	const collation = options.icuLocale
+		? ` template template0 locale_provider icu icu_locale '${options.icuLocale.replace(/'/g, '')}'`
+		: '';
 	await withPostgres(server, (admin) => admin.query(`create database "${name}"${collation}`));
 	const url = databaseUrl(server, name);
 	return {
 		name,
 		url,
 		pool: { connectionString: url },
-		sql: (text, params) => withPostgres(url, async (client) => (await client.query(text, params)).rows),
+		sql: (text, params) =>
+			withPostgres(url, async (client) => (await client.query(text, params)).rows),
 		drop: () => dropPostgresDatabase(server, name),
 	};
 }
 
 export async function dropPostgresDatabase(server: string, name: string): Promise<void> {
-	await withPostgres(server, (admin) => admin.query(`drop database if exists "${name}" with (force)`));
+	await withPostgres(server, (admin) =>
+		admin.query(`drop database if exists "${name}" with (force)`),
+	);
 }
 
 /** Drops the databases created with `prefix` longer than `maxAgeMs` ago: those of runs that died without cleaning up. */
-export async function dropStalePostgresDatabases(server: string, prefix: string, maxAgeMs: number): Promise<void> {
+export async function dropStalePostgresDatabases(
+	server: string,
+	prefix: string,
+	maxAgeMs: number,
+): Promise<void> {
 	await withPostgres(server, async (admin) => {
-		const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1)', [`${prefix}_`]);
+		const { rows } = await admin.query<{ datname: string }>(
+			'select datname from pg_database where starts_with(datname, $1)',
+			[`${prefix}_`],
+		);
 		for (const { datname } of rows) {
 			const created = parseInt(datname.slice(prefix.length + 1).split('_')[0], 36);
-			if (Number.isFinite(created) && Date.now() - created > maxAgeMs) await admin.query(`drop database if exists "${datname}" with (force)`);
+			if (Number.isFinite(created) && Date.now() - created > maxAgeMs)
+				await admin.query(`drop database if exists "${datname}" with (force)`);
 		}
 	});
 }
 
-export async function createTemporaryMySqlDatabase(prefix = 'oauth2tm', options: TemporaryDatabaseOptions = {}): Promise<TemporaryMySqlDatabase> {
+export async function createTemporaryMySqlDatabase(
+	prefix = 'oauth2tm',
+	options: TemporaryDatabaseOptions = {},
+): Promise<TemporaryMySqlDatabase> {
 	const server = options.server ?? TEST_MYSQL_URL;
 	const name = freshName(prefix);
-	await withMySql(server, (admin) => admin.query(`create database \`${name}\` character set utf8mb4 collate utf8mb4_unicode_ci`));
+	await withMySql(server, (admin) =>
+		admin.query(`create database \`${name}\` character set utf8mb4 collate utf8mb4_unicode_ci`),
+	);
 	const url = databaseUrl(server, name);
 	return {
 		name,
 		url,
-		sql: (text, params) => withMySql(url, async (connection) => (await connection.query(text, params))[0] as never),
-		drop: () => withMySql(server, async (admin) => void (await admin.query(`drop database if exists \`${name}\``))),
+		sql: (text, params) =>
+			withMySql(url, async (connection) => (await connection.query(text, params))[0] as never),
+		drop: () =>
+			withMySql(
+				server,
+				async (admin) => void (await admin.query(`drop database if exists \`${name}\``)),
+			),
 	};
 }

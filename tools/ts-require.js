@@ -12,8 +12,14 @@ if (!extensions['.ts']) {
 	extensions['.ts'] = function compileTypeScript(module, filename) {
 		const { outputText } = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
 			fileName: filename,
-			compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+			compilerOptions: {
+				module: ts.ModuleKind.CommonJS,
+				target: ts.ScriptTarget.ES2022,
+				esModuleInterop: true,
+			},
 		});
-		/** @type {NodeJS.Module & { _compile(code: string, filename: string): void }} */ (module)._compile(outputText, filename);
+		/** @type {NodeJS.Module & { _compile(code: string, filename: string): void }} */ (
+			module
+		)._compile(outputText, filename);
 	};
 }

@@ -34,9 +34,18 @@ export class AuthorizationLinks {
 
 	async build(connectionId: string, options: LinkOptions = {}): Promise<AuthorizationStart> {
 		validateConnectionId(connectionId);
-		const issued = (await this.states()).issue(connectionId, { ttlSeconds: options.expiresInSeconds ?? DEFAULT_STATE_TTL_SECONDS, pkce: this.client.pkce });
+		const issued = (await this.states()).issue(connectionId, {
+			ttlSeconds: options.expiresInSeconds ?? DEFAULT_STATE_TTL_SECONDS,
+			pkce: this.client.pkce,
+		});
 		const authorizationUrl = buildAuthorizationUrl(this.client, issued, options.extraParameters);
-		return { connectionId, authorizationUrl, state: issued.state, expiresAt: issued.expiresAt, pkce: issued.codeChallenge !== null };
+		return {
+			connectionId,
+			authorizationUrl,
+			state: issued.state,
+			expiresAt: issued.expiresAt,
+			pkce: issued.codeChallenge !== null,
+		};
 	}
 
 	/**

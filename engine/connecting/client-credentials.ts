@@ -18,7 +18,11 @@ export const REQUEST_PARAMETER_PREFIX = 'request.';
  * (authenticated as the client is configured) and stores it, replacing whatever the connection id held. Get Valid
  * Token and Refresh Token then request a new one, with the same scopes and parameters, whenever it is stale.
  */
-export async function connectClientCredentials(parts: EngineParts, connectionId: string, params: ClientCredentialsParams = {}): Promise<TokenResult> {
+export async function connectClientCredentials(
+	parts: EngineParts,
+	connectionId: string,
+	params: ClientCredentialsParams = {},
+): Promise<TokenResult> {
 	const { client } = parts;
 	validateConnectionId(connectionId);
 	requireTokenClient(client);
@@ -30,7 +34,12 @@ export async function connectClientCredentials(parts: EngineParts, connectionId:
 		response,
 		grantType: 'client_credentials',
 		tokens: () => ({
-			...parts.sealer.issuedTokenFields(connectionId, response, { refreshToken: null, metadata: requestMetadata }, client.keepResponseFields),
+			...parts.sealer.issuedTokenFields(
+				connectionId,
+				response,
+				{ refreshToken: null, metadata: requestMetadata },
+				client.keepResponseFields,
+			),
 			refreshToken: null,
 		}),
 	});
@@ -40,15 +49,22 @@ export async function connectClientCredentials(parts: EngineParts, connectionId:
 export function clientCredentialsGrant(metadata: Record<string, string>): Grant {
 	const grant: Grant = { grant_type: 'client_credentials' };
 	for (const [name, value] of Object.entries(metadata)) {
-		if (name.startsWith(REQUEST_PARAMETER_PREFIX)) grant[name.slice(REQUEST_PARAMETER_PREFIX.length)] = value;
+		if (name.startsWith(REQUEST_PARAMETER_PREFIX))
+			grant[name.slice(REQUEST_PARAMETER_PREFIX.length)] = value;
 	}
 	return grant;
 }
 
 /** Validates Connect Client Credentials' parameters into the metadata that keeps them for renewals. */
-function clientCredentialsRequest(client: Pick<OAuthClient, 'scopes' | 'scopeSeparator'>, params: ClientCredentialsParams): Record<string, string> {
+function clientCredentialsRequest(
+	client: Pick<OAuthClient, 'scopes' | 'scopeSeparator'>,
+	params: ClientCredentialsParams,
+): Record<string, string> {
 	const scopes = params.scopes ?? client.scopes;
-	if (!Array.isArray(scopes) || scopes.some((scope) => typeof scope !== 'string' || /\s/.test(scope.trim()))) {
+	if (
+		!Array.isArray(scopes) ||
+		scopes.some((scope) => typeof scope !== 'string' || /\s/.test(scope.trim()))
+	) {
 		throw new InvalidInputError('scopes', 'must be a list of scopes, each without spaces');
 	}
 	const request: Record<string, string> = {};
@@ -58,7 +74,12 @@ function clientCredentialsRequest(client: Pick<OAuthClient, 'scopes' | 'scopeSep
 		.join(client.scopeSeparator || ' ');
 	if (scope) request[`${REQUEST_PARAMETER_PREFIX}scope`] = scope;
 	const extra = checkExtraParameters('extraParameters', params.extraParameters ?? {});
-	if ('scope' in extra) throw new InvalidInputError('extraParameters', 'cannot set "scope": the token manager sets it itself (use scopes)');
-	for (const [name, value] of Object.entries(extra)) request[`${REQUEST_PARAMETER_PREFIX}${name}`] = value;
+	if ('scope' in extra)
+		throw new InvalidInputError(
+			'extraParameters',
+			'cannot set "scope": the token manager sets it itself (use scopes)',
+		);
+	for (const [name, value] of Object.entries(extra))
+		request[`${REQUEST_PARAMETER_PREFIX}${name}`] = value;
 	return request;
 }

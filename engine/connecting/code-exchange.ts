@@ -6,7 +6,11 @@ import { InvalidInputError, InvalidStateError, MissingInputError } from '../erro
 import type { Grant } from '../oauth';
 import { sameApp, type OAuthClient } from '../presets';
 import type { ExchangeParams, StoredConnection, TokenResult } from '../types';
-import { connectionIdFromAnswer, requireDerivableConnectionId, requireOwnDerivedConnection } from './derived-connection-id';
+import {
+	connectionIdFromAnswer,
+	requireDerivableConnectionId,
+	requireOwnDerivedConnection,
+} from './derived-connection-id';
 import { saveGrant } from './grant-saving';
 
 const MAX_CODE_LENGTH = 8192;
@@ -17,10 +21,15 @@ const MAX_CALLBACK_FIELD_LENGTH = 1024;
  * A null connection id is derived from the provider's answer (the client's connectionIdFrom): only for a callback
  * without state, with allowMissingState, as marketplace installs arrive.
  */
-export async function exchangeAuthorizationCode(parts: EngineParts, connectionId: string | null, params: ExchangeParams): Promise<TokenResult> {
+export async function exchangeAuthorizationCode(
+	parts: EngineParts,
+	connectionId: string | null,
+	params: ExchangeParams,
+): Promise<TokenResult> {
 	const { client, fingerprint } = parts;
 	const state = typeof params.state === 'string' ? params.state.trim() : '';
-	if (connectionId === null) requireDerivableConnectionId(client, state, params.allowMissingState === true);
+	if (connectionId === null)
+		requireDerivableConnectionId(client, state, params.allowMissingState === true);
 	else validateConnectionId(connectionId);
 	const denied = providerErrorFromCallback(params.providerError, params.providerErrorDescription);
 	if (denied) throw denied;
@@ -28,7 +37,10 @@ export async function exchangeAuthorizationCode(parts: EngineParts, connectionId
 		throw new MissingInputError('code');
 	}
 	if (params.code.length > MAX_CODE_LENGTH) {
-		throw new InvalidInputError('code', `is ${params.code.length} characters long; the maximum is ${MAX_CODE_LENGTH}`);
+		throw new InvalidInputError(
+			'code',
+			`is ${params.code.length} characters long; the maximum is ${MAX_CODE_LENGTH}`,
+		);
 	}
 	const redirectUri = params.redirectUri || client.redirectUri;
 	if (!redirectUri) {
@@ -49,7 +61,11 @@ export async function exchangeAuthorizationCode(parts: EngineParts, connectionId
 			'Start the authorization with an authorization URL the token manager built (it adds a signed state). Only for installs that arrive without state (Pipedrive Marketplace), allow a missing state.',
 		);
 	}
-	const grant: Grant = { grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUri };
+	const grant: Grant = {
+		grant_type: 'authorization_code',
+		code: params.code,
+		redirect_uri: redirectUri,
+	};
 	if (codeVerifier) grant.code_verifier = codeVerifier;
 	const response = await parts.tokenEndpoint(grant, {});
 	const id = connectionId ?? validateConnectionId(connectionIdFromAnswer(client, response));
@@ -57,26 +73,48 @@ export async function exchangeAuthorizationCode(parts: EngineParts, connectionId
 		connectionId: id,
 		response,
 		grantType: 'authorization_code',
-		claim: connectionId === null ? (existing: StoredConnection | null) => requireOwnDerivedConnection(client, fingerprint, existing) : undefined,
+		claim:
+			connectionId === null
+				? (existing: StoredConnection | null) =>
+						requireOwnDerivedConnection(client, fingerprint, existing)
+				: undefined,
 		tokens: (existing) => {
 			// RFC 6749 §5.1 makes refresh_token optional in a code response: on a re-authorization through the same
 			// app, the stored refresh token stays valid, and so do kept fields the response leaves out.
-			const previous = existing && (!existing.appFingerprint || sameApp(existing.appFingerprint, fingerprint)) ? existing : null;
+			const previous =
+				existing && (!existing.appFingerprint || sameApp(existing.appFingerprint, fingerprint))
+					? existing
+					: null;
 			const metadata = { ...previous?.metadata, ...keptCallbackFields };
 			const refreshToken = previous && parts.sealer.readableRefreshToken(previous);
-			return parts.sealer.issuedTokenFields(id, response, { refreshToken, metadata }, client.keepResponseFields);
+			return parts.sealer.issuedTokenFields(
+				id,
+				response,
+				{ refreshToken, metadata },
+				client.keepResponseFields,
+			);
 		},
 	});
 }
 
 /** The callback fields the client keeps: texts (or numbers) of a sensible length, without control characters. */
-function keptFieldsOf(client: Pick<OAuthClient, 'keepCallbackFields'>, callback: Record<string, unknown>): Record<string, string> {
+function keptFieldsOf(
+	client: Pick<OAuthClient, 'keepCallbackFields'>,
+	callback: Record<string, unknown>,
+): Record<string, string> {
 	const kept: Record<string, string> = {};
 	for (const name of client.keepCallbackFields) {
 		const value = callback[name];
 		if (value === undefined || value === null || value === '') continue;
-		if ((typeof value !== 'string' && typeof value !== 'number') || String(value).length > MAX_CALLBACK_FIELD_LENGTH || /[\u0000-\u001f\u007f]/.test(String(value))) {
-			throw new InvalidInputError('callbackFields', `has an unusable "${name}": a text of at most ${MAX_CALLBACK_FIELD_LENGTH} characters without control characters is kept`);
+		if (
+			(typeof value !== 'string' && typeof value !== 'number') ||
+			String(value).length > MAX_CALLBACK_FIELD_LENGTH ||
+			/[\u0000-\u001f\u007f]/.test(String(value))
+		) {
+			throw new InvalidInputError(
+				'callbackFields',
+				`has an unusable "${name}": a text of at most ${MAX_CALLBACK_FIELD_LENGTH} characters without control characters is kept`,
+			);
 		}
 		kept[name] = String(value);
 	}

@@ -12,12 +12,22 @@ import type { StoredConnection } from '../types';
 type DerivingClient = Pick<OAuthClient, 'connectionIdFrom' | 'name'>;
 
 /** A connection id comes from the provider's answer only where nothing else can name it: no state, and the caller allows that. */
-export function requireDerivableConnectionId(client: DerivingClient, state: string, allowMissingState: boolean): void {
+export function requireDerivableConnectionId(
+	client: DerivingClient,
+	state: string,
+	allowMissingState: boolean,
+): void {
 	if (!client.connectionIdFrom) {
-		throw new InvalidInputError('connectionId', `is empty, and the ${client.name} preset derives none from the provider's answer: set one per authorized account`);
+		throw new InvalidInputError(
+			'connectionId',
+			`is empty, and the ${client.name} preset derives none from the provider's answer: set one per authorized account`,
+		);
 	}
 	if (state) {
-		throw new InvalidInputError('connectionId', 'is empty although the callback has a state: take the connection id from the state');
+		throw new InvalidInputError(
+			'connectionId',
+			'is empty although the callback has a state: take the connection id from the state',
+		);
 	}
 	if (!allowMissingState) {
 		throw new InvalidInputError(
@@ -44,9 +54,19 @@ export function connectionIdFromAnswer(client: DerivingClient, response: IssuedT
  * A derived id replaces an existing row only when that row is the same company's (its kept answer field derives the
  * same id) through the same app; a row named by hand for another company, or one without the field, is not its to take.
  */
-export function requireOwnDerivedConnection(client: DerivingClient, appFingerprint: string, existing: StoredConnection | null): void {
+export function requireOwnDerivedConnection(
+	client: DerivingClient,
+	appFingerprint: string,
+	existing: StoredConnection | null,
+): void {
 	if (!existing) return;
 	const sameCompany = derivedConnectionId(client, existing.metadata) === existing.connectionId;
-	const throughThisApp = !existing.appFingerprint || sameApp(existing.appFingerprint, appFingerprint);
-	if (!sameCompany || !throughThisApp) throw new ConnectionClaimedError(existing.connectionId, client.name, client.connectionIdFrom?.prefix ?? '');
+	const throughThisApp =
+		!existing.appFingerprint || sameApp(existing.appFingerprint, appFingerprint);
+	if (!sameCompany || !throughThisApp)
+		throw new ConnectionClaimedError(
+			existing.connectionId,
+			client.name,
+			client.connectionIdFrom?.prefix ?? '',
+		);
 }

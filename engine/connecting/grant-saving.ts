@@ -1,7 +1,13 @@
 import type { EngineParts } from '../engine-parts';
 import type { IssuedTokens } from '../oauth';
 import type { SealedTokenFields } from '../sealing';
-import { NO_FAILURES, type ConnectionFields, type GrantType, type StoredConnection, type TokenResult } from '../types';
+import {
+	NO_FAILURES,
+	type ConnectionFields,
+	type GrantType,
+	type StoredConnection,
+	type TokenResult,
+} from '../types';
 import { writeFromLatest } from '../versioned-write';
 
 export interface NewGrant {
@@ -19,7 +25,10 @@ export interface NewGrant {
  * bookkeeping, this app's fingerprint, the grant's token fields. Writes the refresh path kept waiting for the
  * connection are dropped: the new grant replaces their tokens.
  */
-export async function saveGrant(parts: Pick<EngineParts, 'store' | 'client' | 'fingerprint' | 'sealer' | 'coordinator'>, grant: NewGrant): Promise<TokenResult> {
+export async function saveGrant(
+	parts: Pick<EngineParts, 'store' | 'client' | 'fingerprint' | 'sealer' | 'coordinator'>,
+	grant: NewGrant,
+): Promise<TokenResult> {
 	const { store, client, fingerprint } = parts;
 	const { connectionId, response } = grant;
 	const fields = (existing: StoredConnection | null): ConnectionFields => ({
@@ -36,7 +45,9 @@ export async function saveGrant(parts: Pick<EngineParts, 'store' | 'client' | 'f
 	});
 	const saved = await writeFromLatest(store, connectionId, (existing) => {
 		grant.claim?.(existing);
-		return existing ? store.update(connectionId, existing.version, fields(existing)) : store.insert({ connectionId, ...fields(null) });
+		return existing
+			? store.update(connectionId, existing.version, fields(existing))
+			: store.insert({ connectionId, ...fields(null) });
 	});
 	await parts.coordinator.forgetRefused(connectionId);
 	return { connection: parts.sealer.open(saved), refreshed: false, recovered: false };

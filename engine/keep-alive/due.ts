@@ -44,7 +44,8 @@ export async function* dueConnections(selection: DueSelection): AsyncGenerator<S
 	const cursor = max === undefined ? null : await store.get(cursorId);
 	const resumeAfter = cursor?.metadata.after;
 	// After the cursor to the end, then from the start up to the cursor: each due connection once.
-	const ranges: Array<{ after?: string; upTo?: string }> = resumeAfter === undefined ? [{}] : [{ after: resumeAfter }, { upTo: resumeAfter }];
+	const ranges: Array<{ after?: string; upTo?: string }> =
+		resumeAfter === undefined ? [{}] : [{ after: resumeAfter }, { upTo: resumeAfter }];
 	let handedOut = 0;
 	let last = '';
 	for (const range of ranges) {
@@ -61,10 +62,18 @@ export async function* dueConnections(selection: DueSelection): AsyncGenerator<S
 }
 
 /** This app's due connections after `after` and up to `upTo` (both optional), a page per query. */
-async function* candidates(selection: DueSelection, range: { after?: string; upTo?: string }): AsyncGenerator<StoredConnection> {
+async function* candidates(
+	selection: DueSelection,
+	range: { after?: string; upTo?: string },
+): AsyncGenerator<StoredConnection> {
 	let { after } = range;
 	for (;;) {
-		const page = await selection.store.list({ provider: selection.provider, due: selection.due, after, limit: KEEP_ALIVE_PAGE_SIZE });
+		const page = await selection.store.list({
+			provider: selection.provider,
+			due: selection.due,
+			after,
+			limit: KEEP_ALIVE_PAGE_SIZE,
+		});
 		for (const row of page) {
 			if (range.upTo !== undefined && byteOrder(row.connectionId, range.upTo) > 0) return;
 			if (row.appFingerprint && !sameApp(row.appFingerprint, selection.app)) continue;
@@ -79,7 +88,13 @@ async function* candidates(selection: DueSelection, range: { after?: string; upT
  * Records that the next limited run starts after `after`. Best effort: if another run saved its own meanwhile (a
  * version conflict, an id taken) or the store fails, the next run starts where this one did, which the sweep survives.
  */
-async function saveCursor(store: TokenStore, cursorId: string, read: StoredConnection | null, after: string, app: string): Promise<void> {
+async function saveCursor(
+	store: TokenStore,
+	cursorId: string,
+	read: StoredConnection | null,
+	after: string,
+	app: string,
+): Promise<void> {
 	const metadata = { after };
 	const record: NewConnection = {
 		connectionId: cursorId,
@@ -98,5 +113,7 @@ async function saveCursor(store: TokenStore, cursorId: string, read: StoredConne
 		appFingerprint: app,
 		tokenIssuedAt: null,
 	};
-	await (read ? store.update(cursorId, read.version, { metadata }) : store.insert(record)).catch(() => undefined);
+	await (read ? store.update(cursorId, read.version, { metadata }) : store.insert(record)).catch(
+		() => undefined,
+	);
 }

@@ -8,7 +8,11 @@ export interface ClientCredentials {
 }
 
 /** Adds the client's authentication to a request to an endpoint of the authorization server. */
-export type ClientAuthenticationMethod = (credentials: ClientCredentials, body: URLSearchParams, headers: Record<string, string>) => void;
+export type ClientAuthenticationMethod = (
+	credentials: ClientCredentials,
+	body: URLSearchParams,
+	headers: Record<string, string>,
+) => void;
 
 /** What to check when the server refuses the client (invalid_client), at any endpoint. */
 export const INVALID_CLIENT_HINT =
@@ -18,11 +22,17 @@ export const formEncode = (value: string) => new URLSearchParams({ v: value }).t
 
 /** RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined and base64-encoded. */
 export function basicAuthorization(clientId: string, clientSecret: string): string {
-	return 'Basic ' + Buffer.from(`${formEncode(clientId)}:${formEncode(clientSecret)}`).toString('base64');
+	return (
+		'Basic ' + Buffer.from(`${formEncode(clientId)}:${formEncode(clientSecret)}`).toString('base64')
+	);
 }
 
 /** client_secret_basic: the HTTP Basic scheme. */
-export const clientSecretBasic: ClientAuthenticationMethod = ({ clientId, clientSecret }, _body, headers) => {
+export const clientSecretBasic: ClientAuthenticationMethod = (
+	{ clientId, clientSecret },
+	_body,
+	headers,
+) => {
 	headers.Authorization = basicAuthorization(clientId, clientSecret);
 };
 
@@ -32,6 +42,8 @@ export const clientSecretPost: ClientAuthenticationMethod = ({ clientId, clientS
 	body.set('client_secret', clientSecret);
 };
 
-export function clientAuthenticationMethod(setting: ClientAuthentication): ClientAuthenticationMethod {
+export function clientAuthenticationMethod(
+	setting: ClientAuthentication,
+): ClientAuthenticationMethod {
 	return setting === 'basic' ? clientSecretBasic : clientSecretPost;
 }

@@ -2,11 +2,21 @@ import type { OAuthClient } from '../presets';
 import type { RequestLimits } from './http';
 import { DEFAULT_REQUEST_POLICY, type RequestPolicy } from './retry-policy';
 import { processRevocationResponse, revocationRequest, type TokenTypeHint } from './revocation';
-import { processTokenEndpointResponse, tokenEndpointRequest, type Grant, type IssuedTokens } from './token-endpoint';
+import {
+	processTokenEndpointResponse,
+	tokenEndpointRequest,
+	type Grant,
+	type IssuedTokens,
+} from './token-endpoint';
 
 /** The app as its endpoints need it: where they are, its credentials, and what its provider adds to token requests. */
-export type EndpointSettings = Pick<OAuthClient, 'tokenUrl' | 'revocationUrl' | 'clientId' | 'clientSecret' | 'clientAuthentication'> &
-	Partial<Pick<OAuthClient, 'tokenParameters' | 'refreshParameters' | 'bearerTokenTypes' | 'errorCodes'>>;
+export type EndpointSettings = Pick<
+	OAuthClient,
+	'tokenUrl' | 'revocationUrl' | 'clientId' | 'clientSecret' | 'clientAuthentication'
+> &
+	Partial<
+		Pick<OAuthClient, 'tokenParameters' | 'refreshParameters' | 'bearerTokenTypes' | 'errorCodes'>
+	>;
 
 /**
  * The app's client for the authorization server's endpoints: every request goes through authenticatedRequest
@@ -26,12 +36,17 @@ export class AuthorizationServerClient {
 
 	/** RFC 6749 §4.1.3 / §6: trades a grant for tokens. The deadline bounds every attempt and retry. */
 	async requestToken(grant: Grant, limits: RequestLimits = {}): Promise<IssuedTokens> {
-		return processTokenEndpointResponse(await tokenEndpointRequest(this.settings, this.policy, grant, limits), this.settings);
+		return processTokenEndpointResponse(
+			await tokenEndpointRequest(this.settings, this.policy, grant, limits),
+			this.settings,
+		);
 	}
 
 	/** RFC 7009: asks the provider to revoke a token; resolves once it is revoked or already dead. */
 	async revokeToken(token: string, hint: TokenTypeHint, limits: RequestLimits = {}): Promise<void> {
-		processRevocationResponse(await revocationRequest(this.settings, this.policy, token, hint, limits));
+		processRevocationResponse(
+			await revocationRequest(this.settings, this.policy, token, hint, limits),
+		);
 	}
 }
 

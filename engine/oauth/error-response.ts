@@ -25,7 +25,9 @@ export function refusal(
 	}
 	const field = (name: string) => {
 		const value = body?.[name];
-		return typeof value === 'string' && value !== '' ? answer.redact(value).slice(0, EXCERPT_LENGTH) : undefined;
+		return typeof value === 'string' && value !== ''
+			? answer.redact(value).slice(0, EXCERPT_LENGTH)
+			: undefined;
 	};
 	const given = field('error');
 	if (given) {

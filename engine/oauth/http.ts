@@ -38,7 +38,8 @@ export interface RequestLimits {
 }
 
 /** An endpoint failure's description: its consequence for the user, then what to check. */
-export const failureDescription = (endpoint: Endpoint, hint?: string) => [endpoint.consequence, hint].filter(Boolean).join(' ') || undefined;
+export const failureDescription = (endpoint: Endpoint, hint?: string) =>
+	[endpoint.consequence, hint].filter(Boolean).join(' ') || undefined;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -59,14 +60,18 @@ export async function authenticatedRequest(
 	requireSecureUrl(endpoint.urlKey, endpoint.url);
 	const deadline = limits.deadline ?? Infinity;
 	const body = new URLSearchParams(parameters);
-	const headers: Record<string, string> = { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' };
+	const headers: Record<string, string> = {
+		'Content-Type': 'application/x-www-form-urlencoded',
+		Accept: 'application/json',
+	};
 	clientAuthenticationMethod(credentials.clientAuthentication)(credentials, body, headers);
 	const redactor = new Redactor(credentials, secretParameters);
 
 	for (let attempt = 0; ; attempt++) {
 		const sentAt = Date.now();
 		const attemptMs = Math.min(policy.timeoutMs, deadline - sentAt);
-		if (attemptMs <= 0) throw unreachable(endpoint, 'did not finish before the refresh deadline', attempt);
+		if (attemptMs <= 0)
+			throw unreachable(endpoint, 'did not finish before the refresh deadline', attempt);
 		let response: AxiosResponse<string>;
 		try {
 			response = await axios.post<string>(endpoint.url, body.toString(), {
@@ -122,17 +127,25 @@ function header(response: AxiosResponse, name: string): string | undefined {
 }
 
 /** axios's message for a body it stopped reading at maxContentLength. */
-const isResponseTooLarge = (error: unknown) => /^maxContentLength size of \d+ exceeded/.test((error as Error | undefined)?.message ?? '');
+const isResponseTooLarge = (error: unknown) =>
+	/^maxContentLength size of \d+ exceeded/.test((error as Error | undefined)?.message ?? '');
 
 function responseTooLarge(endpoint: Endpoint): TokenEndpointError {
 	return new TokenEndpointError(
 		`The ${endpoint.name} sent a response larger than ${MAX_RESPONSE_BYTES / (1024 * 1024)} MB; it was not read further`,
 		{},
-		failureDescription(endpoint, `An answer of the ${endpoint.name} is a few kilobytes: check that the ${endpoint.name} URL points at the provider's ${endpoint.name}.`),
+		failureDescription(
+			endpoint,
+			`An answer of the ${endpoint.name} is a few kilobytes: check that the ${endpoint.name} URL points at the provider's ${endpoint.name}.`,
+		),
 	);
 }
 
-function unreachable(endpoint: Endpoint, reason: string, attempts: number): EndpointUnreachableError {
+function unreachable(
+	endpoint: Endpoint,
+	reason: string,
+	attempts: number,
+): EndpointUnreachableError {
 	return new EndpointUnreachableError(
 		`The request to the ${endpoint.name} ${reason}, ${attempts} attempt(s)`,
 		{},

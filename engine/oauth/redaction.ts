@@ -13,14 +13,27 @@ const MIN_SECRET_LENGTH = 4;
 export class Redactor {
 	private readonly secrets: string[];
 
-	constructor(credentials: Pick<ClientCredentials, 'clientId' | 'clientSecret'>, secretParameters: Array<string | undefined>) {
+	constructor(
+		credentials: Pick<ClientCredentials, 'clientId' | 'clientSecret'>,
+		secretParameters: Array<string | undefined>,
+	) {
 		const { clientId, clientSecret } = credentials;
 		const forms = [clientSecret, ...secretParameters]
 			.filter((value): value is string => typeof value === 'string')
-			.flatMap((value) => [value, formEncode(value), encodeURIComponent(value), JSON.stringify(value).slice(1, -1)]);
-		forms.push(basicAuthorization(clientId, clientSecret).slice('Basic '.length), Buffer.from(`${clientId}:${clientSecret}`).toString('base64'));
+			.flatMap((value) => [
+				value,
+				formEncode(value),
+				encodeURIComponent(value),
+				JSON.stringify(value).slice(1, -1),
+			]);
+		forms.push(
+			basicAuthorization(clientId, clientSecret).slice('Basic '.length),
+			Buffer.from(`${clientId}:${clientSecret}`).toString('base64'),
+		);
 		// Longest first, so that a secret containing another is replaced whole.
-		this.secrets = [...new Set(forms)].filter((form) => form.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
+		this.secrets = [...new Set(forms)]
+			.filter((form) => form.length >= MIN_SECRET_LENGTH)
+			.sort((a, b) => b.length - a.length);
 	}
 
 	redact(text: string): string {

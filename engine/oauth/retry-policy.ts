@@ -12,7 +12,12 @@ export interface RequestPolicy {
 	maxRetryAfterMs: number;
 }
 
-export const DEFAULT_REQUEST_POLICY: RequestPolicy = { timeoutMs: 10_000, maxRetries: 2, retryBaseDelayMs: 250, maxRetryAfterMs: 10_000 };
+export const DEFAULT_REQUEST_POLICY: RequestPolicy = {
+	timeoutMs: 10_000,
+	maxRetries: 2,
+	retryBaseDelayMs: 250,
+	maxRetryAfterMs: 10_000,
+};
 
 /** Whether an answer with this status may succeed if sent again. */
 export const isTransientStatus = (status: number) => status >= 500 || status === 429;
@@ -25,11 +30,16 @@ export const isTransientStatus = (status: number) => status >= 500 || status ===
  */
 export function isTransientFailure(error: unknown): boolean {
 	if (error instanceof EndpointUnreachableError) return true;
-	return error instanceof TokenEndpointError && error.httpStatus !== undefined && isTransientStatus(error.httpStatus);
+	return (
+		error instanceof TokenEndpointError &&
+		error.httpStatus !== undefined &&
+		isTransientStatus(error.httpStatus)
+	);
 }
 
 /** The pause before retry number `attempt + 1`: exponential, jittered by ±25 % so that callers spread out. */
-export const backoffMs = (policy: RequestPolicy, attempt: number) => policy.retryBaseDelayMs * 2 ** attempt * (0.75 + Math.random() * 0.5);
+export const backoffMs = (policy: RequestPolicy, attempt: number) =>
+	policy.retryBaseDelayMs * 2 ** attempt * (0.75 + Math.random() * 0.5);
 
 /** RFC 9110 §10.2.3 Retry-After: seconds or an HTTP-date; null when absent or unreadable. */
 export function retryAfterMs(header: string | undefined, now = Date.now()): number | null {
@@ -44,7 +54,12 @@ export function retryAfterMs(header: string | undefined, now = Date.now()): numb
  * How long to wait before sending again after a transient answer, or null to stop: the server's Retry-After
  * when it gives one within the policy's cap, else the backoff; never past the deadline.
  */
-export function retryDelayMs(policy: RequestPolicy, attempt: number, deadline: number, retryAfterHeader?: string): number | null {
+export function retryDelayMs(
+	policy: RequestPolicy,
+	attempt: number,
+	deadline: number,
+	retryAfterHeader?: string,
+): number | null {
 	if (attempt >= policy.maxRetries) return null;
 	const asked = retryAfterMs(retryAfterHeader);
 	if (asked !== null && asked > policy.maxRetryAfterMs) return null;

@@ -12,7 +12,8 @@ import type { RequestPolicy } from './retry-policy';
 export type TokenTypeHint = 'refresh_token' | 'access_token';
 
 /** Revoking comes before erasing: when the provider did not confirm, the connection is left as it was. */
-const NOTHING_ERASED = 'Nothing was erased: the tokens are still stored. Retry, or erase them here without revoking at the provider.';
+const NOTHING_ERASED =
+	'Nothing was erased: the tokens are still stored. Retry, or erase them here without revoking at the provider.';
 
 export function revocationRequest(
 	credentials: ClientCredentials & { revocationUrl: string },
@@ -21,13 +22,28 @@ export function revocationRequest(
 	hint: TokenTypeHint,
 	limits: RequestLimits = {},
 ): Promise<EndpointAnswer> {
-	const endpoint = { name: 'revocation endpoint', urlKey: 'revocationUrl', url: credentials.revocationUrl, consequence: NOTHING_ERASED };
-	return authenticatedRequest(credentials, policy, endpoint, new URLSearchParams({ token, token_type_hint: hint }), [token], limits);
+	const endpoint = {
+		name: 'revocation endpoint',
+		urlKey: 'revocationUrl',
+		url: credentials.revocationUrl,
+		consequence: NOTHING_ERASED,
+	};
+	return authenticatedRequest(
+		credentials,
+		policy,
+		endpoint,
+		new URLSearchParams({ token, token_type_hint: hint }),
+		[token],
+		limits,
+	);
 }
 
 export function processRevocationResponse(answer: EndpointAnswer): void {
 	if (answer.status >= 200 && answer.status < 300) return;
-	const error = refusal(answer, (code) => (code === 'invalid_client' ? INVALID_CLIENT_HINT : undefined));
-	if (answer.status === 400 && (error.error === 'invalid_grant' || error.error === 'invalid_token')) return;
+	const error = refusal(answer, (code) =>
+		code === 'invalid_client' ? INVALID_CLIENT_HINT : undefined,
+	);
+	if (answer.status === 400 && (error.error === 'invalid_grant' || error.error === 'invalid_token'))
+		return;
 	throw error;
 }

@@ -51,9 +51,17 @@ export function tokenEndpointRequest(
 ): Promise<EndpointAnswer> {
 	const endpoint = { name: 'token endpoint', urlKey: 'tokenUrl', url: credentials.tokenUrl };
 	const secrets =
-		grant.grant_type === 'refresh_token' ? [grant.refresh_token] : grant.grant_type === 'authorization_code' ? [grant.code, grant.code_verifier] : [];
+		grant.grant_type === 'refresh_token'
+			? [grant.refresh_token]
+			: grant.grant_type === 'authorization_code'
+				? [grant.code, grant.code_verifier]
+				: [];
 	// The grant's own fields are set last: the presets and settings cannot name them (checkExtraParameters), and they win anyway.
-	const body = new URLSearchParams(grant.grant_type === 'refresh_token' ? credentials.refreshParameters : credentials.tokenParameters);
+	const body = new URLSearchParams(
+		grant.grant_type === 'refresh_token'
+			? credentials.refreshParameters
+			: credentials.tokenParameters,
+	);
 	for (const [name, value] of Object.entries(grant)) if (value !== undefined) body.set(name, value);
 	return authenticatedRequest(credentials, policy, endpoint, body, secrets, limits);
 }
@@ -66,7 +74,10 @@ export interface TokenResponseDialect {
 	errorCodes?: Readonly<Record<string, string>>;
 }
 
-export function processTokenEndpointResponse(answer: EndpointAnswer, dialect: TokenResponseDialect = {}): IssuedTokens {
+export function processTokenEndpointResponse(
+	answer: EndpointAnswer,
+	dialect: TokenResponseDialect = {},
+): IssuedTokens {
 	const refused = () => refusal(answer, hintFor, dialect.errorCodes);
 	if (answer.status < 200 || answer.status >= 300) throw refused();
 	const fields = successFields(answer);
@@ -101,7 +112,8 @@ function hintFor(error: string): string | undefined {
  * else is refused without quoting it: a successful answer may carry tokens.
  */
 function successFields(answer: EndpointAnswer): unknown {
-	if (answer.contentType === 'application/x-www-form-urlencoded') return Object.fromEntries(new URLSearchParams(answer.body));
+	if (answer.contentType === 'application/x-www-form-urlencoded')
+		return Object.fromEntries(new URLSearchParams(answer.body));
 	try {
 		return JSON.parse(answer.body);
 	} catch {
@@ -122,27 +134,43 @@ function successFields(answer: EndpointAnswer): unknown {
 const refreshTokensOfRefusedAnswers = new WeakMap<TokenEndpointError, string>();
 
 export function refreshTokenOfRefusedAnswer(error: unknown): string | null {
-	return error instanceof TokenEndpointError ? (refreshTokensOfRefusedAnswers.get(error) ?? null) : null;
+	return error instanceof TokenEndpointError
+		? (refreshTokensOfRefusedAnswers.get(error) ?? null)
+		: null;
 }
 
 /** RFC 6749 §5.1: validates and normalises a 2xx token response body. */
-export function parseTokenResponse(body: unknown, bearerTokenTypes: readonly string[] = []): TokenResponse {
+export function parseTokenResponse(
+	body: unknown,
+	bearerTokenTypes: readonly string[] = [],
+): TokenResponse {
 	if (!body || typeof body !== 'object' || Array.isArray(body)) {
 		throw new TokenEndpointError('The token endpoint answered 2xx without a JSON object');
 	}
-	const { access_token, token_type, expires_in, refresh_token, scope, ...extra } = body as Record<string, unknown>;
-	const refreshToken = typeof refresh_token === 'string' && refresh_token !== '' ? refresh_token : null;
+	const { access_token, token_type, expires_in, refresh_token, scope, ...extra } = body as Record<
+		string,
+		unknown
+	>;
+	const refreshToken =
+		typeof refresh_token === 'string' && refresh_token !== '' ? refresh_token : null;
 	const refused = (message: string, description?: string) => {
 		const error = new TokenEndpointError(message, {}, description);
 		if (refreshToken !== null) refreshTokensOfRefusedAnswers.set(error, refreshToken);
 		return error;
 	};
 	if (typeof access_token !== 'string' || access_token === '') {
-		throw refused('The token endpoint answered without an access_token', `Fields received: ${Object.keys(body).join(', ') || 'none'}`);
+		throw refused(
+			'The token endpoint answered without an access_token',
+			`Fields received: ${Object.keys(body).join(', ') || 'none'}`,
+		);
 	}
-	const bearer = typeof token_type === 'string' && (token_type.toLowerCase() === 'bearer' || bearerTokenTypes.includes(token_type.toLowerCase()));
+	const bearer =
+		typeof token_type === 'string' &&
+		(token_type.toLowerCase() === 'bearer' || bearerTokenTypes.includes(token_type.toLowerCase()));
 	if (token_type !== undefined && !bearer) {
-		throw refused(`The token endpoint issued a token of type ${describeValue(token_type)}; only Bearer tokens are supported`);
+		throw refused(
+			`The token endpoint issued a token of type ${describeValue(token_type)}; only Bearer tokens are supported`,
+		);
 	}
 	const expiry = parseExpiresIn(expires_in);
 	const scopes = parseScope(scope);
@@ -153,26 +181,47 @@ export function parseTokenResponse(body: unknown, bearerTokenTypes: readonly str
 		expiresIn: expiry.expiresIn,
 		refreshToken,
 		scope: scopes.scope,
-		extra: Object.fromEntries(Object.entries(extra).map(([name, value]) => [name, typeof value === 'string' ? withoutNul(value) : value])),
+		extra: Object.fromEntries(
+			Object.entries(extra).map(([name, value]) => [
+				name,
+				typeof value === 'string' ? withoutNul(value) : value,
+			]),
+		),
 		warning: warnings.length ? warnings.join('. ') : null,
 	};
 }
 
 function parseExpiresIn(value: unknown): { expiresIn: number | null; warning: string | null } {
-	if (value === undefined || value === null || value === '') return { expiresIn: null, warning: null };
-	const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN;
-	if (Number.isFinite(n) && n > 0 && n <= MAX_EXPIRES_IN_SECONDS) return { expiresIn: Math.floor(n), warning: null };
+	if (value === undefined || value === null || value === '')
+		return { expiresIn: null, warning: null };
+	const n =
+		typeof value === 'number'
+			? value
+			: typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value)
+				? Number(value)
+				: NaN;
+	if (Number.isFinite(n) && n > 0 && n <= MAX_EXPIRES_IN_SECONDS)
+		return { expiresIn: Math.floor(n), warning: null };
 	const unknown = 'the expiry is unknown until the next refresh';
 	if (Number.isFinite(n) && n > MAX_EXPIRES_IN_SECONDS) {
-		return { expiresIn: null, warning: `The token endpoint sent an expires_in of ${n} s, more than the maximum of ${MAX_EXPIRES_IN_SECONDS} s (10 years); ${unknown}` };
+		return {
+			expiresIn: null,
+			warning: `The token endpoint sent an expires_in of ${n} s, more than the maximum of ${MAX_EXPIRES_IN_SECONDS} s (10 years); ${unknown}`,
+		};
 	}
-	return { expiresIn: null, warning: `The token endpoint sent an unusable expires_in (${describeValue(value)}); ${unknown}` };
+	return {
+		expiresIn: null,
+		warning: `The token endpoint sent an unusable expires_in (${describeValue(value)}); ${unknown}`,
+	};
 }
 
 /** A field of a successful response, for a message: short plain words and numbers only, as the body may hold tokens. */
 function describeValue(value: unknown): string {
 	if (typeof value === 'number') return String(value);
-	if (typeof value === 'string') return /^[\w .+-]{0,20}$/.test(value) ? JSON.stringify(value) : `a ${value.length}-character text`;
+	if (typeof value === 'string')
+		return /^[\w .+-]{0,20}$/.test(value)
+			? JSON.stringify(value)
+			: `a ${value.length}-character text`;
 	return Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : typeof value;
 }
 
@@ -180,7 +229,12 @@ function describeValue(value: unknown): string {
 const withoutNul = (value: string) => value.replace(/\u0000/g, '');
 
 function parseScope(value: unknown): { scope: string | null; warning: string | null } {
-	const scope = typeof value === 'string' ? withoutNul(value) : Array.isArray(value) ? withoutNul(value.join(' ')) : null;
+	const scope =
+		typeof value === 'string'
+			? withoutNul(value)
+			: Array.isArray(value)
+				? withoutNul(value.join(' '))
+				: null;
 	if (scope === null || scope.length <= MAX_SCOPE_LENGTH) return { scope, warning: null };
 	return {
 		scope: null,

@@ -81,13 +81,19 @@ export class RefreshCoordinator {
 		const { connectionId } = started;
 		const inFlight = flights.get(connectionId);
 		if (inFlight) return inFlight.then((joined) => ({ ...joined, recovered: false }));
-		const flight = this.refreshUnderLease(started, steps).finally(() => flights.delete(connectionId));
+		const flight = this.refreshUnderLease(started, steps).finally(() =>
+			flights.delete(connectionId),
+		);
 		flights.set(connectionId, flight);
 		return flight;
 	}
 
 	/** Runs `work` holding the connection's lease, so that no refresh runs meanwhile (for Revoke). */
-	underLease<T>(connectionId: string, meanwhile: () => Promise<T | undefined>, work: (since: number) => Promise<T>): Promise<T> {
+	underLease<T>(
+		connectionId: string,
+		meanwhile: () => Promise<T | undefined>,
+		work: (since: number) => Promise<T>,
+	): Promise<T> {
 		return underLease(this.options.store, connectionId, this.options.lease, meanwhile, work);
 	}
 
@@ -96,7 +102,10 @@ export class RefreshCoordinator {
 	 * store. Retries the write, never the refresh; if the store stays down they wait in memory and are written
 	 * before anything else on the next call for this connection. A newer grant or refresh stored meanwhile wins.
 	 */
-	async saveRefreshed(leased: Connection, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
+	async saveRefreshed(
+		leased: Connection,
+		fields: Partial<ConnectionFields>,
+	): Promise<StoredConnection> {
 		const { store, saveRetries } = this.options;
 		const { connectionId } = leased;
 		const shared = await this.shared();
@@ -132,7 +141,8 @@ export class RefreshCoordinator {
 		if (!pending) return false;
 		try {
 			await writeFromLatest(store, connectionId, async (row) => {
-				if (row && this.options.refreshTokenOf(row) === pending.usedRefreshToken) await store.update(connectionId, row.version, pending.fields);
+				if (row && this.options.refreshTokenOf(row) === pending.usedRefreshToken)
+					await store.update(connectionId, row.version, pending.fields);
 			});
 		} catch (error) {
 			throw new StoreError(
@@ -163,7 +173,11 @@ export class RefreshCoordinator {
 
 	/** `started` is the caller's own read, which needed a refresh: the lease is asked for at once. */
 	private refreshUnderLease(started: Connection, steps: RefreshSteps): Promise<TokenResult> {
-		const result = (connection: Connection): TokenResult => ({ connection, refreshed: connection.refreshCount !== started.refreshCount, recovered: false });
+		const result = (connection: Connection): TokenResult => ({
+			connection,
+			refreshed: connection.refreshCount !== started.refreshCount,
+			recovered: false,
+		});
 		const doneMeanwhile = async () => {
 			const current = await steps.read();
 			return (await steps.stillNeeded(current)) ? undefined : result(current);
@@ -174,7 +188,11 @@ export class RefreshCoordinator {
 			if (!(await steps.stillNeeded(leased))) return result(leased);
 			const refreshed = await steps.refresh(leased, since + this.options.lease.refreshDeadlineMs);
 			// A success writes the failure bookkeeping back to none: the first after failures is a recovery.
-			return { connection: refreshed, refreshed: true, recovered: leased.failureCount > 0 && refreshed.failureCount === 0 };
+			return {
+				connection: refreshed,
+				refreshed: true,
+				recovered: leased.failureCount > 0 && refreshed.failureCount === 0,
+			};
 		});
 	}
 }

@@ -18,7 +18,8 @@ export class DatabaseClock {
 	) {}
 
 	async now(): Promise<number> {
-		if (this.offset && performance.now() - this.offset.measuredAt < OFFSET_TTL_MS) return this.clock() + this.offset.ms;
+		if (this.offset && performance.now() - this.offset.measuredAt < OFFSET_TTL_MS)
+			return this.clock() + this.offset.ms;
 		this.measuring ??= this.measure().finally(() => (this.measuring = undefined));
 		return this.clock() + (await this.measuring);
 	}

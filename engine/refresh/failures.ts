@@ -7,8 +7,10 @@ import { COOLDOWN_BASE_MS, cooldownMs } from './policy';
  * database's clock (see DatabaseClock), as every host compares them.
  */
 
-export type FailureFields = Pick<ConnectionFields, 'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince'>;
-
+export type FailureFields = Pick<
+	ConnectionFields,
+	'failureCount' | 'firstFailureAt' | 'nextAttemptAt' | 'failingSince'
+>;
 
 /**
  * The bookkeeping after one more failed refresh. A transient failure (unreachable, 5xx, 429) backs off, doubling per
@@ -26,12 +28,21 @@ export function failureRecord(
 	return {
 		failureCount,
 		firstFailureAt,
-		nextAttemptAt: new Date(databaseNow + (failure.transient ? cooldownMs(failureCount) : COOLDOWN_BASE_MS)),
+		nextAttemptAt: new Date(
+			databaseNow + (failure.transient ? cooldownMs(failureCount) : COOLDOWN_BASE_MS),
+		),
 		failingSince: previous.failingSince ?? (failing ? new Date(databaseNow) : null),
 	};
 }
 
-export function cooldownOf(row: Pick<StoredConnection, 'nextAttemptAt' | 'failureCount' | 'lastError'>, databaseNow: number): ProviderCooldown | null {
+export function cooldownOf(
+	row: Pick<StoredConnection, 'nextAttemptAt' | 'failureCount' | 'lastError'>,
+	databaseNow: number,
+): ProviderCooldown | null {
 	if (row.nextAttemptAt === null || row.nextAttemptAt.getTime() <= databaseNow) return null;
-	return { nextAttemptAt: row.nextAttemptAt, failureCount: row.failureCount, lastError: row.lastError };
+	return {
+		nextAttemptAt: row.nextAttemptAt,
+		failureCount: row.failureCount,
+		lastError: row.lastError,
+	};
 }

@@ -27,9 +27,16 @@ export function leaseSettings(options: Partial<LeaseSettings> = {}): LeaseSettin
 	const ttlMs = options.ttlMs ?? DEFAULT_LEASE_TTL_MS;
 	const refreshDeadlineMs = options.refreshDeadlineMs ?? Math.floor((ttlMs * 2) / 3);
 	if (!(refreshDeadlineMs > 0 && refreshDeadlineMs < ttlMs)) {
-		throw new RangeError(`The refresh deadline (${refreshDeadlineMs} ms) must be positive and shorter than the lease (${ttlMs} ms)`);
+		throw new RangeError(
+			`The refresh deadline (${refreshDeadlineMs} ms) must be positive and shorter than the lease (${ttlMs} ms)`,
+		);
 	}
-	return { ttlMs, refreshDeadlineMs, waitMs: options.waitMs ?? ttlMs + refreshDeadlineMs + 5_000, pollIntervalMs: options.pollIntervalMs ?? 100 };
+	return {
+		ttlMs,
+		refreshDeadlineMs,
+		waitMs: options.waitMs ?? ttlMs + refreshDeadlineMs + 5_000,
+		pollIntervalMs: options.pollIntervalMs ?? 100,
+	};
 }
 
 /** A lease holder id that names the host and process, for whoever inspects a stuck lease. */

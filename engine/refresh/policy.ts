@@ -23,7 +23,16 @@ export function cooldownMs(failureCount: number): number {
 }
 
 /** What the policy reads of a connection. */
-export type TokenTimes = Pick<Connection, 'accessToken' | 'expiresAt' | 'tokenIssuedAt' | 'lastRefreshedAt' | 'refreshCount' | 'createdAt' | 'nextAttemptAt'>;
+export type TokenTimes = Pick<
+	Connection,
+	| 'accessToken'
+	| 'expiresAt'
+	| 'tokenIssuedAt'
+	| 'lastRefreshedAt'
+	| 'refreshCount'
+	| 'createdAt'
+	| 'nextAttemptAt'
+>;
 
 /** Why a caller may want a refresh. */
 export type RefreshRequest =
@@ -75,32 +84,55 @@ const decision = (should: boolean, reason: RefreshReason): RefreshDecision => ({
  * next attempt time not reached) is not made: the decision says `cooldown`, and the caller decides what the stored
  * token is still good for.
  */
-export function shouldRefresh(token: TokenTimes, request: RefreshRequest, context: RefreshContext): RefreshDecision {
+export function shouldRefresh(
+	token: TokenTimes,
+	request: RefreshRequest,
+	context: RefreshContext,
+): RefreshDecision {
 	const wanted = refreshWanted(token, request, context);
-	if (wanted.should && token.nextAttemptAt !== null && context.databaseNow < token.nextAttemptAt.getTime()) return decision(false, 'cooldown');
+	if (
+		wanted.should &&
+		token.nextAttemptAt !== null &&
+		context.databaseNow < token.nextAttemptAt.getTime()
+	)
+		return decision(false, 'cooldown');
 	return wanted;
 }
 
 /** Whether the stored access token can still be used at `now`: present and not expired (no expiry: valid). */
-export function tokenUsable(token: Pick<TokenTimes, 'accessToken' | 'expiresAt'>, now: number): boolean {
-	return token.accessToken !== null && (token.expiresAt === null || token.expiresAt.getTime() > now);
+export function tokenUsable(
+	token: Pick<TokenTimes, 'accessToken' | 'expiresAt'>,
+	now: number,
+): boolean {
+	return (
+		token.accessToken !== null && (token.expiresAt === null || token.expiresAt.getTime() > now)
+	);
 }
 
-function refreshWanted(token: TokenTimes, request: RefreshRequest, context: RefreshContext): RefreshDecision {
+function refreshWanted(
+	token: TokenTimes,
+	request: RefreshRequest,
+	context: RefreshContext,
+): RefreshDecision {
 	const refreshedMeanwhile = token.refreshCount !== context.seenRefreshCount;
 	switch (request.kind) {
 		case 'failed-token':
-			return token.accessToken === request.failedAccessToken ? decision(true, 'failed-token-stored') : decision(false, 'failed-token-replaced');
+			return token.accessToken === request.failedAccessToken
+				? decision(true, 'failed-token-stored')
+				: decision(false, 'failed-token-replaced');
 		case 'forced':
 			return refreshedMeanwhile ? decision(false, 'refreshed-meanwhile') : decision(true, 'forced');
 		case 'keep-alive': {
 			// Listed as due, then refreshed by another process before this one got to it: not twice.
 			if (refreshedMeanwhile) return decision(false, 'refreshed-meanwhile');
 			if (!token.accessToken) return decision(true, 'no-access-token');
-			if (token.expiresAt !== null && token.expiresAt.getTime() < request.expiresBefore) return decision(true, 'expiring');
+			if (token.expiresAt !== null && token.expiresAt.getTime() < request.expiresBefore)
+				return decision(true, 'expiring');
 			// As the stores list due connections (TokenStore.list): one that was never refreshed counts from its creation.
 			const lastUsedAt = token.lastRefreshedAt ?? token.createdAt;
-			return lastUsedAt.getTime() < request.idleBefore ? decision(true, 'idle') : decision(false, 'fresh');
+			return lastUsedAt.getTime() < request.idleBefore
+				? decision(true, 'idle')
+				: decision(false, 'fresh');
 		}
 		case 'min-validity': {
 			if (!token.accessToken) return decision(true, 'no-access-token');
@@ -110,7 +142,9 @@ function refreshWanted(token: TokenTimes, request: RefreshRequest, context: Refr
 			if (leftMs <= 0) return decision(true, 'expired');
 			// Refreshed since the caller's first read (e.g. by the process it waited for): nothing newer exists.
 			if (refreshedMeanwhile) return decision(false, 'refreshed-meanwhile');
-			return leftMs <= effectiveMinValidityMs(token, request.minValidityMs) ? decision(true, 'expiring') : decision(false, 'fresh');
+			return leftMs <= effectiveMinValidityMs(token, request.minValidityMs)
+				? decision(true, 'expiring')
+				: decision(false, 'fresh');
 		}
 	}
 }
@@ -120,7 +154,10 @@ function refreshWanted(token: TokenTimes, request: RefreshRequest, context: Refr
  * requested (token_issued_at; for rows written before that column, last_refreshed_at, written with the tokens a
  * moment later) to its expiry. Without either time, or without an expiry, the requested value applies.
  */
-export function effectiveMinValidityMs(token: Pick<TokenTimes, 'expiresAt' | 'tokenIssuedAt' | 'lastRefreshedAt'>, requestedMs: number): number {
+export function effectiveMinValidityMs(
+	token: Pick<TokenTimes, 'expiresAt' | 'tokenIssuedAt' | 'lastRefreshedAt'>,
+	requestedMs: number,
+): number {
 	const issuedAt = token.tokenIssuedAt ?? token.lastRefreshedAt;
 	if (!token.expiresAt || !issuedAt) return requestedMs;
 	const lifetimeMs = token.expiresAt.getTime() - issuedAt.getTime();

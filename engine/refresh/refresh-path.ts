@@ -3,8 +3,19 @@ import { requireTokenClient } from '../client-checks';
 import { clientCredentialsGrant } from '../connecting/client-credentials';
 import type { EngineParts } from '../engine-parts';
 import { ProviderFailingError, TokenEndpointError, TokenManagerError } from '../errors';
-import { isTransientFailure, refreshTokenOfRefusedAnswer, type Grant, type IssuedTokens } from '../oauth';
-import { NO_FAILURES, type Connection, type ProviderCooldown, type StoredConnection, type TokenResult } from '../types';
+import {
+	isTransientFailure,
+	refreshTokenOfRefusedAnswer,
+	type Grant,
+	type IssuedTokens,
+} from '../oauth';
+import {
+	NO_FAILURES,
+	type Connection,
+	type ProviderCooldown,
+	type StoredConnection,
+	type TokenResult,
+} from '../types';
 import { writeFromLatest } from '../versioned-write';
 import { cooldownOf, failureRecord } from './failures';
 import { shouldRefresh, tokenUsable, type RefreshDecision, type RefreshRequest } from './policy';
@@ -27,14 +38,26 @@ export class RefreshPath {
 	constructor(private readonly parts: EngineParts) {}
 
 	/** `listed` is the row as Keep Alive listed it, which spares the first read. */
-	async refreshIfNeeded(connectionId: string, request: RefreshRequest, listed?: StoredConnection): Promise<RefreshOutcome> {
+	async refreshIfNeeded(
+		connectionId: string,
+		request: RefreshRequest,
+		listed?: StoredConnection,
+	): Promise<RefreshOutcome> {
 		const { access, coordinator, clock } = this.parts;
 		const wroteKept = await coordinator.writeRefused(connectionId);
-		const current = listed && !wroteKept ? await access.usable(connectionId, listed) : await access.read(connectionId);
+		const current =
+			listed && !wroteKept
+				? await access.usable(connectionId, listed)
+				: await access.read(connectionId);
 		const decide = async (c: Connection) =>
-			shouldRefresh(c, request, { now: clock(), databaseNow: await this.databaseNowFor(c), seenRefreshCount: current.refreshCount });
+			shouldRefresh(c, request, {
+				now: clock(),
+				databaseNow: await this.databaseNowFor(c),
+				seenRefreshCount: current.refreshCount,
+			});
 		const first = await decide(current);
-		if (!first.should) return { ...(await this.settled(current, request, first)), tokenRequested: false };
+		if (!first.should)
+			return { ...(await this.settled(current, request, first)), tokenRequested: false };
 		requireTokenClient(this.parts.client);
 		let tokenRequested = false;
 		let result: TokenResult;
@@ -53,9 +76,16 @@ export class RefreshPath {
 			const latest = await access.read(connectionId);
 			const cooldown = cooldownOf(latest, await this.databaseNowFor(latest));
 			if (!cooldown || !tokenUsable(latest, clock())) throw error;
-			return { result: { connection: latest, refreshed: false, recovered: false }, cooldown, tokenRequested };
+			return {
+				result: { connection: latest, refreshed: false, recovered: false },
+				cooldown,
+				tokenRequested,
+			};
 		}
-		return { ...(await this.settled(result.connection, request, await decide(result.connection), result)), tokenRequested };
+		return {
+			...(await this.settled(result.connection, request, await decide(result.connection), result)),
+			tokenRequested,
+		};
 	}
 
 	/**
@@ -70,8 +100,16 @@ export class RefreshPath {
 	): Promise<Omit<RefreshOutcome, 'tokenRequested'>> {
 		if (decision.reason !== 'cooldown') return { result, cooldown: null };
 		const cooldown = cooldownOf(connection, await this.databaseNowFor(connection))!;
-		const servedAsIs = request.kind === 'keep-alive' || (request.kind === 'min-validity' && tokenUsable(connection, this.parts.clock()));
-		if (!servedAsIs) throw new ProviderFailingError(connection.connectionId, cooldown.nextAttemptAt, cooldown.failureCount, cooldown.lastError);
+		const servedAsIs =
+			request.kind === 'keep-alive' ||
+			(request.kind === 'min-validity' && tokenUsable(connection, this.parts.clock()));
+		if (!servedAsIs)
+			throw new ProviderFailingError(
+				connection.connectionId,
+				cooldown.nextAttemptAt,
+				cooldown.failureCount,
+				cooldown.lastError,
+			);
 		return { result, cooldown };
 	}
 
@@ -88,27 +126,45 @@ export class RefreshPath {
 			throw await this.recordFailure(leased, error);
 		}
 		if (!clientCredentials && !refreshToken) {
-			await store.update(connectionId, leased.version, { ...sealer.resealed(leased), status: 'needs_reauth', lastError: NO_REFRESH_TOKEN, ...NO_FAILURES });
+			await store.update(connectionId, leased.version, {
+				...sealer.resealed(leased),
+				status: 'needs_reauth',
+				lastError: NO_REFRESH_TOKEN,
+				...NO_FAILURES,
+			});
 			throw await access.needsReauth(connectionId, NO_REFRESH_TOKEN);
 		}
 		let response: IssuedTokens;
 		try {
-			const grant: Grant = refreshToken === null ? clientCredentialsGrant(leased.metadata) : { grant_type: 'refresh_token', refresh_token: refreshToken };
+			const grant: Grant =
+				refreshToken === null
+					? clientCredentialsGrant(leased.metadata)
+					: { grant_type: 'refresh_token', refresh_token: refreshToken };
 			response = await this.parts.tokenEndpoint(grant, { deadline });
 		} catch (error) {
 			// A client-credentials grant has no refresh token to reject: invalid_grant there is the client's problem, like invalid_client.
-			if (!clientCredentials && error instanceof TokenEndpointError && error.error === 'invalid_grant') {
+			if (
+				!clientCredentials &&
+				error instanceof TokenEndpointError &&
+				error.error === 'invalid_grant'
+			) {
 				return this.refreshTokenRejected(leased);
 			}
 			const rotated = clientCredentials ? null : refreshTokenOfRefusedAnswer(error);
 			if (rotated !== null) {
 				// The answer was refused, but the provider may have retired the old refresh token: the new one must be kept.
-				await coordinator.saveRefreshed(leased, { ...sealer.resealed({ ...leased, refreshToken: rotated }), lastError: failureMessage(error) });
+				await coordinator.saveRefreshed(leased, {
+					...sealer.resealed({ ...leased, refreshToken: rotated }),
+					lastError: failureMessage(error),
+				});
 				throw error;
 			}
 			throw await this.recordFailure(leased, error);
 		}
-		const previous = { refreshToken: clientCredentials ? null : leased.refreshToken, metadata: leased.metadata };
+		const previous = {
+			refreshToken: clientCredentials ? null : leased.refreshToken,
+			metadata: leased.metadata,
+		};
 		const saved = await coordinator.saveRefreshed(leased, {
 			...sealer.issuedTokenFields(connectionId, response, previous, client.keepResponseFields),
 			...(clientCredentials ? { refreshToken: null } : {}),
@@ -128,8 +184,18 @@ export class RefreshPath {
 	/** Counts and dates a failed refresh under the lease (failures.ts); returns the error for the caller to throw. */
 	private async recordFailure(leased: Connection, error: unknown): Promise<unknown> {
 		const { store, sealer, failingAfterMs } = this.parts;
-		const failure = failureRecord(leased, { transient: isTransientFailure(error), databaseNow: await this.parts.databaseClock(), failingAfterMs });
-		await store.update(leased.connectionId, leased.version, { ...sealer.resealedIfReadable(leased), lastError: failureMessage(error), ...failure }).catch(() => undefined);
+		const failure = failureRecord(leased, {
+			transient: isTransientFailure(error),
+			databaseNow: await this.parts.databaseClock(),
+			failingAfterMs,
+		});
+		await store
+			.update(leased.connectionId, leased.version, {
+				...sealer.resealedIfReadable(leased),
+				lastError: failureMessage(error),
+				...failure,
+			})
+			.catch(() => undefined);
 		return error;
 	}
 
@@ -141,7 +207,8 @@ export class RefreshPath {
 		const { store, sealer, access } = this.parts;
 		const { connectionId } = leased;
 		return writeFromLatest(store, connectionId, async (row) => {
-			if (!row || sealer.refreshTokenOf(row) !== leased.refreshToken || row.status !== 'active') return access.usable(connectionId, row);
+			if (!row || sealer.refreshTokenOf(row) !== leased.refreshToken || row.status !== 'active')
+				return access.usable(connectionId, row);
 			await store.update(connectionId, row.version, {
 				...sealer.resealed(sealer.open(row)),
 				status: 'needs_reauth',

@@ -6,11 +6,27 @@
  * Its clock plays the database's: leases and timestamps follow `now()` (by default a monotonic clock, so a test
  * that fakes Date does not move it), never the caller's Date.
  */
-import { ConnectionExistsError, ConnectionNotFoundError, StoreError, VersionConflictError } from '../errors';
+import {
+	ConnectionExistsError,
+	ConnectionNotFoundError,
+	StoreError,
+	VersionConflictError,
+} from '../errors';
 import { RESERVED_PREFIX } from '../authorization';
 import { storeIdentity, type TokenStore } from '../store';
-import { byteOrder, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
-import { dueCondition, reportedStatusCondition, type RowCondition, type TimeColumn } from './row-filters';
+import {
+	byteOrder,
+	type ConnectionFields,
+	type ConnectionQuery,
+	type NewConnection,
+	type StoredConnection,
+} from '../types';
+import {
+	dueCondition,
+	reportedStatusCondition,
+	type RowCondition,
+	type TimeColumn,
+} from './row-filters';
 
 export interface MemoryStoreOptions {
 	/** The store's clock in epoch milliseconds (default: wall time that fake Date timers do not move). */
@@ -91,7 +107,8 @@ export class MemoryTokenStore implements TokenStore {
 	private readonly table: MemoryTable;
 
 	constructor(options: MemoryStoreOptions | MemoryTable = {}) {
-		this.table = options instanceof MemoryTable ? options : new MemoryTable(options.now ?? monotonicNow);
+		this.table =
+			options instanceof MemoryTable ? options : new MemoryTable(options.now ?? monotonicNow);
 		this.description = `in-memory table ${this.table.name}`;
 	}
 
@@ -130,7 +147,10 @@ export class MemoryTokenStore implements TokenStore {
 
 	async insert(connection: NewConnection): Promise<StoredConnection> {
 		const id = connection.connectionId;
-		if ([...id].length > MAX_ID_LENGTH) throw new StoreError(`${this.description}: the connection id is longer than ${MAX_ID_LENGTH} characters`);
+		if ([...id].length > MAX_ID_LENGTH)
+			throw new StoreError(
+				`${this.description}: the connection id is longer than ${MAX_ID_LENGTH} characters`,
+			);
 		if (this.table.rows.has(id)) throw new ConnectionExistsError(id);
 		const now = new Date(this.table.now());
 		const row: StoredConnection = {
@@ -147,10 +167,15 @@ export class MemoryTokenStore implements TokenStore {
 		return copy(row);
 	}
 
-	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
+	async update(
+		connectionId: string,
+		expectedVersion: number,
+		fields: Partial<ConnectionFields>,
+	): Promise<StoredConnection> {
 		const row = this.table.rows.get(connectionId);
 		if (!row) throw new ConnectionNotFoundError(connectionId, this.description);
-		if (row.version !== expectedVersion) throw new VersionConflictError(connectionId, expectedVersion);
+		if (row.version !== expectedVersion)
+			throw new VersionConflictError(connectionId, expectedVersion);
 		const updated: StoredConnection = {
 			...row,
 			...definedFields(fields),
@@ -171,7 +196,8 @@ export class MemoryTokenStore implements TokenStore {
 		const row = this.table.rows.get(connectionId);
 		if (!row) return false;
 		const now = this.table.now();
-		const free = row.leaseHolder === null || row.leaseUntil === null || row.leaseUntil.getTime() <= now;
+		const free =
+			row.leaseHolder === null || row.leaseUntil === null || row.leaseUntil.getTime() <= now;
 		if (!free && row.leaseHolder !== holder) return false;
 		row.leaseHolder = holder;
 		row.leaseUntil = new Date(now + Math.max(1, Math.ceil(ttlMs)));

@@ -73,7 +73,9 @@ function mysqlDialect(pool: Pool): SqlDialect {
 		},
 		message(error) {
 			// Driver text without credentials a URL might carry.
-			const message = (error instanceof Error ? error.message : String(error)).replace(/\/\/[^@\s/]*@/g, '//***@').slice(0, 300);
+			const message = (error instanceof Error ? error.message : String(error))
+				.replace(/\/\/[^@\s/]*@/g, '//***@')
+				.slice(0, 300);
 			const code = (error as { code?: string }).code;
 			return `${message}${code ? ` (${code})` : ''}`;
 		},
@@ -81,7 +83,9 @@ function mysqlDialect(pool: Pool): SqlDialect {
 }
 
 function result(rows: unknown): SqlResult {
-	return Array.isArray(rows) ? { rows: rows as RowDataPacket[], changes: 0 } : { rows: [], changes: (rows as ResultSetHeader).affectedRows };
+	return Array.isArray(rows)
+		? { rows: rows as RowDataPacket[], changes: 0 }
+		: { rows: [], changes: (rows as ResultSetHeader).affectedRows };
 }
 
 function mysqlDriver(pool: Pool): SqlDriver {
@@ -95,7 +99,9 @@ function mysqlDriver(pool: Pool): SqlDriver {
 			try {
 				await db.query('start transaction');
 				const [written] = await db.execute<ResultSetHeader>(write, params as SqlValue[]);
-				const [rows] = written.affectedRows ? await db.execute<RowDataPacket[]>(read, readParams as SqlValue[]) : [[]];
+				const [rows] = written.affectedRows
+					? await db.execute<RowDataPacket[]>(read, readParams as SqlValue[])
+					: [[]];
 				await db.query('commit');
 				return rows[0];
 			} catch (error) {
@@ -155,7 +161,13 @@ export class MySqlTokenStore extends SqlTokenStore {
 			createTableIfMissing: options.createTableIfMissing ?? false,
 			description: `MySQL table ${tableParts[0]} on ${config.host}:${config.port}/${config.database ?? ''}`,
 		});
-		this.location = { host: config.host, port: config.port, database: config.database, user: config.user, table: tableParts[0] };
+		this.location = {
+			host: config.host,
+			port: config.port,
+			database: config.database,
+			user: config.user,
+			table: tableParts[0],
+		};
 	}
 
 	/** Server, database, user and table: in MySQL a table name is unique within its database. */

@@ -102,7 +102,12 @@ export class PostgresTokenStore extends SqlTokenStore {
 			await this.prepare();
 			const client = await this.pool.connect();
 			try {
-				const { rows } = await client.query<{ database: string; user: string; schema: string; table: string }>(
+				const { rows } = await client.query<{
+					database: string;
+					user: string;
+					schema: string;
+					table: string;
+				}>(
 					`select current_database() as database, current_user as user, n.nspname as schema, c.relname as table
 					   from pg_class c join pg_namespace n on n.oid = c.relnamespace
 					  where c.oid = to_regclass($1)`,

@@ -5,7 +5,8 @@ import type { ConnectionQuery, ConnectionStatus, ReportedStatus } from '../types
  * reportedStatus and rowToConnection read a row) and Keep Alive's "due". Each store translates them: SQL
  * (sql-store.ts), PostgREST (supabase.ts), a test on a row in memory (memory.ts).
  */
-export type TimeColumn = 'expires_at' | 'last_refreshed_at' | 'created_at' | 'next_attempt_at' | 'failing_since';
+export type TimeColumn =
+	'expires_at' | 'last_refreshed_at' | 'created_at' | 'next_attempt_at' | 'failing_since';
 
 export type RowCondition =
 	| { kind: 'status'; is: ConnectionStatus }
@@ -54,8 +55,17 @@ export function dueCondition(due: NonNullable<ConnectionQuery['due']>): RowCondi
 		any(
 			{ kind: 'before', column: 'expires_at', time: due.expiresBefore },
 			{ kind: 'before', column: 'last_refreshed_at', time: due.idleBefore },
-			all(unset('last_refreshed_at'), { kind: 'before', column: 'created_at', time: due.idleBefore }),
+			all(unset('last_refreshed_at'), {
+				kind: 'before',
+				column: 'created_at',
+				time: due.idleBefore,
+			}),
 		),
-		any(unset('next_attempt_at'), { kind: 'before', column: 'next_attempt_at', time: 'databaseNow', orAt: true }),
+		any(unset('next_attempt_at'), {
+			kind: 'before',
+			column: 'next_attempt_at',
+			time: 'databaseNow',
+			orAt: true,
+		}),
 	);
 }

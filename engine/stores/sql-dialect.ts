@@ -20,7 +20,12 @@ export interface SqlDriver {
 	 * Runs `write` (an insert or update of one row) and returns the row as written, or undefined when it wrote none:
 	 * with `returning *` where the database has it, else by a read in the same transaction.
 	 */
-	writeReturning(write: string, params: unknown[], read: string, readParams: unknown[]): Promise<SqlRow | undefined>;
+	writeReturning(
+		write: string,
+		params: unknown[],
+		read: string,
+		readParams: unknown[],
+	): Promise<SqlRow | undefined>;
 	close(): Promise<void>;
 }
 

@@ -2,7 +2,14 @@
  * Rows of the SQL stores (and Supabase's, which are PostgreSQL's): a database row to a StoredConnection and back, and
  * the SET clause of the versioned update.
  */
-import { CONNECTION_STATUSES, GRANT_TYPES, type ConnectionFields, type ConnectionStatus, type GrantType, type StoredConnection } from '../types';
+import {
+	CONNECTION_STATUSES,
+	GRANT_TYPES,
+	type ConnectionFields,
+	type ConnectionStatus,
+	type GrantType,
+	type StoredConnection,
+} from '../types';
 import { FIELD_COLUMNS } from './sql-schema';
 
 export function toDate(value: unknown): Date | null {
@@ -13,7 +20,9 @@ export function toDate(value: unknown): Date | null {
 }
 
 function toStatus(value: unknown): ConnectionStatus {
-	return CONNECTION_STATUSES.includes(value as ConnectionStatus) ? (value as ConnectionStatus) : 'needs_reauth';
+	return CONNECTION_STATUSES.includes(value as ConnectionStatus)
+		? (value as ConnectionStatus)
+		: 'needs_reauth';
 }
 
 /** A grant type this version knows; null (rows written before the column existed) is the authorization code grant. */
@@ -73,14 +82,21 @@ export function fieldEntries(
 ): Array<[string, unknown]> {
 	return (Object.keys(FIELD_COLUMNS) as Array<keyof ConnectionFields>)
 		.filter((field) => fields[field] !== undefined)
-		.map((field) => [FIELD_COLUMNS[field], field === 'metadata' ? encodeMetadata(fields.metadata!) : fields[field]]);
+		.map((field) => [
+			FIELD_COLUMNS[field],
+			field === 'metadata' ? encodeMetadata(fields.metadata!) : fields[field],
+		]);
 }
 
 /**
  * The SET clause of the store contract's versioned update: the given columns, the next version, the lease
  * released (the write is the release) and updated_at on the database clock.
  */
-export function versionedUpdateSet(columns: string[], placeholder: (index: number) => string, now: string): string {
+export function versionedUpdateSet(
+	columns: string[],
+	placeholder: (index: number) => string,
+	now: string,
+): string {
 	return [
 		...columns.map((column, i) => `${column} = ${placeholder(i)}`),
 		'version = version + 1',

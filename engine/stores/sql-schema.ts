@@ -150,18 +150,28 @@ function substituteNames(sql: string, tables: QuotedTables): string {
  * The statements that add `columns` (of ADDED_COLUMNS) to an existing table, each column defined exactly as in the
  * shipped sql/<dialect>.sql, which stays the one source of the schema.
  */
-export function addColumnsSql(dialect: Dialect, quotedTable: string, columns: readonly string[]): string[] {
+export function addColumnsSql(
+	dialect: Dialect,
+	quotedTable: string,
+	columns: readonly string[],
+): string[] {
 	const text = shippedSql(dialect);
 	return columns.map((column) => {
 		const definition = new RegExp(`^\\s*(${column}\\s+[^,\\n]+?),?\\s*$`, 'm').exec(text);
-		if (!definition) throw new StoreError(`sql/${dialect}.sql does not define the column ${column}`);
+		if (!definition)
+			throw new StoreError(`sql/${dialect}.sql does not define the column ${column}`);
 		// PostgreSQL (9.6+) can make the statement idempotent itself; MySQL 8 and SQLite cannot (callers re-inspect).
 		return `alter table ${quotedTable} add column ${dialect === 'postgres' ? 'if not exists ' : ''}${definition[1].replace(/\s+/g, ' ')}`;
 	});
 }
 
 /** The StoreError for an upgrade (addColumnsSql) the database refused, e.g. for want of the ALTER privilege. */
-export function upgradeError(report: SchemaReport, dialect: Dialect, quotedTable: string, detail: string): StoreError {
+export function upgradeError(
+	report: SchemaReport,
+	dialect: Dialect,
+	quotedTable: string,
+	detail: string,
+): StoreError {
 	const statements = addColumnsSql(dialect, quotedTable, report.missingColumns);
 	return new StoreError(
 		`The table ${report.table} lacks the columns ${report.missingColumns.join(', ')}, which this version of the node adds, and adding them failed: ${detail.slice(0, 300)}`,
@@ -171,11 +181,18 @@ export function upgradeError(report: SchemaReport, dialect: Dialect, quotedTable
 
 /** Whether the table exists and lacks only columns that addColumnsSql can add. */
 export function upgradable(report: SchemaReport): boolean {
-	return report.exists && report.missingColumns.length > 0 && report.missingColumns.every((c) => ADDED_COLUMNS.includes(c));
+	return (
+		report.exists &&
+		report.missingColumns.length > 0 &&
+		report.missingColumns.every((c) => ADDED_COLUMNS.includes(c))
+	);
 }
 
 /** Columns of `required` that a table lacks, for an error that names them. */
-export function missingColumns(present: Iterable<string>, required: readonly string[] = COLUMNS): string[] {
+export function missingColumns(
+	present: Iterable<string>,
+	required: readonly string[] = COLUMNS,
+): string[] {
 	const have = new Set([...present].map((c) => c.toLowerCase()));
 	return required.filter((c) => !have.has(c));
 }
@@ -190,7 +207,11 @@ export interface SchemaReport {
 }
 
 /** `present`: the table's column names, or null when the table does not exist. */
-export function schemaReport(tableParts: string[], present: string[] | null, required: readonly string[] = COLUMNS): SchemaReport {
+export function schemaReport(
+	tableParts: string[],
+	present: string[] | null,
+	required: readonly string[] = COLUMNS,
+): SchemaReport {
 	return {
 		table: tableParts.join('.'),
 		exists: present !== null,
@@ -202,7 +223,11 @@ export function schemaReport(tableParts: string[], present: string[] | null, req
  * The StoreError for a states table that is absent or lacks columns (null when it is fine). A tokens table created
  * before the states table existed has none: the error gives the statements that create it.
  */
-export function statesError(report: SchemaReport, dialect: Dialect, tables: QuotedTables): StoreError | null {
+export function statesError(
+	report: SchemaReport,
+	dialect: Dialect,
+	tables: QuotedTables,
+): StoreError | null {
 	if (!report.exists) {
 		return new StoreError(
 			`The table ${report.table}, where the node records which authorization states were used, does not exist`,
@@ -222,7 +247,11 @@ export function statesError(report: SchemaReport, dialect: Dialect, tables: Quot
  * The StoreError for a table that is absent or lacks columns (null when the table is fine); names the SQL file,
  * and for a table that only lacks columns added since it was created, the exact statements that add them.
  */
-export function schemaError(report: SchemaReport, dialect: Dialect, quotedTable: string): StoreError | null {
+export function schemaError(
+	report: SchemaReport,
+	dialect: Dialect,
+	quotedTable: string,
+): StoreError | null {
 	const sqlFile = `sql/${dialect}.sql`;
 	if (upgradable(report)) {
 		const statements = addColumnsSql(dialect, quotedTable, report.missingColumns);

@@ -3,13 +3,31 @@
  * (sql-dialect.ts; postgres.ts, mysql.ts, sqlite.ts); the tables are prepared by sql-tables.ts from the shipped
  * sql/<dialect>.sql (sql-schema.ts); rows map to connections in sql-rows.ts.
  */
-import { ConnectionExistsError, ConnectionNotFoundError, StoreError, TokenManagerError, VersionConflictError } from '../errors';
+import {
+	ConnectionExistsError,
+	ConnectionNotFoundError,
+	StoreError,
+	TokenManagerError,
+	VersionConflictError,
+} from '../errors';
 import { RESERVED_PREFIX } from '../authorization';
 import type { TokenStore } from '../store';
-import { NO_FAILURES, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
+import {
+	NO_FAILURES,
+	type ConnectionFields,
+	type ConnectionQuery,
+	type NewConnection,
+	type StoredConnection,
+} from '../types';
 import type { SqlDialect, SqlDriver, SqlResult, SqlRow } from './sql-dialect';
 import { dueCondition, reportedStatusCondition, type RowCondition } from './row-filters';
-import { fieldEntries, KNOWN_GRANT_SQL, rowToConnection, toDate, versionedUpdateSet } from './sql-rows';
+import {
+	fieldEntries,
+	KNOWN_GRANT_SQL,
+	rowToConnection,
+	toDate,
+	versionedUpdateSet,
+} from './sql-rows';
 import { schemaError, type QuotedTables, type SchemaReport } from './sql-schema';
 import { SqlTables } from './sql-tables';
 
@@ -69,13 +87,22 @@ export abstract class SqlTokenStore implements TokenStore {
 			return this.dialect.placeholder(params.length - 1);
 		};
 		const id = 'connection_id';
-		const where = [`not (${this.dialect.startsWith(id, param(this.dialect.prefixPattern(RESERVED_PREFIX)))})`];
-		if (query.status !== undefined) where.push(this.sqlCondition(reportedStatusCondition(query.status), param));
-		if (query.provider !== undefined) where.push(this.dialect.equalsExactly('provider', param(query.provider)));
-		if (query.idPrefix !== undefined) where.push(this.dialect.startsWith(id, param(this.dialect.prefixPattern(query.idPrefix))));
-		if (query.idContains !== undefined) where.push(this.dialect.startsWith(id, param(this.dialect.containsPattern(query.idContains))));
+		const where = [
+			`not (${this.dialect.startsWith(id, param(this.dialect.prefixPattern(RESERVED_PREFIX)))})`,
+		];
+		if (query.status !== undefined)
+			where.push(this.sqlCondition(reportedStatusCondition(query.status), param));
+		if (query.provider !== undefined)
+			where.push(this.dialect.equalsExactly('provider', param(query.provider)));
+		if (query.idPrefix !== undefined)
+			where.push(this.dialect.startsWith(id, param(this.dialect.prefixPattern(query.idPrefix))));
+		if (query.idContains !== undefined)
+			where.push(
+				this.dialect.startsWith(id, param(this.dialect.containsPattern(query.idContains))),
+			);
 		if (query.due !== undefined) where.push(this.sqlCondition(dueCondition(query.due), param));
-		if (query.after !== undefined) where.push(`${this.dialect.byteOrder(id)} > ${param(query.after)}`);
+		if (query.after !== undefined)
+			where.push(`${this.dialect.byteOrder(id)} > ${param(query.after)}`);
 		const sql = `select * from ${this.tables.tokens} where ${where.join(' and ')} order by ${this.dialect.byteOrder(id)} limit ${Math.max(1, batchSize(query.limit))}`;
 		const { rows } = await this.run('list connections', sql, params);
 		return rows.map(rowToConnection);
@@ -84,7 +111,12 @@ export abstract class SqlTokenStore implements TokenStore {
 	async insert(connection: NewConnection): Promise<StoredConnection> {
 		const entries: Array<[string, unknown]> = [
 			['connection_id', connection.connectionId],
-			...fieldEntries({ grantType: 'authorization_code', ...NO_FAILURES, ...connection, metadata: connection.metadata ?? {} }),
+			...fieldEntries({
+				grantType: 'authorization_code',
+				...NO_FAILURES,
+				...connection,
+				metadata: connection.metadata ?? {},
+			}),
 		];
 		const { now } = this.dialect;
 		return this.guard('insert', async () => {
@@ -98,16 +130,25 @@ export abstract class SqlTokenStore implements TokenStore {
 				);
 				return rowToConnection(row!);
 			} catch (error) {
-				if (this.dialect.isDuplicateKey(error)) throw new ConnectionExistsError(connection.connectionId);
+				if (this.dialect.isDuplicateKey(error))
+					throw new ConnectionExistsError(connection.connectionId);
 				throw error;
 			}
 		});
 	}
 
-	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
+	async update(
+		connectionId: string,
+		expectedVersion: number,
+		fields: Partial<ConnectionFields>,
+	): Promise<StoredConnection> {
 		const entries = fieldEntries(fields);
 		const p = (i: number) => this.dialect.placeholder(i);
-		const set = versionedUpdateSet(entries.map(([column]) => column), p, this.dialect.now);
+		const set = versionedUpdateSet(
+			entries.map(([column]) => column),
+			p,
+			this.dialect.now,
+		);
 		return this.guard('update', async () => {
 			await this.prepare();
 			const row = await this.writeReturning(
@@ -116,15 +157,24 @@ export abstract class SqlTokenStore implements TokenStore {
 				connectionId,
 			);
 			if (row) return rowToConnection(row);
-			if (await this.readRow(connectionId)) throw new VersionConflictError(connectionId, expectedVersion);
+			if (await this.readRow(connectionId))
+				throw new VersionConflictError(connectionId, expectedVersion);
 			throw new ConnectionNotFoundError(connectionId, this.description);
 		});
 	}
 
 	async databaseTime(): Promise<Date> {
-		const { rows } = await this.run('read the database clock', `select ${this.dialect.now} as now`, []);
+		const { rows } = await this.run(
+			'read the database clock',
+			`select ${this.dialect.now} as now`,
+			[],
+		);
 		const now = toDate(rows[0]?.now);
-		if (!now) throw new StoreError(`${this.description} answered no usable time for its clock`, 'Check the database server.');
+		if (!now)
+			throw new StoreError(
+				`${this.description} answered no usable time for its clock`,
+				'Check the database server.',
+			);
 		return now;
 	}
 
@@ -150,13 +200,21 @@ export abstract class SqlTokenStore implements TokenStore {
 	}
 
 	async delete(connectionId: string): Promise<boolean> {
-		const { changes } = await this.run('delete', `delete from ${this.tables.tokens} where connection_id = ${this.dialect.placeholder(0)}`, [connectionId]);
+		const { changes } = await this.run(
+			'delete',
+			`delete from ${this.tables.tokens} where connection_id = ${this.dialect.placeholder(0)}`,
+			[connectionId],
+		);
 		return changes === 1;
 	}
 
 	async deleteExpired(provider: string, before: Date, limit: number): Promise<number> {
 		const p = (i: number) => this.dialect.placeholder(i);
-		const sql = this.dialect.deleteAtMost(this.tables.tokens, `provider = ${p(0)} and expires_at < ${p(1)}`, batchSize(limit));
+		const sql = this.dialect.deleteAtMost(
+			this.tables.tokens,
+			`provider = ${p(0)} and expires_at < ${p(1)}`,
+			batchSize(limit),
+		);
 		return (await this.run('delete expired rows', sql, [provider, before])).changes;
 	}
 
@@ -192,11 +250,20 @@ export abstract class SqlTokenStore implements TokenStore {
 	}
 
 	async deleteStates(connectionId: string): Promise<void> {
-		await this.run('delete the used states', `delete from ${this.tables.states} where connection_id = ${this.dialect.placeholder(0)}`, [connectionId], true);
+		await this.run(
+			'delete the used states',
+			`delete from ${this.tables.states} where connection_id = ${this.dialect.placeholder(0)}`,
+			[connectionId],
+			true,
+		);
 	}
 
 	async deleteExpiredStates(before: Date, limit: number): Promise<number> {
-		const sql = this.dialect.deleteAtMost(this.tables.states, `expires_at < ${this.dialect.placeholder(0)}`, batchSize(limit));
+		const sql = this.dialect.deleteAtMost(
+			this.tables.states,
+			`expires_at < ${this.dialect.placeholder(0)}`,
+			batchSize(limit),
+		);
 		return (await this.run('delete expired used states', sql, [before], true)).changes;
 	}
 
@@ -209,7 +276,11 @@ export abstract class SqlTokenStore implements TokenStore {
 		return rows[0];
 	}
 
-	private writeReturning(write: string, params: unknown[], connectionId: string): Promise<SqlRow | undefined> {
+	private writeReturning(
+		write: string,
+		params: unknown[],
+		connectionId: string,
+	): Promise<SqlRow | undefined> {
 		return this.driver.writeReturning(write, this.encode(params), this.readSql, [connectionId]);
 	}
 
@@ -256,7 +327,10 @@ export abstract class SqlTokenStore implements TokenStore {
 			return await work();
 		} catch (error) {
 			if (error instanceof TokenManagerError) throw error;
-			throw new StoreError(`${this.description}: could not ${action}: ${this.dialect.message(error)}`, this.dialect.hint);
+			throw new StoreError(
+				`${this.description}: could not ${action}: ${this.dialect.message(error)}`,
+				this.dialect.hint,
+			);
 		}
 	}
 }

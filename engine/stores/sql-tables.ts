@@ -34,7 +34,11 @@ export class SqlTables {
 		this.statesParts = statesTableParts(tokensParts);
 		const quoteAll = (parts: string[]) => parts.map((part) => dialect.quote(part)).join('.');
 		const indexPrefix = dialect.indexPrefix(tokensParts[tokensParts.length - 1]);
-		this.quoted = { tokens: quoteAll(tokensParts), states: quoteAll(this.statesParts), indexPrefix };
+		this.quoted = {
+			tokens: quoteAll(tokensParts),
+			states: quoteAll(this.statesParts),
+			indexPrefix,
+		};
 	}
 
 	/** Whether the tokens table exists and which required columns it lacks. */
@@ -51,14 +55,26 @@ export class SqlTables {
 			let report = await this.inspect();
 			// Only a missing table is created: a table of the wrong shape is reported by its missing columns.
 			if (!report.exists && this.createTableIfMissing) {
-				report = await this.createTables(schemaSql(this.dialect.name, this.quoted), () => this.inspect());
+				report = await this.createTables(schemaSql(this.dialect.name, this.quoted), () =>
+					this.inspect(),
+				);
 			} else if (upgradable(report) && this.createTableIfMissing) {
-				for (const statement of addColumnsSql(this.dialect.name, this.quoted.tokens, report.missingColumns)) {
+				for (const statement of addColumnsSql(
+					this.dialect.name,
+					this.quoted.tokens,
+					report.missingColumns,
+				)) {
 					try {
 						await this.driver.run(statement, []);
 					} catch (error) {
 						// Another process added it first.
-						if (!this.dialect.isDuplicateColumn(error)) throw upgradeError(report, this.dialect.name, this.quoted.tokens, this.dialect.message(error));
+						if (!this.dialect.isDuplicateColumn(error))
+							throw upgradeError(
+								report,
+								this.dialect.name,
+								this.quoted.tokens,
+								this.dialect.message(error),
+							);
 					}
 				}
 				report = await this.inspect();
@@ -79,10 +95,18 @@ export class SqlTables {
 	prepareStates(): Promise<void> {
 		this.statesReady ??= (async () => {
 			await this.prepare();
-			const inspect = async () => schemaReport(this.statesParts, await this.dialect.columnsOf(this.statesParts), STATE_COLUMNS);
+			const inspect = async () =>
+				schemaReport(
+					this.statesParts,
+					await this.dialect.columnsOf(this.statesParts),
+					STATE_COLUMNS,
+				);
 			let report = await inspect();
 			if (!report.exists && this.createTableIfMissing) {
-				report = await this.createTables(statesSql(this.dialect.name, this.quoted).join(';\n'), inspect);
+				report = await this.createTables(
+					statesSql(this.dialect.name, this.quoted).join(';\n'),
+					inspect,
+				);
 			}
 			const problem = statesError(report, this.dialect.name, this.quoted);
 			if (problem) throw problem;
@@ -99,7 +123,10 @@ export class SqlTables {
 	 * entry, reported as a duplicate key, table or type): so the tables are inspected afterwards, and the failure
 	 * counts only when the table is still missing.
 	 */
-	private async createTables(script: string, inspect: () => Promise<SchemaReport>): Promise<SchemaReport> {
+	private async createTables(
+		script: string,
+		inspect: () => Promise<SchemaReport>,
+	): Promise<SchemaReport> {
 		try {
 			for (const statement of script.replace(/^\s*--.*$/gm, '').split(';')) {
 				if (statement.trim()) await this.driver.run(statement, []);

@@ -108,12 +108,14 @@ class SqliteFile {
 	open(): DatabaseSync {
 		if (this.db) return this.db;
 		const { DatabaseSync } = loadNodeSqlite();
-		if (this.filePath !== ':memory:') fs.mkdirSync(path.dirname(this.filePath), { recursive: true });
+		if (this.filePath !== ':memory:')
+			fs.mkdirSync(path.dirname(this.filePath), { recursive: true });
 		const db = new DatabaseSync(this.filePath, { timeout: this.busyTimeoutMs });
 		try {
 			db.exec(`pragma busy_timeout = ${Math.max(0, Math.floor(this.busyTimeoutMs))}`);
 			// WAL lets readers run beside the writer; the switch is stored in the file, so it happens once.
-			const mode = db.prepare('pragma journal_mode = wal').get() as { journal_mode?: string } | undefined;
+			const mode = db.prepare('pragma journal_mode = wal').get() as
+				{ journal_mode?: string } | undefined;
 			if (this.filePath !== ':memory:' && mode?.journal_mode !== 'wal') {
 				throw new Error(`the file stays in journal mode "${mode?.journal_mode}" instead of WAL`);
 			}
@@ -133,7 +135,8 @@ class SqliteFile {
 		if (!cached) {
 			cached = { statement: this.open().prepare(sql), returnsRows: /^\s*select\b/i.test(sql) };
 			// Statements that embed a value (a batch size) vary: the oldest goes first.
-			if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
+			if (this.statements.size >= MAX_CACHED_STATEMENTS)
+				this.statements.delete(this.statements.keys().next().value!);
 			this.statements.set(sql, cached);
 		}
 		return cached;
@@ -156,7 +159,8 @@ function sqliteDialect(file: SqliteFile): SqlDialect {
 		indexPrefix: (table) => table,
 		placeholder: (index) => `?${index + 1}`,
 		now: NOW,
-		later: (ttlMs) => `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (${ttlMs} / 1000.0) || ' seconds')`,
+		later: (ttlMs) =>
+			`strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (${ttlMs} / 1000.0) || ' seconds')`,
 		encode,
 		// Text compares with the BINARY collation (memcmp of the UTF-8 bytes) unless a column says otherwise.
 		byteOrder: (column) => column,
@@ -168,11 +172,18 @@ function sqliteDialect(file: SqliteFile): SqlDialect {
 		startsWith: (column, pattern) => `${column} glob ${pattern}`,
 		prefixPattern: (prefix) => `${prefix.replace(/[*?[]/g, '[$&]')}*`,
 		containsPattern: (text) => `*${text.replace(/[*?[]/g, '[$&]')}*`,
-		deleteAtMost: (table, where, limit) => `delete from ${table} where connection_id in (select connection_id from ${table} where ${where} limit ${limit})`,
-		isDuplicateKey: (error) => [SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE].includes((error as { errcode?: number }).errcode ?? 0),
+		deleteAtMost: (table, where, limit) =>
+			`delete from ${table} where connection_id in (select connection_id from ${table} where ${where} limit ${limit})`,
+		isDuplicateKey: (error) =>
+			[SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE].includes(
+				(error as { errcode?: number }).errcode ?? 0,
+			),
 		isDuplicateColumn: (error) => /duplicate column name/i.test(driverMessage(error)),
 		async columnsOf(tableParts) {
-			const rows = file.open().prepare('select name from pragma_table_info(?)').all(tableParts[0]) as Array<{ name: string }>;
+			const rows = file
+				.open()
+				.prepare('select name from pragma_table_info(?)')
+				.all(tableParts[0]) as Array<{ name: string }>;
 			return rows.length ? rows.map((row) => row.name) : null;
 		},
 		message: driverMessage,
@@ -218,7 +229,10 @@ export class SqliteTokenStore extends SqlTokenStore {
 	identity(): Promise<string> {
 		this.resolvedIdentity ??= this.guard('locate the file', async () => {
 			this.file.open();
-			const file = this.filePath === ':memory:' ? `:memory:${randomUUID()}` : fs.realpathSync.native(this.filePath);
+			const file =
+				this.filePath === ':memory:'
+					? `:memory:${randomUUID()}`
+					: fs.realpathSync.native(this.filePath);
 			return storeIdentity('sqlite', { file, table: this.tableParts[0] });
 		});
 		return this.resolvedIdentity;

@@ -1,12 +1,31 @@
 import { createClient, type PostgrestError, type SupabaseClient } from '@supabase/supabase-js';
-import { ConnectionExistsError, ConnectionNotFoundError, InvalidInputError, StoreError, VersionConflictError } from '../errors';
+import {
+	ConnectionExistsError,
+	ConnectionNotFoundError,
+	InvalidInputError,
+	StoreError,
+	VersionConflictError,
+} from '../errors';
 import { storeIdentity, type TokenStore } from '../store';
 import { requireSecureUrl } from '../urls';
 import { RESERVED_PREFIX } from '../authorization';
-import { GRANT_TYPES, NO_FAILURES, type ConnectionFields, type ConnectionQuery, type NewConnection, type StoredConnection } from '../types';
+import {
+	GRANT_TYPES,
+	NO_FAILURES,
+	type ConnectionFields,
+	type ConnectionQuery,
+	type NewConnection,
+	type StoredConnection,
+} from '../types';
 import { dueCondition, reportedStatusCondition, type RowCondition } from './row-filters';
 import { fieldEntries, rowToConnection } from './sql-rows';
-import { ADDED_COLUMNS, addColumnsSql, parseTableName, STATES_SUFFIX, statesSql } from './sql-schema';
+import {
+	ADDED_COLUMNS,
+	addColumnsSql,
+	parseTableName,
+	STATES_SUFFIX,
+	statesSql,
+} from './sql-schema';
 
 export interface SupabaseStoreOptions {
 	/** https://<project>.supabase.co */
@@ -45,7 +64,10 @@ export class SupabaseTokenStore implements TokenStore {
 	}
 
 	async get(connectionId: string): Promise<StoredConnection | null> {
-		const { data, error } = await this.rows().select('*').eq('connection_id', connectionId).maybeSingle();
+		const { data, error } = await this.rows()
+			.select('*')
+			.eq('connection_id', connectionId)
+			.maybeSingle();
 		if (error) throw this.wrap(error);
 		return data ? rowToConnection(data) : null;
 	}
@@ -56,34 +78,53 @@ export class SupabaseTokenStore implements TokenStore {
 	 * `after` compares with the same collation, so pages never skip or repeat a row either way.
 	 */
 	async list(query: ConnectionQuery): Promise<StoredConnection[]> {
-		let request = this.rows().select('*').not('connection_id', 'match', regexPrefix(RESERVED_PREFIX));
+		let request = this.rows()
+			.select('*')
+			.not('connection_id', 'match', regexPrefix(RESERVED_PREFIX));
 		const conditions = [
 			...(query.status !== undefined ? [reportedStatusCondition(query.status)] : []),
 			...(query.due !== undefined ? [dueCondition(query.due)] : []),
 		];
 		// The cooldown ends on the database's clock, which a PostgREST filter cannot name: asked once for the list.
 		const databaseNow = query.due !== undefined ? await this.databaseNow() : undefined;
-		for (const condition of conditions) request = request.or(postgrestFilter(condition, databaseNow));
+		for (const condition of conditions)
+			request = request.or(postgrestFilter(condition, databaseNow));
 		if (query.provider !== undefined) request = request.eq('provider', query.provider);
-		if (query.idPrefix !== undefined) request = request.filter('connection_id', 'match', regexPrefix(query.idPrefix));
-		if (query.idContains !== undefined) request = request.filter('connection_id', 'match', regexLiteral(query.idContains));
+		if (query.idPrefix !== undefined)
+			request = request.filter('connection_id', 'match', regexPrefix(query.idPrefix));
+		if (query.idContains !== undefined)
+			request = request.filter('connection_id', 'match', regexLiteral(query.idContains));
 		if (query.after !== undefined) request = request.gt('connection_id', query.after);
-		const { data, error } = await request.order('connection_id', { ascending: true }).limit(Math.max(1, Math.floor(query.limit) || 1));
+		const { data, error } = await request
+			.order('connection_id', { ascending: true })
+			.limit(Math.max(1, Math.floor(query.limit) || 1));
 		if (error) throw this.wrap(error);
 		return (data ?? []).map(rowToConnection);
 	}
 
 	async insert(connection: NewConnection): Promise<StoredConnection> {
-		const row = { connection_id: connection.connectionId, ...toRow({ grantType: 'authorization_code', ...NO_FAILURES, ...connection }) };
+		const row = {
+			connection_id: connection.connectionId,
+			...toRow({ grantType: 'authorization_code', ...NO_FAILURES, ...connection }),
+		};
 		const { data, error } = await this.rows().insert(row).select('*').single();
 		if (error?.code === '23505') throw new ConnectionExistsError(connection.connectionId);
 		if (error) throw this.wrap(error);
 		return rowToConnection(data);
 	}
 
-	async update(connectionId: string, expectedVersion: number, fields: Partial<ConnectionFields>): Promise<StoredConnection> {
+	async update(
+		connectionId: string,
+		expectedVersion: number,
+		fields: Partial<ConnectionFields>,
+	): Promise<StoredConnection> {
 		// "where version = expected" in the same UPDATE makes the write conditional; updated_at comes from the trigger.
-		const patch = { ...toRow(fields), version: expectedVersion + 1, lease_holder: null, lease_until: null };
+		const patch = {
+			...toRow(fields),
+			version: expectedVersion + 1,
+			lease_holder: null,
+			lease_until: null,
+		};
 		const { data, error } = await this.rows()
 			.update(patch)
 			.eq('connection_id', connectionId)
@@ -120,7 +161,10 @@ export class SupabaseTokenStore implements TokenStore {
 	}
 
 	async delete(connectionId: string): Promise<boolean> {
-		const { data, error } = await this.rows().delete().eq('connection_id', connectionId).select('connection_id');
+		const { data, error } = await this.rows()
+			.delete()
+			.eq('connection_id', connectionId)
+			.select('connection_id');
 		if (error) throw this.wrap(error);
 		return (data ?? []).length === 1;
 	}
@@ -154,7 +198,11 @@ export class SupabaseTokenStore implements TokenStore {
 			return (data ?? []).length === 1;
 		};
 		if (await advance()) return true;
-		const { error } = await this.states().insert({ connection_id: connectionId, consumed_state: stateOrder, expires_at: expiresAt.toISOString() });
+		const { error } = await this.states().insert({
+			connection_id: connectionId,
+			consumed_state: stateOrder,
+			expires_at: expiresAt.toISOString(),
+		});
 		if (!error) return true;
 		if (error.code !== '23505') throw this.wrap(error, 'states');
 		return advance();
@@ -179,7 +227,9 @@ export class SupabaseTokenStore implements TokenStore {
 	/** Checks the table and the functions of sql/supabase.sql answer; errors point at that file. */
 	async verifySchema(): Promise<void> {
 		// The columns added after the first release are named, so a table created before them is reported.
-		const { error } = await this.rows().select(['connection_id', 'version', 'lease_until', ...ADDED_COLUMNS].join(',')).limit(1);
+		const { error } = await this.rows()
+			.select(['connection_id', 'version', 'lease_until', ...ADDED_COLUMNS].join(','))
+			.limit(1);
 		if (error) throw this.wrap(error);
 		const lease = await this.client.rpc('oauth2_token_manager_release_lease', {
 			p_table: `${this.schema}.${this.table}`,
@@ -214,11 +264,16 @@ export class SupabaseTokenStore implements TokenStore {
 
 	/** `table`: which of the two tables the failed request reached. */
 	private wrap(error: PostgrestError, table: 'tokens' | 'states' = 'tokens'): StoreError {
-		const setup = 'Run sql/postgres.sql and then sql/supabase.sql (shipped with the package) in Supabase\'s SQL editor.';
+		const setup =
+			"Run sql/postgres.sql and then sql/supabase.sql (shipped with the package) in Supabase's SQL editor.";
 		// PGRST205: table not in the schema cache; PGRST202: function missing; 42P01: relation does not exist.
 		if ((error.code === 'PGRST205' || error.code === '42P01') && table === 'states') {
 			const statesTable = `"${this.schema}"."${this.table}${STATES_SUFFIX}"`;
-			const create = statesSql('postgres', { tokens: `"${this.schema}"."${this.table}"`, states: statesTable, indexPrefix: this.table });
+			const create = statesSql('postgres', {
+				tokens: `"${this.schema}"."${this.table}"`,
+				states: statesTable,
+				indexPrefix: this.table,
+			});
 			return new StoreError(
 				`The table ${this.schema}.${this.table}${STATES_SUFFIX}, where the node records which authorization states were used, does not exist at ${this.location.url}`,
 				`Run sql/postgres.sql and sql/supabase.sql again in Supabase's SQL editor (they keep existing tables and rows), or run: ${create.join('; ')};`,
@@ -231,7 +286,10 @@ export class SupabaseTokenStore implements TokenStore {
 			return new StoreError(`The functions of ${this.description} are missing`, setup);
 		}
 		if (error.code === 'PGRST106') {
-			return new StoreError(`Supabase does not expose the schema "${this.schema}"`, 'Use the public schema, or add yours to the exposed schemas in Supabase\'s API settings.');
+			return new StoreError(
+				`Supabase does not expose the schema "${this.schema}"`,
+				"Use the public schema, or add yours to the exposed schemas in Supabase's API settings.",
+			);
 		}
 		// 42703: undefined column (select); PGRST204: a written column is not in the schema cache.
 		if (error.code === '42703' || error.code === 'PGRST204') {
@@ -246,10 +304,14 @@ export class SupabaseTokenStore implements TokenStore {
 			const cause = /Caused by: (?:\w*Error: )?([^\n]+)/.exec(error.details ?? '')?.[1];
 			return new StoreError(
 				`${this.description} could not be reached${cause ? `: ${cause}` : ''}`,
-				error.hint || 'Check the Host (your project URL, e.g. https://<project>.supabase.co) and that this host can reach it.',
+				error.hint ||
+					'Check the Host (your project URL, e.g. https://<project>.supabase.co) and that this host can reach it.',
 			);
 		}
-		return new StoreError(`${this.description}: ${error.message}${error.code ? ` (${error.code})` : ''}`, error.hint || undefined);
+		return new StoreError(
+			`${this.description}: ${error.message}${error.code ? ` (${error.code})` : ''}`,
+			error.hint || undefined,
+		);
 	}
 }
 
@@ -258,7 +320,8 @@ export class SupabaseTokenStore implements TokenStore {
  * operator or a tree. `databaseNow` is the store's clock, for conditions that compare with it.
  */
 function postgrestFilter(condition: RowCondition, databaseNow: string | undefined): string {
-	const negated = (term: string) => (/^(and|or)\(/.test(term) ? `not.${term}` : term.replace('.', '.not.'));
+	const negated = (term: string) =>
+		/^(and|or)\(/.test(term) ? `not.${term}` : term.replace('.', '.not.');
 	switch (condition.kind) {
 		case 'status':
 			return `status.eq.${condition.is}`;
@@ -296,14 +359,18 @@ function regexLiteral(text: string): string {
 
 function toRow(fields: Partial<ConnectionFields>): Record<string, unknown> {
 	const row = Object.fromEntries(fieldEntries(fields, (metadata) => metadata));
-	for (const [key, value] of Object.entries(row)) if (value instanceof Date) row[key] = value.toISOString();
+	for (const [key, value] of Object.entries(row))
+		if (value instanceof Date) row[key] = value.toISOString();
 	return row;
 }
 
 function normaliseUrl(url: string): string {
 	const trimmed = (url ?? '').trim().replace(/\/+$/, '');
 	if (!/^https?:\/\/[^/]+/.test(trimmed)) {
-		throw new InvalidInputError('supabaseUrl', `"${trimmed.slice(0, 80)}" is not a URL: use the project URL, e.g. https://<project>.supabase.co`);
+		throw new InvalidInputError(
+			'supabaseUrl',
+			`"${trimmed.slice(0, 80)}" is not a URL: use the project URL, e.g. https://<project>.supabase.co`,
+		);
 	}
 	requireSecureUrl('supabaseUrl', trimmed);
 	return trimmed;

@@ -38,7 +38,8 @@ function log(line: string) {
 }
 
 /** The names of a workflow's nodes that name a credential. */
-const nodesWithCredentials = (workflow: Workflow) => workflow.nodes.filter((n) => Object.keys(n.credentials ?? {}).length > 0).map((n) => n.name);
+const nodesWithCredentials = (workflow: Workflow) =>
+	workflow.nodes.filter((n) => Object.keys(n.credentials ?? {}).length > 0).map((n) => n.name);
 
 /** Imports every bundled workflow with n8n's CLI; resolves what each import printed as a problem, by file. */
 async function importAllWithCli() {
@@ -47,7 +48,9 @@ async function importAllWithCli() {
 	return results;
 }
 
-const clean = Object.fromEntries(KEYS.map((key) => [WORKFLOW_FILES[key], { code: 0, problems: [] }]));
+const clean = Object.fromEntries(
+	KEYS.map((key) => [WORKFLOW_FILES[key], { code: 0, problems: [] }]),
+);
 
 beforeAll(async () => {
 	userFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-import-'));
@@ -78,8 +81,14 @@ test('Import from File in the editor (headless Chromium) shows every credential 
 		editor = await openEditor({ n8n: n8n!, owner: client.owner! });
 		for (const key of KEYS) {
 			const workflow = readWorkflow(key);
-			await editor.importFromFile(workflowFile(key), workflow.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote').length);
-			expect({ file: WORKFLOW_FILES[key], flagged: (await editor.nodesWithIssues()).sort() }).toEqual({ file: WORKFLOW_FILES[key], flagged: nodesWithCredentials(workflow).sort() });
+			await editor.importFromFile(
+				workflowFile(key),
+				workflow.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote').length,
+			);
+			expect({
+				file: WORKFLOW_FILES[key],
+				flagged: (await editor.nodesWithIssues()).sort(),
+			}).toEqual({ file: WORKFLOW_FILES[key], flagged: nodesWithCredentials(workflow).sort() });
 		}
 	} finally {
 		await editor?.close();
@@ -90,7 +99,10 @@ test('with the named credentials created first, n8n import:workflow links every 
 	sandbox = await startSandbox({});
 	const data: Record<keyof typeof CREDENTIAL_NAMES, Record<string, unknown>> = {
 		app: sandboxAppCredential(sandbox, `${n8n!.url}/webhook/pipedrive/oauth/callback`),
-		store: { filePath: path.join(userFolder, 'tokens.sqlite'), encryptionKey: crypto.randomBytes(32).toString('base64') },
+		store: {
+			filePath: path.join(userFolder, 'tokens.sqlite'),
+			encryptionKey: crypto.randomBytes(32).toString('base64'),
+		},
 		headerAuth: { name: 'X-Refresh-Key', value: crypto.randomBytes(18).toString('base64url') },
 		callAuth: { name: 'X-Call-Key', value: crypto.randomBytes(18).toString('base64url') },
 		basicAuth: { user: 'connect', password: crypto.randomBytes(18).toString('base64url') },
@@ -99,7 +111,15 @@ test('with the named credentials created first, n8n import:workflow links every 
 	};
 	const ids: string[] = [];
 	for (const key of Object.keys(CREDENTIAL_NAMES) as (keyof typeof CREDENTIAL_NAMES)[]) {
-		ids.push((await client.createCredential({ name: CREDENTIAL_NAMES[key], type: CREDENTIAL_TYPES[key], data: data[key] })).id);
+		ids.push(
+			(
+				await client.createCredential({
+					name: CREDENTIAL_NAMES[key],
+					type: CREDENTIAL_TYPES[key],
+					data: data[key],
+				})
+			).id,
+		);
 	}
 	expect(await importAllWithCli()).toEqual(clean);
 	for (const key of KEYS) assertLinked(await client.getWorkflow(String(readWorkflow(key).id)), ids);

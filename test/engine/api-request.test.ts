@@ -1,15 +1,31 @@
-import { apiBaseUrl, authorizationHeader, isUnderBase, providerMessage, redactSecrets, resolveApiUrl, tokenRefused } from '../../engine/api-request';
+import {
+	apiBaseUrl,
+	authorizationHeader,
+	isUnderBase,
+	providerMessage,
+	redactSecrets,
+	resolveApiUrl,
+	tokenRefused,
+} from '../../engine/api-request';
 import { PROVIDER_PRESETS } from '../../engine/presets';
 
 describe('the API base of a connection', () => {
-	it('comes from the preset, with a kept field filled in (Pipedrive\'s api_domain); none without the field', () => {
-		expect(apiBaseUrl(PROVIDER_PRESETS.pipedrive, { api_domain: 'https://acme.pipedrive.com/' })).toBe('https://acme.pipedrive.com');
+	it("comes from the preset, with a kept field filled in (Pipedrive's api_domain); none without the field", () => {
+		expect(
+			apiBaseUrl(PROVIDER_PRESETS.pipedrive, { api_domain: 'https://acme.pipedrive.com/' }),
+		).toBe('https://acme.pipedrive.com');
 		expect(apiBaseUrl(PROVIDER_PRESETS.pipedrive, {})).toBeNull();
-		expect(apiBaseUrl(PROVIDER_PRESETS.salesforce, { instance_url: 'https://acme.my.salesforce.com' })).toBe('https://acme.my.salesforce.com');
+		expect(
+			apiBaseUrl(PROVIDER_PRESETS.salesforce, { instance_url: 'https://acme.my.salesforce.com' }),
+		).toBe('https://acme.my.salesforce.com');
 		expect(apiBaseUrl(PROVIDER_PRESETS.slack, {})).toBe('https://slack.com/api');
 		// A kept field that is not an https URL gives no base, so no path resolves against it.
-		expect(apiBaseUrl(PROVIDER_PRESETS.pipedrive, { api_domain: 'http://acme.pipedrive.com' })).toBeNull();
-		expect(apiBaseUrl(PROVIDER_PRESETS.custom, { api_domain: 'https://api.example.com/v2' })).toBe('https://api.example.com/v2');
+		expect(
+			apiBaseUrl(PROVIDER_PRESETS.pipedrive, { api_domain: 'http://acme.pipedrive.com' }),
+		).toBeNull();
+		expect(apiBaseUrl(PROVIDER_PRESETS.custom, { api_domain: 'https://api.example.com/v2' })).toBe(
+			'https://api.example.com/v2',
+		);
 	});
 
 	it('resolves paths under it; dot segments cannot climb out unseen', () => {
@@ -29,21 +45,33 @@ describe('the API base of a connection', () => {
 
 describe('the token on the wire', () => {
 	it('goes as <token_type> <token>, Bearer for bearer types and when none is stored', () => {
-		expect(authorizationHeader(PROVIDER_PRESETS.pipedrive, 'bearer', 'T0KEN-123')).toBe('Bearer T0KEN-123');
-		expect(authorizationHeader(PROVIDER_PRESETS.pipedrive, null, 'T0KEN-123')).toBe('Bearer T0KEN-123');
-		expect(authorizationHeader(PROVIDER_PRESETS.slack, 'bot', 'T0KEN-123')).toBe('Bearer T0KEN-123');
+		expect(authorizationHeader(PROVIDER_PRESETS.pipedrive, 'bearer', 'T0KEN-123')).toBe(
+			'Bearer T0KEN-123',
+		);
+		expect(authorizationHeader(PROVIDER_PRESETS.pipedrive, null, 'T0KEN-123')).toBe(
+			'Bearer T0KEN-123',
+		);
+		expect(authorizationHeader(PROVIDER_PRESETS.slack, 'bot', 'T0KEN-123')).toBe(
+			'Bearer T0KEN-123',
+		);
 		expect(authorizationHeader(PROVIDER_PRESETS.custom, 'MAC', 'T0KEN-123')).toBe('MAC T0KEN-123');
 	});
 
 	it('a 401, or the preset\'s own "token not valid" answer, means refused', () => {
 		expect(tokenRefused(PROVIDER_PRESETS.pipedrive, 401, {})).toBe(true);
 		expect(tokenRefused(PROVIDER_PRESETS.pipedrive, 403, {})).toBe(false);
-		expect(tokenRefused(PROVIDER_PRESETS.slack, 200, { ok: false, error: 'invalid_auth' })).toBe(true);
-		expect(tokenRefused(PROVIDER_PRESETS.slack, 200, { ok: false, error: 'channel_not_found' })).toBe(false);
-		expect(tokenRefused(PROVIDER_PRESETS.pipedrive, 200, { ok: false, error: 'invalid_auth' })).toBe(false);
+		expect(tokenRefused(PROVIDER_PRESETS.slack, 200, { ok: false, error: 'invalid_auth' })).toBe(
+			true,
+		);
+		expect(
+			tokenRefused(PROVIDER_PRESETS.slack, 200, { ok: false, error: 'channel_not_found' }),
+		).toBe(false);
+		expect(
+			tokenRefused(PROVIDER_PRESETS.pipedrive, 200, { ok: false, error: 'invalid_auth' }),
+		).toBe(false);
 	});
 
-	it('the provider\'s message never carries the token, in any encoding, and is cut to an excerpt', () => {
+	it("the provider's message never carries the token, in any encoding, and is cut to an excerpt", () => {
 		const token = 'SENTINEL-tok/en+1=';
 		const echoed = { message: `bad ${token} ${encodeURIComponent(token)} ${'y'.repeat(400)}` };
 		const said = providerMessage(echoed, [token]);
@@ -51,6 +79,8 @@ describe('the token on the wire', () => {
 		expect(said.startsWith('bad [redacted] [redacted] y')).toBe(true);
 		expect(said.length).toBeLessThanOrEqual(301);
 		expect(providerMessage({ error: { message: 'nested' } }, [])).toBe('nested');
-		expect(redactSecrets(`{"a":"${JSON.stringify(token).slice(1, -1)}"}`, [token])).toBe('{"a":"[redacted]"}');
+		expect(redactSecrets(`{"a":"${JSON.stringify(token).slice(1, -1)}"}`, [token])).toBe(
+			'{"a":"[redacted]"}',
+		);
 	});
 });

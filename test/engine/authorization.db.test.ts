@@ -19,7 +19,11 @@ import { MySqlTokenStore, SqliteTokenStore } from '../../engine/stores';
 import type { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager } from '../../engine/token-manager';
-import { createTemporaryMySqlDatabase, type TemporaryPostgresDatabase, TEST_MYSQL_URL } from '../../tools/temporary-database';
+import {
+	createTemporaryMySqlDatabase,
+	type TemporaryPostgresDatabase,
+	TEST_MYSQL_URL,
+} from '../../tools/temporary-database';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
 import { skewClientClock } from '../stores/contract';
@@ -30,14 +34,27 @@ let store: PostgresTokenStore;
 let db: TemporaryPostgresDatabase;
 /** Whether the states table holds a record of used states for the connection. */
 const stateRecorded = async (connectionId: string) =>
-	(await db.sql('select 1 from oauth2_tokens_states where connection_id = $1', [connectionId])).length === 1;
+	(await db.sql('select 1 from oauth2_tokens_states where connection_id = $1', [connectionId]))
+		.length === 1;
 
-const pipedrive = () => testClient({ authorizationUrl: 'https://oauth.pipedrive.test/oauth/authorize' });
+const pipedrive = () =>
+	testClient({ authorizationUrl: 'https://oauth.pipedrive.test/oauth/authorize' });
 const custom = () =>
-	testClient({ id: 'custom', pkce: true, authorizationUrl: `${PROVIDER_ORIGIN}/authorize?tenant=t1`, scopes: ['openid', 'offline_access'], keepResponseFields: [] });
+	testClient({
+		id: 'custom',
+		pkce: true,
+		authorizationUrl: `${PROVIDER_ORIGIN}/authorize?tenant=t1`,
+		scopes: ['openid', 'offline_access'],
+		keepResponseFields: [],
+	});
 
 function manager(client = pipedrive(), s: TokenStore = store) {
-	return new TokenManager({ store: s, cipher: new TokenCipher(KEY), client, endpoint: { retryBaseDelayMs: 1 } });
+	return new TokenManager({
+		store: s,
+		cipher: new TokenCipher(KEY),
+		client,
+		endpoint: { retryBaseDelayMs: 1 },
+	});
 }
 
 usePostgresStoreWithNock((d, s) => {
@@ -65,7 +82,9 @@ describe('Build Authorization URL', () => {
 
 	it('PKCE S256 where the provider supports it: the challenge in the URL, the verifier only at the exchange', async () => {
 		const endpoint = rotatingTokenEndpoint();
-		const start = await manager(custom()).buildAuthorizationUrl('custom:one', { extraParameters: { prompt: 'consent' } });
+		const start = await manager(custom()).buildAuthorizationUrl('custom:one', {
+			extraParameters: { prompt: 'consent' },
+		});
 		const url = new URL(start.authorizationUrl);
 		expect(url.searchParams.get('tenant')).toBe('t1');
 		expect(url.searchParams.get('prompt')).toBe('consent');
@@ -74,17 +93,28 @@ describe('Build Authorization URL', () => {
 		const challenge = url.searchParams.get('code_challenge')!;
 		expect(challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
-		await manager(custom()).exchangeAuthorizationCode('custom:one', { code: 'the-code', state: url.searchParams.get('state')! });
-		const verifier = endpoint.requests[0] && (endpoint.requests[0] as unknown as { code_verifier: string }).code_verifier;
+		await manager(custom()).exchangeAuthorizationCode('custom:one', {
+			code: 'the-code',
+			state: url.searchParams.get('state')!,
+		});
+		const verifier =
+			endpoint.requests[0] &&
+			(endpoint.requests[0] as unknown as { code_verifier: string }).code_verifier;
 		expect(verifier).toMatch(/^[A-Za-z0-9_-]{43,128}$/);
 		expect(createHash('sha256').update(verifier).digest('base64url')).toBe(challenge);
 		expect(start.authorizationUrl).not.toContain(verifier);
 		expect(Buffer.from(start.state.split('.')[0], 'base64url').toString()).not.toContain(verifier);
-		expect(endpoint.requests[0]).toMatchObject({ grant_type: 'authorization_code', code: 'the-code', redirect_uri: 'https://n8n.test/webhook/oauth/callback' });
+		expect(endpoint.requests[0]).toMatchObject({
+			grant_type: 'authorization_code',
+			code: 'the-code',
+			redirect_uri: 'https://n8n.test/webhook/oauth/callback',
+		});
 	});
 
 	it('refuses parameters the node sets itself, and a missing authorization URL, naming the field', async () => {
-		await expect(manager().buildAuthorizationUrl('x', { extraParameters: { state: 'mine' } })).rejects.toThrow('extraParameters cannot set "state": the token manager sets it itself');
+		await expect(
+			manager().buildAuthorizationUrl('x', { extraParameters: { state: 'mine' } }),
+		).rejects.toThrow('extraParameters cannot set "state": the token manager sets it itself');
 		const error = await manager(testClient({ authorizationUrl: '' }))
 			.buildAuthorizationUrl('x')
 			.catch((e: unknown) => e);
@@ -98,13 +128,22 @@ describe('Build Authorization URL', () => {
 		const { state } = codec.issue('custom:short-tag', { pkce: true });
 		const payload = JSON.parse(Buffer.from(state.split('.')[0], 'base64url').toString());
 		const [iv, tag, ciphertext] = payload.pv.split('.');
-		payload.pv = [iv, Buffer.from(tag, 'base64url').subarray(0, 4).toString('base64url'), ciphertext].join('.');
+		payload.pv = [
+			iv,
+			Buffer.from(tag, 'base64url').subarray(0, 4).toString('base64url'),
+			ciphertext,
+		].join('.');
 		// Re-signed with the real signing key: only the tag length can refuse it.
 		const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
-		const signature = createHmac('sha256', cipher.subkeys('oauth-state/signing/v1')[0]).update(`oauth2tm-state.v1.${body}`).digest('base64url');
+		const signature = createHmac('sha256', cipher.subkeys('oauth-state/signing/v1')[0])
+			.update(`oauth2tm-state.v1.${body}`)
+			.digest('base64url');
 		expect(codec.verify(state, 'custom:short-tag').codeVerifier).toMatch(/^[A-Za-z0-9_-]{43}$/);
 		expect(() => codec.verify(`${body}.${signature}`, 'custom:short-tag')).toThrow(
-			new InvalidStateError('tampered', 'The PKCE verifier inside the state failed its integrity check: its authentication tag is 4 bytes, not 16'),
+			new InvalidStateError(
+				'tampered',
+				'The PKCE verifier inside the state failed its integrity check: its authentication tag is 4 bytes, not 16',
+			),
 		);
 	});
 
@@ -121,9 +160,14 @@ describe('single use of the state on every SQL store (through the TokenStore int
 		const m = manager(pipedrive(), s);
 		const { state } = await m.buildAuthorizationUrl('store:single-use');
 		await m.exchangeAuthorizationCode('store:single-use', { code: 'c', state });
-		await expect(m.exchangeAuthorizationCode('store:single-use', { code: 'c', state })).rejects.toThrow(InvalidStateError);
+		await expect(
+			m.exchangeAuthorizationCode('store:single-use', { code: 'c', state }),
+		).rejects.toThrow(InvalidStateError);
 		const second = await m.buildAuthorizationUrl('store:single-use');
-		expect((await m.exchangeAuthorizationCode('store:single-use', { code: 'c', state: second.state })).connection.status).toBe('active');
+		expect(
+			(await m.exchangeAuthorizationCode('store:single-use', { code: 'c', state: second.state }))
+				.connection.status,
+		).toBe('active');
 	}
 
 	it('PostgreSQL', async () => singleUse(store));
@@ -161,21 +205,33 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 		const endpoint = rotatingTokenEndpoint();
 		const m = manager();
 		const ahead = codec.issue('skew:ahead', { pkce: false, now: Date.now() + 10 * 60_000 });
-		const error = await m.exchangeAuthorizationCode('skew:ahead', { code: 'c', state: ahead.state }).catch((e) => e);
+		const error = await m
+			.exchangeAuthorizationCode('skew:ahead', { code: 'c', state: ahead.state })
+			.catch((e) => e);
 		expect(error).toBeInstanceOf(InvalidStateError);
 		expect(error.reason).toBe('issued_in_future');
-		expect(error.message).toMatch(/^The state was issued 600 seconds in the future by this host's clock \(at most 60 s are accepted\)/);
+		expect(error.message).toMatch(
+			/^The state was issued 600 seconds in the future by this host's clock \(at most 60 s are accepted\)/,
+		);
 		expect(error.description).toMatch(/Synchronize the clocks/);
 		expect(endpoint.requests).toHaveLength(0);
 		expect(await stateRecorded('skew:ahead')).toBe(false);
 
 		// The next authorization, started on a host with the right time, is not blocked as "replayed".
 		const { state } = await m.buildAuthorizationUrl('skew:ahead');
-		expect((await m.exchangeAuthorizationCode('skew:ahead', { code: 'c', state })).connection.status).toBe('active');
+		expect(
+			(await m.exchangeAuthorizationCode('skew:ahead', { code: 'c', state })).connection.status,
+		).toBe('active');
 
 		// A state from a clock ahead by less than the skew is accepted.
-		const slightly = codec.issue('skew:slightly', { pkce: false, now: Date.now() + MAX_STATE_CLOCK_SKEW_MS / 2 });
-		expect((await m.exchangeAuthorizationCode('skew:slightly', { code: 'c', state: slightly.state })).connection.status).toBe('active');
+		const slightly = codec.issue('skew:slightly', {
+			pkce: false,
+			now: Date.now() + MAX_STATE_CLOCK_SKEW_MS / 2,
+		});
+		expect(
+			(await m.exchangeAuthorizationCode('skew:slightly', { code: 'c', state: slightly.state }))
+				.connection.status,
+		).toBe('active');
 	});
 
 	it('consuming a state deletes expired records, a bounded batch at a time; live records keep refusing replays', async () => {
@@ -207,7 +263,9 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 		// The live records stay and still refuse their states.
 		expect(await markerExists('purge:new:1')).toBe(true);
 		expect(await markerExists('purge:new:2')).toBe(true);
-		await expect(m.exchangeAuthorizationCode('purge:new:1', { code: 'c', state: first.state })).rejects.toMatchObject({ reason: 'replayed' });
+		await expect(
+			m.exchangeAuthorizationCode('purge:new:1', { code: 'c', state: first.state }),
+		).rejects.toMatchObject({ reason: 'replayed' });
 	});
 
 	it("Revoke deletes the connection's used-state record and keeps the revoked connection", async () => {
@@ -231,7 +289,11 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 		const { state } = await m.buildAuthorizationUrl('states:own-table');
 		await m.exchangeAuthorizationCode('states:own-table', { code: 'c', state });
 		expect(await stateRecorded('states:own-table')).toBe(true);
-		expect(await db.sql(`select connection_id from oauth2_tokens where connection_id like '\\_\\_oauth2tm\\_%'`)).toEqual([]);
+		expect(
+			await db.sql(
+				`select connection_id from oauth2_tokens where connection_id like '\\_\\_oauth2tm\\_%'`,
+			),
+		).toEqual([]);
 	});
 
 	describe('a marker row written by an earlier version', () => {
@@ -261,30 +323,54 @@ describe('used states: clock skew, purge of expired records, revoke, legacy mark
 			const older = await m.buildAuthorizationUrl('legacy:marker');
 			await new Promise((resolve) => setTimeout(resolve, 5));
 			const used = await m.buildAuthorizationUrl('legacy:marker');
-			await writeLegacyMarker('legacy:marker', codec.verify(used.state, 'legacy:marker').watermark, Date.now());
-			await expect(m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: used.state })).rejects.toMatchObject({ reason: 'replayed' });
-			await expect(m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: older.state })).rejects.toMatchObject({ reason: 'replayed' });
+			await writeLegacyMarker(
+				'legacy:marker',
+				codec.verify(used.state, 'legacy:marker').watermark,
+				Date.now(),
+			);
+			await expect(
+				m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: used.state }),
+			).rejects.toMatchObject({ reason: 'replayed' });
+			await expect(
+				m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: older.state }),
+			).rejects.toMatchObject({ reason: 'replayed' });
 			expect(endpoint.requests).toHaveLength(0);
 			const newer = await m.buildAuthorizationUrl('legacy:marker');
-			expect((await m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: newer.state })).connection.status).toBe('active');
+			expect(
+				(await m.exchangeAuthorizationCode('legacy:marker', { code: 'c', state: newer.state }))
+					.connection.status,
+			).toBe('active');
 		});
 
 		it('is purged once expired, a bounded batch per consumed state, and deleted by Revoke', async () => {
 			rotatingTokenEndpoint();
 			const old = Array.from({ length: STATE_PURGE_BATCH + 2 }, (_, i) => `legacy:old:${i}`);
 			const longAgo = Date.now() - 31 * 86_400_000;
-			for (const id of old) await writeLegacyMarker(id, `${String(longAgo).padStart(15, '0')}:nonce`, longAgo);
-			const legacyRows = async () => (await Promise.all(old.map((id) => store.get(legacyStateMarkerId(id))))).filter(Boolean).length;
+			for (const id of old)
+				await writeLegacyMarker(id, `${String(longAgo).padStart(15, '0')}:nonce`, longAgo);
+			const legacyRows = async () =>
+				(await Promise.all(old.map((id) => store.get(legacyStateMarkerId(id))))).filter(Boolean)
+					.length;
 			expect(await legacyRows()).toBe(old.length);
 			const m = manager();
-			await m.exchangeAuthorizationCode('legacy:purge:1', { code: 'c', state: (await m.buildAuthorizationUrl('legacy:purge:1')).state });
+			await m.exchangeAuthorizationCode('legacy:purge:1', {
+				code: 'c',
+				state: (await m.buildAuthorizationUrl('legacy:purge:1')).state,
+			});
 			expect(await legacyRows()).toBe(2);
-			await m.exchangeAuthorizationCode('legacy:purge:2', { code: 'c', state: (await m.buildAuthorizationUrl('legacy:purge:2')).state });
+			await m.exchangeAuthorizationCode('legacy:purge:2', {
+				code: 'c',
+				state: (await m.buildAuthorizationUrl('legacy:purge:2')).state,
+			});
 			expect(await legacyRows()).toBe(0);
 
 			const live = await m.buildAuthorizationUrl('legacy:revoked');
 			await m.exchangeAuthorizationCode('legacy:revoked', { code: 'c', state: live.state });
-			await writeLegacyMarker('legacy:revoked', codec.verify(live.state, 'legacy:revoked').watermark, Date.now());
+			await writeLegacyMarker(
+				'legacy:revoked',
+				codec.verify(live.state, 'legacy:revoked').watermark,
+				Date.now(),
+			);
 			await m.revoke('legacy:revoked', { atProvider: false });
 			expect(await store.get(legacyStateMarkerId('legacy:revoked'))).toBeNull();
 			expect(await stateRecorded('legacy:revoked')).toBe(false);

@@ -19,7 +19,9 @@ describe('TokenCipher', () => {
 	it('binds a value to its connection and field', () => {
 		const cipher = new TokenCipher(KEY);
 		const value = cipher.encrypt('secret-token', 'pipedrive:acme', 'refresh_token');
-		expect(() => cipher.decrypt(value, 'pipedrive:other', 'refresh_token')).toThrow(DecryptionError);
+		expect(() => cipher.decrypt(value, 'pipedrive:other', 'refresh_token')).toThrow(
+			DecryptionError,
+		);
 		expect(() => cipher.decrypt(value, 'pipedrive:acme', 'access_token')).toThrow(DecryptionError);
 	});
 
@@ -32,7 +34,9 @@ describe('TokenCipher', () => {
 		ciphertext[0] ^= 0x01;
 		parts[5] = ciphertext.toString('base64url');
 		expect(() => cipher.decrypt(parts.join(':'), 'c', 'access_token')).toThrow(/integrity check/);
-		expect(() => cipher.decrypt('plain-token', 'c', 'access_token')).toThrow(/not in the encrypted format/);
+		expect(() => cipher.decrypt('plain-token', 'c', 'access_token')).toThrow(
+			/not in the encrypted format/,
+		);
 	});
 
 	it('refuses an authentication tag cut or padded to anything but 16 bytes (GCM would check only what is given)', () => {
@@ -41,10 +45,16 @@ describe('TokenCipher', () => {
 		const parts = value.split(':');
 		const tag = Buffer.from(parts[4], 'base64url');
 		expect(tag).toHaveLength(16);
-		for (const forged of [tag.subarray(0, 4), tag.subarray(0, 12), Buffer.concat([tag, Buffer.from([0])])]) {
+		for (const forged of [
+			tag.subarray(0, 4),
+			tag.subarray(0, 12),
+			Buffer.concat([tag, Buffer.from([0])]),
+		]) {
 			const stored = [...parts.slice(0, 4), forged.toString('base64url'), parts[5]].join(':');
 			expect(() => cipher.decrypt(stored, 'c', 'refresh_token')).toThrow(
-				new DecryptionError(`The stored refresh_token of connection "c" failed its integrity check: its authentication tag is ${forged.length} bytes, not 16`),
+				new DecryptionError(
+					`The stored refresh_token of connection "c" failed its integrity check: its authentication tag is ${forged.length} bytes, not 16`,
+				),
 			);
 		}
 		expect(cipher.decrypt(value, 'c', 'refresh_token')).toBe('secret-token');
@@ -58,7 +68,9 @@ describe('TokenCipher', () => {
 		expect(rotated.isStale(written)).toBe(true);
 		expect(rotated.isStale(rotated.encrypt('secret-token', 'c', 'access_token'))).toBe(false);
 		const withoutOld = new TokenCipher(KEY);
-		expect(() => withoutOld.decrypt(written, 'c', 'access_token')).toThrow(/key that is not configured/);
+		expect(() => withoutOld.decrypt(written, 'c', 'access_token')).toThrow(
+			/key that is not configured/,
+		);
 	});
 
 	it('keeps what it opened only for the value, connection, field and key that opened it', () => {
@@ -66,7 +78,9 @@ describe('TokenCipher', () => {
 		const written = new TokenCipher(OLD_KEY).encrypt('first-token', 'c', 'access_token');
 		expect(rotated.decrypt(written, 'c', 'access_token')).toBe('first-token');
 		expect(rotated.decrypt(written, 'c', 'access_token')).toBe('first-token');
-		expect(() => new TokenCipher(KEY).decrypt(written, 'c', 'access_token')).toThrow(/key that is not configured/);
+		expect(() => new TokenCipher(KEY).decrypt(written, 'c', 'access_token')).toThrow(
+			/key that is not configured/,
+		);
 		expect(() => rotated.decrypt(written, 'other', 'access_token')).toThrow(/integrity check/);
 		expect(() => rotated.decrypt(written, 'c', 'refresh_token')).toThrow(/integrity check/);
 		const replaced = rotated.encrypt('second-token', 'c', 'access_token');

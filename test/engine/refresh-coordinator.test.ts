@@ -4,8 +4,17 @@
  * the store refused; and the one helper that decides a write again after a version conflict. The "provider" is
  * a step that counts its calls; tokens are plain text (the coordinator never decrypts anything itself).
  */
-import { LeaseTimeoutError, NeedsReauthorizationError, StoreError, VersionConflictError } from '../../engine/errors';
-import { RefreshCoordinator, RefreshRegistry, type RefreshSteps } from '../../engine/refresh/coordinator';
+import {
+	LeaseTimeoutError,
+	NeedsReauthorizationError,
+	StoreError,
+	VersionConflictError,
+} from '../../engine/errors';
+import {
+	RefreshCoordinator,
+	RefreshRegistry,
+	type RefreshSteps,
+} from '../../engine/refresh/coordinator';
 import { leaseSettings, type LeaseSettings } from '../../engine/refresh/lease';
 import type { TokenStore } from '../../engine/store';
 import { MemoryTokenStore } from '../../engine/stores/memory';
@@ -21,7 +30,15 @@ beforeEach(() => {
 	store = new MemoryTokenStore();
 });
 
-function coordinator(options: { registry?: RefreshRegistry; store?: TokenStore; app?: string; lease?: Partial<LeaseSettings>; saveRetries?: number } = {}) {
+function coordinator(
+	options: {
+		registry?: RefreshRegistry;
+		store?: TokenStore;
+		app?: string;
+		lease?: Partial<LeaseSettings>;
+		saveRetries?: number;
+	} = {},
+) {
 	return new RefreshCoordinator({
 		store: options.store ?? store,
 		appFingerprint: options.app ?? APP,
@@ -67,7 +84,11 @@ function provider() {
 			deadlines.push(deadline);
 			await sleep(20);
 			const count = leased.refreshCount + 1;
-			return via.saveRefreshed(leased, { accessToken: `access-${count}`, refreshToken: `refresh-${count}`, refreshCount: count });
+			return via.saveRefreshed(leased, {
+				accessToken: `access-${count}`,
+				refreshToken: `refresh-${count}`,
+				refreshCount: count,
+			});
 		},
 	});
 	return { deadlines, steps };
@@ -85,23 +106,40 @@ describe('one refresh per connection', () => {
 				return typeof value === 'function' ? value.bind(target) : value;
 			},
 		});
-		const [a, b] = [coordinator({ registry, store: counting }), coordinator({ registry, store: counting })];
+		const [a, b] = [
+			coordinator({ registry, store: counting }),
+			coordinator({ registry, store: counting }),
+		];
 		const { deadlines, steps } = provider();
-		const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).refresh(started, steps(i % 2 ? a : b, started))));
+		const results = await Promise.all(
+			Array.from({ length: 20 }, (_, i) =>
+				(i % 2 ? a : b).refresh(started, steps(i % 2 ? a : b, started)),
+			),
+		);
 		expect(deadlines).toHaveLength(1);
 		// The 19 others joined the flight in this process: only one caller asked the store for the lease.
 		expect(leaseAttempts).toBe(1);
-		expect(results.map((r) => [r.connection.accessToken, r.refreshed])).toEqual(Array.from({ length: 20 }, () => ['access-1', true]));
+		expect(results.map((r) => [r.connection.accessToken, r.refreshed])).toEqual(
+			Array.from({ length: 20 }, () => ['access-1', true]),
+		);
 	});
 
 	test('registries of their own share nothing but the store, as two processes: the lease and the re-check under it still make one refresh', async () => {
 		const started = await expiredConnection();
 		const { deadlines, steps } = provider();
 		const coordinators = Array.from({ length: 4 }, () => coordinator());
-		const results = await Promise.all(coordinators.flatMap((c) => Array.from({ length: 5 }, () => c.refresh(started, steps(c, started)))));
+		const results = await Promise.all(
+			coordinators.flatMap((c) =>
+				Array.from({ length: 5 }, () => c.refresh(started, steps(c, started))),
+			),
+		);
 		expect(deadlines).toHaveLength(1);
 		expect(new Set(results.map((r) => r.connection.accessToken))).toEqual(new Set(['access-1']));
-		expect((await store.get(started.connectionId))!).toMatchObject({ refreshToken: 'refresh-1', refreshCount: 1, leaseHolder: null });
+		expect((await store.get(started.connectionId))!).toMatchObject({
+			refreshToken: 'refresh-1',
+			refreshCount: 1,
+			leaseHolder: null,
+		});
 	});
 
 	test('lock, then re-check: a caller that read the connection before another refresh completed finds it done under the lease', async () => {
@@ -111,7 +149,10 @@ describe('one refresh per connection', () => {
 		await other.refresh(started, steps(other, started));
 		// The lease is free at once; what decides is the read under it.
 		const late = coordinator();
-		expect(await late.refresh(started, steps(late, started))).toMatchObject({ refreshed: true, connection: { accessToken: 'access-1', refreshCount: 1 } });
+		expect(await late.refresh(started, steps(late, started))).toMatchObject({
+			refreshed: true,
+			connection: { accessToken: 'access-1', refreshCount: 1 },
+		});
 		expect(deadlines).toHaveLength(1);
 	});
 
@@ -141,8 +182,15 @@ describe('one refresh per connection', () => {
 		const { deadlines, steps } = provider();
 		const waiting = c.refresh(started, steps(c, started));
 		await sleep(50);
-		await store.update(id, started.version, { accessToken: 'access-from-other', refreshToken: 'refresh-from-other', refreshCount: 1 });
-		expect(await waiting).toMatchObject({ refreshed: true, connection: { accessToken: 'access-from-other' } });
+		await store.update(id, started.version, {
+			accessToken: 'access-from-other',
+			refreshToken: 'refresh-from-other',
+			refreshCount: 1,
+		});
+		expect(await waiting).toMatchObject({
+			refreshed: true,
+			connection: { accessToken: 'access-from-other' },
+		});
 		expect(deadlines).toHaveLength(0);
 	});
 
@@ -166,7 +214,8 @@ describe('writes the store refused', () => {
 		const wrapped = new Proxy(store, {
 			get(target, name, receiver) {
 				const value = Reflect.get(target, name, receiver);
-				if (name !== 'update' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+				if (name !== 'update' || typeof value !== 'function')
+					return typeof value === 'function' ? value.bind(target) : value;
 				return async (...args: Parameters<TokenStore['update']>) => {
 					if (state.refusing) {
 						state.refused += 1;
@@ -188,7 +237,9 @@ describe('writes the store refused', () => {
 		refusing.state.refusing = true;
 		const error = await c.refresh(started, provider().steps(c, started)).catch((e) => e);
 		expect(error).toBeInstanceOf(StoreError);
-		expect(error.message).toBe(`The provider issued new tokens for connection "${id}" but ${store.description} did not accept the write (the table refused the write).`);
+		expect(error.message).toBe(
+			`The provider issued new tokens for connection "${id}" but ${store.description} did not accept the write (the table refused the write).`,
+		);
 		expect(refusing.state.refused).toBe(2);
 		refusing.state.refusing = false;
 
@@ -196,10 +247,17 @@ describe('writes the store refused', () => {
 		await coordinator({ registry: new RefreshRegistry() }).writeRefused(id);
 		await coordinator({ registry, app: 'v1:app-b' }).writeRefused(id);
 		await coordinator({ registry, store: new MemoryTokenStore() }).writeRefused(id);
-		expect((await store.get(id))!).toMatchObject({ refreshToken: 'refresh-0', version: started.version });
+		expect((await store.get(id))!).toMatchObject({
+			refreshToken: 'refresh-0',
+			version: started.version,
+		});
 
 		await coordinator({ registry, store: store.share() }).writeRefused(id);
-		expect((await store.get(id))!).toMatchObject({ accessToken: 'access-1', refreshToken: 'refresh-1', refreshCount: 1 });
+		expect((await store.get(id))!).toMatchObject({
+			accessToken: 'access-1',
+			refreshToken: 'refresh-1',
+			refreshCount: 1,
+		});
 		// Written once: the next call has nothing left to write.
 		const version = (await store.get(id))!.version;
 		await c.writeRefused(id);
@@ -215,9 +273,16 @@ describe('writes the store refused', () => {
 		refusing.state.refusing = true;
 		await expect(c.refresh(started, provider().steps(c, started))).rejects.toThrow(StoreError);
 		refusing.state.refusing = false;
-		const regranted = await store.update(id, started.version, { accessToken: 'access-regranted', refreshToken: 'refresh-regranted' });
+		const regranted = await store.update(id, started.version, {
+			accessToken: 'access-regranted',
+			refreshToken: 'refresh-regranted',
+		});
 		await c.writeRefused(id);
-		expect((await store.get(id))!).toMatchObject({ accessToken: 'access-regranted', refreshToken: 'refresh-regranted', version: regranted.version });
+		expect((await store.get(id))!).toMatchObject({
+			accessToken: 'access-regranted',
+			refreshToken: 'refresh-regranted',
+			version: regranted.version,
+		});
 	});
 
 	test('a still-refusing store: the kept write stays kept and the call says so', async () => {
@@ -236,8 +301,13 @@ describe('writes the store refused', () => {
 
 	test('a newer grant stored while the provider answered wins: saveRefreshed returns it and writes nothing', async () => {
 		const started = await expiredConnection();
-		const regranted = await store.update(started.connectionId, started.version, { refreshToken: 'refresh-regranted' });
-		const saved = await coordinator().saveRefreshed(started, { accessToken: 'access-1', refreshToken: 'refresh-1' });
+		const regranted = await store.update(started.connectionId, started.version, {
+			refreshToken: 'refresh-regranted',
+		});
+		const saved = await coordinator().saveRefreshed(started, {
+			accessToken: 'access-1',
+			refreshToken: 'refresh-1',
+		});
 		expect(saved).toEqual(regranted);
 		expect(await store.get(started.connectionId)).toEqual(regranted);
 	});
@@ -250,11 +320,17 @@ describe('writeFromLatest: one way to write after another writer changed the row
 		const written = await writeFromLatest(store, row.connectionId, async (latest) => {
 			seen.push(latest!.lastError);
 			// The first time, another writer gets in between this read and this write.
-			if (seen.length === 1) await store.update(row.connectionId, latest!.version, { lastError: 'written by another' });
-			return store.update(row.connectionId, latest!.version, { metadata: { seen: String(latest!.lastError) } });
+			if (seen.length === 1)
+				await store.update(row.connectionId, latest!.version, { lastError: 'written by another' });
+			return store.update(row.connectionId, latest!.version, {
+				metadata: { seen: String(latest!.lastError) },
+			});
 		});
 		expect(seen).toEqual([null, 'written by another']);
-		expect(written).toMatchObject({ lastError: 'written by another', metadata: { seen: 'written by another' } });
+		expect(written).toMatchObject({
+			lastError: 'written by another',
+			metadata: { seen: 'written by another' },
+		});
 	});
 
 	test('an insert that finds the id taken becomes an update of the row that took it', async () => {
@@ -283,13 +359,18 @@ describe('writeFromLatest: one way to write after another writer changed the row
 		}).catch((e) => e);
 		expect(calls).toBe(WRITE_ATTEMPTS);
 		expect(error).toBeInstanceOf(StoreError);
-		expect(error.message).toBe(`Connection "${row.connectionId}" kept changing while it was being written (${WRITE_ATTEMPTS} attempts)`);
+		expect(error.message).toBe(
+			`Connection "${row.connectionId}" kept changing while it was being written (${WRITE_ATTEMPTS} attempts)`,
+		);
 	});
 
 	test('any other error passes through at once', async () => {
 		const row = await expiredConnection();
 		let calls = 0;
-		const refused = new NeedsReauthorizationError(row.connectionId, 'the provider rejected its refresh token (invalid_grant)');
+		const refused = new NeedsReauthorizationError(
+			row.connectionId,
+			'the provider rejected its refresh token (invalid_grant)',
+		);
 		await expect(
 			writeFromLatest(store, row.connectionId, async () => {
 				calls += 1;

@@ -1,12 +1,22 @@
 import { createServer, type AddressInfo } from 'node:net';
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
-import { ConnectionNotFoundError, ConnectionRevokedError, DecryptionError, TokenEndpointError } from '../../engine/errors';
+import {
+	ConnectionNotFoundError,
+	ConnectionRevokedError,
+	DecryptionError,
+	TokenEndpointError,
+} from '../../engine/errors';
 import type { PostgresTokenStore } from '../../engine/stores/postgres';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
 import type { TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { usePostgresStoreWithNock } from '../helpers/postgres-store';
-import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import {
+	CLIENT_SECRET,
+	PROVIDER_ORIGIN,
+	rotatingTokenEndpoint,
+	testClient,
+} from '../helpers/provider';
 
 const KEY = 'test-token-encryption-key-0003';
 const OLD_KEY = 'test-token-encryption-key-old-1';
@@ -36,7 +46,10 @@ function revocationEndpoint(status = 200) {
 		.persist()
 		.post('/oauth/revoke')
 		.reply(function (_uri, body) {
-			requests.push({ ...Object.fromEntries(new URLSearchParams(body as string)), authorization: this.req.headers.authorization as string });
+			requests.push({
+				...Object.fromEntries(new URLSearchParams(body as string)),
+				authorization: this.req.headers.authorization as string,
+			});
 			return [status, status === 200 ? '' : { error: 'temporarily_unavailable' }];
 		});
 	return requests;
@@ -52,10 +65,23 @@ describe('Revoke / Disconnect', () => {
 		await authorize('rev:ok');
 		const requests = revocationEndpoint();
 		const { connection, revokedAtProvider } = await manager().revoke('rev:ok');
-		expect(requests).toEqual([{ token: 'SENTINEL-refresh-1', token_type_hint: 'refresh_token', authorization: expect.stringMatching(/^Basic /) }]);
+		expect(requests).toEqual([
+			{
+				token: 'SENTINEL-refresh-1',
+				token_type_hint: 'refresh_token',
+				authorization: expect.stringMatching(/^Basic /),
+			},
+		]);
 		expect(revokedAtProvider).toBe('refresh_token');
-		expect(connection).toMatchObject({ status: 'revoked', accessToken: null, refreshToken: null, expiresAt: null });
-		const [raw] = await db.sql(`select access_token, refresh_token, status from oauth2_tokens where connection_id = 'rev:ok'`);
+		expect(connection).toMatchObject({
+			status: 'revoked',
+			accessToken: null,
+			refreshToken: null,
+			expiresAt: null,
+		});
+		const [raw] = await db.sql(
+			`select access_token, refresh_token, status from oauth2_tokens where connection_id = 'rev:ok'`,
+		);
 		expect(raw).toEqual({ access_token: null, refresh_token: null, status: 'revoked' });
 		await expect(manager().getValidToken('rev:ok')).rejects.toThrow(ConnectionRevokedError);
 		// Idempotent: nothing left to revoke, no provider call.
@@ -70,25 +96,36 @@ describe('Revoke / Disconnect', () => {
 	it('when the provider cannot revoke, nothing is erased and the error says so without a secret', async () => {
 		await authorize('rev:down');
 		const requests = revocationEndpoint(503);
-		const error = await manager().revoke('rev:down').catch((e) => e);
+		const error = await manager()
+			.revoke('rev:down')
+			.catch((e) => e);
 		expect(error).toBeInstanceOf(TokenEndpointError);
-		expect(error.message).toBe('The revocation endpoint refused the request (HTTP 503): temporarily_unavailable');
+		expect(error.message).toBe(
+			'The revocation endpoint refused the request (HTTP 503): temporarily_unavailable',
+		);
 		expect(error.description).toMatch(/^Nothing was erased/);
 		expect(`${error.message} ${error.description}`).not.toMatch(/SENTINEL/);
 		expect(requests).toHaveLength(3);
 		const row = (await store.get('rev:down'))!;
 		expect(row.status).toBe('active');
-		expect(new TokenCipher(KEY).decrypt(row.refreshToken!, 'rev:down', 'refresh_token')).toBe('SENTINEL-refresh-1');
+		expect(new TokenCipher(KEY).decrypt(row.refreshToken!, 'rev:down', 'refresh_token')).toBe(
+			'SENTINEL-refresh-1',
+		);
 		expect(row.leaseHolder).toBeNull();
 	});
 
 	it('"Revoke at Provider" off, or no revocation URL: erased here only', async () => {
 		await authorize('rev:local');
 		const requests = revocationEndpoint();
-		expect((await manager().revoke('rev:local', { atProvider: false })).revokedAtProvider).toBeNull();
+		expect(
+			(await manager().revoke('rev:local', { atProvider: false })).revokedAtProvider,
+		).toBeNull();
 		await authorize('rev:no-url');
 		const noUrl = await manager({ client: testClient({ revocationUrl: '' }) }).revoke('rev:no-url');
-		expect(noUrl).toMatchObject({ revokedAtProvider: null, connection: { status: 'revoked', refreshToken: null } });
+		expect(noUrl).toMatchObject({
+			revokedAtProvider: null,
+			connection: { status: 'revoked', refreshToken: null },
+		});
 		expect(requests).toHaveLength(0);
 	});
 
@@ -104,7 +141,9 @@ describe('Revoke / Disconnect', () => {
 
 	it('a provider that answers invalid_grant for an already dead token: treated as revoked (RFC 7009 would say 200)', async () => {
 		await authorize('rev:dead');
-		nock(PROVIDER_ORIGIN).post('/oauth/revoke').reply(400, { error: 'invalid_grant', message: 'Invalid grant' });
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/revoke')
+			.reply(400, { error: 'invalid_grant', message: 'Invalid grant' });
 		const { connection, revokedAtProvider } = await manager().revoke('rev:dead');
 		expect(revokedAtProvider).toBe('refresh_token');
 		expect(connection).toMatchObject({ status: 'revoked', refreshToken: null });
@@ -112,11 +151,24 @@ describe('Revoke / Disconnect', () => {
 
 	it('invalid_client: the provider\'s fields on the error, and a hint about the App credential after "nothing was erased"', async () => {
 		await authorize('rev:client');
-		nock(PROVIDER_ORIGIN).post('/oauth/revoke').reply(401, { error: 'invalid_client', error_description: 'Client authentication failed' });
-		const error = await manager().revoke('rev:client').catch((e) => e);
-		expect(error).toMatchObject({ error: 'invalid_client', error_description: 'Client authentication failed', httpStatus: 401, code: 'invalid_client' });
-		expect(error.message).toBe('The revocation endpoint refused the request (HTTP 401): invalid_client – Client authentication failed');
-		expect(error.description).toMatch(/^Nothing was erased: .* Check the client id and client secret, and the client authentication method/);
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/revoke')
+			.reply(401, { error: 'invalid_client', error_description: 'Client authentication failed' });
+		const error = await manager()
+			.revoke('rev:client')
+			.catch((e) => e);
+		expect(error).toMatchObject({
+			error: 'invalid_client',
+			error_description: 'Client authentication failed',
+			httpStatus: 401,
+			code: 'invalid_client',
+		});
+		expect(error.message).toBe(
+			'The revocation endpoint refused the request (HTTP 401): invalid_client – Client authentication failed',
+		);
+		expect(error.description).toMatch(
+			/^Nothing was erased: .* Check the client id and client secret, and the client authentication method/,
+		);
 		expect((await store.get('rev:client'))!.status).toBe('active');
 	});
 
@@ -129,9 +181,17 @@ describe('Revoke / Disconnect', () => {
 		nock.enableNetConnect('127.0.0.1');
 		try {
 			const client = testClient({ revocationUrl: `http://127.0.0.1:${port}/oauth/revoke` });
-			const error = await manager({ client }).revoke('rev:unreachable').catch((e) => e);
-			expect(error.message).toBe('The request to the revocation endpoint failed (ECONNREFUSED), 3 attempt(s)');
-			expect(error.description).toMatch(new RegExp(`^Nothing was erased: .* Check that http://127\\.0\\.0\\.1:${port} is reachable from this host\\.$`));
+			const error = await manager({ client })
+				.revoke('rev:unreachable')
+				.catch((e) => e);
+			expect(error.message).toBe(
+				'The request to the revocation endpoint failed (ECONNREFUSED), 3 attempt(s)',
+			);
+			expect(error.description).toMatch(
+				new RegExp(
+					`^Nothing was erased: .* Check that http://127\\.0\\.0\\.1:${port} is reachable from this host\\.$`,
+				),
+			);
 		} finally {
 			nock.disableNetConnect();
 		}
@@ -144,9 +204,18 @@ describe('Revoke / Disconnect', () => {
 
 	it('does not leak the client secret when the revocation endpoint echoes it', async () => {
 		await authorize('rev:echo');
-		nock(PROVIDER_ORIGIN).post('/oauth/revoke').reply(400, { error: 'invalid_request', error_description: `bad ${CLIENT_SECRET} SENTINEL-refresh-1` });
-		const error = await manager().revoke('rev:echo').catch((e) => e);
-		expect(error.message).toBe('The revocation endpoint refused the request (HTTP 400): invalid_request – bad [redacted] [redacted]');
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/revoke')
+			.reply(400, {
+				error: 'invalid_request',
+				error_description: `bad ${CLIENT_SECRET} SENTINEL-refresh-1`,
+			});
+		const error = await manager()
+			.revoke('rev:echo')
+			.catch((e) => e);
+		expect(error.message).toBe(
+			'The revocation endpoint refused the request (HTTP 400): invalid_request – bad [redacted] [redacted]',
+		);
 	});
 });
 
@@ -154,11 +223,17 @@ describe('key rotation', () => {
 	it('reads under an old key, and any write re-encrypts the row under the current key', async () => {
 		const oldManager = manager({ cipher: new TokenCipher(OLD_KEY) });
 		await authorize('rot:one', oldManager);
-		const keyId = async () => String((await db.sql(`select refresh_token from oauth2_tokens where connection_id = 'rot:one'`))[0].refresh_token).split(':')[2];
+		const keyId = async () =>
+			String(
+				(await db.sql(`select refresh_token from oauth2_tokens where connection_id = 'rot:one'`))[0]
+					.refresh_token,
+			).split(':')[2];
 		const oldId = await keyId();
 
 		const rotated = manager({ cipher: new TokenCipher(KEY, [OLD_KEY]) });
-		expect((await rotated.getValidToken('rot:one')).connection.accessToken).toBe('SENTINEL-access-1');
+		expect((await rotated.getValidToken('rot:one')).connection.accessToken).toBe(
+			'SENTINEL-access-1',
+		);
 		expect(await keyId()).toBe(oldId); // a read does not write
 
 		// A failed refresh only records last_error; that write re-encrypts the tokens too.
@@ -170,14 +245,21 @@ describe('key rotation', () => {
 
 		// The old key can now be dropped for this row.
 		const newOnly = manager({ cipher: new TokenCipher(KEY) });
-		expect((await newOnly.getValidToken('rot:one')).connection).toMatchObject({ accessToken: 'SENTINEL-access-1', refreshToken: 'SENTINEL-refresh-1' });
+		expect((await newOnly.getValidToken('rot:one')).connection).toMatchObject({
+			accessToken: 'SENTINEL-access-1',
+			refreshToken: 'SENTINEL-refresh-1',
+		});
 	});
 
 	it('a refresh writes under the current key; without the old key an old row fails clearly', async () => {
 		await authorize('rot:two', manager({ cipher: new TokenCipher(OLD_KEY) }));
-		const error = await manager().getValidToken('rot:two').catch((e) => e);
+		const error = await manager()
+			.getValidToken('rot:two')
+			.catch((e) => e);
 		expect(error).toBeInstanceOf(DecryptionError);
-		expect(error.message).toMatch(/^The stored access_token of connection "rot:two" was encrypted with a key that is not configured \(key id [\w-]{8}\)$/);
+		expect(error.message).toMatch(
+			/^The stored access_token of connection "rot:two" was encrypted with a key that is not configured \(key id [\w-]{8}\)$/,
+		);
 		expect(error.description).toMatch(/add it as a previous key/);
 		expect(`${error.message} ${error.description}`).not.toContain(OLD_KEY);
 
@@ -188,7 +270,9 @@ describe('key rotation', () => {
 		]);
 		const rotated = manager({ cipher: new TokenCipher(KEY, [OLD_KEY]) });
 		await rotated.refreshToken('rot:two');
-		const [raw] = await db.sql<{ access_token: string; refresh_token: string }>(`select access_token, refresh_token from oauth2_tokens where connection_id = 'rot:two'`);
+		const [raw] = await db.sql<{ access_token: string; refresh_token: string }>(
+			`select access_token, refresh_token from oauth2_tokens where connection_id = 'rot:two'`,
+		);
 		const current = new TokenCipher(KEY);
 		expect(current.isStale(raw.access_token)).toBe(false);
 		expect(current.isStale(raw.refresh_token)).toBe(false);
@@ -202,26 +286,47 @@ describe('key rotation', () => {
 		]);
 		const row = async () =>
 			(
-				await db.sql<{ version: number; status: string; lease_holder: string | null; refresh_token: string; failure_count: number; last_error: string | null }>(
+				await db.sql<{
+					version: number;
+					status: string;
+					lease_holder: string | null;
+					refresh_token: string;
+					failure_count: number;
+					last_error: string | null;
+				}>(
 					`select version, status, lease_holder, refresh_token, failure_count, last_error from oauth2_tokens where connection_id = 'rot:three'`,
 				)
 			)[0];
 		const before = await row();
-		const notConfigured = /^The stored refresh_token of connection "rot:three" was encrypted with a key that is not configured \(key id [\w-]{8}\)$/;
+		const notConfigured =
+			/^The stored refresh_token of connection "rot:three" was encrypted with a key that is not configured \(key id [\w-]{8}\)$/;
 
 		// Get Valid Token on a fresh token decrypts only the access token it returns.
 		const fresh = await manager().getValidToken('rot:three');
-		expect(fresh).toMatchObject({ refreshed: false, connection: { accessToken: 'SENTINEL-access-1' } });
+		expect(fresh).toMatchObject({
+			refreshed: false,
+			connection: { accessToken: 'SENTINEL-access-1' },
+		});
 		// The refresh token is decrypted where it is read, with the same error as before.
 		expect(() => fresh.connection.refreshToken).toThrow(notConfigured);
 
 		// Once a refresh is needed, the error surfaces: no token request is made (nock has none), the stored tokens are
 		// kept as they are, the failed refresh is counted (so that Keep Alive and its alerts see it), and the lease is released.
-		await db.sql(`update oauth2_tokens set expires_at = now() - interval '1 second' where connection_id = 'rot:three'`);
-		const error = await manager().getValidToken('rot:three').catch((e) => e);
+		await db.sql(
+			`update oauth2_tokens set expires_at = now() - interval '1 second' where connection_id = 'rot:three'`,
+		);
+		const error = await manager()
+			.getValidToken('rot:three')
+			.catch((e) => e);
 		expect(error).toBeInstanceOf(DecryptionError);
 		expect(error.message).toMatch(notConfigured);
 		expect(`${error.message} ${error.description}`).not.toContain('SENTINEL-refresh-old');
-		expect(await row()).toEqual({ ...before, version: before.version + 1, lease_holder: null, failure_count: 1, last_error: error.message });
+		expect(await row()).toEqual({
+			...before,
+			version: before.version + 1,
+			lease_holder: null,
+			failure_count: 1,
+			last_error: error.message,
+		});
 	});
 });

@@ -31,7 +31,14 @@ function resolveLocal(from: string, specifier: string): string | undefined {
 
 /** Every cycle of imports among `files`, each as the list of files around it. */
 function importCycles(files: string[]): string[][] {
-	const graph = new Map(files.map((file) => [file, imports(file).map((s) => resolveLocal(file, s)).filter((f): f is string => f !== undefined)]));
+	const graph = new Map(
+		files.map((file) => [
+			file,
+			imports(file)
+				.map((s) => resolveLocal(file, s))
+				.filter((f): f is string => f !== undefined),
+		]),
+	);
 	const cycles: string[][] = [];
 	const state = new Map<string, 'open' | 'done'>();
 	const visit = (file: string, trail: string[]) => {
@@ -62,7 +69,10 @@ describe('the engine in named parts', () => {
 
 	it(`has no file over ${MAX_LINES} lines`, () => {
 		const long = engineFiles
-			.map((file) => [path.relative(ROOT, file), fs.readFileSync(file, 'utf8').split('\n').length] as const)
+			.map(
+				(file) =>
+					[path.relative(ROOT, file), fs.readFileSync(file, 'utf8').split('\n').length] as const,
+			)
 			.filter(([, lines]) => lines > MAX_LINES);
 		expect(long).toEqual([]);
 	});
@@ -81,9 +91,17 @@ describe('the engine in named parts', () => {
 		const dir = fs.mkdtempSync(path.join(ROOT, 'engine-cycle-check-'));
 		try {
 			fs.writeFileSync(path.join(dir, 'a.ts'), "import { b } from './b';\nexport const a = b;\n");
-			fs.writeFileSync(path.join(dir, 'b.ts'), "import type { C } from './c';\nexport const b: C = 1;\n");
-			fs.writeFileSync(path.join(dir, 'c.ts'), "export { a } from './a';\nexport type C = number;\n");
-			expect(importCycles(sources(dir)).map((cycle) => cycle.map((f) => path.basename(f)))).toEqual([['a.ts', 'b.ts', 'c.ts', 'a.ts']]);
+			fs.writeFileSync(
+				path.join(dir, 'b.ts'),
+				"import type { C } from './c';\nexport const b: C = 1;\n",
+			);
+			fs.writeFileSync(
+				path.join(dir, 'c.ts'),
+				"export { a } from './a';\nexport type C = number;\n",
+			);
+			expect(importCycles(sources(dir)).map((cycle) => cycle.map((f) => path.basename(f)))).toEqual(
+				[['a.ts', 'b.ts', 'c.ts', 'a.ts']],
+			);
 		} finally {
 			fs.rmSync(dir, { recursive: true, force: true });
 		}

@@ -40,16 +40,32 @@ function provider(options: { expiresIn?: number; now?: () => number } = {}) {
 			requestedAt: new Date((options.now ?? Date.now)()),
 		};
 	};
-	return { endpoint, received, refreshes: () => received.filter((r) => r.grant.grant_type === 'refresh_token') };
+	return {
+		endpoint,
+		received,
+		refreshes: () => received.filter((r) => r.grant.grant_type === 'refresh_token'),
+	};
 }
 
 function manager(options: Partial<TokenManagerOptions> = {}) {
-	return new TokenManager({ store, cipher: new TokenCipher(KEY), client: testClient(), pollIntervalMs: 5, ...options });
+	return new TokenManager({
+		store,
+		cipher: new TokenCipher(KEY),
+		client: testClient(),
+		pollIntervalMs: 5,
+		...options,
+	});
 }
 
-async function authorized(tokenEndpoint: TokenEndpoint, options: Partial<TokenManagerOptions> = {}): Promise<string> {
+async function authorized(
+	tokenEndpoint: TokenEndpoint,
+	options: Partial<TokenManagerOptions> = {},
+): Promise<string> {
 	const id = `injected:${++n}`;
-	await manager({ tokenEndpoint, ...options }).exchangeAuthorizationCode(id, { code: `code-${id}`, allowMissingState: true });
+	await manager({ tokenEndpoint, ...options }).exchangeAuthorizationCode(id, {
+		code: `code-${id}`,
+		allowMissingState: true,
+	});
 	return id;
 }
 
@@ -59,10 +75,20 @@ describe('an injected clock', () => {
 		const id = await authorized(provided.endpoint);
 		// 3600 s token: by the wall clock about 3598 s are left; by a clock 3400 s ahead, about 198 s, within 300 s.
 		const ahead = () => Date.now() + 3400_000;
-		expect((await manager({ tokenEndpoint: provided.endpoint }).getValidToken(id)).refreshed).toBe(false);
-		const result = await manager({ tokenEndpoint: provided.endpoint, clock: ahead }).getValidToken(id, { minValiditySeconds: 300 });
-		expect(result).toMatchObject({ refreshed: true, connection: { accessToken: 'access-2', refreshToken: 'refresh-2', refreshCount: 1 } });
-		expect(result.connection.lastRefreshedAt!.getTime()).toBeGreaterThanOrEqual(Date.now() + 3400_000 - 1000);
+		expect((await manager({ tokenEndpoint: provided.endpoint }).getValidToken(id)).refreshed).toBe(
+			false,
+		);
+		const result = await manager({ tokenEndpoint: provided.endpoint, clock: ahead }).getValidToken(
+			id,
+			{ minValiditySeconds: 300 },
+		);
+		expect(result).toMatchObject({
+			refreshed: true,
+			connection: { accessToken: 'access-2', refreshToken: 'refresh-2', refreshCount: 1 },
+		});
+		expect(result.connection.lastRefreshedAt!.getTime()).toBeGreaterThanOrEqual(
+			Date.now() + 3400_000 - 1000,
+		);
 		expect(provided.refreshes()).toHaveLength(1);
 	});
 
@@ -70,7 +96,10 @@ describe('an injected clock', () => {
 		const issuedAt = Date.UTC(2030, 5, 1, 8, 0, 0);
 		const provided = provider({ expiresIn: 300, now: () => issuedAt });
 		const id = await authorized(provided.endpoint, { clock: () => issuedAt });
-		const { connection, minValidity } = await manager({ tokenEndpoint: provided.endpoint, clock: () => issuedAt + 60_000 }).getValidToken(id, {
+		const { connection, minValidity } = await manager({
+			tokenEndpoint: provided.endpoint,
+			clock: () => issuedAt + 60_000,
+		}).getValidToken(id, {
 			minValiditySeconds: 300,
 		});
 		expect(connection.expiresAt!.getTime()).toBe(issuedAt + 300_000 - EXPIRY_MARGIN_MS);
@@ -78,7 +107,14 @@ describe('an injected clock', () => {
 		// Lifetime 298 s, so Minimum Validity 300 s is capped to 149 s; 238 s are left at the injected time.
 		expect(minValidity).toEqual({ effectiveSeconds: 149, capped: true });
 		expect(provided.refreshes()).toHaveLength(0);
-		expect((await manager({ tokenEndpoint: provided.endpoint, clock: () => issuedAt + 150_000 }).getValidToken(id, { minValiditySeconds: 300 })).refreshed).toBe(true);
+		expect(
+			(
+				await manager({
+					tokenEndpoint: provided.endpoint,
+					clock: () => issuedAt + 150_000,
+				}).getValidToken(id, { minValiditySeconds: 300 })
+			).refreshed,
+		).toBe(true);
 	});
 });
 
@@ -86,9 +122,17 @@ describe('an injected token endpoint', () => {
 	test('gets the code grant without a deadline and the refresh grant with the refresh deadline, which ends inside the lease', async () => {
 		const provided = provider();
 		const id = await authorized(provided.endpoint);
-		await manager({ tokenEndpoint: provided.endpoint, leaseTtlMs: 9000, refreshDeadlineMs: 4000 }).refreshToken(id);
+		await manager({
+			tokenEndpoint: provided.endpoint,
+			leaseTtlMs: 9000,
+			refreshDeadlineMs: 4000,
+		}).refreshToken(id);
 		const [exchange, refresh] = provided.received;
-		expect(exchange.grant).toEqual({ grant_type: 'authorization_code', code: `code-${id}`, redirect_uri: 'https://n8n.test/webhook/oauth/callback' });
+		expect(exchange.grant).toEqual({
+			grant_type: 'authorization_code',
+			code: `code-${id}`,
+			redirect_uri: 'https://n8n.test/webhook/oauth/callback',
+		});
 		expect(exchange.deadline).toBeUndefined();
 		expect(refresh.grant).toEqual({ grant_type: 'refresh_token', refresh_token: 'refresh-1' });
 		expect(refresh.deadline! - refresh.at).toBeGreaterThan(3000);
@@ -113,7 +157,12 @@ describe('a refresh registry of its own', () => {
 				};
 			},
 		});
-		const error = await manager({ store: refusingStore, tokenEndpoint: provided.endpoint, refreshRegistry: kept, saveRetries: 0 })
+		const error = await manager({
+			store: refusingStore,
+			tokenEndpoint: provided.endpoint,
+			refreshRegistry: kept,
+			saveRetries: 0,
+		})
 			.refreshToken(id)
 			.catch((e) => e);
 		expect(error).toBeInstanceOf(StoreError);
@@ -121,11 +170,23 @@ describe('a refresh registry of its own', () => {
 		refusing = false;
 
 		// A manager with another registry (as in another process) does not see the kept tokens: it reads the old ones.
-		const elsewhere = await manager({ tokenEndpoint: provided.endpoint, refreshRegistry: new RefreshRegistry() }).getValidToken(id);
-		expect(elsewhere).toMatchObject({ refreshed: false, connection: { accessToken: 'access-1', refreshToken: 'refresh-1' } });
+		const elsewhere = await manager({
+			tokenEndpoint: provided.endpoint,
+			refreshRegistry: new RefreshRegistry(),
+		}).getValidToken(id);
+		expect(elsewhere).toMatchObject({
+			refreshed: false,
+			connection: { accessToken: 'access-1', refreshToken: 'refresh-1' },
+		});
 		// The registry that kept them writes them before anything else; no second refresh.
-		const here = await manager({ tokenEndpoint: provided.endpoint, refreshRegistry: kept }).getValidToken(id);
-		expect(here).toMatchObject({ refreshed: false, connection: { accessToken: 'access-2', refreshToken: 'refresh-2', refreshCount: 1 } });
+		const here = await manager({
+			tokenEndpoint: provided.endpoint,
+			refreshRegistry: kept,
+		}).getValidToken(id);
+		expect(here).toMatchObject({
+			refreshed: false,
+			connection: { accessToken: 'access-2', refreshToken: 'refresh-2', refreshCount: 1 },
+		});
 		expect(provided.refreshes()).toHaveLength(1);
 	});
 
@@ -149,7 +210,14 @@ describe('a refresh registry of its own', () => {
 			},
 		});
 		const later = () => Date.now() + 7200_000;
-		const calls = Array.from({ length: 30 }, () => manager({ store: counting, tokenEndpoint: slow, refreshRegistry: registry, clock: later }).getValidToken(id));
+		const calls = Array.from({ length: 30 }, () =>
+			manager({
+				store: counting,
+				tokenEndpoint: slow,
+				refreshRegistry: registry,
+				clock: later,
+			}).getValidToken(id),
+		);
 		await new Promise((resolve) => setTimeout(resolve, 50));
 		release();
 		const results = await Promise.all(calls);

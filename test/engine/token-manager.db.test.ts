@@ -1,6 +1,11 @@
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
-import { ConnectionNotFoundError, InvalidInputError, NeedsReauthorizationError, StoreError } from '../../engine/errors';
+import {
+	ConnectionNotFoundError,
+	InvalidInputError,
+	NeedsReauthorizationError,
+	StoreError,
+} from '../../engine/errors';
 import type { PostgresTokenStore } from '../../engine/stores/postgres';
 import { appFingerprint } from '../../engine/presets';
 import { EXPIRY_MARGIN_MS } from '../../engine/sealing';
@@ -32,7 +37,10 @@ async function authorize(id: string, m = manager()) {
 }
 
 async function expire(id: string) {
-	await db.sql(`update oauth2_tokens set expires_at = now() - interval '1 second' where connection_id = $1`, [id]);
+	await db.sql(
+		`update oauth2_tokens set expires_at = now() - interval '1 second' where connection_id = $1`,
+		[id],
+	);
 }
 
 usePostgresStoreWithNock((d, s) => {
@@ -61,9 +69,13 @@ describe('Exchange Authorization Code', () => {
 			metadata: { api_domain: 'https://acme.pipedrive.test' },
 			version: 1,
 		});
-		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3600_000 - EXPIRY_MARGIN_MS);
+		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(
+			before + 3600_000 - EXPIRY_MARGIN_MS,
+		);
 
-		const [raw] = await db.sql(`select * from oauth2_tokens where connection_id = 'pipedrive:acme'`);
+		const [raw] = await db.sql(
+			`select * from oauth2_tokens where connection_id = 'pipedrive:acme'`,
+		);
 		const rawText = JSON.stringify(raw);
 		expect(rawText).not.toContain('SENTINEL');
 		expect(raw.access_token).toMatch(/^enc:v1:/);
@@ -74,9 +86,17 @@ describe('Exchange Authorization Code', () => {
 		rotatingTokenEndpoint();
 		await authorize('pipedrive:one');
 		await authorize('pipedrive:two');
-		await store.update('pipedrive:one', (await store.get('pipedrive:one'))!.version, { status: 'needs_reauth', lastError: 'x' });
+		await store.update('pipedrive:one', (await store.get('pipedrive:one'))!.version, {
+			status: 'needs_reauth',
+			lastError: 'x',
+		});
 		const again = await authorize('pipedrive:one');
-		expect(again.connection).toMatchObject({ status: 'active', accessToken: 'SENTINEL-access-3', lastError: null, version: 3 });
+		expect(again.connection).toMatchObject({
+			status: 'active',
+			accessToken: 'SENTINEL-access-3',
+			lastError: null,
+			version: 3,
+		});
 		const two = await manager().getValidToken('pipedrive:two');
 		expect(two.connection.accessToken).toBe('SENTINEL-access-2');
 	});
@@ -89,8 +109,12 @@ describe('Exchange Authorization Code', () => {
 		expect(connection.tokenIssuedAt!.getTime()).toBeGreaterThanOrEqual(beforeExchange);
 		expect(connection.tokenIssuedAt!.getTime()).toBeLessThan(beforeExchange + 250);
 		expect(connection.appFingerprint).toBe(appFingerprint(testClient()));
-		expect(connection.appFingerprint).toMatch(/^v1:[0-9a-f]{32} https:\/\/provider\.test\/oauth\/token …t-id$/);
-		const [raw] = await db.sql<{ app_fingerprint: string; token_issued_at: Date }>(`select app_fingerprint, token_issued_at from oauth2_tokens where connection_id = 'issued-at'`);
+		expect(connection.appFingerprint).toMatch(
+			/^v1:[0-9a-f]{32} https:\/\/provider\.test\/oauth\/token …t-id$/,
+		);
+		const [raw] = await db.sql<{ app_fingerprint: string; token_issued_at: Date }>(
+			`select app_fingerprint, token_issued_at from oauth2_tokens where connection_id = 'issued-at'`,
+		);
 		expect(raw.token_issued_at).toEqual(connection.tokenIssuedAt);
 		expect(raw.app_fingerprint).not.toContain('client-id');
 
@@ -100,15 +124,26 @@ describe('Exchange Authorization Code', () => {
 		expect(refreshed.refreshed).toBe(true);
 		expect(refreshed.connection.tokenIssuedAt!.getTime()).toBeGreaterThanOrEqual(beforeRefresh);
 		expect(refreshed.connection.tokenIssuedAt!.getTime()).toBeLessThan(beforeRefresh + 250);
-		expect(refreshed.connection.lastRefreshedAt!.getTime()).toBeGreaterThanOrEqual(refreshed.connection.tokenIssuedAt!.getTime() + 290);
+		expect(refreshed.connection.lastRefreshedAt!.getTime()).toBeGreaterThanOrEqual(
+			refreshed.connection.tokenIssuedAt!.getTime() + 290,
+		);
 	});
 
 	it('names the field for bad input before calling the provider', async () => {
-		await expect(manager().exchangeAuthorizationCode('', { code: 'x' })).rejects.toThrow(InvalidInputError);
-		await expect(manager().exchangeAuthorizationCode('id', { code: ' ' })).rejects.toMatchObject({ field: 'code', problem: 'is empty' });
-		await expect(manager().exchangeAuthorizationCode('x'.repeat(256), { code: 'c' })).rejects.toThrow(/maximum is 255/);
+		await expect(manager().exchangeAuthorizationCode('', { code: 'x' })).rejects.toThrow(
+			InvalidInputError,
+		);
+		await expect(manager().exchangeAuthorizationCode('id', { code: ' ' })).rejects.toMatchObject({
+			field: 'code',
+			problem: 'is empty',
+		});
 		await expect(
-			manager({ client: testClient({ redirectUri: '' }) }).exchangeAuthorizationCode('id', { code: 'c' }),
+			manager().exchangeAuthorizationCode('x'.repeat(256), { code: 'c' }),
+		).rejects.toThrow(/maximum is 255/);
+		await expect(
+			manager({ client: testClient({ redirectUri: '' }) }).exchangeAuthorizationCode('id', {
+				code: 'c',
+			}),
 		).rejects.toMatchObject({ field: 'redirectUri', problem: 'is empty' });
 	});
 });
@@ -118,35 +153,67 @@ describe('Get Valid Token', () => {
 		const endpoint = rotatingTokenEndpoint();
 		await authorize('fresh');
 		const result = await manager().getValidToken('fresh', { minValiditySeconds: 300 });
-		expect(result).toMatchObject({ refreshed: false, connection: { accessToken: 'SENTINEL-access-1' } });
+		expect(result).toMatchObject({
+			refreshed: false,
+			connection: { accessToken: 'SENTINEL-access-1' },
+		});
 		expect(endpoint.refreshRequests()).toHaveLength(0);
 		// A token that expires within the minimum validity is refreshed first (here: 200 s left of 3600 s).
-		await db.sql(`update oauth2_tokens set token_issued_at = now() - interval '3400 seconds', expires_at = now() + interval '200 seconds' where connection_id = 'fresh'`);
+		await db.sql(
+			`update oauth2_tokens set token_issued_at = now() - interval '3400 seconds', expires_at = now() + interval '200 seconds' where connection_id = 'fresh'`,
+		);
 		const refreshed = await manager().getValidToken('fresh', { minValiditySeconds: 300 });
-		expect(refreshed).toMatchObject({ refreshed: true, connection: { accessToken: 'SENTINEL-access-2', refreshToken: 'SENTINEL-refresh-2', refreshCount: 1 } });
+		expect(refreshed).toMatchObject({
+			refreshed: true,
+			connection: {
+				accessToken: 'SENTINEL-access-2',
+				refreshToken: 'SENTINEL-refresh-2',
+				refreshCount: 1,
+			},
+		});
 		expect(refreshed.minValidity).toEqual({ effectiveSeconds: 300, capped: false });
 	});
 
-	it('caps the minimum validity to half the token\'s lifetime: a token that lives no longer than it is not refreshed again at once', async () => {
+	it("caps the minimum validity to half the token's lifetime: a token that lives no longer than it is not refreshed again at once", async () => {
 		const endpoint = rotatingTokenEndpoint({ expiresIn: 300 });
 		await authorize('short-lived');
 		for (let call = 0; call < 3; call++) {
 			const result = await manager().getValidToken('short-lived', { minValiditySeconds: 300 });
-			expect(result).toMatchObject({ refreshed: false, connection: { accessToken: 'SENTINEL-access-1' } });
+			expect(result).toMatchObject({
+				refreshed: false,
+				connection: { accessToken: 'SENTINEL-access-1' },
+			});
 			// 300 s from the request, less the expiry margin, halved.
-			expect(result.minValidity).toEqual({ effectiveSeconds: Math.floor((300_000 - EXPIRY_MARGIN_MS) / 2000), capped: true });
+			expect(result.minValidity).toEqual({
+				effectiveSeconds: Math.floor((300_000 - EXPIRY_MARGIN_MS) / 2000),
+				capped: true,
+			});
 		}
 		expect(endpoint.refreshRequests()).toHaveLength(0);
 		// Past half its lifetime, the capped minimum validity asks for a refresh.
-		await db.sql(`update oauth2_tokens set token_issued_at = now() - interval '200 seconds', expires_at = now() + interval '100 seconds' where connection_id = 'short-lived'`);
+		await db.sql(
+			`update oauth2_tokens set token_issued_at = now() - interval '200 seconds', expires_at = now() + interval '100 seconds' where connection_id = 'short-lived'`,
+		);
 		const refreshed = await manager().getValidToken('short-lived', { minValiditySeconds: 300 });
-		expect(refreshed).toMatchObject({ refreshed: true, connection: { accessToken: 'SENTINEL-access-2' } });
+		expect(refreshed).toMatchObject({
+			refreshed: true,
+			connection: { accessToken: 'SENTINEL-access-2' },
+		});
 		expect(endpoint.refreshRequests()).toHaveLength(1);
 		// Rows written before token_issued_at existed: the lifetime counts from last_refreshed_at; without it, no cap.
-		await db.sql(`update oauth2_tokens set token_issued_at = null where connection_id = 'short-lived'`);
-		expect((await manager().getValidToken('short-lived', { minValiditySeconds: 300 })).minValidity.capped).toBe(true);
-		await db.sql(`update oauth2_tokens set last_refreshed_at = null where connection_id = 'short-lived'`);
-		expect((await manager().getValidToken('short-lived', { minValiditySeconds: 300 })).refreshed).toBe(true);
+		await db.sql(
+			`update oauth2_tokens set token_issued_at = null where connection_id = 'short-lived'`,
+		);
+		expect(
+			(await manager().getValidToken('short-lived', { minValiditySeconds: 300 })).minValidity
+				.capped,
+		).toBe(true);
+		await db.sql(
+			`update oauth2_tokens set last_refreshed_at = null where connection_id = 'short-lived'`,
+		);
+		expect(
+			(await manager().getValidToken('short-lived', { minValiditySeconds: 300 })).refreshed,
+		).toBe(true);
 		expect(endpoint.refreshRequests()).toHaveLength(2);
 	});
 
@@ -163,12 +230,19 @@ describe('Get Valid Token', () => {
 		const endpoint = rotatingTokenEndpoint({ delayMs: 50 });
 		await authorize('expired');
 		await expire('expired');
-		const results = await Promise.all(Array.from({ length: 50 }, () => manager().getValidToken('expired')));
+		const results = await Promise.all(
+			Array.from({ length: 50 }, () => manager().getValidToken('expired')),
+		);
 		expect(endpoint.refreshRequests()).toHaveLength(1);
-		expect(new Set(results.map((r) => r.connection.accessToken))).toEqual(new Set(['SENTINEL-access-2']));
+		expect(new Set(results.map((r) => r.connection.accessToken))).toEqual(
+			new Set(['SENTINEL-access-2']),
+		);
 		expect(results.every((r) => r.refreshed)).toBe(true);
 		const stored = await manager().getValidToken('expired');
-		expect(stored.connection).toMatchObject({ refreshToken: 'SENTINEL-refresh-2', refreshCount: 1 });
+		expect(stored.connection).toMatchObject({
+			refreshToken: 'SENTINEL-refresh-2',
+			refreshCount: 1,
+		});
 	});
 
 	it('waits for a lease another process holds and takes the token it wrote', async () => {
@@ -186,7 +260,10 @@ describe('Get Valid Token', () => {
 			refreshCount: row.refreshCount + 1,
 		});
 		const result = await waiting;
-		expect(result).toMatchObject({ refreshed: true, connection: { accessToken: 'from-other-process' } });
+		expect(result).toMatchObject({
+			refreshed: true,
+			connection: { accessToken: 'from-other-process' },
+		});
 		expect(endpoint.refreshRequests()).toHaveLength(0);
 	});
 
@@ -204,7 +281,9 @@ describe('Get Valid Token', () => {
 
 	it('fails with a clear error when the connection does not exist', async () => {
 		await expect(manager().getValidToken('missing')).rejects.toThrow(ConnectionNotFoundError);
-		await expect(manager().getValidToken('missing')).rejects.toThrow(`No connection "missing" in ${store.description}`);
+		await expect(manager().getValidToken('missing')).rejects.toThrow(
+			`No connection "missing" in ${store.description}`,
+		);
 		expect(store.description).toMatch(/^PostgreSQL table \S+ on /);
 	});
 });
@@ -214,20 +293,33 @@ describe('Refresh Token', () => {
 		const endpoint = rotatingTokenEndpoint({ delayMs: 30 });
 		await authorize('stale');
 		const results = await Promise.all(
-			Array.from({ length: 20 }, () => manager().refreshToken('stale', { failedAccessToken: 'SENTINEL-access-1' })),
+			Array.from({ length: 20 }, () =>
+				manager().refreshToken('stale', { failedAccessToken: 'SENTINEL-access-1' }),
+			),
 		);
 		expect(endpoint.refreshRequests()).toHaveLength(1);
-		expect(new Set(results.map((r) => r.connection.accessToken))).toEqual(new Set(['SENTINEL-access-2']));
+		expect(new Set(results.map((r) => r.connection.accessToken))).toEqual(
+			new Set(['SENTINEL-access-2']),
+		);
 		const late = await manager().refreshToken('stale', { failedAccessToken: 'SENTINEL-access-1' });
-		expect(late).toMatchObject({ refreshed: false, connection: { accessToken: 'SENTINEL-access-2' } });
+		expect(late).toMatchObject({
+			refreshed: false,
+			connection: { accessToken: 'SENTINEL-access-2' },
+		});
 		expect(endpoint.refreshRequests()).toHaveLength(1);
 	});
 
 	it('force refreshes even when the token is fresh', async () => {
 		const endpoint = rotatingTokenEndpoint();
 		await authorize('forced');
-		const result = await manager().refreshToken('forced', { failedAccessToken: 'not-the-stored-one', force: true });
-		expect(result).toMatchObject({ refreshed: true, connection: { accessToken: 'SENTINEL-access-2' } });
+		const result = await manager().refreshToken('forced', {
+			failedAccessToken: 'not-the-stored-one',
+			force: true,
+		});
+		expect(result).toMatchObject({
+			refreshed: true,
+			connection: { accessToken: 'SENTINEL-access-2' },
+		});
 		expect(endpoint.refreshRequests()).toHaveLength(1);
 	});
 
@@ -235,7 +327,10 @@ describe('Refresh Token', () => {
 		rotatingTokenEndpoint({ rotate: false });
 		await authorize('no-rotation');
 		const kept = await manager().refreshToken('no-rotation');
-		expect(kept.connection).toMatchObject({ accessToken: 'SENTINEL-access-2', refreshToken: 'SENTINEL-refresh-1' });
+		expect(kept.connection).toMatchObject({
+			accessToken: 'SENTINEL-access-2',
+			refreshToken: 'SENTINEL-refresh-1',
+		});
 		nock.cleanAll();
 		rotatingTokenEndpoint();
 		await authorize('rotation');
@@ -248,16 +343,28 @@ describe('Refresh Token', () => {
 		await authorize('revoked-at-provider');
 		await db.sql(`update oauth2_tokens set refresh_token = $2 where connection_id = $1`, [
 			'revoked-at-provider',
-			new TokenCipher(KEY).encrypt('a-refresh-token-the-provider-forgot', 'revoked-at-provider', 'refresh_token'),
+			new TokenCipher(KEY).encrypt(
+				'a-refresh-token-the-provider-forgot',
+				'revoked-at-provider',
+				'refresh_token',
+			),
 		]);
-		const error = await manager().refreshToken('revoked-at-provider').catch((e) => e);
+		const error = await manager()
+			.refreshToken('revoked-at-provider')
+			.catch((e) => e);
 		expect(error).toBeInstanceOf(NeedsReauthorizationError);
-		expect(error.message).toBe('Connection "revoked-at-provider" must be re-authorized: the provider rejected its refresh token (invalid_grant)');
+		expect(error.message).toBe(
+			'Connection "revoked-at-provider" must be re-authorized: the provider rejected its refresh token (invalid_grant)',
+		);
 		expect((await store.get('revoked-at-provider'))!.status).toBe('needs_reauth');
 		const requestsSoFar = endpoint.requests.length;
 		await expire('revoked-at-provider');
-		await expect(manager().getValidToken('revoked-at-provider')).rejects.toThrow(NeedsReauthorizationError);
-		await expect(manager().refreshToken('revoked-at-provider', { force: true })).rejects.toThrow(NeedsReauthorizationError);
+		await expect(manager().getValidToken('revoked-at-provider')).rejects.toThrow(
+			NeedsReauthorizationError,
+		);
+		await expect(manager().refreshToken('revoked-at-provider', { force: true })).rejects.toThrow(
+			NeedsReauthorizationError,
+		);
 		expect(endpoint.requests).toHaveLength(requestsSoFar);
 		const again = await authorize('revoked-at-provider');
 		expect(again.connection.status).toBe('active');
@@ -272,11 +379,16 @@ describe('a store that fails after the provider rotated the refresh token', () =
 		const breakStore = async () => {
 			await db.sql(`alter table oauth2_tokens rename to oauth2_tokens_away`);
 		};
-		const error = await manager({ saveRetries: 1, tokenEndpoint: afterRefreshAnswer(testClient(), breakStore) })
+		const error = await manager({
+			saveRetries: 1,
+			tokenEndpoint: afterRefreshAnswer(testClient(), breakStore),
+		})
 			.refreshToken('store-down')
 			.catch((e) => e);
 		expect(error).toBeInstanceOf(StoreError);
-		expect(error.message).toMatch(/^The provider issued new tokens for connection "store-down" but PostgreSQL table oauth2_tokens .* did not accept the write/);
+		expect(error.message).toMatch(
+			/^The provider issued new tokens for connection "store-down" but PostgreSQL table oauth2_tokens .* did not accept the write/,
+		);
 		expect(error.description).toMatch(/kept in memory/);
 		expect(`${error.message} ${error.description}`).not.toMatch(/SENTINEL|enc:v1/);
 		expect(`${error.message}`).not.toContain(CLIENT_SECRET);
@@ -284,7 +396,11 @@ describe('a store that fails after the provider rotated the refresh token', () =
 		await db.sql(`alter table oauth2_tokens_away rename to oauth2_tokens`);
 		// The old refresh token is dead at the provider; only the one kept in memory works.
 		const next = await manager().getValidToken('store-down');
-		expect(next.connection).toMatchObject({ accessToken: 'SENTINEL-access-2', refreshToken: 'SENTINEL-refresh-2', refreshCount: 1 });
+		expect(next.connection).toMatchObject({
+			accessToken: 'SENTINEL-access-2',
+			refreshToken: 'SENTINEL-refresh-2',
+			refreshCount: 1,
+		});
 		expect(endpoint.refreshRequests()).toHaveLength(1);
 		const again = await manager().refreshToken('store-down');
 		expect(again.connection.refreshToken).toBe('SENTINEL-refresh-3');

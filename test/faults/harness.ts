@@ -12,8 +12,17 @@ import { TokenCipher } from '../../engine/crypto';
 import { PostgresTokenStore } from '../../engine/stores/postgres';
 import type { TokenStore } from '../../engine/store';
 import { TokenManager, type TokenManagerOptions } from '../../engine/token-manager';
-import { createTemporaryPostgresDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
-import { CLIENT_SECRET, CLIENT_SECRET_FORMS, PROVIDER_ORIGIN, rotatingTokenEndpoint, testClient } from '../helpers/provider';
+import {
+	createTemporaryPostgresDatabase,
+	type TemporaryPostgresDatabase,
+} from '../../tools/temporary-database';
+import {
+	CLIENT_SECRET,
+	CLIENT_SECRET_FORMS,
+	PROVIDER_ORIGIN,
+	rotatingTokenEndpoint,
+	testClient,
+} from '../helpers/provider';
 
 export const ENCRYPTION_KEY = 'SENTINEL-encryption-key-4d2a9e';
 export const OLD_ENCRYPTION_KEY = 'SENTINEL-old-encryption-key-81b3';
@@ -29,7 +38,10 @@ export class Hygiene {
 	record(where: string, value: unknown): void {
 		if (value instanceof Error) {
 			const e = value as Error & { description?: unknown; reauthorizationUrl?: unknown };
-			this.texts.push({ where, text: [e.message, e.description, e.reauthorizationUrl, e.stack].filter(Boolean).join('\n') });
+			this.texts.push({
+				where,
+				text: [e.message, e.description, e.reauthorizationUrl, e.stack].filter(Boolean).join('\n'),
+			});
 			return;
 		}
 		this.texts.push({ where, text: typeof value === 'string' ? value : JSON.stringify(value) });
@@ -41,8 +53,11 @@ export class Hygiene {
 		for (const { where, text } of this.texts) {
 			const m = SENTINEL.exec(text);
 			if (m) hits.push(`${where}: …${text.slice(Math.max(0, m.index - 40), m.index + 40)}…`);
-			for (const secret of this.extraSecrets) if (text.includes(secret)) hits.push(`${where}: contains a PKCE verifier`);
-			for (const form of CLIENT_SECRET_FORMS) if (text.includes(form)) hits.push(`${where}: contains the client secret, encoded (${form.slice(0, 12)}…)`);
+			for (const secret of this.extraSecrets)
+				if (text.includes(secret)) hits.push(`${where}: contains a PKCE verifier`);
+			for (const form of CLIENT_SECRET_FORMS)
+				if (text.includes(form))
+					hits.push(`${where}: contains the client secret, encoded (${form.slice(0, 12)}…)`);
 		}
 		return hits;
 	}
@@ -62,7 +77,13 @@ export interface FaultEnv {
 	authorize(id: string): Promise<void>;
 	expire(id: string): Promise<void>;
 	/** The stored tokens, decrypted, and the status. */
-	stored(id: string): Promise<{ accessToken: string | null; refreshToken: string | null; status: string; lastError: string | null; version: number }>;
+	stored(id: string): Promise<{
+		accessToken: string | null;
+		refreshToken: string | null;
+		status: string;
+		lastError: string | null;
+		version: number;
+	}>;
 	/** Every raw row, recorded for the hygiene scan, and checked for plaintext tokens. */
 	scanRawRows(): Promise<void>;
 	teardown(): Promise<void>;
@@ -79,7 +100,18 @@ export async function faultEnv(): Promise<FaultEnv> {
 	const restoreConsole = (['log', 'info', 'warn', 'error', 'debug'] as const).map((level) => {
 		const original = console[level];
 		console[level] = (...args: unknown[]) => {
-			hygiene.record(`console.${level}`, args.map((a) => (a instanceof Error ? `${a.message}\n${a.stack}` : typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+			hygiene.record(
+				`console.${level}`,
+				args
+					.map((a) =>
+						a instanceof Error
+							? `${a.message}\n${a.stack}`
+							: typeof a === 'string'
+								? a
+								: JSON.stringify(a),
+					)
+					.join(' '),
+			);
 			original.apply(console, args);
 		};
 		return () => (console[level] = original);
@@ -94,7 +126,10 @@ export async function faultEnv(): Promise<FaultEnv> {
 			new TokenManager({
 				store,
 				cipher,
-				client: testClient({ authorizationUrl: `${PROVIDER_ORIGIN}/oauth/authorize`, revocationUrl: `${PROVIDER_ORIGIN}/oauth/revoke` }),
+				client: testClient({
+					authorizationUrl: `${PROVIDER_ORIGIN}/oauth/authorize`,
+					revocationUrl: `${PROVIDER_ORIGIN}/oauth/revoke`,
+				}),
 				endpoint: { retryBaseDelayMs: 1, timeoutMs: 2000 },
 				pollIntervalMs: 10,
 				...options,
@@ -102,16 +137,22 @@ export async function faultEnv(): Promise<FaultEnv> {
 		async authorize(id) {
 			nock.cleanAll();
 			rotatingTokenEndpoint();
-			await env.manager().exchangeAuthorizationCode(id, { code: `code-for-${id}`, allowMissingState: true });
+			await env
+				.manager()
+				.exchangeAuthorizationCode(id, { code: `code-for-${id}`, allowMissingState: true });
 			nock.cleanAll();
 		},
 		async expire(id) {
-			await db.sql(`update oauth2_tokens set expires_at = now() - interval '1 second' where connection_id = $1`, [id]);
+			await db.sql(
+				`update oauth2_tokens set expires_at = now() - interval '1 second' where connection_id = $1`,
+				[id],
+			);
 		},
 		async stored(id) {
 			const row = await store.get(id);
 			if (!row) throw new Error(`no row ${id}`);
-			const open = (v: string | null, f: 'access_token' | 'refresh_token') => (v === null ? null : cipher.decrypt(v, id, f));
+			const open = (v: string | null, f: 'access_token' | 'refresh_token') =>
+				v === null ? null : cipher.decrypt(v, id, f);
 			return {
 				accessToken: open(row.accessToken, 'access_token'),
 				refreshToken: open(row.refreshToken, 'refresh_token'),
@@ -122,11 +163,13 @@ export async function faultEnv(): Promise<FaultEnv> {
 		},
 		async scanRawRows() {
 			const rows = await db.sql(`select * from oauth2_tokens`);
-			for (const row of rows) hygiene.record(`raw row ${String(row.connection_id).slice(0, 60)}`, row);
+			for (const row of rows)
+				hygiene.record(`raw row ${String(row.connection_id).slice(0, 60)}`, row);
 			for (const row of rows) {
 				for (const column of ['access_token', 'refresh_token']) {
 					const value = row[column];
-					if (value !== null && !/^enc:v1:/.test(String(value))) throw new Error(`plaintext ${column} in row ${String(row.connection_id)}`);
+					if (value !== null && !/^enc:v1:/.test(String(value)))
+						throw new Error(`plaintext ${column} in row ${String(row.connection_id)}`);
 				}
 			}
 		},
@@ -142,7 +185,11 @@ export async function faultEnv(): Promise<FaultEnv> {
 }
 
 /** Runs `fn`, expecting it to throw; records the error for the hygiene scan and returns it. */
-export async function expectFailure(hygiene: Hygiene, where: string, fn: () => Promise<unknown>): Promise<Error & Record<string, any>> {
+export async function expectFailure(
+	hygiene: Hygiene,
+	where: string,
+	fn: () => Promise<unknown>,
+): Promise<Error & Record<string, any>> {
 	let result: unknown;
 	try {
 		result = await fn();

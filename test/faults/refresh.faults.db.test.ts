@@ -11,7 +11,11 @@ import { EXPIRY_MARGIN_MS } from '../../engine/sealing';
 import { TokenManager } from '../../engine/token-manager';
 import { testClient } from '../helpers/provider';
 import { afterRefreshAnswer } from '../helpers/token-endpoint';
-import { startTokenServer, type TokenServer, type TokenServerOptions } from '../helpers/token-server';
+import {
+	startTokenServer,
+	type TokenServer,
+	type TokenServerOptions,
+} from '../helpers/token-server';
 import { PROVIDER_ORIGIN, expectFailure, useFaultEnv, type FaultEnv } from './harness';
 
 let env: FaultEnv;
@@ -43,44 +47,65 @@ describe('fault suite: the refresh, against a real token endpoint', () => {
 	beforeAll(() => nock.restore());
 	afterAll(() => nock.activate());
 
-	it('expires_at counts from when the request was sent, less the margin: never later than the provider\'s own expiry', async () => {
+	it("expires_at counts from when the request was sent, less the margin: never later than the provider's own expiry", async () => {
 		// The provider takes 1.5 s to answer; it counts the token's life from when it received the request,
 		// rounded down to the second (as many do).
-		const { id, server, manager } = await expiredConnectionAt('sent-time', { expiresIn: 3600, pace: () => ({ delayMs: 1500 }) });
+		const { id, server, manager } = await expiredConnectionAt('sent-time', {
+			expiresIn: 3600,
+			pace: () => ({ delayMs: 1500 }),
+		});
 		const sent = Date.now();
 		const { connection } = await manager().getValidToken(id);
 		const received = server.requests.at(-1)!.receivedAt;
 		const providerExpiry = Math.floor(received / 1000) * 1000 + 3600_000;
 		expect(connection.expiresAt!.getTime()).toBeLessThanOrEqual(providerExpiry);
-		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(sent + 3600_000 - EXPIRY_MARGIN_MS);
+		expect(connection.expiresAt!.getTime()).toBeGreaterThanOrEqual(
+			sent + 3600_000 - EXPIRY_MARGIN_MS,
+		);
 		expect((await env.store.get(id))!.expiresAt!.getTime()).toBe(connection.expiresAt!.getTime());
 	});
 
 	it('a body that trickles in after the headers is cut at the refresh deadline, which ends before the lease; tokens kept', async () => {
-		const { id, server, manager } = await expiredConnectionAt('trickle', { pace: () => ({ trickleMs: 6000 }) });
+		const { id, server, manager } = await expiredConnectionAt('trickle', {
+			pace: () => ({ trickleMs: 6000 }),
+		});
 		const before = await env.stored(id);
 		const started = Date.now();
 		const error = await expectFailure(env.hygiene, 'trickle', () =>
-			manager({ leaseTtlMs: 2000, refreshDeadlineMs: 1000, endpoint: { maxRetries: 2, retryBaseDelayMs: 1 } }).getValidToken(id),
+			manager({
+				leaseTtlMs: 2000,
+				refreshDeadlineMs: 1000,
+				endpoint: { maxRetries: 2, retryBaseDelayMs: 1 },
+			}).getValidToken(id),
 		);
-		expect(error.message).toMatch(/^The request to the token endpoint did not finish before the refresh deadline, \d attempt\(s\)$/);
+		expect(error.message).toMatch(
+			/^The request to the token endpoint did not finish before the refresh deadline, \d attempt\(s\)$/,
+		);
 		// Cut off while the lease (2 s) still held, long before the body would have ended.
 		const [cutOff] = server.requests.filter((r) => r.grantType === 'refresh_token');
 		expect(cutOff.closedAt! - cutOff.receivedAt).toBeLessThan(2000);
 		expect(Date.now() - started).toBeLessThan(4000);
 		expect(server.stats()).toMatchObject({ completedRefreshes: 0, overlapping: 0 });
 		const after = await env.stored(id);
-		expect(after).toMatchObject({ status: 'active', accessToken: before.accessToken, refreshToken: before.refreshToken });
+		expect(after).toMatchObject({
+			status: 'active',
+			accessToken: before.accessToken,
+			refreshToken: before.refreshToken,
+		});
 		expect((await env.store.get(id))!.leaseHolder).toBeNull();
 	});
 
-	it('each attempt\'s timeout covers the body too', async () => {
-		const { id, manager } = await expiredConnectionAt('attempt-timeout', { pace: () => ({ trickleMs: 5000 }) });
+	it("each attempt's timeout covers the body too", async () => {
+		const { id, manager } = await expiredConnectionAt('attempt-timeout', {
+			pace: () => ({ trickleMs: 5000 }),
+		});
 		const started = Date.now();
 		const error = await expectFailure(env.hygiene, 'attempt timeout', () =>
 			manager({ endpoint: { timeoutMs: 300, maxRetries: 0 } }).getValidToken(id),
 		);
-		expect(error.message).toBe('The request to the token endpoint timed out after 300 ms, 1 attempt(s)');
+		expect(error.message).toBe(
+			'The request to the token endpoint timed out after 300 ms, 1 attempt(s)',
+		);
 		expect(Date.now() - started).toBeLessThan(3000);
 	});
 
@@ -103,13 +128,22 @@ describe('fault suite: the refresh, against a real token endpoint', () => {
 			const started = Date.now();
 			const error = await expectFailure(env.hygiene, 'revoke trickle', () =>
 				manager({
-					client: testClient({ tokenUrl: server.tokenUrl, revocationUrl: `http://127.0.0.1:${port}/oauth/revoke` }),
+					client: testClient({
+						tokenUrl: server.tokenUrl,
+						revocationUrl: `http://127.0.0.1:${port}/oauth/revoke`,
+					}),
 					endpoint: { timeoutMs: 300, maxRetries: 0 },
 				}).revoke(id),
 			);
-			expect(error.message).toBe('The request to the revocation endpoint timed out after 300 ms, 1 attempt(s)');
+			expect(error.message).toBe(
+				'The request to the revocation endpoint timed out after 300 ms, 1 attempt(s)',
+			);
 			expect(Date.now() - started).toBeLessThan(3000);
-			expect(await env.stored(id)).toMatchObject({ status: 'active', accessToken: before.accessToken, refreshToken: before.refreshToken });
+			expect(await env.stored(id)).toMatchObject({
+				status: 'active',
+				accessToken: before.accessToken,
+				refreshToken: before.refreshToken,
+			});
 			expect((await env.store.get(id))!.leaseHolder).toBeNull();
 		} finally {
 			revocation.closeAllConnections();
@@ -127,10 +161,14 @@ describe('fault suite: the refresh, against a real token endpoint', () => {
 			);
 			leaseLeft = Number(row.left_ms);
 		};
-		await manager({ tokenEndpoint: afterRefreshAnswer(testClient({ tokenUrl: server.tokenUrl }), probe) }).getValidToken(id);
+		await manager({
+			tokenEndpoint: afterRefreshAnswer(testClient({ tokenUrl: server.tokenUrl }), probe),
+		}).getValidToken(id);
 		expect(leaseLeft).toBeGreaterThan(25_000);
 		expect(leaseLeft).toBeLessThanOrEqual(30_000);
-		expect(() => manager({ leaseTtlMs: 5000, refreshDeadlineMs: 5000 })).toThrow(/must be positive and shorter than the lease/);
+		expect(() => manager({ leaseTtlMs: 5000, refreshDeadlineMs: 5000 })).toThrow(
+			/must be positive and shorter than the lease/,
+		);
 	});
 
 	it('the write after a successful refresh sets the connection active, even if another process marked it meanwhile', async () => {
@@ -138,9 +176,14 @@ describe('fault suite: the refresh, against a real token endpoint', () => {
 		// Another process concluded needs_reauth while our refresh was under way (same refresh token stored).
 		const markedElsewhere = async () => {
 			const row = (await env.store.get(id))!;
-			await env.store.update(id, row.version, { status: 'needs_reauth', lastError: 'the provider rejected its refresh token (invalid_grant)' });
+			await env.store.update(id, row.version, {
+				status: 'needs_reauth',
+				lastError: 'the provider rejected its refresh token (invalid_grant)',
+			});
 		};
-		const { connection } = await manager({ tokenEndpoint: afterRefreshAnswer(testClient({ tokenUrl: server.tokenUrl }), markedElsewhere) }).getValidToken(id);
+		const { connection } = await manager({
+			tokenEndpoint: afterRefreshAnswer(testClient({ tokenUrl: server.tokenUrl }), markedElsewhere),
+		}).getValidToken(id);
 		const stored = await env.stored(id);
 		expect(stored.status).toBe('active');
 		expect(stored.accessToken).toBe(connection.accessToken);
@@ -150,7 +193,6 @@ describe('fault suite: the refresh, against a real token endpoint', () => {
 });
 
 describe('fault suite: the refresh, with the provider under nock', () => {
-
 	it('invalid_grant for a refresh token that is no longer the stored one: the connection is not marked; the stored tokens are returned', async () => {
 		const id = `refresh:reauthorized:${++n}`;
 		await env.authorize(id);
@@ -158,7 +200,12 @@ describe('fault suite: the refresh, with the provider under nock', () => {
 		// The account owner re-authorizes while the refresh is at the provider, which then refuses the old grant.
 		nock(PROVIDER_ORIGIN)
 			.post('/oauth/token', /grant_type=authorization_code/)
-			.reply(200, { access_token: 'SENTINEL-access-reauthorized', refresh_token: 'SENTINEL-refresh-reauthorized', token_type: 'Bearer', expires_in: 3600 });
+			.reply(200, {
+				access_token: 'SENTINEL-access-reauthorized',
+				refresh_token: 'SENTINEL-refresh-reauthorized',
+				token_type: 'Bearer',
+				expires_in: 3600,
+			});
 		nock(PROVIDER_ORIGIN)
 			.post('/oauth/token', /grant_type=refresh_token/)
 			.reply((_uri, _body, callback) => {
@@ -166,13 +213,21 @@ describe('fault suite: the refresh, with the provider under nock', () => {
 					.manager()
 					.exchangeAuthorizationCode(id, { code: 'second-consent', allowMissingState: true })
 					.then(
-						() => callback(null, [400, { error: 'invalid_grant', error_description: 'Grant replaced' }]),
+						() =>
+							callback(null, [
+								400,
+								{ error: 'invalid_grant', error_description: 'Grant replaced' },
+							]),
 						(error) => callback(error, [500, '']),
 					);
 			});
 		const result = await env.manager().getValidToken(id);
 		expect(result.connection.accessToken).toBe('SENTINEL-access-reauthorized');
-		expect(await env.stored(id)).toMatchObject({ status: 'active', accessToken: 'SENTINEL-access-reauthorized', refreshToken: 'SENTINEL-refresh-reauthorized' });
+		expect(await env.stored(id)).toMatchObject({
+			status: 'active',
+			accessToken: 'SENTINEL-access-reauthorized',
+			refreshToken: 'SENTINEL-refresh-reauthorized',
+		});
 		expect(nock.isDone()).toBe(true);
 	});
 
@@ -180,20 +235,36 @@ describe('fault suite: the refresh, with the provider under nock', () => {
 		const rejected = `refresh:one-message:${++n}`;
 		await env.authorize(rejected);
 		await env.expire(rejected);
-		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(400, { error: 'invalid_grant', error_description: 'Token is not active' });
-		const first = await expectFailure(env.hygiene, 'invalid_grant reporter', () => env.manager().getValidToken(rejected));
-		const later = await expectFailure(env.hygiene, 'invalid_grant reader', () => env.manager().getValidToken(rejected));
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/token')
+			.reply(400, { error: 'invalid_grant', error_description: 'Token is not active' });
+		const first = await expectFailure(env.hygiene, 'invalid_grant reporter', () =>
+			env.manager().getValidToken(rejected),
+		);
+		const later = await expectFailure(env.hygiene, 'invalid_grant reader', () =>
+			env.manager().getValidToken(rejected),
+		);
 		expect(first).toBeInstanceOf(NeedsReauthorizationError);
-		expect(first.message).toBe(`Connection "${rejected}" must be re-authorized: the provider rejected its refresh token (invalid_grant)`);
+		expect(first.message).toBe(
+			`Connection "${rejected}" must be re-authorized: the provider rejected its refresh token (invalid_grant)`,
+		);
 		expect(later.message).toBe(first.message);
 
 		const missing = `refresh:no-refresh-token:${++n}`;
 		await env.authorize(missing);
 		await env.expire(missing);
-		await env.db.sql(`update oauth2_tokens set refresh_token = null where connection_id = $1`, [missing]);
-		const noToken = await expectFailure(env.hygiene, 'no refresh token reporter', () => env.manager().getValidToken(missing));
-		const noTokenLater = await expectFailure(env.hygiene, 'no refresh token reader', () => env.manager().getValidToken(missing));
-		expect(noToken.message).toBe(`Connection "${missing}" must be re-authorized: no refresh token is stored for it`);
+		await env.db.sql(`update oauth2_tokens set refresh_token = null where connection_id = $1`, [
+			missing,
+		]);
+		const noToken = await expectFailure(env.hygiene, 'no refresh token reporter', () =>
+			env.manager().getValidToken(missing),
+		);
+		const noTokenLater = await expectFailure(env.hygiene, 'no refresh token reader', () =>
+			env.manager().getValidToken(missing),
+		);
+		expect(noToken.message).toBe(
+			`Connection "${missing}" must be re-authorized: no refresh token is stored for it`,
+		);
 		expect(noTokenLater.message).toBe(noToken.message);
 	});
 });

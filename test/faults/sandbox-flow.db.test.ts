@@ -5,12 +5,15 @@
  */
 import nock from 'nock';
 import { TokenCipher } from '../../engine/crypto';
-import { AuthorizationDeniedError, InvalidStateError, NeedsReauthorizationError } from '../../engine/errors';
+import {
+	AuthorizationDeniedError,
+	InvalidStateError,
+	NeedsReauthorizationError,
+} from '../../engine/errors';
 import { resolveOAuthClient, type OAuthClient } from '../../engine/presets';
 import { TokenManager } from '../../engine/token-manager';
 import { startSandbox, type Sandbox } from '../../tools/sandbox';
 import { ENCRYPTION_KEY, expectFailure, faultEnv, type FaultEnv } from './harness';
-
 
 const REDIRECT = 'https://n8n.test/webhook/pipedrive/oauth/callback';
 let env: FaultEnv;
@@ -45,7 +48,12 @@ function client(pkce: boolean): OAuthClient {
 }
 
 function manager(pkce: boolean) {
-	return new TokenManager({ store: env.store, cipher: new TokenCipher(ENCRYPTION_KEY), client: client(pkce), endpoint: { retryBaseDelayMs: 1 } });
+	return new TokenManager({
+		store: env.store,
+		cipher: new TokenCipher(ENCRYPTION_KEY),
+		client: client(pkce),
+		endpoint: { retryBaseDelayMs: 1 },
+	});
 }
 
 /** The account owner's browser: follows the authorize URL to the redirect the sandbox answers with. */
@@ -59,7 +67,8 @@ async function consent(authorizationUrl: string): Promise<URLSearchParams> {
 
 async function remember(id: string) {
 	const c = await env.stored(id);
-	for (const token of [c.accessToken, c.refreshToken]) if (token) env.hygiene.extraSecrets.add(token);
+	for (const token of [c.accessToken, c.refreshToken])
+		if (token) env.hygiene.extraSecrets.add(token);
 }
 
 describe('against the sandbox provider', () => {
@@ -70,13 +79,19 @@ describe('against the sandbox provider', () => {
 		const start = await m.buildAuthorizationUrl('sandbox:pkce');
 		const query = await consent(start.authorizationUrl);
 		expect(query.get('state')).toBe(start.state);
-		const { connection } = await m.exchangeAuthorizationCode('sandbox:pkce', { code: query.get('code')!, state: query.get('state')! });
+		const { connection } = await m.exchangeAuthorizationCode('sandbox:pkce', {
+			code: query.get('code')!,
+			state: query.get('state')!,
+		});
 		expect(connection).toMatchObject({ status: 'active', metadata: { api_domain: sb.url } });
 		await remember('sandbox:pkce');
 		// The callback replayed (same code, same state): refused here, before the sandbox sees the code again.
 		const before = sb.stats().tokenRequests.authorization_code;
 		const replay = await expectFailure(env.hygiene, 'sandbox replay', () =>
-			m.exchangeAuthorizationCode('sandbox:pkce', { code: query.get('code')!, state: query.get('state')! }),
+			m.exchangeAuthorizationCode('sandbox:pkce', {
+				code: query.get('code')!,
+				state: query.get('state')!,
+			}),
 		);
 		expect(replay).toBeInstanceOf(InvalidStateError);
 		expect(sb.stats().tokenRequests.authorization_code).toBe(before);
@@ -89,7 +104,10 @@ describe('against the sandbox provider', () => {
 		// Someone holding only the code (not the state, which carries the encrypted verifier), even with the
 		// state check waived by Allow Missing State: the provider refuses the code without its verifier.
 		const error = await expectFailure(env.hygiene, 'sandbox missing state', () =>
-			m.exchangeAuthorizationCode('sandbox:no-verifier', { code: query.get('code')!, allowMissingState: true }),
+			m.exchangeAuthorizationCode('sandbox:no-verifier', {
+				code: query.get('code')!,
+				allowMissingState: true,
+			}),
 		);
 		expect(error.message).toMatch(/invalid_grant/);
 		expect(await env.store.get('sandbox:no-verifier')).toBeNull();
@@ -97,7 +115,9 @@ describe('against the sandbox provider', () => {
 
 	it('declined consent (?error=access_denied): a clear error, nothing stored', async () => {
 		const m = manager(false);
-		const start = await m.buildAuthorizationUrl('sandbox:declined', { extraParameters: { deny: '1' } });
+		const start = await m.buildAuthorizationUrl('sandbox:declined', {
+			extraParameters: { deny: '1' },
+		});
 		const query = await consent(start.authorizationUrl);
 		const error = await expectFailure(env.hygiene, 'sandbox declined', () =>
 			m.exchangeAuthorizationCode('sandbox:declined', {
@@ -107,7 +127,9 @@ describe('against the sandbox provider', () => {
 			}),
 		);
 		expect(error).toBeInstanceOf(AuthorizationDeniedError);
-		expect(error.message).toBe('The account owner declined the authorization at the provider (access_denied)');
+		expect(error.message).toBe(
+			'The account owner declined the authorization at the provider (access_denied)',
+		);
 		expect(await env.store.get('sandbox:declined')).toBeNull();
 	});
 
@@ -115,7 +137,10 @@ describe('against the sandbox provider', () => {
 		const m = manager(false);
 		const start = await m.buildAuthorizationUrl('sandbox:revoke');
 		const query = await consent(start.authorizationUrl);
-		await m.exchangeAuthorizationCode('sandbox:revoke', { code: query.get('code')!, state: query.get('state')! });
+		await m.exchangeAuthorizationCode('sandbox:revoke', {
+			code: query.get('code')!,
+			state: query.get('state')!,
+		});
 		await remember('sandbox:revoke');
 		const before = await env.stored('sandbox:revoke');
 		const grantsBefore = sb.grants().filter((g) => !g.revoked).length;
@@ -127,17 +152,29 @@ describe('against the sandbox provider', () => {
 		expect(sb.stats().revocations).toBeGreaterThanOrEqual(1);
 
 		// The revoked refresh token is dead at the sandbox: a copy of the old row would be useless.
-		await env.db.sql(`update oauth2_tokens set status = 'active', refresh_token = $2 where connection_id = $1`, [
-			'sandbox:revoke',
-			new TokenCipher(ENCRYPTION_KEY).encrypt(before.refreshToken!, 'sandbox:revoke', 'refresh_token'),
-		]);
-		const dead = await expectFailure(env.hygiene, 'sandbox revoked refresh', () => m.refreshToken('sandbox:revoke', { force: true }));
+		await env.db.sql(
+			`update oauth2_tokens set status = 'active', refresh_token = $2 where connection_id = $1`,
+			[
+				'sandbox:revoke',
+				new TokenCipher(ENCRYPTION_KEY).encrypt(
+					before.refreshToken!,
+					'sandbox:revoke',
+					'refresh_token',
+				),
+			],
+		);
+		const dead = await expectFailure(env.hygiene, 'sandbox revoked refresh', () =>
+			m.refreshToken('sandbox:revoke', { force: true }),
+		);
 		expect(dead).toBeInstanceOf(NeedsReauthorizationError);
 		expect(dead.reauthorizationUrl).toMatch(new RegExp(`^${sb.url}/oauth/authorize\\?`));
 
 		// The link in the error works as a new authorization.
 		const again = await consent(dead.reauthorizationUrl);
-		const { connection: back } = await m.exchangeAuthorizationCode('sandbox:revoke', { code: again.get('code')!, state: again.get('state')! });
+		const { connection: back } = await m.exchangeAuthorizationCode('sandbox:revoke', {
+			code: again.get('code')!,
+			state: again.get('state')!,
+		});
 		expect(back.status).toBe('active');
 		await remember('sandbox:revoke');
 	});

@@ -41,23 +41,38 @@ function refreshEndpoint(delayMs = 0) {
 		.reply((_uri, body) => {
 			requests.push(new URLSearchParams(body as string).get('refresh_token') ?? '');
 			issued += 1;
-			return [200, { access_token: `SENTINEL-access-new-${issued}`, refresh_token: `SENTINEL-refresh-new-${issued}`, token_type: 'Bearer', expires_in: 3600 }];
+			return [
+				200,
+				{
+					access_token: `SENTINEL-access-new-${issued}`,
+					refresh_token: `SENTINEL-refresh-new-${issued}`,
+					token_type: 'Bearer',
+					expires_in: 3600,
+				},
+			];
 		});
 	return { requests };
 }
 
-const away = async () => void (await env.db.sql(`alter table oauth2_tokens rename to oauth2_tokens_away`));
+const away = async () =>
+	void (await env.db.sql(`alter table oauth2_tokens rename to oauth2_tokens_away`));
 const back = () => env.db.sql(`alter table oauth2_tokens_away rename to oauth2_tokens`);
 
 describe('fault suite: token store', () => {
 	it('down when reading: a StoreError naming the store; the provider is not called', async () => {
 		const id = await expiredConnection('read-down');
 		const endpoint = refreshEndpoint();
-		const down = new PostgresTokenStore({ pool: { host: '127.0.0.1', port: 1, database: 'x', user: 'x', connectionTimeoutMillis: 1000 } });
+		const down = new PostgresTokenStore({
+			pool: { host: '127.0.0.1', port: 1, database: 'x', user: 'x', connectionTimeoutMillis: 1000 },
+		});
 		try {
-			const error = await expectFailure(env.hygiene, 'read down', () => env.manager({ store: down }).getValidToken(id));
+			const error = await expectFailure(env.hygiene, 'read down', () =>
+				env.manager({ store: down }).getValidToken(id),
+			);
 			expect(error).toBeInstanceOf(StoreError);
-			expect(error.message).toMatch(/^PostgreSQL table oauth2_tokens on 127\.0\.0\.1:1\/x: .*ECONNREFUSED/);
+			expect(error.message).toMatch(
+				/^PostgreSQL table oauth2_tokens on 127\.0\.0\.1:1\/x: .*ECONNREFUSED/,
+			);
 		} finally {
 			await down.close();
 		}
@@ -78,27 +93,51 @@ describe('fault suite: token store', () => {
 		const { connection } = await m.getValidToken(id);
 		expect(connection.refreshToken).toBe('SENTINEL-refresh-new-1');
 		expect(endpoint.requests).toEqual(['SENTINEL-refresh-1']);
-		expect(await env.stored(id)).toMatchObject({ accessToken: 'SENTINEL-access-new-1', refreshToken: 'SENTINEL-refresh-new-1' });
+		expect(await env.stored(id)).toMatchObject({
+			accessToken: 'SENTINEL-access-new-1',
+			refreshToken: 'SENTINEL-refresh-new-1',
+		});
 	});
 
 	it('down when writing after a successful refresh, and it stays down: the rotated token waits in memory, is never lost, and is written first on the next call', async () => {
 		const id = await expiredConnection('write-down');
 		const endpoint = refreshEndpoint();
 		const first = await expectFailure(env.hygiene, 'write down', () =>
-			env.manager({ saveRetries: 1, tokenEndpoint: afterRefreshAnswer(testClient(), away) }).getValidToken(id),
+			env
+				.manager({ saveRetries: 1, tokenEndpoint: afterRefreshAnswer(testClient(), away) })
+				.getValidToken(id),
 		);
 		expect(first).toBeInstanceOf(StoreError);
-		expect(first.message).toMatch(new RegExp(`^The provider issued new tokens for connection "${id}" but PostgreSQL table oauth2_tokens .* did not accept the write`));
-		expect(first.description).toMatch(/kept in memory by this process and written before anything else on the next call/);
+		expect(first.message).toMatch(
+			new RegExp(
+				`^The provider issued new tokens for connection "${id}" but PostgreSQL table oauth2_tokens .* did not accept the write`,
+			),
+		);
+		expect(first.description).toMatch(
+			/kept in memory by this process and written before anything else on the next call/,
+		);
 
 		// Still down: the next call says the tokens are still waiting, and does not call the provider.
-		const second = await expectFailure(env.hygiene, 'still down', () => env.manager().getValidToken(id));
-		expect(second.message).toMatch(new RegExp(`^Tokens that the provider issued for connection "${id}" are still waiting to be saved`));
+		const second = await expectFailure(env.hygiene, 'still down', () =>
+			env.manager().getValidToken(id),
+		);
+		expect(second.message).toMatch(
+			new RegExp(
+				`^Tokens that the provider issued for connection "${id}" are still waiting to be saved`,
+			),
+		);
 		expect(endpoint.requests).toHaveLength(1);
 
 		await back();
 		const next = await env.manager().getValidToken(id);
-		expect(next).toMatchObject({ refreshed: false, connection: { accessToken: 'SENTINEL-access-new-1', refreshToken: 'SENTINEL-refresh-new-1', refreshCount: 1 } });
+		expect(next).toMatchObject({
+			refreshed: false,
+			connection: {
+				accessToken: 'SENTINEL-access-new-1',
+				refreshToken: 'SENTINEL-refresh-new-1',
+				refreshCount: 1,
+			},
+		});
 		expect(endpoint.requests).toHaveLength(1);
 		expect(await env.stored(id)).toMatchObject({ refreshToken: 'SENTINEL-refresh-new-1' });
 	});
@@ -116,9 +155,13 @@ describe('fault suite: token store', () => {
 				};
 			},
 		}) as TokenStore;
-		const results = await Promise.all(Array.from({ length: 10 }, () => env.manager({ store: slow }).getValidToken(id)));
+		const results = await Promise.all(
+			Array.from({ length: 10 }, () => env.manager({ store: slow }).getValidToken(id)),
+		);
 		expect(endpoint.requests).toHaveLength(1);
-		expect(new Set(results.map((r) => r.connection.accessToken))).toEqual(new Set(['SENTINEL-access-new-1']));
+		expect(new Set(results.map((r) => r.connection.accessToken))).toEqual(
+			new Set(['SENTINEL-access-new-1']),
+		);
 	});
 
 	it('the lease holder is SIGKILLed mid-refresh: its lease expires on the database clock and one caller takes over', async () => {
@@ -130,9 +173,14 @@ describe('fault suite: token store', () => {
 			c.connect().then(() => c.query(
 				"update oauth2_tokens set lease_holder = 'doomed-process', lease_until = clock_timestamp() + interval '1500 milliseconds' where connection_id = $1",
 				[${JSON.stringify(id)}])).then((r) => { console.log('held ' + r.rowCount); setInterval(() => {}, 1000); });`;
-		const child = spawn(process.execPath, ['-e', script], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
+		const child = spawn(process.execPath, ['-e', script], {
+			cwd: process.cwd(),
+			stdio: ['ignore', 'pipe', 'inherit'],
+		});
 		await new Promise<void>((resolve, reject) => {
-			child.stdout!.on('data', (d: Buffer) => (String(d).includes('held 1') ? resolve() : reject(new Error(String(d)))));
+			child.stdout!.on('data', (d: Buffer) =>
+				String(d).includes('held 1') ? resolve() : reject(new Error(String(d))),
+			);
 			child.on('exit', () => reject(new Error('child exited early')));
 		});
 		child.kill('SIGKILL');
@@ -140,10 +188,16 @@ describe('fault suite: token store', () => {
 		expect(child.signalCode).toBe('SIGKILL');
 
 		const started = Date.now();
-		const results = await Promise.all([env.manager().getValidToken(id), env.manager().getValidToken(id)]);
+		const results = await Promise.all([
+			env.manager().getValidToken(id),
+			env.manager().getValidToken(id),
+		]);
 		expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
 		expect(endpoint.requests).toEqual(['SENTINEL-refresh-1']);
-		expect(results.map((r) => r.connection.accessToken)).toEqual(['SENTINEL-access-new-1', 'SENTINEL-access-new-1']);
+		expect(results.map((r) => r.connection.accessToken)).toEqual([
+			'SENTINEL-access-new-1',
+			'SENTINEL-access-new-1',
+		]);
 	});
 
 	it('n8n clock an hour ahead of the database: a live lease (database time) is not stolen', async () => {
@@ -152,9 +206,13 @@ describe('fault suite: token store', () => {
 		expect(await env.store.acquireLease(id, 'other-process', 5_000)).toBe(true);
 		const realNow = Date.now.bind(Date);
 		jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 3_600_000);
-		const error = await expectFailure(env.hygiene, 'skew ahead', () => env.manager({ leaseWaitMs: 1000 }).getValidToken(id));
+		const error = await expectFailure(env.hygiene, 'skew ahead', () =>
+			env.manager({ leaseWaitMs: 1000 }).getValidToken(id),
+		);
 		expect(error).toBeInstanceOf(LeaseTimeoutError);
-		expect(error.message).toBe(`Gave up waiting 1 s for another execution to refresh connection "${id}"`);
+		expect(error.message).toBe(
+			`Gave up waiting 1 s for another execution to refresh connection "${id}"`,
+		);
 		expect(endpoint.requests).toHaveLength(0);
 		await env.store.releaseLease(id, 'other-process');
 		expect(await env.stored(id)).toMatchObject({ refreshToken: 'SENTINEL-refresh-1' });
@@ -167,7 +225,10 @@ describe('fault suite: token store', () => {
 		const realNow = Date.now.bind(Date);
 		jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 3_600_000);
 		// The token must look expired to the skewed clock too.
-		await env.db.sql(`update oauth2_tokens set expires_at = now() - interval '2 hours' where connection_id = $1`, [id]);
+		await env.db.sql(
+			`update oauth2_tokens set expires_at = now() - interval '2 hours' where connection_id = $1`,
+			[id],
+		);
 		const { connection } = await env.manager().getValidToken(id);
 		expect(connection.accessToken).toBe('SENTINEL-access-new-1');
 		expect(endpoint.requests).toHaveLength(1);
@@ -176,22 +237,39 @@ describe('fault suite: token store', () => {
 	it('a cooldown written by a host an hour ahead binds every host for 30 s of database time, not an hour', async () => {
 		const id = await expiredConnection('cooldown-skew');
 		// Expired to every clock in this test, the one an hour behind included.
-		await env.db.sql(`update oauth2_tokens set expires_at = now() - interval '2 hours' where connection_id = $1`, [id]);
+		await env.db.sql(
+			`update oauth2_tokens set expires_at = now() - interval '2 hours' where connection_id = $1`,
+			[id],
+		);
 		const hostAt = (offsetMs: number) =>
-			env.manager({ clock: () => Date.now() + offsetMs, store: new PostgresTokenStore({ pool: env.db.pool }), refreshRegistry: new RefreshRegistry() });
-		const databaseNow = async () => (await env.db.sql<{ now: Date }>('select clock_timestamp() as now'))[0].now.getTime();
+			env.manager({
+				clock: () => Date.now() + offsetMs,
+				store: new PostgresTokenStore({ pool: env.db.pool }),
+				refreshRegistry: new RefreshRegistry(),
+			});
+		const databaseNow = async () =>
+			(await env.db.sql<{ now: Date }>('select clock_timestamp() as now'))[0].now.getTime();
 
-		nock(PROVIDER_ORIGIN).post('/oauth/token').times(3).reply(503, { error: 'temporarily_unavailable' });
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/token')
+			.times(3)
+			.reply(503, { error: 'temporarily_unavailable' });
 		const failedAt = await databaseNow();
 		await expectFailure(env.hygiene, 'cooldown skew: 503', () => hostAt(HOUR_MS).getValidToken(id));
 		const written = (await env.store.get(id))!;
 		expect(written.failureCount).toBe(1);
-		expect(written.nextAttemptAt!.getTime()).toBeGreaterThanOrEqual(failedAt + COOLDOWN_BASE_MS - 1000);
-		expect(written.nextAttemptAt!.getTime()).toBeLessThanOrEqual((await databaseNow()) + COOLDOWN_BASE_MS + 1000);
+		expect(written.nextAttemptAt!.getTime()).toBeGreaterThanOrEqual(
+			failedAt + COOLDOWN_BASE_MS - 1000,
+		);
+		expect(written.nextAttemptAt!.getTime()).toBeLessThanOrEqual(
+			(await databaseNow()) + COOLDOWN_BASE_MS + 1000,
+		);
 
 		// Within the cooldown, neither a host on time nor one an hour behind asks the provider.
 		for (const offset of [0, -HOUR_MS]) {
-			const refused = await expectFailure(env.hygiene, `cooldown skew: host at ${offset}`, () => hostAt(offset).getValidToken(id));
+			const refused = await expectFailure(env.hygiene, `cooldown skew: host at ${offset}`, () =>
+				hostAt(offset).getValidToken(id),
+			);
 			expect(refused).toBeInstanceOf(ProviderFailingError);
 			expect((refused as ProviderFailingError).nextAttemptAt).toEqual(written.nextAttemptAt);
 		}
@@ -201,7 +279,11 @@ describe('fault suite: token store', () => {
 		await sleep(written.nextAttemptAt!.getTime() - (await databaseNow()) + 200);
 		const endpoint = refreshEndpoint();
 		const { connection } = await hostAt(0).getValidToken(id);
-		expect(connection).toMatchObject({ accessToken: 'SENTINEL-access-new-1', failureCount: 0, nextAttemptAt: null });
+		expect(connection).toMatchObject({
+			accessToken: 'SENTINEL-access-new-1',
+			failureCount: 0,
+			nextAttemptAt: null,
+		});
 		expect(endpoint.requests).toEqual(['SENTINEL-refresh-1']);
 	}, 60_000);
 });

@@ -1,7 +1,17 @@
 import axios from 'axios';
-import type { ICredentialDataDecryptedObject, IExecuteFunctions, IGetNodeParameterOptions, IHttpRequestOptions, ILoadOptionsFunctions, INodeExecutionData } from 'n8n-workflow';
+import type {
+	ICredentialDataDecryptedObject,
+	IExecuteFunctions,
+	IGetNodeParameterOptions,
+	IHttpRequestOptions,
+	ILoadOptionsFunctions,
+	INodeExecutionData,
+} from 'n8n-workflow';
 import nock from 'nock';
-import { createTemporaryPostgresDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
+import {
+	createTemporaryPostgresDatabase,
+	type TemporaryPostgresDatabase,
+} from '../../tools/temporary-database';
 import { CLIENT_SECRET, PROVIDER_ORIGIN } from './provider';
 
 /**
@@ -20,10 +30,16 @@ export function executeContext(options: {
 	/** The n8n id of each credential type's credential, as the saved node names it (n8n keeps it across edits). */
 	credentialIds?: Record<string, string>;
 }): IExecuteFunctions {
-	const parametersFor = (i: number) => (typeof options.parameters === 'function' ? options.parameters(i) : options.parameters);
+	const parametersFor = (i: number) =>
+		typeof options.parameters === 'function' ? options.parameters(i) : options.parameters;
 	return {
 		getInputData: () => options.items ?? [{ json: {} }],
-		getNodeParameter: (name: string, i: number, fallback?: unknown, parameterOptions?: IGetNodeParameterOptions) => {
+		getNodeParameter: (
+			name: string,
+			i: number,
+			fallback?: unknown,
+			parameterOptions?: IGetNodeParameterOptions,
+		) => {
 			const parameters = parametersFor(i);
 			const value = name in parameters ? parameters[name] : fallback;
 			return parameterOptions?.extractValue ? extractValue(value) : value;
@@ -41,7 +57,12 @@ export function executeContext(options: {
 			position: [0, 0],
 			parameters: {},
 			...(options.credentialIds && {
-				credentials: Object.fromEntries(Object.entries(options.credentialIds).map(([type, id]) => [type, { id, name: `${type} ${id}` }])),
+				credentials: Object.fromEntries(
+					Object.entries(options.credentialIds).map(([type, id]) => [
+						type,
+						{ id, name: `${type} ${id}` },
+					]),
+				),
 			}),
 		}),
 		continueOnFail: () => options.continueOnFail ?? false,
@@ -65,13 +86,20 @@ async function httpRequest(request: IHttpRequestOptions): Promise<unknown> {
 		...(request.disableFollowRedirect ? { maxRedirects: 0 } : {}),
 	});
 	return request.returnFullResponse
-		? { body: response.data, headers: response.headers, statusCode: response.status, statusMessage: response.statusText }
+		? {
+				body: response.data,
+				headers: response.headers,
+				statusCode: response.status,
+				statusMessage: response.statusText,
+			}
 		: response.data;
 }
 
 /** What n8n's extractValue gives for a resource locator without a mode's own extractValue: its value; other values as they are. */
 function extractValue(value: unknown): unknown {
-	return value !== null && typeof value === 'object' && '__rl' in value ? (value as unknown as { value: unknown }).value : value;
+	return value !== null && typeof value === 'object' && '__rl' in value
+		? (value as unknown as { value: unknown }).value
+		: value;
 }
 
 /** A resource locator value as n8n saves it (version 1.2's Connection ID). */
@@ -80,7 +108,10 @@ export function locator(value: string, mode: 'list' | 'id' = 'id') {
 }
 
 /** The slice of n8n's load-options context a list search reads: the panel's current parameters and its credentials. */
-export function loadOptionsContext(options: { parameters: Record<string, unknown>; credentials: Record<string, ICredentialDataDecryptedObject> }): ILoadOptionsFunctions {
+export function loadOptionsContext(options: {
+	parameters: Record<string, unknown>;
+	credentials: Record<string, ICredentialDataDecryptedObject>;
+}): ILoadOptionsFunctions {
 	return {
 		getCurrentNodeParameter: (name: string) => options.parameters[name],
 		getCredentials: async (name: string) => {
@@ -88,7 +119,14 @@ export function loadOptionsContext(options: { parameters: Record<string, unknown
 			if (!credential) throw new Error(`Node does not have credentials of type "${name}"`);
 			return credential;
 		},
-		getNode: () => ({ id: 'node-under-test', name: 'OAuth2 Token Manager', type: 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager', typeVersion: 1.2, position: [0, 0], parameters: {} }),
+		getNode: () => ({
+			id: 'node-under-test',
+			name: 'OAuth2 Token Manager',
+			type: 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager',
+			typeVersion: 1.2,
+			position: [0, 0],
+			parameters: {},
+		}),
 	} as unknown as ILoadOptionsFunctions;
 }
 
@@ -106,7 +144,10 @@ export const NOCK_APP_CREDENTIAL: ICredentialDataDecryptedObject = Object.freeze
 });
 
 /** The node's credentials for a sandbox-less run: a Custom App on the nock provider, tokens in `db`. */
-export function nodeCredentials(db: TemporaryPostgresDatabase, encryptionKey: string): Record<string, ICredentialDataDecryptedObject> {
+export function nodeCredentials(
+	db: TemporaryPostgresDatabase,
+	encryptionKey: string,
+): Record<string, ICredentialDataDecryptedObject> {
 	const url = new URL(db.url);
 	return {
 		oAuth2TokenManagerAppApi: NOCK_APP_CREDENTIAL,
@@ -130,7 +171,10 @@ export function nodeCredentials(db: TemporaryPostgresDatabase, encryptionKey: st
 export function useNodeTestDatabase(
 	name: string,
 	encryptionKey: string,
-	ready: (db: TemporaryPostgresDatabase, credentials: Record<string, ICredentialDataDecryptedObject>) => void,
+	ready: (
+		db: TemporaryPostgresDatabase,
+		credentials: Record<string, ICredentialDataDecryptedObject>,
+	) => void,
 ): void {
 	let db: TemporaryPostgresDatabase | undefined;
 	beforeAll(async () => {

@@ -23,11 +23,13 @@ export interface RecordedRequest {
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 
 function ident(name: string): string {
-	if (!IDENTIFIER.test(name)) throw Object.assign(new Error(`unsupported identifier ${name}`), { status: 400 });
+	if (!IDENTIFIER.test(name))
+		throw Object.assign(new Error(`unsupported identifier ${name}`), { status: 400 });
 	return `"${name}"`;
 }
 
-const unsupported = (what: string) => Object.assign(new Error(`unsupported ${what}`), { status: 400 });
+const unsupported = (what: string) =>
+	Object.assign(new Error(`unsupported ${what}`), { status: 400 });
 
 /** PostgREST's filter operators the store uses, as SQL (the value is the parameter `$n`). */
 const OPERATORS: Record<string, (column: string, param: string) => string> = {
@@ -44,7 +46,11 @@ const OPERATORS: Record<string, (column: string, param: string) => string> = {
  * Parses the items of a PostgREST logic tree, e.g. `a.eq.1,and(b.is.null,c.lt."x,y")`, into SQL: values in double
  * quotes may hold the reserved characters , . : ( ).
  */
-function logicTree(text: string, joiner: 'and' | 'or', filter: (column: string, operation: string) => string): string {
+function logicTree(
+	text: string,
+	joiner: 'and' | 'or',
+	filter: (column: string, operation: string) => string,
+): string {
 	const items: string[] = [];
 	let i = 0;
 	const readValue = (): string => {
@@ -74,7 +80,8 @@ function logicTree(text: string, joiner: 'and' | 'or', filter: (column: string, 
 			const start = i;
 			for (let depth = 1; depth > 0; i += 1) {
 				if (i >= text.length) throw unsupported(`logic tree ${text}`);
-				if (text[i] === '"') for (i += 1; i < text.length && text[i] !== '"'; i += text[i] === '\\' ? 2 : 1);
+				if (text[i] === '"')
+					for (i += 1; i < text.length && text[i] !== '"'; i += text[i] === '\\' ? 2 : 1);
 				else if (text[i] === '(') depth += 1;
 				else if (text[i] === ')') depth -= 1;
 			}
@@ -97,15 +104,28 @@ function sqlValue(value: unknown): unknown {
 	return value !== null && typeof value === 'object' ? JSON.stringify(value) : value;
 }
 
-export function postgrestOverPostgres(origin: string, db: TemporaryPostgresDatabase, options: { serviceRoleKey: string }) {
+export function postgrestOverPostgres(
+	origin: string,
+	db: TemporaryPostgresDatabase,
+	options: { serviceRoleKey: string },
+) {
 	const requests: RecordedRequest[] = [];
 
-	async function execute(method: string, path: string, query: Array<[string, string]>, body: unknown, accept: string) {
+	async function execute(
+		method: string,
+		path: string,
+		query: Array<[string, string]>,
+		body: unknown,
+		accept: string,
+	) {
 		const rpc = path.match(/^\/rest\/v1\/rpc\/(\w+)$/);
 		if (rpc && method === 'POST') {
 			const args = Object.entries(body as Record<string, unknown>);
 			const call = `${ident(rpc[1])}(${args.map(([name], i) => `${ident(name)} => $${i + 1}`).join(', ')})`;
-			const [row] = await db.sql<{ result: unknown }>(`select ${call} as result`, args.map(([, v]) => v));
+			const [row] = await db.sql<{ result: unknown }>(
+				`select ${call} as result`,
+				args.map(([, v]) => v),
+			);
 			return row.result === null ? { status: 204, body: '' } : { status: 200, body: row.result };
 		}
 		const table = path.match(/^\/rest\/v1\/(\w+)$/);
@@ -133,7 +153,8 @@ export function postgrestOverPostgres(origin: string, db: TemporaryPostgresDatab
 		for (const [key, value] of query) {
 			if (key === 'select') columns = value === '*' ? '*' : value.split(',').map(ident).join(', ');
 			else if (key === 'limit') limit = ` limit ${Number(value)}`;
-			else if (key === 'order' && /^\w+\.(asc|desc)$/.test(value)) order = ` order by ${ident(value.split('.')[0])} ${value.split('.')[1]}`;
+			else if (key === 'order' && /^\w+\.(asc|desc)$/.test(value))
+				order = ` order by ${ident(value.split('.')[0])} ${value.split('.')[1]}`;
 			else if (key === 'or' || key === 'and') {
 				const tree = /^\((.*)\)$/s.exec(value);
 				if (!tree) throw unsupported(`${key}=${value}`);
@@ -143,7 +164,10 @@ export function postgrestOverPostgres(origin: string, db: TemporaryPostgresDatab
 		const whereSql = where.length ? ` where ${where.join(' and ')}` : '';
 		let rows: unknown[];
 		if (method === 'GET') {
-			rows = await db.sql(`select ${columns} from public.${ident(table[1])}${whereSql}${order}${limit}`, params);
+			rows = await db.sql(
+				`select ${columns} from public.${ident(table[1])}${whereSql}${order}${limit}`,
+				params,
+			);
 		} else if (method === 'POST') {
 			const entries = Object.entries(body as Record<string, unknown>);
 			rows = await db.sql(
@@ -153,7 +177,9 @@ export function postgrestOverPostgres(origin: string, db: TemporaryPostgresDatab
 			);
 		} else if (method === 'PATCH') {
 			const entries = Object.entries(body as Record<string, unknown>);
-			const shifted = where.map((w) => w.replace(/\$(\d+)/g, (_, n) => `$${Number(n) + entries.length}`));
+			const shifted = where.map((w) =>
+				w.replace(/\$(\d+)/g, (_, n) => `$${Number(n) + entries.length}`),
+			);
 			rows = await db.sql(
 				`update public.${ident(table[1])} set ${entries.map(([c], i) => `${ident(c)} = $${i + 1}`).join(', ')}
 				 ${shifted.length ? `where ${shifted.join(' and ')}` : ''} returning ${columns}`,
@@ -161,7 +187,8 @@ export function postgrestOverPostgres(origin: string, db: TemporaryPostgresDatab
 			);
 		} else if (method === 'DELETE') {
 			// PostgREST bounds a delete by limit only together with an order, as here.
-			if (limit && !order) throw Object.assign(new Error('a limited delete needs an order'), { status: 400 });
+			if (limit && !order)
+				throw Object.assign(new Error('a limited delete needs an order'), { status: 400 });
 			rows = await db.sql(
 				`delete from public.${ident(table[1])}
 				  where ctid in (select ctid from public.${ident(table[1])}${whereSql}${order}${limit}) returning ${columns}`,
@@ -171,29 +198,62 @@ export function postgrestOverPostgres(origin: string, db: TemporaryPostgresDatab
 			return { status: 405, body: { message: `method ${method}` } };
 		}
 		if (accept.includes('application/vnd.pgrst.object+json')) {
-			if (rows.length !== 1) return { status: 406, body: { code: 'PGRST116', message: 'JSON object requested, multiple (or no) rows returned' } };
+			if (rows.length !== 1)
+				return {
+					status: 406,
+					body: {
+						code: 'PGRST116',
+						message: 'JSON object requested, multiple (or no) rows returned',
+					},
+				};
 			return { status: method === 'POST' ? 201 : 200, body: rows[0] };
 		}
 		return { status: method === 'POST' ? 201 : 200, body: rows };
 	}
 
 	const scope = nock(origin).persist();
-	const handle = async function (this: nock.ReplyFnContext, uri: string, body: nock.Body): Promise<nock.ReplyFnResult> {
-			const url = new URL(uri, origin);
-			const params = [...url.searchParams];
-			const parsedBody = typeof body === 'string' && body ? JSON.parse(body) : body || undefined;
-			requests.push({ method: this.req.method, path: url.pathname, query: Object.fromEntries(params), params, headers: { ...this.req.headers }, body: parsedBody });
-			if (this.req.headers.apikey !== options.serviceRoleKey) return [401, { message: 'Invalid API key' }];
-			try {
-				const result = await execute(this.req.method, url.pathname, params, parsedBody, String(this.req.headers.accept ?? ''));
-				return [result.status, result.body as nock.ReplyBody];
-			} catch (error) {
-				const e = error as { code?: string; message: string; status?: number };
-				if (e.code === '42P01') return [404, { code: 'PGRST205', message: `Could not find the table in the schema cache` }];
-				if (e.code === '42883') return [404, { code: 'PGRST202', message: 'Could not find the function in the schema cache' }];
-				const status = e.status ?? (e.code === '23505' ? 409 : 400);
-				return [status, { code: e.code ?? 'PGRST100', message: e.message, details: null, hint: null }];
-			}
+	const handle = async function (
+		this: nock.ReplyFnContext,
+		uri: string,
+		body: nock.Body,
+	): Promise<nock.ReplyFnResult> {
+		const url = new URL(uri, origin);
+		const params = [...url.searchParams];
+		const parsedBody = typeof body === 'string' && body ? JSON.parse(body) : body || undefined;
+		requests.push({
+			method: this.req.method,
+			path: url.pathname,
+			query: Object.fromEntries(params),
+			params,
+			headers: { ...this.req.headers },
+			body: parsedBody,
+		});
+		if (this.req.headers.apikey !== options.serviceRoleKey)
+			return [401, { message: 'Invalid API key' }];
+		try {
+			const result = await execute(
+				this.req.method,
+				url.pathname,
+				params,
+				parsedBody,
+				String(this.req.headers.accept ?? ''),
+			);
+			return [result.status, result.body as nock.ReplyBody];
+		} catch (error) {
+			const e = error as { code?: string; message: string; status?: number };
+			if (e.code === '42P01')
+				return [404, { code: 'PGRST205', message: `Could not find the table in the schema cache` }];
+			if (e.code === '42883')
+				return [
+					404,
+					{ code: 'PGRST202', message: 'Could not find the function in the schema cache' },
+				];
+			const status = e.status ?? (e.code === '23505' ? 409 : 400);
+			return [
+				status,
+				{ code: e.code ?? 'PGRST100', message: e.message, details: null, hint: null },
+			];
+		}
 	};
 	const interceptors = ['GET', 'POST', 'PATCH', 'DELETE'].map((method) => {
 		const interceptor = scope.intercept(/^\/rest\/v1\//, method);

@@ -46,7 +46,9 @@ export interface TokenRequest {
  * A token endpoint under nock that behaves like Pipedrive's: it issues numbered tokens, rotates
  * refresh tokens, and answers invalid_grant for a refresh token it has retired.
  */
-export function rotatingTokenEndpoint(options: { expiresIn?: number | string; rotate?: boolean; delayMs?: number } = {}) {
+export function rotatingTokenEndpoint(
+	options: { expiresIn?: number | string; rotate?: boolean; delayMs?: number } = {},
+) {
 	const requests: TokenRequest[] = [];
 	const live = new Set<string>(['SENTINEL-refresh-0']);
 	let issued = 0;
@@ -55,14 +57,26 @@ export function rotatingTokenEndpoint(options: { expiresIn?: number | string; ro
 		.post('/oauth/token')
 		.delay(options.delayMs ?? 0)
 		.reply(function (_uri, body) {
-			const form = Object.fromEntries(new URLSearchParams(body as string)) as unknown as TokenRequest;
-			requests.push({ ...form, authorization: this.req.headers.authorization as string | undefined });
+			const form = Object.fromEntries(
+				new URLSearchParams(body as string),
+			) as unknown as TokenRequest;
+			requests.push({
+				...form,
+				authorization: this.req.headers.authorization as string | undefined,
+			});
 			if (form.grant_type === 'refresh_token') {
-				if (!live.has(form.refresh_token!)) return [400, { error: 'invalid_grant', message: 'Invalid grant: refresh token is invalid' }];
+				if (!live.has(form.refresh_token!))
+					return [
+						400,
+						{ error: 'invalid_grant', message: 'Invalid grant: refresh token is invalid' },
+					];
 				if (options.rotate !== false) live.delete(form.refresh_token!);
 			}
 			issued += 1;
-			const refreshToken = options.rotate === false && form.grant_type === 'refresh_token' ? undefined : `SENTINEL-refresh-${issued}`;
+			const refreshToken =
+				options.rotate === false && form.grant_type === 'refresh_token'
+					? undefined
+					: `SENTINEL-refresh-${issued}`;
 			if (refreshToken) live.add(refreshToken);
 			return [
 				200,
@@ -106,8 +120,19 @@ export function scriptedTokenEndpoint() {
 		maxInFlight: 0,
 		answer: (form: Record<string, string>): ScriptedAnswer => {
 			issued += 1;
-			const refresh = form.grant_type === 'client_credentials' ? {} : { refresh_token: `SENTINEL-refresh-${issued}` };
-			return { status: 200, body: { access_token: `SENTINEL-access-${issued}`, token_type: 'Bearer', expires_in: 3600, ...refresh } };
+			const refresh =
+				form.grant_type === 'client_credentials'
+					? {}
+					: { refresh_token: `SENTINEL-refresh-${issued}` };
+			return {
+				status: 200,
+				body: {
+					access_token: `SENTINEL-access-${issued}`,
+					token_type: 'Bearer',
+					expires_in: 3600,
+					...refresh,
+				},
+			};
 		},
 	};
 	const interceptor = nock(PROVIDER_ORIGIN).persist().post('/oauth/token');
@@ -119,7 +144,8 @@ export function scriptedTokenEndpoint() {
 		setTimeout(() => {
 			inFlight -= 1;
 			const answer = state.answer(form);
-			if (answer === 'network-error') callback(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), [0, '']);
+			if (answer === 'network-error')
+				callback(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), [0, '']);
 			else callback(null, [answer.status, answer.body]);
 		}, state.delayMs);
 	});

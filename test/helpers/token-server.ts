@@ -35,23 +35,44 @@ export async function startTokenServer(options: TokenServerOptions = {}) {
 	const live = new Set<string>();
 	const retired = new Set<string>();
 	const answering = new Set<string>();
-	const stats = { refreshRequests: 0, completedRefreshes: 0, cutOff: 0, overlapping: 0, reuses: 0, grantsRevoked: 0 };
+	const stats = {
+		refreshRequests: 0,
+		completedRefreshes: 0,
+		cutOff: 0,
+		overlapping: 0,
+		reuses: 0,
+		grantsRevoked: 0,
+	};
 	let revoked = false;
 	let issued = 0;
 
 	const issue = () => {
 		issued += 1;
 		const suffix = randomBytes(6).toString('hex');
-		return { access_token: `SENTINEL-access-srv-${issued}-${suffix}`, token_type: 'Bearer', refresh_token: `SENTINEL-refresh-srv-${issued}-${suffix}`, expires_in: options.expiresIn ?? 3600 };
+		return {
+			access_token: `SENTINEL-access-srv-${issued}-${suffix}`,
+			token_type: 'Bearer',
+			refresh_token: `SENTINEL-refresh-srv-${issued}-${suffix}`,
+			expires_in: options.expiresIn ?? 3600,
+		};
 	};
-	const reply = (res: ServerResponse, status: number, body: object, pace: Pace, done: (delivered: boolean) => void) => {
+	const reply = (
+		res: ServerResponse,
+		status: number,
+		body: object,
+		pace: Pace,
+		done: (delivered: boolean) => void,
+	) => {
 		const text = JSON.stringify(body);
 		let finished = false;
 		res.once('finish', () => ((finished = true), done(true)));
 		res.once('close', () => finished || done(false));
 		setTimeout(() => {
 			if (res.destroyed) return;
-			res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+			res.writeHead(status, {
+				'content-type': 'application/json',
+				'content-length': Buffer.byteLength(text),
+			});
 			const pieces = pace.trickleMs ? Math.max(1, Math.floor(pace.trickleMs / 100)) : 1;
 			const size = Math.ceil(text.length / pieces);
 			let sent = 0;
@@ -82,7 +103,14 @@ export async function startTokenServer(options: TokenServerOptions = {}) {
 		}
 		stats.refreshRequests += 1;
 		if (answering.size > 0) stats.overlapping += 1;
-		const invalid = (description: string) => reply(res, 400, { error: 'invalid_grant', error_description: description }, {}, () => undefined);
+		const invalid = (description: string) =>
+			reply(
+				res,
+				400,
+				{ error: 'invalid_grant', error_description: description },
+				{},
+				() => undefined,
+			);
 		if (!refreshToken || revoked) return invalid('The grant is revoked');
 		if (retired.has(refreshToken) || answering.has(refreshToken)) {
 			stats.reuses += 1;
@@ -118,7 +146,8 @@ export async function startTokenServer(options: TokenServerOptions = {}) {
 		requests,
 		stats: () => ({ ...stats }),
 		/** Whether the provider would accept this refresh token now. */
-		accepts: (refreshToken: string | null) => !revoked && refreshToken !== null && live.has(refreshToken),
+		accepts: (refreshToken: string | null) =>
+			!revoked && refreshToken !== null && live.has(refreshToken),
 		close: () =>
 			new Promise<void>((resolve) => {
 				server.closeAllConnections();

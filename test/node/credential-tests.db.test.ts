@@ -2,8 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
 import type { ICredentialDataDecryptedObject, ICredentialTestFunctions } from 'n8n-workflow';
-import { storeCredentialTest, testOAuthApp } from '../../nodes/OAuth2TokenManager/methods/credentialTest';
-import { createTemporaryPostgresDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
+import {
+	storeCredentialTest,
+	testOAuthApp,
+} from '../../nodes/OAuth2TokenManager/methods/credentialTest';
+import {
+	createTemporaryPostgresDatabase,
+	type TemporaryPostgresDatabase,
+} from '../../tools/temporary-database';
 import { postgrestOverPostgres } from '../helpers/postgrest';
 import { CLIENT_SECRET, PROVIDER_ORIGIN } from '../helpers/provider';
 
@@ -25,15 +31,23 @@ describe('OAuth2 Token Manager App credential test', () => {
 	afterEach(() => nock.cleanAll());
 
 	it('passes when the provider refuses only the made-up refresh token (invalid_grant)', async () => {
-		nock(PROVIDER_ORIGIN).post('/oauth/token', /grant_type=refresh_token/).reply(400, { error: 'invalid_grant' });
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/token', /grant_type=refresh_token/)
+			.reply(400, { error: 'invalid_grant' });
 		expect(await test(testOAuthApp, app)).toEqual({
 			status: 'OK',
-			message: 'The provider accepted the client credentials (it refused only the test refresh token, as expected)',
+			message:
+				'The provider accepted the client credentials (it refused only the test refresh token, as expected)',
 		});
 	});
 
 	it('fails on invalid_client, naming the credential fields and never the secret', async () => {
-		nock(PROVIDER_ORIGIN).post('/oauth/token').reply(401, { error: 'invalid_client', error_description: `unknown client ${CLIENT_SECRET}` });
+		nock(PROVIDER_ORIGIN)
+			.post('/oauth/token')
+			.reply(401, {
+				error: 'invalid_client',
+				error_description: `unknown client ${CLIENT_SECRET}`,
+			});
 		const result = await test(testOAuthApp, app);
 		expect(result.status).toBe('Error');
 		expect(result.message).toMatch(/invalid_client.*Check the Client ID and Client Secret/);
@@ -41,7 +55,10 @@ describe('OAuth2 Token Manager App credential test', () => {
 	});
 
 	it('fails before any request when the Custom preset has no Token URL', async () => {
-		expect(await test(testOAuthApp, { ...app, tokenUrl: '' })).toEqual({ status: 'Error', message: "The Token URL is empty: enter the provider's token endpoint" });
+		expect(await test(testOAuthApp, { ...app, tokenUrl: '' })).toEqual({
+			status: 'Error',
+			message: "The Token URL is empty: enter the provider's token endpoint",
+		});
 	});
 });
 
@@ -51,7 +68,14 @@ describe('OAuth2 Token Manager Supabase credential test', () => {
 	let db: TemporaryPostgresDatabase;
 	let rest: ReturnType<typeof postgrestOverPostgres>;
 	const supabase = (data: ICredentialDataDecryptedObject) =>
-		test(storeCredentialTest('supabase'), { host: origin, serviceRole, tableName: 'oauth2_tokens', schema: 'public', encryptionKey: 'a key of sixteen+ characters', ...data });
+		test(storeCredentialTest('supabase'), {
+			host: origin,
+			serviceRole,
+			tableName: 'oauth2_tokens',
+			schema: 'public',
+			encryptionKey: 'a key of sixteen+ characters',
+			...data,
+		});
 
 	beforeAll(async () => {
 		db = await createTemporaryPostgresDatabase('oauth2tm_supabase_cred');
@@ -74,8 +98,14 @@ describe('OAuth2 Token Manager Supabase credential test', () => {
 		const sql = (name: string) => readFileSync(join(__dirname, '..', '..', 'sql', name), 'utf8');
 		await db.sql(sql('postgres.sql'));
 		await db.sql(sql('supabase.sql'));
-		expect(await supabase({})).toEqual({ status: 'OK', message: `Connected; Supabase table public.oauth2_tokens at ${origin} is ready` });
+		expect(await supabase({})).toEqual({
+			status: 'OK',
+			message: `Connected; Supabase table public.oauth2_tokens at ${origin} is ready`,
+		});
 		const short = await supabase({ encryptionKey: 'short' });
-		expect(short).toMatchObject({ status: 'Error', message: expect.stringMatching(/Token Encryption Key must be at least 16 characters/) });
+		expect(short).toMatchObject({
+			status: 'Error',
+			message: expect.stringMatching(/Token Encryption Key must be at least 16 characters/),
+		});
 	});
 });

@@ -8,7 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nock from 'nock';
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
-import { cipherFromCredentials, oauthClientFromCredentials, storeFromCredentials } from '../../nodes/OAuth2TokenManager/transport/credentials';
+import {
+	cipherFromCredentials,
+	oauthClientFromCredentials,
+	storeFromCredentials,
+} from '../../nodes/OAuth2TokenManager/transport/credentials';
 import { withEngine } from '../../nodes/OAuth2TokenManager/transport/engine';
 import { TokenManager } from '../../engine/token-manager';
 import { executeContext, NOCK_APP_CREDENTIAL } from '../helpers/node-context';
@@ -30,12 +34,19 @@ type Changes = { app?: ICredentialDataDecryptedObject; store?: ICredentialDataDe
 function credentials(changes: Changes = {}): Record<string, ICredentialDataDecryptedObject> {
 	return {
 		oAuth2TokenManagerAppApi: { ...NOCK_APP_CREDENTIAL, ...changes.app },
-		oAuth2TokenManagerEmbeddedApi: { filePath: join(dir, 'tokens.sqlite'), encryptionKey: 'managers-test-encryption-key', previousEncryptionKeys: '', ...changes.store },
+		oAuth2TokenManagerEmbeddedApi: {
+			filePath: join(dir, 'tokens.sqlite'),
+			encryptionKey: 'managers-test-encryption-key',
+			previousEncryptionKeys: '',
+			...changes.store,
+		},
 	};
 }
 
 const managerFor = (c: Record<string, ICredentialDataDecryptedObject>) =>
-	withEngine(executeContext({ parameters: { storage: 'embedded' }, credentials: c }), 0, (engine) => engine.manager());
+	withEngine(executeContext({ parameters: { storage: 'embedded' }, credentials: c }), 0, (engine) =>
+		engine.manager(),
+	);
 
 /** Every string reachable from `root` through own properties, Maps and Sets. */
 function reachableStrings(root: unknown): string[] {
@@ -83,9 +94,20 @@ it('builds one manager per distinct pair of credentials: reused for equal ones, 
 		client: oauthClientFromCredentials(c.oAuth2TokenManagerAppApi),
 	});
 	rotatingTokenEndpoint();
-	await manager.exchangeAuthorizationCode('managers:a', { code: 'code-1', allowMissingState: true });
-	expect((await manager.getValidToken('managers:a')).connection.accessToken).toBe('SENTINEL-access-1');
+	await manager.exchangeAuthorizationCode('managers:a', {
+		code: 'code-1',
+		allowMissingState: true,
+	});
+	expect((await manager.getValidToken('managers:a')).connection.accessToken).toBe(
+		'SENTINEL-access-1',
+	);
 	await other.exchangeAuthorizationCode('managers:a', { code: 'code-2', allowMissingState: true });
-	expect((await manager.getValidToken('managers:a')).connection.accessToken).toBe('SENTINEL-access-2');
-	expect(reachableStrings(manager).filter((s) => s.includes('SENTINEL-access') || s.includes('SENTINEL-refresh'))).toEqual([]);
+	expect((await manager.getValidToken('managers:a')).connection.accessToken).toBe(
+		'SENTINEL-access-2',
+	);
+	expect(
+		reachableStrings(manager).filter(
+			(s) => s.includes('SENTINEL-access') || s.includes('SENTINEL-refresh'),
+		),
+	).toEqual([]);
 });

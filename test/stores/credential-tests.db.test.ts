@@ -6,25 +6,50 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ICredentialDataDecryptedObject, ICredentialsDecrypted, ICredentialTestFunctions } from 'n8n-workflow';
+import type {
+	ICredentialDataDecryptedObject,
+	ICredentialsDecrypted,
+	ICredentialTestFunctions,
+} from 'n8n-workflow';
 import { OAuth2TokenManagerEmbeddedApi } from '../../credentials/OAuth2TokenManagerEmbeddedApi.credentials';
 import { OAuth2TokenManagerMySqlApi } from '../../credentials/OAuth2TokenManagerMySqlApi.credentials';
 import { OAuth2TokenManagerPostgresApi } from '../../credentials/OAuth2TokenManagerPostgresApi.credentials';
 import { storeCredentialTest } from '../../nodes/OAuth2TokenManager/methods/credentialTest';
-import { STORAGE_CREDENTIALS, type Storage } from '../../nodes/OAuth2TokenManager/transport/credentials';
-import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase, type TemporaryMySqlDatabase, type TemporaryPostgresDatabase } from '../../tools/temporary-database';
+import {
+	STORAGE_CREDENTIALS,
+	type Storage,
+} from '../../nodes/OAuth2TokenManager/transport/credentials';
+import {
+	createTemporaryMySqlDatabase,
+	createTemporaryPostgresDatabase,
+	type TemporaryMySqlDatabase,
+	type TemporaryPostgresDatabase,
+} from '../../tools/temporary-database';
 import { describeMySql, describePostgres } from './servers';
 
 const KEY = 'credential-test-key-0123456789abcdef';
 const SENTINEL_PASSWORD = 'SENTINEL-db-password-93b1';
 
 /** The credential's defaults, as n8n saves them, overlaid with `data`. */
-function credentialData(type: { properties: Array<{ name: string; default: unknown }> }, data: ICredentialDataDecryptedObject): ICredentialDataDecryptedObject {
-	return { ...(Object.fromEntries(type.properties.map((p) => [p.name, p.default])) as ICredentialDataDecryptedObject), ...data };
+function credentialData(
+	type: { properties: Array<{ name: string; default: unknown }> },
+	data: ICredentialDataDecryptedObject,
+): ICredentialDataDecryptedObject {
+	return {
+		...(Object.fromEntries(
+			type.properties.map((p) => [p.name, p.default]),
+		) as ICredentialDataDecryptedObject),
+		...data,
+	};
 }
 
 async function runTest(storage: Storage, data: ICredentialDataDecryptedObject) {
-	const credential: ICredentialsDecrypted = { id: '1', name: 'test', type: STORAGE_CREDENTIALS[storage], data };
+	const credential: ICredentialsDecrypted = {
+		id: '1',
+		name: 'test',
+		type: STORAGE_CREDENTIALS[storage],
+		data,
+	};
 	return storeCredentialTest(storage).call({} as ICredentialTestFunctions, credential);
 }
 
@@ -32,7 +57,11 @@ test('the credential type names are the ones the node asks for', () => {
 	expect(new OAuth2TokenManagerPostgresApi().name).toBe(STORAGE_CREDENTIALS.postgres);
 	expect(new OAuth2TokenManagerMySqlApi().name).toBe(STORAGE_CREDENTIALS.mysql);
 	expect(new OAuth2TokenManagerEmbeddedApi().name).toBe(STORAGE_CREDENTIALS.embedded);
-	for (const type of [new OAuth2TokenManagerPostgresApi(), new OAuth2TokenManagerMySqlApi(), new OAuth2TokenManagerEmbeddedApi()]) {
+	for (const type of [
+		new OAuth2TokenManagerPostgresApi(),
+		new OAuth2TokenManagerMySqlApi(),
+		new OAuth2TokenManagerEmbeddedApi(),
+	]) {
 		for (const secret of ['encryptionKey', 'previousEncryptionKeys', 'password']) {
 			const property = type.properties.find((p) => p.name === secret);
 			if (property) expect(property.typeOptions?.password).toBe(true);
@@ -60,11 +89,17 @@ describePostgres()('PostgreSQL credential test', () => {
 
 	test('good settings pass and, with Create Table If Missing (the default), create the table', async () => {
 		expect(await runTest('postgres', base())).toMatchObject({ status: 'OK' });
-		expect(await db.sql("select 1 from information_schema.tables where table_name = 'oauth2_tokens'")).toHaveLength(1);
+		expect(
+			await db.sql("select 1 from information_schema.tables where table_name = 'oauth2_tokens'"),
+		).toHaveLength(1);
 	});
 
 	test('a missing table with creation off, and a table of the wrong shape, fail naming the problem', async () => {
-		const missing = await runTest('postgres', { ...base(), tableName: 'absent_table', createTableIfMissing: false });
+		const missing = await runTest('postgres', {
+			...base(),
+			tableName: 'absent_table',
+			createTableIfMissing: false,
+		});
 		expect(missing).toMatchObject({ status: 'Error' });
 		expect(missing.message).toMatch(/absent_table does not exist.*sql\/postgres\.sql/);
 		await db.sql('create table odd_shape (connection_id text primary key, provider text)');
@@ -76,7 +111,9 @@ describePostgres()('PostgreSQL credential test', () => {
 		const result = await runTest('postgres', { ...base(), port: 1, password: SENTINEL_PASSWORD });
 		expect(result.status).toBe('Error');
 		expect(result.message).not.toContain(SENTINEL_PASSWORD);
-		expect(await runTest('postgres', { ...base(), encryptionKey: 'short' })).toMatchObject({ status: 'Error' });
+		expect(await runTest('postgres', { ...base(), encryptionKey: 'short' })).toMatchObject({
+			status: 'Error',
+		});
 	});
 });
 
@@ -100,11 +137,19 @@ describeMySql()('MySQL credential test', () => {
 
 	test('good settings pass and, with Create Table If Missing (the default), create the table', async () => {
 		expect(await runTest('mysql', base())).toMatchObject({ status: 'OK' });
-		expect(await db.sql("select 1 from information_schema.tables where table_schema = database() and table_name = 'oauth2_tokens'")).toHaveLength(1);
+		expect(
+			await db.sql(
+				"select 1 from information_schema.tables where table_schema = database() and table_name = 'oauth2_tokens'",
+			),
+		).toHaveLength(1);
 	});
 
 	test('a missing table with creation off, and a table of the wrong shape, fail naming the problem', async () => {
-		const missing = await runTest('mysql', { ...base(), tableName: 'absent_table', createTableIfMissing: false });
+		const missing = await runTest('mysql', {
+			...base(),
+			tableName: 'absent_table',
+			createTableIfMissing: false,
+		});
 		expect(missing).toMatchObject({ status: 'Error' });
 		expect(missing.message).toMatch(/absent_table does not exist.*sql\/mysql\.sql/);
 		await db.sql('create table odd_shape (connection_id varchar(255) primary key, provider text)');
@@ -113,7 +158,11 @@ describeMySql()('MySQL credential test', () => {
 	});
 
 	test('a wrong password fails without echoing it', async () => {
-		const result = await runTest('mysql', { ...base(), user: 'nobody_here', password: SENTINEL_PASSWORD });
+		const result = await runTest('mysql', {
+			...base(),
+			user: 'nobody_here',
+			password: SENTINEL_PASSWORD,
+		});
 		expect(result.status).toBe('Error');
 		expect(result.message).toMatch(/Access denied|could not/);
 		expect(result.message).not.toContain(SENTINEL_PASSWORD);
@@ -125,7 +174,8 @@ describeMySql()('MySQL credential test', () => {
 		const result = await runTest('mysql', { ...base(), database: '' });
 		expect(result).toEqual({
 			status: 'Error',
-			message: 'The Database is empty: enter the database of the token table. Check the "Database" field in the MySQL storage credential.',
+			message:
+				'The Database is empty: enter the database of the token table. Check the "Database" field in the MySQL storage credential.',
 		});
 	});
 });
@@ -139,10 +189,19 @@ describe('Embedded (SQLite) credential test', () => {
 
 	test('a file path passes and the file is created; an unusable path fails naming it', async () => {
 		const filePath = join(dir, 'sub', 'tokens.sqlite');
-		const ok = await runTest('embedded', credentialData(new OAuth2TokenManagerEmbeddedApi(), { filePath, encryptionKey: KEY }));
+		const ok = await runTest(
+			'embedded',
+			credentialData(new OAuth2TokenManagerEmbeddedApi(), { filePath, encryptionKey: KEY }),
+		);
 		expect(ok).toMatchObject({ status: 'OK' });
 		expect(ok.message).toContain(filePath);
-		const bad = await runTest('embedded', credentialData(new OAuth2TokenManagerEmbeddedApi(), { filePath: join(filePath, 'nested.sqlite'), encryptionKey: KEY }));
+		const bad = await runTest(
+			'embedded',
+			credentialData(new OAuth2TokenManagerEmbeddedApi(), {
+				filePath: join(filePath, 'nested.sqlite'),
+				encryptionKey: KEY,
+			}),
+		);
 		expect(bad.status).toBe('Error');
 		expect(bad.message).toContain('nested.sqlite');
 	});

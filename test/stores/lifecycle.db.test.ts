@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import type { TokenStore } from '../../engine/store';
 import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../../engine/stores';
 import { SupabaseTokenStore } from '../../engine/stores/supabase';
-import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase } from '../../tools/temporary-database';
+import {
+	createTemporaryMySqlDatabase,
+	createTemporaryPostgresDatabase,
+} from '../../tools/temporary-database';
 import { postgrestOverPostgres } from '../helpers/postgrest';
 import { supabaseDatabase } from '../helpers/supabase';
 import { describeLifecycleScenarios } from '../engine/lifecycle-scenarios';
@@ -38,14 +41,20 @@ function harness(open: () => TokenStore, drop: () => Promise<void>): StoreHarnes
 describePostgres()('PostgreSQL', () => {
 	describeLifecycleScenarios('PostgreSQL', async () => {
 		const db = await createTemporaryPostgresDatabase('oauth2tm_lifecycle');
-		return harness(() => new PostgresTokenStore({ pool: db.pool, createTableIfMissing: true }), () => db.drop());
+		return harness(
+			() => new PostgresTokenStore({ pool: db.pool, createTableIfMissing: true }),
+			() => db.drop(),
+		);
 	});
 });
 
 describeMySql()('MariaDB/MySQL', () => {
 	describeLifecycleScenarios('MySQL', async () => {
 		const db = await createTemporaryMySqlDatabase('oauth2tm_lifecycle');
-		return harness(() => new MySqlTokenStore({ uri: db.url, createTableIfMissing: true }), () => db.drop());
+		return harness(
+			() => new MySqlTokenStore({ uri: db.url, createTableIfMissing: true }),
+			() => db.drop(),
+		);
 	});
 });
 

@@ -2,15 +2,24 @@ import { MemoryTokenStore } from '../../engine/stores/memory';
 import { describeStoreContract, newConnection } from './contract';
 
 describe('In-memory store', () => {
-	describeStoreContract('In-memory', async () => {
-		const store = new MemoryTokenStore();
-		return {
-			store,
-			openSecond: async () => store.share(),
-			databaseNow: async () => new Date(performance.timeOrigin + performance.now()),
-			teardown: async () => undefined,
-		};
-	}, { skip: { unknownGrantType: 'its rows are typed objects: no grant type but the engine\'s can be stored' } });
+	describeStoreContract(
+		'In-memory',
+		async () => {
+			const store = new MemoryTokenStore();
+			return {
+				store,
+				openSecond: async () => store.share(),
+				databaseNow: async () => new Date(performance.timeOrigin + performance.now()),
+				teardown: async () => undefined,
+			};
+		},
+		{
+			skip: {
+				unknownGrantType:
+					"its rows are typed objects: no grant type but the engine's can be stored",
+			},
+		},
+	);
 
 	test('leases and timestamps follow the injected clock, not Date', async () => {
 		let now = Date.UTC(2030, 0, 1);
@@ -23,7 +32,9 @@ describe('In-memory store', () => {
 		expect(await store.acquireLease('clock:1', 'holder-b', 1000)).toBe(false);
 		now += 1;
 		expect(await store.acquireLease('clock:1', 'holder-b', 1000)).toBe(true);
-		expect((await store.update('clock:1', 1, { accessToken: 'ct:x' })).updatedAt.getTime()).toBe(now);
+		expect((await store.update('clock:1', 1, { accessToken: 'ct:x' })).updatedAt.getTime()).toBe(
+			now,
+		);
 	});
 
 	test('what get returns is a copy: changing it leaves the stored row alone', async () => {

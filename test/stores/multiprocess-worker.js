@@ -17,7 +17,11 @@ const stores = require(path.join(root, 'engine', 'stores', 'index.ts'));
 const { afterRefreshAnswer } = require(path.join(root, 'test', 'helpers', 'token-endpoint.ts'));
 
 const config = JSON.parse(process.argv[2]);
-const storeClasses = { postgres: stores.PostgresTokenStore, mysql: stores.MySqlTokenStore, sqlite: stores.SqliteTokenStore };
+const storeClasses = {
+	postgres: stores.PostgresTokenStore,
+	mysql: stores.MySqlTokenStore,
+	sqlite: stores.SqliteTokenStore,
+};
 
 async function main() {
 	const store = new storeClasses[config.store.kind](config.store.options);
@@ -32,7 +36,10 @@ async function main() {
 		cipher: new TokenCipher(config.encryptionKey),
 		client,
 		endpoint,
-		tokenEndpoint: config.mode === 'die' ? afterRefreshAnswer(client, dieAfterTokenResponse, endpoint) : undefined,
+		tokenEndpoint:
+			config.mode === 'die'
+				? afterRefreshAnswer(client, dieAfterTokenResponse, endpoint)
+				: undefined,
 		leaseTtlMs: config.leaseTtlMs,
 		refreshDeadlineMs: config.refreshDeadlineMs,
 		leaseWaitMs: config.leaseWaitMs,
@@ -40,14 +47,27 @@ async function main() {
 	});
 	await store.get(config.connectionId); // connect and check the table before the start signal
 	process.send({ type: 'ready', pid: process.pid });
-	await new Promise((resolve) => process.once('message', (message) => message && message.type === 'go' && resolve()));
+	await new Promise((resolve) =>
+		process.once('message', (message) => message && message.type === 'go' && resolve()),
+	);
 	const started = Date.now();
 	const results = await Promise.all(
 		Array.from({ length: config.calls }, () =>
-			manager.getValidToken(config.connectionId, { minValiditySeconds: config.minValiditySeconds ?? 60 }).then(
-				(result) => ({ ok: true, accessToken: result.connection.accessToken, refreshed: result.refreshed, recovered: result.recovered }),
-				(error) => ({ ok: false, error: `${error && error.name}: ${error && error.message}`, code: error && error.code }),
-			),
+			manager
+				.getValidToken(config.connectionId, { minValiditySeconds: config.minValiditySeconds ?? 60 })
+				.then(
+					(result) => ({
+						ok: true,
+						accessToken: result.connection.accessToken,
+						refreshed: result.refreshed,
+						recovered: result.recovered,
+					}),
+					(error) => ({
+						ok: false,
+						error: `${error && error.name}: ${error && error.message}`,
+						code: error && error.code,
+					}),
+				),
 		),
 	);
 	process.send({ type: 'done', pid: process.pid, elapsedMs: Date.now() - started, results });

@@ -25,7 +25,10 @@ import { resolveOAuthClient } from '../../engine/presets';
 import type { TokenStore } from '../../engine/store';
 import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../../engine/stores';
 import { TokenManager } from '../../engine/token-manager';
-import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase } from '../../tools/temporary-database';
+import {
+	createTemporaryMySqlDatabase,
+	createTemporaryPostgresDatabase,
+} from '../../tools/temporary-database';
 import { startSandbox, type Sandbox } from '../../tools/sandbox';
 import { startTokenServer } from '../helpers/token-server';
 import { describeMySql, describePostgres } from './servers';
@@ -59,9 +62,11 @@ const TRICKLE_LEASE_TTL_MS = 3000;
 const TRICKLE_DEADLINE_MS = 1500;
 const TRICKLE_BODY_MS = 6000;
 
-function openStore(setup: StoreSetup): TokenStore { if (setup.kind === 'postgres') return new PostgresTokenStore(setup.options);
+function openStore(setup: StoreSetup): TokenStore {
+	if (setup.kind === 'postgres') return new PostgresTokenStore(setup.options);
 	if (setup.kind === 'mysql') return new MySqlTokenStore(setup.options);
-	return new SqliteTokenStore(setup.options); }
+	return new SqliteTokenStore(setup.options);
+}
 
 class Worker {
 	readonly child: ChildProcess;
@@ -71,14 +76,23 @@ class Worker {
 	private stderr = '';
 
 	constructor(config: Record<string, unknown>) {
-		this.child = fork(WORKER, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+		this.child = fork(WORKER, [JSON.stringify(config)], {
+			stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+		});
 		this.child.stderr!.on('data', (chunk) => (this.stderr += chunk));
 		const exited = new Promise<never>((_, reject) =>
-			this.child.once('exit', (code, signal) => reject(new Error(`worker ${this.child.pid} exited (${signal ?? code}) ${this.stderr}`))),
+			this.child.once('exit', (code, signal) =>
+				reject(new Error(`worker ${this.child.pid} exited (${signal ?? code}) ${this.stderr}`)),
+			),
 		);
 		exited.catch(() => undefined);
 		const message = (type: string) =>
-			Promise.race([new Promise<any>((resolve) => this.child.on('message', (m: any) => m?.type === type && resolve(m))), exited]);
+			Promise.race([
+				new Promise<any>((resolve) =>
+					this.child.on('message', (m: any) => m?.type === type && resolve(m)),
+				),
+				exited,
+			]);
 		this.ready = message('ready').then(() => undefined);
 		this.done = message('done');
 		this.tokenReceived = message('token-received').then(() => undefined);
@@ -95,7 +109,11 @@ class Worker {
 	}
 }
 
-function describeMultiprocess(label: string, describeFn: jest.Describe, createSetup: () => Promise<StoreSetup>) {
+function describeMultiprocess(
+	label: string,
+	describeFn: jest.Describe,
+	createSetup: () => Promise<StoreSetup>,
+) {
 	describeFn(`${label}: exactly one refresh across processes`, () => {
 		let sandbox: Sandbox;
 		let setup: StoreSetup;
@@ -104,7 +122,12 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 		const workers: Worker[] = [];
 		const cipher = new TokenCipher(ENCRYPTION_KEY);
 
-		const workerConfig = (connectionId: string, mode: 'race' | 'die', calls = CALLS_PER_PROCESS, overrides: Record<string, unknown> = {}) => ({
+		const workerConfig = (
+			connectionId: string,
+			mode: 'race' | 'die',
+			calls = CALLS_PER_PROCESS,
+			overrides: Record<string, unknown> = {},
+		) => ({
 			mode,
 			calls,
 			connectionId,
@@ -112,7 +135,12 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 			leaseTtlMs: LEASE_TTL_MS,
 			leaseWaitMs: LEASE_WAIT_MS,
 			store: { kind: setup.kind, options: setup.options },
-			client: { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret, redirectUri: REDIRECT_URI, tokenUrl: `${sandbox.url}/oauth/token` },
+			client: {
+				clientId: sandbox.clientId,
+				clientSecret: sandbox.clientSecret,
+				redirectUri: REDIRECT_URI,
+				tokenUrl: `${sandbox.url}/oauth/token`,
+			},
 			...overrides,
 		});
 
@@ -125,10 +153,18 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 		/** A freshly authorized connection; the sandbox's counters start from zero after it. */
 		async function authorizedConnection(connectionId: string) {
 			const authorize = new URL(`${sandbox.url}/oauth/authorize`);
-			authorize.search = new URLSearchParams({ client_id: sandbox.clientId, redirect_uri: REDIRECT_URI, state: 'mp' }).toString();
+			authorize.search = new URLSearchParams({
+				client_id: sandbox.clientId,
+				redirect_uri: REDIRECT_URI,
+				state: 'mp',
+			}).toString();
 			const response = await fetch(authorize, { redirect: 'manual' });
 			const code = new URL(response.headers.get('location')!).searchParams.get('code')!;
-			const { connection } = await manager.exchangeAuthorizationCode(connectionId, { code, redirectUri: REDIRECT_URI, allowMissingState: true });
+			const { connection } = await manager.exchangeAuthorizationCode(connectionId, {
+				code,
+				redirectUri: REDIRECT_URI,
+				allowMissingState: true,
+			});
 			sandbox.reset();
 			return connection;
 		}
@@ -136,7 +172,9 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 		/** An authorized connection whose access token has expired; returns its tokens as stored. */
 		async function expiredConnection(connectionId: string) {
 			const connection = await authorizedConnection(connectionId);
-			await store.update(connectionId, connection.version, { expiresAt: new Date(Date.now() - 60_000) });
+			await store.update(connectionId, connection.version, {
+				expiresAt: new Date(Date.now() - 60_000),
+			});
 			return connection;
 		}
 
@@ -144,13 +182,20 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 			const row = (await store.get(connectionId))!;
 			return {
 				row,
-				accessToken: row.accessToken && cipher.decrypt(row.accessToken, connectionId, 'access_token'),
-				refreshToken: row.refreshToken && cipher.decrypt(row.refreshToken, connectionId, 'refresh_token'),
+				accessToken:
+					row.accessToken && cipher.decrypt(row.accessToken, connectionId, 'access_token'),
+				refreshToken:
+					row.refreshToken && cipher.decrypt(row.refreshToken, connectionId, 'refresh_token'),
 			};
 		}
 
 		beforeAll(async () => {
-			sandbox = await startSandbox({ host: '127.0.0.1', port: 0, expiresIn: 3600, tokenDelayMs: 300 });
+			sandbox = await startSandbox({
+				host: '127.0.0.1',
+				port: 0,
+				expiresIn: 3600,
+				tokenDelayMs: 300,
+			});
 			setup = await createSetup();
 			store = openStore(setup);
 			manager = new TokenManager({
@@ -180,7 +225,9 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 		test(`${PROCESSES} processes × ${CALLS_PER_PROCESS} concurrent Get Valid Token on an expired token: 1 token request, 1 new token for all`, async () => {
 			const connectionId = `mp:race:${label}`;
 			const initial = await expiredConnection(connectionId);
-			const group = Array.from({ length: PROCESSES }, () => spawn(workerConfig(connectionId, 'race')));
+			const group = Array.from({ length: PROCESSES }, () =>
+				spawn(workerConfig(connectionId, 'race')),
+			);
 			await Promise.all(group.map((w) => w.ready));
 			group.forEach((w) => w.go());
 			const reports = await Promise.all(group.map((w) => w.done));
@@ -192,7 +239,11 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 			expect(tokens.size).toBe(1);
 			const [token] = [...tokens];
 			expect(token).not.toBe(initial.accessToken);
-			expect(sandbox.stats().tokenRequests).toMatchObject({ total: 1, refresh_token: 1, failed: 0 });
+			expect(sandbox.stats().tokenRequests).toMatchObject({
+				total: 1,
+				refresh_token: 1,
+				failed: 0,
+			});
 
 			const stored = await storedTokens(connectionId);
 			expect(stored.accessToken).toBe(token);
@@ -203,7 +254,11 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 			// The stored refresh token is the rotated, current one: the sandbox refuses retired ones, and this works.
 			const forced = await manager.refreshToken(connectionId, { force: true });
 			expect(forced.refreshed).toBe(true);
-			expect(sandbox.stats().tokenRequests).toMatchObject({ total: 2, refresh_token: 2, failed: 0 });
+			expect(sandbox.stats().tokenRequests).toMatchObject({
+				total: 2,
+				refresh_token: 2,
+				failed: 0,
+			});
 		}, 60_000);
 
 		/** Runs `body` with the sandbox issuing tokens that live `lifetime` seconds. */
@@ -216,16 +271,23 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 			}
 		}
 
-		test.each([300, 60])('tokens living %i s, Minimum Validity 300 s: 3 sequential Get Valid Token on a fresh token make no refresh', (lifetime) =>
-			withLifetime(lifetime, async () => {
-				const connectionId = `mp:fresh-${lifetime}:${label}`;
-				const initial = await authorizedConnection(connectionId);
-				const results = [];
-				for (let call = 0; call < 3; call++) results.push(await manager.getValidToken(connectionId, { minValiditySeconds: 300 }));
-				expect(sandbox.stats().tokenRequests.refresh_token).toBe(0);
-				expect(results.map((r) => r.connection.accessToken)).toEqual([initial.accessToken, initial.accessToken, initial.accessToken]);
-				expect(results.every((r) => !r.refreshed && r.minValidity.capped)).toBe(true);
-			}),
+		test.each([300, 60])(
+			'tokens living %i s, Minimum Validity 300 s: 3 sequential Get Valid Token on a fresh token make no refresh',
+			(lifetime) =>
+				withLifetime(lifetime, async () => {
+					const connectionId = `mp:fresh-${lifetime}:${label}`;
+					const initial = await authorizedConnection(connectionId);
+					const results = [];
+					for (let call = 0; call < 3; call++)
+						results.push(await manager.getValidToken(connectionId, { minValiditySeconds: 300 }));
+					expect(sandbox.stats().tokenRequests.refresh_token).toBe(0);
+					expect(results.map((r) => r.connection.accessToken)).toEqual([
+						initial.accessToken,
+						initial.accessToken,
+						initial.accessToken,
+					]);
+					expect(results.every((r) => !r.refreshed && r.minValidity.capped)).toBe(true);
+				}),
 		);
 
 		test.each([300, 60])(
@@ -234,11 +296,18 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 				withLifetime(lifetime, async () => {
 					const connectionId = `mp:expired-${lifetime}:${label}`;
 					await expiredConnection(connectionId);
-					const group = Array.from({ length: PROCESSES }, () => spawn(workerConfig(connectionId, 'race', CALLS_PER_PROCESS, { minValiditySeconds: 300 })));
+					const group = Array.from({ length: PROCESSES }, () =>
+						spawn(
+							workerConfig(connectionId, 'race', CALLS_PER_PROCESS, { minValiditySeconds: 300 }),
+						),
+					);
 					await Promise.all(group.map((w) => w.ready));
 					group.forEach((w) => w.go());
 					const results = (await Promise.all(group.map((w) => w.done))).flatMap((r) => r.results);
-					const outcome = { refreshes: sandbox.stats().tokenRequests.refresh_token, tokens: new Set(results.map((r) => r.accessToken)).size };
+					const outcome = {
+						refreshes: sandbox.stats().tokenRequests.refresh_token,
+						tokens: new Set(results.map((r) => r.accessToken)).size,
+					};
 					expect(outcome).toEqual({ refreshes: 1, tokens: 1 });
 					expect(results.filter((r) => !r.ok)).toEqual([]);
 					expect((await storedTokens(connectionId)).accessToken).toBe(results[0].accessToken);
@@ -247,32 +316,62 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 		);
 
 		test('a token endpoint that trickles its body past the lease: the refresh ends at its deadline, no refresh overlaps it or follows it in the cooldown, the connection stays active', async () => {
-			const provider = await startTokenServer({ pace: (refresh) => (refresh === 1 ? { trickleMs: TRICKLE_BODY_MS } : {}) });
+			const provider = await startTokenServer({
+				pace: (refresh) => (refresh === 1 ? { trickleMs: TRICKLE_BODY_MS } : {}),
+			});
 			try {
 				const connectionId = `mp:trickle:${label}`;
-				const client = { clientId: 'trickle-client', clientSecret: 'trickle-secret', redirectUri: REDIRECT_URI, tokenUrl: provider.tokenUrl };
-				const own = new TokenManager({ store, cipher, client: resolveOAuthClient({ preset: 'pipedrive', ...client }), endpoint: { maxRetries: 0 } });
-				const { connection } = await own.exchangeAuthorizationCode(connectionId, { code: 'trickle-code', allowMissingState: true });
-				await store.update(connectionId, connection.version, { expiresAt: new Date(Date.now() - 1000) });
-				const config = (calls: number) => workerConfig(connectionId, 'race', calls, { client, leaseTtlMs: TRICKLE_LEASE_TTL_MS, refreshDeadlineMs: TRICKLE_DEADLINE_MS });
+				const client = {
+					clientId: 'trickle-client',
+					clientSecret: 'trickle-secret',
+					redirectUri: REDIRECT_URI,
+					tokenUrl: provider.tokenUrl,
+				};
+				const own = new TokenManager({
+					store,
+					cipher,
+					client: resolveOAuthClient({ preset: 'pipedrive', ...client }),
+					endpoint: { maxRetries: 0 },
+				});
+				const { connection } = await own.exchangeAuthorizationCode(connectionId, {
+					code: 'trickle-code',
+					allowMissingState: true,
+				});
+				await store.update(connectionId, connection.version, {
+					expiresAt: new Date(Date.now() - 1000),
+				});
+				const config = (calls: number) =>
+					workerConfig(connectionId, 'race', calls, {
+						client,
+						leaseTtlMs: TRICKLE_LEASE_TTL_MS,
+						refreshDeadlineMs: TRICKLE_DEADLINE_MS,
+					});
 				const holder = spawn(config(1));
 				const others = [spawn(config(CALLS_PER_PROCESS)), spawn(config(CALLS_PER_PROCESS))];
 				await Promise.all([holder, ...others].map((w) => w.ready));
 
 				holder.go();
-				while (provider.stats().refreshRequests === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+				while (provider.stats().refreshRequests === 0)
+					await new Promise((resolve) => setTimeout(resolve, 20));
 				others.forEach((w) => w.go());
 				const [held, ...waited] = await Promise.all([holder, ...others].map((w) => w.done));
 				// The cut-off is a transient failure: the callers that waited for it do not send another request in its
 				// cooldown (30 s); their token has expired, so each is told the provider is failing.
-				expect(waited.flatMap((r) => r.results).map((r) => r.code)).toEqual(Array.from({ length: 2 * CALLS_PER_PROCESS }, () => 'provider_failing'));
-				expect((await store.get(connectionId))!).toMatchObject({ status: 'active', failureCount: 1 });
+				expect(waited.flatMap((r) => r.results).map((r) => r.code)).toEqual(
+					Array.from({ length: 2 * CALLS_PER_PROCESS }, () => 'provider_failing'),
+				);
+				expect((await store.get(connectionId))!).toMatchObject({
+					status: 'active',
+					failureCount: 1,
+				});
 				expect(provider.stats().refreshRequests).toBe(1);
 
 				// After the cooldown, one refresh serves every caller, and says it recovered once. The cooldown is kept in the
 				// database's time, which no process clock can skip: its end is brought forward in the row instead of waiting 30 s.
 				const cooling = (await store.get(connectionId))!;
-				await store.update(connectionId, cooling.version, { nextAttemptAt: new Date((await store.databaseTime()).getTime() - 1000) });
+				await store.update(connectionId, cooling.version, {
+					nextAttemptAt: new Date((await store.databaseTime()).getTime() - 1000),
+				});
 				const after = spawn(config(CALLS_PER_PROCESS));
 				await after.ready;
 				after.go();
@@ -280,7 +379,11 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 
 				// One refresh cut off before delivery, then one delivered; none sent while another was open, no reuse.
 				const stored = await storedTokens(connectionId);
-				expect({ ...provider.stats(), status: stored.row.status, failedCallers: results.filter((r) => !r.ok).length }).toEqual({
+				expect({
+					...provider.stats(),
+					status: stored.row.status,
+					failedCallers: results.filter((r) => !r.ok).length,
+				}).toEqual({
 					refreshRequests: 2,
 					cutOff: 1,
 					completedRefreshes: 1,
@@ -310,7 +413,10 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 			const connectionId = `mp:kill:${acceptPrevious ? 'accept' : 'strict'}:${label}`;
 			const initial = await expiredConnection(connectionId);
 			const victim = spawn(workerConfig(connectionId, 'die', 1));
-			const takers = [spawn(workerConfig(connectionId, 'race')), spawn(workerConfig(connectionId, 'race'))];
+			const takers = [
+				spawn(workerConfig(connectionId, 'race')),
+				spawn(workerConfig(connectionId, 'race')),
+			];
 			await Promise.all([victim, ...takers].map((w) => w.ready));
 
 			victim.go();
@@ -369,15 +475,27 @@ function describeMultiprocess(label: string, describeFn: jest.Describe, createSe
 
 describeMultiprocess('PostgreSQL', describePostgres(), async () => {
 	const db = await createTemporaryPostgresDatabase('oauth2tm_multiprocess');
-	return { kind: 'postgres', options: { pool: { connectionString: db.url }, createTableIfMissing: true }, cleanup: () => db.drop() };
+	return {
+		kind: 'postgres',
+		options: { pool: { connectionString: db.url }, createTableIfMissing: true },
+		cleanup: () => db.drop(),
+	};
 });
 
 describeMultiprocess('MySQL', describeMySql(), async () => {
 	const db = await createTemporaryMySqlDatabase('oauth2tm_multiprocess');
-	return { kind: 'mysql', options: { uri: db.url, createTableIfMissing: true }, cleanup: () => db.drop() };
+	return {
+		kind: 'mysql',
+		options: { uri: db.url, createTableIfMissing: true },
+		cleanup: () => db.drop(),
+	};
 });
 
 describeMultiprocess('SQLite', describe, async () => {
 	const dir = mkdtempSync(join(tmpdir(), 'oauth2tm-multiprocess-'));
-	return { kind: 'sqlite', options: { filePath: join(dir, 'tokens.sqlite') }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+	return {
+		kind: 'sqlite',
+		options: { filePath: join(dir, 'tokens.sqlite') },
+		cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+	};
 });

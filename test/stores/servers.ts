@@ -27,9 +27,12 @@ function describeFor(label: string, url: string, defaultPort: number): jest.Desc
 	if (IN_CI || tcpReachable(url, defaultPort)) return describe;
 	const where = new URL(url);
 	// eslint-disable-next-line no-console
-	console.warn(`SKIPPED: ${label} suites: nothing answers at ${where.hostname}:${where.port || defaultPort} (CI=true would fail instead)`);
+	console.warn(
+		`SKIPPED: ${label} suites: nothing answers at ${where.hostname}:${where.port || defaultPort} (CI=true would fail instead)`,
+	);
 	return describe.skip;
 }
 
-export const describePostgres = (): jest.Describe => describeFor('PostgreSQL', TEST_POSTGRES_URL, 5432);
+export const describePostgres = (): jest.Describe =>
+	describeFor('PostgreSQL', TEST_POSTGRES_URL, 5432);
 export const describeMySql = (): jest.Describe => describeFor('MySQL', TEST_MYSQL_URL, 3306);

@@ -11,19 +11,29 @@ require('../../tools/ts-require');
 const stores = require(path.join(__dirname, '..', '..', 'engine', 'stores', 'index.ts'));
 
 const config = JSON.parse(process.argv[2]);
-const storeClasses = { postgres: stores.PostgresTokenStore, mysql: stores.MySqlTokenStore, sqlite: stores.SqliteTokenStore };
+const storeClasses = {
+	postgres: stores.PostgresTokenStore,
+	mysql: stores.MySqlTokenStore,
+	sqlite: stores.SqliteTokenStore,
+};
 
 async function main() {
 	const store = new storeClasses[config.kind](config.options);
 	await store.deleteStates('warm-up'); // connect and check the tables before the start signal
 	process.send({ type: 'ready' });
-	await new Promise((resolve) => process.once('message', (message) => message && message.type === 'go' && resolve()));
+	await new Promise((resolve) =>
+		process.once('message', (message) => message && message.type === 'go' && resolve()),
+	);
 	const until = new Date(Date.now() + 3_600_000);
 	const results = await Promise.all(
 		config.attempts.map(({ connectionId, stateOrder }) =>
 			store.consumeState(connectionId, stateOrder, until).then(
 				(accepted) => ({ connectionId, stateOrder, accepted }),
-				(error) => ({ connectionId, stateOrder, error: `${error && error.name}: ${error && error.message}` }),
+				(error) => ({
+					connectionId,
+					stateOrder,
+					error: `${error && error.name}: ${error && error.message}`,
+				}),
 			),
 		),
 	);

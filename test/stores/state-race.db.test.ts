@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TokenStore } from '../../engine/store';
 import { MySqlTokenStore, PostgresTokenStore, SqliteTokenStore } from '../../engine/stores';
-import { createTemporaryMySqlDatabase, createTemporaryPostgresDatabase } from '../../tools/temporary-database';
+import {
+	createTemporaryMySqlDatabase,
+	createTemporaryPostgresDatabase,
+} from '../../tools/temporary-database';
 import { stateOrder } from './contract';
 import { describeMySql, describePostgres } from './servers';
 
@@ -33,16 +36,36 @@ interface StoreSetup {
 }
 
 function runWorker(setup: StoreSetup, attempts: Attempt[]) {
-	const child = fork(WORKER, [JSON.stringify({ kind: setup.kind, options: setup.options, attempts })], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+	const child = fork(
+		WORKER,
+		[JSON.stringify({ kind: setup.kind, options: setup.options, attempts })],
+		{ stdio: ['ignore', 'inherit', 'pipe', 'ipc'] },
+	);
 	let stderr = '';
 	child.stderr!.on('data', (chunk) => (stderr += chunk));
-	const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`worker exited (${signal ?? code}) ${stderr}`))));
+	const exited = new Promise<never>((_, reject) =>
+		child.once('exit', (code, signal) =>
+			reject(new Error(`worker exited (${signal ?? code}) ${stderr}`)),
+		),
+	);
 	exited.catch(() => undefined);
-	const message = <T>(type: string) => Promise.race([new Promise<T>((resolve) => child.on('message', (m: any) => m?.type === type && resolve(m))), exited]);
-	return { child, ready: message<unknown>('ready'), done: message<{ results: AttemptResult[] }>('done') };
+	const message = <T>(type: string) =>
+		Promise.race([
+			new Promise<T>((resolve) => child.on('message', (m: any) => m?.type === type && resolve(m))),
+			exited,
+		]);
+	return {
+		child,
+		ready: message<unknown>('ready'),
+		done: message<{ results: AttemptResult[] }>('done'),
+	};
 }
 
-function describeStateRace(label: string, describeFn: jest.Describe, createSetup: () => Promise<StoreSetup>) {
+function describeStateRace(
+	label: string,
+	describeFn: jest.Describe,
+	createSetup: () => Promise<StoreSetup>,
+) {
 	describeFn(`${label}: a state is accepted once across processes`, () => {
 		let setup: StoreSetup;
 		let store: TokenStore;
@@ -59,28 +82,42 @@ function describeStateRace(label: string, describeFn: jest.Describe, createSetup
 			const until = new Date(Date.now() + 3_600_000);
 			const fresh = Array.from({ length: 10 }, (_, i) => `race:fresh:${i}`);
 			const recorded = Array.from({ length: 10 }, (_, i) => `race:recorded:${i}`);
-			for (const connectionId of recorded) expect(await store.consumeState(connectionId, stateOrder(1, 'old'), until)).toBe(true);
+			for (const connectionId of recorded)
+				expect(await store.consumeState(connectionId, stateOrder(1, 'old'), until)).toBe(true);
 			// Per connection: one state that every process tries, three times each; "mixed": six states in issue order.
 			const attempts: Attempt[] = [...fresh, ...recorded].flatMap((connectionId) =>
-				Array.from({ length: 3 }, () => ({ connectionId, stateOrder: stateOrder(1_700_000_000_000, `n-${connectionId}`) })),
+				Array.from({ length: 3 }, () => ({
+					connectionId,
+					stateOrder: stateOrder(1_700_000_000_000, `n-${connectionId}`),
+				})),
 			);
-			const mixed = Array.from({ length: 6 }, (_, i) => ({ connectionId: 'race:mixed', stateOrder: stateOrder(1_700_000_000_000 + i, 'n') }));
-			const workers = Array.from({ length: PROCESSES }, (_, p) => runWorker(setup, [...attempts, ...mixed.filter((_, i) => i % PROCESSES === p || i === 5)]));
+			const mixed = Array.from({ length: 6 }, (_, i) => ({
+				connectionId: 'race:mixed',
+				stateOrder: stateOrder(1_700_000_000_000 + i, 'n'),
+			}));
+			const workers = Array.from({ length: PROCESSES }, (_, p) =>
+				runWorker(setup, [...attempts, ...mixed.filter((_, i) => i % PROCESSES === p || i === 5)]),
+			);
 			try {
 				await Promise.all(workers.map((w) => w.ready));
 				for (const worker of workers) worker.child.send({ type: 'go' });
-				const results = (await Promise.all(workers.map((w) => w.done))).flatMap((done) => done.results);
+				const results = (await Promise.all(workers.map((w) => w.done))).flatMap(
+					(done) => done.results,
+				);
 				expect(results.filter((r) => r.error)).toEqual([]);
 				for (const connectionId of [...fresh, ...recorded]) {
 					const mine = results.filter((r) => r.connectionId === connectionId);
 					expect(mine).toHaveLength(3 * PROCESSES);
 					expect(mine.filter((r) => r.accepted)).toHaveLength(1);
 				}
-				const newest = results.filter((r) => r.connectionId === 'race:mixed' && r.stateOrder === mixed[5].stateOrder);
+				const newest = results.filter(
+					(r) => r.connectionId === 'race:mixed' && r.stateOrder === mixed[5].stateOrder,
+				);
 				expect(newest.filter((r) => r.accepted)).toHaveLength(1);
 				expect(await store.consumeState('race:mixed', mixed[5].stateOrder, until)).toBe(false);
 			} finally {
-				for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+				for (const worker of workers)
+					if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
 			}
 		});
 	});
@@ -89,13 +126,23 @@ function describeStateRace(label: string, describeFn: jest.Describe, createSetup
 describeStateRace('PostgreSQL', describePostgres(), async () => {
 	const db = await createTemporaryPostgresDatabase('oauth2tm_state_race');
 	const options = { pool: { connectionString: db.url }, createTableIfMissing: true };
-	return { kind: 'postgres', options, open: () => new PostgresTokenStore(options), cleanup: () => db.drop() };
+	return {
+		kind: 'postgres',
+		options,
+		open: () => new PostgresTokenStore(options),
+		cleanup: () => db.drop(),
+	};
 });
 
 describeStateRace('MySQL/MariaDB', describeMySql(), async () => {
 	const db = await createTemporaryMySqlDatabase('oauth2tm_state_race');
 	const options = { uri: db.url, createTableIfMissing: true };
-	return { kind: 'mysql', options, open: () => new MySqlTokenStore(options), cleanup: () => db.drop() };
+	return {
+		kind: 'mysql',
+		options,
+		open: () => new MySqlTokenStore(options),
+		cleanup: () => db.drop(),
+	};
 });
 
 describeStateRace('SQLite', describe, async () => {

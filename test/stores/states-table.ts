@@ -18,7 +18,10 @@ export interface StatesTableSetup {
  * creates the states table (with several stores at once), and without it the first state recorded is a StoreError
  * whose statements, run as given, make it work.
  */
-export async function checkStatesTableUpgrade(setup: StatesTableSetup, quote: (name: string) => string): Promise<void> {
+export async function checkStatesTableUpgrade(
+	setup: StatesTableSetup,
+	quote: (name: string) => string,
+): Promise<void> {
 	const until = new Date(Date.now() + 3_600_000);
 	for (const name of ['pre_states_hand', 'pre_states_option']) {
 		await setup.createTokensTable(name);
@@ -28,22 +31,32 @@ export async function checkStatesTableUpgrade(setup: StatesTableSetup, quote: (n
 	const off = setup.open('pre_states_hand', false);
 	await expect(off.verifySchema()).resolves.toBeUndefined();
 	expect((await off.get('old:1'))!.accessToken).toBe('ct:access:old:1');
-	const failure = await off.consumeState('old:1', stateOrder(1, 'n'), until).catch((error) => error);
+	const failure = await off
+		.consumeState('old:1', stateOrder(1, 'n'), until)
+		.catch((error) => error);
 	expect(failure).toBeInstanceOf(StoreError);
-	expect(failure.message).toBe('The table pre_states_hand_states, where the node records which authorization states were used, does not exist');
+	expect(failure.message).toBe(
+		'The table pre_states_hand_states, where the node records which authorization states were used, does not exist',
+	);
 	const statements = /run: (.*)$/.exec(failure.description)?.[1] ?? '';
-	expect(statements.startsWith(`create table if not exists ${quote('pre_states_hand_states')} (`)).toBe(true);
+	expect(
+		statements.startsWith(`create table if not exists ${quote('pre_states_hand_states')} (`),
+	).toBe(true);
 	expect(statements).toContain(`consumed_state`);
 	expect(await setup.tables()).not.toContain('pre_states_hand_states');
 	// Revoke's clean-up fails the same way (the engine ignores it), and tokens are still served.
-	await expect(off.deleteStates('old:1')).rejects.toThrow(/pre_states_hand_states, where the node records/);
+	await expect(off.deleteStates('old:1')).rejects.toThrow(
+		/pre_states_hand_states, where the node records/,
+	);
 	expect((await off.get('old:1'))!.version).toBe(1);
 	await setup.runSql(statements);
 	expect(await off.consumeState('old:1', stateOrder(1, 'n'), until)).toBe(true);
 	expect(await off.consumeState('old:1', stateOrder(1, 'n'), until)).toBe(false);
 
 	const creators = [0, 1, 2].map(() => setup.open('pre_states_option', true));
-	const accepted = await Promise.all(creators.map((store) => store.consumeState('old:1', stateOrder(2, 'n'), until)));
+	const accepted = await Promise.all(
+		creators.map((store) => store.consumeState('old:1', stateOrder(2, 'n'), until)),
+	);
 	expect(accepted.filter(Boolean)).toHaveLength(1);
 	expect(await setup.tables()).toContain('pre_states_option_states');
 	expect((await creators[0].get('old:1'))!.accessToken).toBe('ct:access:old:1');

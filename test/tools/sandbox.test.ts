@@ -5,11 +5,19 @@ const REDIRECT = 'http://127.0.0.1:9/callback';
 let sb: Sandbox;
 
 function basic(id: string, secret: string): string {
-	return 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64');
+	return (
+		'Basic ' +
+		Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')
+	);
 }
 
 async function authorize(extra: Record<string, string> = {}): Promise<URL> {
-	const q = new URLSearchParams({ client_id: sb.clientId, redirect_uri: REDIRECT, state: 's-1', ...extra });
+	const q = new URLSearchParams({
+		client_id: sb.clientId,
+		redirect_uri: REDIRECT,
+		state: 's-1',
+		...extra,
+	});
 	const res = await fetch(`${sb.url}/oauth/authorize?${q}`, { redirect: 'manual' });
 	expect(res.status).toBe(302);
 	return new URL(res.headers.get('location') as string);
@@ -32,8 +40,14 @@ async function exchange(): Promise<any> {
 }
 
 async function me(accessToken: string) {
-	const res = await fetch(`${sb.url}/api/v1/users/me`, { headers: { authorization: `Bearer ${accessToken}` } });
-	return { status: res.status, body: (await res.json()) as any, header: res.headers.get('www-authenticate') };
+	const res = await fetch(`${sb.url}/api/v1/users/me`, {
+		headers: { authorization: `Bearer ${accessToken}` },
+	});
+	return {
+		status: res.status,
+		body: (await res.json()) as any,
+		header: res.headers.get('www-authenticate'),
+	};
 }
 
 beforeEach(async () => {
@@ -52,7 +66,9 @@ test('authorize consents at once and redirects with code and state; deny=1 gives
 	expect(denied.searchParams.get('error')).toBe('access_denied');
 	expect(denied.searchParams.get('state')).toBe('s-1');
 	expect(denied.searchParams.get('code')).toBeNull();
-	const res = await fetch(`${sb.url}/oauth/authorize?client_id=nope&redirect_uri=${REDIRECT}`, { redirect: 'manual' });
+	const res = await fetch(`${sb.url}/oauth/authorize?client_id=nope&redirect_uri=${REDIRECT}`, {
+		redirect: 'manual',
+	});
 	expect(res.status).toBe(400);
 });
 
@@ -76,13 +92,21 @@ test('code exchange returns a Pipedrive-shaped token response; codes are single 
 test('expired codes, bad client credentials and unknown grants are refused', async () => {
 	sb.configure({ codeTtl: -1 });
 	const code = (await authorize()).searchParams.get('code') as string;
-	expect(await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT })).toMatchObject({
+	expect(
+		await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT }),
+	).toMatchObject({
 		status: 400,
 		body: { error: 'invalid_grant' },
 	});
-	const badClient = await token({ grant_type: 'refresh_token', refresh_token: 'x' }, basic(sb.clientId, 'wrong'));
+	const badClient = await token(
+		{ grant_type: 'refresh_token', refresh_token: 'x' },
+		basic(sb.clientId, 'wrong'),
+	);
 	expect(badClient).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-	expect(await token({ grant_type: 'password' })).toMatchObject({ status: 400, body: { error: 'unsupported_grant_type' } });
+	expect(await token({ grant_type: 'password' })).toMatchObject({
+		status: 400,
+		body: { error: 'unsupported_grant_type' },
+	});
 	expect(sb.stats().tokenRequests).toMatchObject({ total: 3, failed: 3 });
 });
 
@@ -96,7 +120,11 @@ test('refresh tokens rotate; the old one answers invalid_grant', async () => {
 	expect(reused).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
 	const r2 = await token({ grant_type: 'refresh_token', refresh_token: r1.body.refresh_token });
 	expect(r2.status).toBe(200);
-	expect(sb.stats().tokenRequests).toMatchObject({ authorization_code: 1, refresh_token: 3, failed: 1 });
+	expect(sb.stats().tokenRequests).toMatchObject({
+		authorization_code: 1,
+		refresh_token: 3,
+		failed: 1,
+	});
 });
 
 test('acceptPreviousRefreshToken lets the token just rotated out through once', async () => {
@@ -106,10 +134,16 @@ test('acceptPreviousRefreshToken lets the token just rotated out through once', 
 	expect(r1.status).toBe(200);
 	const retry = await token({ grant_type: 'refresh_token', refresh_token: t0.refresh_token });
 	expect(retry.status).toBe(200);
-	expect((await token({ grant_type: 'refresh_token', refresh_token: t0.refresh_token })).status).toBe(400);
+	expect(
+		(await token({ grant_type: 'refresh_token', refresh_token: t0.refresh_token })).status,
+	).toBe(400);
 	// the pair that the lost response carried is replaced by the retry's
-	expect((await token({ grant_type: 'refresh_token', refresh_token: r1.body.refresh_token })).status).toBe(400);
-	expect((await token({ grant_type: 'refresh_token', refresh_token: retry.body.refresh_token })).status).toBe(200);
+	expect(
+		(await token({ grant_type: 'refresh_token', refresh_token: r1.body.refresh_token })).status,
+	).toBe(400);
+	expect(
+		(await token({ grant_type: 'refresh_token', refresh_token: retry.body.refresh_token })).status,
+	).toBe(200);
 });
 
 test('the API answers with the token owner; 401 with Pipedrive error body once the token is invalid', async () => {
@@ -155,9 +189,13 @@ test('revocation (RFC 7009): 200 for unknown tokens; a revoked refresh token end
 		});
 	expect((await revoke({ token: 'unknown', token_type_hint: 'access_token' })).status).toBe(200);
 	expect((await revoke({ token: t0.refresh_token }, basic('x', 'y'))).status).toBe(401);
-	expect((await revoke({ token: t0.refresh_token, token_type_hint: 'refresh_token' })).status).toBe(200);
+	expect((await revoke({ token: t0.refresh_token, token_type_hint: 'refresh_token' })).status).toBe(
+		200,
+	);
 	expect((await me(t0.access_token)).status).toBe(401);
-	expect(await token({ grant_type: 'refresh_token', refresh_token: t0.refresh_token })).toMatchObject({
+	expect(
+		await token({ grant_type: 'refresh_token', refresh_token: t0.refresh_token }),
+	).toMatchObject({
 		status: 400,
 		body: { error: 'invalid_grant' },
 	});
@@ -183,11 +221,22 @@ describe('reuse detection (RFC 9700 §4.14.2): a rotated-out refresh token that 
 		expect(r1.status).toBe(200);
 		expect((await me(r1.body.access_token)).status).toBe(200);
 
-		expect(await refresh(t0.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
-		expect(await refresh(r1.body.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+		expect(await refresh(t0.refresh_token)).toMatchObject({
+			status: 400,
+			body: { error: 'invalid_grant' },
+		});
+		expect(await refresh(r1.body.refresh_token)).toMatchObject({
+			status: 400,
+			body: { error: 'invalid_grant' },
+		});
 		expect((await me(r1.body.access_token)).status).toBe(401);
-		expect(sb.grants()).toEqual([expect.objectContaining({ revoked: true, revokedBy: 'refresh-token-reuse' })]);
-		expect(sb.stats()).toMatchObject({ reuseDetections: 1, tokenRequests: { refresh_token: 3, failed: 2 } });
+		expect(sb.grants()).toEqual([
+			expect.objectContaining({ revoked: true, revokedBy: 'refresh-token-reuse' }),
+		]);
+		expect(sb.stats()).toMatchObject({
+			reuseDetections: 1,
+			tokenRequests: { refresh_token: 3, failed: 2 },
+		});
 		const grantId = sb.grants()[0].grantId;
 		expect(sb.stats()).toMatchObject({
 			refreshesByGrant: { [grantId]: 1 },
@@ -227,7 +276,10 @@ describe('reuse detection (RFC 9700 §4.14.2): a rotated-out refresh token that 
 		expect(retry.status).toBe(200);
 		expect(sb.grants()[0].revoked).toBe(false);
 		expect((await refresh(t0.refresh_token)).status).toBe(400);
-		expect(await refresh(retry.body.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+		expect(await refresh(retry.body.refresh_token)).toMatchObject({
+			status: 400,
+			body: { error: 'invalid_grant' },
+		});
 		expect(sb.grants()[0].revokedBy).toBe('refresh-token-reuse');
 	});
 
@@ -241,7 +293,10 @@ describe('reuse detection (RFC 9700 §4.14.2): a rotated-out refresh token that 
 	});
 
 	test('switched on over HTTP (/__sandbox/config), as the benchmark does', async () => {
-		await fetch(`${sb.url}/__sandbox/config`, { method: 'POST', body: JSON.stringify({ reuseDetection: true }) });
+		await fetch(`${sb.url}/__sandbox/config`, {
+			method: 'POST',
+			body: JSON.stringify({ reuseDetection: true }),
+		});
 		const t0 = await exchange();
 		const r1 = await refresh(t0.refresh_token);
 		expect((await refresh(t0.refresh_token)).status).toBe(400);

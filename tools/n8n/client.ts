@@ -85,15 +85,26 @@ function parseJson(text: string): unknown {
 }
 
 /** A JSON request; a non-2xx answer throws with the status and the start of the body. */
-async function send(url: string, method: string, headers: Record<string, string>, body: unknown, label: string) {
+async function send(
+	url: string,
+	method: string,
+	headers: Record<string, string>,
+	body: unknown,
+	label: string,
+) {
 	const res = await fetch(url, {
 		method,
-		headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+		headers: {
+			accept: 'application/json',
+			...(body === undefined ? {} : { 'content-type': 'application/json' }),
+			...headers,
+		},
 		body: body === undefined ? undefined : JSON.stringify(body),
 	});
 	const text = await res.text();
 	const json = parseJson(text);
-	if (!res.ok) throw new N8nRequestError(`${label} -> ${res.status}: ${text.slice(0, 800)}`, res.status, json);
+	if (!res.ok)
+		throw new N8nRequestError(`${label} -> ${res.status}: ${text.slice(0, 800)}`, res.status, json);
 	return { res, json };
 }
 
@@ -113,27 +124,54 @@ export class N8nClient {
 	async rest<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
 		const headers: Record<string, string> = { 'browser-id': this.browserId };
 		if (this.cookie) headers.cookie = this.cookie;
-		const { res, json } = await send(`${this.url}/rest${path}`, method, headers, body, `n8n REST ${method} ${path}`);
-		for (const cookie of res.headers.getSetCookie()) if (cookie.startsWith('n8n-auth=')) this.cookie = cookie.split(';')[0];
+		const { res, json } = await send(
+			`${this.url}/rest${path}`,
+			method,
+			headers,
+			body,
+			`n8n REST ${method} ${path}`,
+		);
+		for (const cookie of res.headers.getSetCookie())
+			if (cookie.startsWith('n8n-auth=')) this.cookie = cookie.split(';')[0];
 		return (json && typeof json === 'object' && 'data' in json ? json.data : json) as T;
 	}
 
 	/** The node or credential types the editor loads (`/types/nodes.json`, `/types/credentials.json`), by name. */
 	async types(kind: 'nodes' | 'credentials'): Promise<string[]> {
-		const headers: Record<string, string> = { 'browser-id': this.browserId, ...(this.cookie ? { cookie: this.cookie } : {}) };
-		const { json } = await send(`${this.url}/types/${kind}.json`, 'GET', headers, undefined, `n8n GET /types/${kind}.json`);
+		const headers: Record<string, string> = {
+			'browser-id': this.browserId,
+			...(this.cookie ? { cookie: this.cookie } : {}),
+		};
+		const { json } = await send(
+			`${this.url}/types/${kind}.json`,
+			'GET',
+			headers,
+			undefined,
+			`n8n GET /types/${kind}.json`,
+		);
 		return (json as { name: string }[]).map((type) => type.name);
 	}
 
 	/** A call to the public API with the API key. */
 	async api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
 		if (!this.apiKey) throw new Error('no API key yet: call createApiKey() first');
-		const { json } = await send(`${this.url}/api/v1${path}`, method, { 'x-n8n-api-key': this.apiKey }, body, `n8n API ${method} ${path}`);
+		const { json } = await send(
+			`${this.url}/api/v1${path}`,
+			method,
+			{ 'x-n8n-api-key': this.apiKey },
+			body,
+			`n8n API ${method} ${path}`,
+		);
 		return json as T;
 	}
 
 	/** Creates the owner account (first start) and keeps the session cookie. */
-	async setupOwner({ email, password, firstName = 'Demo', lastName = 'Owner' }: Owner & { firstName?: string; lastName?: string }) {
+	async setupOwner({
+		email,
+		password,
+		firstName = 'Demo',
+		lastName = 'Owner',
+	}: Owner & { firstName?: string; lastName?: string }) {
 		this.owner = { email, password };
 		return this.rest('POST', '/owner/setup', { email, password, firstName, lastName });
 	}
@@ -146,13 +184,29 @@ export class N8nClient {
 	/** An API key with every scope the owner may have. */
 	async createApiKey(label = 'oauth2-token-manager e2e') {
 		const scopes = await this.rest<string[]>('GET', '/api-keys/scopes');
-		const key = await this.rest<{ id: string; rawApiKey: string }>('POST', '/api-keys', { label, scopes, expiresAt: null });
+		const key = await this.rest<{ id: string; rawApiKey: string }>('POST', '/api-keys', {
+			label,
+			scopes,
+			expiresAt: null,
+		});
 		this.apiKey = key.rawApiKey;
 		return key;
 	}
 
-	async createCredential({ name, type, data }: { name: string; type: string; data: Record<string, unknown> }) {
-		return this.api<{ id: string; name: string; type: string }>('POST', '/credentials', { name, type, data });
+	async createCredential({
+		name,
+		type,
+		data,
+	}: {
+		name: string;
+		type: string;
+		data: Record<string, unknown>;
+	}) {
+		return this.api<{ id: string; name: string; type: string }>('POST', '/credentials', {
+			name,
+			type,
+			data,
+		});
 	}
 
 	/**
@@ -188,7 +242,10 @@ export class N8nClient {
 	 * n8n 2.x registers a published workflow's webhooks asynchronously (publication outbox): waits until the
 	 * production webhook's CORS answer to an OPTIONS probe (which runs nothing) lists the method.
 	 */
-	async waitForWebhook(path: string, { method = 'GET', timeoutMs = 60000 }: { method?: string; timeoutMs?: number } = {}) {
+	async waitForWebhook(
+		path: string,
+		{ method = 'GET', timeoutMs = 60000 }: { method?: string; timeoutMs?: number } = {},
+	) {
 		const deadline = Date.now() + timeoutMs;
 		for (;;) {
 			const res = await fetch(`${this.url}/webhook/${path}`, {
@@ -198,7 +255,8 @@ export class N8nClient {
 			await res.arrayBuffer();
 			const allowed = (res.headers.get('access-control-allow-methods') || '').split(/\s*,\s*/);
 			if (allowed.includes(method)) return;
-			if (Date.now() > deadline) throw new Error(`webhook ${path} was not registered within ${timeoutMs} ms`);
+			if (Date.now() > deadline)
+				throw new Error(`webhook ${path} was not registered within ${timeoutMs} ms`);
 			await sleep(250);
 		}
 	}
@@ -207,13 +265,18 @@ export class N8nClient {
 		return this.api<CreatedWorkflow>('GET', `/workflows/${id}`);
 	}
 
-	async listExecutions(query: Record<string, string> = {}): Promise<{ data: Execution[]; nextCursor?: string | null }> {
+	async listExecutions(
+		query: Record<string, string> = {},
+	): Promise<{ data: Execution[]; nextCursor?: string | null }> {
 		const q = new URLSearchParams({ limit: '250', ...query });
 		return this.api('GET', `/executions?${q}`);
 	}
 
 	/** Calls a production webhook. */
-	async webhook(path: string, { method = 'GET', query, body, headers = {}, redirect = 'manual' }: WebhookRequest = {}): Promise<WebhookResponse> {
+	async webhook(
+		path: string,
+		{ method = 'GET', query, body, headers = {}, redirect = 'manual' }: WebhookRequest = {},
+	): Promise<WebhookResponse> {
 		const q = query ? `?${new URLSearchParams(query)}` : '';
 		const init: RequestInit = { method, headers: { ...headers }, redirect };
 		if (body !== undefined) {

@@ -8,7 +8,8 @@ import type { Stack } from './stack';
 const js = (value: unknown) => JSON.stringify(value);
 
 /** Page-side expressions that find one visible element. */
-const visible = (selector: string) => `[...document.querySelectorAll(${js(selector)})].filter((e) => e.getBoundingClientRect().width > 0)`;
+const visible = (selector: string) =>
+	`[...document.querySelectorAll(${js(selector)})].filter((e) => e.getBoundingClientRect().width > 0)`;
 const byTestId = (id: string) => `${visible(`[data-test-id="${id}"]`)}[0]`;
 /** The innermost visible element under `within` whose own text is exactly `text`. */
 const byText = (text: string, within = '*') =>
@@ -65,7 +66,10 @@ export interface Editor {
 }
 
 /** Opens the editor signed in as the stack's owner. */
-export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 1600, height = 900 } = {}): Promise<Editor> {
+export async function openEditor(
+	stack: Pick<Stack, 'n8n' | 'owner'>,
+	{ width = 1600, height = 900 } = {},
+): Promise<Editor> {
 	const browser = await launchChromium({ width, height });
 	const { page } = browser;
 	const evaluate = <T>(expression: string) => page.evaluate<T>(expression);
@@ -75,7 +79,8 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 		for (;;) {
 			const value = await evaluate<T>(expression);
 			if (value) return value;
-			if (Date.now() > until) throw new Error(`the editor did not show ${what} within ${timeoutMs} ms`);
+			if (Date.now() > until)
+				throw new Error(`the editor did not show ${what} within ${timeoutMs} ms`);
 			await sleep(150);
 		}
 	}
@@ -86,7 +91,13 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 			what,
 		);
 		for (const type of ['mouseMoved', 'mousePressed', 'mouseReleased']) {
-			await page.send('Input.dispatchMouseEvent', { type, x: at.x, y: at.y, button: 'left', clickCount: 1 });
+			await page.send('Input.dispatchMouseEvent', {
+				type,
+				x: at.x,
+				y: at.y,
+				button: 'left',
+				clickCount: 1,
+			});
 		}
 		await sleep(250);
 	}
@@ -96,7 +107,8 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 		await sleep(250);
 	}
 
-	const texts = (selector: string) => evaluate<string[]>(`${visible(selector)}.map((e) => e.textContent.trim())`);
+	const texts = (selector: string) =>
+		evaluate<string[]>(`${visible(selector)}.map((e) => e.textContent.trim())`);
 
 	await page.navigate(`${stack.n8n.url}/signin`);
 	const login = await evaluate(`(async () => {
@@ -134,7 +146,11 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 				await click(search, 'the node search');
 				await evaluate(`${search}?.select?.()`);
 				await type(nodeName);
-				const listed = await waitFor<boolean>(`!!${result}`, `"${nodeName}" in the node search`, 5000).catch((err) => {
+				const listed = await waitFor<boolean>(
+					`!!${result}`,
+					`"${nodeName}" in the node search`,
+					5000,
+				).catch((err) => {
 					if (attempt === 3) throw err;
 					return false;
 				});
@@ -146,47 +162,91 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 			await sleep(500);
 		},
 
-		credentialLabels: () => texts('[data-test-id="node-credentials-slot"] [data-test-id="credentials-label"] label'),
+		credentialLabels: () =>
+			texts('[data-test-id="node-credentials-slot"] [data-test-id="credentials-label"] label'),
 
-		parameterLabels: () => texts('[data-test-id="node-parameters"] [data-test-id="parameter-item"] [data-test-id="input-label"] label [class*="_title_"]'),
+		parameterLabels: () =>
+			texts(
+				'[data-test-id="node-parameters"] [data-test-id="parameter-item"] [data-test-id="input-label"] label [class*="_title_"]',
+			),
 
 		selectedCredential: (label) =>
-			evaluate(`(() => { const i = ${credentialSlot(label)}?.querySelector('input'); return i ? i.value || i.placeholder : null; })()`),
+			evaluate(
+				`(() => { const i = ${credentialSlot(label)}?.querySelector('input'); return i ? i.value || i.placeholder : null; })()`,
+			),
 
 		async credentialChoices(label) {
-			const items = visible('[data-test-id^="node-credentials-select-item-"]:not([data-test-id$="-new"])');
+			const items = visible(
+				'[data-test-id^="node-credentials-select-item-"]:not([data-test-id$="-new"])',
+			);
 			for (let attempt = 0; attempt < 3; attempt++) {
-				await click(`${credentialSlot(label)}?.querySelector('input')`, `the credential slot "${label}"`);
-				const open = await waitFor<boolean>(`${visible('[data-test-id="node-credentials-select-item-new"]')}.length > 0`, 'a credential list', 3000).catch(() => false);
+				await click(
+					`${credentialSlot(label)}?.querySelector('input')`,
+					`the credential slot "${label}"`,
+				);
+				const open = await waitFor<boolean>(
+					`${visible('[data-test-id="node-credentials-select-item-new"]')}.length > 0`,
+					'a credential list',
+					3000,
+				).catch(() => false);
 				if (open) break;
 			}
 			await sleep(300);
 			// each option shows the credential's name, then its type
-			return evaluate(`${items}.map((e) => e.querySelector('[class*="optionName"]')?.textContent.trim())`);
+			return evaluate(
+				`${items}.map((e) => e.querySelector('[class*="optionName"]')?.textContent.trim())`,
+			);
 		},
 
-		pickCredential: (name) => click(byText(name, '[data-test-id^="node-credentials-select-item-"]'), `the credential "${name}" in the list`),
+		pickCredential: (name) =>
+			click(
+				byText(name, '[data-test-id^="node-credentials-select-item-"]'),
+				`the credential "${name}" in the list`,
+			),
 
 		async chooseOption(parameter, option) {
-			await click(`${byTestId(`parameter-input-${parameter}`)}?.querySelector('input')`, `the parameter "${parameter}"`);
-			await waitFor(`${visible('.el-select-dropdown__item')}.length > 0`, `the options of "${parameter}"`);
-			const names = await evaluate<string[]>(`${visible('.el-select-dropdown__item .option-headline')}.map((e) => e.textContent.trim())`);
-			await click(byText(option, '.el-select-dropdown__item .option-headline'), `the option "${option}"`);
+			await click(
+				`${byTestId(`parameter-input-${parameter}`)}?.querySelector('input')`,
+				`the parameter "${parameter}"`,
+			);
+			await waitFor(
+				`${visible('.el-select-dropdown__item')}.length > 0`,
+				`the options of "${parameter}"`,
+			);
+			const names = await evaluate<string[]>(
+				`${visible('.el-select-dropdown__item .option-headline')}.map((e) => e.textContent.trim())`,
+			);
+			await click(
+				byText(option, '.el-select-dropdown__item .option-headline'),
+				`the option "${option}"`,
+			);
 			return names;
 		},
 
-		optionShown: (parameter) => evaluate(`${byTestId(`parameter-input-${parameter}`)}?.querySelector('input')?.value ?? null`),
+		optionShown: (parameter) =>
+			evaluate(
+				`${byTestId(`parameter-input-${parameter}`)}?.querySelector('input')?.value ?? null`,
+			),
 
 		async fill(parameter, text) {
-			await click(`${byTestId(`parameter-input-${parameter}`)}?.querySelector('input, textarea, [contenteditable="true"]')`, `the parameter "${parameter}"`);
+			await click(
+				`${byTestId(`parameter-input-${parameter}`)}?.querySelector('input, textarea, [contenteditable="true"]')`,
+				`the parameter "${parameter}"`,
+			);
 			await type(text);
 		},
 
 		async pickFromList(parameter, search, entry) {
 			// the locator's inputs: its mode selector, then its value (which opens the list)
-			await click(`[...(${byTestId(`parameter-input-${parameter}`)}?.querySelectorAll('input') ?? [])].pop()`, `the list of "${parameter}"`);
+			await click(
+				`[...(${byTestId(`parameter-input-${parameter}`)}?.querySelectorAll('input') ?? [])].pop()`,
+				`the list of "${parameter}"`,
+			);
 			const searchBoxes = visible('[data-test-id="rlc-search"]');
-			await click(`${searchBoxes}.map((e) => (e.matches('input') ? e : e.querySelector('input')))[0]`, `the search of "${parameter}"`);
+			await click(
+				`${searchBoxes}.map((e) => (e.matches('input') ? e : e.querySelector('input')))[0]`,
+				`the search of "${parameter}"`,
+			);
 			await type(search);
 			const item = byText(entry, '[data-test-id="rlc-item"] span');
 			await waitFor(`!!${item}`, `"${entry}" in the list of "${parameter}"`);
@@ -200,14 +260,23 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 			const input = '[data-test-id="workflow-import-input"]';
 			await waitFor(`!!document.querySelector(${js(input)})`, 'the Import from File input', 30000);
 			const { root } = await page.send<{ root: { nodeId: number } }>('DOM.getDocument', {});
-			const { nodeId } = await page.send<{ nodeId: number }>('DOM.querySelector', { nodeId: root.nodeId, selector: input });
+			const { nodeId } = await page.send<{ nodeId: number }>('DOM.querySelector', {
+				nodeId: root.nodeId,
+				selector: input,
+			});
 			await page.send('DOM.setFileInputFiles', { nodeId, files: [file] });
-			await waitFor(`document.querySelectorAll('[data-test-id="canvas-node"]').length === ${nodeCount}`, `${nodeCount} nodes on the canvas`, 30000);
+			await waitFor(
+				`document.querySelectorAll('[data-test-id="canvas-node"]').length === ${nodeCount}`,
+				`${nodeCount} nodes on the canvas`,
+				30000,
+			);
 			await sleep(1000); // the issues are set once the nodes are placed
 		},
 
 		nodesWithIssues: () =>
-			evaluate(`[...document.querySelectorAll('[data-test-id="canvas-node"]')].filter((e) => e.querySelector('[data-test-id="node-issues"]')).map((e) => e.dataset.nodeName)`),
+			evaluate(
+				`[...document.querySelectorAll('[data-test-id="canvas-node"]')].filter((e) => e.querySelector('[data-test-id="node-issues"]')).map((e) => e.dataset.nodeName)`,
+			),
 
 		async executeStep() {
 			await click(byTestId('node-execute-button'), 'the "Execute step" button');
@@ -216,10 +285,15 @@ export async function openEditor(stack: Pick<Stack, 'n8n' | 'owner'>, { width = 
 				'a run of the node',
 				60000,
 			);
-			const error = await evaluate<string | null>(`document.querySelector('[data-test-id="output-panel"] [data-test-id="node-error-message"]')?.textContent.trim() ?? null`);
+			const error = await evaluate<string | null>(
+				`document.querySelector('[data-test-id="output-panel"] [data-test-id="node-error-message"]')?.textContent.trim() ?? null`,
+			);
 			if (error) throw new Error(`the node failed in the editor: ${error}`);
 			const table = '[data-test-id="output-panel"] table';
-			await click(`${visible('[data-test-id="output-panel"] [data-test-id="radio-button-table"]')}[0]`, 'the output\'s Table view');
+			await click(
+				`${visible('[data-test-id="output-panel"] [data-test-id="radio-button-table"]')}[0]`,
+				"the output's Table view",
+			);
 			await waitFor(`!!document.querySelector('${table} tbody td')`, 'the output table');
 			return evaluate(`(() => {
 				const head = [...document.querySelectorAll('${table} thead th')].map((th) => th.textContent.trim());

@@ -22,7 +22,11 @@ export const CURRENT_N8N: N8nTarget = { version: '2.41.1', nodeMajor: 24 };
  * The newest 1.x (the LTS line many self-hosted users still run). Its n8n-nodes-base fetches `xlsx` from a URL outside
  * the npm registry; the same SheetJS release republished on the registry takes its place.
  */
-export const N8N_1X: N8nTarget = { version: '1.123.81', nodeMajor: 22, overrides: { xlsx: 'npm:@e965/xlsx@0.20.3' } };
+export const N8N_1X: N8nTarget = {
+	version: '1.123.81',
+	nodeMajor: 22,
+	overrides: { xlsx: 'npm:@e965/xlsx@0.20.3' },
+};
 
 export const N8N_VERSION = CURRENT_N8N.version;
 export const n8nHome = homeOf(CURRENT_N8N);
@@ -104,36 +108,55 @@ export async function ensureN8n({
 	const bin = binOf(target);
 	const ready = { home, bin, version: target.version, installedNow: false };
 	if (isInstalled(target)) return ready;
-	return withLock(target.version, async () => {
-		if (isInstalled(target)) return ready;
-		fs.mkdirSync(home, { recursive: true });
-		const pkg = { name: 'n8n-runtime', private: true, dependencies: { n8n: target.version }, overrides: target.overrides ?? {} };
-		fs.writeFileSync(path.join(home, 'package.json'), `${JSON.stringify(pkg)}\n`);
-		const started = Date.now();
-		log(`Installing n8n ${target.version} into ${home} (first time only: about 6 minutes, 2.8 GB)...`);
-		const logFile = fs.openSync(path.join(home, 'install.log'), 'a');
-		const child = spawn('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=warn'], {
-			cwd: home,
-			stdio: ['ignore', logFile, logFile],
-			env: { ...process.env, npm_config_ignore_scripts: 'true' },
-		});
-		const ticker = setInterval(() => {
-			const secs = Math.round((Date.now() - started) / 1000);
-			const unpacked = countPackages(path.join(home, 'node_modules'));
-			log(`  ... ${secs}s, ${unpacked ? `${unpacked} packages unpacked, downloading and linking the rest` : 'npm is resolving about 2,300 packages'}`);
-		}, 15000);
-		const code = await new Promise<number | null>((resolve, reject) => {
-			child.on('error', reject);
-			child.on('exit', (c, signal) => resolve(signal ? 1 : c));
-		}).finally(() => {
-			clearInterval(ticker);
-			fs.closeSync(logFile);
-		});
-		if (code !== 0 || !fs.existsSync(bin)) {
-			throw new Error(`npm install n8n@${target.version} failed (exit ${code}); see ${path.join(home, 'install.log')}`);
-		}
-		fs.writeFileSync(markerOf(target), `${new Date().toISOString()} n8n@${target.version}\n`);
-		log(`n8n ${target.version} installed in ${Math.round((Date.now() - started) / 1000)}s`);
-		return { ...ready, installedNow: true };
-	}, log);
+	return withLock(
+		target.version,
+		async () => {
+			if (isInstalled(target)) return ready;
+			fs.mkdirSync(home, { recursive: true });
+			const pkg = {
+				name: 'n8n-runtime',
+				private: true,
+				dependencies: { n8n: target.version },
+				overrides: target.overrides ?? {},
+			};
+			fs.writeFileSync(path.join(home, 'package.json'), `${JSON.stringify(pkg)}\n`);
+			const started = Date.now();
+			log(
+				`Installing n8n ${target.version} into ${home} (first time only: about 6 minutes, 2.8 GB)...`,
+			);
+			const logFile = fs.openSync(path.join(home, 'install.log'), 'a');
+			const child = spawn(
+				'npm',
+				['install', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=warn'],
+				{
+					cwd: home,
+					stdio: ['ignore', logFile, logFile],
+					env: { ...process.env, npm_config_ignore_scripts: 'true' },
+				},
+			);
+			const ticker = setInterval(() => {
+				const secs = Math.round((Date.now() - started) / 1000);
+				const unpacked = countPackages(path.join(home, 'node_modules'));
+				log(
+					`  ... ${secs}s, ${unpacked ? `${unpacked} packages unpacked, downloading and linking the rest` : 'npm is resolving about 2,300 packages'}`,
+				);
+			}, 15000);
+			const code = await new Promise<number | null>((resolve, reject) => {
+				child.on('error', reject);
+				child.on('exit', (c, signal) => resolve(signal ? 1 : c));
+			}).finally(() => {
+				clearInterval(ticker);
+				fs.closeSync(logFile);
+			});
+			if (code !== 0 || !fs.existsSync(bin)) {
+				throw new Error(
+					`npm install n8n@${target.version} failed (exit ${code}); see ${path.join(home, 'install.log')}`,
+				);
+			}
+			fs.writeFileSync(markerOf(target), `${new Date().toISOString()} n8n@${target.version}\n`);
+			log(`n8n ${target.version} installed in ${Math.round((Date.now() - started) / 1000)}s`);
+			return { ...ready, installedNow: true };
+		},
+		log,
+	);
 }

@@ -9,7 +9,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { nodeRuntimeOf } from '../node-runtime';
 import { sleep } from '../sleep';
-import { createTemporaryPostgresDatabase, dropPostgresDatabase, dropStalePostgresDatabases, type TemporaryPostgresDatabase } from '../temporary-database';
+import {
+	createTemporaryPostgresDatabase,
+	dropPostgresDatabase,
+	dropStalePostgresDatabases,
+	type TemporaryPostgresDatabase,
+} from '../temporary-database';
 import { CURRENT_N8N, ensureN8n, type Log, type N8nTarget } from './install';
 
 export function freePort(): Promise<number> {
@@ -60,7 +65,14 @@ export async function dropDatabase(name: string): Promise<void> {
 }
 
 /** Environment for an n8n process: its folder, ports, database, and no calls home. */
-function n8nEnv({ userFolder, port, brokerPort, database, encryptionKey, extra = {} }: {
+function n8nEnv({
+	userFolder,
+	port,
+	brokerPort,
+	database,
+	encryptionKey,
+	extra = {},
+}: {
 	userFolder: string;
 	port: number;
 	brokerPort: number;
@@ -178,10 +190,17 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 	const logFile = options.logFile || path.join(userFolder, 'n8n.log');
 	const out = fs.openSync(logFile, 'a');
 	const started = Date.now();
-	log(`Starting n8n ${target.version} on Node ${target.nodeMajor}, http://127.0.0.1:${port} (database ${database}, log ${logFile})`);
+	log(
+		`Starting n8n ${target.version} on Node ${target.nodeMajor}, http://127.0.0.1:${port} (database ${database}, log ${logFile})`,
+	);
 	const args = options.args ?? ['start'];
 	const servesEditor = args[0] === 'start';
-	const child = spawn(node, [bin, ...args], { cwd: userFolder, env, stdio: ['ignore', out, out], detached: false });
+	const child = spawn(node, [bin, ...args], {
+		cwd: userFolder,
+		env,
+		stdio: ['ignore', out, out],
+		detached: false,
+	});
 	let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
 	child.on('exit', (code, signal) => {
 		exited = { code, signal };
@@ -194,7 +213,9 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 			fs.closeSync(out);
 			const tail = fs.readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n');
 			if (!options.keepDatabase) await fresh?.drop().catch(() => {});
-			throw new Error(`n8n exited during start (${JSON.stringify(exited)}). Last lines of ${logFile}:\n${tail}`);
+			throw new Error(
+				`n8n exited during start (${JSON.stringify(exited)}). Last lines of ${logFile}:\n${tail}`,
+			);
 		}
 		try {
 			const answers = async (route: string) => {
@@ -204,13 +225,19 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 			};
 			// database connected and migrated; n8n 1.x says so before its REST routes are mounted, hence the second
 			// probe where there are REST routes (not on a worker's health-check port)
-			if ((await answers('/healthz/readiness')) && (!servesEditor || (await answers('/rest/settings')))) break;
+			if (
+				(await answers('/healthz/readiness')) &&
+				(!servesEditor || (await answers('/rest/settings')))
+			)
+				break;
 		} catch {
 			// not listening yet
 		}
 		if (Date.now() > deadline) {
 			child.kill('SIGKILL');
-			throw new Error(`n8n did not answer within ${options.timeoutMs || 180000} ms; see ${logFile}`);
+			throw new Error(
+				`n8n did not answer within ${options.timeoutMs || 180000} ms; see ${logFile}`,
+			);
 		}
 		if (Date.now() - lastTick > 10000) {
 			lastTick = Date.now();
@@ -235,7 +262,11 @@ export async function startN8n(options: StartN8nOptions): Promise<N8nInstance> {
 		env,
 		cli(args, extraEnv = {}) {
 			return new Promise((resolve, reject) => {
-				const c = spawn(node, [bin, ...args], { cwd: userFolder, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+				const c = spawn(node, [bin, ...args], {
+					cwd: userFolder,
+					env: { ...env, ...extraEnv },
+					stdio: ['ignore', 'pipe', 'pipe'],
+				});
 				let stdout = '';
 				let stderr = '';
 				c.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

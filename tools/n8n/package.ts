@@ -19,16 +19,31 @@ interface PackageJson {
 }
 
 async function npm(args: string[], cwd: string) {
-	return run('npm', args, { cwd, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_ignore_scripts: 'true' } });
+	return run('npm', args, {
+		cwd,
+		maxBuffer: 64 * 1024 * 1024,
+		env: { ...process.env, npm_config_ignore_scripts: 'true' },
+	});
 }
 
 /** `npm pack` of the built repo into a temporary folder. */
 export async function packProject({ dir = repoDir }: { dir?: string } = {}) {
-	if (!fs.existsSync(path.join(dir, 'dist'))) throw new Error('dist/ is missing: run `npm run build` first');
+	if (!fs.existsSync(path.join(dir, 'dist')))
+		throw new Error('dist/ is missing: run `npm run build` first');
 	const dest = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-pack-'));
 	const { stdout } = await npm(['pack', '--json', '--pack-destination', dest], dir);
-	const [info] = JSON.parse(stdout) as { filename: string; name: string; version: string; files: unknown[] }[];
-	return { tarball: path.join(dest, info.filename), name: info.name, version: info.version, files: info.files.length };
+	const [info] = JSON.parse(stdout) as {
+		filename: string;
+		name: string;
+		version: string;
+		files: unknown[];
+	}[];
+	return {
+		tarball: path.join(dest, info.filename),
+		name: info.name,
+		version: info.version,
+		files: info.files.length,
+	};
 }
 
 /** The same packed package under another version number, packed beside the original (a newer release to update to). */
@@ -39,7 +54,10 @@ export async function repackAs(tarball: string, version: string) {
 		const pkgFile = path.join(staging, 'package.json');
 		const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as PackageJson;
 		fs.writeFileSync(pkgFile, `${JSON.stringify({ ...pkg, version }, null, 2)}\n`);
-		const { stdout } = await npm(['pack', '--json', '--pack-destination', path.dirname(tarball)], staging);
+		const { stdout } = await npm(
+			['pack', '--json', '--pack-destination', path.dirname(tarball)],
+			staging,
+		);
 		const [info] = JSON.parse(stdout) as { filename: string }[];
 		return path.join(path.dirname(tarball), info.filename);
 	} finally {
@@ -54,7 +72,8 @@ export async function installPackage(userFolder: string, tarball: string) {
 	await run('tar', ['-xzf', tarball, '-C', staging, '--strip-components=1']);
 	const pkgFile = path.join(staging, 'package.json');
 	const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as PackageJson;
-	for (const field of ['devDependencies', 'peerDependencies', 'optionalDependencies', 'scripts']) delete pkg[field];
+	for (const field of ['devDependencies', 'peerDependencies', 'optionalDependencies', 'scripts'])
+		delete pkg[field];
 	fs.writeFileSync(pkgFile, `${JSON.stringify(pkg, null, 2)}\n`);
 	const target = path.join(nodesDir, 'node_modules', pkg.name);
 	fs.rmSync(target, { recursive: true, force: true });

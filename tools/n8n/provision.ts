@@ -7,7 +7,14 @@
 import * as crypto from 'node:crypto';
 import type { Sandbox } from '../sandbox';
 import { N8nClient, type WebhookResponse, type Workflow } from './client';
-import { assertLinked, credentialReference, PACKAGE_NODE, readWorkflow, sandboxAppCredential, setMinValidity } from './stack';
+import {
+	assertLinked,
+	credentialReference,
+	PACKAGE_NODE,
+	readWorkflow,
+	sandboxAppCredential,
+	setMinValidity,
+} from './stack';
 
 const EMBEDDED_CREDENTIAL = 'oAuth2TokenManagerEmbeddedApi';
 
@@ -20,12 +27,25 @@ export interface StoreChoice {
 }
 
 /** The PostgreSQL store in the given database (the table is created on first use). */
-export function postgresStore(database: string, encryptionKey = crypto.randomBytes(32).toString('base64')): StoreChoice {
+export function postgresStore(
+	database: string,
+	encryptionKey = crypto.randomBytes(32).toString('base64'),
+): StoreChoice {
 	return {
 		storage: 'postgres',
 		credentialType: 'oAuth2TokenManagerPostgresApi',
 		credentialName: 'OAuth2 token store (PostgreSQL)',
-		data: { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', ssl: 'disable', tableName: 'oauth2_tokens', createTableIfMissing: true, encryptionKey },
+		data: {
+			host: '127.0.0.1',
+			port: 5432,
+			database,
+			user: 'postgres',
+			password: '',
+			ssl: 'disable',
+			tableName: 'oauth2_tokens',
+			createTableIfMissing: true,
+			encryptionKey,
+		},
 	};
 }
 
@@ -48,7 +68,8 @@ export function onStore(workflow: Workflow, store: StoreChoice, tag = ''): Workf
 	const tagged = (name: string) => (tag ? `${tag} ${name}` : name);
 	if (tag) copy.name = tagged(copy.name);
 	for (const node of copy.nodes) {
-		for (const ref of Object.values(node.credentials || {})) if (ref?.name) ref.name = tagged(ref.name);
+		for (const ref of Object.values(node.credentials || {}))
+			if (ref?.name) ref.name = tagged(ref.name);
 		if (tag && node.type === 'n8n-nodes-base.webhook') {
 			node.parameters.path = `${tag}/${node.parameters.path}`;
 			node.webhookId = crypto.randomUUID();
@@ -56,7 +77,10 @@ export function onStore(workflow: Workflow, store: StoreChoice, tag = ''): Workf
 		if (node.type !== PACKAGE_NODE) continue;
 		node.parameters.storage = store.storage;
 		const { [EMBEDDED_CREDENTIAL]: _embedded, ...others } = node.credentials || {};
-		node.credentials = { ...others, [store.credentialType]: credentialReference(tagged(store.credentialName)) };
+		node.credentials = {
+			...others,
+			[store.credentialType]: credentialReference(tagged(store.credentialName)),
+		};
 	}
 	return copy;
 }
@@ -64,7 +88,10 @@ export function onStore(workflow: Workflow, store: StoreChoice, tag = ''): Workf
 /** The owner account and an API key on a fresh n8n; resolves a client logged in with both. */
 export async function ownerClient(n8nUrl: string): Promise<N8nClient> {
 	const client = new N8nClient(n8nUrl);
-	await client.setupOwner({ email: 'owner@example.test', password: `Owner-${crypto.randomBytes(9).toString('base64url')}1` });
+	await client.setupOwner({
+		email: 'owner@example.test',
+		password: `Owner-${crypto.randomBytes(9).toString('base64url')}1`,
+	});
 	await client.createApiKey();
 	return client;
 }
@@ -105,7 +132,8 @@ export async function provisionTokenManager(options: {
 	const tagged = (name: string) => (tag ? `${tag} ${name}` : name);
 	const connect = onStore(readWorkflow('connect'), store, tag);
 	const call = onStore(readWorkflow('call'), store, tag);
-	const hookPath = (workflow: Workflow, node: string) => String(workflow.nodes.find((n) => n.name === node)?.parameters.path);
+	const hookPath = (workflow: Workflow, node: string) =>
+		String(workflow.nodes.find((n) => n.name === node)?.parameters.path);
 	const startUrl = `${options.n8nUrl}/webhook/${hookPath(connect, 'Start Webhook')}`;
 	const callbackUrl = `${options.n8nUrl}/webhook/${hookPath(connect, 'OAuth Callback')}`;
 	const callPath = hookPath(call, 'Call Webhook');
@@ -113,10 +141,26 @@ export async function provisionTokenManager(options: {
 	const callAuth = { name: 'X-Call-Key', value: crypto.randomBytes(18).toString('base64url') };
 
 	const credentialIds = [
-		await client.createCredential({ name: tagged('Pipedrive OAuth app'), type: 'oAuth2TokenManagerAppApi', data: sandboxAppCredential(sandbox, callbackUrl) }),
-		await client.createCredential({ name: tagged(store.credentialName), type: store.credentialType, data: store.data }),
-		await client.createCredential({ name: tagged('Call webhook header auth'), type: 'httpHeaderAuth', data: callAuth }),
-		await client.createCredential({ name: tagged('Connect start basic auth'), type: 'httpBasicAuth', data: basicAuth }),
+		await client.createCredential({
+			name: tagged('Pipedrive OAuth app'),
+			type: 'oAuth2TokenManagerAppApi',
+			data: sandboxAppCredential(sandbox, callbackUrl),
+		}),
+		await client.createCredential({
+			name: tagged(store.credentialName),
+			type: store.credentialType,
+			data: store.data,
+		}),
+		await client.createCredential({
+			name: tagged('Call webhook header auth'),
+			type: 'httpHeaderAuth',
+			data: callAuth,
+		}),
+		await client.createCredential({
+			name: tagged('Connect start basic auth'),
+			type: 'httpBasicAuth',
+			data: basicAuth,
+		}),
 	].map((c) => c.id);
 
 	if (options.minValiditySeconds !== undefined) setMinValidity(call, options.minValiditySeconds);
@@ -134,23 +178,39 @@ export async function provisionTokenManager(options: {
 		async connect(connectionId, user) {
 			const start = await fetch(`${startUrl}?${new URLSearchParams({ connectionId })}`, {
 				redirect: 'manual',
-				headers: { authorization: `Basic ${Buffer.from(`${basicAuth.user}:${basicAuth.password}`).toString('base64')}` },
+				headers: {
+					authorization: `Basic ${Buffer.from(`${basicAuth.user}:${basicAuth.password}`).toString('base64')}`,
+				},
 				signal: AbortSignal.timeout(60_000),
 			});
 			const authorize = start.headers.get('location');
-			if (!authorize?.startsWith(sandbox.authorizationUrl)) throw new Error(`the start webhook answered ${start.status} without the consent redirect`);
+			if (!authorize?.startsWith(sandbox.authorizationUrl))
+				throw new Error(`the start webhook answered ${start.status} without the consent redirect`);
 			const consent = new URL(authorize);
 			consent.searchParams.set('user', user);
-			const back = await fetch(consent, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+			const back = await fetch(consent, {
+				redirect: 'manual',
+				signal: AbortSignal.timeout(10_000),
+			});
 			const callback = back.headers.get('location');
-			if (!callback?.startsWith(callbackUrl)) throw new Error(`the sandbox answered ${back.status} without the callback redirect`);
-			const page = await fetch(callback, { redirect: 'manual', signal: AbortSignal.timeout(60_000) });
+			if (!callback?.startsWith(callbackUrl))
+				throw new Error(`the sandbox answered ${back.status} without the callback redirect`);
+			const page = await fetch(callback, {
+				redirect: 'manual',
+				signal: AbortSignal.timeout(60_000),
+			});
 			await page.arrayBuffer();
 			return page.status;
 		},
 		async call(connectionId) {
-			const res = await client.webhook(callPath, { query: { connectionId }, headers: { [callAuth.name]: callAuth.value } });
-			return { ...res, body: (res.body && typeof res.body === 'object' ? res.body : {}) as CallAnswer };
+			const res = await client.webhook(callPath, {
+				query: { connectionId },
+				headers: { [callAuth.name]: callAuth.value },
+			});
+			return {
+				...res,
+				body: (res.body && typeof res.body === 'object' ? res.body : {}) as CallAnswer,
+			};
 		},
 	};
 }

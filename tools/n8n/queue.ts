@@ -15,18 +15,29 @@ import { installPackage } from './package';
 
 /** The few ioredis calls used here: ioredis ships with n8n, not with this project, so it has no types here. */
 interface RedisClient {
-	scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
+	scan(
+		cursor: string,
+		match: 'MATCH',
+		pattern: string,
+		count: 'COUNT',
+		n: number,
+	): Promise<[string, string[]]>;
 	del(...keys: string[]): Promise<number>;
 	quit(): Promise<unknown>;
 	disconnect(): void;
 }
 
-export const REDIS = { host: process.env.OAUTH2TM_REDIS_HOST || '127.0.0.1', port: Number(process.env.OAUTH2TM_REDIS_PORT || 6379) };
+export const REDIS = {
+	host: process.env.OAUTH2TM_REDIS_HOST || '127.0.0.1',
+	port: Number(process.env.OAUTH2TM_REDIS_PORT || 6379),
+};
 const PREFIX_ROOT = 'oauth2tm-q-';
 
 function redisClient(): RedisClient {
 	// resolved from n8n's install folder, the copy n8n itself talks to Redis with
-	const Redis = createRequire(path.join(n8nHome, 'package.json'))('ioredis') as new (options: object) => RedisClient;
+	const Redis = createRequire(path.join(n8nHome, 'package.json'))('ioredis') as new (
+		options: object,
+	) => RedisClient;
 	return new Redis({ ...REDIS, lazyConnect: false, maxRetriesPerRequest: 2, connectTimeout: 5000 });
 }
 
@@ -68,7 +79,10 @@ export function deleteRedisKeys(prefix: string): Promise<number> {
 async function deleteStaleKeys(maxAgeMs = 24 * 3600 * 1000): Promise<void> {
 	await withRedis(async (redis) => {
 		const stale = (await scanKeys(redis, `*${PREFIX_ROOT}*`)).filter((key) => {
-			const created = parseInt(key.slice(key.indexOf(PREFIX_ROOT) + PREFIX_ROOT.length).split('-')[0], 36);
+			const created = parseInt(
+				key.slice(key.indexOf(PREFIX_ROOT) + PREFIX_ROOT.length).split('-')[0],
+				36,
+			);
 			return Number.isFinite(created) && Date.now() - created > maxAgeMs;
 		});
 		if (stale.length) await redis.del(...stale);
@@ -134,7 +148,8 @@ export async function startQueueCluster(options: QueueClusterOptions): Promise<Q
 		const starting = await Promise.allSettled(
 			Array.from({ length: options.workers ?? 2 }, async (_, i) => {
 				const userFolder = path.join(options.baseFolder, `worker-${i + 1}`);
-				if (fs.existsSync(mainNodes)) fs.cpSync(mainNodes, path.join(userFolder, '.n8n', 'nodes'), { recursive: true });
+				if (fs.existsSync(mainNodes))
+					fs.cpSync(mainNodes, path.join(userFolder, '.n8n', 'nodes'), { recursive: true });
 				const port = await freePort();
 				const worker = await startN8n({
 					userFolder,
@@ -160,7 +175,8 @@ export async function startQueueCluster(options: QueueClusterOptions): Promise<Q
 				const ran = new Map<string, number>();
 				workers.forEach((worker, index) => {
 					const text = fs.readFileSync(worker.logFile, 'utf8');
-					for (const match of text.matchAll(/Worker started execution (\S+) \(job/g)) ran.set(match[1], index);
+					for (const match of text.matchAll(/Worker started execution (\S+) \(job/g))
+						ran.set(match[1], index);
 				});
 				return ran;
 			},

@@ -50,21 +50,30 @@ async function npmConfig(key: string): Promise<string> {
 	return value === 'null' || value === 'undefined' ? '' : value;
 }
 
-function httpsJson(url: string, ca: string, method = 'GET', body?: unknown): Promise<{ status: number; json: unknown }> {
+function httpsJson(
+	url: string,
+	ca: string,
+	method = 'GET',
+	body?: unknown,
+): Promise<{ status: number; json: unknown }> {
 	return new Promise((resolve, reject) => {
-		const req = https.request(url, { method, ca, headers: { 'content-type': 'application/json' }, timeout: 10_000 }, (res) => {
-			let text = '';
-			res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-			res.on('end', () => {
-				let json: unknown = null;
-				try {
-					json = JSON.parse(text);
-				} catch {
-					// not JSON
-				}
-				resolve({ status: res.statusCode ?? 0, json });
-			});
-		});
+		const req = https.request(
+			url,
+			{ method, ca, headers: { 'content-type': 'application/json' }, timeout: 10_000 },
+			(res) => {
+				let text = '';
+				res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+				res.on('end', () => {
+					let json: unknown = null;
+					try {
+						json = JSON.parse(text);
+					} catch {
+						// not JSON
+					}
+					resolve({ status: res.statusCode ?? 0, json });
+				});
+			},
+		);
 		req.on('error', reject);
 		req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)));
 		req.end(body === undefined ? undefined : JSON.stringify(body));
@@ -72,20 +81,41 @@ function httpsJson(url: string, ca: string, method = 'GET', body?: unknown): Pro
 }
 
 /** Starts verdaccio and the proxy; everything (storage, certificate, logs) lives in `dir`. */
-export async function startLocalRegistry({ dir, packages }: { dir: string; packages: string[] }): Promise<LocalRegistry> {
+export async function startLocalRegistry({
+	dir,
+	packages,
+}: {
+	dir: string;
+	packages: string[];
+}): Promise<LocalRegistry> {
 	fs.mkdirSync(dir, { recursive: true });
 	const key = path.join(dir, 'registry-key.pem');
 	const caFile = path.join(dir, 'registry-cert.pem');
 	await run('openssl', [
-		'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-keyout', key, '-out', caFile,
-		'-subj', `/CN=${N8N_DEFAULT_REGISTRY_HOST}`, '-addext', `subjectAltName=DNS:${N8N_DEFAULT_REGISTRY_HOST},IP:127.0.0.1`,
+		'req',
+		'-x509',
+		'-newkey',
+		'rsa:2048',
+		'-nodes',
+		'-days',
+		'2',
+		'-keyout',
+		key,
+		'-out',
+		caFile,
+		'-subj',
+		`/CN=${N8N_DEFAULT_REGISTRY_HOST}`,
+		'-addext',
+		`subjectAltName=DNS:${N8N_DEFAULT_REGISTRY_HOST},IP:127.0.0.1`,
 	]);
 	const ca = fs.readFileSync(caFile, 'utf8');
 	const uplink = (await npmConfig('registry')) || 'https://registry.npmjs.org/';
 	const uplinkCa = await npmConfig('cafile');
 	const port = await freePort();
 	const url = `https://127.0.0.1:${port}`;
-	const own = packages.map((name) => `  '${name}':\n    access: $all\n    publish: $authenticated\n`).join('');
+	const own = packages
+		.map((name) => `  '${name}':\n    access: $all\n    publish: $authenticated\n`)
+		.join('');
 	fs.writeFileSync(
 		path.join(dir, 'config.yaml'),
 		[
@@ -101,19 +131,29 @@ export async function startLocalRegistry({ dir, packages }: { dir: string; packa
 	);
 	const logFile = path.join(dir, 'verdaccio.log');
 	const out = fs.openSync(logFile, 'a');
-	const verdaccio: ChildProcess = spawn(nodeRuntime(), [path.join(repoDir, 'node_modules', 'verdaccio', 'bin', 'verdaccio'), '-c', path.join(dir, 'config.yaml')], {
-		cwd: dir,
-		stdio: ['ignore', out, out],
-		// its uplink is reached the way npm reaches it here (npm's own certificate authority file, if any)
-		env: { ...process.env, ...(uplinkCa ? { NODE_EXTRA_CA_CERTS: uplinkCa } : {}) },
-	});
+	const verdaccio: ChildProcess = spawn(
+		nodeRuntime(),
+		[
+			path.join(repoDir, 'node_modules', 'verdaccio', 'bin', 'verdaccio'),
+			'-c',
+			path.join(dir, 'config.yaml'),
+		],
+		{
+			cwd: dir,
+			stdio: ['ignore', out, out],
+			// its uplink is reached the way npm reaches it here (npm's own certificate authority file, if any)
+			env: { ...process.env, ...(uplinkCa ? { NODE_EXTRA_CA_CERTS: uplinkCa } : {}) },
+		},
+	);
 	let exited = false;
 	verdaccio.on('exit', () => (exited = true));
 
 	const sockets = new Set<net.Socket>();
 	const refused: string[] = [];
 	let opened = 0;
-	const proxy = http.createServer((_req, res) => res.writeHead(403).end('only CONNECT tunnels to the npm registry host\n'));
+	const proxy = http.createServer((_req, res) =>
+		res.writeHead(403).end('only CONNECT tunnels to the npm registry host\n'),
+	);
 	proxy.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
 		sockets.add(client);
 		client.on('close', () => sockets.delete(client));
@@ -151,19 +191,27 @@ export async function startLocalRegistry({ dir, packages }: { dir: string; packa
 	};
 
 	try {
-		for (const deadline = Date.now() + 60_000; ; ) {
+		for (const deadline = Date.now() + 60_000; ;) {
 			if (exited) throw new Error(`verdaccio exited during start; see ${logFile}`);
 			const ping = await httpsJson(`${url}/-/ping`, ca).catch(() => null);
 			if (ping?.status === 200) break;
-			if (Date.now() > deadline) throw new Error(`verdaccio did not answer within 60 s; see ${logFile}`);
+			if (Date.now() > deadline)
+				throw new Error(`verdaccio did not answer within 60 s; see ${logFile}`);
 			await sleep(250);
 		}
 		// a publisher account: verdaccio answers a new user with a token
-		const user = await httpsJson(`${url}/-/user/org.couchdb.user:publisher`, ca, 'PUT', { name: 'publisher', password: 'local-registry-only' });
+		const user = await httpsJson(`${url}/-/user/org.couchdb.user:publisher`, ca, 'PUT', {
+			name: 'publisher',
+			password: 'local-registry-only',
+		});
 		const token = (user.json as { token?: string } | null)?.token;
 		if (!token) throw new Error(`verdaccio created no publisher account (${user.status})`);
 		const publishConfig = path.join(dir, 'publish.npmrc');
-		fs.writeFileSync(publishConfig, `registry=${url}/\n//127.0.0.1:${port}/:_authToken=${token}\ncafile=${caFile}\n`, { mode: 0o600 });
+		fs.writeFileSync(
+			publishConfig,
+			`registry=${url}/\n//127.0.0.1:${port}/:_authToken=${token}\ncafile=${caFile}\n`,
+			{ mode: 0o600 },
+		);
 
 		const userConfig = path.join(dir, 'n8n-user.npmrc');
 		fs.writeFileSync(userConfig, `https-proxy=http://127.0.0.1:${proxyPort}/\ncafile=${caFile}\n`);
@@ -171,13 +219,30 @@ export async function startLocalRegistry({ dir, packages }: { dir: string; packa
 		return {
 			url,
 			// `npm run` exports some settings (cafile among them) as npm_config_* variables, which would outrank the file
-			npmEnv: { npm_config_userconfig: userConfig, npm_config_cafile: undefined, npm_config_https_proxy: undefined, npm_config_proxy: undefined },
+			npmEnv: {
+				npm_config_userconfig: userConfig,
+				npm_config_cafile: undefined,
+				npm_config_https_proxy: undefined,
+				npm_config_proxy: undefined,
+			},
 			tunnels: () => ({ opened, refused: [...refused] }),
 			async publish(tarball) {
-				await run('npm', ['publish', tarball, `--userconfig=${publishConfig}`, `--registry=${url}/`, `--cafile=${caFile}`, '--ignore-scripts', '--loglevel=error'], {
-					cwd: dir,
-					env: { ...process.env, npm_config_ignore_scripts: 'true' },
-				});
+				await run(
+					'npm',
+					[
+						'publish',
+						tarball,
+						`--userconfig=${publishConfig}`,
+						`--registry=${url}/`,
+						`--cafile=${caFile}`,
+						'--ignore-scripts',
+						'--loglevel=error',
+					],
+					{
+						cwd: dir,
+						env: { ...process.env, npm_config_ignore_scripts: 'true' },
+					},
+				);
 			},
 			stop,
 		};

@@ -50,7 +50,13 @@ export const PACKAGE_NODE = 'n8n-nodes-oauth2-token-manager.oAuth2TokenManager';
  * shows its credential as not set.
  */
 export function credentialReference(name: string): { id: string; name: string } {
-	return { id: name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, ''), name };
+	return {
+		id: name
+			.toLowerCase()
+			.replace(/[^a-z0-9]+/g, '-')
+			.replace(/^-|-$/g, ''),
+		name,
+	};
 }
 
 export function readWorkflow(name: WorkflowKey): Workflow {
@@ -66,7 +72,11 @@ interface Webhook {
 function webhooks(workflow: Workflow): Webhook[] {
 	return workflow.nodes
 		.filter((n) => n.type === 'n8n-nodes-base.webhook')
-		.map((n) => ({ node: n.name, path: String(n.parameters.path), method: String(n.parameters.httpMethod || 'GET') }));
+		.map((n) => ({
+			node: n.name,
+			path: String(n.parameters.path),
+			method: String(n.parameters.httpMethod || 'GET'),
+		}));
 }
 
 export interface StackOptions {
@@ -122,21 +132,34 @@ export interface Stack {
 	 * (Build Authorization URL, signed state), the sandbox consents (as `user`, or declines with deny) and
 	 * redirects to the callback webhook, which exchanges the code. Resolves the callback page.
 	 */
-	connect(connectionId: string, options?: ConnectOptions): Promise<{ status: number; html: string; authorizeUrl: string; callbackUrl: string }>;
+	connect(
+		connectionId: string,
+		options?: ConnectOptions,
+	): Promise<{ status: number; html: string; authorizeUrl: string; callbackUrl: string }>;
 	/** Workflow 2 over its webhook; header auth unless { auth: false }. */
 	call(connectionId: string, options?: { auth?: boolean }): Promise<WebhookResponse>;
 	/** Workflow 3 over its webhook; header auth unless { auth: false }. */
-	refresh(connectionId: string, options?: { auth?: boolean; failedAccessToken?: string }): Promise<WebhookResponse>;
+	refresh(
+		connectionId: string,
+		options?: { auth?: boolean; failedAccessToken?: string },
+	): Promise<WebhookResponse>;
 	/**
 	 * Workflow 4 imported with its Settings set (alerts to `notificationUrl`, Keep Alive's Expires Within) and its
 	 * schedule every `everySeconds`, published; resolves its id. Unpublish it with client.unpublishWorkflow.
 	 */
-	publishKeepAlive(options: { notificationUrl: string; expiresWithinSeconds: number; everySeconds: number }): Promise<string>;
+	publishKeepAlive(options: {
+		notificationUrl: string;
+		expiresWithinSeconds: number;
+		everySeconds: number;
+	}): Promise<string>;
 	stop(options?: { keepDatabase?: boolean }): Promise<void>;
 }
 
 /** The OAuth app credential's data for the sandbox provider (Pipedrive-like: Basic client auth, api_domain kept). */
-export function sandboxAppCredential(sandbox: Sandbox, redirectUri: string): Record<string, unknown> {
+export function sandboxAppCredential(
+	sandbox: Sandbox,
+	redirectUri: string,
+): Record<string, unknown> {
 	return {
 		preset: 'custom',
 		clientId: sandbox.clientId,
@@ -173,7 +196,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 	try {
 		let t = Date.now();
 		const expiresIn = options.expiresIn ?? 3600;
-		const sandbox = await startSandbox({ expiresIn, tokenDelayMs: options.tokenDelayMs ?? 0, log: options.sandboxLog });
+		const sandbox = await startSandbox({
+			expiresIn,
+			tokenDelayMs: options.tokenDelayMs ?? 0,
+			log: options.sandboxLog,
+		});
 		cleanups.push(() => sandbox.close());
 		log(`Sandbox (Pipedrive-like provider) on ${sandbox.url}, access tokens live ${expiresIn}s`);
 
@@ -184,16 +211,26 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 			if (!tarball) fs.rmSync(path.dirname(packed.tarball), { recursive: true, force: true });
 		});
 		mark('packageInstallMs', t);
-		log(`Installed ${installed.name}@${installed.version} as a community package (${(timings.packageInstallMs / 1000).toFixed(1)}s)`);
+		log(
+			`Installed ${installed.name}@${installed.version} as a community package (${(timings.packageInstallMs / 1000).toFixed(1)}s)`,
+		);
 
 		t = Date.now();
-		const n8n = await startN8n({ userFolder: options.userFolder, log, port: options.port, keepDatabase: options.keepDatabase });
+		const n8n = await startN8n({
+			userFolder: options.userFolder,
+			log,
+			port: options.port,
+			keepDatabase: options.keepDatabase,
+		});
 		cleanups.push(() => n8n.stop());
 		mark('n8nStartMs', t);
 
 		t = Date.now();
 		const client = new N8nClient(n8n.url);
-		const owner = { email: 'owner@example.test', password: `Demo-${crypto.randomBytes(9).toString('base64url')}1` };
+		const owner = {
+			email: 'owner@example.test',
+			password: `Demo-${crypto.randomBytes(9).toString('base64url')}1`,
+		};
 		await client.setupOwner(owner);
 		await client.createApiKey();
 
@@ -223,15 +260,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 		};
 		const credentials = {} as Stack['credentials'];
 		for (const key of Object.keys(CREDENTIAL_NAMES) as (keyof typeof CREDENTIAL_NAMES)[]) {
-			credentials[key] = await client.createCredential({ name: CREDENTIAL_NAMES[key], type: CREDENTIAL_TYPES[key], data: data[key] });
+			credentials[key] = await client.createCredential({
+				name: CREDENTIAL_NAMES[key],
+				type: CREDENTIAL_TYPES[key],
+				data: data[key],
+			});
 		}
 		const credentialIds = Object.values(credentials).map((c) => c.id);
-		const importWorkflow = async (wf: Workflow) => assertLinked(await client.createWorkflow(wf), credentialIds);
+		const importWorkflow = async (wf: Workflow) =>
+			assertLinked(await client.createWorkflow(wf), credentialIds);
 
 		const workflows = {} as Stack['workflows'];
 		for (const key of STARTED_WORKFLOWS) {
 			const wf = readWorkflow(key);
-			if (key === 'call' && options.minValiditySeconds !== undefined) setMinValidity(wf, options.minValiditySeconds);
+			if (key === 'call' && options.minValiditySeconds !== undefined)
+				setMinValidity(wf, options.minValiditySeconds);
 			const created = await importWorkflow(wf);
 			await client.publishWorkflow(created.id);
 			const hooks = webhooks(wf);
@@ -241,7 +284,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 			for (const h of w.hooks) await client.waitForWebhook(h.path, { method: h.method });
 		}
 		mark('setupMs', t);
-		log(`Credentials created, workflows 1, 2, 3 and 5 imported and published (${(timings.setupMs / 1000).toFixed(1)}s)`);
+		log(
+			`Credentials created, workflows 1, 2, 3 and 5 imported and published (${(timings.setupMs / 1000).toFixed(1)}s)`,
+		);
 
 		const stack: Stack = {
 			timings,
@@ -268,7 +313,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 				setSettings(wf, { notificationUrl, expiresWithinSeconds });
 				const trigger = wf.nodes.find((n) => n.type === 'n8n-nodes-base.scheduleTrigger');
 				if (!trigger) throw new Error(`workflow "${wf.name}" has no Schedule Trigger`);
-				trigger.parameters.rule = { interval: [{ field: 'seconds', secondsInterval: everySeconds }] };
+				trigger.parameters.rule = {
+					interval: [{ field: 'seconds', secondsInterval: everySeconds }],
+				};
 				const created = await importWorkflow(wf);
 				await client.publishWorkflow(created.id);
 				return created.id;
@@ -282,18 +329,28 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 				});
 				const authorizeUrl = start.headers.get('location');
 				if (start.status < 300 || start.status > 399 || !authorizeUrl) {
-					throw new Error(`the start webhook answered ${start.status}: ${(await start.text()).slice(0, 300)}`);
+					throw new Error(
+						`the start webhook answered ${start.status}: ${(await start.text()).slice(0, 300)}`,
+					);
 				}
-				if (!authorizeUrl.startsWith(sandbox.authorizationUrl)) throw new Error(`start redirected elsewhere: ${authorizeUrl}`);
+				if (!authorizeUrl.startsWith(sandbox.authorizationUrl))
+					throw new Error(`start redirected elsewhere: ${authorizeUrl}`);
 				const url = new URL(authorizeUrl);
 				if (user) url.searchParams.set('user', user);
 				if (deny) url.searchParams.set('deny', '1');
 				const res = await fetch(url, { redirect: 'manual' });
 				const location = res.headers.get('location');
-				if (res.status !== 302 || !location) throw new Error(`authorize answered ${res.status} without a redirect`);
-				if (!location.startsWith(callbackUrl)) throw new Error(`authorize redirected elsewhere: ${location}`);
+				if (res.status !== 302 || !location)
+					throw new Error(`authorize answered ${res.status} without a redirect`);
+				if (!location.startsWith(callbackUrl))
+					throw new Error(`authorize redirected elsewhere: ${location}`);
 				const page = await fetch(location, { redirect: 'manual' });
-				return { status: page.status, html: await page.text(), authorizeUrl, callbackUrl: location };
+				return {
+					status: page.status,
+					html: await page.text(),
+					authorizeUrl,
+					callbackUrl: location,
+				};
 			},
 
 			call: (connectionId, { auth = true } = {}) =>
@@ -331,9 +388,17 @@ export function workflowFile(name: WorkflowKey): string {
  * a failed part of an import (such as its dependency index) and still reports success, so the output's lines that
  * report a problem are returned beside the exit code.
  */
-export async function importWithCli(n8n: N8nInstance, name: WorkflowKey): Promise<{ code: number | null; problems: string[] }> {
-	const { code, stdout, stderr } = await n8n.cli(['import:workflow', `--input=${workflowFile(name)}`]);
-	const problems = `${stdout}\n${stderr}`.split('\n').filter((line) => /error|fail|violat|invalid|skipp/i.test(line));
+export async function importWithCli(
+	n8n: N8nInstance,
+	name: WorkflowKey,
+): Promise<{ code: number | null; problems: string[] }> {
+	const { code, stdout, stderr } = await n8n.cli([
+		'import:workflow',
+		`--input=${workflowFile(name)}`,
+	]);
+	const problems = `${stdout}\n${stderr}`
+		.split('\n')
+		.filter((line) => /error|fail|violat|invalid|skipp/i.test(line));
 	return { code, problems };
 }
 
@@ -341,7 +406,10 @@ export async function importWithCli(n8n: N8nInstance, name: WorkflowKey): Promis
 export function assertLinked<T extends Workflow>(workflow: T, credentialIds: string[]): T {
 	for (const node of workflow.nodes) {
 		for (const [type, ref] of Object.entries(node.credentials || {})) {
-			if (!ref?.id || !credentialIds.includes(ref.id)) throw new Error(`workflow "${workflow.name}": node "${node.name}" has no ${type} credential after import`);
+			if (!ref?.id || !credentialIds.includes(ref.id))
+				throw new Error(
+					`workflow "${workflow.name}": node "${node.name}" has no ${type} credential after import`,
+				);
 		}
 	}
 	return workflow;
@@ -350,7 +418,10 @@ export function assertLinked<T extends Workflow>(workflow: T, credentialIds: str
 /** Sets fields of a workflow's Settings node (each must exist there). */
 export function setSettings(workflow: Workflow, values: Record<string, unknown>) {
 	const settings = workflow.nodes.find((n) => n.name === 'Settings');
-	const assignments = (settings?.parameters.assignments as { assignments?: { name: string; value: unknown }[] } | undefined)?.assignments;
+	const assignments = (
+		settings?.parameters.assignments as
+			{ assignments?: { name: string; value: unknown }[] } | undefined
+	)?.assignments;
 	for (const [name, value] of Object.entries(values)) {
 		const field = assignments?.find((a) => a.name === name);
 		if (!field) throw new Error(`workflow "${workflow.name}" has no Settings field ${name}`);
@@ -360,7 +431,9 @@ export function setSettings(workflow: Workflow, values: Record<string, unknown>)
 
 /** Sets the Minimum Validity of workflow 2's API Request node. */
 export function setMinValidity(workflow: Workflow, seconds: number) {
-	const node = workflow.nodes.find((n) => n.type === PACKAGE_NODE && n.parameters.operation === 'apiRequest');
+	const node = workflow.nodes.find(
+		(n) => n.type === PACKAGE_NODE && n.parameters.operation === 'apiRequest',
+	);
 	if (!node) throw new Error(`workflow "${workflow.name}" has no API Request node`);
 	node.parameters.minValiditySeconds = seconds;
 }

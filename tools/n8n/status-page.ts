@@ -29,7 +29,11 @@ export const failingFields = (now = Date.now()): Partial<ConnectionFields> => ({
 });
 
 /** Writes `fields` over the stored connection, as the engine's versioned write does. */
-export async function updateStoredConnection(stack: Stack, connectionId: string, fields: Partial<ConnectionFields>): Promise<void> {
+export async function updateStoredConnection(
+	stack: Stack,
+	connectionId: string,
+	fields: Partial<ConnectionFields>,
+): Promise<void> {
 	const store = new SqliteTokenStore({ filePath: stack.storeFile });
 	try {
 		const row = await store.get(connectionId);
@@ -43,7 +47,8 @@ export async function updateStoredConnection(stack: Stack, connectionId: string,
 /** Connects through workflow 1; throws unless its callback answers 200, the connected page. */
 async function connect(stack: Stack, connectionId: string, user: string): Promise<void> {
 	const { status, html } = await stack.connect(connectionId, { user });
-	if (status !== 200) throw new Error(`connecting ${connectionId} answered ${status}: ${html.slice(0, 300)}`);
+	if (status !== 200)
+		throw new Error(`connecting ${connectionId} answered ${status}: ${html.slice(0, 300)}`);
 }
 
 /**
@@ -53,7 +58,10 @@ async function connect(stack: Stack, connectionId: string, user: string): Promis
  * down for 25 minutes, written to the store); revoked (as Revoke / Disconnect leaves it: tokens erased). The sandbox
  * gives access tokens an hour and refresh tokens 60 days again afterwards.
  */
-export async function connectInEveryState(stack: Stack, ids: ConnectionsInEveryState): Promise<void> {
+export async function connectInEveryState(
+	stack: Stack,
+	ids: ConnectionsInEveryState,
+): Promise<void> {
 	const { sandbox } = stack;
 	await connect(stack, ids.active, 'alice');
 	sandbox.configure({ expiresIn: 4 * 60 + 30 });
@@ -66,9 +74,15 @@ export async function connectInEveryState(stack: Stack, ids: ConnectionsInEveryS
 
 	await new Promise((resolve) => setTimeout(resolve, 1500)); // the refresh token given for 1 s is dead
 	const refused = await stack.refresh(ids.needsReauth);
-	if (refused.status === 200) throw new Error(`workflow 3 refreshed ${ids.needsReauth}, whose refresh token had died`);
+	if (refused.status === 200)
+		throw new Error(`workflow 3 refreshed ${ids.needsReauth}, whose refresh token had died`);
 	await updateStoredConnection(stack, ids.failing, failingFields());
-	await updateStoredConnection(stack, ids.revoked, { status: 'revoked', accessToken: null, refreshToken: null, expiresAt: null });
+	await updateStoredConnection(stack, ids.revoked, {
+		status: 'revoked',
+		accessToken: null,
+		refreshToken: null,
+		expiresAt: null,
+	});
 }
 
 /** How many rows seedConnections() writes in one statement. */
@@ -124,12 +138,17 @@ export function seedConnections(storeFile: string, count: number, prefix = 'load
  * Headless Chromium with the status page's and workflow 1's Basic auth answered when they ask (a user types the
  * credentials of the page into the browser's prompt, then those of workflow 1's start when following Re-authorize).
  */
-export async function openStatusPageBrowser(stack: Stack, size = { width: 1280, height: 900 }): Promise<Browser> {
+export async function openStatusPageBrowser(
+	stack: Stack,
+	size = { width: 1280, height: 900 },
+): Promise<Browser> {
 	const browser = await launchChromium(size);
 	const startUrl = stack.startUrl;
 	await answerBasicAuth(browser.page, (url) => {
-		if (url.startsWith(stack.statusPageUrl)) return { username: stack.statusAuth.user, password: stack.statusAuth.password };
-		if (url.startsWith(startUrl)) return { username: stack.basicAuth.user, password: stack.basicAuth.password };
+		if (url.startsWith(stack.statusPageUrl))
+			return { username: stack.statusAuth.user, password: stack.statusAuth.password };
+		if (url.startsWith(startUrl))
+			return { username: stack.basicAuth.user, password: stack.basicAuth.password };
 		return undefined;
 	});
 	return browser;

@@ -1,4 +1,10 @@
-import type { IDataObject, IExecuteFunctions, IHttpRequestMethods, IN8nHttpFullResponse, INodeProperties } from 'n8n-workflow';
+import type {
+	IDataObject,
+	IExecuteFunctions,
+	IHttpRequestMethods,
+	IN8nHttpFullResponse,
+	INodeProperties,
+} from 'n8n-workflow';
 import {
 	apiBaseUrl,
 	ApiRequestError,
@@ -23,7 +29,11 @@ const METHODS: IHttpRequestMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT']
 /** The most of an answer an AI agent gets (characters of its JSON); beyond, it is cut with a note. */
 export const AGENT_RESPONSE_LIMIT = 20_000;
 
-const nameValuePairs = (displayName: string, name: string, description: string): INodeProperties => ({
+const nameValuePairs = (
+	displayName: string,
+	name: string,
+	description: string,
+): INodeProperties => ({
 	displayName,
 	name,
 	type: 'fixedCollection',
@@ -62,18 +72,24 @@ const properties: INodeProperties[] = [
 		required: true,
 		placeholder: '/api/v1/users/me',
 		description:
-			'A path under the connection\'s API base (its provider\'s API, e.g. Pipedrive\'s api_domain), or an absolute https:// URL. The node adds the connection\'s token itself.',
+			"A path under the connection's API base (its provider's API, e.g. Pipedrive's api_domain), or an absolute https:// URL. The node adds the connection's token itself.",
 		displayOptions: show,
 	},
-	nameValuePairs('Query Parameters', 'queryParameters', 'Added to the URL\'s query string'),
-	nameValuePairs('Headers', 'headerParameters', 'Sent with the call. Authorization is the node\'s own: it sends the connection\'s token.'),
+	nameValuePairs('Query Parameters', 'queryParameters', "Added to the URL's query string"),
+	nameValuePairs(
+		'Headers',
+		'headerParameters',
+		"Sent with the call. Authorization is the node's own: it sends the connection's token.",
+	),
 	{
 		displayName: 'JSON Body',
 		name: 'jsonBody',
 		type: 'json',
 		default: '',
-		description: 'Sent as the request\'s JSON body; leave empty to send none',
-		displayOptions: { show: { operation: ['apiRequest'], method: ['DELETE', 'PATCH', 'POST', 'PUT'] } },
+		description: "Sent as the request's JSON body; leave empty to send none",
+		displayOptions: {
+			show: { operation: ['apiRequest'], method: ['DELETE', 'PATCH', 'POST', 'PUT'] },
+		},
 	},
 	{
 		displayName: 'Minimum Validity (Seconds)',
@@ -98,7 +114,8 @@ const properties: INodeProperties[] = [
 				name: 'fullResponse',
 				type: 'boolean',
 				default: false,
-				description: 'Whether to return the status code, status message and headers beside the body',
+				description:
+					'Whether to return the status code, status message and headers beside the body',
 			},
 			{
 				displayName: 'Include Connection Status',
@@ -106,7 +123,7 @@ const properties: INodeProperties[] = [
 				type: 'boolean',
 				default: false,
 				description:
-					'Whether to return, beside the body, the connection\'s ID, status and token expiry, whether its token was refreshed before the call, and whether the call was retried after a 401 (never a token)',
+					"Whether to return, beside the body, the connection's ID, status and token expiry, whether its token was refreshed before the call, and whether the call was retried after a 401 (never a token)",
 			},
 		],
 	},
@@ -130,9 +147,12 @@ interface ApiCallResult {
 }
 
 function pairs(ctx: IExecuteFunctions, name: string, itemIndex: number): Record<string, string> {
-	const collection = ctx.getNodeParameter(name, itemIndex, {}) as { parameters?: Array<{ name?: string; value?: string }> };
+	const collection = ctx.getNodeParameter(name, itemIndex, {}) as {
+		parameters?: Array<{ name?: string; value?: string }>;
+	};
 	const out: Record<string, string> = {};
-	for (const { name: key = '', value = '' } of collection.parameters ?? []) if (key.trim() !== '') out[key.trim()] = String(value);
+	for (const { name: key = '', value = '' } of collection.parameters ?? [])
+		if (key.trim() !== '') out[key.trim()] = String(value);
 	return out;
 }
 
@@ -153,7 +173,7 @@ function requireUnderBase(url: string, base: string | null): void {
 	if (base !== null && isUnderBase(url, base)) return;
 	throw new ApiRequestError(
 		base === null
-			? 'As an AI agent\'s tool, API Request needs the connection\'s API base URL, and this connection has none'
+			? "As an AI agent's tool, API Request needs the connection's API base URL, and this connection has none"
 			: `As an AI agent's tool, API Request calls only URLs under the connection's API base ${base}`,
 		'api_url_refused',
 		undefined,
@@ -164,7 +184,8 @@ function requireUnderBase(url: string, base: string | null): void {
 export const apiRequest = defineOperation({
 	value: 'apiRequest',
 	name: 'API Request',
-	description: 'Call the provider\'s API with the connection\'s token: refreshed ahead of expiry, and once more (one retry) if the API answers 401',
+	description:
+		"Call the provider's API with the connection's token: refreshed ahead of expiry, and once more (one retry) if the API answers 401",
 	action: 'Call the provider API with a valid token',
 	since: 1.2,
 	agentTool: true,
@@ -177,11 +198,22 @@ export const apiRequest = defineOperation({
 		const qs = pairs(this, 'queryParameters', itemIndex);
 		const headers = pairs(this, 'headerParameters', itemIndex);
 		if (Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
-			throw new InvalidInputError('apiHeaders', 'cannot set Authorization: the node sends the connection\'s token itself');
+			throw new InvalidInputError(
+				'apiHeaders',
+				"cannot set Authorization: the node sends the connection's token itself",
+			);
 		}
 		const body = jsonBodyOf(this, method, itemIndex);
-		const minValiditySeconds = this.getNodeParameter('minValiditySeconds', itemIndex, DEFAULT_MIN_VALIDITY_SECONDS) as number;
-		const { fullResponse = false, connectionStatus = false } = this.getNodeParameter('apiOptions', itemIndex, {}) as { fullResponse?: boolean; connectionStatus?: boolean };
+		const minValiditySeconds = this.getNodeParameter(
+			'minValiditySeconds',
+			itemIndex,
+			DEFAULT_MIN_VALIDITY_SECONDS,
+		) as number;
+		const { fullResponse = false, connectionStatus = false } = this.getNodeParameter(
+			'apiOptions',
+			itemIndex,
+			{},
+		) as { fullResponse?: boolean; connectionStatus?: boolean };
 		const manager = await engine.manager();
 		const settings = manager.apiSettings();
 		if (asAgentTool) {
@@ -206,7 +238,11 @@ export const apiRequest = defineOperation({
 					method,
 					url,
 					qs,
-					headers: { Accept: 'application/json', ...headers, Authorization: authorizationHeader(settings, connection.tokenType, token) },
+					headers: {
+						Accept: 'application/json',
+						...headers,
+						Authorization: authorizationHeader(settings, connection.tokenType, token),
+					},
 					...(body === undefined ? {} : { body }),
 					json: true,
 					returnFullResponse: true,
@@ -215,20 +251,32 @@ export const apiRequest = defineOperation({
 					...(asAgentTool ? { disableFollowRedirect: true } : {}),
 				})) as IN8nHttpFullResponse;
 			} catch (error) {
-				const reason = redactSecrets(error instanceof Error ? error.message : String(error), tokens).slice(0, 300);
-				throw new ApiRequestError(`The API could not be reached: ${reason}`, 'api_error', undefined, `Connection "${connectionId}"; nothing was answered.`);
+				const reason = redactSecrets(
+					error instanceof Error ? error.message : String(error),
+					tokens,
+				).slice(0, 300);
+				throw new ApiRequestError(
+					`The API could not be reached: ${reason}`,
+					'api_error',
+					undefined,
+					`Connection "${connectionId}"; nothing was answered.`,
+				);
 			}
 		};
 
 		let response = await send();
 		if (tokenRefused(settings, response.statusCode, response.body)) {
 			// "Refresh if stale": when another execution has refreshed already, its token is taken without a token request.
-			({ connection } = await manager.refreshToken(connectionId, { failedAccessToken: connection.accessToken ?? undefined }));
+			({ connection } = await manager.refreshToken(connectionId, {
+				failedAccessToken: connection.accessToken ?? undefined,
+			}));
 			retried = true;
 			response = await send();
-			if (tokenRefused(settings, response.statusCode, response.body)) throw apiError(connection, response.statusCode, response.body, tokens, true);
+			if (tokenRefused(settings, response.statusCode, response.body))
+				throw apiError(connection, response.statusCode, response.body, tokens, true);
 		}
-		if (response.statusCode >= 400) throw apiError(connection, response.statusCode, response.body, tokens, false);
+		if (response.statusCode >= 400)
+			throw apiError(connection, response.statusCode, response.body, tokens, false);
 		const called: CallConnection = {
 			connectionId,
 			status: reportedStatus(connection),
@@ -248,11 +296,18 @@ export const apiRequest = defineOperation({
 		if (fullResponse || connection) {
 			return {
 				body: (body ?? null) as IDataObject,
-				...(fullResponse ? { headers: response.headers as IDataObject, statusCode: response.statusCode, statusMessage: response.statusMessage ?? null } : {}),
+				...(fullResponse
+					? {
+							headers: response.headers as IDataObject,
+							statusCode: response.statusCode,
+							statusMessage: response.statusMessage ?? null,
+						}
+					: {}),
 				...(connection ? { connection: { ...connection } } : {}),
 			};
 		}
-		const isObject = (value: unknown): value is IDataObject => value !== null && typeof value === 'object' && !Array.isArray(value);
+		const isObject = (value: unknown): value is IDataObject =>
+			value !== null && typeof value === 'object' && !Array.isArray(value);
 		if (isObject(body)) return body;
 		if (splitArrays && Array.isArray(body) && body.length > 0 && body.every(isObject)) return body;
 		return { data: (body ?? null) as IDataObject };

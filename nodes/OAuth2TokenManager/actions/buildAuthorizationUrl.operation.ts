@@ -1,5 +1,9 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
-import { DEFAULT_STATE_TTL_SECONDS, InvalidInputError, parseExtraParameters } from '../../../engine';
+import {
+	DEFAULT_STATE_TTL_SECONDS,
+	InvalidInputError,
+	parseExtraParameters,
+} from '../../../engine';
 import { defineOperation } from './node.type';
 
 const show = { show: { operation: ['buildAuthorizationUrl'] } };
@@ -19,7 +23,8 @@ const properties: INodeProperties[] = [
 				type: 'number',
 				typeOptions: { minValue: 1, maxValue: 43200 },
 				default: 10,
-				description: 'How long the authorization link (its state) can be completed. Each link works once.',
+				description:
+					'How long the authorization link (its state) can be completed. Each link works once.',
 			},
 			{
 				displayName: 'Additional Parameters',
@@ -27,7 +32,7 @@ const properties: INodeProperties[] = [
 				type: 'string',
 				default: '',
 				placeholder: 'prompt=consent&access_type=offline',
-				description: 'Extra query parameters for the provider\'s authorize URL, as a query string',
+				description: "Extra query parameters for the provider's authorize URL, as a query string",
 			},
 		],
 	},
@@ -36,7 +41,8 @@ const properties: INodeProperties[] = [
 export const buildAuthorizationUrl = defineOperation({
 	value: 'buildAuthorizationUrl',
 	name: 'Build Authorization URL',
-	description: 'Start an authorization: the provider\'s consent URL with a signed, single-use state (and PKCE where supported)',
+	description:
+		"Start an authorization: the provider's consent URL with a signed, single-use state (and PKCE where supported)",
 	action: 'Build an authorization URL',
 	agentTool: false,
 	needsApp: true,
@@ -44,13 +50,19 @@ export const buildAuthorizationUrl = defineOperation({
 	properties,
 	async execute({ engine, connectionId, itemIndex }) {
 		const options = this.getNodeParameter('authorizationOptions', itemIndex, {}) as IDataObject;
-		const minutes = options.expiresInMinutes === undefined ? DEFAULT_STATE_TTL_SECONDS / 60 : Number(options.expiresInMinutes);
+		const minutes =
+			options.expiresInMinutes === undefined
+				? DEFAULT_STATE_TTL_SECONDS / 60
+				: Number(options.expiresInMinutes);
 		if (!Number.isFinite(minutes) || minutes <= 0) {
 			throw new InvalidInputError('expiresInMinutes', 'must be a number of minutes, more than 0');
 		}
 		return (await engine.manager()).startAuthorization(connectionId, {
 			expiresInSeconds: minutes * 60,
-			extraParameters: parseExtraParameters('additionalParameters', typeof options.additionalParameters === 'string' ? options.additionalParameters : ''),
+			extraParameters: parseExtraParameters(
+				'additionalParameters',
+				typeof options.additionalParameters === 'string' ? options.additionalParameters : '',
+			),
 		});
 	},
 	output: ({ names }, start) => ({

@@ -12,7 +12,8 @@ const properties: INodeProperties[] = [
 		type: 'string',
 		default: '',
 		placeholder: 'read write',
-		description: 'The scopes to ask for, separated by spaces or commas. Leave empty for the Scopes of the App credential. Every renewal asks for the same.',
+		description:
+			'The scopes to ask for, separated by spaces or commas. Leave empty for the Scopes of the App credential. Every renewal asks for the same.',
 		displayOptions: show,
 	},
 	{
@@ -29,7 +30,8 @@ const properties: INodeProperties[] = [
 				type: 'string',
 				default: '',
 				placeholder: 'audience=https://api.example.com',
-				description: 'Extra form parameters of the token request, as a query string or a JSON object (e.g. audience or resource). Stored with the connection, so never put a secret here.',
+				description:
+					'Extra form parameters of the token request, as a query string or a JSON object (e.g. audience or resource). Stored with the connection, so never put a secret here.',
 			},
 		],
 	},
@@ -43,7 +45,8 @@ function parseScopes(value: unknown): string[] {
 export const connectClientCredentials = defineOperation({
 	value: 'connectClientCredentials',
 	name: 'Connect with Client Credentials',
-	description: 'Connect the OAuth app itself (client credentials grant, no user): get a token and store it; Get Valid Token renews it',
+	description:
+		'Connect the OAuth app itself (client credentials grant, no user): get a token and store it; Get Valid Token renews it',
 	action: 'Connect with client credentials',
 	since: 1.2,
 	agentTool: false,
@@ -55,7 +58,10 @@ export const connectClientCredentials = defineOperation({
 		const options = this.getNodeParameter('clientCredentialsOptions', itemIndex, {}) as IDataObject;
 		return (await engine.manager()).connectClientCredentials(connectionId, {
 			scopes: scopes.length > 0 ? scopes : undefined,
-			extraParameters: parseExtraParameters('additionalParameters', typeof options.additionalParameters === 'string' ? options.additionalParameters : ''),
+			extraParameters: parseExtraParameters(
+				'additionalParameters',
+				typeof options.additionalParameters === 'string' ? options.additionalParameters : '',
+			),
 		});
 	},
 	output: (rule, result) => connectionFields(rule, result, false),

@@ -29,7 +29,8 @@ const properties: INodeProperties[] = [
 		name: 'providerError',
 		type: 'string',
 		default: '={{ $json.query.error }}',
-		description: 'The error the provider sent back instead of a code (e.g. access_denied when the account owner declined). When set, nothing is exchanged.',
+		description:
+			'The error the provider sent back instead of a code (e.g. access_denied when the account owner declined). When set, nothing is exchanged.',
 		displayOptions: show,
 	},
 	{
@@ -37,7 +38,8 @@ const properties: INodeProperties[] = [
 		name: 'callbackQuery',
 		type: 'json',
 		default: '={{ $json.query }}',
-		description: 'The query of the callback. The fields the provider preset or the App credential keeps (e.g. Intuit\'s realmId) are stored with the connection.',
+		description:
+			"The query of the callback. The fields the provider preset or the App credential keeps (e.g. Intuit's realmId) are stored with the connection.",
 		displayOptions: show,
 	},
 	{
@@ -61,13 +63,14 @@ const properties: INodeProperties[] = [
 				name: 'providerErrorDescription',
 				type: 'string',
 				default: '={{ $json.query.error_description }}',
-				description: 'The provider\'s explanation of its error, shown in the error message',
+				description: "The provider's explanation of its error, shown in the error message",
 			},
 		],
 	},
 ];
 
-const optionalString = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value : undefined);
+const optionalString = (value: unknown) =>
+	typeof value === 'string' && value.trim() !== '' ? value : undefined;
 
 /**
  * The callback of an authorization names its connection in the signed state: with Connection ID empty (or
@@ -82,7 +85,9 @@ function connectionIdFromCallback(this: IExecuteFunctions, itemIndex: number): u
 		return connectionIdFromState(state) ?? given;
 	}
 	const options = this.getNodeParameter('exchangeOptions', itemIndex, {}) as IDataObject;
-	return empty && !optionalString(state) && options.allowMissingState === true ? DERIVED_FROM_PROVIDER : given;
+	return empty && !optionalString(state) && options.allowMissingState === true
+		? DERIVED_FROM_PROVIDER
+		: given;
 }
 
 export const exchangeAuthorizationCode = defineOperation({
@@ -101,14 +106,20 @@ export const exchangeAuthorizationCode = defineOperation({
 		const providerError = optionalString(this.getNodeParameter('providerError', itemIndex, ''));
 		const options = this.getNodeParameter('exchangeOptions', itemIndex, {}) as IDataObject;
 		const callbackQuery = this.getNodeParameter('callbackQuery', itemIndex, {});
-		return (await engine.manager()).exchangeAuthorizationCode(connectionId === '' ? null : connectionId, {
-			code,
-			state,
-			providerError,
-			providerErrorDescription: optionalString(options.providerErrorDescription),
-			allowMissingState: options.allowMissingState === true,
-			callbackFields: callbackQuery && typeof callbackQuery === 'object' && !Array.isArray(callbackQuery) ? (callbackQuery as IDataObject) : {},
-		});
+		return (await engine.manager()).exchangeAuthorizationCode(
+			connectionId === '' ? null : connectionId,
+			{
+				code,
+				state,
+				providerError,
+				providerErrorDescription: optionalString(options.providerErrorDescription),
+				allowMissingState: options.allowMissingState === true,
+				callbackFields:
+					callbackQuery && typeof callbackQuery === 'object' && !Array.isArray(callbackQuery)
+						? (callbackQuery as IDataObject)
+						: {},
+			},
+		);
 	},
 	output: (rule, result) => connectionFields(rule, result, false),
 });

@@ -6,7 +6,8 @@ import { summaryFields } from './output';
 export const getConnection = defineOperation({
 	value: 'getConnection',
 	name: 'Get Connection',
-	description: 'Inspect a connection: status, expiry, last refresh, last error, failures; never a token',
+	description:
+		'Inspect a connection: status, expiry, last refresh, last error, failures; never a token',
 	action: 'Get a connection',
 	since: 1.2,
 	agentTool: false,

@@ -11,7 +11,7 @@ const properties: INodeProperties[] = [
 		typeOptions: { minValue: 0 },
 		default: DEFAULT_MIN_VALIDITY_SECONDS,
 		description:
-			'Refresh first when the stored token expires within this many seconds, so it outlives the calls that use it. Capped to half the token\'s lifetime (the output says when), so a fresh token is never refreshed.',
+			"Refresh first when the stored token expires within this many seconds, so it outlives the calls that use it. Capped to half the token's lifetime (the output says when), so a fresh token is never refreshed.",
 		displayOptions: { show: { operation: ['getValidToken'] } },
 	},
 ];
@@ -19,14 +19,19 @@ const properties: INodeProperties[] = [
 export const getValidToken = defineOperation({
 	value: 'getValidToken',
 	name: 'Get Valid Token',
-	description: 'Return an access token that stays valid, refreshing it first when it is about to expire',
+	description:
+		'Return an access token that stays valid, refreshing it first when it is about to expire',
 	action: 'Get a valid access token',
 	agentTool: true,
 	needsApp: true,
 	connectionId: 'existing',
 	properties,
 	async execute({ engine, connectionId, itemIndex }) {
-		const minValiditySeconds = this.getNodeParameter('minValiditySeconds', itemIndex, DEFAULT_MIN_VALIDITY_SECONDS) as number;
+		const minValiditySeconds = this.getNodeParameter(
+			'minValiditySeconds',
+			itemIndex,
+			DEFAULT_MIN_VALIDITY_SECONDS,
+		) as number;
 		return (await engine.manager()).getValidToken(connectionId, { minValiditySeconds });
 	},
 	output: (rule, result) =>

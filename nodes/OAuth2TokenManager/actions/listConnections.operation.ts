@@ -1,5 +1,10 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
-import { connectionPage, listConnections as readConnections, REPORTED_STATUSES, type ReportedStatus } from '../../../engine';
+import {
+	connectionPage,
+	listConnections as readConnections,
+	REPORTED_STATUSES,
+	type ReportedStatus,
+} from '../../../engine';
 import { defineOperation } from './node.type';
 import { summaryFields } from './output';
 
@@ -36,7 +41,8 @@ const properties: INodeProperties[] = [
 		type: 'string',
 		default: '',
 		placeholder: 'pipedrive:acme',
-		description: 'Continues a list: only connections whose ID comes after this one in the list\'s order (the last ID of the previous page). Empty: from the start.',
+		description:
+			"Continues a list: only connections whose ID comes after this one in the list's order (the last ID of the previous page). Empty: from the start.",
 		displayOptions: { show: { ...show.show, returnAll: [false] } },
 	},
 	{
@@ -53,7 +59,8 @@ const properties: INodeProperties[] = [
 				type: 'string',
 				default: '',
 				placeholder: 'pipedrive:',
-				description: 'Only connections whose ID starts with this text (letter case counts, no wildcards)',
+				description:
+					'Only connections whose ID starts with this text (letter case counts, no wildcards)',
 			},
 			{
 				displayName: 'Provider',
@@ -61,7 +68,7 @@ const properties: INodeProperties[] = [
 				type: 'string',
 				default: '',
 				placeholder: 'pipedrive',
-				description: 'Only connections of this provider, as the output\'s provider field names it',
+				description: "Only connections of this provider, as the output's provider field names it",
 			},
 			{
 				displayName: 'Status',
@@ -77,7 +84,8 @@ const properties: INodeProperties[] = [
 export const listConnections = defineOperation({
 	value: 'listConnections',
 	name: 'List Connections',
-	description: 'List the stored connections, filtered by status, provider or ID prefix; never a token',
+	description:
+		'List the stored connections, filtered by status, provider or ID prefix; never a token',
 	action: 'List connections',
 	since: 1.2,
 	agentTool: false,
@@ -87,7 +95,10 @@ export const listConnections = defineOperation({
 	async execute({ engine, itemIndex }) {
 		const returnAll = this.getNodeParameter('returnAll', itemIndex, false) as boolean;
 		const limit = returnAll ? undefined : (this.getNodeParameter('limit', itemIndex, 50) as number);
-		const after = limit === undefined ? '' : (this.getNodeParameter('afterConnectionId', itemIndex, '') as string);
+		const after =
+			limit === undefined
+				? ''
+				: (this.getNodeParameter('afterConnectionId', itemIndex, '') as string);
 		const filters = this.getNodeParameter('filters', itemIndex, {}) as IDataObject;
 		const store = await engine.store();
 		const query = {
@@ -97,7 +108,8 @@ export const listConnections = defineOperation({
 			idPrefix: typeof filters.idPrefix === 'string' ? filters.idPrefix : undefined,
 		};
 		// A continued list is one keyset page of the store, read by one query however deep it lies.
-		if (limit !== undefined && after) return (await connectionPage(store, query, { after, size: limit })).connections;
+		if (limit !== undefined && after)
+			return (await connectionPage(store, query, { after, size: limit })).connections;
 		return readConnections(store, query, limit);
 	},
 	output: (rule, connections) => connections.map((connection) => summaryFields(rule, connection)),

@@ -4,10 +4,12 @@ import type { OutputRule } from './output';
 import type { NodeVersion } from './versions';
 
 /** Returned by `readConnectionId` when the connection id comes from the provider's answer: the operation then gets ''. */
-export const DERIVED_FROM_PROVIDER = Symbol('connection id derived from the provider\'s answer');
+export const DERIVED_FROM_PROVIDER = Symbol("connection id derived from the provider's answer");
 
 /** The TokenManager needs the App credential: an operation that only reads the store gets the store alone. */
-export type EngineFor<NeedsApp extends boolean> = NeedsApp extends true ? Engine : Pick<Engine, 'store'>;
+export type EngineFor<NeedsApp extends boolean> = NeedsApp extends true
+	? Engine
+	: Pick<Engine, 'store'>;
 
 /** What every operation gets for its item: the engine (built on first use) and the item's index. */
 export interface OperationInput<NeedsApp extends boolean> {
@@ -18,7 +20,9 @@ export interface OperationInput<NeedsApp extends boolean> {
 }
 
 /** What an operation on one connection gets besides: its connection id, checked. */
-export interface ConnectionOperationInput<NeedsApp extends boolean> extends OperationInput<NeedsApp> {
+export interface ConnectionOperationInput<
+	NeedsApp extends boolean,
+> extends OperationInput<NeedsApp> {
 	connectionId: string;
 }
 
@@ -54,13 +58,19 @@ interface StoreOperation<NeedsApp extends boolean, Result> extends OperationBase
 }
 
 /** An operation on one connection: 'existing' picks a stored one, 'new' names the one it makes (typed rather than picked). */
-interface ConnectionOperation<NeedsApp extends boolean, Result> extends OperationBase<NeedsApp, Result> {
+interface ConnectionOperation<NeedsApp extends boolean, Result> extends OperationBase<
+	NeedsApp,
+	Result
+> {
 	connectionId: 'existing' | 'new';
 	execute(this: IExecuteFunctions, input: ConnectionOperationInput<NeedsApp>): Promise<Result>;
 }
 
 /** An operation on an OAuth callback: its Connection ID is optional, the callback's signed state names the connection. */
-interface CallbackOperation<NeedsApp extends boolean, Result> extends OperationBase<NeedsApp, Result> {
+interface CallbackOperation<NeedsApp extends boolean, Result> extends OperationBase<
+	NeedsApp,
+	Result
+> {
 	connectionId: 'fromCallback';
 	/** The connection id to check, from the Connection ID parameter and the callback. */
 	readConnectionId(this: IExecuteFunctions, itemIndex: number): unknown;
@@ -73,6 +83,8 @@ export type OperationDefinition<NeedsApp extends boolean = boolean, Result = unk
 	| CallbackOperation<NeedsApp, Result>;
 
 /** Checks an operation's declaration against what it does: its result feeds its output, and no App means no TokenManager. */
-export function defineOperation<NeedsApp extends boolean, Result>(definition: OperationDefinition<NeedsApp, Result>): OperationDefinition<NeedsApp, Result> {
+export function defineOperation<NeedsApp extends boolean, Result>(
+	definition: OperationDefinition<NeedsApp, Result>,
+): OperationDefinition<NeedsApp, Result> {
 	return definition;
 }

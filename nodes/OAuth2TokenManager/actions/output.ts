@@ -1,5 +1,10 @@
 import type { IDataObject } from 'n8n-workflow';
-import type { ConnectionSummary, KeepAliveOutcome, TokenResult, ValidTokenResult } from '../../../engine';
+import type {
+	ConnectionSummary,
+	KeepAliveOutcome,
+	TokenResult,
+	ValidTokenResult,
+} from '../../../engine';
 import { CAMEL_CASE_OUTPUT_SINCE } from './versions';
 
 /*
@@ -63,16 +68,26 @@ export function outputRuleFor(typeVersion: number): OutputRule {
 }
 
 const isoTime = (date: Date | null) => (date ? date.toISOString() : null);
-const secondsUntil = (date: Date | null) => (date ? Math.max(0, Math.floor((date.getTime() - Date.now()) / 1000)) : null);
+const secondsUntil = (date: Date | null) =>
+	date ? Math.max(0, Math.floor((date.getTime() - Date.now()) / 1000)) : null;
 
 /** The provider's kept fields go beside the node's own, and never replace one of them. */
-function withProviderFields(rule: OutputRule, own: IDataObject, metadata: Record<string, string>): IDataObject {
+function withProviderFields(
+	rule: OutputRule,
+	own: IDataObject,
+	metadata: Record<string, string>,
+): IDataObject {
 	if (rule.providerFieldsFirst) return { ...metadata, ...own };
 	const kept = Object.entries(metadata).filter(([name]) => !(name in own));
 	return { ...own, ...Object.fromEntries(kept) };
 }
 
-export function connectionFields(rule: OutputRule, { connection: c, refreshed }: TokenResult, includeAccessToken: boolean, extra: IDataObject = {}): IDataObject {
+export function connectionFields(
+	rule: OutputRule,
+	{ connection: c, refreshed }: TokenResult,
+	includeAccessToken: boolean,
+	extra: IDataObject = {},
+): IDataObject {
 	const { names } = rule;
 	const own: IDataObject = {
 		connectionId: c.connectionId,
@@ -96,7 +111,9 @@ export function connectionFields(rule: OutputRule, { connection: c, refreshed }:
  * and, when Get Valid Token served the stored token because the provider is failing, when it is asked again. Only
  * when true or set, so healthy items stay as they were.
  */
-export function healthFields(result: TokenResult & Partial<Pick<ValidTokenResult, 'cooldown'>>): IDataObject {
+export function healthFields(
+	result: TokenResult & Partial<Pick<ValidTokenResult, 'cooldown'>>,
+): IDataObject {
 	return {
 		...(result.recovered ? { recovered: true } : {}),
 		...(result.cooldown ? { nextAttemptAt: result.cooldown.nextAttemptAt.toISOString() } : {}),
@@ -149,5 +166,7 @@ export function summaryFields(rule: OutputRule, s: ConnectionSummary): IDataObje
 }
 
 export function agentToolOutput(rule: OutputRule, json: IDataObject): IDataObject {
-	return Object.fromEntries(rule.agentToolFields.filter((field) => field in json).map((field) => [field, json[field]]));
+	return Object.fromEntries(
+		rule.agentToolFields.filter((field) => field in json).map((field) => [field, json[field]]),
+	);
 }

@@ -35,7 +35,8 @@ export const refreshToken = defineOperation({
 	connectionId: 'existing',
 	properties,
 	async execute({ engine, connectionId, itemIndex }) {
-		const failedAccessToken = (this.getNodeParameter('failedAccessToken', itemIndex, '') as string) || undefined;
+		const failedAccessToken =
+			(this.getNodeParameter('failedAccessToken', itemIndex, '') as string) || undefined;
 		const force = this.getNodeParameter('force', itemIndex, false) as boolean;
 		return (await engine.manager()).refreshToken(connectionId, { failedAccessToken, force });
 	},

@@ -2,7 +2,12 @@ import type { INodeProperties } from 'n8n-workflow';
 import { PROVIDER_PRESETS, type ProviderPreset } from '../../../engine';
 import { defineOperation } from './node.type';
 import { connectionFields } from './output';
-import { defaultRevokeAtProvider, EDITOR_FIRST_DEFAULTS_SINCE, inVersionsBefore, inVersionsSince } from './versions';
+import {
+	defaultRevokeAtProvider,
+	EDITOR_FIRST_DEFAULTS_SINCE,
+	inVersionsBefore,
+	inVersionsSince,
+} from './versions';
 
 /**
  * What the switch does depends on the App credential's provider, which the panel cannot read: the notice lists
@@ -12,7 +17,8 @@ function revokeEffect(preset: ProviderPreset): string {
 	if (!preset.tokenUrl) {
 		return `${preset.name}: revokes the refresh token at the Revocation URL of the App credential; with no Revocation URL set, the switch has no effect and the tokens are only erased here.`;
 	}
-	if (!preset.revocationUrl) return `${preset.name}: no standard revocation endpoint, the tokens are only erased here.`;
+	if (!preset.revocationUrl)
+		return `${preset.name}: no standard revocation endpoint, the tokens are only erased here.`;
 	return `${preset.name}: ${preset.revocationEffect ?? 'revokes the refresh token at the provider'}.`;
 }
 
@@ -32,7 +38,9 @@ const revokeAtProviderProperties: INodeProperties[] = [
 		type: 'boolean',
 		default: true,
 		description: REVOKE_AT_PROVIDER_DESCRIPTION,
-		displayOptions: { show: { operation: ['revoke'], ...inVersionsBefore(EDITOR_FIRST_DEFAULTS_SINCE) } },
+		displayOptions: {
+			show: { operation: ['revoke'], ...inVersionsBefore(EDITOR_FIRST_DEFAULTS_SINCE) },
+		},
 	},
 	{
 		displayName: 'Revoke at Provider',
@@ -40,7 +48,9 @@ const revokeAtProviderProperties: INodeProperties[] = [
 		type: 'boolean',
 		default: false,
 		description: REVOKE_AT_PROVIDER_DESCRIPTION,
-		displayOptions: { show: { operation: ['revoke'], ...inVersionsSince(EDITOR_FIRST_DEFAULTS_SINCE) } },
+		displayOptions: {
+			show: { operation: ['revoke'], ...inVersionsSince(EDITOR_FIRST_DEFAULTS_SINCE) },
+		},
 	},
 ];
 
@@ -58,14 +68,19 @@ const properties: INodeProperties[] = [
 export const revoke = defineOperation({
 	value: 'revoke',
 	name: 'Revoke / Disconnect',
-	description: 'Revoke the tokens at the provider (RFC 7009), then mark the connection revoked and erase them',
+	description:
+		'Revoke the tokens at the provider (RFC 7009), then mark the connection revoked and erase them',
 	action: 'Revoke a connection',
 	agentTool: false,
 	needsApp: true,
 	connectionId: 'existing',
 	properties,
 	async execute({ engine, connectionId, itemIndex }) {
-		const atProvider = this.getNodeParameter('revokeAtProvider', itemIndex, defaultRevokeAtProvider(this.getNode().typeVersion)) as boolean;
+		const atProvider = this.getNodeParameter(
+			'revokeAtProvider',
+			itemIndex,
+			defaultRevokeAtProvider(this.getNode().typeVersion),
+		) as boolean;
 		return (await engine.manager()).revoke(connectionId, { atProvider });
 	},
 	output: (rule, { connection, revokedAtProvider }) =>

@@ -1,5 +1,14 @@
-import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
-import { NeedsReauthorizationError, TokenManagerError, validateConnectionId } from '../../../engine';
+import {
+	NodeOperationError,
+	type IDataObject,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+} from 'n8n-workflow';
+import {
+	NeedsReauthorizationError,
+	TokenManagerError,
+	validateConnectionId,
+} from '../../../engine';
 import { withEngine } from '../transport/engine';
 import { DERIVED_FROM_PROVIDER, type OperationDefinition } from './node.type';
 import { toNodeError } from './nodeErrors';
@@ -16,17 +25,25 @@ function inWords(names: string[]): string {
 	return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names.join('');
 }
 
-const AGENT_TOOL_OPERATION_NAMES = inWords(operations.filter((operation) => operation.agentTool).map((operation) => operation.name));
+const AGENT_TOOL_OPERATION_NAMES = inWords(
+	operations.filter((operation) => operation.agentTool).map((operation) => operation.name),
+);
 
 /**
  * The item's connection id, checked before any credential is read or any store is reached (version 1.2's resource
  * locator gives its value); '' when the provider's answer names the connection, undefined for an operation on the
  * whole store.
  */
-function connectionIdOf(ctx: IExecuteFunctions, operation: OperationDefinition, itemIndex: number): string | undefined {
+function connectionIdOf(
+	ctx: IExecuteFunctions,
+	operation: OperationDefinition,
+	itemIndex: number,
+): string | undefined {
 	if (operation.connectionId === 'none') return undefined;
 	const given =
-		operation.connectionId === 'fromCallback' ? operation.readConnectionId.call(ctx, itemIndex) : ctx.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
+		operation.connectionId === 'fromCallback'
+			? operation.readConnectionId.call(ctx, itemIndex)
+			: ctx.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
 	return given === DERIVED_FROM_PROVIDER ? '' : validateConnectionId(given);
 }
 
@@ -42,7 +59,12 @@ async function runOperation(
 	const result = await withEngine(ctx, itemIndex, (engine) =>
 		operation.connectionId === 'none'
 			? operation.execute.call(ctx, { engine, itemIndex, asAgentTool })
-			: operation.execute.call(ctx, { engine, connectionId: connectionId!, itemIndex, asAgentTool }),
+			: operation.execute.call(ctx, {
+					engine,
+					connectionId: connectionId!,
+					itemIndex,
+					asAgentTool,
+				}),
 	);
 	return [operation.output(rule, result)].flat();
 }
@@ -58,16 +80,26 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 		try {
 			const value = this.getNodeParameter('operation', i);
 			const operation = operationNamed(value);
-			if (!operation) throw new NodeOperationError(this.getNode(), `The operation "${String(value)}" is not supported`, { itemIndex: i });
+			if (!operation)
+				throw new NodeOperationError(
+					this.getNode(),
+					`The operation "${String(value)}" is not supported`,
+					{ itemIndex: i },
+				);
 			if (asAgentTool && !operation.agentTool) {
-				throw new NodeOperationError(this.getNode(), `The operation "${operation.value}" is not available to an AI agent`, {
-					itemIndex: i,
-					description: `As an agent's tool this node runs ${AGENT_TOOL_OPERATION_NAMES}, and never hands the agent a token. Run the other operations in a workflow without an agent.`,
-				});
+				throw new NodeOperationError(
+					this.getNode(),
+					`The operation "${operation.value}" is not available to an AI agent`,
+					{
+						itemIndex: i,
+						description: `As an agent's tool this node runs ${AGENT_TOOL_OPERATION_NAMES}, and never hands the agent a token. Run the other operations in a workflow without an agent.`,
+					},
+				);
 			}
 			connectionId = connectionIdOf(this, operation, i);
 			for (const json of await runOperation(this, operation, connectionId, i, rule, asAgentTool)) {
-				const toolJson = () => (operation.toolOutput ? operation.toolOutput(json) : agentToolOutput(rule, json));
+				const toolJson = () =>
+					operation.toolOutput ? operation.toolOutput(json) : agentToolOutput(rule, json);
 				returnData.push({ json: asAgentTool ? toolJson() : json, pairedItem: { item: i } });
 			}
 		} catch (error) {

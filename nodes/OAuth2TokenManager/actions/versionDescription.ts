@@ -10,15 +10,37 @@ import {
 import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../transport/credentials';
 import type { OperationDefinition } from './node.type';
 import { operations, operationValues } from './operations';
-import { type NodeVersion, CONNECTION_ID_LOCATOR_SINCE, DEFAULT_NODE_VERSION, defaultStorage, EDITOR_FIRST_DEFAULTS_SINCE, inVersionsBefore, inVersionsSince, NODE_VERSIONS } from './versions';
+import {
+	type NodeVersion,
+	CONNECTION_ID_LOCATOR_SINCE,
+	DEFAULT_NODE_VERSION,
+	defaultStorage,
+	EDITOR_FIRST_DEFAULTS_SINCE,
+	inVersionsBefore,
+	inVersionsSince,
+	NODE_VERSIONS,
+} from './versions';
 
 /** An operation's option: offered from its version on, and to an AI agent's tool only where it says so. */
-function operationOption({ name, value, description, action, since, agentTool }: OperationDefinition): INodePropertyOptions {
+function operationOption({
+	name,
+	value,
+	description,
+	action,
+	since,
+	agentTool,
+}: OperationDefinition): INodePropertyOptions {
 	const displayOptions: IDisplayOptions = {
 		...(since === undefined ? {} : { show: inVersionsSince(since) }),
 		...(agentTool ? {} : { hide: { '@tool': [true] } }),
 	};
-	return { name, value, description, action, ...(Object.keys(displayOptions).length > 0 ? { displayOptions } : {}) };
+	return {
+		name,
+		value,
+		description,
+		action,
+		...(Object.keys(displayOptions).length > 0 ? { displayOptions } : {}),
+	};
 }
 
 const operationProperty: INodeProperties = {
@@ -36,7 +58,12 @@ const operationProperty: INodeProperties = {
  * editor then drops a subtitle that throws), so the operation's name stands alone there. From version 1.2 the
  * Connection ID is a resource locator: its value sits in the locator's `value`.
  */
-const OPERATION_NAMES = Object.fromEntries(operationProperty.options!.map((o) => [(o as { value: string }).value, (o as { name: string }).name]));
+const OPERATION_NAMES = Object.fromEntries(
+	operationProperty.options!.map((o) => [
+		(o as { value: string }).value,
+		(o as { name: string }).name,
+	]),
+);
 const SUBTITLE = `={{ (() => { const operation = ${JSON.stringify(OPERATION_NAMES)}[$parameter["operation"]]; try { const given = $parameter["connectionId"]; const id = given !== null && typeof given === "object" ? given.value : given; return typeof id === "string" && id !== "" && !id.startsWith("=") ? operation + " · " + id : operation; } catch (error) { return operation; } })() }}`;
 
 /**
@@ -45,10 +72,15 @@ const SUBTITLE = `={{ (() => { const operation = ${JSON.stringify(OPERATION_NAME
  * panel, list every store's credentials in every slot (the App's too) and rewrite Storage when one is picked.
  */
 function shownOnlyFor(storage: Storage): ICredentialsDisplayOptions {
-	return { hide: { storage: (Object.keys(STORAGE_CREDENTIALS) as Storage[]).filter((other) => other !== storage) } };
+	return {
+		hide: {
+			storage: (Object.keys(STORAGE_CREDENTIALS) as Storage[]).filter((other) => other !== storage),
+		},
+	};
 }
 
-const CONNECTION_ID_DESCRIPTION = 'Your name for one authorized account (one per customer or company); each connection ID has its own tokens';
+const CONNECTION_ID_DESCRIPTION =
+	'Your name for one authorized account (one per customer or company); each connection ID has its own tokens';
 const CALLBACK_CONNECTION_ID_DESCRIPTION =
 	'Leave empty, or map it to the state query parameter of the callback: the node then reads the connection from the signed state. A connection ID given here must be the one the state was issued for.';
 
@@ -110,7 +142,10 @@ const connectionIdProperties: INodeProperties[] = [
 	{
 		...connectionIdText,
 		description: CONNECTION_ID_DESCRIPTION,
-		displayOptions: { show: textConnectionIdVersions, hide: { operation: [...ON_CALLBACK, ...OVER_MANY_CONNECTIONS] } },
+		displayOptions: {
+			show: textConnectionIdVersions,
+			hide: { operation: [...ON_CALLBACK, ...OVER_MANY_CONNECTIONS] },
+		},
 	},
 	{
 		...connectionIdText,
@@ -121,7 +156,10 @@ const connectionIdProperties: INodeProperties[] = [
 	{
 		...connectionIdLocator('list'),
 		description: CONNECTION_ID_DESCRIPTION,
-		displayOptions: { show: locatorConnectionIdVersions, hide: { operation: [...ON_CALLBACK, ...MAKING_CONNECTIONS, ...OVER_MANY_CONNECTIONS] } },
+		displayOptions: {
+			show: locatorConnectionIdVersions,
+			hide: { operation: [...ON_CALLBACK, ...MAKING_CONNECTIONS, ...OVER_MANY_CONNECTIONS] },
+		},
 	},
 	{
 		...connectionIdLocator('id'),
@@ -141,27 +179,37 @@ const connectionIdProperties: INodeProperties[] = [
  * hold no Storage when it was the default); new nodes start on the embedded store, which needs nothing set up, so
  * n8n pre-selects the embedded credential when exactly one exists.
  */
-function storageProperty(typeVersion: NodeVersion, displayOptions: IDisplayOptions): INodeProperties {
+function storageProperty(
+	typeVersion: NodeVersion,
+	displayOptions: IDisplayOptions,
+): INodeProperties {
 	return {
 		displayName: 'Storage',
 		name: 'storage',
 		type: 'options',
 		noDataExpression: true,
 		options: [
-			{ name: 'Embedded (SQLite)', value: 'embedded', description: 'A file beside n8n\'s own data; nothing to set up' },
+			{
+				name: 'Embedded (SQLite)',
+				value: 'embedded',
+				description: "A file beside n8n's own data; nothing to set up",
+			},
 			{ name: 'MySQL', value: 'mysql' },
 			{ name: 'PostgreSQL', value: 'postgres' },
 			{ name: 'Supabase', value: 'supabase' },
 		],
 		default: defaultStorage(typeVersion),
-		description: 'Where the encrypted tokens are kept. Each store has its own credential: pick it in the Token Storage field above.',
+		description:
+			'Where the encrypted tokens are kept. Each store has its own credential: pick it in the Token Storage field above.',
 		displayOptions,
 	};
 }
 
 const storageProperties: INodeProperties[] = [
 	storageProperty(1, { show: inVersionsBefore(EDITOR_FIRST_DEFAULTS_SINCE) }),
-	storageProperty(EDITOR_FIRST_DEFAULTS_SINCE, { show: inVersionsSince(EDITOR_FIRST_DEFAULTS_SINCE) }),
+	storageProperty(EDITOR_FIRST_DEFAULTS_SINCE, {
+		show: inVersionsSince(EDITOR_FIRST_DEFAULTS_SINCE),
+	}),
 ];
 
 /** The node's description for all its versions (see versions.ts for what each changed). */
@@ -173,7 +221,8 @@ export const versionDescription: INodeTypeDescription = {
 	version: [...NODE_VERSIONS],
 	defaultVersion: DEFAULT_NODE_VERSION,
 	subtitle: SUBTITLE,
-	description: 'Keep OAuth2 access tokens valid: exchange codes, refresh once before expiry, store tokens encrypted in your database',
+	description:
+		'Keep OAuth2 access tokens valid: exchange codes, refresh once before expiry, store tokens encrypted in your database',
 	defaults: { name: 'OAuth2 Token Manager' },
 	inputs: [NodeConnectionTypes.Main],
 	outputs: [NodeConnectionTypes.Main],

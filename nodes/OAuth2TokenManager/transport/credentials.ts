@@ -1,6 +1,21 @@
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
-import { DEFAULT_IDLE_TIMEOUT_SECONDS, tlsFromCredentials } from '../../../credentials/databaseServerFields';
-import { type ClientAuthentication, MissingInputError, MySqlTokenStore, type OAuthClient, parseExtraParameters, PostgresTokenStore, resolveOAuthClient, SqliteTokenStore, SupabaseTokenStore, TokenCipher, type TokenStore } from '../../../engine';
+import {
+	DEFAULT_IDLE_TIMEOUT_SECONDS,
+	tlsFromCredentials,
+} from '../../../credentials/databaseServerFields';
+import {
+	type ClientAuthentication,
+	MissingInputError,
+	MySqlTokenStore,
+	type OAuthClient,
+	parseExtraParameters,
+	PostgresTokenStore,
+	resolveOAuthClient,
+	SqliteTokenStore,
+	SupabaseTokenStore,
+	TokenCipher,
+	type TokenStore,
+} from '../../../engine';
 
 /**
  * Turns the node's credentials (and its Storage parameter) into engine objects: the OAuth client, the token store
@@ -28,7 +43,9 @@ const list = (value: unknown, separator: RegExp) =>
 		.map((s) => s.trim())
 		.filter(Boolean);
 
-export function oauthClientFromCredentials(credentials: ICredentialDataDecryptedObject): OAuthClient {
+export function oauthClientFromCredentials(
+	credentials: ICredentialDataDecryptedObject,
+): OAuthClient {
 	return resolveOAuthClient({
 		preset: text(credentials.preset) || 'pipedrive',
 		clientId: text(credentials.clientId),
@@ -38,15 +55,32 @@ export function oauthClientFromCredentials(credentials: ICredentialDataDecrypted
 		authorizationUrl: text(credentials.authorizationUrl),
 		tokenUrl: text(credentials.tokenUrl),
 		revocationUrl: text(credentials.revocationUrl),
-		clientAuthentication: (text(credentials.clientAuthentication) || undefined) as ClientAuthentication | undefined,
+		clientAuthentication: (text(credentials.clientAuthentication) || undefined) as
+			ClientAuthentication | undefined,
 		keepResponseFields: list(credentials.keepResponseFields, /,/),
 		keepCallbackFields: list(credentials.keepCallbackFields, /,/),
-		placeholderValues: { tenant: text(credentials.tenant), accountsServer: text(credentials.accountsServer), environment: text(credentials.environment) },
-		authorizationParameters: parseExtraParameters('authorizationParameters', text(credentials.authorizationParameters)),
-		tokenParameters: parseExtraParameters('tokenParameters', text(credentials.codeExchangeParameters)),
-		refreshParameters: parseExtraParameters('refreshParameters', text(credentials.refreshParameters)),
+		placeholderValues: {
+			tenant: text(credentials.tenant),
+			accountsServer: text(credentials.accountsServer),
+			environment: text(credentials.environment),
+		},
+		authorizationParameters: parseExtraParameters(
+			'authorizationParameters',
+			text(credentials.authorizationParameters),
+		),
+		tokenParameters: parseExtraParameters(
+			'tokenParameters',
+			text(credentials.codeExchangeParameters),
+		),
+		refreshParameters: parseExtraParameters(
+			'refreshParameters',
+			text(credentials.refreshParameters),
+		),
 		// Only the Custom preset shows the PKCE switch; a preset's own support applies otherwise.
-		pkce: text(credentials.preset) === 'custom' && typeof credentials.pkce === 'boolean' ? credentials.pkce : undefined,
+		pkce:
+			text(credentials.preset) === 'custom' && typeof credentials.pkce === 'boolean'
+				? credentials.pkce
+				: undefined,
 	});
 }
 
@@ -57,11 +91,19 @@ function idleTimeoutMs(c: ICredentialDataDecryptedObject): number {
 }
 
 /** Builds a store from its credential. Pure: the caller decides about caching. */
-export function storeFromCredentials(storage: Storage, c: ICredentialDataDecryptedObject): TokenStore {
+export function storeFromCredentials(
+	storage: Storage,
+	c: ICredentialDataDecryptedObject,
+): TokenStore {
 	const ssl = tlsFromCredentials(c);
 	switch (storage) {
 		case 'supabase':
-			return new SupabaseTokenStore({ url: text(c.host), serviceRoleKey: String(c.serviceRole ?? ''), tableName: text(c.tableName), schema: text(c.schema) });
+			return new SupabaseTokenStore({
+				url: text(c.host),
+				serviceRoleKey: String(c.serviceRole ?? ''),
+				tableName: text(c.tableName),
+				schema: text(c.schema),
+			});
 		case 'postgres':
 			return new PostgresTokenStore({
 				pool: {
@@ -90,7 +132,10 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
 				createTableIfMissing: c.createTableIfMissing === true,
 			});
 		case 'embedded':
-			return new SqliteTokenStore({ filePath: text(c.filePath) || undefined, tableName: text(c.tableName) || undefined });
+			return new SqliteTokenStore({
+				filePath: text(c.filePath) || undefined,
+				tableName: text(c.tableName) || undefined,
+			});
 		default:
 			throw new Error(`Unknown storage "${String(storage)}"`);
 	}
@@ -98,5 +143,8 @@ export function storeFromCredentials(storage: Storage, c: ICredentialDataDecrypt
 
 export function cipherFromCredentials(credentials: ICredentialDataDecryptedObject): TokenCipher {
 	// Keys may contain spaces (passphrases): old keys are separated by commas or line breaks only.
-	return new TokenCipher(String(credentials.encryptionKey ?? ''), list(credentials.previousEncryptionKeys, /[\n,]+/));
+	return new TokenCipher(
+		String(credentials.encryptionKey ?? ''),
+		list(credentials.previousEncryptionKeys, /[\n,]+/),
+	);
 }

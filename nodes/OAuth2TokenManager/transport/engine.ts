@@ -1,11 +1,24 @@
-import type { ICredentialDataDecryptedObject, IExecuteFunctions, ILoadOptionsFunctions } from 'n8n-workflow';
+import type {
+	ICredentialDataDecryptedObject,
+	IExecuteFunctions,
+	ILoadOptionsFunctions,
+} from 'n8n-workflow';
 import { TokenManager, type TokenStore } from '../../../engine';
 import { defaultStorage } from '../actions/versions';
-import { APP_CREDENTIAL, cipherFromCredentials, oauthClientFromCredentials, type Storage, STORAGE_CREDENTIALS } from './credentials';
+import {
+	APP_CREDENTIAL,
+	cipherFromCredentials,
+	oauthClientFromCredentials,
+	type Storage,
+	STORAGE_CREDENTIALS,
+} from './credentials';
 import { acquireStore, type CachedStore, releaseStore, settingsHash } from './storeCache';
 
 /** The n8n id of the storage credential the node selects (absent when n8n does not give it). */
-function storageCredentialId(ctx: IExecuteFunctions | ILoadOptionsFunctions, storage: Storage): string | undefined {
+function storageCredentialId(
+	ctx: IExecuteFunctions | ILoadOptionsFunctions,
+	storage: Storage,
+): string | undefined {
 	return ctx.getNode().credentials?.[STORAGE_CREDENTIALS[storage]]?.id ?? undefined;
 }
 
@@ -17,12 +30,21 @@ function storageCredentialId(ctx: IExecuteFunctions | ILoadOptionsFunctions, sto
 const managers = new Map<string, { manager: TokenManager; store: TokenStore }>();
 const MAX_MANAGERS = 100;
 
-function cachedManager(storage: Storage, storeCredentials: ICredentialDataDecryptedObject, appCredentials: ICredentialDataDecryptedObject, store: TokenStore): TokenManager {
+function cachedManager(
+	storage: Storage,
+	storeCredentials: ICredentialDataDecryptedObject,
+	appCredentials: ICredentialDataDecryptedObject,
+	store: TokenStore,
+): TokenManager {
 	const key = settingsHash(storage, storeCredentials, appCredentials);
 	const cached = managers.get(key);
 	// A manager built on a store that has left the cache would use a closed pool.
 	if (cached?.store === store) return cached.manager;
-	const manager = new TokenManager({ store, cipher: cipherFromCredentials(storeCredentials), client: oauthClientFromCredentials(appCredentials) });
+	const manager = new TokenManager({
+		store,
+		cipher: cipherFromCredentials(storeCredentials),
+		client: oauthClientFromCredentials(appCredentials),
+	});
 	managers.delete(key);
 	if (managers.size >= MAX_MANAGERS) managers.delete(managers.keys().next().value!);
 	managers.set(key, { manager, store });
@@ -36,7 +58,11 @@ export interface Engine {
 }
 
 /** Runs `work` with the item's engine; the stores it took are released when `work` settles. */
-export async function withEngine<T>(ctx: IExecuteFunctions, itemIndex: number, work: (engine: Engine) => Promise<T>): Promise<T> {
+export async function withEngine<T>(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	work: (engine: Engine) => Promise<T>,
+): Promise<T> {
 	const taken: CachedStore[] = [];
 	const takeStore = async (storage: Storage) => {
 		const credentials = await ctx.getCredentials(STORAGE_CREDENTIALS[storage], itemIndex);
@@ -44,14 +70,24 @@ export async function withEngine<T>(ctx: IExecuteFunctions, itemIndex: number, w
 		taken.push(cached);
 		return { store: cached.store, credentials };
 	};
-	const storage = () => ctx.getNodeParameter('storage', itemIndex, defaultStorage(ctx.getNode().typeVersion)) as Storage;
+	const storage = () =>
+		ctx.getNodeParameter(
+			'storage',
+			itemIndex,
+			defaultStorage(ctx.getNode().typeVersion),
+		) as Storage;
 	try {
 		return await work({
 			store: async () => (await takeStore(storage())).store,
 			manager: async () => {
 				const selected = storage();
 				const { store, credentials } = await takeStore(selected);
-				return cachedManager(selected, credentials, await ctx.getCredentials(APP_CREDENTIAL, itemIndex), store);
+				return cachedManager(
+					selected,
+					credentials,
+					await ctx.getCredentials(APP_CREDENTIAL, itemIndex),
+					store,
+				);
 			},
 		});
 	} finally {
@@ -60,9 +96,17 @@ export async function withEngine<T>(ctx: IExecuteFunctions, itemIndex: number, w
 }
 
 /** Runs `work` with the store the node's panel lists connections from: the one its Storage and storage credential select. */
-export async function withPanelStore<T>(ctx: ILoadOptionsFunctions, work: (store: TokenStore) => Promise<T>): Promise<T> {
-	const storage = (ctx.getCurrentNodeParameter('storage') ?? defaultStorage(ctx.getNode().typeVersion)) as Storage;
-	const cached = acquireStore(storage, await ctx.getCredentials(STORAGE_CREDENTIALS[storage]), storageCredentialId(ctx, storage));
+export async function withPanelStore<T>(
+	ctx: ILoadOptionsFunctions,
+	work: (store: TokenStore) => Promise<T>,
+): Promise<T> {
+	const storage = (ctx.getCurrentNodeParameter('storage') ??
+		defaultStorage(ctx.getNode().typeVersion)) as Storage;
+	const cached = acquireStore(
+		storage,
+		await ctx.getCredentials(STORAGE_CREDENTIALS[storage]),
+		storageCredentialId(ctx, storage),
+	);
 	try {
 		return await work(cached.store);
 	} finally {

@@ -23,7 +23,8 @@ const stores = new Map<string, CachedStore>();
 const storeKeyOfCredential = new Map<string, string>();
 const MAX_STORES = 20;
 
-export const settingsHash = (...settings: unknown[]) => createHash('sha256').update(JSON.stringify(settings)).digest('hex');
+export const settingsHash = (...settings: unknown[]) =>
+	createHash('sha256').update(JSON.stringify(settings)).digest('hex');
 
 function closeQuietly(store: TokenStore): void {
 	// A pool that fails to close has nothing left to serve: its error concerns nobody.
@@ -34,16 +35,25 @@ function retireStore(key: string): void {
 	const cached = stores.get(key);
 	if (!cached) return;
 	stores.delete(key);
-	for (const [credentialId, storeKey] of storeKeyOfCredential) if (storeKey === key) storeKeyOfCredential.delete(credentialId);
+	for (const [credentialId, storeKey] of storeKeyOfCredential)
+		if (storeKey === key) storeKeyOfCredential.delete(credentialId);
 	cached.retired = true;
 	if (cached.users === 0) closeQuietly(cached.store);
 }
 
 /** The cached store of these settings, counted as in use until releaseStore; `credentialId` tells an edited credential. */
-export function acquireStore(storage: Storage, credentials: ICredentialDataDecryptedObject, credentialId: string | undefined): CachedStore {
+export function acquireStore(
+	storage: Storage,
+	credentials: ICredentialDataDecryptedObject,
+	credentialId: string | undefined,
+): CachedStore {
 	const { encryptionKey: _key, previousEncryptionKeys: _old, ...settings } = credentials;
 	const key = settingsHash(storage, settings);
-	const cached = stores.get(key) ?? { store: storeFromCredentials(storage, credentials), users: 0, retired: false };
+	const cached = stores.get(key) ?? {
+		store: storeFromCredentials(storage, credentials),
+		users: 0,
+		retired: false,
+	};
 	// Map order is use order: the first key is the least recently used.
 	stores.delete(key);
 	if (stores.size >= MAX_STORES) retireStore(stores.keys().next().value!);
@@ -52,7 +62,8 @@ export function acquireStore(storage: Storage, credentials: ICredentialDataDecry
 		const previous = storeKeyOfCredential.get(credentialId);
 		storeKeyOfCredential.set(credentialId, key);
 		// Two credentials with the same settings share a store: it goes when neither uses those settings any more.
-		if (previous && previous !== key && ![...storeKeyOfCredential.values()].includes(previous)) retireStore(previous);
+		if (previous && previous !== key && ![...storeKeyOfCredential.values()].includes(previous))
+			retireStore(previous);
 	}
 	cached.users++;
 	return cached;
