@@ -7,15 +7,7 @@ import {
 	timingSafeEqual,
 } from 'node:crypto';
 import { GCM_TAG_LENGTH, type TokenCipher } from './crypto';
-import {
-	AuthorizationDeniedError,
-	InvalidInputError,
-	InvalidStateError,
-	MissingInputError,
-} from './errors';
-import { checkExtraParameters, type OAuthClient, type RequestParameters } from './presets';
-import type { TokenStore } from './store';
-import { requireSecureUrl } from './urls';
+import { InvalidInputError, InvalidStateError } from './errors';
 
 /*
  * The start of an authorization (RFC 6749 §4.1.1) and the checks on its callback.
@@ -309,97 +301,10 @@ export class StateCodec {
 	}
 }
 
-const restartHint =
+export const restartHint =
 	'Start the authorization again and complete it within its validity; each authorization URL works once.';
 
 /** The tokens-table row in which earlier versions recorded the states of a connection that were used. */
 export function legacyStateMarkerId(connectionId: string): string {
 	return MARKER_PREFIX + createHash('sha256').update(connectionId, 'utf8').digest('base64url');
-}
-
-/**
- * Marks the state used, atomically across processes. Throws InvalidStateError('replayed') when this state, or a
- * newer one, was already used (also as recorded by an earlier version's marker row).
- */
-export async function consumeState(store: TokenStore, verified: VerifiedState): Promise<void> {
-	// Every state this record refuses was issued no later than the watermark, so it has expired by then.
-	const expiresAt = new Date(verified.issuedAt + MAX_STATE_TTL_SECONDS * 1000);
-	const legacy = await store.get(legacyStateMarkerId(verified.connectionId));
-	const usedAsLegacy = (legacy?.metadata?.consumed ?? '') >= verified.watermark;
-	if (
-		usedAsLegacy ||
-		!(await store.consumeState(verified.connectionId, verified.watermark, expiresAt))
-	) {
-		throw new InvalidStateError(
-			'replayed',
-			`The state was already used for connection "${verified.connectionId}" (or a newer authorization of it completed)`,
-			restartHint,
-		);
-	}
-	// Housekeeping: the state is already marked, so a failure here must not fail the authorization.
-	const now = new Date();
-	await store.deleteExpiredStates(now, STATE_PURGE_BATCH).catch(() => undefined);
-	await store.deleteExpired(LEGACY_MARKER_PROVIDER, now, STATE_PURGE_BATCH).catch(() => undefined);
-}
-
-/** Forgets which states of the connection were used (on revoke), legacy marker row included. */
-export async function deleteConsumedStates(store: TokenStore, connectionId: string): Promise<void> {
-	await store.delete(legacyStateMarkerId(connectionId));
-	await store.deleteStates(connectionId);
-}
-
-/**
- * The provider's authorize URL for a connection (RFC 6749 §4.1.1, RFC 7636 §4.3): the preset's and App credential's
- * authorization parameters, then this request's own (a `scope` among them replaces the client's scopes).
- */
-export function buildAuthorizationUrl(
-	client: OAuthClient,
-	issued: IssuedState,
-	extraParameters: RequestParameters = {},
-): string {
-	if (!client.authorizationUrl) {
-		throw new MissingInputError('authorizationUrl');
-	}
-	if (!client.redirectUri) {
-		throw new MissingInputError('redirectUri');
-	}
-	const url = requireSecureUrl('authorizationUrl', client.authorizationUrl);
-	const parameters = {
-		...client.authorizationParameters,
-		...checkExtraParameters('extraParameters', extraParameters),
-	};
-	for (const [name, value] of Object.entries(parameters)) url.searchParams.set(name, value);
-	url.searchParams.set('response_type', 'code');
-	url.searchParams.set('client_id', client.clientId);
-	url.searchParams.set('redirect_uri', client.redirectUri);
-	if (client.scopes.length && !('scope' in parameters))
-		url.searchParams.set('scope', client.scopes.join(client.scopeSeparator || ' '));
-	url.searchParams.set('state', issued.state);
-	if (issued.codeChallenge) {
-		url.searchParams.set('code_challenge', issued.codeChallenge);
-		url.searchParams.set('code_challenge_method', 'S256');
-	}
-	return url.toString();
-}
-
-/** The callback carried `?error=…` instead of a code (RFC 6749 §4.1.2.1). The values come from the query: cleaned and cut short. */
-export function providerErrorFromCallback(
-	error: unknown,
-	description?: unknown,
-): AuthorizationDeniedError | null {
-	const clean = (value: unknown, max: number) =>
-		typeof value === 'string'
-			? value
-					.replace(/[\u0000-\u001f\u007f]+/g, ' ')
-					.trim()
-					.slice(0, max)
-			: '';
-	const code = clean(error, 64);
-	if (!code) return null;
-	const detail = clean(description, 200);
-	const message =
-		code === 'access_denied'
-			? `The account owner declined the authorization at the provider (access_denied)${detail ? `: ${detail}` : ''}`
-			: `The provider returned an error instead of an authorization code: ${code}${detail ? ` – ${detail}` : ''}`;
-	return new AuthorizationDeniedError(code, message);
 }

@@ -1,4 +1,4 @@
-import { deleteConsumedStates } from './authorization';
+import { deleteConsumedStates } from './used-states';
 import { validateConnectionId } from './connection-id';
 import type { EngineParts } from './engine-parts';
 import { ConnectionNotFoundError } from './errors';

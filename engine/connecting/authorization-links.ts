@@ -1,4 +1,5 @@
-import { buildAuthorizationUrl, DEFAULT_STATE_TTL_SECONDS, StateCodec } from '../authorization';
+import { DEFAULT_STATE_TTL_SECONDS, StateCodec } from '../authorization';
+import { buildAuthorizationUrl } from './authorize-request';
 import { validateConnectionId } from '../connection-id';
 import type { TokenCipher } from '../crypto';
 import type { OAuthClient } from '../presets';

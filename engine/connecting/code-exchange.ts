@@ -1,4 +1,5 @@
-import { consumeState, providerErrorFromCallback } from '../authorization';
+import { consumeState } from '../used-states';
+import { providerErrorFromCallback } from './authorize-request';
 import { requireTokenClient } from '../client-checks';
 import { validateConnectionId } from '../connection-id';
 import type { EngineParts } from '../engine-parts';

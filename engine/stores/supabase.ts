@@ -10,14 +10,14 @@ import { storeIdentity, type TokenStore } from '../store';
 import { requireSecureUrl } from '../urls';
 import { RESERVED_PREFIX } from '../authorization';
 import {
-	GRANT_TYPES,
 	NO_FAILURES,
 	type ConnectionFields,
 	type ConnectionQuery,
 	type NewConnection,
 	type StoredConnection,
 } from '../types';
-import { dueCondition, reportedStatusCondition, type RowCondition } from './row-filters';
+import { postgrestFilter, regexLiteral, regexPrefix } from './postgrest-filters';
+import { dueCondition, reportedStatusCondition } from './row-filters';
 import { fieldEntries, rowToConnection } from './sql-rows';
 import {
 	ADDED_COLUMNS,
@@ -313,48 +313,6 @@ export class SupabaseTokenStore implements TokenStore {
 			error.hint || undefined,
 		);
 	}
-}
-
-/**
- * A RowCondition in PostgREST's logic syntax, as one `or=(…)` term: `and(…)`/`or(…)` trees, `not.` before an
- * operator or a tree. `databaseNow` is the store's clock, for conditions that compare with it.
- */
-function postgrestFilter(condition: RowCondition, databaseNow: string | undefined): string {
-	const negated = (term: string) =>
-		/^(and|or)\(/.test(term) ? `not.${term}` : term.replace('.', '.not.');
-	switch (condition.kind) {
-		case 'status':
-			return `status.eq.${condition.is}`;
-		case 'unset':
-			return `${condition.column}.is.null`;
-		case 'knownGrant':
-			return `or(grant_type.is.null,grant_type.in.(${GRANT_TYPES.join(',')}))`;
-		case 'before': {
-			const time = condition.time === 'databaseNow' ? databaseNow : condition.time.toISOString();
-			if (time === undefined) throw new Error('a condition on the database clock needs its time');
-			return `${condition.column}.${condition.orAt ? 'lte' : 'lt'}."${time}"`;
-		}
-		case 'not':
-			return negated(postgrestFilter(condition.condition, databaseNow));
-		case 'all':
-			return `and(${condition.of.map((c) => postgrestFilter(c, databaseNow)).join(',')})`;
-		case 'any':
-			return `or(${condition.of.map((c) => postgrestFilter(c, databaseNow)).join(',')})`;
-	}
-}
-
-/**
- * A POSIX regular expression (PostgREST's match, PostgreSQL's ~) for text that starts with exactly `prefix`: every
- * ASCII character other than a letter or digit is escaped, which makes it literal. PostgREST's like would turn a `*`
- * in the prefix into a wildcard.
- */
-function regexPrefix(prefix: string): string {
-	return `^${regexLiteral(prefix)}`;
-}
-
-/** A POSIX regular expression matching exactly `text` anywhere, every ASCII punctuation character escaped (as regexPrefix). */
-function regexLiteral(text: string): string {
-	return text.replace(/[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/g, '\\$&');
 }
 
 function toRow(fields: Partial<ConnectionFields>): Record<string, unknown> {

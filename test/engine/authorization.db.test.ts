@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
 	connectionIdFromState,
-	consumeState,
 	createPkcePair,
 	MAX_STATE_CLOCK_SKEW_MS,
 	StateCodec,
@@ -13,6 +12,7 @@ import {
 	MAX_STATE_TTL_SECONDS,
 	STATE_PURGE_BATCH,
 } from '../../engine/authorization';
+import { consumeState } from '../../engine/used-states';
 import { TokenCipher } from '../../engine/crypto';
 import { InvalidInputError, InvalidStateError } from '../../engine/errors';
 import { MySqlTokenStore, SqliteTokenStore } from '../../engine/stores';
