@@ -107,6 +107,18 @@ export function locator(value: string, mode: 'list' | 'id' = 'id') {
 	return { __rl: true, mode, value };
 }
 
+/** Exchange Authorization Code's parameters for a state-less callback (Allow Missing State), the code named after the id. */
+export function stateLessExchange(connectionId: string, options: { asLocator?: boolean } = {}) {
+	return {
+		operation: 'exchangeAuthorizationCode',
+		connectionId: options.asLocator ? locator(connectionId) : connectionId,
+		code: `code-${connectionId}`,
+		state: '',
+		providerError: '',
+		exchangeOptions: { allowMissingState: true },
+	};
+}
+
 /** The slice of n8n's load-options context a list search reads: the panel's current parameters and its credentials. */
 export function loadOptionsContext(options: {
 	parameters: Record<string, unknown>;

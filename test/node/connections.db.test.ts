@@ -12,6 +12,7 @@ import {
 	loadOptionsContext,
 	locator,
 	nodeCredentials,
+	stateLessExchange,
 } from '../helpers/node-context';
 import {
 	createTemporaryPostgresDatabase,
@@ -44,17 +45,7 @@ const run = async (
 		)
 	)[0];
 const exchange = (connectionId: string) =>
-	run(
-		{
-			operation: 'exchangeAuthorizationCode',
-			connectionId: locator(connectionId),
-			code: `code-${connectionId}`,
-			state: '',
-			providerError: '',
-			exchangeOptions: { allowMissingState: true },
-		},
-		{ credentials },
-	);
+	run(stateLessExchange(connectionId, { asLocator: true }), { credentials });
 
 beforeAll(async () => {
 	nock.disableNetConnect();

@@ -10,7 +10,12 @@ import {
 	type IDataObject,
 } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext, locator, useNodeTestDatabase } from '../helpers/node-context';
+import {
+	executeContext,
+	locator,
+	useNodeTestDatabase,
+	stateLessExchange,
+} from '../helpers/node-context';
 import type { TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
@@ -43,14 +48,7 @@ const run = async (
 	continueOnFail = false,
 ): Promise<IDataObject> => (await runItems(parameters, continueOnFail))[0].json;
 const exchange = (connectionId: string) =>
-	run({
-		operation: 'exchangeAuthorizationCode',
-		connectionId: locator(connectionId),
-		code: `code-${connectionId}`,
-		state: '',
-		providerError: '',
-		exchangeOptions: { allowMissingState: true },
-	});
+	run(stateLessExchange(connectionId, { asLocator: true }));
 const keepAlive = (parameters: Record<string, unknown> = {}) =>
 	runItems({
 		operation: 'keepAlive',

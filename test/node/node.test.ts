@@ -14,7 +14,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext, NOCK_APP_CREDENTIAL } from '../helpers/node-context';
+import { executeContext, NOCK_APP_CREDENTIAL, stateLessExchange } from '../helpers/node-context';
 import { CLIENT_SECRET, PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
 const node = new OAuth2TokenManager();
@@ -33,12 +33,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const exchange = (connectionId: string) => ({
 	storage: 'embedded',
-	operation: 'exchangeAuthorizationCode',
-	connectionId,
-	code: `code-${connectionId}`,
-	state: '',
-	providerError: '',
-	exchangeOptions: { allowMissingState: true },
+	...stateLessExchange(connectionId),
 });
 
 describe('OAuth2 Token Manager node', () => {

@@ -34,7 +34,12 @@ import {
 	toNodeError,
 } from '../../nodes/OAuth2TokenManager/actions/nodeErrors';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
-import { executeContext, locator, useNodeTestDatabase } from '../helpers/node-context';
+import {
+	executeContext,
+	locator,
+	useNodeTestDatabase,
+	stateLessExchange,
+} from '../helpers/node-context';
 import type { TemporaryPostgresDatabase } from '../../tools/temporary-database';
 import { PROVIDER_ORIGIN, rotatingTokenEndpoint } from '../helpers/provider';
 
@@ -69,14 +74,7 @@ const run = async (parameters: Record<string, unknown>, typeVersion = 1.1): Prom
 			}),
 		)
 	)[0][0].json;
-const exchange = (connectionId: string) => ({
-	operation: 'exchangeAuthorizationCode',
-	connectionId,
-	code: `code-${connectionId}`,
-	state: '',
-	providerError: '',
-	exchangeOptions: { allowMissingState: true },
-});
+const exchange = (connectionId: string) => stateLessExchange(connectionId);
 
 describe('the item loop', () => {
 	it('pairs every output with its input and, with Continue On Fail, turns each failure into an error item in place', async () => {

@@ -10,7 +10,6 @@ import {
 	ApiRequestError,
 	apiError,
 	authorizationHeader,
-	DEFAULT_MIN_VALIDITY_SECONDS,
 	getConnection,
 	InvalidInputError,
 	isUnderBase,
@@ -21,6 +20,7 @@ import {
 	tokenRefused,
 	type TokenResult,
 } from '../../../engine';
+import { minValidityOf, minValidityProperty } from './minValidity';
 import { defineOperation } from './node.type';
 
 const show = { show: { operation: ['apiRequest'] } };
@@ -91,16 +91,10 @@ const properties: INodeProperties[] = [
 			show: { operation: ['apiRequest'], method: ['DELETE', 'PATCH', 'POST', 'PUT'] },
 		},
 	},
-	{
-		displayName: 'Minimum Validity (Seconds)',
-		name: 'minValiditySeconds',
-		type: 'number',
-		typeOptions: { minValue: 0 },
-		default: DEFAULT_MIN_VALIDITY_SECONDS,
-		description:
-			'Refresh first when the stored token expires within this many seconds. If the API still answers 401, the node refreshes once and retries once.',
-		displayOptions: show,
-	},
+	minValidityProperty(
+		'apiRequest',
+		'Refresh first when the stored token expires within this many seconds. If the API still answers 401, the node refreshes once and retries once.',
+	),
 	{
 		displayName: 'Options',
 		name: 'apiOptions',
@@ -204,11 +198,7 @@ export const apiRequest = defineOperation({
 			);
 		}
 		const body = jsonBodyOf(this, method, itemIndex);
-		const minValiditySeconds = this.getNodeParameter(
-			'minValiditySeconds',
-			itemIndex,
-			DEFAULT_MIN_VALIDITY_SECONDS,
-		) as number;
+		const minValiditySeconds = minValidityOf(this, itemIndex);
 		const { fullResponse = false, connectionStatus = false } = this.getNodeParameter(
 			'apiOptions',
 			itemIndex,

@@ -1,19 +1,13 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { DEFAULT_MIN_VALIDITY_SECONDS } from '../../../engine';
+import { minValidityOf, minValidityProperty } from './minValidity';
 import { defineOperation } from './node.type';
 import { connectionFields, healthFields } from './output';
 
 const properties: INodeProperties[] = [
-	{
-		displayName: 'Minimum Validity (Seconds)',
-		name: 'minValiditySeconds',
-		type: 'number',
-		typeOptions: { minValue: 0 },
-		default: DEFAULT_MIN_VALIDITY_SECONDS,
-		description:
-			"Refresh first when the stored token expires within this many seconds, so it outlives the calls that use it. Capped to half the token's lifetime (the output says when), so a fresh token is never refreshed.",
-		displayOptions: { show: { operation: ['getValidToken'] } },
-	},
+	minValidityProperty(
+		'getValidToken',
+		"Refresh first when the stored token expires within this many seconds, so it outlives the calls that use it. Capped to half the token's lifetime (the output says when), so a fresh token is never refreshed.",
+	),
 ];
 
 export const getValidToken = defineOperation({
@@ -27,11 +21,7 @@ export const getValidToken = defineOperation({
 	connectionId: 'existing',
 	properties,
 	async execute({ engine, connectionId, itemIndex }) {
-		const minValiditySeconds = this.getNodeParameter(
-			'minValiditySeconds',
-			itemIndex,
-			DEFAULT_MIN_VALIDITY_SECONDS,
-		) as number;
+		const minValiditySeconds = minValidityOf(this, itemIndex);
 		return (await engine.manager()).getValidToken(connectionId, { minValiditySeconds });
 	},
 	output: (rule, result) =>
