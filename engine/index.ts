@@ -25,6 +25,8 @@ export {
 export { TokenCipher } from './crypto';
 export * from './errors';
 export { DEFAULT_KEEP_ALIVE_CONCURRENCY, MAX_KEEP_ALIVE_CONCURRENCY } from './keep-alive/sweep';
+export { mapWithConcurrency } from './concurrency';
+export { MANY_ITEMS_CONCURRENCY, type Settled, type ValidTokenRequest } from './many-tokens';
 export { AuthorizationServerClient } from './oauth';
 export {
 	parseExtraParameters,

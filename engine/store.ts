@@ -22,6 +22,13 @@ export interface TokenStore {
 	get(connectionId: string): Promise<StoredConnection | null>;
 
 	/**
+	 * The stored rows among `connectionIds`, in any order; an id without a row (or given twice) simply has no (second)
+	 * entry. One query per chunk of ids (stores/chunks.ts), however many: an execution over many items reads its
+	 * connections at once instead of one round trip per item.
+	 */
+	getMany(connectionIds: readonly string[]): Promise<StoredConnection[]>;
+
+	/**
 	 * The rows matching `query`, ordered by connection id in byte order (so pages taken with `after` never skip or
 	 * repeat a row), at most `query.limit`. One query, whatever the filters; the engine strips the tokens.
 	 */

@@ -14,6 +14,7 @@ import type { TokenCipher } from './crypto';
 import type { EngineParts, TokenEndpoint } from './engine-parts';
 import { InvalidInputError } from './errors';
 import { keepAlive } from './keep-alive/sweep';
+import { getValidTokens, type Settled, type ValidTokenRequest } from './many-tokens';
 import { AuthorizationServerClient, type RequestPolicy } from './oauth';
 import { appFingerprint, type OAuthClient } from './presets';
 import {
@@ -28,6 +29,7 @@ import { RefreshPath } from './refresh/refresh-path';
 import { revoke } from './revoke';
 import { RowSealer } from './sealing';
 import type { TokenStore } from './store';
+import type { StoredConnection } from './types';
 import type {
 	AuthorizationStart,
 	ClientCredentialsParams,
@@ -173,16 +175,43 @@ export class TokenManager {
 	 * failing (cooldown) it is not called: the stored token is returned while it has not expired (`cooldown` says so),
 	 * else a ProviderFailingError.
 	 */
-	async getValidToken(
+	getValidToken(
 		connectionId: string,
 		options: { minValiditySeconds?: number } = {},
 	): Promise<ValidTokenResult> {
+		return this.validToken(connectionId, options.minValiditySeconds);
+	}
+
+	/**
+	 * Get Valid Token over many items (many-tokens.ts): one store read for all their connections, then at most
+	 * `concurrency` refreshes at once; one result or error per request, in their order.
+	 */
+	getValidTokens(
+		requests: readonly ValidTokenRequest[],
+		options: { concurrency?: number } = {},
+	): Promise<Array<Settled<ValidTokenResult>>> {
+		return getValidTokens(
+			this.parts.store,
+			(connectionId, minValiditySeconds, listed) =>
+				this.validToken(connectionId, minValiditySeconds, listed),
+			requests,
+			options.concurrency,
+		);
+	}
+
+	/** `listed`: the connection's row as the caller read it (null: it has none), which spares the first read. */
+	private async validToken(
+		connectionId: string,
+		minValiditySeconds: number | undefined,
+		listed?: StoredConnection | null,
+	): Promise<ValidTokenResult> {
 		validateConnectionId(connectionId);
-		const minValidityMs = minValidityMsOf(options.minValiditySeconds);
-		const { result, cooldown } = await this.refreshPath.refreshIfNeeded(connectionId, {
-			kind: 'min-validity',
-			minValidityMs,
-		});
+		const minValidityMs = minValidityMsOf(minValiditySeconds);
+		const { result, cooldown } = await this.refreshPath.refreshIfNeeded(
+			connectionId,
+			{ kind: 'min-validity', minValidityMs },
+			listed,
+		);
 		if (cooldown) {
 			const leftMs = result.connection.expiresAt
 				? result.connection.expiresAt.getTime() - this.parts.clock()

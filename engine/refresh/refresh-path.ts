@@ -37,16 +37,16 @@ export interface RefreshOutcome {
 export class RefreshPath {
 	constructor(private readonly parts: EngineParts) {}
 
-	/** `listed` is the row as Keep Alive listed it, which spares the first read. */
+	/** `listed` is the row as the caller read it (Keep Alive's list, a read of many items; null: no row), which spares the first read. */
 	async refreshIfNeeded(
 		connectionId: string,
 		request: RefreshRequest,
-		listed?: StoredConnection,
+		listed?: StoredConnection | null,
 	): Promise<RefreshOutcome> {
 		const { access, coordinator, clock } = this.parts;
 		const wroteKept = await coordinator.writeRefused(connectionId);
 		const current =
-			listed && !wroteKept
+			listed !== undefined && !wroteKept
 				? await access.usable(connectionId, listed)
 				: await access.read(connectionId);
 		const decide = async (c: Connection) =>

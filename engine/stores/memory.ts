@@ -128,6 +128,13 @@ export class MemoryTokenStore implements TokenStore {
 		return row ? copy(row) : null;
 	}
 
+	async getMany(connectionIds: readonly string[]): Promise<StoredConnection[]> {
+		return [...new Set(connectionIds)].flatMap((id) => {
+			const row = this.table.rows.get(id);
+			return row ? [copy(row)] : [];
+		});
+	}
+
 	async list(query: ConnectionQuery): Promise<StoredConnection[]> {
 		const now = this.table.now();
 		const matches = (row: StoredConnection): boolean =>

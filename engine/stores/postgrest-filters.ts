@@ -44,3 +44,12 @@ export function regexPrefix(prefix: string): string {
 export function regexLiteral(text: string): string {
 	return text.replace(/[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/g, '\\$&');
 }
+
+/**
+ * PostgREST's `in` list of exactly `values`: each one in double quotes with `"` and `\` escaped by a backslash, so a
+ * comma, bracket, quote or leading space in a connection id is data. (supabase-js's `in()` quotes only values with
+ * a comma or bracket, and escapes nothing.)
+ */
+export function postgrestInList(values: readonly string[]): string {
+	return `(${values.map((value) => `"${value.replace(/["\\]/g, '\\$&')}"`).join(',')})`;
+}

@@ -20,14 +20,10 @@ import {
 	type StoredConnection,
 } from '../types';
 import type { SqlDialect, SqlDriver, SqlResult, SqlRow } from './sql-dialect';
-import { dueCondition, reportedStatusCondition, type RowCondition } from './row-filters';
-import {
-	fieldEntries,
-	KNOWN_GRANT_SQL,
-	rowToConnection,
-	toDate,
-	versionedUpdateSet,
-} from './sql-rows';
+import { chunksOf, IDS_PER_STATEMENT } from './chunks';
+import { dueCondition, reportedStatusCondition } from './row-filters';
+import { sqlCondition } from './sql-conditions';
+import { fieldEntries, rowToConnection, toDate, versionedUpdateSet } from './sql-rows';
 import { schemaError, type QuotedTables, type SchemaReport } from './sql-schema';
 import { SqlTables } from './sql-tables';
 
@@ -80,6 +76,17 @@ export abstract class SqlTokenStore implements TokenStore {
 		});
 	}
 
+	async getMany(connectionIds: readonly string[]): Promise<StoredConnection[]> {
+		const found: StoredConnection[] = [];
+		for (const ids of chunksOf(connectionIds, IDS_PER_STATEMENT)) {
+			const list = ids.map((_, index) => this.dialect.placeholder(index)).join(', ');
+			const sql = `select * from ${this.tables.tokens} where connection_id in (${list})`;
+			for (const row of (await this.run('read connections', sql, ids)).rows)
+				found.push(rowToConnection(row));
+		}
+		return found;
+	}
+
 	async list(query: ConnectionQuery): Promise<StoredConnection[]> {
 		const params: unknown[] = [];
 		const param = (value: unknown) => {
@@ -91,7 +98,7 @@ export abstract class SqlTokenStore implements TokenStore {
 			`not (${this.dialect.startsWith(id, param(this.dialect.prefixPattern(RESERVED_PREFIX)))})`,
 		];
 		if (query.status !== undefined)
-			where.push(this.sqlCondition(reportedStatusCondition(query.status), param));
+			where.push(sqlCondition(this.dialect, reportedStatusCondition(query.status), param));
 		if (query.provider !== undefined)
 			where.push(this.dialect.equalsExactly('provider', param(query.provider)));
 		if (query.idPrefix !== undefined)
@@ -100,7 +107,8 @@ export abstract class SqlTokenStore implements TokenStore {
 			where.push(
 				this.dialect.startsWith(id, param(this.dialect.containsPattern(query.idContains))),
 			);
-		if (query.due !== undefined) where.push(this.sqlCondition(dueCondition(query.due), param));
+		if (query.due !== undefined)
+			where.push(sqlCondition(this.dialect, dueCondition(query.due), param));
 		if (query.after !== undefined)
 			where.push(`${this.dialect.byteOrder(id)} > ${param(query.after)}`);
 		const sql = `select * from ${this.tables.tokens} where ${where.join(' and ')} order by ${this.dialect.byteOrder(id)} limit ${Math.max(1, batchSize(query.limit))}`;
@@ -294,26 +302,6 @@ export abstract class SqlTokenStore implements TokenStore {
 			await (states ? this.schema.prepareStates() : this.schema.prepare());
 			return this.driver.run(sql, this.encode(params));
 		});
-	}
-
-	/** A RowCondition in SQL, its times as parameters through `param`; the database clock is the dialect's own. */
-	private sqlCondition(condition: RowCondition, param: (value: unknown) => string): string {
-		switch (condition.kind) {
-			case 'status':
-				return `${this.dialect.listedStatus} = '${condition.is}'`;
-			case 'unset':
-				return `${condition.column} is null`;
-			case 'knownGrant':
-				return KNOWN_GRANT_SQL;
-			case 'before':
-				return `${condition.column} ${condition.orAt ? '<=' : '<'} ${condition.time === 'databaseNow' ? this.dialect.now : param(condition.time)}`;
-			case 'not':
-				return `not (${this.sqlCondition(condition.condition, param)})`;
-			case 'all':
-				return `(${condition.of.map((c) => this.sqlCondition(c, param)).join(' and ')})`;
-			case 'any':
-				return `(${condition.of.map((c) => this.sqlCondition(c, param)).join(' or ')})`;
-		}
 	}
 
 	/** The tables, created, upgraded or checked once (sql-tables.ts). */

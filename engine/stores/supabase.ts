@@ -16,7 +16,8 @@ import {
 	type NewConnection,
 	type StoredConnection,
 } from '../types';
-import { postgrestFilter, regexLiteral, regexPrefix } from './postgrest-filters';
+import { chunksOf, IDS_PER_STATEMENT, IDS_LENGTH_PER_URL } from './chunks';
+import { postgrestFilter, postgrestInList, regexLiteral, regexPrefix } from './postgrest-filters';
 import { dueCondition, reportedStatusCondition } from './row-filters';
 import { fieldEntries, rowToConnection } from './sql-rows';
 import {
@@ -70,6 +71,18 @@ export class SupabaseTokenStore implements TokenStore {
 			.maybeSingle();
 		if (error) throw this.wrap(error);
 		return data ? rowToConnection(data) : null;
+	}
+
+	async getMany(connectionIds: readonly string[]): Promise<StoredConnection[]> {
+		const found: StoredConnection[] = [];
+		for (const ids of chunksOf(connectionIds, IDS_PER_STATEMENT, IDS_LENGTH_PER_URL)) {
+			const { data, error } = await this.rows()
+				.select('*')
+				.filter('connection_id', 'in', postgrestInList(ids));
+			if (error) throw this.wrap(error);
+			for (const row of data) found.push(rowToConnection(row));
+		}
+		return found;
 	}
 
 	/**

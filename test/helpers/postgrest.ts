@@ -28,6 +28,22 @@ function ident(name: string): string {
 	return `"${name}"`;
 }
 
+/**
+ * The values of PostgREST's `in.(…)` list: comma-separated, each bare or in double quotes, inside which a backslash
+ * makes the next character literal (PostgREST's grammar for values holding commas, brackets or quotes).
+ */
+function inListValues(list: string): string[] {
+	const values: string[] = [];
+	const item = /\s*(?:"((?:[^"\\]|\\.)*)"|([^,"]*?))\s*(,|$)/gsy;
+	let match: RegExpExecArray | null;
+	while (item.lastIndex < list.length && (match = item.exec(list))) {
+		values.push(match[1] !== undefined ? match[1].replace(/\\(.)/gs, '$1') : match[2]);
+		if (match[3] === '') break;
+	}
+	if (item.lastIndex !== list.length) throw unsupported(`in list (${list})`);
+	return values;
+}
+
 const unsupported = (what: string) =>
 	Object.assign(new Error(`unsupported ${what}`), { status: 400 });
 
@@ -144,7 +160,7 @@ export function postgrestOverPostgres(
 				if (operator === 'in') {
 					const list = /^\((.*)\)$/s.exec(value);
 					if (!list) throw unsupported(`in list ${value}`);
-					params.push(list[1].split(','));
+					params.push(inListValues(list[1]));
 				} else params.push(operator === 'like' ? value.replace(/\*/g, '%') : value);
 				condition = OPERATORS[operator](ident(column), `$${params.length}`);
 			} else throw unsupported(`filter ${column}=${operation}`);

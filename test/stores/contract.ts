@@ -44,6 +44,8 @@ export type StoreHarnessFactory = () => Promise<StoreHarness>;
 export type ContractCase =
 	| 'verifySchema'
 	| 'absent'
+	| 'getMany'
+	| 'getManyChunks'
 	| 'roundTrip'
 	| 'insertConflict'
 	| 'reauthorization'
@@ -248,6 +250,59 @@ export function describeStoreContract(
 		contractCase('absent', 'get returns null for an id never stored', async () => {
 			expect(await store.get(freshId('absent'))).toBeNull();
 		});
+
+		contractCase(
+			'getMany',
+			'getMany returns exactly the stored rows among the ids, as get does; awkward ids are data; none for []',
+			async () => {
+				const tag = `${sequence + 1}-${process.pid}`;
+				sequence += 1;
+				const stored = [
+					`many:plain:${tag}`,
+					`many:a,b(c) "q\\" \\ ${tag}`,
+					`  many: lead, trail ${tag}  `,
+					`many:%_*.~ ${tag}`,
+					`many:Ünïcødé-🚀-${tag}`,
+				];
+				for (const id of stored) await store.insert(newConnection(id));
+				// Ids the store must not confuse with stored ones: another case, a trimmed copy, a wildcard's match.
+				const absent = [
+					`MANY:PLAIN:${tag}`,
+					stored[2].trim(),
+					`many:%_*.~ ${tag}x`,
+					`many:ab(c) "q\\" \\ ${tag}`,
+				];
+				const asked = [stored[0], ...absent, ...stored.slice(1), stored[0]];
+				const rows = await store.getMany(asked);
+				expect(rows.map((row) => row.connectionId).sort(byteOrder)).toEqual(
+					[...stored].sort(byteOrder),
+				);
+				for (const row of rows) expect(row).toEqual(await store.get(row.connectionId));
+				expect(await store.getMany([])).toEqual([]);
+				expect(await store.getMany(absent)).toEqual([]);
+			},
+		);
+
+		contractCase(
+			'getManyChunks',
+			'getMany over more ids than one statement takes (1,200 asked, 1,100 stored) returns each stored row once',
+			async () => {
+				const tag = `${sequence + 1}-${process.pid}`;
+				sequence += 1;
+				const ids = Array.from(
+					{ length: 1200 },
+					(_, i) => `chunks:${tag}:${String(i).padStart(4, '0')}`,
+				);
+				const stored = ids.filter((_, i) => i % 12 !== 5); // every 12th id has no row
+				for (let i = 0; i < stored.length; i += 50)
+					await Promise.all(stored.slice(i, i + 50).map((id) => store.insert(newConnection(id))));
+				const rows = await store.getMany(ids);
+				expect(rows).toHaveLength(stored.length);
+				expect(rows.map((row) => row.connectionId).sort(byteOrder)).toEqual(stored);
+				expect(rows.every((row) => row.accessToken === `ct:access:${row.connectionId}`)).toBe(true);
+			},
+			60_000,
+		);
 
 		contractCase(
 			'roundTrip',
