@@ -6,6 +6,7 @@ import {
 } from 'n8n-workflow';
 import { OAuth2TokenManager } from '../../nodes/OAuth2TokenManager/OAuth2TokenManager.node';
 import { AGENT_RESPONSE_LIMIT } from '../../nodes/OAuth2TokenManager/actions/apiRequest.operation';
+import { SqlTokenStore } from '../../engine/stores/sql-store';
 import { executeContext, locator, useNodeTestDatabase } from '../helpers/node-context';
 import { rotatingTokenEndpoint } from '../helpers/provider';
 
@@ -127,6 +128,52 @@ describe('API Request', () => {
 		noTokenIn(item);
 		expect(endpoint.refreshRequests()).toHaveLength(1);
 		expect(endpoint.refreshRequests()[0].refresh_token).toBe('SENTINEL-refresh-1');
+	});
+
+	it('over many items: one store read; items that all meet a 401 share one refresh, each retried once', async () => {
+		const endpoint = await connect('api:many');
+		const sent: string[] = [];
+		const api = nock(API)
+			.persist()
+			.get('/api/v1/users/me')
+			.reply(function () {
+				const authorization = String(this.req.headers.authorization);
+				sent.push(authorization);
+				return authorization === 'Bearer SENTINEL-access-1'
+					? [401, { success: false, error: 'unauthorized access' }]
+					: [200, { data: { id: 7 } }];
+			});
+		const getMany = jest.spyOn(SqlTokenStore.prototype, 'getMany');
+		const get = jest.spyOn(SqlTokenStore.prototype, 'get');
+		try {
+			const [items] = await node.execute.call(
+				executeContext({
+					items: [0, 1, 2, 3].map(() => ({ json: {} })),
+					parameters: request('api:many', { apiOptions: { connectionStatus: true } }),
+					credentials,
+					typeVersion: 1.2,
+				}),
+			);
+			expect(getMany).toHaveBeenCalledTimes(1);
+			expect(items.map((item) => item.pairedItem)).toEqual([0, 1, 2, 3].map((item) => ({ item })));
+			for (const item of items)
+				expect(item.json).toMatchObject({
+					body: { data: { id: 7 } },
+					connection: { connectionId: 'api:many', retriedAfter401: true },
+				});
+			expect(endpoint.refreshRequests()).toHaveLength(1);
+			// Four calls with the refused token, four retries with the new one: never a second 401 per item.
+			expect(sent.filter((h) => h.endsWith('access-1'))).toHaveLength(4);
+			expect(sent.filter((h) => h.endsWith('access-2'))).toHaveLength(4);
+			// Single reads only where the refresh decides again under its lease.
+			expect(get.mock.calls.length).toBeLessThan(12);
+			noTokenIn(items);
+		} finally {
+			api.persist(false);
+			nock.cleanAll();
+			getMany.mockRestore();
+			get.mockRestore();
+		}
 	});
 
 	it('a second 401 is an error naming the connection and its state, after one refresh; the echoed token is redacted', async () => {

@@ -28,6 +28,7 @@ import {
 	type InvalidStateReason,
 } from '../../engine/errors';
 import { PROVIDER_PRESETS } from '../../engine/presets';
+import { SqlTokenStore } from '../../engine/stores/sql-store';
 import {
 	describeEngineError,
 	inputFieldLabel,
@@ -148,6 +149,89 @@ describe('the item loop', () => {
 			.catch((e) => e);
 		expect(error).toBeInstanceOf(NodeOperationError);
 		expect(error.message).toBe('The operation "nope" is not supported');
+		expect(error.context.itemIndex).toBe(1);
+	});
+});
+
+describe('many items in one execution', () => {
+	it('Get Valid Token over 300 items on 100 connections: one store read for all, each item paired with its own token', async () => {
+		const endpoint = rotatingTokenEndpoint({ expiresIn: 3600 });
+		const ids = Array.from({ length: 100 }, (_, i) => `router:many:${String(i).padStart(3, '0')}`);
+		for (const id of ids) await run(exchange(id));
+		const tokenOf = new Map(
+			await Promise.all(
+				ids.map(
+					async (id) =>
+						[
+							id,
+							(await run({ operation: 'getValidToken', connectionId: id })).access_token,
+						] as const,
+				),
+			),
+		);
+		const requestsBefore = endpoint.requests.length;
+		const reads = {
+			getMany: jest.spyOn(SqlTokenStore.prototype, 'getMany'),
+			get: jest.spyOn(SqlTokenStore.prototype, 'get'),
+		};
+		try {
+			const asked = Array.from({ length: 300 }, (_, i) => ids[(i * 7) % 100]);
+			const [items] = await node.execute.call(
+				executeContext({
+					items: asked.map(() => ({ json: {} })),
+					parameters: (i) => ({
+						storage: 'postgres',
+						operation: 'getValidToken',
+						connectionId: asked[i],
+					}),
+					credentials,
+					typeVersion: 1.1,
+				}),
+			);
+			expect(reads.getMany).toHaveBeenCalledTimes(1);
+			expect(reads.get).not.toHaveBeenCalled();
+			expect(endpoint.requests.length).toBe(requestsBefore);
+			expect(items.map((item) => item.pairedItem)).toEqual(asked.map((_, item) => ({ item })));
+			items.forEach((item, i) =>
+				expect(item.json).toMatchObject({
+					connectionId: asked[i],
+					access_token: tokenOf.get(asked[i]),
+					refreshed: false,
+				}),
+			);
+		} finally {
+			reads.getMany.mockRestore();
+			reads.get.mockRestore();
+		}
+	});
+
+	it('with Continue On Fail, a missing or empty connection fails in place among many; without it, the first failing item is named', async () => {
+		rotatingTokenEndpoint();
+		await run(exchange('router:many:ok'));
+		const asked = ['router:many:ok', 'router:many:missing', 'router:many:ok', '', 'router:many:ok'];
+		const context = (continueOnFail: boolean) =>
+			executeContext({
+				items: asked.map(() => ({ json: {} })),
+				parameters: (i) => ({
+					storage: 'postgres',
+					operation: 'getValidToken',
+					connectionId: asked[i],
+				}),
+				credentials,
+				continueOnFail,
+				typeVersion: 1.1,
+			});
+		const [items] = await node.execute.call(context(true));
+		expect(items.map((item) => item.pairedItem)).toEqual(asked.map((_, item) => ({ item })));
+		for (const i of [0, 2, 4])
+			expect(items[i].json).toMatchObject({ connectionId: 'router:many:ok' });
+		expect(items[1].json).toMatchObject({
+			details: { code: 'connection_not_found', connectionId: 'router:many:missing' },
+		});
+		expect(items[3].json).toMatchObject({ details: { code: 'invalid_input' } });
+		const error = await node.execute.call(context(false)).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeApiError);
+		expect(error.message).toMatch(/No connection "router:many:missing"/);
 		expect(error.context.itemIndex).toBe(1);
 	});
 });

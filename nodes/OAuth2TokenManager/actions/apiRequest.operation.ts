@@ -16,9 +16,14 @@ import {
 	redactSecrets,
 	redactValue,
 	reportedStatus,
+	mapWithConcurrency,
+	MANY_ITEMS_CONCURRENCY,
 	resolveApiUrl,
 	tokenRefused,
+	type Settled,
+	type TokenManager,
 	type TokenResult,
+	type ValidTokenResult,
 } from '../../../engine';
 import { minValidityOf, minValidityProperty } from './minValidity';
 import { defineOperation } from './node.type';
@@ -175,6 +180,121 @@ function requireUnderBase(url: string, base: string | null): void {
 	);
 }
 
+/** One item's call, as its parameters give it. */
+interface ApiCall {
+	method: IHttpRequestMethods;
+	/** The URL or path as given, resolved against the connection's API base once its token is read. */
+	given: string;
+	qs: Record<string, string>;
+	headers: Record<string, string>;
+	body: unknown;
+	minValiditySeconds: number;
+	fullResponse: boolean;
+	connectionStatus: boolean;
+}
+
+function readCall(ctx: IExecuteFunctions, itemIndex: number): ApiCall {
+	const method = ctx.getNodeParameter('method', itemIndex, 'GET') as IHttpRequestMethods;
+	const given = ctx.getNodeParameter('url', itemIndex, '') as string;
+	const qs = pairs(ctx, 'queryParameters', itemIndex);
+	const headers = pairs(ctx, 'headerParameters', itemIndex);
+	if (Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
+		throw new InvalidInputError(
+			'apiHeaders',
+			"cannot set Authorization: the node sends the connection's token itself",
+		);
+	}
+	const body = jsonBodyOf(ctx, method, itemIndex);
+	const minValiditySeconds = minValidityOf(ctx, itemIndex);
+	const { fullResponse = false, connectionStatus = false } = ctx.getNodeParameter(
+		'apiOptions',
+		itemIndex,
+		{},
+	) as { fullResponse?: boolean; connectionStatus?: boolean };
+	return { method, given, qs, headers, body, minValiditySeconds, fullResponse, connectionStatus };
+}
+
+/**
+ * Sends the call with the connection's valid token; on a 401 (or the preset's "token invalid" answer) refreshes if
+ * stale with the refused token, and retries once.
+ */
+async function callApi(
+	ctx: IExecuteFunctions,
+	manager: TokenManager,
+	connectionId: string,
+	{ method, given, qs, headers, body, fullResponse, connectionStatus }: ApiCall,
+	valid: ValidTokenResult,
+	asAgentTool: boolean,
+): Promise<ApiCallResult> {
+	const settings = manager.apiSettings();
+	let { connection }: TokenResult = valid;
+	let retried = false;
+	const base = apiBaseUrl(settings, connection.metadata);
+	const url = resolveApiUrl(given, base);
+	if (asAgentTool) requireUnderBase(url, base);
+	const tokens: string[] = [];
+	const send = async (): Promise<IN8nHttpFullResponse> => {
+		const token = connection.accessToken ?? '';
+		tokens.push(token);
+		try {
+			return (await ctx.helpers.httpRequest({
+				method,
+				url,
+				qs,
+				headers: {
+					Accept: 'application/json',
+					...headers,
+					Authorization: authorizationHeader(settings, connection.tokenType, token),
+				},
+				...(body === undefined ? {} : { body }),
+				json: true,
+				returnFullResponse: true,
+				ignoreHttpStatusErrors: true,
+				// An agent's call stays under the API base: a redirect elsewhere is answered, not followed.
+				...(asAgentTool ? { disableFollowRedirect: true } : {}),
+			})) as IN8nHttpFullResponse;
+		} catch (error) {
+			const reason = redactSecrets(
+				error instanceof Error ? error.message : String(error),
+				tokens,
+			).slice(0, 300);
+			throw new ApiRequestError(
+				`The API could not be reached: ${reason}`,
+				'api_error',
+				undefined,
+				`Connection "${connectionId}"; nothing was answered.`,
+			);
+		}
+	};
+
+	let response = await send();
+	if (tokenRefused(settings, response.statusCode, response.body)) {
+		// "Refresh if stale": when another execution has refreshed already, its token is taken without a token request.
+		({ connection } = await manager.refreshToken(connectionId, {
+			failedAccessToken: connection.accessToken ?? undefined,
+		}));
+		retried = true;
+		response = await send();
+		if (tokenRefused(settings, response.statusCode, response.body))
+			throw apiError(connection, response.statusCode, response.body, tokens, true);
+	}
+	if (response.statusCode >= 400)
+		throw apiError(connection, response.statusCode, response.body, tokens, false);
+	const called: CallConnection = {
+		connectionId,
+		status: reportedStatus(connection),
+		expiresAt: connection.expiresAt ? connection.expiresAt.toISOString() : null,
+		refreshedBeforeCall: valid.refreshed,
+		retriedAfter401: retried,
+	};
+	return {
+		response: redactValue({ ...response, headers: response.headers ?? {} }, tokens),
+		fullResponse,
+		connection: connectionStatus ? called : null,
+		splitArrays: !asAgentTool,
+	};
+}
+
 export const apiRequest = defineOperation({
 	value: 'apiRequest',
 	name: 'API Request',
@@ -187,99 +307,51 @@ export const apiRequest = defineOperation({
 	connectionId: 'existing',
 	properties,
 	async execute({ engine, connectionId, itemIndex, asAgentTool }): Promise<ApiCallResult> {
-		const method = this.getNodeParameter('method', itemIndex, 'GET') as IHttpRequestMethods;
-		const given = this.getNodeParameter('url', itemIndex, '') as string;
-		const qs = pairs(this, 'queryParameters', itemIndex);
-		const headers = pairs(this, 'headerParameters', itemIndex);
-		if (Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
-			throw new InvalidInputError(
-				'apiHeaders',
-				"cannot set Authorization: the node sends the connection's token itself",
-			);
-		}
-		const body = jsonBodyOf(this, method, itemIndex);
-		const minValiditySeconds = minValidityOf(this, itemIndex);
-		const { fullResponse = false, connectionStatus = false } = this.getNodeParameter(
-			'apiOptions',
-			itemIndex,
-			{},
-		) as { fullResponse?: boolean; connectionStatus?: boolean };
+		const call = readCall(this, itemIndex);
 		const manager = await engine.manager();
-		const settings = manager.apiSettings();
 		if (asAgentTool) {
 			// Checked on the stored connection first, so a refused URL costs no token request either.
 			const stored = await getConnection(await engine.store(), connectionId);
-			const base = apiBaseUrl(settings, stored.metadata);
-			requireUnderBase(resolveApiUrl(given, base), base);
+			const base = apiBaseUrl(manager.apiSettings(), stored.metadata);
+			requireUnderBase(resolveApiUrl(call.given, base), base);
 		}
-
-		const valid = await manager.getValidToken(connectionId, { minValiditySeconds });
-		let { connection }: TokenResult = valid;
-		let retried = false;
-		const base = apiBaseUrl(settings, connection.metadata);
-		const url = resolveApiUrl(given, base);
-		if (asAgentTool) requireUnderBase(url, base);
-		const tokens: string[] = [];
-		const send = async (): Promise<IN8nHttpFullResponse> => {
-			const token = connection.accessToken ?? '';
-			tokens.push(token);
+		const valid = await manager.getValidToken(connectionId, {
+			minValiditySeconds: call.minValiditySeconds,
+		});
+		return callApi(this, manager, connectionId, call, valid, asAgentTool);
+	},
+	async executeMany({ engine, items }) {
+		const manager = await engine.manager();
+		const results: Array<Settled<ApiCallResult>> = [];
+		const ready: Array<{ k: number; connectionId: string; call: ApiCall }> = [];
+		for (const [k, { connectionId, itemIndex }] of items.entries()) {
 			try {
-				return (await this.helpers.httpRequest({
-					method,
-					url,
-					qs,
-					headers: {
-						Accept: 'application/json',
-						...headers,
-						Authorization: authorizationHeader(settings, connection.tokenType, token),
-					},
-					...(body === undefined ? {} : { body }),
-					json: true,
-					returnFullResponse: true,
-					ignoreHttpStatusErrors: true,
-					// An agent's call stays under the API base: a redirect elsewhere is answered, not followed.
-					...(asAgentTool ? { disableFollowRedirect: true } : {}),
-				})) as IN8nHttpFullResponse;
+				ready.push({ k, connectionId, call: readCall(this, itemIndex) });
 			} catch (error) {
-				const reason = redactSecrets(
-					error instanceof Error ? error.message : String(error),
-					tokens,
-				).slice(0, 300);
-				throw new ApiRequestError(
-					`The API could not be reached: ${reason}`,
-					'api_error',
-					undefined,
-					`Connection "${connectionId}"; nothing was answered.`,
-				);
+				results[k] = { ok: false, error };
 			}
-		};
-
-		let response = await send();
-		if (tokenRefused(settings, response.statusCode, response.body)) {
-			// "Refresh if stale": when another execution has refreshed already, its token is taken without a token request.
-			({ connection } = await manager.refreshToken(connectionId, {
-				failedAccessToken: connection.accessToken ?? undefined,
-			}));
-			retried = true;
-			response = await send();
-			if (tokenRefused(settings, response.statusCode, response.body))
-				throw apiError(connection, response.statusCode, response.body, tokens, true);
 		}
-		if (response.statusCode >= 400)
-			throw apiError(connection, response.statusCode, response.body, tokens, false);
-		const called: CallConnection = {
-			connectionId,
-			status: reportedStatus(connection),
-			expiresAt: connection.expiresAt ? connection.expiresAt.toISOString() : null,
-			refreshedBeforeCall: valid.refreshed,
-			retriedAfter401: retried,
-		};
-		return {
-			response: redactValue({ ...response, headers: response.headers ?? {} }, tokens),
-			fullResponse,
-			connection: connectionStatus ? called : null,
-			splitArrays: !asAgentTool,
-		};
+		// One store read for every item's connection; then the calls, at most MANY_ITEMS_CONCURRENCY at once.
+		const tokens = await manager.getValidTokens(
+			ready.map(({ connectionId, call }) => ({
+				connectionId,
+				minValiditySeconds: call.minValiditySeconds,
+			})),
+		);
+		await mapWithConcurrency(
+			ready,
+			MANY_ITEMS_CONCURRENCY,
+			async ({ k, connectionId, call }, j) => {
+				const token = tokens[j];
+				if (!token.ok) results[k] = token;
+				else
+					results[k] = await callApi(this, manager, connectionId, call, token.value, false).then(
+						(value) => ({ ok: true, value }),
+						(error: unknown) => ({ ok: false, error }),
+					);
+			},
+		);
+		return results;
 	},
 	output: (_rule, { response, fullResponse, connection, splitArrays }) => {
 		const { body } = response;

@@ -24,6 +24,13 @@ export const getValidToken = defineOperation({
 		const minValiditySeconds = minValidityOf(this, itemIndex);
 		return (await engine.manager()).getValidToken(connectionId, { minValiditySeconds });
 	},
+	async executeMany({ engine, items }) {
+		const requests = items.map(({ connectionId, itemIndex }) => ({
+			connectionId,
+			minValiditySeconds: minValidityOf(this, itemIndex),
+		}));
+		return (await engine.manager()).getValidTokens(requests);
+	},
 	output: (rule, result) =>
 		connectionFields(rule, result, true, {
 			[rule.names.minValiditySeconds]: result.minValidity.effectiveSeconds,

@@ -1,4 +1,5 @@
 import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
+import type { Settled } from '../../../engine';
 import type { Engine } from '../transport/engine';
 import type { OutputRule } from './output';
 import type { NodeVersion } from './versions';
@@ -57,6 +58,12 @@ interface StoreOperation<NeedsApp extends boolean, Result> extends OperationBase
 	execute(this: IExecuteFunctions, input: OperationInput<NeedsApp>): Promise<Result>;
 }
 
+/** What an operation run over every item of an execution at once gets: one engine, and each item's checked connection id. */
+export interface ManyItemsInput<NeedsApp extends boolean> {
+	engine: EngineFor<NeedsApp>;
+	items: Array<{ connectionId: string; itemIndex: number }>;
+}
+
 /** An operation on one connection: 'existing' picks a stored one, 'new' names the one it makes (typed rather than picked). */
 interface ConnectionOperation<NeedsApp extends boolean, Result> extends OperationBase<
 	NeedsApp,
@@ -64,6 +71,14 @@ interface ConnectionOperation<NeedsApp extends boolean, Result> extends Operatio
 > {
 	connectionId: 'existing' | 'new';
 	execute(this: IExecuteFunctions, input: ConnectionOperationInput<NeedsApp>): Promise<Result>;
+	/**
+	 * The operation over many items at once (manyItems.ts says when): one result or error per item, in the items' order.
+	 * It reads their connections in one store query instead of one round trip per item.
+	 */
+	executeMany?(
+		this: IExecuteFunctions,
+		input: ManyItemsInput<NeedsApp>,
+	): Promise<Array<Settled<Result>>>;
 }
 
 /** An operation on an OAuth callback: its Connection ID is optional, the callback's signed state names the connection. */

@@ -11,6 +11,7 @@ import {
 } from '../../../engine';
 import { withEngine } from '../transport/engine';
 import { DERIVED_FROM_PROVIDER, type OperationDefinition } from './node.type';
+import { runManyItems } from './manyItems';
 import { toNodeError } from './nodeErrors';
 import { operationNamed, operations } from './operations';
 import { agentToolOutput, outputRuleFor, type OutputRule } from './output';
@@ -75,6 +76,39 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 	const returnData: INodeExecutionData[] = [];
 	const asAgentTool = runsAsAgentTool(this);
 	const rule = outputRuleFor(this.getNode().typeVersion);
+	const failed = (error: unknown, itemIndex: number, connectionId: string | undefined) => {
+		// The re-authorization link carries a signed state that can bind an account: never handed to an agent.
+		const withLink = error instanceof NeedsReauthorizationError && !asAgentTool;
+		const nodeError = toNodeError(this.getNode(), error, itemIndex, withLink);
+		if (!this.continueOnFail()) throw nodeError;
+		// n8n routes to the error output, and keeps intact, an item whose only fields are error, message and
+		// details; an item carrying `error` beside its json would be cut down to the message alone.
+		returnData.push({
+			json: {
+				error: nodeError.message,
+				details: {
+					description: nodeError.description ?? null,
+					code: error instanceof TokenManagerError ? error.code : null,
+					// Which connection failed, once its id was read and found valid: a run over many items says which.
+					...(connectionId ? { connectionId } : {}),
+					...(withLink ? { reauthorizationUrl: error.reauthorizationUrl ?? null } : {}),
+				},
+			},
+			pairedItem: { item: itemIndex },
+		});
+	};
+
+	// An agent's tool calls run one by one: each is checked on its own stored connection before any request.
+	const together = asAgentTool
+		? null
+		: await runManyItems(this, items.length, rule, connectionIdOf);
+	if (together) {
+		together.forEach(({ outputs, connectionId }, i) => {
+			if (!outputs.ok) return failed(outputs.error, i, connectionId);
+			for (const json of outputs.value) returnData.push({ json, pairedItem: { item: i } });
+		});
+		return [returnData];
+	}
 	for (let i = 0; i < items.length; i++) {
 		let connectionId: string | undefined;
 		try {
@@ -103,25 +137,7 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 				returnData.push({ json: asAgentTool ? toolJson() : json, pairedItem: { item: i } });
 			}
 		} catch (error) {
-			// The re-authorization link carries a signed state that can bind an account: never handed to an agent.
-			const withLink = error instanceof NeedsReauthorizationError && !asAgentTool;
-			const nodeError = toNodeError(this.getNode(), error, i, withLink);
-			if (!this.continueOnFail()) throw nodeError;
-			// n8n routes to the error output, and keeps intact, an item whose only fields are error, message and
-			// details; an item carrying `error` beside its json would be cut down to the message alone.
-			returnData.push({
-				json: {
-					error: nodeError.message,
-					details: {
-						description: nodeError.description ?? null,
-						code: error instanceof TokenManagerError ? error.code : null,
-						// Which connection failed, once its id was read and found valid: a run over many items says which.
-						...(connectionId ? { connectionId } : {}),
-						...(withLink ? { reauthorizationUrl: error.reauthorizationUrl ?? null } : {}),
-					},
-				},
-				pairedItem: { item: i },
-			});
+			failed(error, i, connectionId);
 		}
 	}
 	return [returnData];
