@@ -5,6 +5,7 @@
  *   burst   concurrent executions right after expiry, regular mode (one n8n process)
  *   queue   n8n main + 2 workers on Redis, concurrent executions right after expiry, repeated
  *   engine  Get Valid Token on a fresh token vs a raw primary-key read, per store (bench/store-latency.ts)
+ *   many items  Get Valid Token over 1,000 items in one execution, fresh and expired, per store (bench/many-items.ts)
  * Every contender gets a fresh grant per scenario. Prints a table per scenario, writes bench/results/latest.json and
  * the chart docs/benchmarks.svg (+ .png). Run through `npm run bench` (scripts/bench.ts), which sets the machine up first.
  */
@@ -41,6 +42,7 @@ import {
 	type EngineResult,
 	type ScenarioResult,
 } from './report';
+import { manyItemsTable, type ManyItemsResult } from './many-items';
 import { REFRESH_CALL_TIMEOUT_MS, RETRY_BOUND } from './template';
 
 const repo = path.resolve(__dirname, '..');
@@ -56,6 +58,8 @@ const settings = {
 	queueWorkers: 2,
 	workerConcurrency: 10, // n8n's default
 	engineIterations: 2000,
+	manyItems: 1000,
+	manyItemsTokenDelayMs: 300,
 };
 
 /**
@@ -195,22 +199,35 @@ async function bursts(
 	return runs;
 }
 
+/** A measurement of bench/ run in a process of its own (scripts/run.js <name> --json), as its JSON answer. */
+async function benchProcess<T>(name: string, args: string[], timeoutMinutes: number): Promise<T> {
+	const { stdout } = await promisify(execFile)(
+		process.execPath,
+		[path.join(repo, 'scripts', 'run.js'), name, '--json', ...args],
+		{ cwd: repo, maxBuffer: 16 * 1024 * 1024, timeout: timeoutMinutes * 60 * 1000 },
+	);
+	return JSON.parse(stdout) as T;
+}
+
 async function engine(): Promise<EngineResult[]> {
 	progress(
 		`engine: bench/store-latency.ts (${settings.engineIterations} interleaved calls per store)`,
 	);
-	const { stdout } = await promisify(execFile)(
-		process.execPath,
-		[
-			path.join(repo, 'scripts', 'run.js'),
-			'store-latency',
-			'--json',
-			'--iterations',
-			String(settings.engineIterations),
-		],
-		{ cwd: repo, maxBuffer: 16 * 1024 * 1024, timeout: 5 * 60 * 1000 },
+	const args = ['--iterations', String(settings.engineIterations)];
+	return (await benchProcess<{ results: EngineResult[] }>('store-latency', args, 5)).results;
+}
+
+async function manyItems(): Promise<ManyItemsResult[]> {
+	progress(
+		`many items: bench/many-items.ts (${settings.manyItems} items, provider answering in ${settings.manyItemsTokenDelayMs} ms when they expire)`,
 	);
-	return (JSON.parse(stdout) as { results: EngineResult[] }).results;
+	const args = [
+		'--items',
+		String(settings.manyItems),
+		'--token-delay-ms',
+		String(settings.manyItemsTokenDelayMs),
+	];
+	return (await benchProcess<{ results: ManyItemsResult[] }>('many-items', args, 10)).results;
 }
 
 /** The server of contender A's table, as its n8n MySQL credential names it (contenders.ts). */
@@ -246,6 +263,8 @@ export async function runBench(): Promise<void> {
 		// First, while no n8n process runs: the engine figures are microseconds, which n8n and what it leaves running blur.
 		const engineResults = await engine();
 		console.log(`\n${engineTable(engineResults)}\n`);
+		const manyItemsResults = await manyItems();
+		console.log(`\n${manyItemsTable(manyItemsResults)}\n`);
 
 		const sandbox = await startSandbox({
 			expiresIn: settings.lifetimeSeconds,
@@ -361,6 +380,7 @@ export async function runBench(): Promise<void> {
 			},
 			scenarios,
 			engine: engineResults,
+			manyItems: manyItemsResults,
 		};
 		fs.mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
 		fs.writeFileSync(

@@ -20,7 +20,8 @@ import type { TokenStore } from '../engine/store';
 import { TokenManager } from '../engine/token-manager';
 import { type KeepAliveOutcome } from '../engine/types';
 import { PostgresTokenStore } from '../engine/stores';
-import { startSandbox, type Sandbox } from '../tools/sandbox';
+import { startSandbox } from '../tools/sandbox';
+import { authorizeAtSandbox } from '../tools/sandbox-grants';
 import { createTemporaryPostgresDatabase } from '../tools/temporary-database';
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
@@ -29,7 +30,6 @@ const TOKEN_LIFETIME_SECONDS = 3600;
 const EVERYTHING_DUE = { expiresWithinSeconds: 2 * TOKEN_LIFETIME_SECONDS, idleAfterDays: 60 };
 /** What a scheduled sweep would use: right after a full sweep, nothing is due. */
 const USUAL = { expiresWithinSeconds: 600, idleAfterDays: 30 };
-const AUTHORIZE_CONCURRENCY = 16;
 
 interface Sweep {
 	label: string;
@@ -43,32 +43,6 @@ function count(outcomes: KeepAliveOutcome[]): Record<string, number> {
 	const counts: Record<string, number> = {};
 	for (const { outcome } of outcomes) counts[outcome] = (counts[outcome] ?? 0) + 1;
 	return counts;
-}
-
-async function authorizeAll(
-	sandbox: Sandbox,
-	manager: TokenManager,
-	connections: number,
-): Promise<void> {
-	let next = 0;
-	const worker = async () => {
-		for (let i = next++; i < connections; i = next++) {
-			const authorize = new URL(`${sandbox.url}/oauth/authorize`);
-			authorize.search = new URLSearchParams({
-				client_id: sandbox.clientId,
-				redirect_uri: REDIRECT_URI,
-				state: 'sweep',
-			}).toString();
-			const response = await fetch(authorize, { redirect: 'manual' });
-			const code = new URL(response.headers.get('location')!).searchParams.get('code')!;
-			await manager.exchangeAuthorizationCode(`sweep:${String(i).padStart(5, '0')}`, {
-				code,
-				redirectUri: REDIRECT_URI,
-				allowMissingState: true,
-			});
-		}
-	};
-	await Promise.all(Array.from({ length: AUTHORIZE_CONCURRENCY }, worker));
 }
 
 const USAGE =
@@ -122,7 +96,11 @@ export async function main(args: string[]): Promise<number> {
 
 		const store = openStore();
 		const authorizing = performance.now();
-		await authorizeAll(sandbox, manager(store), connections);
+		const ids = Array.from(
+			{ length: connections },
+			(_, i) => `sweep:${String(i).padStart(5, '0')}`,
+		);
+		await authorizeAtSandbox(sandbox, manager(store), ids, { redirectUri: REDIRECT_URI });
 		const authorizeSeconds = (performance.now() - authorizing) / 1000;
 
 		const sweeps: Sweep[] = [];

@@ -51,6 +51,12 @@ function table(headers: string[], rows: string[][]): string {
 
 const ms = (value: number) => (Number.isFinite(value) ? `${Math.round(value)} ms` : '-');
 
+/** A contender's p50 over the built-in OAuth2's (B) in the same scenario: below 1 is faster than n8n's own. */
+export function ratioToBuiltIn(s: ScenarioResult, c: ContenderResult): number {
+	const builtIn = s.contenders.find((other) => other.contender === 'b-oauth2');
+	return builtIn ? c.p50Ms / builtIn.p50Ms : NaN;
+}
+
 export function scenarioTable(s: ScenarioResult): string {
 	const rows = s.contenders.map((c) => [
 		c.label,
@@ -63,6 +69,7 @@ export function scenarioTable(s: ScenarioResult): string {
 		c.grantAlive ? 'yes' : 'NO',
 		ms(c.p50Ms),
 		ms(c.p95Ms),
+		Number.isFinite(ratioToBuiltIn(s, c)) ? `${ratioToBuiltIn(s, c).toFixed(2)}×` : '-',
 	]);
 	const headers = [
 		'contender',
@@ -73,6 +80,7 @@ export function scenarioTable(s: ScenarioResult): string {
 		'grant alive',
 		'p50',
 		'p95',
+		'p50 / B',
 	];
 	const failures = s.contenders
 		.filter((c) => c.firstFailure)
