@@ -16,7 +16,10 @@ const root = path.resolve(__dirname, '..');
 const [name, ...args] = process.argv.slice(2);
 
 function dependenciesInstalled() {
-	const marker = path.join(root, 'node_modules', '.package-lock.json');
+	const modules = path.join(root, 'node_modules');
+	// A node_modules linked from another checkout (a git worktree) belongs to that checkout: never reinstalled from here.
+	if (fs.existsSync(modules) && fs.lstatSync(modules).isSymbolicLink()) return true;
+	const marker = path.join(modules, '.package-lock.json');
 	return (
 		fs.existsSync(marker) &&
 		fs.statSync(marker).mtimeMs >= fs.statSync(path.join(root, 'package-lock.json')).mtimeMs
