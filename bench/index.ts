@@ -18,7 +18,7 @@ import mysql from 'mysql2/promise';
 import { N8N_VERSION } from '../tools/n8n/install';
 import { startN8n } from '../tools/n8n/instance';
 import { installPackage, packProject } from '../tools/n8n/package';
-import { ownerClient } from '../tools/n8n/provision';
+import { embeddedStore, ownerClient, postgresStore } from '../tools/n8n/provision';
 import { startQueueCluster } from '../tools/n8n/queue';
 import { startSandbox, type Sandbox, type SandboxStats } from '../tools/sandbox';
 import { sleep } from '../tools/sleep';
@@ -43,6 +43,7 @@ import {
 	type ScenarioResult,
 } from './report';
 import { manyItemsTable, type ManyItemsResult } from './many-items';
+import { manyItemsInN8n, manyItemsInN8nTable } from './many-items-n8n';
 import { REFRESH_CALL_TIMEOUT_MS, RETRY_BOUND } from './template';
 
 const repo = path.resolve(__dirname, '..');
@@ -319,6 +320,25 @@ export async function runBench(): Promise<void> {
 			contenders: burstRuns.map((run) => summarize(sandbox, run)),
 		});
 		console.log(`\n${scenarioTable(scenarios[scenarios.length - 1])}\n`);
+
+		progress(`many items in n8n: ${settings.manyItems} items per execution, per store`);
+		const inN8n = { client: env.client, n8nUrl: n8n.url, items: settings.manyItems, runs: 5 };
+		const pgStore = postgresStore(n8n.database);
+		const manyItemsInN8nResults = [
+			await manyItemsInN8n({
+				...inN8n,
+				key: 'many-pg',
+				label: 'PostgreSQL',
+				store: { ...pgStore, data: { ...pgStore.data, tableName: 'oauth2_tokens_many' } },
+			}),
+			await manyItemsInN8n({
+				...inN8n,
+				key: 'many-sqlite',
+				label: 'SQLite (embedded)',
+				store: embeddedStore(path.join(userFolder, '.n8n', 'bench-many.sqlite')),
+			}),
+		];
+		console.log(`\n${manyItemsInN8nTable(manyItemsInN8nResults)}\n`);
 		await n8n.stop();
 
 		// queue mode: main + workers on Redis, one database
@@ -381,6 +401,7 @@ export async function runBench(): Promise<void> {
 			scenarios,
 			engine: engineResults,
 			manyItems: manyItemsResults,
+			manyItemsInN8n: manyItemsInN8nResults,
 		};
 		fs.mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
 		fs.writeFileSync(
