@@ -380,6 +380,79 @@ test('On Error "continue (using error output)": a failed item reaches the error 
 	});
 });
 
+test('many items in one execution: API Request over 31 items on three connection ids answers each in place, one call each', async () => {
+	const token = readWorkflow('call').nodes.find((n) => n.name === 'Call Pipedrive API');
+	const ids = Array.from({ length: 30 }, (_, i) => (i % 2 ? 'pipedrive:globex' : 'pipedrive:acme'));
+	ids.splice(7, 0, 'pipedrive:never-connected');
+	const code = (x, name, jsCode) => ({
+		id: `5c3b2a10-0000-4000-8000-00000000000${x}`,
+		name,
+		type: 'n8n-nodes-base.code',
+		typeVersion: 2,
+		position: [x * 220, 0],
+		parameters: { jsCode },
+	});
+	const workflow = await stack.client.createWorkflow({
+		name: 'e2e: many items',
+		nodes: [
+			testWebhook('5c3b2a10', 'e2e/many-items'),
+			code(
+				2,
+				'Items',
+				`return ${JSON.stringify(ids)}.map((connectionId) => ({ json: { connectionId } }));`,
+			),
+			{
+				...token,
+				id: '5c3b2a10-0000-4000-8000-000000000003',
+				position: [660, 0],
+				onError: 'continueRegularOutput',
+				parameters: {
+					...token.parameters,
+					connectionId: { __rl: true, mode: 'id', value: '={{ $json.connectionId }}' },
+					apiOptions: { connectionStatus: true },
+				},
+			},
+			code(
+				4,
+				'Summary',
+				`const all = $input.all();
+return [{ json: {
+	paired: all.map((item) => item.pairedItem.item),
+	users: all.map((item) => item.json.body?.data?.name ?? null),
+	errors: all.flatMap((item, k) => item.json.error ? [{ k, code: item.json.details.code, connectionId: item.json.details.connectionId }] : []),
+} }];`,
+			),
+		],
+		connections: {
+			Webhook: { main: [[{ node: 'Items', type: 'main', index: 0 }]] },
+			Items: { main: [[{ node: token.name, type: 'main', index: 0 }]] },
+			[token.name]: { main: [[{ node: 'Summary', type: 'main', index: 0 }]] },
+		},
+		settings: { executionOrder: 'v1' },
+	});
+	await stack.client.publishWorkflow(workflow.id);
+	await stack.client.waitForWebhook('e2e/many-items');
+	stack.sandbox.reset();
+	const res = await stack.client.webhook('e2e/many-items');
+	expect(res.status).toBe(200);
+	const names = {
+		'pipedrive:acme': 'alice',
+		'pipedrive:globex': 'bob',
+		'pipedrive:never-connected': null,
+	};
+	expect(res.body).toEqual({
+		paired: ids.map((_, i) => i),
+		users: ids.map((id) => names[id]),
+		errors: [{ k: 7, code: 'connection_not_found', connectionId: 'pipedrive:never-connected' }],
+	});
+	const s = stack.sandbox.stats();
+	expect(s.apiCalls).toBe(30);
+	expect(s.failedApiCalls).toBe(0);
+	// A token near its expiry is refreshed once for all the items on its connection.
+	expect(s.tokenRequests.refresh_token).toBeLessThanOrEqual(2);
+	expect(res.text).not.toMatch(/SENTINEL|access_token|refresh_token/);
+});
+
 test(
 	'a new user sets the node up in the editor (headless Chromium): the embedded store by default, the credentials picked, Get Valid Token',
 	async () => {

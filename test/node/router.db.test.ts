@@ -154,6 +154,22 @@ describe('the item loop', () => {
 });
 
 describe('many items in one execution', () => {
+	/** One execution of Get Valid Token with an item per connection id asked. */
+	const validTokensOf = (asked: string[], continueOnFail = false) =>
+		node.execute.call(
+			executeContext({
+				items: asked.map(() => ({ json: {} })),
+				parameters: (i) => ({
+					storage: 'postgres',
+					operation: 'getValidToken',
+					connectionId: asked[i],
+				}),
+				credentials,
+				continueOnFail,
+				typeVersion: 1.1,
+			}),
+		);
+
 	it('Get Valid Token over 300 items on 100 connections: one store read for all, each item paired with its own token', async () => {
 		const endpoint = rotatingTokenEndpoint({ expiresIn: 3600 });
 		const ids = Array.from({ length: 100 }, (_, i) => `router:many:${String(i).padStart(3, '0')}`);
@@ -176,18 +192,7 @@ describe('many items in one execution', () => {
 		};
 		try {
 			const asked = Array.from({ length: 300 }, (_, i) => ids[(i * 7) % 100]);
-			const [items] = await node.execute.call(
-				executeContext({
-					items: asked.map(() => ({ json: {} })),
-					parameters: (i) => ({
-						storage: 'postgres',
-						operation: 'getValidToken',
-						connectionId: asked[i],
-					}),
-					credentials,
-					typeVersion: 1.1,
-				}),
-			);
+			const [items] = await validTokensOf(asked);
 			expect(reads.getMany).toHaveBeenCalledTimes(1);
 			expect(reads.get).not.toHaveBeenCalled();
 			expect(endpoint.requests.length).toBe(requestsBefore);
@@ -209,19 +214,7 @@ describe('many items in one execution', () => {
 		rotatingTokenEndpoint();
 		await run(exchange('router:many:ok'));
 		const asked = ['router:many:ok', 'router:many:missing', 'router:many:ok', '', 'router:many:ok'];
-		const context = (continueOnFail: boolean) =>
-			executeContext({
-				items: asked.map(() => ({ json: {} })),
-				parameters: (i) => ({
-					storage: 'postgres',
-					operation: 'getValidToken',
-					connectionId: asked[i],
-				}),
-				credentials,
-				continueOnFail,
-				typeVersion: 1.1,
-			});
-		const [items] = await node.execute.call(context(true));
+		const [items] = await validTokensOf(asked, true);
 		expect(items.map((item) => item.pairedItem)).toEqual(asked.map((_, item) => ({ item })));
 		for (const i of [0, 2, 4])
 			expect(items[i].json).toMatchObject({ connectionId: 'router:many:ok' });
@@ -229,7 +222,7 @@ describe('many items in one execution', () => {
 			details: { code: 'connection_not_found', connectionId: 'router:many:missing' },
 		});
 		expect(items[3].json).toMatchObject({ details: { code: 'invalid_input' } });
-		const error = await node.execute.call(context(false)).catch((e) => e);
+		const error = await validTokensOf(asked).catch((e) => e);
 		expect(error).toBeInstanceOf(NodeApiError);
 		expect(error.message).toMatch(/No connection "router:many:missing"/);
 		expect(error.context.itemIndex).toBe(1);
