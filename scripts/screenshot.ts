@@ -95,11 +95,25 @@ export async function main(args: string[]): Promise<number> {
 		// the node as a new user sets it up: its credential slots, Storage, and a run of Get Valid Token
 		const { app, store } = stack.credentialNames;
 		await editor.addNodeToNewWorkflow('OAuth2 Token Manager', 'Get a valid access token');
-		await editor.credentialChoices('OAuth App');
-		await editor.pickCredential(app);
-		await editor.chooseOption('storage', 'Embedded (SQLite)');
-		await editor.credentialChoices('Embedded (SQLite) Token Storage');
-		await editor.pickCredential(store);
+		// a new node starts on the embedded store: Storage is left as it is, as a new user leaves it
+		const shown = {
+			operation: await editor.optionShown('operation'),
+			storage: await editor.optionShown('storage'),
+		};
+		if (shown.operation !== 'Get Valid Token' || shown.storage !== 'Embedded (SQLite)')
+			throw new Error(`the new node shows ${JSON.stringify(shown)}`);
+		// n8n fills one credential slot of a new node (here the store, saved after the App): pick what is not filled
+		for (const [slot, name] of [
+			['OAuth App', app],
+			['Embedded (SQLite) Token Storage', store],
+		] as const) {
+			if ((await editor.selectedCredential(slot)) === name) continue;
+			await editor.credentialChoices(slot);
+			await editor.pickCredential(name);
+			const selected = await editor.selectedCredential(slot);
+			if (selected !== name)
+				throw new Error(`the slot "${slot}" shows "${selected}", not "${name}"`);
+		}
 		await editor.pickFromList('connectionId', 'acme', 'pipedrive:acme (active)');
 		const { access_token: accessToken } = await editor.executeStep();
 		await sleep(1000);
@@ -173,6 +187,13 @@ export async function main(args: string[]): Promise<number> {
 		} finally {
 			await statusBrowser.close();
 		}
+	} catch (err) {
+		if (editor) {
+			const picture = path.join(os.tmpdir(), `oauth2tm-screenshot-failure-${process.pid}.png`);
+			await editor.screenshot(picture).catch(() => undefined);
+			console.error(`the editor at the failure: ${picture}`);
+		}
+		throw err;
 	} finally {
 		if (editor) await editor.close();
 		await stack.stop();

@@ -86,10 +86,21 @@ export async function openEditor(
 	}
 
 	async function click(expression: string, what: string) {
-		const at = await waitFor<{ x: number; y: number }>(
-			`(() => { const e = ${expression}; if (!e) return null; e.scrollIntoView({ block: 'center' }); const r = e.getBoundingClientRect(); return r.width ? { x: r.x + r.width / 2, y: r.y + r.height / 2 } : null; })()`,
-			what,
-		);
+		const locate = () =>
+			waitFor<{ x: number; y: number }>(
+				`(() => { const e = ${expression}; if (!e) return null; e.scrollIntoView({ block: 'center' }); const r = e.getBoundingClientRect(); return r.width ? { x: r.x + r.width / 2, y: r.y + r.height / 2 } : null; })()`,
+				what,
+			);
+		// The node creator slides its actions in and a list drops open: a click at a place read mid-way lands on
+		// another item (another action, another option) on a busy machine. Click once the element stays put.
+		let at = await locate();
+		for (let i = 0; i < 50; i++) {
+			await sleep(100);
+			const again = await locate();
+			const settled = again.x === at.x && again.y === at.y;
+			at = again;
+			if (settled) break;
+		}
 		for (const type of ['mouseMoved', 'mousePressed', 'mouseReleased']) {
 			await page.send('Input.dispatchMouseEvent', {
 				type,
