@@ -322,7 +322,7 @@ export async function runBench(): Promise<void> {
 		console.log(`\n${scenarioTable(scenarios[scenarios.length - 1])}\n`);
 
 		progress(`many items in n8n: ${settings.manyItems} items per execution, per store`);
-		const inN8n = { client: env.client, n8nUrl: n8n.url, items: settings.manyItems, runs: 5 };
+		const inN8n = { client: env.client, items: settings.manyItems, runs: 5 };
 		const pgStore = postgresStore(n8n.database);
 		const manyItemsInN8nResults = [
 			await manyItemsInN8n({

@@ -1,9 +1,9 @@
 /*
  * Many items in real n8n: a workflow of a webhook, a Code node that makes N items (one connection each) and the
- * node's Get Valid Token, its Connection ID an expression (`{{ $json.connectionId }}`) as users map it. n8n's own
- * record of each execution gives the node's time (the run data's executionTime): n8n's work per item (the
- * expression, the parameters) and the package's together. The connections are made beforehand, straight through the
- * engine, with the credentials n8n holds.
+ * node's Get Valid Token, its Connection ID given two ways: an expression (`{{ $json.connectionId }}`), which n8n
+ * evaluates per item, and From Input Field (`connectionId`), which the node reads itself. n8n's own record of each
+ * execution gives the node's time (the run data's executionTime): n8n's work per item and the package's together.
+ * The connections are made beforehand, straight through the engine, with the credentials n8n holds.
  */
 import crypto from 'node:crypto';
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
@@ -22,15 +22,26 @@ import { authorizeAtSandbox } from '../tools/sandbox-grants';
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 const NODE_NAME = 'Get Valid Token';
 
-export interface ManyItemsInN8nResult {
-	store: string;
-	items: number;
-	runs: number;
+/** How the workflow gives the node each item's Connection ID. */
+const CONNECTION_ID_MODES = {
+	expression: { __rl: true, value: '={{ $json.connectionId }}', mode: 'id' },
+	field: { __rl: true, value: 'connectionId', mode: 'field' },
+};
+type ConnectionIdMode = keyof typeof CONNECTION_ID_MODES;
+
+interface Timing {
 	/** The node's executionTime in n8n's run data, median and best of the runs. */
 	nodeMedianMs: number;
 	nodeMinMs: number;
 	/** The whole webhook call, median. */
 	callMedianMs: number;
+}
+
+export interface ManyItemsInN8nResult {
+	store: string;
+	items: number;
+	runs: number;
+	byMode: Record<ConnectionIdMode, Timing>;
 }
 
 const median = (values: number[]) =>
@@ -41,10 +52,11 @@ function workflow(
 	items: number,
 	store: StoreChoice,
 	ids: { app: string; store: string; auth: string },
+	mode: ConnectionIdMode,
 ): Workflow {
 	const credential = (id: string) => ({ id, name: id });
 	return {
-		name: `${key} many items`,
+		name: `${key} many items (${mode})`,
 		nodes: [
 			{
 				id: crypto.randomUUID(),
@@ -54,7 +66,7 @@ function workflow(
 				position: [0, 0],
 				webhookId: crypto.randomUUID(),
 				parameters: {
-					path: `${key}/many`,
+					path: `${key}/many-${mode}`,
 					authentication: 'headerAuth',
 					responseMode: 'lastNode',
 					options: {},
@@ -80,7 +92,7 @@ function workflow(
 				parameters: {
 					storage: store.storage,
 					operation: 'getValidToken',
-					connectionId: { __rl: true, value: '={{ $json.connectionId }}', mode: 'id' },
+					connectionId: CONNECTION_ID_MODES[mode],
 				},
 				credentials: {
 					oAuth2TokenManagerAppApi: credential(ids.app),
@@ -108,10 +120,45 @@ function workflow(
 	};
 }
 
-/** Runs the workflow `runs` times after one warm-up; every run must answer all items, fresh. */
+/** Calls the workflow `runs` times after one warm-up; every run must answer all items, fresh. */
+async function timeRuns(
+	client: N8nClient,
+	workflowId: string,
+	path: string,
+	headers: Record<string, string>,
+	options: { label: string; items: number; runs: number },
+): Promise<Timing> {
+	const nodeMs: number[] = [];
+	const callMs: number[] = [];
+	for (let run = 0; run <= options.runs; run++) {
+		const started = performance.now();
+		const res = await client.webhook(path, { headers });
+		const ms = performance.now() - started;
+		const body = res.body as { items?: number; fresh?: number };
+		if (res.status !== 200 || body.items !== options.items || body.fresh !== options.items)
+			throw new Error(`${options.label}: ${path} answered ${res.status} ${res.text.slice(0, 200)}`);
+		if (run === 0) continue; // warm-up: the store's pool and the node's managers
+		const { data } = await client.listExecutions({ workflowId, includeData: 'true', limit: '1' });
+		const runData = (data[0] as { data?: { resultData?: { runData?: RunData } } }).data?.resultData
+			?.runData;
+		const time = runData?.[NODE_NAME]?.[0]?.executionTime;
+		if (typeof time !== 'number')
+			throw new Error(`${options.label}: n8n recorded no time for ${NODE_NAME}`);
+		nodeMs.push(time);
+		callMs.push(ms);
+	}
+	return {
+		nodeMedianMs: median(nodeMs),
+		nodeMinMs: Math.min(...nodeMs),
+		callMedianMs: median(callMs),
+	};
+}
+
+type RunData = Record<string, Array<{ executionTime: number }>>;
+
+/** Both ways of giving the Connection ID, each timed over `runs` executions of `items` items. */
 export async function manyItemsInN8n(options: {
 	client: N8nClient;
-	n8nUrl: string;
 	key: string;
 	label: string;
 	store: StoreChoice;
@@ -164,70 +211,43 @@ export async function manyItemsInN8n(options: {
 		} finally {
 			await tokenStore.close();
 		}
-		const created = await client.createWorkflow(workflow(key, items, store, ids));
-		await client.publishWorkflow(created.id);
-		await client.waitForWebhook(`${key}/many`);
-
-		const nodeMs: number[] = [];
-		const callMs: number[] = [];
-		for (let run = 0; run <= options.runs; run++) {
-			const started = performance.now();
-			const res = await client.webhook(`${key}/many`, { headers: { [auth.name]: auth.value } });
-			const ms = performance.now() - started;
-			const body = res.body as { items?: number; fresh?: number };
-			if (res.status !== 200 || body.items !== items || body.fresh !== items)
-				throw new Error(
-					`${options.label}: the workflow answered ${res.status} ${res.text.slice(0, 200)}`,
-				);
-			if (run === 0) continue; // warm-up: the store's pool and the node's managers
-			const { data } = await client.listExecutions({
-				workflowId: created.id,
-				includeData: 'true',
-				limit: '1',
-			});
-			const runData = (
-				data[0] as {
-					data?: { resultData?: { runData?: Record<string, Array<{ executionTime: number }>> } };
-				}
-			).data?.resultData?.runData;
-			const time = runData?.[NODE_NAME]?.[0]?.executionTime;
-			if (typeof time !== 'number')
-				throw new Error(`${options.label}: n8n recorded no time for ${NODE_NAME}`);
-			nodeMs.push(time);
-			callMs.push(ms);
+		const byMode = {} as Record<ConnectionIdMode, Timing>;
+		for (const mode of Object.keys(CONNECTION_ID_MODES) as ConnectionIdMode[]) {
+			const created = await client.createWorkflow(workflow(key, items, store, ids, mode));
+			await client.publishWorkflow(created.id);
+			const path = `${key}/many-${mode}`;
+			await client.waitForWebhook(path);
+			byMode[mode] = await timeRuns(client, created.id, path, { [auth.name]: auth.value }, options);
+			await client.unpublishWorkflow(created.id);
 		}
-		await client.unpublishWorkflow(created.id);
-		return {
-			store: options.label,
-			items,
-			runs: options.runs,
-			nodeMedianMs: median(nodeMs),
-			nodeMinMs: Math.min(...nodeMs),
-			callMedianMs: median(callMs),
-		};
+		return { store: options.label, items, runs: options.runs, byMode };
 	} finally {
 		await sandbox.close();
 	}
 }
 
 export function manyItemsInN8nTable(results: ManyItemsInN8nResult[]): string {
-	const rows = results.map((r) =>
-		[
-			r.store.padEnd(18),
-			`${r.nodeMedianMs} ms`.padStart(10),
-			`${r.nodeMinMs} ms`.padStart(9),
-			`${Math.round(r.callMedianMs)} ms`.padStart(12),
-		].join('  '),
+	const rows = results.flatMap((r) =>
+		(Object.keys(r.byMode) as ConnectionIdMode[]).map((mode) =>
+			[
+				r.store.padEnd(18),
+				(mode === 'field' ? 'From Input Field' : 'expression').padEnd(16),
+				`${r.byMode[mode].nodeMedianMs} ms`.padStart(10),
+				`${r.byMode[mode].nodeMinMs} ms`.padStart(9),
+				`${Math.round(r.byMode[mode].callMedianMs)} ms`.padStart(10),
+			].join('  '),
+		),
 	);
 	return [
-		`Many items in real n8n: Get Valid Token over ${results[0]?.items ?? '?'} items (Connection ID an expression), fresh tokens;`,
+		`Many items in real n8n: Get Valid Token over ${results[0]?.items ?? '?'} items, each its own connection, fresh tokens;`,
 		`the node's executionTime in n8n's run data, ${results[0]?.runs ?? '?'} runs after a warm-up, and the whole webhook call`,
 		'',
 		[
 			'store'.padEnd(18),
+			'Connection ID'.padEnd(16),
 			'node p50'.padStart(10),
 			'node min'.padStart(9),
-			'call p50'.padStart(12),
+			'call p50'.padStart(10),
 		].join('  '),
 		...rows,
 	].join('\n');

@@ -8,7 +8,7 @@
  *   expired  every token expired, the provider answering each token request after --token-delay-ms: the
  *            execution's wall time and its token requests (exactly one per connection is the target).
  *
- *   node scripts/run.js many-items [--items 1000] [--runs 5] [--token-delay-ms 300] [--json]
+ *   node scripts/run.js many-items [--items 1000] [--runs 5] [--token-delay-ms 300] [--stores PostgreSQL,MySQL,SQLite] [--json]
  *
  * Settings: TEST_POSTGRES_URL, TEST_MYSQL_URL (the servers the temporary databases go on). A store whose server
  * does not answer is reported as skipped.
@@ -270,7 +270,14 @@ export async function main(args: string[]): Promise<number> {
 	const sandbox = await startSandbox({ host: '127.0.0.1', port: 0, expiresIn: 3600 });
 	try {
 		const results: ManyItemsResult[] = [];
-		for (const label of Object.keys(SETUPS)) results.push(await measure(label, sandbox, settings));
+		const index = args.indexOf('--stores');
+		const labels = index >= 0 ? args[index + 1].split(',') : Object.keys(SETUPS);
+		const unknown = labels.filter((label) => !(label in SETUPS));
+		if (unknown.length)
+			throw new Error(
+				`--stores: no store ${unknown.join(', ')} (${Object.keys(SETUPS).join(', ')})`,
+			);
+		for (const label of labels) results.push(await measure(label, sandbox, settings));
 		if (args.includes('--json')) console.log(JSON.stringify({ settings, results }));
 		else console.log(manyItemsTable(results));
 		return results.some((r) => r.expired && r.expired.tokenRequests !== r.items) ? 1 : 0;

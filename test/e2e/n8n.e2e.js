@@ -408,7 +408,7 @@ test('many items in one execution: API Request over 31 items on three connection
 				onError: 'continueRegularOutput',
 				parameters: {
 					...token.parameters,
-					connectionId: { __rl: true, mode: 'id', value: '={{ $json.connectionId }}' },
+					connectionId: { __rl: true, mode: 'field', value: 'connectionId' },
 					apiOptions: { connectionStatus: true },
 				},
 			},

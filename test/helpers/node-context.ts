@@ -40,6 +40,9 @@ export function executeContext(options: {
 			fallback?: unknown,
 			parameterOptions?: IGetNodeParameterOptions,
 		) => {
+			// Parameters given per item stand for expressions, the only parameters n8n lets differ between items.
+			if (parameterOptions?.rawExpressions && typeof options.parameters === 'function')
+				return '={{ a value per item }}';
 			const parameters = parametersFor(i);
 			const value = name in parameters ? parameters[name] : fallback;
 			return parameterOptions?.extractValue ? extractValue(value) : value;
@@ -103,7 +106,7 @@ function extractValue(value: unknown): unknown {
 }
 
 /** A resource locator value as n8n saves it (version 1.2's Connection ID). */
-export function locator(value: string, mode: 'list' | 'id' = 'id') {
+export function locator(value: string, mode: 'list' | 'id' | 'field' = 'id') {
 	return { __rl: true, mode, value };
 }
 

@@ -192,13 +192,14 @@ describe('the Connection ID in version 1.2: a resource locator', () => {
 		return field;
 	};
 
-	it("picks a connection from a searchable list of the store (n8n's listSearch) or takes it by ID, typed or mapped", () => {
+	it("picks a connection from a searchable list of the store (n8n's listSearch), takes it by ID (typed or mapped), or reads it from an input field", () => {
 		const field = locatorFor('getValidToken');
 		expect(field.type).toBe('resourceLocator');
 		expect(field.default).toEqual({ mode: 'list', value: '' });
 		expect(field.modes?.map((m) => [m.name, m.displayName, m.type])).toEqual([
 			['list', 'From List', 'list'],
 			['id', 'By ID', 'string'],
+			['field', 'From Input Field', 'string'],
 		]);
 		const search = field.modes![0].typeOptions!;
 		expect(search.searchable).toBe(true);
@@ -224,6 +225,9 @@ describe('the Connection ID in version 1.2: a resource locator', () => {
 			required: false,
 		});
 		expect(callback.description).toMatch(/state query parameter of the callback/);
+		// The callback's connection comes from its signed state: there is no input field to name it.
+		expect(callback.modes?.map((m) => m.name)).toEqual(['list', 'id']);
+		expect(locatorFor('buildAuthorizationUrl').modes?.map((m) => m.name)).toContain('field');
 	});
 
 	it('is not asked for by List Connections and Keep Alive, which work on the whole store', () => {

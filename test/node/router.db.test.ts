@@ -229,6 +229,94 @@ describe('many items in one execution', () => {
 	});
 });
 
+describe('the Connection ID from an input field', () => {
+	it("reads each item's own field (nested with dots, no expression); an item without it fails alone, naming the field", async () => {
+		rotatingTokenEndpoint();
+		await run(exchange('router:field:a'));
+		await run(exchange('router:field:b'));
+		const inputs = [
+			{ query: { connectionId: 'router:field:a' } },
+			{ query: { connectionId: 'router:field:b' } },
+			{ query: {} },
+			{ query: { connectionId: 42 } },
+			{ other: true },
+		];
+		const [items] = await node.execute.call(
+			executeContext({
+				items: inputs.map((json) => ({ json })),
+				parameters: {
+					storage: 'postgres',
+					operation: 'getValidToken',
+					connectionId: locator('query.connectionId', 'field'),
+				},
+				credentials,
+				continueOnFail: true,
+				typeVersion: 1.2,
+			}),
+		);
+		expect(items.map((item) => item.pairedItem)).toEqual(inputs.map((_, item) => ({ item })));
+		expect(items[0].json).toMatchObject({ connectionId: 'router:field:a' });
+		expect(items[1].json).toMatchObject({ connectionId: 'router:field:b' });
+		expect(items[2].json).toMatchObject({
+			error:
+				'The Connection ID comes from the input field "query.connectionId", which item 3 does not have as text: check the field name, or the node before this one',
+			details: { code: 'invalid_input' },
+		});
+		// A number is taken as its text: no such connection.
+		expect(items[3].json).toMatchObject({
+			details: { code: 'connection_not_found', connectionId: '42' },
+		});
+		expect(items[4].json).toMatchObject({ details: { code: 'invalid_input' } });
+
+		// Over many items, a parameter that is no expression is read once, not per item: n8n resolves it on every read.
+		const context = executeContext({
+			items: Array.from({ length: 200 }, (_, i) => ({
+				json: { query: { connectionId: `router:field:${i % 2 ? 'a' : 'b'}` } },
+			})),
+			parameters: {
+				storage: 'postgres',
+				operation: 'getValidToken',
+				connectionId: locator('query.connectionId', 'field'),
+			},
+			credentials,
+			typeVersion: 1.2,
+		});
+		const reads: Record<string, number> = {};
+		const read = context.getNodeParameter.bind(context);
+		context.getNodeParameter = ((name: string, ...rest: unknown[]) => {
+			reads[name] = (reads[name] ?? 0) + 1;
+			return (read as (...args: unknown[]) => unknown)(name, ...rest);
+		}) as typeof context.getNodeParameter;
+		const [many] = await node.execute.call(context);
+		expect(many.map((item) => item.json.connectionId)).toEqual(
+			Array.from({ length: 200 }, (_, i) => `router:field:${i % 2 ? 'a' : 'b'}`),
+		);
+		expect(reads.connectionId).toBe(200);
+		for (const name of ['operation', 'storage', 'minValiditySeconds'])
+			expect({ name, reads: reads[name] }).toEqual({ name, reads: expect.any(Number) });
+		expect(Math.max(reads.operation, reads.storage, reads.minValiditySeconds)).toBeLessThanOrEqual(
+			4,
+		);
+
+		const unnamed = await node.execute
+			.call(
+				executeContext({
+					parameters: {
+						storage: 'postgres',
+						operation: 'getValidToken',
+						connectionId: locator(' ', 'field'),
+					},
+					credentials,
+					typeVersion: 1.2,
+				}),
+			)
+			.catch((e) => e);
+		expect(unnamed.message).toMatch(
+			/names no input field: give the field that holds each item's connection ID/,
+		);
+	});
+});
+
 describe('output fields', () => {
 	const connectionFields = ['connectionId', 'provider', 'status'];
 	const tokenFields = ['token_type', 'expiresAt', 'expires_in', 'scope'];

@@ -1,4 +1,6 @@
 import type { INodeProperties } from 'n8n-workflow';
+import { DEFAULT_MIN_VALIDITY_SECONDS } from '../../../engine';
+import { parameterOfItems } from './itemParameters';
 import { minValidityOf, minValidityProperty } from './minValidity';
 import { defineOperation } from './node.type';
 import { connectionFields, healthFields } from './output';
@@ -25,9 +27,14 @@ export const getValidToken = defineOperation({
 		return (await engine.manager()).getValidToken(connectionId, { minValiditySeconds });
 	},
 	async executeMany({ engine, items }) {
+		const minValiditySecondsOf = parameterOfItems(
+			this,
+			'minValiditySeconds',
+			DEFAULT_MIN_VALIDITY_SECONDS,
+		);
 		const requests = items.map(({ connectionId, itemIndex }) => ({
 			connectionId,
-			minValiditySeconds: minValidityOf(this, itemIndex),
+			minValiditySeconds: minValiditySecondsOf(itemIndex),
 		}));
 		return (await engine.manager()).getValidTokens(requests);
 	},

@@ -5,6 +5,7 @@ import type { OperationDefinition } from './node.type';
 import { operationNamed } from './operations';
 import type { OutputRule } from './output';
 import { defaultStorage } from './versions';
+import { parameterOfItems } from './itemParameters';
 
 /** One item's outputs or error, and the connection id it named once that was checked. */
 export interface ItemOutcome {
@@ -31,18 +32,12 @@ export async function runManyItems(
 	connectionIdOf: ConnectionIdOf,
 ): Promise<ItemOutcome[] | null> {
 	if (itemCount < 2) return null;
-	const value = ctx.getNodeParameter('operation', 0);
-	const operation = operationNamed(value);
+	const operationOf = parameterOfItems<unknown>(ctx, 'operation');
+	const operation = operationNamed(operationOf(0));
 	if (!operation || !('executeMany' in operation) || !operation.executeMany) return null;
-	const fallback = defaultStorage(ctx.getNode().typeVersion);
-	const storage = ctx.getNodeParameter('storage', 0, fallback);
-	for (let i = 1; i < itemCount; i++) {
-		if (
-			ctx.getNodeParameter('operation', i) !== value ||
-			ctx.getNodeParameter('storage', i, fallback) !== storage
-		)
-			return null;
-	}
+	const storageOf = parameterOfItems(ctx, 'storage', defaultStorage(ctx.getNode().typeVersion));
+	for (let i = 1; i < itemCount; i++)
+		if (operationOf(i) !== operationOf(0) || storageOf(i) !== storageOf(0)) return null;
 	const outcomes: ItemOutcome[] = [];
 	const items: Array<{ connectionId: string; itemIndex: number }> = [];
 	for (let itemIndex = 0; itemIndex < itemCount; itemIndex++) {

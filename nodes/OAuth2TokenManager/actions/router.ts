@@ -4,13 +4,10 @@ import {
 	type IExecuteFunctions,
 	type INodeExecutionData,
 } from 'n8n-workflow';
-import {
-	NeedsReauthorizationError,
-	TokenManagerError,
-	validateConnectionId,
-} from '../../../engine';
+import { NeedsReauthorizationError, TokenManagerError } from '../../../engine';
 import { withEngine } from '../transport/engine';
-import { DERIVED_FROM_PROVIDER, type OperationDefinition } from './node.type';
+import { connectionIdOf } from './connectionId';
+import type { OperationDefinition } from './node.type';
 import { runManyItems } from './manyItems';
 import { toNodeError } from './nodeErrors';
 import { operationNamed, operations } from './operations';
@@ -29,24 +26,6 @@ function inWords(names: string[]): string {
 const AGENT_TOOL_OPERATION_NAMES = inWords(
 	operations.filter((operation) => operation.agentTool).map((operation) => operation.name),
 );
-
-/**
- * The item's connection id, checked before any credential is read or any store is reached (version 1.2's resource
- * locator gives its value); '' when the provider's answer names the connection, undefined for an operation on the
- * whole store.
- */
-function connectionIdOf(
-	ctx: IExecuteFunctions,
-	operation: OperationDefinition,
-	itemIndex: number,
-): string | undefined {
-	if (operation.connectionId === 'none') return undefined;
-	const given =
-		operation.connectionId === 'fromCallback'
-			? operation.readConnectionId.call(ctx, itemIndex)
-			: ctx.getNodeParameter('connectionId', itemIndex, '', { extractValue: true });
-	return given === DERIVED_FROM_PROVIDER ? '' : validateConnectionId(given);
-}
 
 /** One item, one or more outputs (an operation over many connections gives one per connection). */
 async function runOperation(

@@ -8,6 +8,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 import { APP_CREDENTIAL, STORAGE_CREDENTIALS, type Storage } from '../transport/credentials';
+import { FROM_INPUT_FIELD } from './connectionId';
 import type { OperationDefinition } from './node.type';
 import { operations, operationValues } from './operations';
 import {
@@ -106,10 +107,10 @@ const connectionIdText: INodeProperties = {
 
 /**
  * From CONNECTION_ID_LOCATOR_SINCE: a resource locator, as n8n's own nodes pick a record: from a searchable list of
- * the selected store's connections (each with its status), or by ID (typed or mapped). The node reads it with
- * extractValue.
+ * the selected store's connections (each with its status), by ID (typed or mapped), or, where a connection is named,
+ * from a field of each input item (connectionId.ts).
  */
-function connectionIdLocator(defaultMode: 'list' | 'id'): INodeProperties {
+function connectionIdLocator(defaultMode: 'list' | 'id', fromInputField = true): INodeProperties {
 	return {
 		displayName: 'Connection ID',
 		name: 'connectionId',
@@ -130,6 +131,17 @@ function connectionIdLocator(defaultMode: 'list' | 'id'): INodeProperties {
 				type: 'string',
 				placeholder: 'pipedrive:acme',
 			},
+			...(fromInputField
+				? [
+						{
+							displayName: 'From Input Field',
+							name: FROM_INPUT_FIELD,
+							type: 'string' as const,
+							placeholder: 'query.connectionId',
+							hint: "The input items' field holding each one's connection ID (dots for a nested field). The node reads it itself: faster over many items than an expression, which n8n evaluates per item.",
+						},
+					]
+				: []),
 		],
 	};
 }
@@ -167,7 +179,7 @@ const connectionIdProperties: INodeProperties[] = [
 		displayOptions: { show: { ...locatorConnectionIdVersions, operation: MAKING_CONNECTIONS } },
 	},
 	{
-		...connectionIdLocator('id'),
+		...connectionIdLocator('id', false),
 		required: false,
 		description: CALLBACK_CONNECTION_ID_DESCRIPTION,
 		displayOptions: { show: { ...locatorConnectionIdVersions, operation: ON_CALLBACK } },
