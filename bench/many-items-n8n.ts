@@ -171,28 +171,12 @@ export async function manyItemsInN8n(options: {
 	try {
 		const appData = sandboxAppCredential(sandbox, REDIRECT_URI);
 		const auth = { name: 'X-Call-Key', value: crypto.randomBytes(18).toString('base64url') };
+		const credentialId = (name: string, type: string, data: Record<string, unknown>) =>
+			client.createCredential({ name: `${key} many items ${name}`, type, data }).then((c) => c.id);
 		const ids = {
-			app: (
-				await client.createCredential({
-					name: `${key} many items app`,
-					type: 'oAuth2TokenManagerAppApi',
-					data: appData,
-				})
-			).id,
-			store: (
-				await client.createCredential({
-					name: `${key} many items store`,
-					type: store.credentialType,
-					data: store.data,
-				})
-			).id,
-			auth: (
-				await client.createCredential({
-					name: `${key} many items auth`,
-					type: 'httpHeaderAuth',
-					data: auth,
-				})
-			).id,
+			app: await credentialId('app', 'oAuth2TokenManagerAppApi', appData),
+			store: await credentialId('store', store.credentialType, store.data),
+			auth: await credentialId('auth', 'httpHeaderAuth', auth),
 		};
 		// The same store and app as the node's credentials make, so the node finds the connections as its own.
 		const storeData = store.data as ICredentialDataDecryptedObject;
