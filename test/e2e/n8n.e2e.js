@@ -570,6 +570,85 @@ test(
 	3 * 60 * 1000,
 );
 
+test(
+	'in the editor (headless Chromium) the Connection ID is set From Input Field: saved as that mode, run on an item carrying the field',
+	async () => {
+		const connected = await stack.connect('pipedrive:field', { user: 'frank' });
+		expect(connected.status).toBe(200);
+		const { app, store } = stack.credentialNames;
+
+		const editor = await openEditor(stack);
+		let node;
+		try {
+			await editor.addNodeToNewWorkflow('OAuth2 Token Manager', 'Get a valid access token');
+			await editor.credentialChoices('OAuth App');
+			await editor.pickCredential(app);
+			await editor.credentialChoices('Embedded (SQLite) Token Storage');
+			await editor.pickCredential(store);
+			// n8n names its standard modes itself ("From list"), the node's own mode by its display name
+			expect(await editor.chooseMode('connectionId', 'From Input Field')).toEqual([
+				'From list',
+				'By ID',
+				'From Input Field',
+			]);
+			await editor.fillLocator('connectionId', 'query.connectionId');
+			expect(await editor.locatorShown('connectionId')).toEqual({
+				mode: 'From Input Field',
+				value: 'query.connectionId',
+				issues: null,
+			});
+			const workflowId = await editor.saveWorkflow();
+			// on the canvas the node, its Connection ID given, shows no issue
+			expect(await editor.nodesWithIssues()).toEqual([]);
+			// n8n's autosave stores the workflow a moment after the last change
+			for (const until = Date.now() + 30000; Date.now() < until; await sleep(500)) {
+				const saved = await stack.client.getWorkflow(workflowId).catch(() => null);
+				node = saved?.nodes.find((n) => n.type.endsWith('.oAuth2TokenManager'));
+				if (node?.parameters.connectionId?.mode === 'field') break;
+			}
+		} catch (err) {
+			const picture = path.join(
+				os.tmpdir(),
+				`oauth2tm-e2e-editor-field-failure-${process.pid}.png`,
+			);
+			await editor.screenshot(picture).catch(() => undefined);
+			process.stderr.write(`the editor at the failure: ${picture}\n`);
+			throw err;
+		} finally {
+			await editor.close();
+		}
+
+		expect(node.parameters.connectionId).toEqual({
+			__rl: true,
+			mode: 'field',
+			value: 'query.connectionId',
+		});
+
+		// the node as the editor saved it, behind a webhook whose item holds the ID in query.connectionId
+		const workflow = await stack.client.createWorkflow({
+			name: 'e2e: Connection ID from an input field, set in the editor',
+			nodes: [testWebhook('6d4c3b21', 'e2e/editor-field'), { ...node, position: [220, 0] }],
+			connections: { Webhook: { main: [[{ node: node.name, type: 'main', index: 0 }]] } },
+			settings: { executionOrder: 'v1' },
+		});
+		await stack.client.publishWorkflow(workflow.id);
+		await stack.client.waitForWebhook('e2e/editor-field');
+		const res = await stack.client.webhook('e2e/editor-field', {
+			query: { connectionId: 'pipedrive:field' },
+		});
+		expect(res.status).toBe(200);
+		expect(res.body).toMatchObject({ connectionId: 'pipedrive:field', status: 'active' });
+		// the token is one the provider accepts, for the account connected under that ID
+		const me = await fetch(`${stack.sandbox.url}/api/v1/users/me`, {
+			headers: { authorization: `Bearer ${res.body.access_token}` },
+		});
+		expect(me.status).toBe(200);
+		expect((await me.json()).data.name).toBe('frank');
+		await stack.client.unpublishWorkflow(workflow.id);
+	},
+	3 * 60 * 1000,
+);
+
 test("workflow 2 saves no successful production run: its data holds the account's API data", async () => {
 	const connected = await stack.connect('pipedrive:saved', { user: 'erin' });
 	expect(connected.status).toBe(200);

@@ -53,6 +53,17 @@ export interface Editor {
 	 * picks `entry`.
 	 */
 	pickFromList(parameter: string, search: string, entry: string): Promise<string[]>;
+	/** Opens the mode selector of the resource locator `parameter`, resolves its mode names and picks `mode`. */
+	chooseMode(parameter: string, mode: string): Promise<string[]>;
+	/** A resource locator as shown: its mode's name, its value and the issue shown under it. */
+	locatorShown(parameter: string): Promise<{ mode: string; value: string; issues: string | null }>;
+	/** Types `text` into the value input of the resource locator `parameter` (in a mode that takes text). */
+	fillLocator(parameter: string, text: string): Promise<void>;
+	/**
+	 * Closes the node panel and clicks Save where there is one; resolves the workflow's id. With n8n's autosave on (no
+	 * Save button) the workflow is stored a moment later: keep the editor open until it is.
+	 */
+	saveWorkflow(): Promise<string>;
 	/**
 	 * A new workflow filled from a workflow file through the editor's Import from File (its file input, as the menu
 	 * entry opens it); resolves once the canvas shows `nodeCount` nodes.
@@ -264,6 +275,52 @@ export async function openEditor(
 			const listed = await texts('[data-test-id="rlc-item"] span');
 			await click(item, `"${entry}" in the list of "${parameter}"`);
 			return listed;
+		},
+
+		async chooseMode(parameter, mode) {
+			await click(
+				`${byTestId(`parameter-input-${parameter}`)}?.querySelector('[data-test-id="rlc-mode-selector"] input')`,
+				`the mode selector of "${parameter}"`,
+			);
+			await waitFor(
+				`${visible('.el-select-dropdown__item')}.length > 0`,
+				`the modes of "${parameter}"`,
+			);
+			const names = await texts('.el-select-dropdown__item');
+			await click(byText(mode, '.el-select-dropdown__item'), `the mode "${mode}"`);
+			return names;
+		},
+
+		locatorShown: (parameter) =>
+			evaluate(`(() => {
+				const input = ${byTestId(`parameter-input-${parameter}`)};
+				const item = input?.closest('[data-test-id="parameter-item"]');
+				return {
+					mode: input?.querySelector('[data-test-id="rlc-mode-selector"] input')?.value ?? null,
+					value: [...(input?.querySelectorAll('input') ?? [])].pop()?.value ?? null,
+					issues: item?.querySelector('[data-test-id="parameter-issues"]')?.textContent.trim() || null,
+				};
+			})()`),
+
+		async fillLocator(parameter, text) {
+			await click(
+				`[...(${byTestId(`parameter-input-${parameter}`)}?.querySelectorAll('input') ?? [])].pop()`,
+				`the value of "${parameter}"`,
+			);
+			await type(text);
+		},
+
+		async saveWorkflow() {
+			await click(byTestId('ndv-close-button'), "the node panel's close button");
+			await waitFor(`!${byTestId('node-parameters')}`, 'the canvas');
+			// the Save button is there only when n8n's autosave is off
+			const save = `${visible('[data-test-id="workflow-save-button"]')}.find((e) => !e.disabled && !e.closest('[disabled]'))`;
+			if (await evaluate<boolean>(`!!${save}`)) await click(save, 'the Save button');
+			return waitFor<string>(
+				`(() => { const b = document.querySelector('[data-test-id="workflow-save-button"]'); const id = location.pathname.match(/^\\/workflow\\/([^/]+)$/)?.[1]; return (!b || b.textContent.trim() === 'Saved') && id !== 'new' && id; })()`,
+				'the workflow saved',
+				30000,
+			);
 		},
 
 		async importFromFile(file, nodeCount) {
