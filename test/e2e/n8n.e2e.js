@@ -595,7 +595,6 @@ test(
 			expect(await editor.locatorShown('connectionId')).toEqual({
 				mode: 'From Input Field',
 				value: 'query.connectionId',
-				issues: null,
 			});
 			const workflowId = await editor.saveWorkflow();
 			// on the canvas the node, its Connection ID given, shows no issue

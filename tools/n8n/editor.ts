@@ -55,8 +55,8 @@ export interface Editor {
 	pickFromList(parameter: string, search: string, entry: string): Promise<string[]>;
 	/** Opens the mode selector of the resource locator `parameter`, resolves its mode names and picks `mode`. */
 	chooseMode(parameter: string, mode: string): Promise<string[]>;
-	/** A resource locator as shown: its mode's name, its value and the issue shown under it. */
-	locatorShown(parameter: string): Promise<{ mode: string; value: string; issues: string | null }>;
+	/** A resource locator as shown: its mode's name and its value. */
+	locatorShown(parameter: string): Promise<{ mode: string; value: string }>;
 	/** Types `text` into the value input of the resource locator `parameter` (in a mode that takes text). */
 	fillLocator(parameter: string, text: string): Promise<void>;
 	/**
@@ -294,11 +294,9 @@ export async function openEditor(
 		locatorShown: (parameter) =>
 			evaluate(`(() => {
 				const input = ${byTestId(`parameter-input-${parameter}`)};
-				const item = input?.closest('[data-test-id="parameter-item"]');
 				return {
 					mode: input?.querySelector('[data-test-id="rlc-mode-selector"] input')?.value ?? null,
 					value: [...(input?.querySelectorAll('input') ?? [])].pop()?.value ?? null,
-					issues: item?.querySelector('[data-test-id="parameter-issues"]')?.textContent.trim() || null,
 				};
 			})()`),
 
