@@ -59,37 +59,33 @@ interface StoreSetup {
 	drop(): Promise<void>;
 }
 
-function serverCredentials(database: TemporaryDatabase, defaultPort: number) {
+/** A store on a temporary database of a server, with the node's credential for it. */
+async function serverSetup(
+	storage: 'postgres' | 'mysql',
+	create: (prefix: string) => Promise<TemporaryDatabase>,
+	defaultPort: number,
+): Promise<StoreSetup> {
+	const database = await create('oauth2tm_many');
 	const url = new URL(database.url);
 	return {
-		host: url.hostname,
-		port: Number(url.port) || defaultPort,
-		database: database.name,
-		user: decodeURIComponent(url.username),
-		password: decodeURIComponent(url.password),
-		tableName: 'oauth2_tokens',
-		createTableIfMissing: true,
-		encryptionKey: ENCRYPTION_KEY,
+		storage,
+		credentials: {
+			host: url.hostname,
+			port: Number(url.port) || defaultPort,
+			database: database.name,
+			user: decodeURIComponent(url.username),
+			password: decodeURIComponent(url.password),
+			tableName: 'oauth2_tokens',
+			createTableIfMissing: true,
+			encryptionKey: ENCRYPTION_KEY,
+		},
+		drop: () => database.drop(),
 	};
 }
 
 const SETUPS: Record<string, () => Promise<StoreSetup>> = {
-	PostgreSQL: async () => {
-		const database = await createTemporaryPostgresDatabase('oauth2tm_many');
-		return {
-			storage: 'postgres',
-			credentials: serverCredentials(database, 5432),
-			drop: () => database.drop(),
-		};
-	},
-	MySQL: async () => {
-		const database = await createTemporaryMySqlDatabase('oauth2tm_many');
-		return {
-			storage: 'mysql',
-			credentials: serverCredentials(database, 3306),
-			drop: () => database.drop(),
-		};
-	},
+	PostgreSQL: () => serverSetup('postgres', createTemporaryPostgresDatabase, 5432),
+	MySQL: () => serverSetup('mysql', createTemporaryMySqlDatabase, 3306),
 	SQLite: async () => {
 		const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth2tm-many-'));
 		return {
